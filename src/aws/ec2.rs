@@ -1,0 +1,168 @@
+//! EC2 calls, returning berth's model types.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+use futures::future::try_join_all;
+
+use super::{Aws, AwsError};
+use crate::inventory::model::Image;
+
+/// DescribeInstances takes up to 1000 instance ids a call.
+pub const INSTANCE_BATCH: usize = 1000;
+/// DescribeImages: ids per `image-id` filter.
+const IMAGE_BATCH: usize = 200;
+
+/// The EC2 facts of one instance, before its AMI and ECS side are joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ec2Instance {
+    pub instance_id: String,
+    pub state: String,
+    pub image_id: Option<String>,
+    pub platform: Option<String>,
+    pub key_name: Option<String>,
+    pub public_dns: Option<String>,
+    pub public_ip: Option<String>,
+    pub private_ip: Option<String>,
+    pub private_dns: Option<String>,
+    pub ipv6: Option<String>,
+    pub availability_zone: Option<String>,
+    pub vpc_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub security_groups: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// EC2 reports "no public DNS name" as an empty string.
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn convert(i: &aws_sdk_ec2::types::Instance) -> Ec2Instance {
+    Ec2Instance {
+        instance_id: i.instance_id().unwrap_or_default().to_owned(),
+        state: i
+            .state()
+            .and_then(|s| s.name())
+            .map_or_else(|| "unknown".to_owned(), |n| n.as_str().to_owned()),
+        image_id: non_empty(i.image_id()),
+        platform: i.platform().map(|p| p.as_str().to_ascii_lowercase()),
+        key_name: non_empty(i.key_name()),
+        public_dns: non_empty(i.public_dns_name()),
+        public_ip: non_empty(i.public_ip_address()),
+        private_ip: non_empty(i.private_ip_address()),
+        private_dns: non_empty(i.private_dns_name()),
+        ipv6: non_empty(i.ipv6_address()),
+        availability_zone: non_empty(i.placement().and_then(|p| p.availability_zone())),
+        vpc_id: non_empty(i.vpc_id()),
+        subnet_id: non_empty(i.subnet_id()),
+        security_groups: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect(),
+        tags: i
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect(),
+    }
+}
+
+impl Aws {
+    /// DescribeInstances by id, in concurrent batches of 1000. Unknown ids
+    /// fail the call, as EC2 answers `InvalidInstanceID.NotFound`.
+    pub async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Ec2Instance>, AwsError> {
+        let batches = ids
+            .chunks(INSTANCE_BATCH)
+            .map(|batch| self.describe_instances_where(Some(batch.to_vec()), Vec::new()));
+        Ok(try_join_all(batches).await?.concat())
+    }
+
+    /// DescribeInstances with filters (`tag:Name`, `private-ip-address`, …).
+    pub async fn find_instances(
+        &self,
+        filters: Vec<(&str, Vec<String>)>,
+    ) -> Result<Vec<Ec2Instance>, AwsError> {
+        let filters = filters
+            .into_iter()
+            .map(|(name, values)| {
+                Filter::builder()
+                    .name(name)
+                    .set_values(Some(values))
+                    .build()
+            })
+            .collect();
+        self.describe_instances_where(None, filters).await
+    }
+
+    async fn describe_instances_where(
+        &self,
+        ids: Option<Vec<String>>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<Ec2Instance>, AwsError> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_instances()
+                .set_instance_ids(ids.clone())
+                .set_filters((!filters.is_empty()).then(|| filters.clone()))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| self.error("ec2:DescribeInstances", &e))?;
+            found.extend(
+                page.reservations()
+                    .iter()
+                    .flat_map(aws_sdk_ec2::types::Reservation::instances)
+                    .map(convert),
+            );
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// DescribeImages by `image-id` filter, so that a deregistered AMI is
+    /// simply absent instead of failing the whole call.
+    pub async fn describe_images(&self, ids: &[String]) -> Result<Vec<Image>, AwsError> {
+        let batches = ids.chunks(IMAGE_BATCH).map(|batch| async move {
+            let out = self
+                .ec2
+                .describe_images()
+                .filters(
+                    Filter::builder()
+                        .name("image-id")
+                        .set_values(Some(batch.to_vec()))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| self.error("ec2:DescribeImages", &e))?;
+            Ok::<_, AwsError>(
+                out.images()
+                    .iter()
+                    .map(|i| Image {
+                        id: i.image_id().unwrap_or_default().to_owned(),
+                        name: non_empty(i.name()),
+                        description: non_empty(i.description()),
+                        owner_id: non_empty(i.owner_id()),
+                        platform: i.platform().map(|p| p.as_str().to_ascii_lowercase()),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        Ok(try_join_all(batches).await?.concat())
+    }
+}

@@ -1,0 +1,193 @@
+//! ECS calls, returning berth's model types.
+
+use aws_sdk_ecs::types::ContainerInstanceStatus;
+use futures::future::try_join_all;
+
+use super::{Aws, AwsError};
+use crate::inventory::model::{Cluster, ContainerInstance};
+
+/// DescribeClusters, DescribeContainerInstances and DescribeTasks take at
+/// most 100 names a call.
+pub const ECS_BATCH: usize = 100;
+
+/// Where a task runs: what `CLUSTER/task/ID` and services resolve through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskPlacement {
+    pub arn: String,
+    pub container_instance_arn: Option<String>,
+    /// `service:NAME` for a service's tasks.
+    pub group: Option<String>,
+}
+
+impl Aws {
+    pub async fn list_cluster_arns(&self) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .ecs
+                .list_clusters()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| self.error("ecs:ListClusters", &e))?;
+            arns.extend(page.cluster_arns().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+
+    /// DescribeClusters in concurrent batches of 100.
+    pub async fn describe_clusters(&self, names: &[String]) -> Result<Vec<Cluster>, AwsError> {
+        let batches = names.chunks(ECS_BATCH).map(|batch| async move {
+            let out = self
+                .ecs
+                .describe_clusters()
+                .set_clusters(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.error("ecs:DescribeClusters", &e))?;
+            Ok::<_, AwsError>(
+                out.clusters()
+                    .iter()
+                    .map(|c| Cluster {
+                        name: c.cluster_name().unwrap_or_default().to_owned(),
+                        arn: c.cluster_arn().unwrap_or_default().to_owned(),
+                        status: c.status().unwrap_or_default().to_owned(),
+                        container_instances: c.registered_container_instances_count(),
+                        running_tasks: c.running_tasks_count(),
+                        pending_tasks: c.pending_tasks_count(),
+                        active_services: c.active_services_count(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        Ok(try_join_all(batches).await?.concat())
+    }
+
+    /// One page of ListContainerInstances: the ARNs and the next token.
+    pub async fn list_container_instances_page(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+        filter: Option<&str>,
+        token: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+        let page = self
+            .ecs
+            .list_container_instances()
+            .cluster(cluster)
+            .set_status(status.map(ContainerInstanceStatus::from))
+            .set_filter(filter.map(str::to_owned))
+            .set_next_token(token)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| self.error("ecs:ListContainerInstances", &e))?;
+        Ok((
+            page.container_instance_arns().to_vec(),
+            page.next_token().map(str::to_owned),
+        ))
+    }
+
+    /// DescribeContainerInstances in concurrent batches of 100. Ids that do
+    /// not exist are left out, as ECS reports them as failures.
+    pub async fn describe_container_instances(
+        &self,
+        cluster: &str,
+        ids: &[String],
+    ) -> Result<Vec<ContainerInstance>, AwsError> {
+        let batches = ids.chunks(ECS_BATCH).map(|batch| async move {
+            let out = self
+                .ecs
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.error("ecs:DescribeContainerInstances", &e))?;
+            Ok::<_, AwsError>(
+                out.container_instances()
+                    .iter()
+                    .map(|ci| {
+                        let arn = ci.container_instance_arn().unwrap_or_default().to_owned();
+                        ContainerInstance {
+                            id: arn.rsplit('/').next().unwrap_or_default().to_owned(),
+                            arn,
+                            cluster: cluster.to_owned(),
+                            ec2_instance_id: ci.ec2_instance_id().unwrap_or_default().to_owned(),
+                            status: ci.status().unwrap_or_default().to_owned(),
+                            agent_connected: ci.agent_connected(),
+                            running_tasks: ci.running_tasks_count(),
+                            pending_tasks: ci.pending_tasks_count(),
+                            ami_id: ci
+                                .attributes()
+                                .iter()
+                                .find(|a| a.name() == "ecs.ami-id")
+                                .and_then(|a| a.value())
+                                .map(str::to_owned),
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        Ok(try_join_all(batches).await?.concat())
+    }
+
+    /// DescribeTasks in concurrent batches of 100.
+    pub async fn describe_tasks(
+        &self,
+        cluster: &str,
+        ids: &[String],
+    ) -> Result<Vec<TaskPlacement>, AwsError> {
+        let batches = ids.chunks(ECS_BATCH).map(|batch| async move {
+            let out = self
+                .ecs
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.error("ecs:DescribeTasks", &e))?;
+            Ok::<_, AwsError>(
+                out.tasks()
+                    .iter()
+                    .map(|t| TaskPlacement {
+                        arn: t.task_arn().unwrap_or_default().to_owned(),
+                        container_instance_arn: t.container_instance_arn().map(str::to_owned),
+                        group: t.group().map(str::to_owned),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        Ok(try_join_all(batches).await?.concat())
+    }
+
+    /// ListTasks of one service (all pages).
+    pub async fn list_service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .ecs
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| self.error("ecs:ListTasks", &e))?;
+            arns.extend(page.task_arns().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+}

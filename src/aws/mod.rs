@@ -1,0 +1,180 @@
+//! The AWS boundary: one `SdkConfig` built the way the AWS CLI builds it,
+//! clients that count their calls, and wrappers that return berth's own
+//! types so that no SDK type leaks past this module.
+
+mod ec2;
+mod ecs;
+pub mod stats;
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub use ec2::Ec2Instance;
+pub use ecs::TaskPlacement;
+use stats::{CallCounter, CallLog};
+
+/// Where AWS is and who we are there: `--profile`, `--region`,
+/// `--endpoint-url`. Anything unset falls back to the standard `AWS_*`
+/// environment and the shared config files, exactly as the AWS CLI does.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// The clients of one berth run.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    ecs: aws_sdk_ecs::Client,
+    ec2: aws_sdk_ec2::Client,
+    pub region: String,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub log: Arc<CallLog>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("no AWS region is configured")]
+    NoRegion,
+    #[error("no usable AWS credentials{}: {detail}", profile_suffix(.profile.as_deref()))]
+    Credentials {
+        profile: Option<String>,
+        detail: String,
+    },
+    #[error("{operation}: {code}: {message}")]
+    Service {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("{operation}: cannot reach the AWS endpoint: {detail}")]
+    Unreachable {
+        operation: &'static str,
+        detail: String,
+    },
+    #[error("{operation} failed: {detail}")]
+    Other {
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+fn profile_suffix(profile: Option<&str>) -> String {
+    profile.map_or_else(String::new, |p| format!(" for profile `{p}`"))
+}
+
+impl AwsError {
+    /// The service's error code, when AWS answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Error codes that mean "your credentials", not "your request".
+const CREDENTIAL_CODES: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+];
+
+impl Aws {
+    /// Loads configuration as the AWS CLI would. `region_override` (from an
+    /// ARN in the target) beats `--region` and the environment.
+    pub async fn connect(
+        settings: &AwsSettings,
+        region_override: Option<&str>,
+        log: Arc<CallLog>,
+    ) -> Result<Self, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = region_override.or(settings.region.as_deref()) {
+            loader = loader.region(Region::new(region.to_owned()));
+        }
+        if let Some(endpoint) = &settings.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
+        let counter = CallCounter::new(Arc::clone(&log));
+        let ecs = aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk)
+                .interceptor(counter)
+                .build(),
+        );
+        let profile = settings
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok());
+        Ok(Self {
+            ecs,
+            ec2,
+            region,
+            profile,
+            endpoint_url: settings
+                .endpoint_url
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()),
+            log,
+        })
+    }
+
+    /// Turns an SDK failure into one of berth's, keeping what the user needs.
+    fn error<E, R>(&self, operation: &'static str, err: &SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let detail = DisplayErrorContext(err).to_string();
+        if let SdkError::ServiceError(service) = err {
+            let code = service.err().code().unwrap_or("Unknown").to_owned();
+            let message = service.err().message().unwrap_or_default().to_owned();
+            if CREDENTIAL_CODES.contains(&code.as_str()) {
+                return AwsError::Credentials {
+                    profile: self.profile.clone(),
+                    detail: format!("{code}: {message}"),
+                };
+            }
+            return AwsError::Service {
+                operation,
+                code,
+                message,
+            };
+        }
+        if detail.contains("credentials") || detail.contains("Credentials") {
+            return AwsError::Credentials {
+                profile: self.profile.clone(),
+                detail,
+            };
+        }
+        match err {
+            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
+                AwsError::Unreachable { operation, detail }
+            }
+            SdkError::TimeoutError(_) => AwsError::Unreachable { operation, detail },
+            _ => AwsError::Other { operation, detail },
+        }
+    }
+}

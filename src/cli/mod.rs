@@ -1,0 +1,295 @@
+//! The command line, as clap sees it. These types only validate; the
+//! conversion to [`Settings`](crate::settings::Settings) resolves flags,
+//! environment and config file in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::plan::Via;
+
+const TARGETS: &str = "\
+TARGETS:
+  CLUSTER                      any container instance of the cluster (a picker on a
+                               terminal; otherwise exit 3 listing them, or --first)
+  CLUSTER/i-0abc…              that EC2 instance, checked to be in the cluster
+  CLUSTER/ID or ID-PREFIX      that container instance (id or a unique hex prefix)
+  CLUSTER/NAME or CLUSTER/IP   the container instance with that Name tag or address
+  i-0abc…                      that EC2 instance, in a cluster or not
+  arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID   (the ARN's region wins)
+  arn:aws:ecs:…:task/CLUSTER/ID or CLUSTER/task/ID           the host running that task
+  CLUSTER/service/NAME         the hosts running that service's tasks";
+
+const EXIT_CODES: &str = "\
+EXIT STATUS:
+  the remote command's own status when one ran, else
+  0 success, 2 usage or a bad target, 3 nothing matched or several did without a
+  terminal, 4 a prerequisite failed, 5 an AWS error, 6 no usable AWS credentials,
+  255 ssh could not connect";
+
+/// Get onto an Amazon ECS container instance in one command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    after_help = EXIT_CODES,
+    long_about = "Get onto an Amazon ECS container instance in one command.\n\n\
+        berth finds the container instance, picks the login user from its AMI, finds the \
+        private key of its key pair and the address to use, then runs your OpenSSH client \
+        (so ~/.ssh/config, ssh-agent and known_hosts keep working).\n\n\
+        AWS credentials and region come from --profile/--region, the standard AWS_* \
+        variables and ~/.aws/config, exactly as for the AWS CLI."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// AWS profile from ~/.aws/config (default: $AWS_PROFILE, else `default`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send AWS calls to this endpoint instead (e.g. a local stand-in).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Say more on stderr: the route chosen, each phase (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print AWS calls, sequential round trips and wall time on stderr;
+    /// the last line is `stats: calls=N round_trips=N wall_ms=N`.
+    #[arg(long, global = true)]
+    pub stats: bool,
+    /// Output format of listings and plans.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Ignore cached facts (AMIs) and ask AWS again.
+    #[arg(long, global = true)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List clusters, or the container instances of one cluster.
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
+    /// Open a shell (or run a command) on a container instance over SSH.
+    #[command(after_help = TARGETS)]
+    Ssh(SshArgs),
+    /// Show what berth knows about a target and the connection it would make.
+    #[command(after_help = TARGETS)]
+    Show(ShowArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Cluster whose container instances to list; without it, list clusters.
+    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// Filters that narrow any target.
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// Only hosts whose EC2 tag KEY has VALUE (repeatable; all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Only hosts in this availability zone.
+    #[arg(long, value_name = "AZ")]
+    pub az: Option<String>,
+    /// Only container instances with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<InstanceStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum InstanceStatus {
+    Active,
+    Draining,
+}
+
+impl InstanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Draining => "DRAINING",
+        }
+    }
+}
+
+/// How to pick and reach one host; shared by `ssh` and `show`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// What to connect to (see TARGETS below).
+    pub target: String,
+    /// Private key file (default: the key pair's KEYNAME.pem in the config's
+    /// key_dirs, then ~/.ssh).
+    #[arg(short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Login user (default: the instance's `berth:user` tag, the config
+    /// file, then the AMI's default: ec2-user, ubuntu, core, …).
+    #[arg(short = 'l', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Route to the host: `public` (public DNS, else public IPv4), `private`
+    /// (from inside the VPC or a VPN), `auto` (the config's, else public).
+    #[arg(long, value_enum, default_value_t = Via::Auto)]
+    pub via: Via,
+    /// With several matches and no terminal, take the first instead of failing.
+    #[arg(long)]
+    pub first: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+REMOTE COMMAND:
+  Words after `--` are the remote command, with OpenSSH's rules: ssh joins them
+  with spaces and the remote user's shell runs the result. Quote it as one word to
+  keep it intact:  berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
+  The remote command's exit status becomes berth's.")]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// SSH port (default: ssh's, normally 22).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Passed to ssh as `-o OPTION` (repeatable).
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// Passed to ssh: local port forward (repeatable).
+    #[arg(short = 'L', value_name = "SPEC")]
+    pub local: Vec<String>,
+    /// Passed to ssh: remote port forward (repeatable).
+    #[arg(short = 'R', value_name = "SPEC")]
+    pub remote: Vec<String>,
+    /// Passed to ssh: dynamic (SOCKS) forward (repeatable).
+    #[arg(short = 'D', value_name = "SPEC")]
+    pub dynamic: Vec<String>,
+    /// Passed to ssh: forward the authentication agent.
+    #[arg(short = 'A')]
+    pub forward_agent: bool,
+    /// Print the exact ssh command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remote command, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl SshArgs {
+    /// The ssh options to pass through, as argv words in a stable order.
+    pub fn passthrough(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        for (flag, values) in [
+            ("-o", &self.options),
+            ("-L", &self.local),
+            ("-R", &self.remote),
+            ("-D", &self.dynamic),
+        ] {
+            for value in values {
+                words.push(flag.to_owned());
+                words.push(value.clone());
+            }
+        }
+        if self.forward_agent {
+            words.push("-A".to_owned());
+        }
+        words
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ssh_flags_and_remote_command_parse() {
+        let cli = Cli::try_parse_from([
+            "berth",
+            "--region",
+            "eu-west-1",
+            "ssh",
+            "prod/web-1",
+            "-i",
+            "k.pem",
+            "-p",
+            "2222",
+            "-o",
+            "A=1",
+            "-L",
+            "1:h:2",
+            "-A",
+            "--tag",
+            "role=web",
+            "--",
+            "exit",
+            "7",
+        ])
+        .expect("parses");
+        let Command::Ssh(args) = cli.command else {
+            panic!("not ssh")
+        };
+        assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(args.port, Some(2222));
+        assert_eq!(args.command, vec!["exit", "7"]);
+        assert_eq!(args.passthrough(), vec!["-o", "A=1", "-L", "1:h:2", "-A"]);
+        assert_eq!(
+            args.connect.filters.tags,
+            vec![("role".into(), "web".into())]
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error() {
+        for argv in [
+            vec!["berth", "ssh"],
+            vec!["berth", "ls", "--tag", "novalue"],
+            vec!["berth", "ssh", "prod", "--via", "carrier-pigeon"],
+            vec!["berth", "ls", "--status", "GONE"],
+            vec!["berth", "ssh", "prod", "-p", "99999"],
+        ] {
+            let err = Cli::try_parse_from(&argv).expect_err("must fail");
+            assert_eq!(err.exit_code(), 2, "{argv:?}");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `berth ls [CLUSTER]`: clusters, or one cluster's container instances.
+
+use std::io::Write;
+
+use crate::cli::{InstanceStatus, LsArgs, OutputFormat};
+use crate::error::Error;
+use crate::inventory::HostFilter;
+use crate::render::{self, HostRow};
+use crate::target::{self, Target};
+
+use super::Context;
+
+pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let inventory = ctx.inventory(None).await?;
+    let Some(cluster) = &args.cluster else {
+        let clusters = ctx.phase("list clusters", inventory.clusters()).await?;
+        match ctx.settings.output {
+            OutputFormat::Json => render::json(out, &clusters)?,
+            OutputFormat::Table => render::clusters_table(out, &clusters)?,
+        }
+        return Ok(0);
+    };
+    // Accept only a plain cluster name here; the full grammar is for ssh.
+    let query = target::parse(cluster)?;
+    let Target::Cluster {
+        cluster,
+        selector: None,
+    } = &query.target
+    else {
+        return Err(target::TargetError::BadCluster(cluster.clone()).into());
+    };
+    let status = args.filters.status.map(InstanceStatus::as_str);
+    let hosts = match ctx
+        .phase("resolve", inventory.cluster_hosts(cluster, status))
+        .await
+    {
+        Ok(hosts) => hosts,
+        Err(e) => return Err(inventory.explain(e).await.into()),
+    };
+    inventory.save();
+    let filter = HostFilter::from(&args.filters);
+    let mut hosts: Vec<_> = hosts.into_iter().filter(|h| filter.matches(h)).collect();
+    hosts.sort_by(|a, b| (&a.name, &a.instance_id).cmp(&(&b.name, &b.instance_id)));
+    let config_user = ctx.settings.config.user_for(Some(cluster));
+    let rows: Vec<HostRow<'_>> = hosts
+        .iter()
+        .map(|h| HostRow::new(h, config_user.as_deref()))
+        .collect();
+    if rows.is_empty() {
+        eprintln!("berth: no container instances in `{cluster}` match");
+    }
+    match ctx.settings.output {
+        OutputFormat::Json => render::json(out, &rows)?,
+        OutputFormat::Table => render::hosts_table(out, &rows)?,
+    }
+    Ok(0)
+}

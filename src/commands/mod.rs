@@ -1,0 +1,173 @@
+//! The subcommands, each a function from parsed arguments and [`Context`]
+//! to an exit code. They glue the pure parts (target, plan, render) to the
+//! impure ones (inventory, transport) and hold no logic of their own.
+
+pub mod ls;
+pub mod show;
+pub mod ssh;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+
+use crate::aws::Aws;
+use crate::aws::stats::CallLog;
+use crate::cli::{ConnectArgs, FilterArgs, InstanceStatus};
+use crate::error::Error;
+use crate::inventory::cache::AmiCache;
+use crate::inventory::model::Host;
+use crate::inventory::{HostFilter, Inventory};
+use crate::picker;
+use crate::plan::Via;
+use crate::settings::Settings;
+use crate::target::{Target, TargetQuery};
+
+/// What every command shares: settings and the call log behind `--stats`.
+pub struct Context {
+    pub settings: Settings,
+    pub log: Arc<CallLog>,
+}
+
+impl Context {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            log: CallLog::new(),
+        }
+    }
+
+    /// Connects to AWS (no call is made yet) with the AMI cache attached.
+    pub async fn inventory(&self, region_override: Option<&str>) -> Result<Inventory, Error> {
+        let aws = Aws::connect(&self.settings.aws, region_override, Arc::clone(&self.log)).await?;
+        let amis = match (&self.settings.cache_dir, self.settings.refresh) {
+            (Some(dir), false) => AmiCache::open(dir, &aws.region, aws.endpoint_url.as_deref()),
+            _ => AmiCache::disabled(),
+        };
+        Ok(Inventory::new(aws, amis))
+    }
+
+    /// Prints the `--stats` report to stderr, if asked for.
+    pub fn print_stats(&self) {
+        if self.settings.stats {
+            eprintln!("{}", self.log.report());
+        }
+    }
+
+    pub fn verbose(&self, message: &str) {
+        if self.settings.verbose > 0 {
+            eprintln!("berth: {message}");
+        }
+    }
+
+    /// Times `work` as a named phase of `--stats`, with a spinner on a
+    /// terminal for anything slow.
+    pub async fn phase<T>(&self, name: &str, work: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let spinner = ProgressBar::new_spinner().with_message(format!("{name}…"));
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        let out = work.await;
+        spinner.finish_and_clear();
+        self.log.phase(name, started.elapsed());
+        out
+    }
+}
+
+impl From<&FilterArgs> for HostFilter {
+    fn from(f: &FilterArgs) -> Self {
+        Self {
+            tags: f.tags.clone(),
+            az: f.az.clone(),
+            status: f.status.map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+/// Resolves a target to hosts and applies the filters; an empty result is
+/// an error that says what was looked for.
+pub async fn find_hosts(
+    ctx: &Context,
+    inventory: &Inventory,
+    query: &TargetQuery,
+    filters: &FilterArgs,
+) -> Result<Vec<Host>, Error> {
+    let filter = HostFilter::from(filters);
+    let status = filters.status.map(InstanceStatus::as_str);
+    let resolved = ctx
+        .phase(
+            "resolve",
+            Box::pin(inventory.resolve(&query.target, status)),
+        )
+        .await;
+    let hosts = match resolved {
+        Ok(hosts) => hosts,
+        Err(e) => return Err(inventory.explain(e).await.into()),
+    };
+    let found = hosts.len();
+    let hosts: Vec<Host> = hosts.into_iter().filter(|h| filter.matches(h)).collect();
+    if hosts.is_empty() {
+        let hint = if found > 0 {
+            format!("{found} host(s) matched before --tag/--az/--status; loosen the filters")
+        } else {
+            match &query.target {
+                Target::Cluster { cluster, .. } => {
+                    format!("list what the cluster has with `berth ls {cluster}`")
+                }
+                _ => "check the target with `berth ls`".to_owned(),
+            }
+        };
+        return Err(Error::NoMatch {
+            what: query.target.to_string(),
+            hint,
+        });
+    }
+    Ok(hosts)
+}
+
+/// Picks one host: the only match, the first with `--first`, the user's
+/// choice on a terminal, or an error listing the candidates.
+pub fn pick_one(mut hosts: Vec<Host>, query: &TargetQuery, first: bool) -> Result<Host, Error> {
+    if hosts.len() == 1 || first {
+        return Ok(hosts.swap_remove(0));
+    }
+    if picker::available() {
+        let labels: Vec<String> = hosts.iter().map(Host::label).collect();
+        return match picker::pick(&format!("{} hosts match", hosts.len()), &labels)? {
+            Some(i) => Ok(hosts.swap_remove(i)),
+            None => Err(Error::NoMatch {
+                what: query.target.to_string(),
+                hint: "nothing was picked".to_owned(),
+            }),
+        };
+    }
+    Err(Error::Ambiguous {
+        what: query.target.to_string(),
+        candidates: hosts
+            .iter()
+            .map(|h| (h.label(), precise_target(h)))
+            .collect(),
+    })
+}
+
+/// The target that names exactly this host.
+fn precise_target(host: &Host) -> String {
+    match &host.container_instance {
+        Some(ci) => format!("{}/{}", ci.cluster, host.instance_id),
+        None => host.instance_id.clone(),
+    }
+}
+
+/// The route to use: `--via`, else the config's for the cluster, else auto.
+pub fn effective_via(ctx: &Context, args: &ConnectArgs, host: &Host) -> Via {
+    if args.via != Via::Auto {
+        return args.via;
+    }
+    let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
+    ctx.settings.config.via_for(cluster).unwrap_or(Via::Auto)
+}
+
+/// The config file's user for this host's cluster.
+pub fn config_user(ctx: &Context, host: &Host) -> Option<String> {
+    let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
+    ctx.settings.config.user_for(cluster)
+}

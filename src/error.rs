@@ -1,0 +1,216 @@
+//! One place that maps every failure to a message, a hint that names the
+//! fix, and an exit code:
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 2    | usage: bad flags, a bad target, a bad config file |
+//! | 3    | nothing matched, or several did without a terminal to pick |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, …) |
+//! | 5    | an AWS error |
+//! | 6    | no usable AWS credentials |
+//! | 255  | ssh could not connect (ssh's own status, passed through) |
+
+use std::fmt::Write as _;
+
+use crate::aws::AwsError;
+use crate::config::ConfigError;
+use crate::inventory::InventoryError;
+use crate::plan::PlanError;
+use crate::secrets::keys::KeyError;
+use crate::target::TargetError;
+use crate::transport::TransportError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad target: {0}")]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{what} matches {} hosts", candidates.len())]
+    Ambiguous {
+        what: String,
+        /// One line per candidate, and the target that picks it.
+        candidates: Vec<(String, String)>,
+    },
+    #[error("nothing matches {what}")]
+    NoMatch { what: String, hint: String },
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl From<AwsError> for Error {
+    fn from(e: AwsError) -> Self {
+        Self::Inventory(InventoryError::Aws(e))
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Target(_)
+            | Self::Config(_)
+            | Self::Key(_)
+            | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
+            Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
+            Self::Inventory(InventoryError::Aws(_)) => 5,
+            Self::Inventory(
+                InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. },
+            )
+            | Self::Ambiguous { .. }
+            | Self::NoMatch { .. } => 3,
+            Self::Plan(_) | Self::Transport(_) => 4,
+            Self::Output(_) => 1,
+        }
+    }
+
+    /// What to do next, with real names filled in.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Target(e) => Some(e.hint().to_owned()),
+            Self::Config(_) => {
+                Some("fix or move the file; `berth --help` lists the keys".to_owned())
+            }
+            Self::Key(_) => Some("check the path given to -i".to_owned()),
+            Self::Inventory(e) => inventory_hint(e),
+            Self::Plan(e) => Some(e.hint()),
+            Self::Transport(e) => Some(e.hint()),
+            Self::Ambiguous { candidates, .. } => {
+                let mut hint = String::from("pick one of:");
+                for (label, target) in candidates {
+                    let _ = write!(hint, "\n    {target:<40}  {label}");
+                }
+                hint.push_str(
+                    "\n  or narrow with --tag/--az/--status, or take the first with --first",
+                );
+                Some(hint)
+            }
+            Self::NoMatch { hint, .. } => Some(hint.clone()),
+            Self::Output(_) => None,
+        }
+    }
+}
+
+fn inventory_hint(e: &InventoryError) -> Option<String> {
+    match e {
+        InventoryError::UnknownCluster { existing, .. } if existing.is_empty() => Some(
+            "no clusters exist here; check --region and --profile (`berth ls` lists clusters)"
+                .to_owned(),
+        ),
+        InventoryError::UnknownCluster { existing, .. } => {
+            Some(format!("clusters that exist: {}", existing.join(", ")))
+        }
+        InventoryError::NotFound { hint, .. } => Some(hint.clone()),
+        InventoryError::Aws(AwsError::NoRegion) => Some(
+            "pass --region, set AWS_REGION, or set `region` in your profile in ~/.aws/config"
+                .to_owned(),
+        ),
+        InventoryError::Aws(AwsError::Credentials { profile, .. }) => Some(match profile {
+            Some(p) => format!(
+                "log in with `aws sso login --profile {p}`, or fix the profile's credentials in ~/.aws"
+            ),
+            None => "set AWS_PROFILE (then `aws sso login`), or configure credentials with \
+                     `aws configure`"
+                .to_owned(),
+        }),
+        InventoryError::Aws(AwsError::Unreachable { .. }) => {
+            Some("check the network, --region and --endpoint-url / AWS_ENDPOINT_URL".to_owned())
+        }
+        InventoryError::Aws(AwsError::Service { code, .. })
+            if code.contains("AccessDenied") || code.contains("UnauthorizedOperation") =>
+        {
+            Some(
+                "your role lacks this permission: berth needs ecs:List*/Describe* and \
+                 ec2:DescribeInstances/DescribeImages"
+                    .to_owned(),
+            )
+        }
+        InventoryError::Aws(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_table() {
+        let table: Vec<(Error, u8)> = vec![
+            (TargetError::Empty.into(), 2),
+            (
+                Error::Ambiguous {
+                    what: "cluster prod".into(),
+                    candidates: vec![],
+                },
+                3,
+            ),
+            (
+                InventoryError::UnknownCluster {
+                    cluster: "x".into(),
+                    region: "r".into(),
+                    existing: vec!["prod".into()],
+                }
+                .into(),
+                3,
+            ),
+            (
+                PlanError::NoKeyPair {
+                    instance_id: "i-1".into(),
+                }
+                .into(),
+                4,
+            ),
+            (
+                AwsError::Service {
+                    operation: "ec2:DescribeInstances",
+                    code: "Throttling".into(),
+                    message: String::new(),
+                }
+                .into(),
+                5,
+            ),
+            (
+                AwsError::Credentials {
+                    profile: Some("prod".into()),
+                    detail: String::new(),
+                }
+                .into(),
+                6,
+            ),
+        ];
+        for (error, code) in table {
+            assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn hints_name_the_fix() {
+        let unknown: Error = InventoryError::UnknownCluster {
+            cluster: "prdo".into(),
+            region: "us-east-1".into(),
+            existing: vec!["prod".into(), "edge".into()],
+        }
+        .into();
+        assert_eq!(
+            unknown.hint().as_deref(),
+            Some("clusters that exist: prod, edge")
+        );
+        let creds: Error = AwsError::Credentials {
+            profile: Some("prod".into()),
+            detail: String::new(),
+        }
+        .into();
+        assert!(
+            creds
+                .hint()
+                .is_some_and(|h| h.contains("aws sso login --profile prod"))
+        );
+    }
+}

@@ -1,0 +1,671 @@
+//! Finding hosts: turns a [`Target`] into the [`Host`]s it names by joining
+//! ECS and EC2 facts, asking only for what the target needs and overlapping
+//! every call that does not depend on another.
+//!
+//! Sequential round trips per target, with a cold AMI cache:
+//! `i-…`: DescribeInstances → DescribeImages (2).
+//! `CLUSTER/i-…`: DescribeInstances → DescribeImages, beside
+//! ListContainerInstances → DescribeContainerInstances (2).
+//! `CLUSTER/<container instance id>`: DescribeContainerInstances →
+//! DescribeInstances ‖ DescribeImages (2; the agent's `ecs.ami-id`
+//! attribute lets the AMI lookup start early).
+//! `CLUSTER`, `CLUSTER/<prefix>`, `CLUSTER/task/ID`: one more (3).
+//! `CLUSTER/<Name or address>`: DescribeInstances → ListContainerInstances
+//! → DescribeContainerInstances, images beside (3).
+//! `CLUSTER/service/NAME`: ListTasks → DescribeTasks →
+//! DescribeContainerInstances → DescribeInstances (4).
+
+pub mod cache;
+pub mod model;
+pub mod os;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use crate::aws::{Aws, AwsError, Ec2Instance};
+use crate::target::{Selector, Target};
+use cache::AmiCache;
+use model::{Cluster, ContainerInstance, Host, Image};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("there is no ECS cluster `{cluster}` in {region}")]
+    UnknownCluster {
+        cluster: String,
+        region: String,
+        existing: Vec<String>,
+    },
+    #[error("no {what} matches")]
+    NotFound { what: String, hint: String },
+}
+
+/// Joins and caches facts for one run.
+pub struct Inventory {
+    aws: Aws,
+    amis: Mutex<AmiCache>,
+}
+
+impl Inventory {
+    pub fn new(aws: Aws, amis: AmiCache) -> Self {
+        Self {
+            aws,
+            amis: Mutex::new(amis),
+        }
+    }
+
+    pub fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
+    /// Writes back what was learned (the AMI cache).
+    pub fn save(&self) {
+        if let Ok(mut amis) = self.amis.lock() {
+            amis.save();
+        }
+    }
+
+    /// All clusters of the region: ListClusters, then DescribeClusters in
+    /// concurrent batches.
+    pub async fn clusters(&self) -> Result<Vec<Cluster>, InventoryError> {
+        let arns = self.aws.list_cluster_arns().await?;
+        let mut clusters = self.aws.describe_clusters(&arns).await?;
+        clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(clusters)
+    }
+
+    /// The hosts a target names, sorted by instance id.
+    pub async fn resolve(
+        &self,
+        target: &Target,
+        status: Option<&str>,
+    ) -> Result<Vec<Host>, InventoryError> {
+        let mut hosts = match target {
+            Target::Instance { instance_id } => self.instances(instance_id).await?,
+            Target::Cluster {
+                cluster,
+                selector: None,
+            } => self.cluster_hosts(cluster, status).await?,
+            Target::Cluster {
+                cluster,
+                selector: Some(selector),
+            } => self.select(cluster, selector, status).await?,
+            Target::Task { cluster, task_id } => self.task_host(cluster, task_id).await?,
+            Target::Service { cluster, service } => self.service_hosts(cluster, service).await?,
+        };
+        hosts.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        Ok(hosts)
+    }
+
+    /// Every container instance of a cluster. Pages of ListContainerInstances
+    /// are followed while earlier pages are already being described; then
+    /// DescribeInstances (batches of 1000) runs beside DescribeImages.
+    pub async fn cluster_hosts(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+    ) -> Result<Vec<Host>, InventoryError> {
+        let cis = self
+            .list_and_describe(cluster, status, None)
+            .await
+            .map_err(|e| self.cluster_error(cluster, e))?;
+        if cis.is_empty() {
+            self.check_cluster_exists(cluster).await?;
+        }
+        self.join(cis).await
+    }
+
+    async fn list_and_describe(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+        filter: Option<&str>,
+    ) -> Result<Vec<ContainerInstance>, AwsError> {
+        let mut described = Vec::new();
+        let mut token = None;
+        loop {
+            let (arns, next) = self
+                .aws
+                .list_container_instances_page(cluster, status, filter, token)
+                .await?;
+            if !arns.is_empty() {
+                let aws = self.aws.clone();
+                let cluster = cluster.to_owned();
+                described.push(tokio::spawn(async move {
+                    aws.describe_container_instances(&cluster, &arns).await
+                }));
+            }
+            token = next;
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut cis = Vec::new();
+        for handle in described {
+            let batch = handle.await.map_err(|e| AwsError::Other {
+                operation: "ecs:DescribeContainerInstances",
+                detail: e.to_string(),
+            })??;
+            cis.extend(batch);
+        }
+        Ok(cis)
+    }
+
+    async fn select(
+        &self,
+        cluster: &str,
+        selector: &Selector,
+        status: Option<&str>,
+    ) -> Result<Vec<Host>, InventoryError> {
+        match selector {
+            Selector::ContainerInstanceId(id) => {
+                let cis = self
+                    .aws
+                    .describe_container_instances(cluster, std::slice::from_ref(id))
+                    .await
+                    .map_err(|e| self.cluster_error(cluster, e))?;
+                self.join(cis).await
+            }
+            Selector::ContainerInstancePrefix(prefix) => {
+                let cis = self
+                    .list_and_describe_matching(cluster, status, |arn| {
+                        arn.rsplit('/')
+                            .next()
+                            .is_some_and(|id| id.starts_with(prefix.as_str()))
+                    })
+                    .await?;
+                if cis.is_empty() {
+                    // A short hex word may just as well be a Name tag.
+                    let instances = self
+                        .aws
+                        .find_instances(vec![("tag:Name", vec![prefix.clone()])])
+                        .await?;
+                    return self.in_cluster(cluster, instances).await;
+                }
+                self.join(cis).await
+            }
+            Selector::InstanceId(id) => {
+                let (instances, cis) = tokio::try_join!(self.instance_facts(id), async {
+                    self.list_and_describe(cluster, None, Some(&format!("ec2InstanceId == {id}")))
+                        .await
+                        .map_err(|e| self.cluster_error(cluster, e))
+                })?;
+                let cis: Vec<_> = cis
+                    .into_iter()
+                    .filter(|ci| &ci.ec2_instance_id == id)
+                    .collect();
+                if cis.is_empty() {
+                    self.check_cluster_exists(cluster).await?;
+                    return Err(InventoryError::NotFound {
+                        what: format!("container instance of cluster `{cluster}` for {id}"),
+                        hint: format!(
+                            "{id} is not registered in cluster `{cluster}`; \
+                             connect to it directly with `berth ssh {id}`"
+                        ),
+                    });
+                }
+                Ok(assemble(instances, &cis))
+            }
+            Selector::Address(ip) => {
+                let ip = ip.to_string();
+                let (private, public) = tokio::try_join!(
+                    self.aws
+                        .find_instances(vec![("private-ip-address", vec![ip.clone()])]),
+                    self.aws
+                        .find_instances(vec![("ip-address", vec![ip.clone()])]),
+                )?;
+                let mut instances = private;
+                instances.extend(public);
+                instances.dedup_by(|a, b| a.instance_id == b.instance_id);
+                self.in_cluster(cluster, instances).await
+            }
+            Selector::Name(name) => {
+                let instances = self
+                    .aws
+                    .find_instances(vec![("tag:Name", vec![name.clone()])])
+                    .await?;
+                self.in_cluster(cluster, instances).await
+            }
+        }
+    }
+
+    /// ListContainerInstances, keeping only ARNs that `keep` accepts before
+    /// describing them.
+    async fn list_and_describe_matching(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<ContainerInstance>, InventoryError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = self
+                .aws
+                .list_container_instances_page(cluster, status, None, token)
+                .await
+                .map_err(|e| self.cluster_error(cluster, e))?;
+            arns.extend(page.into_iter().filter(|a| keep(a)));
+            token = next;
+            if token.is_none() {
+                break;
+            }
+        }
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .aws
+            .describe_container_instances(cluster, &arns)
+            .await?)
+    }
+
+    /// Keeps the instances that are container instances of `cluster`,
+    /// looking their ECS side up while their AMIs are fetched.
+    async fn in_cluster(
+        &self,
+        cluster: &str,
+        instances: Vec<Ec2Instance>,
+    ) -> Result<Vec<Host>, InventoryError> {
+        if instances.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
+        let filter = format!("ec2InstanceId in [{}]", ids.join(", "));
+        let ami_ids: Vec<String> = instances
+            .iter()
+            .filter_map(|i| i.image_id.clone())
+            .collect();
+        let (cis, images) = tokio::try_join!(
+            async {
+                self.list_and_describe(cluster, None, Some(&filter))
+                    .await
+                    .map_err(|e| self.cluster_error(cluster, e))
+            },
+            self.images(&ami_ids)
+        )?;
+        let cis: Vec<_> = cis
+            .into_iter()
+            .filter(|ci| ids.contains(&ci.ec2_instance_id))
+            .collect();
+        if cis.is_empty() {
+            self.check_cluster_exists(cluster).await?;
+        }
+        Ok(cis
+            .iter()
+            .filter_map(|ci| {
+                let ec2 = instances
+                    .iter()
+                    .find(|i| i.instance_id == ci.ec2_instance_id)?;
+                let image = ec2.image_id.as_ref().and_then(|id| images.get(id)).cloned();
+                Some(host(ec2.clone(), image, Some(ci.clone())))
+            })
+            .collect())
+    }
+
+    async fn task_host(&self, cluster: &str, task_id: &str) -> Result<Vec<Host>, InventoryError> {
+        let tasks = self
+            .aws
+            .describe_tasks(cluster, &[task_id.to_owned()])
+            .await
+            .map_err(|e| self.cluster_error(cluster, e))?;
+        let Some(task) = tasks.first() else {
+            self.check_cluster_exists(cluster).await?;
+            return Err(InventoryError::NotFound {
+                what: format!("task `{task_id}` in cluster `{cluster}`"),
+                hint: format!(
+                    "list the cluster's tasks with `aws ecs list-tasks --cluster {cluster}`"
+                ),
+            });
+        };
+        let Some(ci_arn) = &task.container_instance_arn else {
+            return Err(InventoryError::NotFound {
+                what: format!("container instance for task `{task_id}`"),
+                hint: "the task has no container instance: it runs on Fargate, where there \
+                       is no host to log in to; use `aws ecs execute-command` instead"
+                    .to_owned(),
+            });
+        };
+        let cis = self
+            .aws
+            .describe_container_instances(cluster, std::slice::from_ref(ci_arn))
+            .await?;
+        self.join(cis).await
+    }
+
+    async fn service_hosts(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<Host>, InventoryError> {
+        let task_arns = self
+            .aws
+            .list_service_tasks(cluster, service)
+            .await
+            .map_err(|e| self.cluster_error(cluster, e))?;
+        let group = format!("service:{service}");
+        let ci_arns: BTreeSet<String> = if task_arns.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.aws
+                .describe_tasks(cluster, &task_arns)
+                .await?
+                .into_iter()
+                // A service's tasks carry its group; checking it guards
+                // against a ListTasks that ignores `serviceName`.
+                .filter(|t| t.group.as_deref() == Some(group.as_str()))
+                .filter_map(|t| t.container_instance_arn)
+                .collect()
+        };
+        if ci_arns.is_empty() {
+            return Err(InventoryError::NotFound {
+                what: format!("running task of service `{service}` on a container instance"),
+                hint: format!(
+                    "check the service with `aws ecs describe-services --cluster {cluster} \
+                     --services {service}` (Fargate tasks have no host to log in to)"
+                ),
+            });
+        }
+        let ci_arns: Vec<String> = ci_arns.into_iter().collect();
+        let cis = self
+            .aws
+            .describe_container_instances(cluster, &ci_arns)
+            .await?;
+        self.join(cis).await
+    }
+
+    /// One instance by id, without any ECS lookup.
+    async fn instances(&self, instance_id: &str) -> Result<Vec<Host>, InventoryError> {
+        let instances = self.instance_facts(instance_id).await?;
+        Ok(assemble(instances, &[]))
+    }
+
+    /// DescribeInstances, then DescribeImages for its AMI unless cached.
+    async fn instance_facts(
+        &self,
+        instance_id: &str,
+    ) -> Result<(Vec<Ec2Instance>, BTreeMap<String, Image>), InventoryError> {
+        let instances = match self.aws.describe_instances(&[instance_id.to_owned()]).await {
+            Ok(found) => found,
+            Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidInstanceID")) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        if instances.is_empty() {
+            return Err(InventoryError::NotFound {
+                what: format!("EC2 instance `{instance_id}` in {}", self.aws.region),
+                hint: "check the id, and the region (--region) and account (--profile) it lives in"
+                    .to_owned(),
+            });
+        }
+        let ami_ids: Vec<String> = instances
+            .iter()
+            .filter_map(|i| i.image_id.clone())
+            .collect();
+        let images = self.images(&ami_ids).await?;
+        Ok((instances, images))
+    }
+
+    /// Joins container instances with their EC2 instances and AMIs. The AMI
+    /// ids the agent registered let DescribeImages run beside
+    /// DescribeInstances; only AMIs it did not name are fetched afterwards.
+    async fn join(&self, cis: Vec<ContainerInstance>) -> Result<Vec<Host>, InventoryError> {
+        if cis.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = cis.iter().map(|c| c.ec2_instance_id.clone()).collect();
+        let early_amis: Vec<String> = cis.iter().filter_map(|c| c.ami_id.clone()).collect();
+        let (instances, mut images) = tokio::try_join!(
+            async {
+                self.aws
+                    .describe_instances(&ids)
+                    .await
+                    .map_err(InventoryError::from)
+            },
+            self.images(&early_amis),
+        )?;
+        let late_amis: Vec<String> = instances
+            .iter()
+            .filter_map(|i| i.image_id.clone())
+            .filter(|id| !images.contains_key(id))
+            .collect();
+        if !late_amis.is_empty() {
+            images.extend(self.images(&late_amis).await?);
+        }
+        Ok(assemble((instances, images), &cis))
+    }
+
+    /// AMI facts by id: from the cache, else one DescribeImages call.
+    async fn images(&self, ids: &[String]) -> Result<BTreeMap<String, Image>, InventoryError> {
+        let wanted: BTreeSet<&String> = ids.iter().collect();
+        let mut found = BTreeMap::new();
+        let mut missing = Vec::new();
+        {
+            let cache = self
+                .amis
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for id in wanted {
+                match cache.get(id) {
+                    Some(image) => {
+                        found.insert(id.clone(), image.clone());
+                    }
+                    None => missing.push(id.clone()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let fetched = self.aws.describe_images(&missing).await?;
+        let mut cache = self
+            .amis
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for image in fetched {
+            cache.insert(image.clone());
+            found.insert(image.id.clone(), image);
+        }
+        Ok(found)
+    }
+
+    /// Maps ECS's "no such cluster" to the error that lists real clusters.
+    fn cluster_error(&self, cluster: &str, err: AwsError) -> InventoryError {
+        if err.code() == Some("ClusterNotFoundException") {
+            return InventoryError::UnknownCluster {
+                cluster: cluster.to_owned(),
+                region: self.aws.region.clone(),
+                existing: Vec::new(),
+            };
+        }
+        err.into()
+    }
+
+    /// An empty answer may mean "no such cluster": tell the two apart, and
+    /// when it is unknown, name the clusters that do exist.
+    async fn check_cluster_exists(&self, cluster: &str) -> Result<(), InventoryError> {
+        let found = self.aws.describe_clusters(&[cluster.to_owned()]).await?;
+        if found.iter().any(|c| c.status == "ACTIVE") {
+            return Ok(());
+        }
+        Err(InventoryError::UnknownCluster {
+            cluster: cluster.to_owned(),
+            region: self.aws.region.clone(),
+            existing: Vec::new(),
+        })
+    }
+
+    /// Fills in the cluster names of an `UnknownCluster` error (an extra
+    /// ListClusters, paid only on the error path).
+    pub async fn explain(&self, err: InventoryError) -> InventoryError {
+        match err {
+            InventoryError::UnknownCluster {
+                cluster, region, ..
+            } => {
+                let existing = match self.aws.list_cluster_arns().await {
+                    Ok(arns) => arns
+                        .iter()
+                        .filter_map(|a| a.rsplit('/').next().map(str::to_owned))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                InventoryError::UnknownCluster {
+                    cluster,
+                    region,
+                    existing,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Joins EC2 instances with their AMIs and (when known) container instances.
+fn assemble(
+    (instances, images): (Vec<Ec2Instance>, BTreeMap<String, Image>),
+    cis: &[ContainerInstance],
+) -> Vec<Host> {
+    instances
+        .into_iter()
+        .map(|ec2| {
+            let image = ec2.image_id.as_ref().and_then(|id| images.get(id)).cloned();
+            let ci = cis
+                .iter()
+                .find(|ci| ci.ec2_instance_id == ec2.instance_id)
+                .cloned();
+            host(ec2, image, ci)
+        })
+        .collect()
+}
+
+fn host(
+    ec2: Ec2Instance,
+    image: Option<Image>,
+    container_instance: Option<ContainerInstance>,
+) -> Host {
+    let os = os::classify(image.as_ref(), ec2.platform.as_deref());
+    Host {
+        name: ec2.tags.get("Name").cloned(),
+        instance_id: ec2.instance_id,
+        state: ec2.state,
+        image_id: ec2.image_id,
+        image,
+        os,
+        platform: ec2.platform,
+        key_name: ec2.key_name,
+        public_dns: ec2.public_dns,
+        public_ip: ec2.public_ip,
+        private_ip: ec2.private_ip,
+        private_dns: ec2.private_dns,
+        ipv6: ec2.ipv6,
+        availability_zone: ec2.availability_zone,
+        vpc_id: ec2.vpc_id,
+        subnet_id: ec2.subnet_id,
+        security_groups: ec2.security_groups,
+        tags: ec2.tags,
+        container_instance,
+    }
+}
+
+/// `--tag`, `--az` and `--status`, applied to resolved hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFilter {
+    pub tags: Vec<(String, String)>,
+    pub az: Option<String>,
+    pub status: Option<String>,
+}
+
+impl HostFilter {
+    pub fn matches(&self, host: &Host) -> bool {
+        let tags_ok = self
+            .tags
+            .iter()
+            .all(|(k, v)| host.tags.get(k).is_some_and(|have| have == v));
+        let az_ok = self
+            .az
+            .as_ref()
+            .is_none_or(|az| host.availability_zone.as_ref() == Some(az));
+        let status_ok = self.status.as_ref().is_none_or(|s| {
+            host.container_instance
+                .as_ref()
+                .is_some_and(|ci| ci.status.eq_ignore_ascii_case(s))
+        });
+        tags_ok && az_ok && status_ok
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty() && self.az.is_none() && self.status.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::os::OsFamily;
+
+    fn sample() -> Host {
+        Host {
+            instance_id: "i-12345678".into(),
+            name: Some("web-1".into()),
+            state: "running".into(),
+            image_id: None,
+            image: None,
+            os: OsFamily::AmazonLinux,
+            platform: None,
+            key_name: None,
+            public_dns: None,
+            public_ip: None,
+            private_ip: None,
+            private_dns: None,
+            ipv6: None,
+            availability_zone: Some("us-east-1a".into()),
+            vpc_id: None,
+            subnet_id: None,
+            security_groups: vec![],
+            tags: [("role".to_owned(), "web".to_owned())]
+                .into_iter()
+                .collect(),
+            container_instance: Some(ContainerInstance {
+                arn: "arn".into(),
+                id: "abc".into(),
+                cluster: "prod".into(),
+                ec2_instance_id: "i-12345678".into(),
+                status: "DRAINING".into(),
+                agent_connected: true,
+                running_tasks: 0,
+                pending_tasks: 0,
+                ami_id: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn filters_combine_with_and() {
+        let host = sample();
+        let f = |tags: &[(&str, &str)], az: Option<&str>, status: Option<&str>| HostFilter {
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            az: az.map(str::to_owned),
+            status: status.map(str::to_owned),
+        };
+        let table = [
+            (f(&[], None, None), true),
+            (f(&[("role", "web")], None, None), true),
+            (f(&[("role", "db")], None, None), false),
+            (f(&[("team", "web")], None, None), false),
+            (f(&[], Some("us-east-1a"), None), true),
+            (f(&[], Some("us-east-1b"), None), false),
+            (f(&[], None, Some("draining")), true),
+            (f(&[], None, Some("ACTIVE")), false),
+            (
+                f(&[("role", "web")], Some("us-east-1a"), Some("DRAINING")),
+                true,
+            ),
+        ];
+        for (filter, expected) in table {
+            assert_eq!(filter.matches(&host), expected, "{filter:?}");
+        }
+    }
+}

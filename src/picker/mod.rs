@@ -1,0 +1,23 @@
+//! The interactive picker, used only when stdin and stderr are terminals.
+//! It draws on stderr so that stdout stays clean for scripts, and leaves
+//! the terminal as it found it before ssh takes over.
+
+use std::io::IsTerminal;
+
+use dialoguer::FuzzySelect;
+use dialoguer::console::Term;
+
+/// Whether a person is there to pick.
+pub fn available() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Lets the user choose one of `labels`; `None` if they cancelled.
+pub fn pick(prompt: &str, labels: &[String]) -> std::io::Result<Option<usize>> {
+    FuzzySelect::new()
+        .with_prompt(prompt)
+        .items(labels)
+        .default(0)
+        .interact_on_opt(&Term::stderr())
+        .map_err(|dialoguer::Error::IO(e)| e)
+}

@@ -1,0 +1,319 @@
+//! Pure planning: from the facts about one host and what the operator asked
+//! for, decide the user, the key, the address and the exact ssh argv.
+//!
+//! Nothing here touches the network, the file system or the clock; a plan
+//! is data that `--dry-run` prints and `transport` runs. Every refusal is a
+//! [`PlanError`] naming the prerequisite that failed and how to fix it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::model::Host;
+use crate::inventory::os::{Login, OsFamily};
+use crate::secrets::keys::{KeyFile, KeyLookup};
+
+/// How to reach the host (`--via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// The first route whose prerequisites hold (today: public).
+    Auto,
+    /// The public DNS name, else the public IPv4 address.
+    Public,
+    /// The private IPv4 address (from inside the VPC or over a VPN).
+    Private,
+}
+
+/// The route a plan takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    PublicDns,
+    PublicIp,
+    Private,
+}
+
+/// Where the login user came from, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserSource {
+    Flag,
+    Tag,
+    Config,
+    Ami,
+}
+
+/// The instance tag that names its login user.
+pub const USER_TAG: &str = "berth:user";
+
+/// What the operator asked for, after flags, config and environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshRequest {
+    /// `--user`.
+    pub user: Option<String>,
+    /// The config file's user for this cluster (or its global one).
+    pub config_user: Option<String>,
+    pub port: Option<u16>,
+    pub via: Via,
+    /// ssh options passed through verbatim, in order (`-o X`, `-L …`, `-A`).
+    pub passthrough: Vec<String>,
+    /// Words after `--`; ssh joins them and the remote shell runs them.
+    pub remote_command: Vec<String>,
+    /// The ssh program (`ssh`, or `$BERTH_SSH`).
+    pub program: String,
+}
+
+/// A connection, decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub instance_id: String,
+    pub user: String,
+    pub user_from: UserSource,
+    pub address: String,
+    pub route: Route,
+    pub port: Option<u16>,
+    pub key: Option<KeyFile>,
+    /// The exact command line; `argv[0]` is the program.
+    pub argv: Vec<String>,
+    /// How the choices were made (shown with `-v` and by `show`).
+    pub notes: Vec<String>,
+    /// Things the operator should know before connecting (always shown).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{instance_id} is a Windows instance: it has no SSH server to log in to")]
+    Windows { instance_id: String },
+    #[error("{instance_id} runs {os}, which has no SSH server on the host")]
+    NoShell {
+        instance_id: String,
+        os: &'static str,
+    },
+    #[error("{instance_id} is {state}, not running")]
+    NotRunning { instance_id: String, state: String },
+    #[error(
+        "{instance_id} was launched without a key pair, so there is no private key to log in with"
+    )]
+    NoKeyPair { instance_id: String },
+    #[error("{instance_id} has no {wanted} address")]
+    NoRoute {
+        instance_id: String,
+        wanted: &'static str,
+        available: Vec<String>,
+    },
+    #[error("private key {} is readable by others (mode {mode:03o}); ssh will refuse it", .path.display())]
+    KeyTooOpen { path: PathBuf, mode: u32 },
+}
+
+impl PlanError {
+    /// The next step, with the real ids filled in.
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Windows { instance_id } => {
+                format!("connect over RDP instead: `berth rdp {instance_id}`")
+            }
+            Self::NoShell { instance_id, .. } => format!(
+                "use its control container through SSM: `aws ssm start-session --target {instance_id}`, \
+                 then `enter-admin-container` for a root shell"
+            ),
+            Self::NotRunning { instance_id, .. } => format!(
+                "start it with `aws ec2 start-instances --instance-ids {instance_id}`, \
+                 or pick another host"
+            ),
+            Self::NoKeyPair { instance_id } => format!(
+                "the key-pair route the AWS docs describe is closed for this instance; \
+                 use SSM Session Manager (`aws ssm start-session --target {instance_id}`) or \
+                 EC2 Instance Connect, or pass `-i FILE` if the AMI trusts a key of yours"
+            ),
+            Self::NoRoute { available, .. } if available.is_empty() => {
+                "the instance has no address at all; is it still starting?".to_owned()
+            }
+            Self::NoRoute { available, .. } => {
+                format!("routes that exist: {}", available.join("; "))
+            }
+            Self::KeyTooOpen { path, .. } => format!("run `chmod 600 {}`", path.display()),
+        }
+    }
+}
+
+/// Plans an ssh connection to `host`.
+pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Plan, PlanError> {
+    let instance_id = host.instance_id.clone();
+    match host.os.login() {
+        Login::Rdp(_) => return Err(PlanError::Windows { instance_id }),
+        Login::NoShell => {
+            return Err(PlanError::NoShell {
+                instance_id,
+                os: host.os.label(),
+            });
+        }
+        Login::Ssh(_) => {}
+    }
+    if host.state != "running" {
+        return Err(PlanError::NotRunning {
+            instance_id,
+            state: host.state.clone(),
+        });
+    }
+    let mut notes = Vec::new();
+    let mut warnings = Vec::new();
+    if let Some(ci) = &host.container_instance {
+        if ci.status != "ACTIVE" {
+            warnings.push(format!(
+                "container instance {}/{} is {}: ECS is moving its tasks away",
+                ci.cluster, ci.id, ci.status
+            ));
+        }
+        if !ci.agent_connected {
+            warnings.push(format!(
+                "the ECS agent on {instance_id} is disconnected (`sudo systemctl status ecs` on the host)"
+            ));
+        }
+    }
+    let key = match (&key.found, &host.key_name) {
+        (Some(file), _) if file.too_open() => {
+            return Err(PlanError::KeyTooOpen {
+                path: file.path.clone(),
+                mode: file.mode.unwrap_or_default(),
+            });
+        }
+        (Some(file), _) => Some(file.clone()),
+        (None, None) => return Err(PlanError::NoKeyPair { instance_id }),
+        (None, Some(name)) => {
+            let looked: Vec<String> = key
+                .searched
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            warnings.push(format!(
+                "no file found for key pair `{name}` (looked in {}); leaving the key to ssh-agent and ~/.ssh/config",
+                looked.join(", ")
+            ));
+            None
+        }
+    };
+    let (user, user_from) = choose_user(host, request);
+    if host.os == OsFamily::Unknown && user_from == UserSource::Ami {
+        warnings.push(format!(
+            "the AMI of {instance_id} is unknown to berth; guessed user `{user}` (use --user or tag the instance {USER_TAG}=NAME)"
+        ));
+    }
+    let (address, route) = choose_address(host, request.via)?;
+    notes.push(format!("route: {} via {address}", route_label(route)));
+
+    let mut argv = vec![request.program.clone()];
+    if let Some(file) = &key {
+        argv.push("-i".to_owned());
+        argv.push(file.path.display().to_string());
+        // An agent full of other keys can exhaust MaxAuthTries first.
+        argv.push("-o".to_owned());
+        argv.push("IdentitiesOnly=yes".to_owned());
+    }
+    if let Some(port) = request.port {
+        argv.push("-p".to_owned());
+        argv.push(port.to_string());
+    }
+    argv.extend(request.passthrough.iter().cloned());
+    argv.push("--".to_owned());
+    argv.push(format!("{user}@{address}"));
+    argv.extend(request.remote_command.iter().cloned());
+
+    Ok(Plan {
+        instance_id,
+        user,
+        user_from,
+        address,
+        route,
+        port: request.port,
+        key,
+        argv,
+        notes,
+        warnings,
+    })
+}
+
+fn choose_user(host: &Host, request: &SshRequest) -> (String, UserSource) {
+    login_user(
+        host,
+        request.user.as_deref(),
+        request.config_user.as_deref(),
+    )
+    .unwrap_or_else(|| ("ec2-user".to_owned(), UserSource::Ami))
+}
+
+/// The login user and where it came from: `--user`, the `berth:user` tag,
+/// the config file, then the AMI's default. `None` for hosts without a
+/// login (Bottlerocket) when nothing names one.
+pub fn login_user(
+    host: &Host,
+    flag: Option<&str>,
+    config_user: Option<&str>,
+) -> Option<(String, UserSource)> {
+    let tag = host
+        .tags
+        .get(USER_TAG)
+        .map(String::as_str)
+        .filter(|u| !u.is_empty());
+    flag.map(|u| (u, UserSource::Flag))
+        .or(tag.map(|u| (u, UserSource::Tag)))
+        .or(config_user.map(|u| (u, UserSource::Config)))
+        .or(host.os.default_user().map(|u| (u, UserSource::Ami)))
+        .map(|(user, from)| (user.to_owned(), from))
+}
+
+fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
+    let public = host
+        .public_dns
+        .as_ref()
+        .map(|d| (d.clone(), Route::PublicDns))
+        .or_else(|| {
+            host.public_ip
+                .as_ref()
+                .map(|ip| (ip.clone(), Route::PublicIp))
+        });
+    let private = host
+        .private_ip
+        .as_ref()
+        .map(|ip| (ip.clone(), Route::Private));
+    let chosen = match via {
+        Via::Auto | Via::Public => public,
+        Via::Private => private,
+    };
+    chosen.ok_or_else(|| PlanError::NoRoute {
+        instance_id: host.instance_id.clone(),
+        wanted: match via {
+            Via::Auto | Via::Public => "public",
+            Via::Private => "private",
+        },
+        available: available_routes(host),
+    })
+}
+
+/// Routes that exist, phrased as what to type.
+fn available_routes(host: &Host) -> Vec<String> {
+    let mut routes = Vec::new();
+    if let Some(dns) = &host.public_dns {
+        routes.push(format!("public DNS {dns} (--via public)"));
+    } else if let Some(ip) = &host.public_ip {
+        routes.push(format!("public IP {ip} (--via public)"));
+    }
+    if let Some(ip) = &host.private_ip {
+        routes.push(format!(
+            "private IP {ip} (--via private, from inside the VPC, over a VPN or a peered network)"
+        ));
+    }
+    routes
+}
+
+fn route_label(route: Route) -> &'static str {
+    match route {
+        Route::PublicDns => "public DNS name",
+        Route::PublicIp => "public IPv4",
+        Route::Private => "private IPv4",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,350 @@
+//! The planner as tables of (facts, request, key) → argv or refusal.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::*;
+use crate::secrets::keys::KeySource;
+
+type Case = (&'static str, Host, SshRequest, KeyLookup, Vec<String>);
+
+fn host(os: OsFamily) -> Host {
+    Host {
+        instance_id: "i-0123456789abcdef0".into(),
+        name: Some("web-1".into()),
+        state: "running".into(),
+        image_id: Some("ami-1".into()),
+        image: None,
+        os,
+        platform: None,
+        key_name: Some("prod".into()),
+        public_dns: Some("ec2-3-4-5-6.compute-1.amazonaws.com".into()),
+        public_ip: Some("3.4.5.6".into()),
+        private_ip: Some("10.0.1.7".into()),
+        private_dns: None,
+        ipv6: None,
+        availability_zone: Some("us-east-1a".into()),
+        vpc_id: None,
+        subnet_id: None,
+        security_groups: vec![],
+        tags: BTreeMap::new(),
+        container_instance: None,
+    }
+}
+
+fn request() -> SshRequest {
+    SshRequest {
+        user: None,
+        config_user: None,
+        port: None,
+        via: Via::Auto,
+        passthrough: vec![],
+        remote_command: vec![],
+        program: "ssh".into(),
+    }
+}
+
+fn key(path: &str, mode: u32) -> KeyLookup {
+    KeyLookup {
+        found: Some(KeyFile {
+            path: PathBuf::from(path),
+            source: KeySource::SshDir,
+            mode: Some(mode),
+        }),
+        searched: vec![PathBuf::from(path)],
+    }
+}
+
+fn no_key() -> KeyLookup {
+    KeyLookup {
+        found: None,
+        searched: vec![PathBuf::from("/home/op/.ssh/prod.pem")],
+    }
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // a table of cases reads best in one piece
+fn argv_for_each_ami_family_and_option() {
+    let k = || key("/home/op/.ssh/prod.pem", 0o600);
+    let base = "ssh -i /home/op/.ssh/prod.pem -o IdentitiesOnly=yes";
+    let dns = "ec2-3-4-5-6.compute-1.amazonaws.com";
+    let cases: Vec<Case> = vec![
+        (
+            "amazon linux over public DNS",
+            host(OsFamily::AmazonLinux),
+            request(),
+            k(),
+            words(&format!("{base} -- ec2-user@{dns}")),
+        ),
+        (
+            "ubuntu",
+            host(OsFamily::Ubuntu),
+            request(),
+            k(),
+            words(&format!("{base} -- ubuntu@{dns}")),
+        ),
+        (
+            "flatcar",
+            host(OsFamily::Flatcar),
+            request(),
+            k(),
+            words(&format!("{base} -- core@{dns}")),
+        ),
+        (
+            "no public DNS: public IP",
+            Host {
+                public_dns: None,
+                ..host(OsFamily::Debian)
+            },
+            request(),
+            k(),
+            words(&format!("{base} -- admin@3.4.5.6")),
+        ),
+        (
+            "--via private",
+            host(OsFamily::AmazonLinux),
+            SshRequest {
+                via: Via::Private,
+                ..request()
+            },
+            k(),
+            words(&format!("{base} -- ec2-user@10.0.1.7")),
+        ),
+        (
+            "--user beats the tag, which beats config, which beats the AMI",
+            Host {
+                tags: [(USER_TAG.to_owned(), "tagged".to_owned())]
+                    .into_iter()
+                    .collect(),
+                ..host(OsFamily::Ubuntu)
+            },
+            SshRequest {
+                user: Some("flag".into()),
+                config_user: Some("configured".into()),
+                ..request()
+            },
+            k(),
+            words(&format!("{base} -- flag@{dns}")),
+        ),
+        (
+            "tag beats config",
+            Host {
+                tags: [(USER_TAG.to_owned(), "tagged".to_owned())]
+                    .into_iter()
+                    .collect(),
+                ..host(OsFamily::Ubuntu)
+            },
+            SshRequest {
+                config_user: Some("configured".into()),
+                ..request()
+            },
+            k(),
+            words(&format!("{base} -- tagged@{dns}")),
+        ),
+        (
+            "config beats the AMI",
+            host(OsFamily::Ubuntu),
+            SshRequest {
+                config_user: Some("configured".into()),
+                ..request()
+            },
+            k(),
+            words(&format!("{base} -- configured@{dns}")),
+        ),
+        (
+            "port, pass-through options in order, remote command after the destination",
+            host(OsFamily::AmazonLinux),
+            SshRequest {
+                port: Some(2222),
+                passthrough: words("-o ServerAliveInterval=30 -L 8080:localhost:80 -A"),
+                remote_command: vec!["sudo systemctl restart ecs".into()],
+                program: "/opt/ssh".into(),
+                ..request()
+            },
+            k(),
+            [
+                words(&format!(
+                    "/opt/ssh -i /home/op/.ssh/prod.pem -o IdentitiesOnly=yes -p 2222 \
+                     -o ServerAliveInterval=30 -L 8080:localhost:80 -A -- ec2-user@{dns}"
+                )),
+                vec!["sudo systemctl restart ecs".to_owned()],
+            ]
+            .concat(),
+        ),
+        (
+            "key pair without a local file: no -i, ssh-agent decides",
+            host(OsFamily::AmazonLinux),
+            request(),
+            no_key(),
+            words(&format!("ssh -- ec2-user@{dns}")),
+        ),
+        (
+            "-i given for an instance without a key pair",
+            Host {
+                key_name: None,
+                ..host(OsFamily::AmazonLinux)
+            },
+            request(),
+            key("/tmp/mine", 0o400),
+            words(&format!(
+                "ssh -i /tmp/mine -o IdentitiesOnly=yes -- ec2-user@{dns}"
+            )),
+        ),
+        (
+            "unknown AMI guesses ec2-user",
+            host(OsFamily::Unknown),
+            request(),
+            k(),
+            words(&format!("{base} -- ec2-user@{dns}")),
+        ),
+    ];
+    for (name, host, request, key, expected) in cases {
+        let plan = plan_ssh(&host, &request, &key).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(plan.argv, expected, "{name}");
+    }
+}
+
+#[test]
+fn refusals_name_the_prerequisite() {
+    let k = || key("/home/op/.ssh/prod.pem", 0o600);
+    let id = "i-0123456789abcdef0".to_owned();
+    let cases: Vec<(&str, Host, SshRequest, KeyLookup, PlanError)> = vec![
+        (
+            "windows",
+            host(OsFamily::Windows),
+            request(),
+            k(),
+            PlanError::Windows {
+                instance_id: id.clone(),
+            },
+        ),
+        (
+            "bottlerocket",
+            host(OsFamily::Bottlerocket),
+            request(),
+            k(),
+            PlanError::NoShell {
+                instance_id: id.clone(),
+                os: "Bottlerocket",
+            },
+        ),
+        (
+            "stopped",
+            Host {
+                state: "stopped".into(),
+                ..host(OsFamily::AmazonLinux)
+            },
+            request(),
+            k(),
+            PlanError::NotRunning {
+                instance_id: id.clone(),
+                state: "stopped".into(),
+            },
+        ),
+        (
+            "no key pair and no -i",
+            Host {
+                key_name: None,
+                ..host(OsFamily::AmazonLinux)
+            },
+            request(),
+            KeyLookup::default(),
+            PlanError::NoKeyPair {
+                instance_id: id.clone(),
+            },
+        ),
+        (
+            "key readable by others",
+            host(OsFamily::AmazonLinux),
+            request(),
+            key("/home/op/.ssh/prod.pem", 0o644),
+            PlanError::KeyTooOpen {
+                path: "/home/op/.ssh/prod.pem".into(),
+                mode: 0o644,
+            },
+        ),
+        (
+            "private-only host with auto",
+            Host {
+                public_dns: None,
+                public_ip: None,
+                ..host(OsFamily::AmazonLinux)
+            },
+            request(),
+            k(),
+            PlanError::NoRoute {
+                instance_id: id.clone(),
+                wanted: "public",
+                available: vec![
+                    "private IP 10.0.1.7 (--via private, from inside the VPC, over a VPN or a peered network)"
+                        .into(),
+                ],
+            },
+        ),
+        (
+            "public-only host with --via private",
+            Host {
+                private_ip: None,
+                ..host(OsFamily::AmazonLinux)
+            },
+            SshRequest {
+                via: Via::Private,
+                ..request()
+            },
+            k(),
+            PlanError::NoRoute {
+                instance_id: id.clone(),
+                wanted: "private",
+                available: vec![
+                    "public DNS ec2-3-4-5-6.compute-1.amazonaws.com (--via public)".into(),
+                ],
+            },
+        ),
+    ];
+    for (name, host, request, key, expected) in cases {
+        assert_eq!(plan_ssh(&host, &request, &key), Err(expected), "{name}");
+    }
+}
+
+#[test]
+fn hints_carry_the_real_ids() {
+    let id = "i-0123456789abcdef0".to_owned();
+    assert_eq!(
+        PlanError::Windows {
+            instance_id: id.clone()
+        }
+        .hint(),
+        "connect over RDP instead: `berth rdp i-0123456789abcdef0`"
+    );
+    assert_eq!(
+        PlanError::KeyTooOpen {
+            path: "/k.pem".into(),
+            mode: 0o644
+        }
+        .hint(),
+        "run `chmod 600 /k.pem`"
+    );
+    assert!(
+        PlanError::NoKeyPair { instance_id: id }
+            .hint()
+            .contains("aws ssm start-session --target i-0123456789abcdef0")
+    );
+}
+
+#[test]
+fn missing_key_file_is_a_note_not_an_error() {
+    let plan = plan_ssh(&host(OsFamily::AmazonLinux), &request(), &no_key()).expect("plan");
+    assert!(plan.key.is_none());
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|n| n.contains("no file found for key pair `prod`")
+                && n.contains("/home/op/.ssh/prod.pem")),
+        "{:?}",
+        plan.warnings
+    );
+}

@@ -1,0 +1,343 @@
+//! Output: tables for people, JSON for scripts. Every renderer writes to a
+//! `Write` it is given, so output is testable as plain strings; diagnostics
+//! never go through here (they go to stderr).
+
+use std::io::{self, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::inventory::model::{Cluster, Host};
+use crate::plan::{self, Plan, PlanError, UserSource};
+
+/// A host as `ls` lists it and `show` describes it.
+#[derive(Debug, Serialize)]
+pub struct HostRow<'a> {
+    pub instance_id: &'a str,
+    pub name: Option<&'a str>,
+    pub state: &'a str,
+    pub cluster: Option<&'a str>,
+    pub container_instance_id: Option<&'a str>,
+    pub container_instance_arn: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub agent_connected: Option<bool>,
+    pub running_tasks: Option<i32>,
+    pub os: &'static str,
+    pub ami_id: Option<&'a str>,
+    pub ami_name: Option<&'a str>,
+    pub user: Option<String>,
+    pub user_from: Option<UserSource>,
+    pub key_name: Option<&'a str>,
+    pub public_dns: Option<&'a str>,
+    pub public_ip: Option<&'a str>,
+    pub private_ip: Option<&'a str>,
+    pub availability_zone: Option<&'a str>,
+}
+
+impl<'a> HostRow<'a> {
+    pub fn new(host: &'a Host, config_user: Option<&str>) -> Self {
+        let ci = host.container_instance.as_ref();
+        let user = plan::login_user(host, None, config_user);
+        Self {
+            instance_id: &host.instance_id,
+            name: host.name.as_deref(),
+            state: &host.state,
+            cluster: ci.map(|c| c.cluster.as_str()),
+            container_instance_id: ci.map(|c| c.id.as_str()),
+            container_instance_arn: ci.map(|c| c.arn.as_str()),
+            status: ci.map(|c| c.status.as_str()),
+            agent_connected: ci.map(|c| c.agent_connected),
+            running_tasks: ci.map(|c| c.running_tasks),
+            os: host.os.label(),
+            ami_id: host.image_id.as_deref(),
+            ami_name: host.image.as_ref().and_then(|i| i.name.as_deref()),
+            user_from: user.as_ref().map(|(_, from)| *from),
+            user: user.map(|(u, _)| u),
+            key_name: host.key_name.as_deref(),
+            public_dns: host.public_dns.as_deref(),
+            public_ip: host.public_ip.as_deref(),
+            private_ip: host.private_ip.as_deref(),
+            availability_zone: host.availability_zone.as_deref(),
+        }
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    table
+}
+
+fn or_dash(value: Option<&str>) -> String {
+    value.filter(|v| !v.is_empty()).unwrap_or("-").to_owned()
+}
+
+fn write_table(out: &mut dyn Write, table: &Table) -> io::Result<()> {
+    for line in table.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+pub fn clusters_table(out: &mut dyn Write, clusters: &[Cluster]) -> io::Result<()> {
+    let mut t = table(&[
+        "CLUSTER",
+        "STATUS",
+        "INSTANCES",
+        "RUNNING",
+        "PENDING",
+        "SERVICES",
+    ]);
+    for c in clusters {
+        t.add_row(vec![
+            c.name.clone(),
+            c.status.clone(),
+            c.container_instances.to_string(),
+            c.running_tasks.to_string(),
+            c.pending_tasks.to_string(),
+            c.active_services.to_string(),
+        ]);
+    }
+    write_table(out, &t)
+}
+
+pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>]) -> io::Result<()> {
+    let mut t = table(&[
+        "INSTANCE",
+        "NAME",
+        "CONTAINER-INSTANCE",
+        "STATUS",
+        "AGENT",
+        "TASKS",
+        "OS",
+        "USER",
+        "KEY",
+        "PUBLIC",
+        "PRIVATE",
+        "AZ",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            r.instance_id.to_owned(),
+            or_dash(r.name),
+            or_dash(r.container_instance_id),
+            or_dash(r.status),
+            r.agent_connected
+                .map_or("-", |c| if c { "connected" } else { "DISCONNECTED" })
+                .to_owned(),
+            r.running_tasks
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            r.os.to_owned(),
+            or_dash(r.user.as_deref()),
+            or_dash(r.key_name),
+            or_dash(r.public_dns.or(r.public_ip)),
+            or_dash(r.private_ip),
+            or_dash(r.availability_zone),
+        ]);
+    }
+    write_table(out, &t)
+}
+
+/// `show`: a host's facts and the plan (or why there is none).
+#[derive(Debug, Serialize)]
+pub struct ShowReport<'a> {
+    pub host: HostRow<'a>,
+    pub vpc_id: Option<&'a str>,
+    pub subnet_id: Option<&'a str>,
+    pub security_groups: &'a [String],
+    pub plan: Option<&'a Plan>,
+    pub problem: Option<Problem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    pub error: String,
+    pub hint: String,
+}
+
+impl From<&PlanError> for Problem {
+    fn from(e: &PlanError) -> Self {
+        Self {
+            error: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+pub fn show_text(out: &mut dyn Write, report: &ShowReport<'_>) -> io::Result<()> {
+    let h = &report.host;
+    let mut lines: Vec<(&str, String)> = vec![
+        (
+            "instance",
+            match h.name {
+                Some(name) => format!("{} ({name})", h.instance_id),
+                None => h.instance_id.to_owned(),
+            },
+        ),
+        ("state", h.state.to_owned()),
+    ];
+    if let (Some(cluster), Some(id)) = (h.cluster, h.container_instance_id) {
+        lines.push((
+            "container",
+            format!(
+                "{cluster}/{id} {}, agent {}, {} running task(s)",
+                h.status.unwrap_or("-"),
+                if h.agent_connected == Some(true) {
+                    "connected"
+                } else {
+                    "DISCONNECTED"
+                },
+                h.running_tasks.unwrap_or(0)
+            ),
+        ));
+    }
+    lines.push((
+        "os",
+        format!(
+            "{} ({} {})",
+            h.os,
+            h.ami_id.unwrap_or("-"),
+            h.ami_name.unwrap_or("AMI not describable")
+        ),
+    ));
+    lines.push(("user", or_dash(h.user.as_deref())));
+    lines.push(("key pair", or_dash(h.key_name)));
+    lines.push(("public", or_dash(h.public_dns.or(h.public_ip))));
+    lines.push(("private", or_dash(h.private_ip)));
+    lines.push(("az", or_dash(h.availability_zone)));
+    lines.push((
+        "network",
+        format!("{} {}", or_dash(report.vpc_id), or_dash(report.subnet_id)),
+    ));
+    lines.push(("groups", report.security_groups.join(" ")));
+    if let Some(plan) = report.plan {
+        lines.push((
+            "key file",
+            plan.key.as_ref().map_or_else(
+                || "- (left to ssh-agent)".to_owned(),
+                |k| k.path.display().to_string(),
+            ),
+        ));
+        lines.push(("command", shell_words(&plan.argv)));
+        for note in &plan.notes {
+            lines.push(("note", note.clone()));
+        }
+    }
+    if let Some(problem) = &report.problem {
+        lines.push(("cannot ssh", problem.error.clone()));
+        lines.push(("fix", problem.hint.clone()));
+    }
+    for (label, value) in lines {
+        writeln!(out, "{label:<10}  {value}")?;
+    }
+    Ok(())
+}
+
+/// An argv as a line a POSIX shell would split back into the same words.
+pub fn shell_words(argv: &[String]) -> String {
+    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::model::ContainerInstance;
+    use crate::inventory::os::OsFamily;
+
+    fn host() -> Host {
+        Host {
+            instance_id: "i-0123456789abcdef0".into(),
+            name: Some("web-1".into()),
+            state: "running".into(),
+            image_id: Some("ami-1".into()),
+            image: None,
+            os: OsFamily::Ubuntu,
+            platform: None,
+            key_name: Some("prod".into()),
+            public_dns: None,
+            public_ip: None,
+            private_ip: Some("10.0.1.7".into()),
+            private_dns: None,
+            ipv6: None,
+            availability_zone: Some("us-east-1a".into()),
+            vpc_id: None,
+            subnet_id: None,
+            security_groups: vec![],
+            tags: std::collections::BTreeMap::default(),
+            container_instance: Some(ContainerInstance {
+                arn: "arn:aws:ecs:us-east-1:1:container-instance/prod/abc".into(),
+                id: "abc".into(),
+                cluster: "prod".into(),
+                ec2_instance_id: "i-0123456789abcdef0".into(),
+                status: "DRAINING".into(),
+                agent_connected: false,
+                running_tasks: 2,
+                pending_tasks: 0,
+                ami_id: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn hosts_table_is_aligned_text() {
+        let h = host();
+        let mut out = Vec::new();
+        hosts_table(&mut out, &[HostRow::new(&h, None)]).expect("write");
+        let text = String::from_utf8(out).expect("utf8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        let row: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(header.len(), row.len(), "{text}");
+        assert_eq!(
+            row,
+            vec![
+                "i-0123456789abcdef0",
+                "web-1",
+                "abc",
+                "DRAINING",
+                "DISCONNECTED",
+                "2",
+                "Ubuntu",
+                "ubuntu",
+                "prod",
+                "-",
+                "10.0.1.7",
+                "us-east-1a"
+            ]
+        );
+        // The columns line up: each header starts where its values start.
+        let col = lines[0].find("PRIVATE").expect("column");
+        assert_eq!(&lines[1][col..col + 8], "10.0.1.7");
+    }
+
+    #[test]
+    fn host_json_has_user_and_addresses() {
+        let h = host();
+        let mut out = Vec::new();
+        json(&mut out, &[HostRow::new(&h, Some("ops"))]).expect("write");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v[0]["user"], "ops");
+        assert_eq!(v[0]["user_from"], "config");
+        assert_eq!(v[0]["private_ip"], "10.0.1.7");
+        assert_eq!(v[0]["public_ip"], serde_json::Value::Null);
+        assert_eq!(v[0]["status"], "DRAINING");
+    }
+
+    #[test]
+    fn shell_words_quote_what_needs_it() {
+        let argv: Vec<String> = ["ssh", "--", "ec2-user@h", "echo $HOME; exit 7"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(shell_words(&argv), "ssh -- ec2-user@h 'echo $HOME; exit 7'");
+    }
+}

@@ -1,0 +1,63 @@
+//! Everything a command needs to know about its surroundings, resolved once
+//! from flags, environment and config file. Nothing downstream reads the
+//! environment itself.
+
+use std::path::PathBuf;
+
+use crate::aws::AwsSettings;
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::config::{self, Config, ConfigError};
+
+/// Program overrides, so tests can watch what berth runs.
+pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub aws: AwsSettings,
+    pub verbose: u8,
+    pub stats: bool,
+    pub output: OutputFormat,
+    pub refresh: bool,
+    pub config: Config,
+    pub home: Option<PathBuf>,
+    /// `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`.
+    pub cache_dir: Option<PathBuf>,
+    pub ssh_program: String,
+}
+
+impl Settings {
+    pub fn resolve(global: &GlobalArgs) -> Result<Self, ConfigError> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let home = var("HOME").map(PathBuf::from);
+        let config_path = config::default_path(
+            var("BERTH_CONFIG").map(PathBuf::from),
+            var("XDG_CONFIG_HOME").map(PathBuf::from),
+            home.as_deref(),
+        );
+        let config = match &config_path {
+            Some(path) => Config::load(path, home.as_deref())?,
+            None => Config::default(),
+        };
+        let cache_dir = var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| home.as_ref().map(|h| h.join(".cache")))
+            .map(|d| d.join("berth"));
+        Ok(Self {
+            aws: AwsSettings {
+                profile: global.profile.clone(),
+                region: global.region.clone(),
+                endpoint_url: global.endpoint_url.clone(),
+            },
+            verbose: global.verbose,
+            stats: global.stats,
+            output: global.output,
+            refresh: global.refresh,
+            config,
+            home,
+            cache_dir,
+            ssh_program: var(SSH_PROGRAM_VAR)
+                .map_or_else(|| "ssh".to_owned(), |p| p.to_string_lossy().into_owned()),
+        })
+    }
+}

@@ -1,0 +1,25 @@
+//! The process boundary: the only module that starts other programs.
+//! Programs are always run from argv vectors, never through a shell.
+
+pub mod ssh;
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot run `{program}`: {source}")]
+    Spawn { program: String, source: io::Error },
+}
+
+impl TransportError {
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Spawn { program, source } if source.kind() == io::ErrorKind::NotFound => format!(
+                "`{program}` is not installed or not on PATH: install the OpenSSH client \
+                 (e.g. `apt-get install openssh-client`) or point {} at it",
+                crate::settings::SSH_PROGRAM_VAR
+            ),
+            Self::Spawn { program, .. } => format!("check that `{program}` is executable"),
+        }
+    }
+}

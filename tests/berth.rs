@@ -1,0 +1,524 @@
+//! Integration tests: the built `berth` binary against the local sandbox
+//! (moto for ECS/EC2, a real sshd on 127.X.0.N for the container instances).
+
+mod support;
+
+use support::{Berth, sandbox, set_mode, stats_line};
+
+/// `$SSH_CONNECTION` is "client-ip client-port server-ip server-port".
+fn server_address(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or_else(|| panic!("no SSH_CONNECTION in {stdout:?}"))
+}
+
+#[test]
+fn ssh_lands_on_the_right_host_as_the_amis_user() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    for (name, user) in [
+        ("prod-al2023", "ec2-user"),
+        ("prod-ubuntu", "ubuntu"),
+        ("prod-flatcar", "core"),
+    ] {
+        let host = sb.host(name);
+        let target = format!("prod/{}", host.instance_id);
+        let run = berth.run(&[
+            "ssh",
+            &target,
+            "--via",
+            "private",
+            "--",
+            "echo $SSH_CONNECTION; id -un",
+        ]);
+        run.expect_code(0);
+        let ip = host.private_ip.as_deref().expect("private ip");
+        assert_eq!(server_address(&run.stdout), ip, "{name}: {run:#?}");
+        assert_eq!(run.stdout.lines().nth(1), Some(user), "{name}: {run:#?}");
+    }
+}
+
+#[test]
+fn every_target_form_reaches_the_same_host() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let host = sb.host("prod-ubuntu");
+    let ip = host.private_ip.as_deref().expect("ip");
+    let arn = host.container_instance_arn.as_deref().expect("arn");
+    let ci_id = arn.rsplit('/').next().expect("id");
+    let targets = [
+        host.instance_id.clone(),
+        format!("prod/{}", host.instance_id),
+        "prod/prod-ubuntu".to_owned(),
+        format!("prod/{ip}"),
+        format!("prod/{ci_id}"),
+        format!("prod/{}", &ci_id[..8]),
+        arn.to_owned(),
+        "prod/service/web".to_owned(),
+    ];
+    for target in &targets {
+        let run = berth.run(&[
+            "ssh",
+            target,
+            "--via",
+            "private",
+            "--",
+            "echo $SSH_CONNECTION",
+        ]);
+        run.expect_code(0);
+        assert_eq!(server_address(&run.stdout), ip, "{target}: {run:#?}");
+    }
+}
+
+#[test]
+fn a_task_target_resolves_to_the_host_that_runs_it() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let task = sb.tasks.get("batch").expect("batch task");
+    let task_id = task.rsplit('/').next().expect("id");
+    let ip = sb.host("prod-al2023").private_ip.clone().expect("ip");
+    for target in [task.clone(), format!("prod/task/{task_id}")] {
+        let run = berth.run(&["ssh", &target, "--via", "private", "--dry-run"]);
+        run.expect_code(0).stdout_has(&format!("ec2-user@{ip}"));
+    }
+}
+
+#[test]
+fn remote_exit_status_passes_through() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let target = format!("prod/{}", sb.host("prod-al2023").instance_id);
+    berth
+        .run(&["ssh", &target, "--via", "private", "--", "exit 7"])
+        .expect_code(7);
+    // Words after -- are joined by ssh and run by the remote shell.
+    let run = berth.run(&[
+        "ssh", &target, "--via", "private", "--", "echo", "a  b", "c",
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "a b c");
+}
+
+#[test]
+fn ls_lists_the_fleet_with_users_and_addresses() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let run = berth.run(&["ls", "prod", "--output", "json"]);
+    run.expect_code(0);
+    let rows = run.json();
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    for (name, user, status) in [
+        ("prod-al2023", Some("ec2-user"), "ACTIVE"),
+        ("prod-ubuntu", Some("ubuntu"), "ACTIVE"),
+        ("prod-flatcar", Some("core"), "ACTIVE"),
+        ("prod-windows", Some("Administrator"), "ACTIVE"),
+        ("prod-nokey", Some("ec2-user"), "ACTIVE"),
+        ("prod-draining", Some("ec2-user"), "DRAINING"),
+    ] {
+        let host = sb.host(name);
+        let row = rows
+            .iter()
+            .find(|r| r["instance_id"] == host.instance_id.as_str())
+            .unwrap_or_else(|| panic!("{name} missing from {rows:#?}"));
+        assert_eq!(row["name"], name);
+        assert_eq!(row["user"].as_str(), user, "{name}");
+        assert_eq!(row["user"].as_str(), host.user.as_deref(), "{name}");
+        assert_eq!(row["status"], status, "{name}");
+        assert_eq!(
+            row["private_ip"].as_str(),
+            host.private_ip.as_deref(),
+            "{name}"
+        );
+        assert_eq!(row["public_ip"], serde_json::Value::Null, "{name}");
+        assert_eq!(row["cluster"], "prod");
+    }
+    let nokey = rows
+        .iter()
+        .find(|r| r["name"] == "prod-nokey")
+        .expect("nokey");
+    assert_eq!(nokey["key_name"], serde_json::Value::Null);
+
+    let table = berth.run(&["ls", "prod"]);
+    table
+        .expect_code(0)
+        .stdout_has("CONTAINER-INSTANCE")
+        .stdout_has("Flatcar");
+    assert_eq!(table.stdout.lines().count(), 7, "{table:#?}");
+}
+
+#[test]
+fn ls_filters_and_lists_clusters() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let web = berth.run(&["ls", "prod", "--tag", "role=web", "--output", "json"]);
+    let names: Vec<String> = web
+        .expect_code(0)
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, vec!["prod-al2023", "prod-ubuntu"]);
+
+    let draining = berth.run(&["ls", "prod", "--status", "DRAINING", "--output", "json"]);
+    let rows = draining.expect_code(0).json();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows:#?}");
+    assert_eq!(rows[0]["name"], "prod-draining");
+
+    let clusters = berth.run(&["ls", "--output", "json"]);
+    let clusters = clusters.expect_code(0).json();
+    let prod = clusters
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["name"] == "prod")
+        .expect("prod listed");
+    assert_eq!(prod["container_instances"], 6);
+    for name in ["edge", "empty"] {
+        assert!(
+            clusters
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|c| c["name"] == name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_host_without_a_key_pair_explains_the_closed_route() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&["ssh", "prod/prod-nokey", "--via", "private"]);
+    run.expect_code(4)
+        .stderr_has("without a key pair")
+        .stderr_has(&format!(
+            "aws ssm start-session --target {}",
+            sb.host("prod-nokey").instance_id
+        ));
+}
+
+#[test]
+fn a_windows_host_points_to_rdp() {
+    let sb = sandbox();
+    let id = &sb.host("prod-windows").instance_id;
+    let run = Berth::new(sb).run(&["ssh", "prod/prod-windows", "--via", "private"]);
+    run.expect_code(4)
+        .stderr_has("Windows")
+        .stderr_has(&format!("berth rdp {id}"));
+}
+
+#[test]
+fn bottlerocket_has_no_shell_on_the_host() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&["ssh", "edge/edge-bottlerocket"]);
+    run.expect_code(4)
+        .stderr_has("Bottlerocket")
+        .stderr_has("ssm start-session");
+}
+
+#[test]
+fn an_unknown_cluster_names_the_ones_that_exist() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&["ssh", "prdo"]);
+    run.expect_code(3)
+        .stderr_has("no ECS cluster `prdo`")
+        .stderr_has("clusters that exist:")
+        .stderr_has("prod");
+    Berth::new(sb)
+        .run(&["ls", "prdo"])
+        .expect_code(3)
+        .stderr_has("clusters that exist:");
+}
+
+#[test]
+fn several_matches_without_a_terminal_list_the_candidates() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let run = berth.run(&["ssh", "prod", "--via", "private"]);
+    run.expect_code(3).stderr_has("matches 6 hosts");
+    for name in ["prod-al2023", "prod-ubuntu", "prod-draining"] {
+        run.stderr_has(&format!("prod/{}", sb.host(name).instance_id));
+    }
+    let first = berth.run(&[
+        "ssh",
+        "prod",
+        "--via",
+        "private",
+        "--first",
+        "--tag",
+        "role=web",
+        "--dry-run",
+    ]);
+    first.expect_code(0).stdout_has("@127.");
+}
+
+#[test]
+fn bad_targets_and_flags_are_usage_errors() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    for args in [
+        vec!["ssh", "prod//x"],
+        vec!["ssh", "a/b/c/d"],
+        vec!["ssh", "arn:aws:ecs:us-east-1:1:container-instance/abc"],
+        vec!["ssh", "prod", "--via", "nowhere"],
+        vec!["ls", "prod", "--tag", "novalue"],
+        vec!["ls", "prod/i-12345678"],
+    ] {
+        let run = berth.run(&args);
+        assert_eq!(run.code, 2, "{args:?}: {run:#?}");
+        assert!(!run.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn no_match_and_missing_instances_exit_3() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    berth
+        .run(&["ssh", "prod/no-such-name"])
+        .expect_code(3)
+        .stderr_has("berth ls prod");
+    berth
+        .run(&["ssh", "i-0000000000000dead"])
+        .expect_code(3)
+        .stderr_has("i-0000000000000dead");
+    berth
+        .run(&["ssh", "prod", "--tag", "role=nothing"])
+        .expect_code(3);
+    // An instance that exists but is not in the cluster.
+    let loose = &sb.host("loose-ubuntu").instance_id;
+    berth
+        .run(&["ssh", &format!("prod/{loose}")])
+        .expect_code(3)
+        .stderr_has(&format!("berth ssh {loose}"));
+}
+
+#[test]
+fn a_cold_ssh_to_an_instance_id_takes_two_round_trips() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let id = &sb.host("prod-al2023").instance_id;
+    let cold = berth.run(&["--stats", "ssh", id, "--via", "private", "--", "true"]);
+    cold.expect_code(0);
+    let stats = stats_line(&cold.stderr);
+    assert_eq!(stats["round_trips"], 2, "{cold:#?}");
+    assert_eq!(stats["calls"], 2, "{cold:#?}");
+    cold.stderr_has("ec2:DescribeInstances x1")
+        .stderr_has("ec2:DescribeImages x1");
+    // The AMI is cached now: one round trip.
+    let warm = berth.run(&["--stats", "ssh", id, "--via", "private", "--", "true"]);
+    warm.expect_code(0);
+    assert_eq!(stats_line(&warm.stderr)["round_trips"], 1, "{warm:#?}");
+    // --refresh ignores the cache.
+    let refreshed = berth.run(&[
+        "--stats",
+        "--refresh",
+        "ssh",
+        id,
+        "--via",
+        "private",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        stats_line(&refreshed.stderr)["round_trips"],
+        2,
+        "{refreshed:#?}"
+    );
+}
+
+#[test]
+fn cluster_targets_take_at_most_three_round_trips() {
+    let sb = sandbox();
+    let host = sb.host("prod-ubuntu");
+    let ci = host.container_instance_arn.as_deref().expect("arn");
+    let ci_id = ci.rsplit('/').next().expect("id");
+    for target in [
+        format!("prod/{}", host.instance_id),
+        format!("prod/{ci_id}"),
+        "prod/prod-ubuntu".to_owned(),
+        format!("prod/{}", host.private_ip.as_deref().expect("ip")),
+        "prod".to_owned(),
+    ] {
+        let run = Berth::new(sb).run(&[
+            "--stats",
+            "ssh",
+            &target,
+            "--via",
+            "private",
+            "--first",
+            "--dry-run",
+        ]);
+        run.expect_code(0);
+        let trips = stats_line(&run.stderr)["round_trips"];
+        assert!((1..=3).contains(&trips), "{target}: {run:#?}");
+    }
+}
+
+#[test]
+fn dry_run_prints_the_exact_argv_with_public_dns_and_key() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let edge = sb.host("edge-al2023");
+    let dns = edge
+        .public_dns
+        .as_deref()
+        .expect("edge host has public DNS");
+    let key = berth.home().join(".ssh/berth-sandbox.pem");
+    let run = berth.run(&[
+        "ssh",
+        "edge/edge-al2023",
+        "--dry-run",
+        "-p",
+        "2222",
+        "-o",
+        "ServerAliveInterval=5",
+        "-L",
+        "8080:localhost:80",
+        "-A",
+        "--output",
+        "json",
+        "--",
+        "sudo systemctl restart ecs",
+    ]);
+    let argv: Vec<String> =
+        serde_json::from_value(run.expect_code(0).json()["argv"].clone()).expect("argv");
+    let expected: Vec<String> = [
+        sb.ssh.display().to_string().as_str(),
+        "-i",
+        key.display().to_string().as_str(),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-p",
+        "2222",
+        "-o",
+        "ServerAliveInterval=5",
+        "-L",
+        "8080:localhost:80",
+        "-A",
+        "--",
+        &format!("ec2-user@{dns}"),
+        "sudo systemctl restart ecs",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(argv, expected);
+}
+
+#[test]
+fn a_private_only_host_says_which_routes_exist() {
+    let sb = sandbox();
+    let ip = sb.host("prod-al2023").private_ip.clone().expect("ip");
+    let run = Berth::new(sb).run(&["ssh", "prod/prod-al2023"]);
+    run.expect_code(4)
+        .stderr_has("no public address")
+        .stderr_has(&format!("private IP {ip} (--via private"));
+}
+
+#[test]
+fn a_key_readable_by_others_is_caught_before_ssh() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let key = berth.home().join(".ssh/berth-sandbox.pem");
+    set_mode(&key, 0o644);
+    let run = berth.run(&["ssh", "prod/prod-al2023", "--via", "private", "--", "true"]);
+    run.expect_code(4)
+        .stderr_has(&format!("chmod 600 {}", key.display()));
+}
+
+#[test]
+fn an_explicit_identity_and_user_win() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let key = berth.home().join("elsewhere.pem");
+    std::fs::copy(&sb.key_path, &key).expect("copy");
+    set_mode(&key, 0o600);
+    let k = key.display().to_string();
+    let run = berth.run(&[
+        "ssh",
+        "prod/prod-ubuntu",
+        "--via",
+        "private",
+        "-i",
+        &k,
+        "--user",
+        "core",
+        "--",
+        "id -un",
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "core");
+    berth
+        .run(&["ssh", "prod/prod-ubuntu", "-i", "/nonexistent.pem"])
+        .expect_code(2)
+        .stderr_has("/nonexistent.pem");
+}
+
+#[test]
+fn missing_credentials_exit_6_and_name_the_fix() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    berth
+        .env("AWS_ACCESS_KEY_ID", None)
+        .env("AWS_SECRET_ACCESS_KEY", None);
+    let run = berth.run(&["ls", "prod"]);
+    run.expect_code(6)
+        .stderr_has("credentials")
+        .stderr_has("aws sso login");
+}
+
+#[test]
+fn show_reports_facts_and_plan() {
+    let sb = sandbox();
+    let host = sb.host("prod-draining");
+    let run = Berth::new(sb).run(&[
+        "show",
+        "prod/prod-draining",
+        "--via",
+        "private",
+        "--output",
+        "json",
+    ]);
+    let report = run.expect_code(0).json();
+    assert_eq!(report["host"]["instance_id"], host.instance_id.as_str());
+    assert_eq!(report["host"]["status"], "DRAINING");
+    assert_eq!(report["host"]["user"], "ec2-user");
+    assert_eq!(report["host"]["user_from"], "ami");
+    let argv = report["plan"]["argv"].as_array().expect("argv");
+    assert_eq!(
+        argv.last().and_then(|v| v.as_str()),
+        Some(format!("ec2-user@{}", host.private_ip.as_deref().expect("ip")).as_str())
+    );
+    assert!(
+        report["plan"]["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("DRAINING")),
+        "{report:#}"
+    );
+    // A host berth cannot ssh to still shows, with the reason.
+    let win = Berth::new(sb).run(&["show", "prod/prod-windows"]);
+    win.expect_code(0)
+        .stdout_has("cannot ssh")
+        .stdout_has("berth rdp");
+}
+
+#[test]
+fn help_completions_and_man_page() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    berth
+        .run(&["ssh", "--help"])
+        .expect_code(0)
+        .stdout_has("CLUSTER/service/NAME")
+        .stdout_has("remote shell");
+    berth
+        .run(&["completions", "bash"])
+        .expect_code(0)
+        .stdout_has("_berth");
+    berth.run(&["man"]).expect_code(0).stdout_has(".TH berth");
+}

@@ -1,0 +1,207 @@
+//! The test environment: one sandbox per test binary (moto in server mode
+//! plus a real sshd on 127.X.0.N), started on first use by
+//! `tests/support/sandbox.py` and torn down when this process exits and
+//! closes the sandbox's stdin. Each test runs the real `berth` binary with
+//! a scrubbed environment and a fresh HOME of its own.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct SandboxHost {
+    pub instance_id: String,
+    pub container_instance_arn: Option<String>,
+    pub private_ip: Option<String>,
+    pub public_dns: Option<String>,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Sandbox {
+    pub endpoint: String,
+    pub region: String,
+    pub ssh: PathBuf,
+    pub key_name: String,
+    pub key_path: PathBuf,
+    pub hosts: BTreeMap<String, SandboxHost>,
+    pub tasks: BTreeMap<String, String>,
+    #[serde(skip)]
+    keepalive: Option<Mutex<(Child, ChildStdin)>>,
+}
+
+impl Sandbox {
+    pub fn host(&self, name: &str) -> &SandboxHost {
+        self.hosts
+            .get(name)
+            .unwrap_or_else(|| panic!("sandbox has no host {name}"))
+    }
+}
+
+static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+
+/// The shared sandbox, started on first use. A missing stand-in fails the
+/// test with what to install; it never skips.
+pub fn sandbox() -> &'static Sandbox {
+    SANDBOX.get_or_init(start)
+}
+
+fn start() -> Sandbox {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("BERTH_TEST_PYTHON")
+        .map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which creates the virtualenv with moto",
+        python.display()
+    );
+    let mut child = Command::new(&python)
+        .arg(root.join("tests/support/sandbox.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the sandbox with {}: {e}", python.display()));
+    let stdout = child.stdout.take().expect("sandbox stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read sandbox description");
+    assert!(
+        !line.trim().is_empty(),
+        "the sandbox exited before it was ready (see its stderr above)"
+    );
+    let mut sandbox: Sandbox = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("bad sandbox description {line:?}: {e}"));
+    let stdin = child.stdin.take().expect("sandbox stdin");
+    sandbox.keepalive = Some(Mutex::new((child, stdin)));
+    sandbox
+}
+
+/// The result of one berth run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+
+    /// Asserts the exit code, showing everything when it is wrong.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit status: {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}: {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}: {self:#?}"
+        );
+        self
+    }
+}
+
+/// A sealed berth invocation: nothing from the outer environment leaks in,
+/// every AWS call goes to the sandbox, HOME is a fresh directory holding
+/// the sandbox key as `~/.ssh/KEYNAME.pem`.
+pub struct Berth {
+    home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Berth {
+    pub fn new(sandbox: &Sandbox) -> Self {
+        let home = tempfile::tempdir().expect("home");
+        let ssh_dir = home.path().join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).expect("mkdir .ssh");
+        let key = ssh_dir.join(format!("{}.pem", sandbox.key_name));
+        std::fs::copy(&sandbox.key_path, &key).expect("copy key");
+        set_mode(&key, 0o600);
+        set_mode(&ssh_dir, 0o700);
+        let h = home.path().display().to_string();
+        let env = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("HOME".into(), h.clone()),
+            ("XDG_CONFIG_HOME".into(), format!("{h}/.config")),
+            ("XDG_CACHE_HOME".into(), format!("{h}/.cache")),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_REGION".into(), sandbox.region.clone()),
+            ("AWS_ENDPOINT_URL".into(), sandbox.endpoint.clone()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_CONFIG_FILE".into(), format!("{h}/.aws/config")),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                format!("{h}/.aws/credentials"),
+            ),
+            ("BERTH_SSH".into(), sandbox.ssh.display().to_string()),
+        ];
+        Self { home, env }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Sets (or with `None`, removes) one variable for later runs.
+    pub fn env(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// `stats: calls=N round_trips=N wall_ms=N` from the last stderr line.
+pub fn stats_line(stderr: &str) -> BTreeMap<String, u64> {
+    let last = stderr.lines().last().unwrap_or_default();
+    let rest = last
+        .strip_prefix("stats: ")
+        .unwrap_or_else(|| panic!("last stderr line is not a stats line: {stderr}"));
+    rest.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.parse().expect("number")))
+        .collect()
+}

@@ -1,0 +1,872 @@
+#!/usr/bin/env python3
+"""Local sandbox for berth's tests and demos: a fake AWS (moto) plus real sshd.
+
+Usage (as root):
+
+    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--until-signal]
+
+What it sets up:
+
+* moto in server mode on 127.0.0.1:<free port>, with a VPC 127.X.0.0/16, a
+  subnet 127.X.0.0/24, ECS clusters ``prod``, ``edge``, ``empty`` (and
+  ``bench`` with --bench-instances), custom AMIs, a key pair, tasks...
+* one sshd listening on 127.X.0.{10,11,12,14,15}:22 (the Linux ``prod`` hosts),
+  accepting the sandbox key for the local users ec2-user, ubuntu and core.
+  Every user can log into every address; tell hosts apart by $SSH_CONNECTION.
+* client helpers: DIR/ssh_config and DIR/bin/ssh (ssh -F DIR/ssh_config).
+
+It prints exactly one JSON line on stdout describing all of it, then waits
+until stdin reaches EOF (or SIGTERM/SIGINT/SIGHUP) and tears everything down:
+sshd (and any session processes), moto, and DIR unless --keep.
+Progress messages go to stderr. Nothing talks to anything outside 127.0.0.0/8.
+"""
+
+import argparse
+import ctypes
+import errno
+import fcntl
+import grp
+import json
+import logging
+import os
+import pwd
+import random
+import select
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REGION = "us-east-1"
+AZ = "us-east-1a"
+KEY_NAME = "berth-sandbox"
+SG_NAME = "berth-sandbox"
+PROG = "sandbox.py"
+
+AMI_AL2023 = "ami-0a1b2c3d4e5f60001"
+AMI_UBUNTU = "ami-0a1b2c3d4e5f60002"
+AMI_FLATCAR = "ami-0a1b2c3d4e5f60003"
+AMI_WINDOWS = "ami-0a1b2c3d4e5f60004"
+AMI_BOTTLEROCKET = "ami-0a1b2c3d4e5f60005"
+
+# (ami id, Name, Description, owner, platform, owner alias)
+AMIS = [
+    (AMI_AL2023, "al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-x86_64",
+     "Amazon Linux AMI 2023.0.20251108 x86_64 ECS HVM EBS", "591542846629", None, "amazon"),
+    (AMI_UBUNTU, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20251101",
+     "Canonical, Ubuntu, 24.04, amd64 noble image", "099720109477", None, None),
+    (AMI_FLATCAR, "Flatcar-stable-4230.2.3-hvm",
+     "Flatcar Container Linux stable 4230.2.3 (HVM)", "075585003325", None, None),
+    (AMI_WINDOWS, "Windows_Server-2022-English-Full-ECS_Optimized-2025.11.13",
+     "Microsoft Windows Server 2022 Full optimized for ECS", "801119661308", "windows", "amazon"),
+    (AMI_BOTTLEROCKET, "bottlerocket-aws-ecs-2-x86_64-v1.50.0-5e3c1a2b",
+     "bottlerocket-aws-ecs-2-x86_64-v1.50.0-5e3c1a2b", "092701018921", None, "amazon"),
+]
+
+# name -> (last octet or None for default VPC, ami, key?, role, login user, cluster)
+PROD_HOSTS = [
+    ("prod-al2023", 10, AMI_AL2023, True, "web", "ec2-user"),
+    ("prod-ubuntu", 11, AMI_UBUNTU, True, "web", "ubuntu"),
+    ("prod-flatcar", 12, AMI_FLATCAR, True, "batch", "core"),
+    ("prod-windows", 13, AMI_WINDOWS, True, "win", "Administrator"),
+    ("prod-nokey", 14, AMI_AL2023, False, "batch", "ec2-user"),
+    ("prod-draining", 15, AMI_AL2023, True, "batch", "ec2-user"),
+]
+# name -> (ami, login user, cluster)
+DEFAULT_VPC_HOSTS = [
+    ("edge-al2023", AMI_AL2023, "ec2-user", "edge"),
+    ("edge-bottlerocket", AMI_BOTTLEROCKET, "ec2-user", "edge"),
+    ("loose-ubuntu", AMI_UBUNTU, "ubuntu", None),
+]
+SSH_USERS = ["ec2-user", "ubuntu", "core"]
+INSTALL_HINT = "install it with: apt-get install openssh-server"
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def log(msg):
+    print(f"[sandbox] {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg, code=2):
+    print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+class Stop(BaseException):
+    """Raised from signal handlers so that cleanup runs in `finally`."""
+
+
+def _on_signal(signum, _frame):
+    raise Stop(signum)
+
+
+def _prctl(option, arg):
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) == 0
+    except Exception:  # pragma: no cover - non-Linux
+        return False
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(shlex.quote, cmd))} failed ({r.returncode}): "
+                           f"{(r.stderr or r.stdout).strip()}")
+    return r
+
+
+def preflight():
+    if os.name != "posix" or not sys.platform.startswith("linux"):
+        die("needs Linux (binds sshd to 127.X.0.N loopback addresses)")
+    if os.geteuid() != 0:
+        die("must run as root (it creates local users ec2-user/ubuntu/core and runs sshd "
+            "on port 22); re-run with sudo")
+    tools = {}
+    for name, fallback in [("sshd", "/usr/sbin/sshd"), ("ssh-keygen", "/usr/bin/ssh-keygen"),
+                           ("ssh", "/usr/bin/ssh")]:
+        path = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
+        if not path and os.access(fallback, os.X_OK):
+            path = fallback
+        if not path:
+            die(f"`{name}` (OpenSSH) not found; {INSTALL_HINT}")
+        tools[name] = os.path.abspath(path)
+    for name in ("useradd", "usermod"):
+        path = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        if not path:
+            die(f"`{name}` not found; install it with: apt-get install passwd")
+        tools[name] = path
+    tools["setpriv"] = shutil.which("setpriv", path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
+    try:
+        import boto3  # noqa: F401
+        import moto.server  # noqa: F401
+    except ImportError as e:
+        die(f"cannot import {e.name!r}; run with the project venv "
+            f"(/work/main/.venv/bin/python, which has moto[server]==5.2.5 and boto3)")
+    return tools
+
+
+def free_port_on(addr, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((addr, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_tcp(addr, port, deadline):
+    while True:
+        try:
+            with socket.create_connection((addr, port), timeout=0.5):
+                return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def _children_of(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+class Sandbox:
+    def __init__(self, args, tools):
+        self.args = args
+        self.tools = tools
+        self.dir = None
+        self.created_dir = False
+        self.lock_fd = None
+        self.lock_path = None
+        self.server = None
+        self.sshd = None
+        self.net = None
+        self.subreaper = False
+
+    # ---------------------------------------------------------------- setup
+    def make_dir(self):
+        if self.args.dir:
+            d = os.path.abspath(self.args.dir)
+            if os.path.exists(d):
+                if not os.path.isdir(d) or os.listdir(d):
+                    die(f"--dir {d} exists and is not an empty directory")
+            else:
+                os.makedirs(d)
+                self.created_dir = True
+        else:
+            d = tempfile.mkdtemp(prefix="berth-sandbox-")
+            self.created_dir = True
+        self.dir = d
+        if any(c.isspace() or c in "\"'%\\" for c in d):
+            raise RuntimeError(f"sandbox dir {d!r} must not contain whitespace, quotes, % or \\")
+        # 0711 rather than 0700: sshd opens AuthorizedKeysFile *as the target
+        # user*, so ec2-user/ubuntu/core must be able to traverse DIR. Nothing
+        # in DIR is listable by them; the private key lives in DIR/home (0700).
+        os.chmod(d, 0o711)
+        parent = os.path.dirname(d)
+        while True:
+            if not os.stat(parent).st_mode & 0o001:
+                raise RuntimeError(
+                    f"{parent} is not world-traversable, but sshd opens {d}/authorized_keys/* as "
+                    f"ec2-user/ubuntu/core; use a --dir elsewhere (e.g. under /tmp) or chmod o+x {parent}")
+            if parent == "/":
+                break
+            parent = os.path.dirname(parent)
+
+    def pick_net(self):
+        lockdir = tempfile.gettempdir()
+        candidates = list(range(16, 251))
+        random.shuffle(candidates)
+        for x in candidates:
+            path = os.path.join(lockdir, f"berth-sandbox-net-127.{x}.lock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            try:  # a finishing sandbox may have unlinked it between our open and flock
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            if all(free_port_on(f"127.{x}.0.{n}", 22) for n in range(10, 16)):
+                self.lock_fd, self.lock_path, self.net = fd, path, f"127.{x}.0"
+                return
+            os.close(fd)
+        raise RuntimeError("port 22 is taken on 127.X.0.10-15 for every X in 16..250 "
+                           "(is something listening on 0.0.0.0:22 or [::]:22? stop it or "
+                           "narrow its ListenAddress)")
+
+    def keygen(self):
+        home_ssh = os.path.join(self.dir, "home", ".ssh")
+        os.makedirs(home_ssh, mode=0o700)
+        os.chmod(os.path.join(self.dir, "home"), 0o700)
+        os.chmod(home_ssh, 0o700)
+        self.key_path = os.path.join(home_ssh, f"{KEY_NAME}.pem")
+        self.host_key = os.path.join(self.dir, "ssh_host_ed25519_key")
+        kg = self.tools["ssh-keygen"]
+        procs = [
+            subprocess.Popen([kg, "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "",
+                              "-C", KEY_NAME, "-f", self.key_path],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+            subprocess.Popen([kg, "-q", "-t", "ed25519", "-N", "", "-C", "berth-sandbox-host",
+                              "-f", self.host_key],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+        ]
+        for p in procs:
+            _, err = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"ssh-keygen failed: {err.decode().strip()}")
+        os.chmod(self.key_path, 0o600)
+        with open(self.key_path + ".pub") as f:
+            self.pubkey = f.read().strip()
+
+    def ensure_user(self, name):
+        for _ in range(50):
+            try:
+                pwd.getpwnam(name)
+                break
+            except KeyError:
+                pass
+            cmd = [self.tools["useradd"], "-m", "-s", "/bin/sh"]
+            try:
+                grp.getgrnam(name)
+                cmd += ["-g", name]
+            except KeyError:
+                pass
+            r = subprocess.run(cmd + [name], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if r.returncode in (0, 9):  # 9: already exists (a concurrent sandbox won)
+                continue
+            if r.returncode == 10:  # can't lock /etc/passwd: concurrent useradd
+                time.sleep(0.1)
+                continue
+            raise RuntimeError(f"useradd {name} failed ({r.returncode}): {r.stderr.strip()}")
+        else:
+            raise RuntimeError(f"could not create user {name}")
+        # A fresh account has a locked password ("!"), which sshd refuses even
+        # for key logins when UsePAM is off. "*" = no password, but not locked.
+        for _ in range(50):
+            if not self._password_locked(name):
+                return
+            r = subprocess.run([self.tools["usermod"], "-p", "*", name],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if r.returncode == 10:
+                time.sleep(0.1)
+                continue
+            if r.returncode != 0:
+                raise RuntimeError(f"usermod -p '*' {name} failed: {r.stderr.strip()}")
+        if self._password_locked(name):
+            raise RuntimeError(f"could not unlock account {name}")
+
+    @staticmethod
+    def _password_locked(name):
+        try:
+            with open("/etc/shadow") as f:
+                for line in f:
+                    parts = line.split(":")
+                    if parts[0] == name:
+                        return parts[1].startswith("!")
+        except FileNotFoundError:
+            pass
+        return pwd.getpwnam(name).pw_passwd.startswith("!")
+
+    def setup_sshd(self):
+        for u in SSH_USERS:
+            self.ensure_user(u)
+        akdir = os.path.join(self.dir, "authorized_keys")
+        os.makedirs(akdir)
+        os.chmod(akdir, 0o755)
+        for u in SSH_USERS:
+            p = os.path.join(akdir, u)
+            with open(p, "w") as f:
+                f.write(self.pubkey + "\n")
+            os.chmod(p, 0o644)
+
+        self.listen = [f"{self.net}.{n}" for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
+        cfg = os.path.join(self.dir, "sshd_config")
+        lines = [f"ListenAddress {a}:22" for a in self.listen] + [
+            f"HostKey {self.host_key}",
+            f"PidFile {self.dir}/sshd.pid",
+            f"AuthorizedKeysFile {akdir}/%u",
+            "StrictModes no",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "PermitRootLogin no",
+            "LogLevel VERBOSE",
+            "UseDNS no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "X11Forwarding no",
+            # tests may open many connections at once
+            "MaxStartups 200:30:400",
+            "MaxSessions 100",
+            "Subsystem sftp internal-sftp",
+        ]
+        if self._sshd_has_penalties():
+            # OpenSSH >= 9.8 would otherwise lock out 127.0.0.1 after auth failures
+            lines.append("PerSourcePenalties no")
+        with open(cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        os.chmod("/run/sshd", 0o755)
+
+        r = subprocess.run([self.tools["sshd"], "-t", "-f", cfg], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"sshd -t rejected {cfg}: {r.stderr.strip()}")
+
+        log_path = os.path.join(self.dir, "sshd.log")
+        cmd = [self.tools["sshd"], "-D", "-e", "-f", cfg, "-E", log_path]
+        kw = {}
+        if self.tools.get("setpriv"):
+            # if this process is SIGKILLed, sshd still gets a SIGTERM
+            cmd = [self.tools["setpriv"], "--pdeathsig", "TERM", "--"] + cmd
+        else:
+            kw["preexec_fn"] = lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        self.sshd_err = open(os.path.join(self.dir, "sshd.stderr"), "wb")
+        self.sshd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.sshd_err,
+                                     stderr=self.sshd_err, **kw)
+        log(f"sshd pid {self.sshd.pid} on {', '.join(self.listen)} (port 22)")
+
+    def wait_sshd(self):
+        deadline = time.monotonic() + 15
+        for a in self.listen:
+            while not wait_tcp(a, 22, min(deadline, time.monotonic() + 0.3)):
+                if self.sshd.poll() is not None or time.monotonic() > deadline:
+                    self.sshd_err.flush()
+                    tail = ""
+                    for p in ("sshd.log", "sshd.stderr"):
+                        try:
+                            with open(os.path.join(self.dir, p)) as f:
+                                tail += f.read()[-2000:]
+                        except OSError:
+                            pass
+                    raise RuntimeError(f"sshd did not come up on {a}:22 "
+                                       f"(exit={self.sshd.poll()}): {tail.strip()}")
+
+    def _sshd_has_penalties(self):
+        try:
+            out = subprocess.run([self.tools["ssh"], "-V"], capture_output=True, text=True).stderr
+            ver = out.split("OpenSSH_", 1)[1].split(",")[0].split()[0]
+            major, minor = ver.split("p")[0].split(".")[:2]
+            return (int(major), int(minor)) >= (9, 8)
+        except Exception:
+            return False
+
+    def client_helpers(self):
+        cfg = os.path.join(self.dir, "ssh_config")
+        with open(cfg, "w") as f:
+            f.write("\n".join([
+                "Host *",
+                f"  UserKnownHostsFile {self.dir}/known_hosts",
+                "  GlobalKnownHostsFile /dev/null",
+                "  StrictHostKeyChecking no",
+                "  BatchMode yes",
+                "  LogLevel ERROR",
+                "  ConnectTimeout 5",
+            ]) + "\n")
+        os.chmod(cfg, 0o600)
+        bindir = os.path.join(self.dir, "bin")
+        os.makedirs(bindir)
+        self.ssh_wrapper = os.path.join(bindir, "ssh")
+        with open(self.ssh_wrapper, "w") as f:
+            # absolute path to the real ssh: DIR/bin may be first in $PATH
+            f.write(f'#!/bin/sh\nexec {shlex.quote(self.tools["ssh"])} -F {shlex.quote(cfg)} "$@"\n')
+        os.chmod(self.ssh_wrapper, 0o755)
+
+    def start_moto(self):
+        amis_path = os.path.join(self.dir, "amis.json")
+        with open(amis_path, "w") as f:
+            json.dump([{
+                "ami_id": ami_id, "name": name, "description": desc, "owner_id": owner,
+                "platform": platform, "state": "available", "public": True,
+                "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen",
+                "root_device_type": "ebs", "root_device_name": "/dev/xvda",
+                "image_type": "machine", "sriov": "simple",
+                "image_location": f"{alias or owner}/{name}",
+                "creation_date": "2025-11-10T00:00:00.000Z",
+            } for ami_id, name, desc, owner, platform, alias in AMIS], f, indent=1)
+        # Must be set before moto.ec2 is imported: it replaces moto's bundled AMI list.
+        os.environ["MOTO_AMIS_PATH"] = amis_path
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines
+        from moto.ec2.models.instances import Instance
+        from moto.server import ThreadedMotoServer
+
+        # moto never reports PlatformDetails / UsageOperation; derive them from
+        # the platform it copies from the AMI (the Windows AMI -> "windows").
+        if not hasattr(Instance, "platform_details"):
+            Instance.platform_details = property(
+                lambda self: "Windows" if self.platform == "windows" else "Linux/UNIX")
+        if not hasattr(Instance, "usage_operation"):
+            Instance.usage_operation = property(
+                lambda self: "RunInstances:0002" if self.platform == "windows" else "RunInstances")
+
+        # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
+        # -> STOPPING ...) every time it is described; keep them RUNNING.
+        from moto.moto_api import state_manager
+        state_manager.set_transition(model_name="ecs::task",
+                                     transition={"progression": "manual", "times": 10**9})
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        log(f"moto on {self.endpoint}")
+
+        import boto3
+        from botocore.config import Config
+        session = boto3.session.Session(aws_access_key_id="testing",
+                                        aws_secret_access_key="testing",
+                                        region_name=REGION)
+        cfg = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=120,
+                     max_pool_connections=20)
+        self.ec2 = session.client("ec2", endpoint_url=self.endpoint, config=cfg)
+        self.ecs = session.client("ecs", endpoint_url=self.endpoint, config=cfg)
+        self.sts = session.client("sts", endpoint_url=self.endpoint, config=cfg)
+
+        # EC2 backend creation takes ~2s (default VPC etc.); do it while we set up sshd.
+        self._warm_err = None
+
+        def warm():
+            try:
+                self.ec2.describe_availability_zones()
+                self.ecs.list_clusters()
+            except BaseException as e:  # noqa: BLE001
+                self._warm_err = e
+        self._warm = threading.Thread(target=warm, daemon=True)
+        self._warm.start()
+
+    def _backends(self):
+        from moto.ec2.models import ec2_backends
+        from moto.ecs.models import ecs_backends
+        acct = self.sts.get_caller_identity()["Account"]
+        return acct, ec2_backends[acct][REGION], ecs_backends[acct][REGION]
+
+    def build_fleet(self):
+        self._warm.join()
+        if self._warm_err:
+            raise self._warm_err
+        ec2, ecs = self.ec2, self.ecs
+        acct, ec2_be, _ = self._backends()
+        self.account = acct
+        for ami_id, _, _, _, _, alias in AMIS:  # moto labels every file AMI "amazon"
+            ec2_be.amis[ami_id].owner_alias = alias
+
+        ec2.import_key_pair(KeyName=KEY_NAME, PublicKeyMaterial=self.pubkey.encode())
+        tag = lambda rtype, **kv: [{"ResourceType": rtype,  # noqa: E731
+                                    "Tags": [{"Key": k, "Value": v} for k, v in kv.items()]}]
+        vpc = ec2.create_vpc(CidrBlock=f"{self.net.rsplit('.', 1)[0]}.0.0/16",
+                             TagSpecifications=tag("vpc", Name="berth-sandbox"))["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{self.net}.0/24", AvailabilityZone=AZ,
+                                   TagSpecifications=tag("subnet", Name="berth-sandbox-private"))
+        subnet = subnet["Subnet"]["SubnetId"]
+        rt = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag(
+            "route-table", Name="berth-sandbox-private"))["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=rt, SubnetId=subnet)
+        sg = ec2.create_security_group(GroupName=SG_NAME, Description="berth sandbox: ssh from loopback",
+                                       VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+            "IpRanges": [{"CidrIp": "127.0.0.0/8", "Description": "loopback"}]}])
+        self.vpc, self.subnet, self.sg = vpc, subnet, sg
+
+        default_subnet = ec2.describe_subnets(Filters=[
+            {"Name": "default-for-az", "Values": ["true"]},
+            {"Name": "availability-zone", "Values": [AZ]}])["Subnets"][0]
+        default_sg = ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [default_subnet["VpcId"]]},
+            {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
+        default_subnet = default_subnet["SubnetId"]
+        self.default_sg = default_sg
+
+        for c in ("prod", "edge", "empty"):
+            ecs.create_cluster(clusterName=c)
+        self.clusters = ["prod", "edge", "empty"]
+
+        self.hosts = {}
+
+        def launch(name, ami, key, cluster, user, role=None, subnet_id=None, ip=None, sgs=None,
+                   itype="t3.medium"):
+            kw = dict(ImageId=ami, MinCount=1, MaxCount=1, InstanceType=itype,
+                      SubnetId=subnet_id,
+                      TagSpecifications=tag("instance", Name=name,
+                                            **({"role": role} if role else {})))
+            if key:
+                kw["KeyName"] = KEY_NAME
+            if ip:
+                kw["PrivateIpAddress"] = ip
+            if sgs:
+                kw["SecurityGroupIds"] = sgs
+            inst = ec2.run_instances(**kw)["Instances"][0]
+            ci_arn = None
+            if cluster:
+                ci_arn = self.register(cluster, inst)
+            self.hosts[name] = {
+                "instance_id": inst["InstanceId"],
+                "container_instance_arn": ci_arn,
+                "private_ip": inst.get("PrivateIpAddress"),
+                "public_ip": inst.get("PublicIpAddress") or None,
+                "public_dns": inst.get("PublicDnsName") or None,
+                "user": user,
+                "cluster": cluster,
+                "ami": ami,
+                "key_name": KEY_NAME if key else None,
+                "platform": inst.get("Platform") or "linux",
+                "role": role,
+                "status": "ACTIVE" if cluster else None,
+            }
+
+        for name, n, ami, key, role, user in PROD_HOSTS:
+            launch(name, ami, key, "prod", user, role=role, subnet_id=subnet,
+                   ip=f"{self.net}.{n}", sgs=[sg],
+                   itype="m5.large" if ami == AMI_WINDOWS else "t3.medium")
+        for name, ami, user, cluster in DEFAULT_VPC_HOSTS:
+            launch(name, ami, True, cluster, user, subnet_id=default_subnet, sgs=[default_sg])
+
+        dr = self.hosts["prod-draining"]
+        ecs.update_container_instances_state(cluster="prod", status="DRAINING",
+                                             containerInstances=[dr["container_instance_arn"]])
+        dr["status"] = "DRAINING"
+
+        # tasks
+        ecs.register_task_definition(family="web", containerDefinitions=[{
+            "name": "web", "image": "nginx", "memory": 128, "essential": True,
+            "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}]}])
+        ecs.register_task_definition(family="batch", containerDefinitions=[{
+            "name": "batch", "image": "busybox", "memory": 128, "essential": True,
+            "command": ["sleep", "3600"]}])
+        ecs.create_service(cluster="prod", serviceName="web", taskDefinition="web",
+                           desiredCount=0, launchType="EC2")
+        web = ecs.start_task(cluster="prod", taskDefinition="web",
+                             containerInstances=[self.hosts["prod-ubuntu"]["container_instance_arn"]],
+                             group="service:web", startedBy="ecs-svc/1234567890")["tasks"][0]
+        batch = ecs.start_task(cluster="prod", taskDefinition="batch",
+                               containerInstances=[self.hosts["prod-al2023"]["container_instance_arn"]]
+                               )["tasks"][0]
+        self.tasks = {"web": web["taskArn"], "batch": batch["taskArn"]}
+
+        # sanity: the prod hosts must look private-only
+        res = ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [subnet]}])
+        for r in res["Reservations"]:
+            for i in r["Instances"]:
+                if i.get("PublicIpAddress") or i.get("PublicDnsName"):
+                    raise RuntimeError(f"{i['InstanceId']} unexpectedly has a public address")
+
+        if self.args.bench_instances:
+            self.build_bench(default_subnet, tag)
+
+    def register(self, cluster, inst):
+        doc = {
+            "accountId": self.account,
+            "architecture": "x86_64",
+            "availabilityZone": inst["Placement"]["AvailabilityZone"],
+            "imageId": inst["ImageId"],
+            "instanceId": inst["InstanceId"],
+            "instanceType": inst["InstanceType"],
+            "pendingTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "privateIp": inst.get("PrivateIpAddress"),
+            "region": REGION,
+            "version": "2017-09-30",
+        }
+        ci = self.ecs.register_container_instance(
+            cluster=cluster, instanceIdentityDocument=json.dumps(doc),
+            instanceIdentityDocumentSignature="")
+        return ci["containerInstance"]["containerInstanceArn"]
+
+    def build_bench(self, default_subnet, tag):
+        n = self.args.bench_instances
+        t0 = time.monotonic()
+        self.ecs.create_cluster(clusterName="bench")
+        self.clusters.append("bench")
+        _, ec2_be, _ = self._backends()
+        insts = []
+        chunk = 250
+        while len(insts) < n:
+            k = min(chunk, n - len(insts))
+            insts += self.ec2.run_instances(
+                ImageId=AMI_AL2023, MinCount=k, MaxCount=k, InstanceType="t3.medium",
+                KeyName=KEY_NAME, SubnetId=default_subnet, SecurityGroupIds=[self.default_sg],
+                TagSpecifications=tag("instance", role="bench"))["Instances"]
+        t1 = time.monotonic()
+        # distinct Name tags, set in-process (one HTTP call per instance is slow)
+        for i, inst in enumerate(insts, 1):
+            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"bench-{i:04d}"})
+        # Registering over HTTP costs ~6 ms each (mostly request handling, GIL-bound);
+        # the backend call is what the RegisterContainerInstance handler does anyway.
+        _, _, ecs_be = self._backends()
+        self.bench_arns = [
+            ecs_be.register_container_instance("bench", inst["InstanceId"]).container_instance_arn
+            for inst in insts]
+        log(f"bench: {n} instances in {time.monotonic() - t0:.1f}s "
+            f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
+
+    def reap_zombies(self):
+        """sshd's per-connection processes get reparented to us (child subreaper)
+        once their [priv] parent exits; collect them so they don't pile up."""
+        if not self.subreaper:
+            return
+        keep = self.sshd.pid if self.sshd is not None else None
+        for pid in _children_of(os.getpid()):
+            if pid == keep:
+                continue
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+    # ---------------------------------------------------------------- run
+    def setup(self):
+        t0 = time.monotonic()
+        self.subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        self.make_dir()
+        log(f"dir {self.dir}")
+        self.pick_net()
+        log(f"net {self.net}.0/24")
+        self.start_moto()
+        self.keygen()
+        self.client_helpers()
+        self.setup_sshd()
+        self.build_fleet()
+        self.wait_sshd()
+        log(f"ready in {time.monotonic() - t0:.1f}s")
+        return {
+            "endpoint": self.endpoint,
+            "region": REGION,
+            "account": self.account,
+            "dir": self.dir,
+            "home": os.path.join(self.dir, "home"),
+            "ssh": self.ssh_wrapper,
+            "ssh_config": os.path.join(self.dir, "ssh_config"),
+            "net": self.net,
+            "vpc_id": self.vpc,
+            "subnet_id": self.subnet,
+            "security_group_id": self.sg,
+            "key_name": KEY_NAME,
+            "key_path": self.key_path,
+            "sshd_pid": self.sshd.pid,
+            "sshd_log": os.path.join(self.dir, "sshd.log"),
+            "hosts": self.hosts,
+            "tasks": self.tasks,
+            "clusters": self.clusters,
+            "bench_instances": self.args.bench_instances,
+        }
+
+    def cleanup(self):
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        if self.sshd is not None:
+            if self.sshd.poll() is None:
+                self.sshd.terminate()
+                try:
+                    self.sshd.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.sshd.kill()
+                    self.sshd.wait()
+            log("sshd stopped")
+        # Per-connection sshd children (and their sessions) outlive the listener;
+        # as a child subreaper we inherit them, so kill whatever is left.
+        if self.subreaper:
+            deadline = time.monotonic() + 5
+            while True:
+                _reap()
+                kids = [k for k in _children_of(os.getpid())]
+                if not kids:
+                    break
+                sig = signal.SIGKILL if time.monotonic() > deadline - 2 else signal.SIGTERM
+                for k in kids:
+                    try:
+                        os.kill(k, sig)
+                    except ProcessLookupError:
+                        pass
+                if time.monotonic() > deadline:
+                    log(f"warning: leftover child processes {kids}")
+                    break
+                time.sleep(0.05)
+        if self.server is not None:
+            try:
+                self.server.stop()
+            except Exception as e:  # noqa: BLE001
+                log(f"warning: stopping moto: {e}")
+        if self.dir and not self.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            log(f"removed {self.dir}")
+        elif self.dir:
+            log(f"kept {self.dir}")
+        if self.lock_fd is not None:
+            try:
+                os.unlink(self.lock_path)
+            except OSError:
+                pass
+            os.close(self.lock_fd)
+
+
+def wait_for_eof(reap):
+    """Block until stdin hits EOF (or is unusable); call reap() about once a second."""
+    while True:
+        try:
+            ready, _, _ = select.select([0], [], [], 1.0)
+        except (OSError, ValueError):
+            return
+        if not ready:
+            reap()
+            continue
+        try:
+            if not os.read(0, 65536):
+                return
+        except OSError as e:
+            if e.errno in (errno.EINTR, errno.EAGAIN):
+                continue
+            return
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dir", help="scratch dir (default: fresh mktemp -d berth-sandbox-XXXX)")
+    ap.add_argument("--keep", action="store_true", help="do not remove DIR on exit")
+    ap.add_argument("--bench-instances", type=int, default=0, metavar="N",
+                    help="also create cluster 'bench' with N container instances")
+    ap.add_argument("--until-signal", action="store_true",
+                    help="ignore stdin; run until SIGTERM/SIGINT/SIGHUP (for a detached sandbox)")
+    args = ap.parse_args()
+    if args.bench_instances < 0:
+        ap.error("--bench-instances must be >= 0")
+
+    # Our boto3 clients must see only fake credentials and the local endpoint.
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    })
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+                "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(var, None)
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+    tools = preflight()
+    sb = Sandbox(args, tools)
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    code = 0
+    try:
+        info = sb.setup()
+        line = json.dumps(info)
+        with open(os.path.join(sb.dir, "sandbox.json"), "w") as f:
+            f.write(line + "\n")
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        if args.until_signal:
+            while True:
+                time.sleep(1.0)
+                sb.reap_zombies()
+        wait_for_eof(sb.reap_zombies)
+        log("stdin closed, shutting down")
+    except Stop as e:
+        log(f"got signal {e.args[0]}, shutting down")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 2
+        if not isinstance(e.code, int) and e.code:
+            print(e.code, file=sys.stderr)
+    except BrokenPipeError:
+        log("stdout closed, shutting down")
+    except Exception as e:  # noqa: BLE001
+        print(f"{PROG}: setup failed: {e}", file=sys.stderr, flush=True)
+        if os.environ.get("SANDBOX_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        code = 1
+    finally:
+        sb.cleanup()
+    # avoid "Exception ignored ... BrokenPipeError" on interpreter exit
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
