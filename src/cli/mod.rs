@@ -8,7 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::Via;
 
-const TARGETS: &str = "\
+/// The target grammar, shown after `ssh --help` and `show --help`.
+macro_rules! targets_help {
+    () => {
+        "\
 TARGETS:
   CLUSTER                      any container instance of the cluster (a picker on a
                                terminal; otherwise exit 3 listing them, or --first)
@@ -18,7 +21,9 @@ TARGETS:
   i-0abc…                      that EC2 instance, in a cluster or not
   arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID   (the ARN's region wins)
   arn:aws:ecs:…:task/CLUSTER/ID or CLUSTER/task/ID           the host running that task
-  CLUSTER/service/NAME         the hosts running that service's tasks";
+  CLUSTER/service/NAME         the hosts running that service's tasks"
+    };
+}
 
 const EXIT_CODES: &str = "\
 EXIT STATUS:
@@ -85,10 +90,15 @@ pub enum Command {
     #[command(visible_alias = "list")]
     Ls(LsArgs),
     /// Open a shell (or run a command) on a container instance over SSH.
-    #[command(after_help = TARGETS)]
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+REMOTE COMMAND:
+  Words after `--` are the remote command, with OpenSSH's rules: ssh joins them
+  with spaces and the remote user's shell runs the result. Quote it as one word to
+  keep it intact:  berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
+  The remote command's exit status becomes berth's."))]
     Ssh(SshArgs),
     /// Show what berth knows about a target and the connection it would make.
-    #[command(after_help = TARGETS)]
+    #[command(after_help = targets_help!())]
     Show(ShowArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -162,12 +172,6 @@ pub struct ConnectArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "\
-REMOTE COMMAND:
-  Words after `--` are the remote command, with OpenSSH's rules: ssh joins them
-  with spaces and the remote user's shell runs the result. Quote it as one word to
-  keep it intact:  berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
-  The remote command's exit status becomes berth's.")]
 pub struct SshArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -75,7 +75,11 @@ fn or_dash(value: Option<&str>) -> String {
     value.filter(|v| !v.is_empty()).unwrap_or("-").to_owned()
 }
 
-fn write_table(out: &mut dyn Write, table: &Table) -> io::Result<()> {
+/// kubectl-style: no borders, two spaces between columns, none before.
+fn write_table(out: &mut dyn Write, mut table: Table) -> io::Result<()> {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
     for line in table.lines() {
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -106,7 +110,7 @@ pub fn clusters_table(out: &mut dyn Write, clusters: &[Cluster]) -> io::Result<(
             c.active_services.to_string(),
         ]);
     }
-    write_table(out, &t)
+    write_table(out, t)
 }
 
 pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>]) -> io::Result<()> {
@@ -143,7 +147,7 @@ pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>]) -> io::Result<()> 
             or_dash(r.availability_zone),
         ]);
     }
-    write_table(out, &t)
+    write_table(out, t)
 }
 
 /// `show`: a host's facts and the plan (or why there is none).
