@@ -515,7 +515,7 @@ fn help_completions_and_man_page() {
         .run(&["ssh", "--help"])
         .expect_code(0)
         .stdout_has("CLUSTER/service/NAME")
-        .stdout_has("remote shell");
+        .stdout_has("the remote user's shell runs the result");
     berth
         .run(&["completions", "bash"])
         .expect_code(0)

@@ -17,6 +17,7 @@ use crate::cli::{ConnectArgs, FilterArgs, InstanceStatus};
 use crate::error::Error;
 use crate::inventory::cache::AmiCache;
 use crate::inventory::model::Host;
+use crate::inventory::os::Login;
 use crate::inventory::{HostFilter, Inventory};
 use crate::picker;
 use crate::plan::Via;
@@ -127,13 +128,23 @@ pub async fn find_hosts(
 /// Picks one host: the only match, the first with `--first`, the user's
 /// choice on a terminal, or an error listing the candidates.
 pub fn pick_one(mut hosts: Vec<Host>, query: &TargetQuery, first: bool) -> Result<Host, Error> {
+    // Hosts one can log in to and that are not being drained come first, so
+    // `--first` and the picker's default are the sensible choice.
+    hosts.sort_by_key(|h| {
+        let no_shell = !matches!(h.os.login(), Login::Ssh(_));
+        let not_active = h
+            .container_instance
+            .as_ref()
+            .is_some_and(|ci| ci.status != "ACTIVE");
+        (no_shell, not_active, h.name.clone(), h.instance_id.clone())
+    });
     if hosts.len() == 1 || first {
-        return Ok(hosts.swap_remove(0));
+        return Ok(hosts.remove(0));
     }
     if picker::available() {
         let labels: Vec<String> = hosts.iter().map(Host::label).collect();
         return match picker::pick(&format!("{} hosts match", hosts.len()), &labels)? {
-            Some(i) => Ok(hosts.swap_remove(i)),
+            Some(i) => Ok(hosts.remove(i)),
             None => Err(Error::NoMatch {
                 what: query.target.to_string(),
                 hint: "nothing was picked".to_owned(),
