@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Berth, sandbox, set_mode, stats_line};
+use support::{BENCH_INSTANCES, Berth, sandbox, set_mode, stats_line};
 
 /// `$SSH_CONNECTION` is "client-ip client-port server-ip server-port".
 fn server_address(stdout: &str) -> &str {
@@ -521,4 +521,27 @@ fn help_completions_and_man_page() {
         .expect_code(0)
         .stdout_has("_berth");
     berth.run(&["man"]).expect_code(0).stdout_has(".TH berth");
+}
+
+#[test]
+fn ls_follows_pages_and_batches_describes() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&["--stats", "ls", "bench", "--output", "json"]);
+    let rows = run.expect_code(0).json();
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), BENCH_INSTANCES);
+    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r["instance_id"].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), BENCH_INSTANCES, "every instance once");
+    assert!(rows.iter().all(|r| r["user"] == "ec2-user"));
+    // 150 instances: two pages of 100, one describe per page, one
+    // DescribeInstances (up to 1000 ids) beside one DescribeImages.
+    run.stderr_has("ecs:ListContainerInstances x2")
+        .stderr_has("ecs:DescribeContainerInstances x2")
+        .stderr_has("ec2:DescribeInstances x1")
+        .stderr_has("ec2:DescribeImages x1");
+    let stats = stats_line(&run.stderr);
+    assert_eq!(stats["calls"], 6, "{run:#?}");
+    assert!(stats["round_trips"] <= 4, "{run:#?}");
 }

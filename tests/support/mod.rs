@@ -44,6 +44,9 @@ impl Sandbox {
 
 static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
 
+/// Container instances in the sandbox's `bench` cluster.
+pub const BENCH_INSTANCES: usize = 150;
+
 /// The shared sandbox, started on first use. A missing stand-in fails the
 /// test with what to install; it never skips.
 pub fn sandbox() -> &'static Sandbox {
@@ -61,6 +64,8 @@ fn start() -> Sandbox {
     );
     let mut child = Command::new(&python)
         .arg(root.join("tests/support/sandbox.py"))
+        // Enough instances for two pages of ListContainerInstances.
+        .args(["--bench-instances", &BENCH_INSTANCES.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

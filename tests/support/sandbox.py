@@ -478,6 +478,8 @@ class Sandbox:
             Instance.usage_operation = property(
                 lambda self: "RunInstances:0002" if self.platform == "windows" else "RunInstances")
 
+        emulate_ecs_list_container_instances_paging()
+
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
         # -> STOPPING ...) every time it is described; keep them RUNNING.
         from moto.moto_api import state_manager
@@ -775,6 +777,36 @@ class Sandbox:
             except OSError:
                 pass
             os.close(self.lock_fd)
+
+
+def emulate_ecs_list_container_instances_paging():
+    """ECS's ListContainerInstances returns at most `maxResults` ARNs a page
+    (1..100, default 100) and a `nextToken` for the rest; moto returns every
+    ARN at once. Make it page as ECS documents, so that berth's pagination is
+    exercised (and a 1000-instance cluster costs 10 pages, as on AWS)."""
+    import base64
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+
+    whole = EC2ContainerServiceResponse.list_container_instances
+    if getattr(whole, "_berth_paged", False):
+        return
+
+    def paged(self):
+        arns = whole(self).result["containerInstanceArns"]
+        limit = self._get_param("maxResults") or 100
+        if not 1 <= int(limit) <= 100:
+            raise InvalidParameterException("maxResults must be between 1 and 100")
+        token = self._get_param("nextToken")
+        start = int(base64.b64decode(token).decode()) if token else 0
+        page = {"containerInstanceArns": arns[start:start + int(limit)]}
+        if start + int(limit) < len(arns):
+            page["nextToken"] = base64.b64encode(str(start + int(limit)).encode()).decode()
+        return ActionResult(page)
+
+    paged._berth_paged = True
+    EC2ContainerServiceResponse.list_container_instances = paged
 
 
 def wait_for_eof(reap):
