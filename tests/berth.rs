@@ -530,7 +530,10 @@ fn ls_follows_pages_and_batches_describes() {
     let rows = run.expect_code(0).json();
     let rows = rows.as_array().expect("array");
     assert_eq!(rows.len(), BENCH_INSTANCES);
-    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r["instance_id"].as_str()).collect();
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["instance_id"].as_str())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), BENCH_INSTANCES, "every instance once");
@@ -544,4 +547,26 @@ fn ls_follows_pages_and_batches_describes() {
     let stats = stats_line(&run.stderr);
     assert_eq!(stats["calls"], 6, "{run:#?}");
     assert!(stats["round_trips"] <= 4, "{run:#?}");
+}
+
+#[test]
+fn on_a_terminal_several_matches_open_a_picker() {
+    let sb = sandbox();
+    let ip = sb.host("prod-ubuntu").private_ip.clone().expect("ip");
+    // Type a fuzzy query, then Enter: the picker narrows to prod-ubuntu.
+    let run = Berth::new(sb).run_on_terminal(
+        &[
+            "ssh",
+            "prod",
+            "--via",
+            "private",
+            "--",
+            "echo $SSH_CONNECTION; id -un",
+        ],
+        "ubunt\r",
+    );
+    run.expect_code(0)
+        .stdout_has("6 hosts match")
+        .stdout_has(&format!(" {ip} 22"))
+        .stdout_has("ubuntu");
 }

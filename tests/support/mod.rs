@@ -194,6 +194,41 @@ impl Berth {
     }
 }
 
+impl Berth {
+    /// Runs berth on a pseudo-terminal (util-linux `script`), typing `keys`
+    /// once it has had a moment to draw. Output is the terminal's bytes.
+    pub fn run_on_terminal(&self, args: &[&str], keys: &str) -> Run {
+        use std::io::Write;
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let line = std::iter::once(env!("CARGO_BIN_EXE_berth"))
+            .chain(args.iter().copied())
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("TERM", "xterm")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script(1) from util-linux");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(keys.as_bytes()).expect("type");
+        stdin.flush().expect("flush");
+        let output = child.wait_with_output().expect("wait");
+        drop(stdin);
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
