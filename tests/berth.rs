@@ -570,3 +570,31 @@ fn on_a_terminal_several_matches_open_a_picker() {
         .stdout_has(&format!(" {ip} 22"))
         .stdout_has("ubuntu");
 }
+
+#[test]
+fn profiles_work_as_in_the_aws_cli() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    let aws_dir = berth.home().join(".aws");
+    std::fs::create_dir_all(&aws_dir).expect("mkdir");
+    std::fs::write(
+        aws_dir.join("credentials"),
+        "[sandbox]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .expect("write credentials");
+    // An explicit --profile beats credentials in the environment.
+    berth
+        .run(&["--profile", "nosuch", "ls"])
+        .expect_code(6)
+        .stderr_has("profile `nosuch`")
+        .stderr_has("aws sso login --profile nosuch");
+    berth
+        .env("AWS_ACCESS_KEY_ID", None)
+        .env("AWS_SECRET_ACCESS_KEY", None);
+    berth
+        .run(&["--profile", "sandbox", "ls"])
+        .expect_code(0)
+        .stdout_has("prod");
+    berth.env("AWS_PROFILE", Some("sandbox"));
+    berth.run(&["ls"]).expect_code(0).stdout_has("prod");
+}

@@ -9,6 +9,7 @@ pub mod stats;
 use std::error::Error as StdError;
 use std::sync::Arc;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::{BehaviorVersion, Region};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -93,6 +94,28 @@ const CREDENTIAL_CODES: &[&str] = &[
     "MissingAuthenticationToken",
 ];
 
+/// Why credentials failed, in words a person can act on.
+fn credentials_detail(err: &(dyn StdError + 'static), profile: Option<&str>) -> String {
+    let cause = root_cause(err);
+    // The profile provider answers "not enabled" when no config or
+    // credentials file exists at all.
+    match profile {
+        Some(p) if cause.contains("not enabled") => {
+            format!("profile `{p}` is not defined (no ~/.aws/config or ~/.aws/credentials found)")
+        }
+        _ => cause,
+    }
+}
+
+/// The innermost error's message: the part a person can act on.
+fn root_cause(err: &(dyn StdError + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
 impl Aws {
     /// Loads configuration as the AWS CLI would. `region_override` (from an
     /// ARN in the target) beats `--region` and the environment.
@@ -103,7 +126,13 @@ impl Aws {
     ) -> Result<Self, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &settings.profile {
-            loader = loader.profile_name(profile);
+            // As with the AWS CLI, an explicit --profile beats credentials in
+            // the environment; AWS_PROFILE alone does not.
+            loader = loader.profile_name(profile).credentials_provider(
+                ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile)
+                    .build(),
+            );
         }
         if let Some(region) = region_override.or(settings.region.as_deref()) {
             loader = loader.region(Region::new(region.to_owned()));
@@ -145,7 +174,7 @@ impl Aws {
     fn error<E, R>(&self, operation: &'static str, err: &SdkError<E, R>) -> AwsError
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let detail = DisplayErrorContext(err).to_string();
         if let SdkError::ServiceError(service) = err {
@@ -166,7 +195,7 @@ impl Aws {
         if detail.contains("credentials") || detail.contains("Credentials") {
             return AwsError::Credentials {
                 profile: self.profile.clone(),
-                detail,
+                detail: credentials_detail(err, self.profile.as_deref()),
             };
         }
         match err {
