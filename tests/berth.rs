@@ -567,7 +567,7 @@ fn on_a_terminal_several_matches_open_a_picker() {
     );
     run.expect_code(0)
         .stdout_has("6 hosts match")
-        .stdout_has(&format!(" {ip} 22"))
+        .stdout_has(&format!(" {ip} "))
         .stdout_has("ubuntu");
 }
 

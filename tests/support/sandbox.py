@@ -263,12 +263,18 @@ class Sandbox:
             if not same:
                 os.close(fd)
                 continue
-            if all(free_port_on(f"127.{x}.0.{n}", 22) for n in range(10, 16)):
-                self.lock_fd, self.lock_path, self.net = fd, path, f"127.{x}.0"
-                return
+            # Port 22 as on EC2; if a system sshd holds *:22, another port
+            # (then DIR/ssh_config tells the client which).
+            for port in (22, 2222, 20022):
+                if all(free_port_on(f"127.{x}.0.{n}", port) for n in range(10, 16)):
+                    self.lock_fd, self.lock_path, self.net = fd, path, f"127.{x}.0"
+                    self.ssh_port = port
+                    if port != 22:
+                        log(f"port 22 is taken on 127.{x}.0.N; sshd listens on {port} instead")
+                    return
             os.close(fd)
-        raise RuntimeError("port 22 is taken on 127.X.0.10-15 for every X in 16..250 "
-                           "(is something listening on 0.0.0.0:22 or [::]:22? stop it or "
+        raise RuntimeError("ports 22, 2222 and 20022 are taken on 127.X.0.10-15 for every X "
+                           "in 16..250 (is something listening on 0.0.0.0? stop it or "
                            "narrow its ListenAddress)")
 
     def keygen(self):
@@ -358,7 +364,7 @@ class Sandbox:
 
         self.listen = [f"{self.net}.{n}" for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
         cfg = os.path.join(self.dir, "sshd_config")
-        lines = [f"ListenAddress {a}:22" for a in self.listen] + [
+        lines = [f"ListenAddress {a}:{self.ssh_port}" for a in self.listen] + [
             f"HostKey {self.host_key}",
             f"PidFile {self.dir}/sshd.pid",
             f"AuthorizedKeysFile {akdir}/%u",
@@ -402,12 +408,12 @@ class Sandbox:
         self.sshd_err = open(os.path.join(self.dir, "sshd.stderr"), "wb")
         self.sshd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.sshd_err,
                                      stderr=self.sshd_err, **kw)
-        log(f"sshd pid {self.sshd.pid} on {', '.join(self.listen)} (port 22)")
+        log(f"sshd pid {self.sshd.pid} on {', '.join(self.listen)} (port {self.ssh_port})")
 
     def wait_sshd(self):
         deadline = time.monotonic() + 15
         for a in self.listen:
-            while not wait_tcp(a, 22, min(deadline, time.monotonic() + 0.3)):
+            while not wait_tcp(a, self.ssh_port, min(deadline, time.monotonic() + 0.3)):
                 if self.sshd.poll() is not None or time.monotonic() > deadline:
                     self.sshd_err.flush()
                     tail = ""
@@ -417,7 +423,7 @@ class Sandbox:
                                 tail += f.read()[-2000:]
                         except OSError:
                             pass
-                    raise RuntimeError(f"sshd did not come up on {a}:22 "
+                    raise RuntimeError(f"sshd did not come up on {a}:{self.ssh_port} "
                                        f"(exit={self.sshd.poll()}): {tail.strip()}")
 
     def _sshd_has_penalties(self):
@@ -440,6 +446,7 @@ class Sandbox:
                 "  BatchMode yes",
                 "  LogLevel ERROR",
                 "  ConnectTimeout 5",
+                f"  Port {self.ssh_port}",
             ]) + "\n")
         os.chmod(cfg, 0o600)
         bindir = os.path.join(self.dir, "bin")
@@ -715,6 +722,7 @@ class Sandbox:
             "dir": self.dir,
             "home": os.path.join(self.dir, "home"),
             "ssh": self.ssh_wrapper,
+            "ssh_port": self.ssh_port,
             "ssh_config": os.path.join(self.dir, "ssh_config"),
             "net": self.net,
             "vpc_id": self.vpc,
