@@ -1,45 +1,23 @@
 //! EC2 calls, returning berth's model types.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2::types::Filter;
 use futures::future::try_join_all;
 
 use super::{Aws, AwsError};
-use crate::inventory::model::Image;
+use crate::inventory::model::{Image, Instance};
 
 /// DescribeInstances takes up to 1000 instance ids a call.
 pub const INSTANCE_BATCH: usize = 1000;
 /// DescribeImages: ids per `image-id` filter.
 const IMAGE_BATCH: usize = 200;
 
-/// The EC2 facts of one instance, before its AMI and ECS side are joined.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ec2Instance {
-    pub instance_id: String,
-    pub state: String,
-    pub image_id: Option<String>,
-    pub platform: Option<String>,
-    pub key_name: Option<String>,
-    pub public_dns: Option<String>,
-    pub public_ip: Option<String>,
-    pub private_ip: Option<String>,
-    pub private_dns: Option<String>,
-    pub ipv6: Option<String>,
-    pub availability_zone: Option<String>,
-    pub vpc_id: Option<String>,
-    pub subnet_id: Option<String>,
-    pub security_groups: Vec<String>,
-    pub tags: BTreeMap<String, String>,
-}
-
 /// EC2 reports "no public DNS name" as an empty string.
 fn non_empty(s: Option<&str>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-fn convert(i: &aws_sdk_ec2::types::Instance) -> Ec2Instance {
-    Ec2Instance {
+fn convert(i: &aws_sdk_ec2::types::Instance) -> Instance {
+    Instance {
         instance_id: i.instance_id().unwrap_or_default().to_owned(),
         state: i
             .state()
@@ -77,7 +55,7 @@ fn convert(i: &aws_sdk_ec2::types::Instance) -> Ec2Instance {
 impl Aws {
     /// DescribeInstances by id, in concurrent batches of 1000. Unknown ids
     /// fail the call, as EC2 answers `InvalidInstanceID.NotFound`.
-    pub async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Ec2Instance>, AwsError> {
+    pub async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Instance>, AwsError> {
         let batches = ids
             .chunks(INSTANCE_BATCH)
             .map(|batch| self.describe_instances_where(Some(batch.to_vec()), Vec::new()));
@@ -88,7 +66,7 @@ impl Aws {
     pub async fn find_instances(
         &self,
         filters: Vec<(&str, Vec<String>)>,
-    ) -> Result<Vec<Ec2Instance>, AwsError> {
+    ) -> Result<Vec<Instance>, AwsError> {
         let filters = filters
             .into_iter()
             .map(|(name, values)| {
@@ -105,7 +83,7 @@ impl Aws {
         &self,
         ids: Option<Vec<String>>,
         filters: Vec<Filter>,
-    ) -> Result<Vec<Ec2Instance>, AwsError> {
+    ) -> Result<Vec<Instance>, AwsError> {
         let mut found = Vec::new();
         let mut token = None;
         loop {

@@ -15,7 +15,6 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-pub use ec2::Ec2Instance;
 pub use ecs::TaskPlacement;
 use stats::{CallCounter, CallLog};
 

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
     inventory.save();
     let filter = HostFilter::from(&args.filters);
     let mut hosts: Vec<_> = hosts.into_iter().filter(|h| filter.matches(h)).collect();
-    hosts.sort_by(|a, b| (&a.name, &a.instance_id).cmp(&(&b.name, &b.instance_id)));
+    hosts.sort_by(|a, b| (&a.name(), &a.ec2.instance_id).cmp(&(&b.name(), &b.ec2.instance_id)));
     let config_user = ctx.settings.config.user_for(Some(cluster));
     let rows: Vec<HostRow<'_>> = hosts
         .iter()

@@ -136,7 +136,12 @@ pub fn pick_one(mut hosts: Vec<Host>, query: &TargetQuery, first: bool) -> Resul
             .container_instance
             .as_ref()
             .is_some_and(|ci| ci.status != "ACTIVE");
-        (no_shell, not_active, h.name.clone(), h.instance_id.clone())
+        (
+            no_shell,
+            not_active,
+            h.name().map(str::to_owned),
+            h.ec2.instance_id.clone(),
+        )
     });
     if hosts.len() == 1 || first {
         return Ok(hosts.remove(0));
@@ -163,8 +168,8 @@ pub fn pick_one(mut hosts: Vec<Host>, query: &TargetQuery, first: bool) -> Resul
 /// The target that names exactly this host.
 fn precise_target(host: &Host) -> String {
     match &host.container_instance {
-        Some(ci) => format!("{}/{}", ci.cluster, host.instance_id),
-        None => host.instance_id.clone(),
+        Some(ci) => format!("{}/{}", ci.cluster, host.ec2.instance_id),
+        None => host.ec2.instance_id.clone(),
     }
 }
 

@@ -21,7 +21,7 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
     let host = pick_one(hosts, &query, connect.first)?;
     let key = keys::find_key(
         connect.identity.as_deref(),
-        host.key_name.as_deref(),
+        host.ec2.key_name.as_deref(),
         &ctx.settings.config.key_dirs,
         ctx.settings.home.as_deref(),
     )?;
@@ -43,9 +43,9 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
     }
     let report = ShowReport {
         host: row,
-        vpc_id: host.vpc_id.as_deref(),
-        subnet_id: host.subnet_id.as_deref(),
-        security_groups: &host.security_groups,
+        vpc_id: host.ec2.vpc_id.as_deref(),
+        subnet_id: host.ec2.subnet_id.as_deref(),
+        security_groups: &host.ec2.security_groups,
         plan: planned.as_ref().ok(),
         problem: planned.as_ref().err().map(Problem::from),
     };

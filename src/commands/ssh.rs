@@ -26,7 +26,7 @@ pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Plan), Erro
     let started = Instant::now();
     let key = keys::find_key(
         args.connect.identity.as_deref(),
-        host.key_name.as_deref(),
+        host.ec2.key_name.as_deref(),
         &ctx.settings.config.key_dirs,
         ctx.settings.home.as_deref(),
     )?;

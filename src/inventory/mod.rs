@@ -22,10 +22,10 @@ pub mod os;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use crate::aws::{Aws, AwsError, Ec2Instance};
+use crate::aws::{Aws, AwsError};
 use crate::target::{Selector, Target};
 use cache::AmiCache;
-use model::{Cluster, ContainerInstance, Host, Image};
+use model::{Cluster, ContainerInstance, Host, Image, Instance};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -94,7 +94,7 @@ impl Inventory {
             Target::Task { cluster, task_id } => self.task_host(cluster, task_id).await?,
             Target::Service { cluster, service } => self.service_hosts(cluster, service).await?,
         };
-        hosts.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        hosts.sort_by(|a, b| a.instance_id().cmp(b.instance_id()));
         Ok(hosts)
     }
 
@@ -266,7 +266,7 @@ impl Inventory {
     async fn in_cluster(
         &self,
         cluster: &str,
-        instances: Vec<Ec2Instance>,
+        instances: Vec<Instance>,
     ) -> Result<Vec<Host>, InventoryError> {
         if instances.is_empty() {
             return Ok(Vec::new());
@@ -299,7 +299,7 @@ impl Inventory {
                     .iter()
                     .find(|i| i.instance_id == ci.ec2_instance_id)?;
                 let image = ec2.image_id.as_ref().and_then(|id| images.get(id)).cloned();
-                Some(host(ec2.clone(), image, Some(ci.clone())))
+                Some(Host::new(ec2.clone(), image, Some(ci.clone())))
             })
             .collect())
     }
@@ -385,7 +385,7 @@ impl Inventory {
     async fn instance_facts(
         &self,
         instance_id: &str,
-    ) -> Result<(Vec<Ec2Instance>, BTreeMap<String, Image>), InventoryError> {
+    ) -> Result<(Vec<Instance>, BTreeMap<String, Image>), InventoryError> {
         let instances = match self.aws.describe_instances(&[instance_id.to_owned()]).await {
             Ok(found) => found,
             Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidInstanceID")) => Vec::new(),
@@ -522,7 +522,7 @@ impl Inventory {
 
 /// Joins EC2 instances with their AMIs and (when known) container instances.
 fn assemble(
-    (instances, images): (Vec<Ec2Instance>, BTreeMap<String, Image>),
+    (instances, images): (Vec<Instance>, BTreeMap<String, Image>),
     cis: &[ContainerInstance],
 ) -> Vec<Host> {
     instances
@@ -533,38 +533,9 @@ fn assemble(
                 .iter()
                 .find(|ci| ci.ec2_instance_id == ec2.instance_id)
                 .cloned();
-            host(ec2, image, ci)
+            Host::new(ec2, image, ci)
         })
         .collect()
-}
-
-fn host(
-    ec2: Ec2Instance,
-    image: Option<Image>,
-    container_instance: Option<ContainerInstance>,
-) -> Host {
-    let os = os::classify(image.as_ref(), ec2.platform.as_deref());
-    Host {
-        name: ec2.tags.get("Name").cloned(),
-        instance_id: ec2.instance_id,
-        state: ec2.state,
-        image_id: ec2.image_id,
-        image,
-        os,
-        platform: ec2.platform,
-        key_name: ec2.key_name,
-        public_dns: ec2.public_dns,
-        public_ip: ec2.public_ip,
-        private_ip: ec2.private_ip,
-        private_dns: ec2.private_dns,
-        ipv6: ec2.ipv6,
-        availability_zone: ec2.availability_zone,
-        vpc_id: ec2.vpc_id,
-        subnet_id: ec2.subnet_id,
-        security_groups: ec2.security_groups,
-        tags: ec2.tags,
-        container_instance,
-    }
 }
 
 /// `--tag`, `--az` and `--status`, applied to resolved hosts.
@@ -580,11 +551,11 @@ impl HostFilter {
         let tags_ok = self
             .tags
             .iter()
-            .all(|(k, v)| host.tags.get(k).is_some_and(|have| have == v));
+            .all(|(k, v)| host.ec2.tags.get(k).is_some_and(|have| have == v));
         let az_ok = self
             .az
             .as_ref()
-            .is_none_or(|az| host.availability_zone.as_ref() == Some(az));
+            .is_none_or(|az| host.ec2.availability_zone.as_ref() == Some(az));
         let status_ok = self.status.as_ref().is_none_or(|s| {
             host.container_instance
                 .as_ref()
@@ -601,42 +572,14 @@ impl HostFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::os::OsFamily;
 
     fn sample() -> Host {
-        Host {
-            instance_id: "i-12345678".into(),
-            name: Some("web-1".into()),
-            state: "running".into(),
-            image_id: None,
-            image: None,
-            os: OsFamily::AmazonLinux,
-            platform: None,
-            key_name: None,
-            public_dns: None,
-            public_ip: None,
-            private_ip: None,
-            private_dns: None,
-            ipv6: None,
-            availability_zone: Some("us-east-1a".into()),
-            vpc_id: None,
-            subnet_id: None,
-            security_groups: vec![],
-            tags: [("role".to_owned(), "web".to_owned())]
-                .into_iter()
-                .collect(),
-            container_instance: Some(ContainerInstance {
-                arn: "arn".into(),
-                id: "abc".into(),
-                cluster: "prod".into(),
-                ec2_instance_id: "i-12345678".into(),
-                status: "DRAINING".into(),
-                agent_connected: true,
-                running_tasks: 0,
-                pending_tasks: 0,
-                ami_id: None,
-            }),
+        let mut host = model::example_host();
+        host.ec2.tags.insert("role".into(), "web".into());
+        if let Some(ci) = host.container_instance.as_mut() {
+            ci.status = "DRAINING".into();
         }
+        host
     }
 
     #[test]

@@ -52,16 +52,13 @@ pub struct Image {
     pub platform: Option<String>,
 }
 
-/// An EC2 instance with, when it is one, its container instance.
+/// The EC2 side of a host, as DescribeInstances reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Host {
+pub struct Instance {
     pub instance_id: String,
-    pub name: Option<String>,
     /// `running`, `stopped`, `pending`, …
     pub state: String,
     pub image_id: Option<String>,
-    pub image: Option<Image>,
-    pub os: OsFamily,
     /// EC2's `Platform` field (`windows` or absent).
     pub platform: Option<String>,
     pub key_name: Option<String>,
@@ -75,22 +72,103 @@ pub struct Host {
     pub subnet_id: Option<String>,
     pub security_groups: Vec<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+/// An EC2 instance joined with its AMI and, when it is one, its container
+/// instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Host {
+    #[serde(flatten)]
+    pub ec2: Instance,
+    pub image: Option<Image>,
+    pub os: OsFamily,
     pub container_instance: Option<ContainerInstance>,
 }
 
 impl Host {
+    /// Joins the facts; the OS family follows from the AMI and platform.
+    pub fn new(
+        ec2: Instance,
+        image: Option<Image>,
+        container_instance: Option<ContainerInstance>,
+    ) -> Self {
+        let os = super::os::classify(image.as_ref(), ec2.platform.as_deref());
+        Self {
+            ec2,
+            image,
+            os,
+            container_instance,
+        }
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.ec2.instance_id
+    }
+
+    /// The `Name` tag.
+    pub fn name(&self) -> Option<&str> {
+        self.ec2.tags.get("Name").map(String::as_str)
+    }
+
+    /// The cluster this host is a container instance of.
+    pub fn cluster(&self) -> Option<&str> {
+        self.container_instance
+            .as_ref()
+            .map(|ci| ci.cluster.as_str())
+    }
+
     /// A short label for pickers and candidate lists.
     pub fn label(&self) -> String {
-        let mut label = self.instance_id.clone();
-        if let Some(name) = &self.name {
+        let mut label = self.ec2.instance_id.clone();
+        if let Some(name) = self.name() {
             let _ = write!(label, " ({name})");
         }
         if let Some(ci) = &self.container_instance {
             let _ = write!(label, " {}/{} {}", ci.cluster, ci.id, ci.status);
         }
-        if let Some(ip) = self.public_ip.as_ref().or(self.private_ip.as_ref()) {
+        if let Some(ip) = self.ec2.public_ip.as_ref().or(self.ec2.private_ip.as_ref()) {
             let _ = write!(label, " {ip}");
         }
         label
+    }
+}
+
+/// Hosts for unit tests: an Ubuntu container instance of `prod` with a
+/// public and a private address; tests change what they need.
+#[cfg(test)]
+pub fn example_host() -> Host {
+    Host {
+        ec2: Instance {
+            instance_id: "i-0123456789abcdef0".into(),
+            state: "running".into(),
+            image_id: Some("ami-1".into()),
+            platform: None,
+            key_name: Some("prod".into()),
+            public_dns: Some("ec2-3-4-5-6.compute-1.amazonaws.com".into()),
+            public_ip: Some("3.4.5.6".into()),
+            private_ip: Some("10.0.1.7".into()),
+            private_dns: None,
+            ipv6: None,
+            availability_zone: Some("us-east-1a".into()),
+            vpc_id: None,
+            subnet_id: None,
+            security_groups: vec![],
+            tags: [("Name".to_owned(), "web-1".to_owned())]
+                .into_iter()
+                .collect(),
+        },
+        image: None,
+        os: OsFamily::Ubuntu,
+        container_instance: Some(ContainerInstance {
+            arn: "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc".into(),
+            id: "abc".into(),
+            cluster: "prod".into(),
+            ec2_instance_id: "i-0123456789abcdef0".into(),
+            status: "ACTIVE".into(),
+            agent_connected: true,
+            running_tasks: 2,
+            pending_tasks: 0,
+            ami_id: None,
+        }),
     }
 }

@@ -140,7 +140,7 @@ impl PlanError {
 
 /// Plans an ssh connection to `host`.
 pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Plan, PlanError> {
-    let instance_id = host.instance_id.clone();
+    let instance_id = host.ec2.instance_id.clone();
     match host.os.login() {
         Login::Rdp(_) => return Err(PlanError::Windows { instance_id }),
         Login::NoShell => {
@@ -151,10 +151,10 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         }
         Login::Ssh(_) => {}
     }
-    if host.state != "running" {
+    if host.ec2.state != "running" {
         return Err(PlanError::NotRunning {
             instance_id,
-            state: host.state.clone(),
+            state: host.ec2.state.clone(),
         });
     }
     let mut notes = Vec::new();
@@ -172,7 +172,7 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
             ));
         }
     }
-    let key = match (&key.found, &host.key_name) {
+    let key = match (&key.found, &host.ec2.key_name) {
         (Some(file), _) if file.too_open() => {
             return Err(PlanError::KeyTooOpen {
                 path: file.path.clone(),
@@ -252,6 +252,7 @@ pub fn login_user(
     config_user: Option<&str>,
 ) -> Option<(String, UserSource)> {
     let tag = host
+        .ec2
         .tags
         .get(USER_TAG)
         .map(String::as_str)
@@ -265,15 +266,18 @@ pub fn login_user(
 
 fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
     let public = host
+        .ec2
         .public_dns
         .as_ref()
         .map(|d| (d.clone(), Route::PublicDns))
         .or_else(|| {
-            host.public_ip
+            host.ec2
+                .public_ip
                 .as_ref()
                 .map(|ip| (ip.clone(), Route::PublicIp))
         });
     let private = host
+        .ec2
         .private_ip
         .as_ref()
         .map(|ip| (ip.clone(), Route::Private));
@@ -282,7 +286,7 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
         Via::Private => private,
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
-        instance_id: host.instance_id.clone(),
+        instance_id: host.ec2.instance_id.clone(),
         wanted: match via {
             Via::Auto | Via::Public => "public",
             Via::Private => "private",
@@ -294,12 +298,12 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
 /// Routes that exist, phrased as what to type.
 fn available_routes(host: &Host) -> Vec<String> {
     let mut routes = Vec::new();
-    if let Some(dns) = &host.public_dns {
+    if let Some(dns) = &host.ec2.public_dns {
         routes.push(format!("public DNS {dns} (--via public)"));
-    } else if let Some(ip) = &host.public_ip {
+    } else if let Some(ip) = &host.ec2.public_ip {
         routes.push(format!("public IP {ip} (--via public)"));
     }
-    if let Some(ip) = &host.private_ip {
+    if let Some(ip) = &host.ec2.private_ip {
         routes.push(format!(
             "private IP {ip} (--via private, from inside the VPC, over a VPN or a peered network)"
         ));

@@ -1,35 +1,28 @@
 //! The planner as tables of (facts, request, key) → argv or refusal.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::*;
+use crate::inventory::model::{Instance, example_host};
 use crate::secrets::keys::KeySource;
 
 type Case = (&'static str, Host, SshRequest, KeyLookup, Vec<String>);
 
+/// A running instance outside any cluster, with public and private
+/// addresses, of the given OS family.
 fn host(os: OsFamily) -> Host {
     Host {
-        instance_id: "i-0123456789abcdef0".into(),
-        name: Some("web-1".into()),
-        state: "running".into(),
-        image_id: Some("ami-1".into()),
-        image: None,
         os,
-        platform: None,
-        key_name: Some("prod".into()),
-        public_dns: Some("ec2-3-4-5-6.compute-1.amazonaws.com".into()),
-        public_ip: Some("3.4.5.6".into()),
-        private_ip: Some("10.0.1.7".into()),
-        private_dns: None,
-        ipv6: None,
-        availability_zone: Some("us-east-1a".into()),
-        vpc_id: None,
-        subnet_id: None,
-        security_groups: vec![],
-        tags: BTreeMap::new(),
         container_instance: None,
+        ..example_host()
     }
+}
+
+/// `host(os)` with its EC2 facts changed by `change`.
+fn host_with(os: OsFamily, change: impl FnOnce(&mut Instance)) -> Host {
+    let mut host = host(os);
+    change(&mut host.ec2);
+    host
 }
 
 fn request() -> SshRequest {
@@ -96,10 +89,7 @@ fn argv_for_each_ami_family_and_option() {
         ),
         (
             "no public DNS: public IP",
-            Host {
-                public_dns: None,
-                ..host(OsFamily::Debian)
-            },
+            host_with(OsFamily::Debian, |h| h.public_dns = None),
             request(),
             k(),
             words(&format!("{base} -- admin@3.4.5.6")),
@@ -116,12 +106,9 @@ fn argv_for_each_ami_family_and_option() {
         ),
         (
             "--user beats the tag, which beats config, which beats the AMI",
-            Host {
-                tags: [(USER_TAG.to_owned(), "tagged".to_owned())]
-                    .into_iter()
-                    .collect(),
-                ..host(OsFamily::Ubuntu)
-            },
+            host_with(OsFamily::Ubuntu, |h| {
+                h.tags.insert(USER_TAG.to_owned(), "tagged".to_owned());
+            }),
             SshRequest {
                 user: Some("flag".into()),
                 config_user: Some("configured".into()),
@@ -132,12 +119,9 @@ fn argv_for_each_ami_family_and_option() {
         ),
         (
             "tag beats config",
-            Host {
-                tags: [(USER_TAG.to_owned(), "tagged".to_owned())]
-                    .into_iter()
-                    .collect(),
-                ..host(OsFamily::Ubuntu)
-            },
+            host_with(OsFamily::Ubuntu, |h| {
+                h.tags.insert(USER_TAG.to_owned(), "tagged".to_owned());
+            }),
             SshRequest {
                 config_user: Some("configured".into()),
                 ..request()
@@ -184,10 +168,7 @@ fn argv_for_each_ami_family_and_option() {
         ),
         (
             "-i given for an instance without a key pair",
-            Host {
-                key_name: None,
-                ..host(OsFamily::AmazonLinux)
-            },
+            host_with(OsFamily::AmazonLinux, |h| h.key_name = None),
             request(),
             key("/tmp/mine", 0o400),
             words(&format!(
@@ -234,10 +215,7 @@ fn refusals_name_the_prerequisite() {
         ),
         (
             "stopped",
-            Host {
-                state: "stopped".into(),
-                ..host(OsFamily::AmazonLinux)
-            },
+            host_with(OsFamily::AmazonLinux, |h| h.state = "stopped".into()),
             request(),
             k(),
             PlanError::NotRunning {
@@ -247,10 +225,7 @@ fn refusals_name_the_prerequisite() {
         ),
         (
             "no key pair and no -i",
-            Host {
-                key_name: None,
-                ..host(OsFamily::AmazonLinux)
-            },
+            host_with(OsFamily::AmazonLinux, |h| h.key_name = None),
             request(),
             KeyLookup::default(),
             PlanError::NoKeyPair {
@@ -269,11 +244,10 @@ fn refusals_name_the_prerequisite() {
         ),
         (
             "private-only host with auto",
-            Host {
-                public_dns: None,
-                public_ip: None,
-                ..host(OsFamily::AmazonLinux)
-            },
+            host_with(OsFamily::AmazonLinux, |h| {
+                h.public_dns = None;
+                h.public_ip = None;
+            }),
             request(),
             k(),
             PlanError::NoRoute {
@@ -287,10 +261,7 @@ fn refusals_name_the_prerequisite() {
         ),
         (
             "public-only host with --via private",
-            Host {
-                private_ip: None,
-                ..host(OsFamily::AmazonLinux)
-            },
+            host_with(OsFamily::AmazonLinux, |h| h.private_ip = None),
             SshRequest {
                 via: Via::Private,
                 ..request()

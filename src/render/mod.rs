@@ -39,9 +39,9 @@ impl<'a> HostRow<'a> {
         let ci = host.container_instance.as_ref();
         let user = plan::login_user(host, None, config_user);
         Self {
-            instance_id: &host.instance_id,
-            name: host.name.as_deref(),
-            state: &host.state,
+            instance_id: &host.ec2.instance_id,
+            name: host.name(),
+            state: &host.ec2.state,
             cluster: ci.map(|c| c.cluster.as_str()),
             container_instance_id: ci.map(|c| c.id.as_str()),
             container_instance_arn: ci.map(|c| c.arn.as_str()),
@@ -49,15 +49,15 @@ impl<'a> HostRow<'a> {
             agent_connected: ci.map(|c| c.agent_connected),
             running_tasks: ci.map(|c| c.running_tasks),
             os: host.os.label(),
-            ami_id: host.image_id.as_deref(),
+            ami_id: host.ec2.image_id.as_deref(),
             ami_name: host.image.as_ref().and_then(|i| i.name.as_deref()),
             user_from: user.as_ref().map(|(_, from)| *from),
             user: user.map(|(u, _)| u),
-            key_name: host.key_name.as_deref(),
-            public_dns: host.public_dns.as_deref(),
-            public_ip: host.public_ip.as_deref(),
-            private_ip: host.private_ip.as_deref(),
-            availability_zone: host.availability_zone.as_deref(),
+            key_name: host.ec2.key_name.as_deref(),
+            public_dns: host.ec2.public_dns.as_deref(),
+            public_ip: host.ec2.public_ip.as_deref(),
+            private_ip: host.ec2.private_ip.as_deref(),
+            availability_zone: host.ec2.availability_zone.as_deref(),
         }
     }
 }
@@ -253,41 +253,17 @@ pub fn shell_words(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model::ContainerInstance;
-    use crate::inventory::os::OsFamily;
+    use crate::inventory::model::example_host;
 
     fn host() -> Host {
-        Host {
-            instance_id: "i-0123456789abcdef0".into(),
-            name: Some("web-1".into()),
-            state: "running".into(),
-            image_id: Some("ami-1".into()),
-            image: None,
-            os: OsFamily::Ubuntu,
-            platform: None,
-            key_name: Some("prod".into()),
-            public_dns: None,
-            public_ip: None,
-            private_ip: Some("10.0.1.7".into()),
-            private_dns: None,
-            ipv6: None,
-            availability_zone: Some("us-east-1a".into()),
-            vpc_id: None,
-            subnet_id: None,
-            security_groups: vec![],
-            tags: std::collections::BTreeMap::default(),
-            container_instance: Some(ContainerInstance {
-                arn: "arn:aws:ecs:us-east-1:1:container-instance/prod/abc".into(),
-                id: "abc".into(),
-                cluster: "prod".into(),
-                ec2_instance_id: "i-0123456789abcdef0".into(),
-                status: "DRAINING".into(),
-                agent_connected: false,
-                running_tasks: 2,
-                pending_tasks: 0,
-                ami_id: None,
-            }),
+        let mut host = example_host();
+        host.ec2.public_dns = None;
+        host.ec2.public_ip = None;
+        if let Some(ci) = host.container_instance.as_mut() {
+            ci.status = "DRAINING".into();
+            ci.agent_connected = false;
         }
+        host
     }
 
     #[test]
