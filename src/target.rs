@@ -411,6 +411,39 @@ mod tests {
         }
     }
 
+    /// Every short string over an alphabet of the grammar's separators and
+    /// awkward characters parses or fails cleanly, and what parses keeps the
+    /// grammar's promises.
+    #[test]
+    fn no_input_panics_and_results_are_well_formed() {
+        let alphabet = ["/", ":", "i-", "arn:", "a", "0", "f", "-", " ", "é", "task", "."];
+        let mut inputs = vec![String::new()];
+        for _ in 0..4 {
+            inputs = inputs
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+                .collect();
+            for input in &inputs {
+                match parse(input) {
+                    Ok(query) => {
+                        let cluster = match &query.target {
+                            Target::Cluster { cluster, .. }
+                            | Target::Task { cluster, .. }
+                            | Target::Service { cluster, .. } => cluster.as_str(),
+                            Target::Instance { instance_id } => {
+                                assert!(is_instance_id(instance_id), "{input:?}");
+                                continue;
+                            }
+                        };
+                        assert!(cluster_name(cluster, input).is_ok(), "{input:?} → {cluster:?}");
+                        assert!(!query.target.to_string().is_empty());
+                    }
+                    Err(e) => assert!(!e.to_string().is_empty() && !e.hint().is_empty()),
+                }
+            }
+        }
+    }
+
     #[test]
     fn instance_ids_are_strict() {
         for (s, ok) in [
