@@ -8,8 +8,10 @@ use crate::aws::AwsSettings;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::config::{self, Config, ConfigError};
 
-/// Program overrides, so tests can watch what berth runs.
+/// Program overrides, so tests (and users) can choose what berth runs.
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
+/// A chooser command (fzf, sk, …) to use instead of the built-in picker.
+pub const PICKER_VAR: &str = "BERTH_PICKER";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -23,6 +25,8 @@ pub struct Settings {
     /// `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`.
     pub cache_dir: Option<PathBuf>,
     pub ssh_program: String,
+    /// `$BERTH_PICKER`: an external chooser for several matches.
+    pub picker: Option<String>,
 }
 
 impl Settings {
@@ -58,6 +62,7 @@ impl Settings {
             cache_dir,
             ssh_program: var(SSH_PROGRAM_VAR)
                 .map_or_else(|| "ssh".to_owned(), |p| p.to_string_lossy().into_owned()),
+            picker: var(PICKER_VAR).map(|p| p.to_string_lossy().into_owned()),
         })
     }
 }

@@ -416,7 +416,9 @@ mod tests {
     /// grammar's promises.
     #[test]
     fn no_input_panics_and_results_are_well_formed() {
-        let alphabet = ["/", ":", "i-", "arn:", "a", "0", "f", "-", " ", "é", "task", "."];
+        let alphabet = [
+            "/", ":", "i-", "arn:", "a", "0", "f", "-", " ", "é", "task", ".",
+        ];
         let mut inputs = vec![String::new()];
         for _ in 0..4 {
             inputs = inputs
@@ -435,7 +437,10 @@ mod tests {
                                 continue;
                             }
                         };
-                        assert!(cluster_name(cluster, input).is_ok(), "{input:?} → {cluster:?}");
+                        assert!(
+                            cluster_name(cluster, input).is_ok(),
+                            "{input:?} → {cluster:?}"
+                        );
                         assert!(!query.target.to_string().is_empty());
                     }
                     Err(e) => assert!(!e.to_string().is_empty() && !e.hint().is_empty()),

@@ -598,3 +598,26 @@ fn profiles_work_as_in_the_aws_cli() {
     berth.env("AWS_PROFILE", Some("sandbox"));
     berth.run(&["ls"]).expect_code(0).stdout_has("prod");
 }
+
+#[test]
+fn an_external_chooser_picks_from_the_candidates() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    let ip = sb.host("prod-flatcar").private_ip.clone().expect("ip");
+    berth.env("BERTH_PICKER", Some("grep --max-count=1 prod-flatcar"));
+    berth
+        .run(&["ssh", "prod", "--via", "private", "--dry-run"])
+        .expect_code(0)
+        .stdout_has(&format!("core@{ip}"));
+    // A chooser that picks nothing (fzf on Esc exits non-zero) picks nothing.
+    berth.env("BERTH_PICKER", Some("false"));
+    berth
+        .run(&["ssh", "prod", "--via", "private", "--dry-run"])
+        .expect_code(3)
+        .stderr_has("nothing was picked");
+    berth.env("BERTH_PICKER", Some("no-such-chooser-program"));
+    berth
+        .run(&["ssh", "prod", "--dry-run"])
+        .expect_code(4)
+        .stderr_has("no-such-chooser-program");
+}

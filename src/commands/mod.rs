@@ -23,6 +23,7 @@ use crate::picker;
 use crate::plan::Via;
 use crate::settings::Settings;
 use crate::target::{Target, TargetQuery};
+use crate::transport;
 
 /// What every command shares: settings and the call log behind `--stats`.
 pub struct Context {
@@ -127,7 +128,18 @@ pub async fn find_hosts(
 
 /// Picks one host: the only match, the first with `--first`, the user's
 /// choice on a terminal, or an error listing the candidates.
-pub fn pick_one(mut hosts: Vec<Host>, query: &TargetQuery, first: bool) -> Result<Host, Error> {
+pub fn pick_one(
+    ctx: &Context,
+    mut hosts: Vec<Host>,
+    query: &TargetQuery,
+    first: bool,
+) -> Result<Host, Error> {
+    if hosts.is_empty() {
+        return Err(Error::NoMatch {
+            what: query.target.to_string(),
+            hint: "check the target with `berth ls`".to_owned(),
+        });
+    }
     // Hosts one can log in to and that are not being drained come first, so
     // `--first` and the picker's default are the sensible choice.
     hosts.sort_by_key(|h| {
@@ -146,9 +158,19 @@ pub fn pick_one(mut hosts: Vec<Host>, query: &TargetQuery, first: bool) -> Resul
     if hosts.len() == 1 || first {
         return Ok(hosts.remove(0));
     }
-    if picker::available() {
-        let labels: Vec<String> = hosts.iter().map(Host::label).collect();
-        return match picker::pick(&format!("{} hosts match", hosts.len()), &labels)? {
+    let labels: Vec<String> = hosts.iter().map(Host::label).collect();
+    let picked = if let Some(command) = &ctx.settings.picker {
+        Some(transport::chooser::choose(command, &labels)?)
+    } else if picker::available() {
+        Some(picker::pick(
+            &format!("{} hosts match", hosts.len()),
+            &labels,
+        )?)
+    } else {
+        None
+    };
+    if let Some(choice) = picked {
+        return match choice {
             Some(i) => Ok(hosts.remove(i)),
             None => Err(Error::NoMatch {
                 what: query.target.to_string(),

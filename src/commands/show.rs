@@ -18,7 +18,7 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
     inventory.save();
-    let host = pick_one(hosts, &query, connect.first)?;
+    let host = pick_one(ctx, hosts, &query, connect.first)?;
     let key = keys::find_key(
         connect.identity.as_deref(),
         host.ec2.key_name.as_deref(),

@@ -22,7 +22,7 @@ pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Plan), Erro
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
     inventory.save();
-    let host = pick_one(hosts, &query, args.connect.first)?;
+    let host = pick_one(ctx, hosts, &query, args.connect.first)?;
     let started = Instant::now();
     let key = keys::find_key(
         args.connect.identity.as_deref(),

@@ -1,6 +1,7 @@
 //! The process boundary: the only module that starts other programs.
 //! Programs are always run from argv vectors, never through a shell.
 
+pub mod chooser;
 pub mod ssh;
 
 use std::io;
@@ -9,6 +10,8 @@ use std::io;
 pub enum TransportError {
     #[error("cannot run `{program}`: {source}")]
     Spawn { program: String, source: io::Error },
+    #[error("`{command}` is not a command line berth can split into words")]
+    BadCommand { command: String },
 }
 
 impl TransportError {
@@ -20,6 +23,10 @@ impl TransportError {
                 crate::settings::SSH_PROGRAM_VAR
             ),
             Self::Spawn { program, .. } => format!("check that `{program}` is executable"),
+            Self::BadCommand { .. } => format!(
+                "fix the quoting in {} (for example `fzf --height 40%`)",
+                crate::settings::PICKER_VAR
+            ),
         }
     }
 }
