@@ -11,6 +11,7 @@
 //! | `CLUSTER/<container-instance id/prefix>` | that container instance                 |
 //! | `CLUSTER/<Name tag or IP address>`     | match on the Name tag or an address       |
 //! | `i-0abc…`                              | that EC2 instance, in a cluster or not    |
+//! | `arn:…:cluster/NAME`                   | the cluster (its region wins)             |
 //! | `arn:…:container-instance/CLUSTER/ID`  | that container instance (its region wins) |
 //! | `arn:…:task/CLUSTER/ID`, `CLUSTER/task/ID` | the host running that task            |
 //! | `CLUSTER/service/NAME`                 | the hosts running that service's tasks    |
@@ -137,7 +138,7 @@ pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
 }
 
 /// `arn:PARTITION:ecs:REGION:ACCOUNT:RESOURCE`, where RESOURCE is
-/// `container-instance/CLUSTER/ID` or `task/CLUSTER/ID`.
+/// `cluster/NAME`, `container-instance/CLUSTER/ID` or `task/CLUSTER/ID`.
 fn parse_arn(arn: &str) -> Result<TargetQuery, TargetError> {
     let bad = || TargetError::BadArn(arn.to_owned());
     let fields: Vec<&str> = arn.splitn(6, ':').collect();
@@ -149,6 +150,10 @@ fn parse_arn(arn: &str) -> Result<TargetQuery, TargetError> {
     }
     let parts: Vec<&str> = resource.split('/').collect();
     let target = match parts.as_slice() {
+        ["cluster", cluster] => Target::Cluster {
+            cluster: cluster_name(cluster, arn)?,
+            selector: None,
+        },
         ["container-instance", cluster, id] if !id.is_empty() => Target::Cluster {
             cluster: cluster_name(cluster, arn)?,
             selector: Some(Selector::ContainerInstanceId((*id).to_owned())),
@@ -364,6 +369,11 @@ mod tests {
                 Some("eu-west-1"),
             ),
             (
+                "arn:aws:ecs:us-west-2:123456789012:cluster/prod",
+                cluster("prod", None),
+                Some("us-west-2"),
+            ),
+            (
                 "arn:aws-cn:ecs:cn-north-1:123456789012:task/prod/77aa",
                 Target::Task {
                     cluster: "prod".into(),
@@ -402,8 +412,8 @@ mod tests {
             ),
             ("arn:aws:ecs", TargetError::BadArn("arn:aws:ecs".into())),
             (
-                "arn:aws:ecs:us-east-1:1:cluster/prod",
-                TargetError::BadArn("arn:aws:ecs:us-east-1:1:cluster/prod".into()),
+                "arn:aws:ecs:us-east-1:1:service/prod/web",
+                TargetError::BadArn("arn:aws:ecs:us-east-1:1:service/prod/web".into()),
             ),
         ];
         for (input, expected) in table {

@@ -19,6 +19,7 @@ TARGETS:
   CLUSTER/ID or ID-PREFIX      that container instance (id or a unique hex prefix)
   CLUSTER/NAME or CLUSTER/IP   the container instance with that Name tag or address
   i-0abc…                      that EC2 instance, in a cluster or not
+  arn:aws:ecs:REGION:ACCOUNT:cluster/NAME                    the cluster (the ARN's region wins)
   arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID   (the ARN's region wins)
   arn:aws:ecs:…:task/CLUSTER/ID or CLUSTER/task/ID           the host running that task
   CLUSTER/service/NAME         the hosts running that service's tasks"
@@ -111,7 +112,8 @@ REMOTE COMMAND:
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Cluster whose container instances to list; without it, list clusters.
+    /// Cluster (name or ARN) whose container instances to list; without it,
+    /// list clusters.
     pub cluster: Option<String>,
     #[command(flatten)]
     pub filters: FilterArgs,

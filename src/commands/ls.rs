@@ -11,8 +11,8 @@ use crate::target::{self, Target};
 use super::Context;
 
 pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let inventory = ctx.inventory(None).await?;
     let Some(cluster) = &args.cluster else {
+        let inventory = ctx.inventory(None).await?;
         let clusters = ctx.phase("list clusters", inventory.clusters()).await?;
         match ctx.settings.output {
             OutputFormat::Json => render::json(out, &clusters)?,
@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
         }
         return Ok(0);
     };
-    // Accept only a plain cluster name here; the full grammar is for ssh.
+    // A cluster name or ARN; the rest of the grammar is for ssh and show.
     let query = target::parse(cluster)?;
     let Target::Cluster {
         cluster,
@@ -29,6 +29,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
     else {
         return Err(target::TargetError::BadCluster(cluster.clone()).into());
     };
+    let inventory = ctx.inventory(query.region.as_deref()).await?;
     let status = args.filters.status.map(InstanceStatus::as_str);
     let hosts = match ctx
         .phase("resolve", inventory.cluster_hosts(cluster, status))
