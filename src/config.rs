@@ -69,6 +69,10 @@ impl Config {
 
     fn parse(text: &str, home: Option<&Path>) -> Result<Self, String> {
         let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let users = std::iter::once(&config.user).chain(config.clusters.values().map(|c| &c.user));
+        if users.flatten().any(String::is_empty) {
+            return Err("`user` must not be empty".to_owned());
+        }
         config.key_dirs = config
             .key_dirs
             .iter()
@@ -147,7 +151,13 @@ via = "public"
 
     #[test]
     fn unknown_keys_and_bad_values_are_errors() {
-        for text in ["usr = \"x\"", "via = \"teleport\"", "key_dirs = 3"] {
+        for text in [
+            "usr = \"x\"",
+            "via = \"teleport\"",
+            "key_dirs = 3",
+            "user = \"\"",
+            "[clusters.prod]\nuser = \"\"",
+        ] {
             assert!(Config::parse(text, None).is_err(), "{text}");
         }
     }

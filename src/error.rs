@@ -42,6 +42,8 @@ pub enum Error {
     },
     #[error("nothing matches {what}")]
     NoMatch { what: String, hint: String },
+    #[error("{message}")]
+    Usage { message: String, hint: String },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -53,11 +55,17 @@ impl From<AwsError> for Error {
 }
 
 impl Error {
+    /// A reader that stopped reading (`berth ls | head`) is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Target(_)
             | Self::Config(_)
             | Self::Key(_)
+            | Self::Usage { .. }
             | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
             Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
             Self::Inventory(InventoryError::Aws(_)) => 5,
@@ -92,7 +100,7 @@ impl Error {
                 );
                 Some(hint)
             }
-            Self::NoMatch { hint, .. } => Some(hint.clone()),
+            Self::NoMatch { hint, .. } | Self::Usage { hint, .. } => Some(hint.clone()),
             Self::Output(_) => None,
         }
     }

@@ -23,6 +23,7 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
+use aws::stats::tracked;
 use cli::{Cli, Command};
 use commands::Context;
 use error::Error;
@@ -34,6 +35,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     let mut out = stdout.lock();
     let code = match execute(cli, &mut out) {
         Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => 0,
         Err(e) => {
             report(&e);
             e.exit_code()
@@ -68,10 +70,10 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         .enable_all()
         .build()?;
     let result = match &cli.command {
-        Command::Ls(args) => runtime.block_on(commands::ls::run(&ctx, args, out)),
-        Command::Show(args) => runtime.block_on(commands::show::run(&ctx, args, out)),
+        Command::Ls(args) => runtime.block_on(tracked(commands::ls::run(&ctx, args, out))),
+        Command::Show(args) => runtime.block_on(tracked(commands::show::run(&ctx, args, out))),
         Command::Ssh(args) => {
-            let prepared = runtime.block_on(commands::ssh::prepare(&ctx, args));
+            let prepared = runtime.block_on(tracked(commands::ssh::prepare(&ctx, args)));
             // ssh takes over the terminal: leave the async runtime first.
             drop(runtime);
             match prepared {

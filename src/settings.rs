@@ -32,6 +32,7 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(global: &GlobalArgs) -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let text = |name: &str| var(name).map(|v| v.to_string_lossy().into_owned());
         let home = var("HOME").map(PathBuf::from);
         let config_path = config::default_path(
             var("BERTH_CONFIG").map(PathBuf::from),
@@ -52,6 +53,8 @@ impl Settings {
                 profile: global.profile.clone(),
                 region: global.region.clone(),
                 endpoint_url: global.endpoint_url.clone(),
+                env_profile: text("AWS_PROFILE"),
+                env_endpoint_url: text("AWS_ENDPOINT_URL"),
             },
             verbose: global.verbose,
             stats: global.stats,
@@ -60,9 +63,8 @@ impl Settings {
             config,
             home,
             cache_dir,
-            ssh_program: var(SSH_PROGRAM_VAR)
-                .map_or_else(|| "ssh".to_owned(), |p| p.to_string_lossy().into_owned()),
-            picker: var(PICKER_VAR).map(|p| p.to_string_lossy().into_owned()),
+            ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
+            picker: text(PICKER_VAR),
         })
     }
 }

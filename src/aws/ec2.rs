@@ -1,15 +1,22 @@
 //! EC2 calls, returning berth's model types.
 
 use aws_sdk_ec2::types::Filter;
-use futures::future::try_join_all;
 
+use super::stats::try_join_branches;
 use super::{Aws, AwsError};
 use crate::inventory::model::{Image, Instance};
 
 /// DescribeInstances takes up to 1000 instance ids a call.
 pub const INSTANCE_BATCH: usize = 1000;
-/// DescribeImages: ids per `image-id` filter.
-const IMAGE_BATCH: usize = 200;
+/// Values per EC2 filter (EC2 accepts at most 200).
+const FILTER_VALUES: usize = 200;
+
+fn filter(name: &str, values: Vec<String>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values))
+        .build()
+}
 
 /// EC2 reports "no public DNS name" as an empty string.
 fn non_empty(s: Option<&str>) -> Option<String> {
@@ -56,10 +63,26 @@ impl Aws {
     /// DescribeInstances by id, in concurrent batches of 1000. Unknown ids
     /// fail the call, as EC2 answers `InvalidInstanceID.NotFound`.
     pub async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Instance>, AwsError> {
-        let batches = ids
-            .chunks(INSTANCE_BATCH)
-            .map(|batch| self.describe_instances_where(Some(batch.to_vec()), Vec::new()));
-        Ok(try_join_all(batches).await?.concat())
+        let batches = ids.chunks(INSTANCE_BATCH).map(|batch| async move {
+            match self
+                .describe_instances_where(Some(batch.to_vec()), Vec::new())
+                .await
+            {
+                // One stale id fails the whole call; an `instance-id` filter
+                // returns the instances that exist and skips the rest.
+                Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidInstanceID")) => {
+                    let lookups = batch.chunks(FILTER_VALUES).map(|ids| {
+                        self.describe_instances_where(
+                            None,
+                            vec![filter("instance-id", ids.to_vec())],
+                        )
+                    });
+                    Ok(try_join_branches(lookups).await?.concat())
+                }
+                other => other,
+            }
+        });
+        Ok(try_join_branches(batches).await?.concat())
     }
 
     /// DescribeInstances with filters (`tag:Name`, `private-ip-address`, …).
@@ -69,12 +92,7 @@ impl Aws {
     ) -> Result<Vec<Instance>, AwsError> {
         let filters = filters
             .into_iter()
-            .map(|(name, values)| {
-                Filter::builder()
-                    .name(name)
-                    .set_values(Some(values))
-                    .build()
-            })
+            .map(|(name, values)| filter(name, values))
             .collect();
         self.describe_instances_where(None, filters).await
     }
@@ -88,14 +106,16 @@ impl Aws {
         let mut token = None;
         loop {
             let page = self
-                .ec2
-                .describe_instances()
-                .set_instance_ids(ids.clone())
-                .set_filters((!filters.is_empty()).then(|| filters.clone()))
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| self.error("ec2:DescribeInstances", &e))?;
+                .call(
+                    "ec2:DescribeInstances",
+                    self.ec2
+                        .describe_instances()
+                        .set_instance_ids(ids.clone())
+                        .set_filters((!filters.is_empty()).then(|| filters.clone()))
+                        .set_next_token(token)
+                        .send(),
+                )
+                .await?;
             found.extend(
                 page.reservations()
                     .iter()
@@ -115,19 +135,16 @@ impl Aws {
     /// DescribeImages by `image-id` filter, so that a deregistered AMI is
     /// simply absent instead of failing the whole call.
     pub async fn describe_images(&self, ids: &[String]) -> Result<Vec<Image>, AwsError> {
-        let batches = ids.chunks(IMAGE_BATCH).map(|batch| async move {
+        let batches = ids.chunks(FILTER_VALUES).map(|batch| async move {
             let out = self
-                .ec2
-                .describe_images()
-                .filters(
-                    Filter::builder()
-                        .name("image-id")
-                        .set_values(Some(batch.to_vec()))
-                        .build(),
+                .call(
+                    "ec2:DescribeImages",
+                    self.ec2
+                        .describe_images()
+                        .filters(filter("image-id", batch.to_vec()))
+                        .send(),
                 )
-                .send()
-                .await
-                .map_err(|e| self.error("ec2:DescribeImages", &e))?;
+                .await?;
             Ok::<_, AwsError>(
                 out.images()
                     .iter()
@@ -141,6 +158,6 @@ impl Aws {
                     .collect::<Vec<_>>(),
             )
         });
-        Ok(try_join_all(batches).await?.concat())
+        Ok(try_join_branches(batches).await?.concat())
     }
 }

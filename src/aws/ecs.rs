@@ -1,8 +1,8 @@
 //! ECS calls, returning berth's model types.
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
-use futures::future::try_join_all;
 
+use super::stats::try_join_branches;
 use super::{Aws, AwsError};
 use crate::inventory::model::{Cluster, ContainerInstance};
 
@@ -25,12 +25,11 @@ impl Aws {
         let mut token = None;
         loop {
             let page = self
-                .ecs
-                .list_clusters()
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| self.error("ecs:ListClusters", &e))?;
+                .call(
+                    "ecs:ListClusters",
+                    self.ecs.list_clusters().set_next_token(token).send(),
+                )
+                .await?;
             arns.extend(page.cluster_arns().iter().cloned());
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
@@ -43,12 +42,14 @@ impl Aws {
     pub async fn describe_clusters(&self, names: &[String]) -> Result<Vec<Cluster>, AwsError> {
         let batches = names.chunks(ECS_BATCH).map(|batch| async move {
             let out = self
-                .ecs
-                .describe_clusters()
-                .set_clusters(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| self.error("ecs:DescribeClusters", &e))?;
+                .call(
+                    "ecs:DescribeClusters",
+                    self.ecs
+                        .describe_clusters()
+                        .set_clusters(Some(batch.to_vec()))
+                        .send(),
+                )
+                .await?;
             Ok::<_, AwsError>(
                 out.clusters()
                     .iter()
@@ -64,7 +65,7 @@ impl Aws {
                     .collect::<Vec<_>>(),
             )
         });
-        Ok(try_join_all(batches).await?.concat())
+        Ok(try_join_branches(batches).await?.concat())
     }
 
     /// One page of ListContainerInstances: the ARNs and the next token.
@@ -76,16 +77,18 @@ impl Aws {
         token: Option<String>,
     ) -> Result<(Vec<String>, Option<String>), AwsError> {
         let page = self
-            .ecs
-            .list_container_instances()
-            .cluster(cluster)
-            .set_status(status.map(ContainerInstanceStatus::from))
-            .set_filter(filter.map(str::to_owned))
-            .set_next_token(token)
-            .max_results(100)
-            .send()
-            .await
-            .map_err(|e| self.error("ecs:ListContainerInstances", &e))?;
+            .call(
+                "ecs:ListContainerInstances",
+                self.ecs
+                    .list_container_instances()
+                    .cluster(cluster)
+                    .set_status(status.map(ContainerInstanceStatus::from))
+                    .set_filter(filter.map(str::to_owned))
+                    .set_next_token(token)
+                    .max_results(100)
+                    .send(),
+            )
+            .await?;
         Ok((
             page.container_instance_arns().to_vec(),
             page.next_token().map(str::to_owned),
@@ -101,13 +104,15 @@ impl Aws {
     ) -> Result<Vec<ContainerInstance>, AwsError> {
         let batches = ids.chunks(ECS_BATCH).map(|batch| async move {
             let out = self
-                .ecs
-                .describe_container_instances()
-                .cluster(cluster)
-                .set_container_instances(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| self.error("ecs:DescribeContainerInstances", &e))?;
+                .call(
+                    "ecs:DescribeContainerInstances",
+                    self.ecs
+                        .describe_container_instances()
+                        .cluster(cluster)
+                        .set_container_instances(Some(batch.to_vec()))
+                        .send(),
+                )
+                .await?;
             Ok::<_, AwsError>(
                 out.container_instances()
                     .iter()
@@ -133,7 +138,7 @@ impl Aws {
                     .collect::<Vec<_>>(),
             )
         });
-        Ok(try_join_all(batches).await?.concat())
+        Ok(try_join_branches(batches).await?.concat())
     }
 
     /// DescribeTasks in concurrent batches of 100.
@@ -144,13 +149,15 @@ impl Aws {
     ) -> Result<Vec<TaskPlacement>, AwsError> {
         let batches = ids.chunks(ECS_BATCH).map(|batch| async move {
             let out = self
-                .ecs
-                .describe_tasks()
-                .cluster(cluster)
-                .set_tasks(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| self.error("ecs:DescribeTasks", &e))?;
+                .call(
+                    "ecs:DescribeTasks",
+                    self.ecs
+                        .describe_tasks()
+                        .cluster(cluster)
+                        .set_tasks(Some(batch.to_vec()))
+                        .send(),
+                )
+                .await?;
             Ok::<_, AwsError>(
                 out.tasks()
                     .iter()
@@ -162,7 +169,7 @@ impl Aws {
                     .collect::<Vec<_>>(),
             )
         });
-        Ok(try_join_all(batches).await?.concat())
+        Ok(try_join_branches(batches).await?.concat())
     }
 
     /// ListTasks of one service (all pages).
@@ -175,14 +182,16 @@ impl Aws {
         let mut token = None;
         loop {
             let page = self
-                .ecs
-                .list_tasks()
-                .cluster(cluster)
-                .service_name(service)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| self.error("ecs:ListTasks", &e))?;
+                .call(
+                    "ecs:ListTasks",
+                    self.ecs
+                        .list_tasks()
+                        .cluster(cluster)
+                        .service_name(service)
+                        .set_next_token(token)
+                        .send(),
+                )
+                .await?;
             arns.extend(page.task_arns().iter().cloned());
             token = page.next_token().map(str::to_owned);
             if token.is_none() {

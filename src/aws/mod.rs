@@ -23,9 +23,16 @@ use stats::{CallCounter, CallLog};
 /// environment and the shared config files, exactly as the AWS CLI does.
 #[derive(Debug, Clone, Default)]
 pub struct AwsSettings {
+    /// `--profile`.
     pub profile: Option<String>,
+    /// `--region`.
     pub region: Option<String>,
+    /// `--endpoint-url`.
     pub endpoint_url: Option<String>,
+    /// `$AWS_PROFILE`, to name in messages (the SDK reads it itself).
+    pub env_profile: Option<String>,
+    /// `$AWS_ENDPOINT_URL`, to keep caches apart (the SDK reads it itself).
+    pub env_endpoint_url: Option<String>,
 }
 
 /// The clients of one berth run.
@@ -152,21 +159,41 @@ impl Aws {
                 .interceptor(counter)
                 .build(),
         );
-        let profile = settings
-            .profile
-            .clone()
-            .or_else(|| std::env::var("AWS_PROFILE").ok());
         Ok(Self {
             ecs,
             ec2,
             region,
-            profile,
+            profile: settings
+                .profile
+                .clone()
+                .or_else(|| settings.env_profile.clone()),
             endpoint_url: settings
                 .endpoint_url
                 .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()),
+                .or_else(|| settings.env_endpoint_url.clone()),
             log,
         })
+    }
+
+    /// Sends one request as a step of the critical path (for `--stats`) and
+    /// turns its failure into one of berth's. The SDK's request futures are
+    /// large: they live on the heap, not in every caller's future.
+    fn call<'a, T, E, R>(
+        &'a self,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, SdkError<E, R>>> + 'a,
+    ) -> impl Future<Output = Result<T, AwsError>> + 'a
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        let request = Box::pin(request);
+        async move {
+            self.log
+                .step(request)
+                .await
+                .map_err(|e| self.error(operation, &e))
+        }
     }
 
     /// Turns an SDK failure into one of berth's, keeping what the user needs.

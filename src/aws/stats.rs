@@ -1,39 +1,38 @@
-//! Counting AWS calls: an SDK interceptor that records when each operation
-//! started and ended, and the arithmetic behind `--stats`.
+//! Counting AWS calls for `--stats`: an SDK interceptor that counts each
+//! operation, and a record of how deep the chain of dependent calls went.
 //!
-//! "Round trips" is measured, not declared: it is the length of the longest
-//! chain of calls in which each call started only after the previous one
-//! had answered. Calls that overlap count once, so it is exactly the number
-//! of sequential waits on the critical path.
+//! "Round trips" is the length of the critical path: a call made after
+//! another call's answer was awaited is one deeper than it; calls made side
+//! by side ([`branch`], [`spawn_branch`]) share a depth, and whatever follows
+//! them continues from the deepest. The depth travels with the code that
+//! runs (a task-local scoped per branch), so it counts what the code waits
+//! for, not what a busy server happened to serialise.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
-};
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use aws_smithy_types::config_bag::ConfigBag;
 
-/// One finished AWS operation (all its retries included).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    /// `service:Operation`, e.g. `ec2:DescribeInstances`.
-    pub operation: String,
-    pub start: Duration,
-    pub end: Duration,
+tokio::task_local! {
+    /// Sequential AWS round trips behind the code running now.
+    static DEPTH: Cell<usize>;
 }
 
 /// Everything `--stats` reports, shared by every client of one run.
 #[derive(Debug)]
 pub struct CallLog {
     epoch: Instant,
-    calls: Mutex<Vec<Call>>,
+    operations: Mutex<Vec<String>>,
+    deepest: AtomicUsize,
     phases: Mutex<Vec<(String, Duration)>>,
 }
 
@@ -41,7 +40,8 @@ impl Default for CallLog {
     fn default() -> Self {
         Self {
             epoch: Instant::now(),
-            calls: Mutex::default(),
+            operations: Mutex::default(),
+            deepest: AtomicUsize::new(0),
             phases: Mutex::default(),
         }
     }
@@ -52,15 +52,11 @@ impl CallLog {
         Arc::new(Self::default())
     }
 
-    fn since_epoch(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-
-    fn record(&self, call: Call) {
-        self.calls
+    fn record(&self, operation: String) {
+        self.operations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(call);
+            .push(operation);
     }
 
     /// Records the wall time of a named phase (resolve, plan, …).
@@ -71,19 +67,39 @@ impl CallLog {
             .push((name.to_owned(), took));
     }
 
-    pub fn calls(&self) -> Vec<Call> {
-        self.calls
+    /// The number of AWS operations made so far.
+    pub fn calls(&self) -> usize {
+        self.operations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .len()
+    }
+
+    /// The longest chain of dependent calls so far.
+    pub fn round_trips(&self) -> usize {
+        self.deepest.load(Ordering::Relaxed)
+    }
+
+    /// Runs one AWS request as a step of the critical path: one deeper than
+    /// what the running code has awaited so far.
+    pub async fn step<T>(&self, request: impl Future<Output = T>) -> T {
+        let depth = current_depth() + 1;
+        let out = request.await;
+        self.deepest.fetch_max(depth, Ordering::Relaxed);
+        reach(depth);
+        out
     }
 
     /// The `--stats` report; its last line is the machine-readable summary.
     pub fn report(&self) -> String {
-        let calls = self.calls();
-        let mut per_op: BTreeMap<&str, usize> = BTreeMap::new();
-        for call in &calls {
-            *per_op.entry(call.operation.as_str()).or_default() += 1;
+        let mut per_op: BTreeMap<String, usize> = BTreeMap::new();
+        for op in self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            *per_op.entry(op.clone()).or_default() += 1;
         }
         let mut out = String::new();
         for (op, n) in &per_op {
@@ -100,31 +116,71 @@ impl CallLog {
         let _ = write!(
             out,
             "stats: calls={} round_trips={} wall_ms={}",
-            calls.len(),
-            round_trips(&calls),
-            self.since_epoch().as_millis()
+            self.calls(),
+            self.round_trips(),
+            self.epoch.elapsed().as_millis()
         );
         out
     }
 }
 
-/// The longest chain of calls where each starts after the previous ended.
-pub fn round_trips(calls: &[Call]) -> usize {
-    let mut by_end: Vec<&Call> = calls.iter().collect();
-    by_end.sort_by_key(|c| (c.end, c.start));
-    let mut depth = vec![0usize; by_end.len()];
-    for i in 0..by_end.len() {
-        let before = (0..i)
-            .filter(|&j| by_end[j].end <= by_end[i].start)
-            .map(|j| depth[j])
-            .max()
-            .unwrap_or(0);
-        depth[i] = before + 1;
-    }
-    depth.into_iter().max().unwrap_or(0)
+fn current_depth() -> usize {
+    DEPTH.try_with(Cell::get).unwrap_or(0)
 }
 
-/// The SDK interceptor that feeds a [`CallLog`].
+/// The code running now has waited for `depth` round trips.
+fn reach(depth: usize) {
+    let _ = DEPTH.try_with(|d| d.set(d.get().max(depth)));
+}
+
+/// Runs `work` with depth tracking; the root of every command.
+pub async fn tracked<F: Future>(work: F) -> F::Output {
+    DEPTH.scope(Cell::new(0), work).await
+}
+
+/// Runs `work` as one of several things done side by side: it starts at the
+/// current depth, and the caller continues from where the branch ended.
+/// Wrap each future given to `join!`/`try_join_all` in one.
+pub async fn branch<F: Future>(work: F) -> F::Output {
+    let (out, end) = DEPTH
+        .scope(Cell::new(current_depth()), async {
+            let out = work.await;
+            (out, current_depth())
+        })
+        .await;
+    reach(end);
+    out
+}
+
+/// `try_join_all`, each future a [`branch`]: batches sent side by side.
+pub async fn try_join_branches<I, F, T, E>(work: I) -> Result<Vec<T>, E>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>>,
+{
+    futures::future::try_join_all(work.into_iter().map(branch)).await
+}
+
+/// Like [`branch`], on a task of its own; it starts running at once.
+pub fn spawn_branch<F>(
+    work: F,
+) -> impl Future<Output = Result<F::Output, tokio::task::JoinError>> + use<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = tokio::spawn(DEPTH.scope(Cell::new(current_depth()), async move {
+        let out = work.await;
+        (out, current_depth())
+    }));
+    async move {
+        let (out, end) = handle.await?;
+        reach(end);
+        Ok(out)
+    }
+}
+
+/// The SDK interceptor that counts operations into a [`CallLog`].
 #[derive(Debug, Clone)]
 pub struct CallCounter {
     log: Arc<CallLog>,
@@ -136,26 +192,9 @@ impl CallCounter {
     }
 }
 
-#[derive(Debug, Clone)]
-struct CallStart(Duration);
-
-impl Storable for CallStart {
-    type Storer = StoreReplace<Self>;
-}
-
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "berth::CallCounter"
-    }
-
-    fn read_before_execution(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        cfg.interceptor_state()
-            .store_put(CallStart(self.log.since_epoch()));
-        Ok(())
     }
 
     fn read_after_execution(
@@ -164,17 +203,11 @@ impl Intercept for CallCounter {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let end = self.log.since_epoch();
-        let start = cfg.load::<CallStart>().map_or(end, |s| s.0);
         let operation = cfg.load::<Metadata>().map_or_else(
             || "unknown".to_owned(),
             |m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()),
         );
-        self.log.record(Call {
-            operation,
-            start,
-            end,
-        });
+        self.log.record(operation);
         Ok(())
     }
 }
@@ -183,45 +216,96 @@ impl Intercept for CallCounter {
 mod tests {
     use super::*;
 
-    fn call(start: u64, end: u64) -> Call {
-        Call {
-            operation: "x".into(),
-            start: Duration::from_millis(start),
-            end: Duration::from_millis(end),
-        }
+    /// A stand-in for one AWS request that answers after `ms`.
+    async fn call(log: &CallLog, ms: u64) {
+        log.step(tokio::time::sleep(Duration::from_millis(ms)))
+            .await;
+    }
+
+    fn run<F: Future>(work: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(tracked(work))
     }
 
     #[test]
-    fn round_trips_count_only_sequential_waits() {
-        let table: Vec<(Vec<Call>, usize)> = vec![
-            (vec![], 0),
-            (vec![call(0, 10)], 1),
-            // two overlapping calls are one round trip
-            (vec![call(0, 10), call(1, 12)], 1),
-            // a chain of three
-            (vec![call(0, 10), call(10, 20), call(21, 30)], 3),
-            // list → describe → (instances ‖ images)
-            (vec![call(0, 5), call(6, 9), call(10, 20), call(10, 15)], 3),
-            // a call that overlaps its would-be predecessor does not chain
-            (vec![call(0, 10), call(9, 20)], 1),
-        ];
-        for (calls, expected) in table {
-            assert_eq!(round_trips(&calls), expected, "{calls:?}");
-        }
+    fn sequential_calls_add_up() {
+        let log = CallLog::default();
+        run(async {
+            call(&log, 1).await;
+            call(&log, 1).await;
+            call(&log, 1).await;
+        });
+        assert_eq!(log.round_trips(), 3);
+    }
+
+    #[test]
+    fn branches_share_a_depth_and_the_deepest_continues() {
+        let log = CallLog::default();
+        run(async {
+            // (A → B) ‖ C, then D: D waits for both, so the path is A, B, D.
+            // C answers last on purpose; timing must not matter.
+            tokio::join!(
+                branch(async {
+                    call(&log, 1).await;
+                    call(&log, 1).await;
+                }),
+                branch(call(&log, 20)),
+            );
+            call(&log, 1).await;
+        });
+        assert_eq!(log.round_trips(), 3);
+    }
+
+    #[test]
+    fn independent_calls_that_happen_in_sequence_are_still_parallel() {
+        let log = CallLog::default();
+        run(async {
+            // A slow first branch finishes its two calls before the second
+            // branch's one call ends: still two round trips, not three.
+            tokio::join!(
+                branch(async {
+                    call(&log, 1).await;
+                    call(&log, 1).await;
+                }),
+                branch(async {
+                    call(&log, 30).await;
+                }),
+            );
+        });
+        assert_eq!(log.round_trips(), 2);
+    }
+
+    #[test]
+    fn spawned_branches_carry_their_depth_back() {
+        let log = Arc::new(CallLog::default());
+        let log2 = Arc::clone(&log);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(tracked(async move {
+                call(&log2, 1).await; // a page
+                let inner = Arc::clone(&log2);
+                let described = spawn_branch(async move { call(&inner, 1).await });
+                call(&log2, 1).await; // the next page, meanwhile
+                described.await.expect("join");
+                call(&log2, 1).await; // after both
+            }));
+        assert_eq!(log.round_trips(), 3);
     }
 
     #[test]
     fn report_ends_with_the_summary_line() {
         let log = CallLog::default();
-        log.record(Call {
-            operation: "ec2:DescribeInstances".into(),
-            start: Duration::ZERO,
-            end: Duration::from_millis(3),
-        });
-        log.record(Call {
-            operation: "ec2:DescribeImages".into(),
-            start: Duration::from_millis(4),
-            end: Duration::from_millis(5),
+        log.record("ec2:DescribeInstances".into());
+        log.record("ec2:DescribeImages".into());
+        run(async {
+            call(&log, 1).await;
+            call(&log, 1).await;
         });
         let report = log.report();
         let last = report.lines().last().expect("a line");

@@ -160,7 +160,7 @@ pub struct ConnectArgs {
     pub identity: Option<PathBuf>,
     /// Login user (default: the instance's `berth:user` tag, the config
     /// file, then the AMI's default: ec2-user, ubuntu, core, …).
-    #[arg(short = 'l', long, value_name = "USER")]
+    #[arg(short = 'l', long, value_name = "USER", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub user: Option<String>,
     /// Route to the host: `public` (public DNS, else public IPv4), `private`
     /// (from inside the VPC or a VPN), `auto` (the config's, else public).
@@ -293,6 +293,7 @@ mod tests {
             vec!["berth", "ssh", "prod", "--via", "carrier-pigeon"],
             vec!["berth", "ls", "--status", "GONE"],
             vec!["berth", "ssh", "prod", "-p", "99999"],
+            vec!["berth", "ssh", "prod", "--user", ""],
         ] {
             let err = Cli::try_parse_from(&argv).expect_err("must fail");
             assert_eq!(err.exit_code(), 2, "{argv:?}");

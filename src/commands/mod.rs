@@ -93,6 +93,15 @@ pub async fn find_hosts(
     query: &TargetQuery,
     filters: &FilterArgs,
 ) -> Result<Vec<Host>, Error> {
+    if let (Target::Instance { instance_id }, Some(status)) = (&query.target, filters.status) {
+        return Err(Error::Usage {
+            message: format!(
+                "--status {} needs a cluster target; {instance_id} names an instance",
+                status.as_str()
+            ),
+            hint: format!("write the target as CLUSTER/{instance_id}"),
+        });
+    }
     let filter = HostFilter::from(filters);
     let status = filters.status.map(InstanceStatus::as_str);
     let resolved = ctx
@@ -159,15 +168,13 @@ pub fn pick_one(
         return Ok(hosts.remove(0));
     }
     let labels: Vec<String> = hosts.iter().map(Host::label).collect();
-    let picked = if let Some(command) = &ctx.settings.picker {
-        Some(transport::chooser::choose(command, &labels)?)
-    } else if picker::available() {
-        Some(picker::pick(
+    let picked = match (&ctx.settings.picker, picker::available()) {
+        (_, false) => None,
+        (Some(command), true) => Some(transport::chooser::choose(command, &labels)?),
+        (None, true) => Some(picker::pick(
             &format!("{} hosts match", hosts.len()),
             &labels,
-        )?)
-    } else {
-        None
+        )?),
     };
     if let Some(choice) = picked {
         return match choice {

@@ -52,7 +52,8 @@ impl AmiCache {
         }
     }
 
-    /// Writes the cache back if it learned something (atomically, 0600).
+    /// Writes the cache back if it learned something, atomically (write a
+    /// temporary file, then rename) so concurrent runs never read half a file.
     pub fn save(&mut self) {
         let Some(path) = &self.path else { return };
         if !self.dirty {

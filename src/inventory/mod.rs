@@ -22,6 +22,7 @@ pub mod os;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use crate::aws::stats::{branch, spawn_branch, try_join_branches};
 use crate::aws::{Aws, AwsError};
 use crate::target::{Selector, Target};
 use cache::AmiCache;
@@ -132,7 +133,8 @@ impl Inventory {
             if !arns.is_empty() {
                 let aws = self.aws.clone();
                 let cluster = cluster.to_owned();
-                described.push(tokio::spawn(async move {
+                // Described while the next page is fetched.
+                described.push(spawn_branch(async move {
                     aws.describe_container_instances(&cluster, &arns).await
                 }));
             }
@@ -186,11 +188,18 @@ impl Inventory {
                 self.join(cis).await
             }
             Selector::InstanceId(id) => {
-                let (instances, cis) = tokio::try_join!(self.instance_facts(id), async {
-                    self.list_and_describe(cluster, None, Some(&format!("ec2InstanceId == {id}")))
+                let (instances, cis) = tokio::try_join!(
+                    branch(self.instance_facts(id)),
+                    branch(async {
+                        self.list_and_describe(
+                            cluster,
+                            None,
+                            Some(&instance_filter(std::slice::from_ref(id))),
+                        )
                         .await
                         .map_err(|e| self.cluster_error(cluster, e))
-                })?;
+                    })
+                )?;
                 let cis: Vec<_> = cis
                     .into_iter()
                     .filter(|ci| &ci.ec2_instance_id == id)
@@ -210,13 +219,18 @@ impl Inventory {
             Selector::Address(ip) => {
                 let ip = ip.to_string();
                 let (private, public) = tokio::try_join!(
-                    self.aws
-                        .find_instances(vec![("private-ip-address", vec![ip.clone()])]),
-                    self.aws
-                        .find_instances(vec![("ip-address", vec![ip.clone()])]),
+                    branch(
+                        self.aws
+                            .find_instances(vec![("private-ip-address", vec![ip.clone()])])
+                    ),
+                    branch(
+                        self.aws
+                            .find_instances(vec![("ip-address", vec![ip.clone()])])
+                    ),
                 )?;
                 let mut instances = private;
                 instances.extend(public);
+                instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
                 instances.dedup_by(|a, b| a.instance_id == b.instance_id);
                 self.in_cluster(cluster, instances).await
             }
@@ -272,18 +286,20 @@ impl Inventory {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
-        let filter = format!("ec2InstanceId in [{}]", ids.join(", "));
         let ami_ids: Vec<String> = instances
             .iter()
             .filter_map(|i| i.image_id.clone())
             .collect();
+        // A Name shared by a whole Auto Scaling group can match many
+        // instances: keep each query expression short, run them together.
+        let lookups = ids.chunks(FILTER_IDS).map(|chunk| async move {
+            self.list_and_describe(cluster, None, Some(&instance_filter(chunk)))
+                .await
+                .map_err(|e| self.cluster_error(cluster, e))
+        });
         let (cis, images) = tokio::try_join!(
-            async {
-                self.list_and_describe(cluster, None, Some(&filter))
-                    .await
-                    .map_err(|e| self.cluster_error(cluster, e))
-            },
-            self.images(&ami_ids)
+            branch(async { Ok(try_join_branches(lookups).await?.concat()) }),
+            branch(self.images(&ami_ids))
         )?;
         let cis: Vec<_> = cis
             .into_iter()
@@ -413,17 +429,35 @@ impl Inventory {
         if cis.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = cis.iter().map(|c| c.ec2_instance_id.clone()).collect();
+        // Only EC2 ids go to EC2: one `mi-…` id would fail the whole batch.
+        let ids: Vec<String> = cis
+            .iter()
+            .map(|c| c.ec2_instance_id.clone())
+            .filter(|id| crate::target::is_instance_id(id))
+            .collect();
         let early_amis: Vec<String> = cis.iter().filter_map(|c| c.ami_id.clone()).collect();
-        let (instances, mut images) = tokio::try_join!(
-            async {
+        let (mut instances, mut images) = tokio::try_join!(
+            branch(async {
                 self.aws
                     .describe_instances(&ids)
                     .await
                     .map_err(InventoryError::from)
-            },
-            self.images(&early_amis),
+            }),
+            branch(self.images(&early_amis)),
         )?;
+        for ci in &cis {
+            if !instances
+                .iter()
+                .any(|i| i.instance_id == ci.ec2_instance_id)
+            {
+                let state = if ids.contains(&ci.ec2_instance_id) {
+                    Instance::NOT_FOUND
+                } else {
+                    Instance::EXTERNAL
+                };
+                instances.push(Instance::bare(&ci.ec2_instance_id, state));
+            }
+        }
         let late_amis: Vec<String> = instances
             .iter()
             .filter_map(|i| i.image_id.clone())
@@ -520,6 +554,18 @@ impl Inventory {
     }
 }
 
+/// Instance ids per cluster-query expression.
+const FILTER_IDS: usize = 50;
+
+/// The cluster query language expression that selects container instances
+/// by EC2 instance id.
+fn instance_filter(ids: &[String]) -> String {
+    match ids {
+        [id] => format!("ec2InstanceId == {id}"),
+        _ => format!("ec2InstanceId in [{}]", ids.join(", ")),
+    }
+}
+
 /// Joins EC2 instances with their AMIs and (when known) container instances.
 fn assemble(
     (instances, images): (Vec<Instance>, BTreeMap<String, Image>),
@@ -580,6 +626,19 @@ mod tests {
             ci.status = "DRAINING".into();
         }
         host
+    }
+
+    #[test]
+    fn instance_filters_follow_the_cluster_query_language() {
+        let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            instance_filter(&ids(&["i-12345678"])),
+            "ec2InstanceId == i-12345678"
+        );
+        assert_eq!(
+            instance_filter(&ids(&["i-12345678", "i-0123456789abcdef0"])),
+            "ec2InstanceId in [i-12345678, i-0123456789abcdef0]"
+        );
     }
 
     #[test]

@@ -74,6 +74,35 @@ pub struct Instance {
     pub tags: BTreeMap<String, String>,
 }
 
+impl Instance {
+    /// State of a container instance that is not an EC2 instance at all
+    /// (ECS Anywhere registers `mi-…` managed instances).
+    pub const EXTERNAL: &'static str = "external";
+    /// State of a container instance whose EC2 instance no longer exists.
+    pub const NOT_FOUND: &'static str = "not-found";
+
+    /// An instance of which only the id (and so its state) is known.
+    pub fn bare(instance_id: &str, state: &str) -> Self {
+        Self {
+            instance_id: instance_id.to_owned(),
+            state: state.to_owned(),
+            image_id: None,
+            platform: None,
+            key_name: None,
+            public_dns: None,
+            public_ip: None,
+            private_ip: None,
+            private_dns: None,
+            ipv6: None,
+            availability_zone: None,
+            vpc_id: None,
+            subnet_id: None,
+            security_groups: Vec::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
 /// An EC2 instance joined with its AMI and, when it is one, its container
 /// instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::model::Host;
+use crate::inventory::model::{Host, Instance};
 use crate::inventory::os::{Login, OsFamily};
-use crate::secrets::keys::{KeyFile, KeyLookup};
+use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
 /// How to reach the host (`--via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -118,10 +118,20 @@ impl PlanError {
                 "use its control container through SSM: `aws ssm start-session --target {instance_id}`, \
                  then `enter-admin-container` for a root shell"
             ),
-            Self::NotRunning { instance_id, .. } => format!(
-                "start it with `aws ec2 start-instances --instance-ids {instance_id}`, \
-                 or pick another host"
-            ),
+            Self::NotRunning { instance_id, state } => match state.as_str() {
+                "stopped" | "stopping" => format!(
+                    "start it with `aws ec2 start-instances --instance-ids {instance_id}`, \
+                     or pick another host"
+                ),
+                Instance::EXTERNAL => format!(
+                    "it is an ECS Anywhere (external) instance, not an EC2 one: reach it over \
+                     SSM with `aws ssm start-session --target {instance_id}`"
+                ),
+                Instance::NOT_FOUND => "EC2 no longer knows this instance; ECS will deregister \
+                     it: pick another host"
+                    .to_owned(),
+                _ => "wait until it is running, or pick another host".to_owned(),
+            },
             Self::NoKeyPair { instance_id } => format!(
                 "the key-pair route the AWS docs describe is closed for this instance; \
                  use SSM Session Manager (`aws ssm start-session --target {instance_id}`) or \
@@ -203,19 +213,30 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
     let (address, route) = choose_address(host, request.via)?;
     notes.push(format!("route: {} via {address}", route_label(route)));
 
+    // The operator's options come first: for `-o`, OpenSSH keeps the first
+    // value it sees, so theirs must beat berth's defaults.
     let mut argv = vec![request.program.clone()];
+    if let Some(port) = request.port {
+        argv.push("-p".to_owned());
+        argv.push(port.to_string());
+    }
+    argv.extend(request.passthrough.iter().cloned());
     if let Some(file) = &key {
         argv.push("-i".to_owned());
         argv.push(file.path.display().to_string());
         // An agent full of other keys can exhaust MaxAuthTries first.
         argv.push("-o".to_owned());
         argv.push("IdentitiesOnly=yes".to_owned());
+        notes.push(format!(
+            "key: {} ({})",
+            file.path.display(),
+            match file.source {
+                KeySource::Flag => "-i",
+                KeySource::ConfigDir => "the config file's key_dirs",
+                KeySource::SshDir => "~/.ssh",
+            }
+        ));
     }
-    if let Some(port) = request.port {
-        argv.push("-p".to_owned());
-        argv.push(port.to_string());
-    }
-    argv.extend(request.passthrough.iter().cloned());
     argv.push("--".to_owned());
     argv.push(format!("{user}@{address}"));
     argv.extend(request.remote_command.iter().cloned());
@@ -246,10 +267,10 @@ fn choose_user(host: &Host, request: &SshRequest) -> (String, UserSource) {
 /// The login user and where it came from: `--user`, the `berth:user` tag,
 /// the config file, then the AMI's default. `None` for hosts without a
 /// login (Bottlerocket) when nothing names one.
-pub fn login_user(
-    host: &Host,
-    flag: Option<&str>,
-    config_user: Option<&str>,
+pub fn login_user<'a>(
+    host: &'a Host,
+    flag: Option<&'a str>,
+    config_user: Option<&'a str>,
 ) -> Option<(String, UserSource)> {
     let tag = host
         .ec2
@@ -257,9 +278,11 @@ pub fn login_user(
         .get(USER_TAG)
         .map(String::as_str)
         .filter(|u| !u.is_empty());
-    flag.map(|u| (u, UserSource::Flag))
+    let given = |u: Option<&'a str>| u.filter(|u| !u.is_empty());
+    given(flag)
+        .map(|u| (u, UserSource::Flag))
         .or(tag.map(|u| (u, UserSource::Tag)))
-        .or(config_user.map(|u| (u, UserSource::Config)))
+        .or(given(config_user).map(|u| (u, UserSource::Config)))
         .or(host.os.default_user().map(|u| (u, UserSource::Ami)))
         .map(|(user, from)| (user.to_owned(), from))
 }

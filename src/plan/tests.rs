@@ -140,7 +140,7 @@ fn argv_for_each_ami_family_and_option() {
             words(&format!("{base} -- configured@{dns}")),
         ),
         (
-            "port, pass-through options in order, remote command after the destination",
+            "port and pass-through options before berth's, remote command last",
             host(OsFamily::AmazonLinux),
             SshRequest {
                 port: Some(2222),
@@ -152,8 +152,8 @@ fn argv_for_each_ami_family_and_option() {
             k(),
             [
                 words(&format!(
-                    "/opt/ssh -i /home/op/.ssh/prod.pem -o IdentitiesOnly=yes -p 2222 \
-                     -o ServerAliveInterval=30 -L 8080:localhost:80 -A -- ec2-user@{dns}"
+                    "/opt/ssh -p 2222 -o ServerAliveInterval=30 -L 8080:localhost:80 -A \
+                     -i /home/op/.ssh/prod.pem -o IdentitiesOnly=yes -- ec2-user@{dns}"
                 )),
                 vec!["sudo systemctl restart ecs".to_owned()],
             ]
@@ -173,6 +173,30 @@ fn argv_for_each_ami_family_and_option() {
             key("/tmp/mine", 0o400),
             words(&format!(
                 "ssh -i /tmp/mine -o IdentitiesOnly=yes -- ec2-user@{dns}"
+            )),
+        ),
+        (
+            "an empty --user or config user does not count",
+            host(OsFamily::Ubuntu),
+            SshRequest {
+                user: Some(String::new()),
+                config_user: Some(String::new()),
+                ..request()
+            },
+            k(),
+            words(&format!("{base} -- ubuntu@{dns}")),
+        ),
+        (
+            "the operator's -o comes before berth's, so it wins",
+            host(OsFamily::AmazonLinux),
+            SshRequest {
+                passthrough: words("-o IdentitiesOnly=no"),
+                ..request()
+            },
+            k(),
+            words(&format!(
+                "ssh -o IdentitiesOnly=no {} -- ec2-user@{dns}",
+                &base[4..]
             )),
         ),
         (
@@ -304,6 +328,26 @@ fn hints_carry_the_real_ids() {
             .hint()
             .contains("aws ssm start-session --target i-0123456789abcdef0")
     );
+}
+
+#[test]
+fn not_running_hints_follow_the_state() {
+    for (state, needle) in [
+        (
+            "stopped",
+            "aws ec2 start-instances --instance-ids i-0123456789abcdef0",
+        ),
+        (
+            Instance::EXTERNAL,
+            "aws ssm start-session --target i-0123456789abcdef0",
+        ),
+        (Instance::NOT_FOUND, "no longer knows this instance"),
+        ("pending", "wait until it is running"),
+    ] {
+        let host = host_with(OsFamily::AmazonLinux, |h| h.state = state.into());
+        let err = plan_ssh(&host, &request(), &key("/k", 0o600)).expect_err(state);
+        assert!(err.hint().contains(needle), "{state}: {}", err.hint());
+    }
 }
 
 #[test]

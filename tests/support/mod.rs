@@ -165,6 +165,11 @@ impl Berth {
         Self { home, env }
     }
 
+    /// The environment each run gets.
+    pub fn envs(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.env.iter().map(|(k, v)| (k, v))
+    }
+
     pub fn home(&self) -> &Path {
         self.home.path()
     }

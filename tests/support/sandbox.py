@@ -77,11 +77,12 @@ PROD_HOSTS = [
     ("prod-nokey", 14, AMI_AL2023, False, "batch", "ec2-user"),
     ("prod-draining", 15, AMI_AL2023, True, "batch", "ec2-user"),
 ]
-# name -> (ami, login user, cluster)
+# name -> (ami, login user, cluster, extra tags); loose-ubuntu names its
+# login user with the `berth:user` tag, which beats the AMI's default.
 DEFAULT_VPC_HOSTS = [
-    ("edge-al2023", AMI_AL2023, "ec2-user", "edge"),
-    ("edge-bottlerocket", AMI_BOTTLEROCKET, "ec2-user", "edge"),
-    ("loose-ubuntu", AMI_UBUNTU, "ubuntu", None),
+    ("edge-al2023", AMI_AL2023, "ec2-user", "edge", {}),
+    ("edge-bottlerocket", AMI_BOTTLEROCKET, "ec2-user", "edge", {}),
+    ("loose-ubuntu", AMI_UBUNTU, "deploy", None, {"berth:user": "deploy"}),
 ]
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
 INSTALL_HINT = "install it with: apt-get install openssh-server"
@@ -485,7 +486,7 @@ class Sandbox:
             Instance.usage_operation = property(
                 lambda self: "RunInstances:0002" if self.platform == "windows" else "RunInstances")
 
-        emulate_ecs_list_container_instances_paging()
+        emulate_ecs_container_instance_queries()
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
         # -> STOPPING ...) every time it is described; keep them RUNNING.
@@ -572,11 +573,12 @@ class Sandbox:
         self.hosts = {}
 
         def launch(name, ami, key, cluster, user, role=None, subnet_id=None, ip=None, sgs=None,
-                   itype="t3.medium"):
+                   itype="t3.medium", extra_tags=None):
             kw = dict(ImageId=ami, MinCount=1, MaxCount=1, InstanceType=itype,
                       SubnetId=subnet_id,
                       TagSpecifications=tag("instance", Name=name,
-                                            **({"role": role} if role else {})))
+                                            **({"role": role} if role else {}),
+                                            **(extra_tags or {})))
             if key:
                 kw["KeyName"] = KEY_NAME
             if ip:
@@ -606,8 +608,9 @@ class Sandbox:
             launch(name, ami, key, "prod", user, role=role, subnet_id=subnet,
                    ip=f"{self.net}.{n}", sgs=[sg],
                    itype="m5.large" if ami == AMI_WINDOWS else "t3.medium")
-        for name, ami, user, cluster in DEFAULT_VPC_HOSTS:
-            launch(name, ami, True, cluster, user, subnet_id=default_subnet, sgs=[default_sg])
+        for name, ami, user, cluster, extra_tags in DEFAULT_VPC_HOSTS:
+            launch(name, ami, True, cluster, user, subnet_id=default_subnet, sgs=[default_sg],
+                   extra_tags=extra_tags)
 
         dr = self.hosts["prod-draining"]
         ecs.update_container_instances_state(cluster="prod", status="DRAINING",
@@ -787,34 +790,65 @@ class Sandbox:
             os.close(self.lock_fd)
 
 
-def emulate_ecs_list_container_instances_paging():
-    """ECS's ListContainerInstances returns at most `maxResults` ARNs a page
-    (1..100, default 100) and a `nextToken` for the rest; moto returns every
-    ARN at once. Make it page as ECS documents, so that berth's pagination is
-    exercised (and a 1000-instance cluster costs 10 pages, as on AWS)."""
+def emulate_ecs_container_instance_queries():
+    """Make moto's ECS answer container-instance queries as ECS documents:
+
+    * ListContainerInstances returns at most `maxResults` ARNs a page (1..100,
+      default 100) with a `nextToken` for the rest (moto returns all at once);
+    * its `filter` (cluster query language) is applied for the expressions
+      berth sends, `ec2InstanceId == ID` and `ec2InstanceId in [ID, ...]`;
+      any other expression is refused, so a malformed one fails loudly
+      instead of silently matching everything (moto ignores `filter`);
+    * DescribeContainerInstances takes at most 100 ids a call.
+    """
     import base64
-    from moto.ecs.responses import EC2ContainerServiceResponse
+    import re
     from moto.core.responses import ActionResult
     from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
 
-    whole = EC2ContainerServiceResponse.list_container_instances
-    if getattr(whole, "_berth_paged", False):
+    if getattr(EC2ContainerServiceResponse, "_berth_emulated", False):
         return
+    list_all = EC2ContainerServiceResponse.list_container_instances
+    describe = EC2ContainerServiceResponse.describe_container_instances
+    ident = r"[A-Za-z0-9-]+"
+    one = re.compile(rf"^\s*ec2InstanceId\s*==\s*({ident})\s*$")
+    many = re.compile(rf"^\s*ec2InstanceId\s+in\s*\[\s*({ident}(?:\s*,\s*{ident})*)\s*\]\s*$")
 
-    def paged(self):
-        arns = whole(self).result["containerInstanceArns"]
-        limit = self._get_param("maxResults") or 100
-        if not 1 <= int(limit) <= 100:
+    def wanted_ids(expression):
+        if expression is None:
+            return None
+        if m := one.match(expression):
+            return {m.group(1)}
+        if m := many.match(expression):
+            return {part.strip() for part in m.group(1).split(",")}
+        raise InvalidParameterException(f"sandbox: unsupported filter expression {expression!r}")
+
+    def listed(self):
+        arns = list_all(self).result["containerInstanceArns"]
+        wanted = wanted_ids(self._get_param("filter"))
+        if wanted is not None:
+            cluster = self._get_param("cluster", "default").split("/")[-1]
+            known = self.ecs_backend.container_instances.get(cluster, {})
+            arns = [a for a in arns if known[a.split("/")[-1]].ec2_instance_id in wanted]
+        limit = int(self._get_param("maxResults") or 100)
+        if not 1 <= limit <= 100:
             raise InvalidParameterException("maxResults must be between 1 and 100")
         token = self._get_param("nextToken")
         start = int(base64.b64decode(token).decode()) if token else 0
-        page = {"containerInstanceArns": arns[start:start + int(limit)]}
-        if start + int(limit) < len(arns):
-            page["nextToken"] = base64.b64encode(str(start + int(limit)).encode()).decode()
+        page = {"containerInstanceArns": arns[start:start + limit]}
+        if start + limit < len(arns):
+            page["nextToken"] = base64.b64encode(str(start + limit).encode()).decode()
         return ActionResult(page)
 
-    paged._berth_paged = True
-    EC2ContainerServiceResponse.list_container_instances = paged
+    def described(self):
+        if len(self._get_param("containerInstances") or []) > 100:
+            raise InvalidParameterException("containerInstances can have at most 100 items")
+        return describe(self)
+
+    EC2ContainerServiceResponse.list_container_instances = listed
+    EC2ContainerServiceResponse.describe_container_instances = described
+    EC2ContainerServiceResponse._berth_emulated = True
 
 
 def wait_for_eof(reap):
