@@ -26,7 +26,14 @@ TARGETS:
     };
 }
 
-const EXIT_CODES: &str = "\
+const TOP_LEVEL_HELP: &str = "\
+EXAMPLES:
+  berth ls                                   clusters of the region
+  berth ls prod                              container instances of cluster prod
+  berth ssh prod                             pick a host of prod (a picker on a terminal)
+  berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
+  berth show prod/service/api --output json  what berth knows, and the ssh it would run
+
 EXIT STATUS:
   the remote command's own status when one ran, else
   0 success, 2 usage or a bad target, 3 nothing matched or several did without a
@@ -38,7 +45,7 @@ EXIT STATUS:
 #[command(
     name = "berth",
     version,
-    after_help = EXIT_CODES,
+    after_help = TOP_LEVEL_HELP,
     long_about = "Get onto an Amazon ECS container instance in one command.\n\n\
         berth finds the container instance, picks the login user from its AMI, finds the \
         private key of its key pair and the address to use, then runs your OpenSSH client \
@@ -64,7 +71,7 @@ pub struct GlobalArgs {
     /// Send AWS calls to this endpoint instead (e.g. a local stand-in).
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Say more on stderr: the route chosen, each phase (repeat for more).
+    /// Say more on stderr: the route and key chosen, the ssh command run.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Print AWS calls, sequential round trips and wall time on stderr;
