@@ -56,10 +56,6 @@ impl Inventory {
         }
     }
 
-    pub fn aws(&self) -> &Aws {
-        &self.aws
-    }
-
     /// Writes back what was learned (the AMI cache).
     pub fn save(&self) {
         if let Ok(mut amis) = self.amis.lock() {
@@ -108,7 +104,7 @@ impl Inventory {
         status: Option<&str>,
     ) -> Result<Vec<Host>, InventoryError> {
         let cis = self
-            .list_and_describe(cluster, status, None)
+            .list_and_describe(cluster, status, None, |_| true)
             .await
             .map_err(|e| self.cluster_error(cluster, e))?;
         if cis.is_empty() {
@@ -117,23 +113,27 @@ impl Inventory {
         self.join(cis).await
     }
 
+    /// ListContainerInstances (with a cluster-query `filter`), describing
+    /// the ARNs that `keep` accepts page by page while the next page is
+    /// fetched.
     async fn list_and_describe(
         &self,
         cluster: &str,
         status: Option<&str>,
         filter: Option<&str>,
+        keep: impl Fn(&str) -> bool,
     ) -> Result<Vec<ContainerInstance>, AwsError> {
         let mut described = Vec::new();
         let mut token = None;
         loop {
-            let (arns, next) = self
+            let (mut arns, next) = self
                 .aws
                 .list_container_instances_page(cluster, status, filter, token)
                 .await?;
+            arns.retain(|arn| keep(arn));
             if !arns.is_empty() {
                 let aws = self.aws.clone();
                 let cluster = cluster.to_owned();
-                // Described while the next page is fetched.
                 described.push(spawn_branch(async move {
                     aws.describe_container_instances(&cluster, &arns).await
                 }));
@@ -171,12 +171,13 @@ impl Inventory {
             }
             Selector::ContainerInstancePrefix(prefix) => {
                 let cis = self
-                    .list_and_describe_matching(cluster, status, |arn| {
+                    .list_and_describe(cluster, status, None, |arn| {
                         arn.rsplit('/')
                             .next()
                             .is_some_and(|id| id.starts_with(prefix.as_str()))
                     })
-                    .await?;
+                    .await
+                    .map_err(|e| self.cluster_error(cluster, e))?;
                 if cis.is_empty() {
                     // A short hex word may just as well be a Name tag.
                     let instances = self
@@ -195,6 +196,7 @@ impl Inventory {
                             cluster,
                             None,
                             Some(&instance_filter(std::slice::from_ref(id))),
+                            |_| true,
                         )
                         .await
                         .map_err(|e| self.cluster_error(cluster, e))
@@ -244,37 +246,6 @@ impl Inventory {
         }
     }
 
-    /// ListContainerInstances, keeping only ARNs that `keep` accepts before
-    /// describing them.
-    async fn list_and_describe_matching(
-        &self,
-        cluster: &str,
-        status: Option<&str>,
-        keep: impl Fn(&str) -> bool,
-    ) -> Result<Vec<ContainerInstance>, InventoryError> {
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
-            let (page, next) = self
-                .aws
-                .list_container_instances_page(cluster, status, None, token)
-                .await
-                .map_err(|e| self.cluster_error(cluster, e))?;
-            arns.extend(page.into_iter().filter(|a| keep(a)));
-            token = next;
-            if token.is_none() {
-                break;
-            }
-        }
-        if arns.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .aws
-            .describe_container_instances(cluster, &arns)
-            .await?)
-    }
-
     /// Keeps the instances that are container instances of `cluster`,
     /// looking their ECS side up while their AMIs are fetched.
     async fn in_cluster(
@@ -293,7 +264,7 @@ impl Inventory {
         // A Name shared by a whole Auto Scaling group can match many
         // instances: keep each query expression short, run them together.
         let lookups = ids.chunks(FILTER_IDS).map(|chunk| async move {
-            self.list_and_describe(cluster, None, Some(&instance_filter(chunk)))
+            self.list_and_describe(cluster, None, Some(&instance_filter(chunk)), |_| true)
                 .await
                 .map_err(|e| self.cluster_error(cluster, e))
         });
@@ -308,16 +279,9 @@ impl Inventory {
         if cis.is_empty() {
             self.check_cluster_exists(cluster).await?;
         }
-        Ok(cis
-            .iter()
-            .filter_map(|ci| {
-                let ec2 = instances
-                    .iter()
-                    .find(|i| i.instance_id == ci.ec2_instance_id)?;
-                let image = ec2.image_id.as_ref().and_then(|id| images.get(id)).cloned();
-                Some(Host::new(ec2.clone(), image, Some(ci.clone())))
-            })
-            .collect())
+        let mut hosts = assemble((instances, images), &cis);
+        hosts.retain(|h| h.container_instance.is_some());
+        Ok(hosts)
     }
 
     async fn task_host(&self, cluster: &str, task_id: &str) -> Result<Vec<Host>, InventoryError> {
