@@ -422,10 +422,12 @@ impl Inventory {
                 instances.push(Instance::bare(&ci.ec2_instance_id, state));
             }
         }
+        // AMIs the agent did not name; one asked for already and not found
+        // (deregistered) is not asked for twice.
         let late_amis: Vec<String> = instances
             .iter()
             .filter_map(|i| i.image_id.clone())
-            .filter(|id| !images.contains_key(id))
+            .filter(|id| !images.contains_key(id) && !early_amis.contains(id))
             .collect();
         if !late_amis.is_empty() {
             images.extend(self.images(&late_amis).await?);
