@@ -793,3 +793,29 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(out.trim(), "0", "{err}");
     assert!(!err.contains("error"), "{err}");
 }
+
+#[test]
+fn a_deregistered_ami_is_asked_for_once_and_the_user_guessed() {
+    let sb = sandbox();
+    let host = sb.host("edge-gone-ami");
+    let run = Berth::new(sb).run(&["ssh", "edge/edge-gone-ami", "--dry-run"]);
+    run.expect_code(0)
+        .stdout_has(&format!(
+            "ec2-user@{}",
+            host.public_dns.as_deref().expect("dns")
+        ))
+        .stderr_has("unknown to berth");
+    // The agent's ecs.ami-id names it up front; once EC2 says it is gone,
+    // berth does not ask again after DescribeInstances.
+    let ls = Berth::new(sb).run(&["--stats", "ls", "edge", "--output", "json"]);
+    ls.expect_code(0).stderr_has("ec2:DescribeImages x1");
+    let rows = ls.json();
+    let row = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["name"] == "edge-gone-ami")
+        .expect("listed");
+    assert_eq!(row["os"], "unknown");
+    assert_eq!(row["ami_name"], serde_json::Value::Null);
+}

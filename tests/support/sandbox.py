@@ -53,6 +53,9 @@ AMI_UBUNTU = "ami-0a1b2c3d4e5f60002"
 AMI_FLATCAR = "ami-0a1b2c3d4e5f60003"
 AMI_WINDOWS = "ami-0a1b2c3d4e5f60004"
 AMI_BOTTLEROCKET = "ami-0a1b2c3d4e5f60005"
+# A private golden image, deregistered after its instance launched (as AMIs
+# are, once superseded): DescribeImages no longer knows it.
+AMI_GONE = "ami-0a1b2c3d4e5f60006"
 
 # (ami id, Name, Description, owner, platform, owner alias)
 AMIS = [
@@ -66,6 +69,7 @@ AMIS = [
      "Microsoft Windows Server 2022 Full optimized for ECS", "801119661308", "windows", "amazon"),
     (AMI_BOTTLEROCKET, "bottlerocket-aws-ecs-2-x86_64-v1.50.0-5e3c1a2b",
      "bottlerocket-aws-ecs-2-x86_64-v1.50.0-5e3c1a2b", "092701018921", None, "amazon"),
+    (AMI_GONE, "acme-golden-2024.03", "ACME golden image", "123456789012", None, None),
 ]
 
 # name -> (last octet or None for default VPC, ami, key?, role, login user, cluster)
@@ -83,6 +87,7 @@ DEFAULT_VPC_HOSTS = [
     ("edge-al2023", AMI_AL2023, "ec2-user", "edge", {}),
     ("edge-bottlerocket", AMI_BOTTLEROCKET, "ec2-user", "edge", {}),
     ("loose-ubuntu", AMI_UBUNTU, "deploy", None, {"berth:user": "deploy"}),
+    ("edge-gone-ami", AMI_GONE, "ec2-user", "edge", {}),
 ]
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
 INSTALL_HINT = "install it with: apt-get install openssh-server"
@@ -611,6 +616,8 @@ class Sandbox:
         for name, ami, user, cluster, extra_tags in DEFAULT_VPC_HOSTS:
             launch(name, ami, True, cluster, user, subnet_id=default_subnet, sgs=[default_sg],
                    extra_tags=extra_tags)
+
+        ec2.deregister_image(ImageId=AMI_GONE)
 
         dr = self.hosts["prod-draining"]
         ecs.update_container_instances_state(cluster="prod", status="DRAINING",
