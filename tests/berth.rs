@@ -352,6 +352,8 @@ fn cluster_targets_take_at_most_three_round_trips() {
         ),
         // List → DescribeContainerInstances → DescribeInstances ‖ DescribeImages
         ("prod".to_owned(), 3),
+        // List (task:group == service:web) → Describe → Instances ‖ Images
+        ("prod/service/web".to_owned(), 3),
         (format!("prod/{}", &ci_id[..8]), 3),
     ] {
         let run = Berth::new(sb).run(&[

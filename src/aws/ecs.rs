@@ -15,8 +15,6 @@ pub const ECS_BATCH: usize = 100;
 pub struct TaskPlacement {
     pub arn: String,
     pub container_instance_arn: Option<String>,
-    /// `service:NAME` for a service's tasks.
-    pub group: Option<String>,
 }
 
 impl Aws {
@@ -164,39 +162,10 @@ impl Aws {
                     .map(|t| TaskPlacement {
                         arn: t.task_arn().unwrap_or_default().to_owned(),
                         container_instance_arn: t.container_instance_arn().map(str::to_owned),
-                        group: t.group().map(str::to_owned),
                     })
                     .collect::<Vec<_>>(),
             )
         });
         Ok(try_join_branches(batches).await?.concat())
-    }
-
-    /// ListTasks of one service (all pages).
-    pub async fn list_service_tasks(
-        &self,
-        cluster: &str,
-        service: &str,
-    ) -> Result<Vec<String>, AwsError> {
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .call(
-                    "ecs:ListTasks",
-                    self.ecs
-                        .list_tasks()
-                        .cluster(cluster)
-                        .service_name(service)
-                        .set_next_token(token)
-                        .send(),
-                )
-                .await?;
-            arns.extend(page.task_arns().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(arns);
-            }
-        }
     }
 }

@@ -9,11 +9,12 @@
 //! `CLUSTER/<container instance id>`: DescribeContainerInstances →
 //! DescribeInstances ‖ DescribeImages (2; the agent's `ecs.ami-id`
 //! attribute lets the AMI lookup start early).
-//! `CLUSTER`, `CLUSTER/<prefix>`, `CLUSTER/task/ID`: one more (3).
+//! `CLUSTER`, `CLUSTER/<prefix>`, `CLUSTER/task/ID`, `CLUSTER/service/NAME`
+//! (ListContainerInstances with `task:group == service:NAME`): one more (3).
 //! `CLUSTER/<Name or address>`: DescribeInstances → ListContainerInstances
 //! → DescribeContainerInstances, images beside (3).
-//! `CLUSTER/service/NAME`: ListTasks → DescribeTasks →
-//! DescribeContainerInstances → DescribeInstances (4).
+//! A cluster of more than 100 container instances adds a round trip per
+//! further page of ListContainerInstances.
 
 pub mod cache;
 pub mod model;
@@ -314,31 +315,20 @@ impl Inventory {
         self.join(cis).await
     }
 
+    /// The hosts of a service's tasks, in one query: ECS selects the
+    /// container instances hosting tasks of the group `service:NAME`.
     async fn service_hosts(
         &self,
         cluster: &str,
         service: &str,
     ) -> Result<Vec<Host>, InventoryError> {
-        let task_arns = self
-            .aws
-            .list_service_tasks(cluster, service)
+        let filter = format!("task:group == service:{service}");
+        let cis = self
+            .list_and_describe(cluster, None, Some(&filter), |_| true)
             .await
             .map_err(|e| self.cluster_error(cluster, e))?;
-        let group = format!("service:{service}");
-        let ci_arns: BTreeSet<String> = if task_arns.is_empty() {
-            BTreeSet::new()
-        } else {
-            self.aws
-                .describe_tasks(cluster, &task_arns)
-                .await?
-                .into_iter()
-                // A service's tasks carry its group; checking it guards
-                // against a ListTasks that ignores `serviceName`.
-                .filter(|t| t.group.as_deref() == Some(group.as_str()))
-                .filter_map(|t| t.container_instance_arn)
-                .collect()
-        };
-        if ci_arns.is_empty() {
+        if cis.is_empty() {
+            self.check_cluster_exists(cluster).await?;
             return Err(InventoryError::NotFound {
                 what: format!("running task of service `{service}` on a container instance"),
                 hint: format!(
@@ -347,11 +337,6 @@ impl Inventory {
                 ),
             });
         }
-        let ci_arns: Vec<String> = ci_arns.into_iter().collect();
-        let cis = self
-            .aws
-            .describe_container_instances(cluster, &ci_arns)
-            .await?;
         self.join(cis).await
     }
 

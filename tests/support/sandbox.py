@@ -803,9 +803,10 @@ def emulate_ecs_container_instance_queries():
     * ListContainerInstances returns at most `maxResults` ARNs a page (1..100,
       default 100) with a `nextToken` for the rest (moto returns all at once);
     * its `filter` (cluster query language) is applied for the expressions
-      berth sends, `ec2InstanceId == ID` and `ec2InstanceId in [ID, ...]`;
-      any other expression is refused, so a malformed one fails loudly
-      instead of silently matching everything (moto ignores `filter`);
+      berth sends, `ec2InstanceId == ID`, `ec2InstanceId in [ID, ...]` and
+      `task:group == GROUP`; any other expression is refused, so a
+      malformed one fails loudly instead of matching everything (moto
+      ignores `filter`);
     * DescribeContainerInstances takes at most 100 ids a call.
     """
     import base64
@@ -818,26 +819,34 @@ def emulate_ecs_container_instance_queries():
         return
     list_all = EC2ContainerServiceResponse.list_container_instances
     describe = EC2ContainerServiceResponse.describe_container_instances
-    ident = r"[A-Za-z0-9-]+"
-    one = re.compile(rf"^\s*ec2InstanceId\s*==\s*({ident})\s*$")
-    many = re.compile(rf"^\s*ec2InstanceId\s+in\s*\[\s*({ident}(?:\s*,\s*{ident})*)\s*\]\s*$")
+    ident = r"[A-Za-z0-9_:.-]+"
+    id_eq = re.compile(rf"^\s*ec2InstanceId\s*==\s*({ident})\s*$")
+    id_in = re.compile(rf"^\s*ec2InstanceId\s+in\s*\[\s*({ident}(?:\s*,\s*{ident})*)\s*\]\s*$")
+    group_eq = re.compile(rf"^\s*task:group\s*==\s*({ident})\s*$")
 
-    def wanted_ids(expression):
+    def predicate(backend, cluster, expression):
+        """The container instances an expression selects, as a test."""
         if expression is None:
-            return None
-        if m := one.match(expression):
-            return {m.group(1)}
-        if m := many.match(expression):
-            return {part.strip() for part in m.group(1).split(",")}
+            return lambda ci: True
+        if m := id_eq.match(expression):
+            return lambda ci: ci.ec2_instance_id == m.group(1)
+        if m := id_in.match(expression):
+            ids = {part.strip() for part in m.group(1).split(",")}
+            return lambda ci: ci.ec2_instance_id in ids
+        if m := group_eq.match(expression):
+            # Instances hosting a (not stopped) task of that group.
+            hosting = {t.container_instance_arn
+                       for t in backend.tasks.get(cluster, {}).values()
+                       if t.group == m.group(1) and t.desired_status != "STOPPED"}
+            return lambda ci: ci.container_instance_arn in hosting
         raise InvalidParameterException(f"sandbox: unsupported filter expression {expression!r}")
 
     def listed(self):
         arns = list_all(self).result["containerInstanceArns"]
-        wanted = wanted_ids(self._get_param("filter"))
-        if wanted is not None:
-            cluster = self._get_param("cluster", "default").split("/")[-1]
-            known = self.ecs_backend.container_instances.get(cluster, {})
-            arns = [a for a in arns if known[a.split("/")[-1]].ec2_instance_id in wanted]
+        cluster = self._get_param("cluster", "default").split("/")[-1]
+        keep = predicate(self.ecs_backend, cluster, self._get_param("filter"))
+        known = self.ecs_backend.container_instances.get(cluster, {})
+        arns = [a for a in arns if keep(known[a.split("/")[-1]])]
         limit = int(self._get_param("maxResults") or 100)
         if not 1 <= limit <= 100:
             raise InvalidParameterException("maxResults must be between 1 and 100")
