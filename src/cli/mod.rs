@@ -202,6 +202,10 @@ pub struct SshArgs {
     /// Passed to ssh: forward the authentication agent.
     #[arg(short = 'A')]
     pub forward_agent: bool,
+    /// Passed to ssh: force a pseudo-terminal for the remote command (for
+    /// `sudo`, `top`, …).
+    #[arg(short = 't')]
+    pub tty: bool,
     /// Print the exact ssh command line instead of running it.
     #[arg(long)]
     pub dry_run: bool,
@@ -227,6 +231,9 @@ impl SshArgs {
         }
         if self.forward_agent {
             words.push("-A".to_owned());
+        }
+        if self.tty {
+            words.push("-t".to_owned());
         }
         words
     }
@@ -272,6 +279,7 @@ mod tests {
             "-L",
             "1:h:2",
             "-A",
+            "-t",
             "--tag",
             "role=web",
             "--",
@@ -285,7 +293,10 @@ mod tests {
         assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
         assert_eq!(args.port, Some(2222));
         assert_eq!(args.command, vec!["exit", "7"]);
-        assert_eq!(args.passthrough(), vec!["-o", "A=1", "-L", "1:h:2", "-A"]);
+        assert_eq!(
+            args.passthrough(),
+            vec!["-o", "A=1", "-L", "1:h:2", "-A", "-t"]
+        );
         assert_eq!(
             args.connect.filters.tags,
             vec![("role".into(), "web".into())]
