@@ -45,7 +45,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
     let config_user = ctx.settings.config.user_for(Some(cluster));
     let rows: Vec<HostRow<'_>> = hosts
         .iter()
-        .map(|h| HostRow::new(h, config_user.as_deref()))
+        .map(|h| HostRow::new(h, None, config_user.as_deref()))
         .collect();
     if rows.is_empty() {
         eprintln!("berth: no container instances in `{cluster}` match");

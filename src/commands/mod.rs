@@ -20,8 +20,10 @@ use crate::inventory::model::Host;
 use crate::inventory::os::Login;
 use crate::inventory::{HostFilter, Inventory};
 use crate::picker;
-use crate::plan::Via;
+use crate::plan::{SshRequest, Via};
+use crate::secrets::keys::{self, KeyLookup};
 use crate::settings::Settings;
+use crate::target;
 use crate::target::{Target, TargetQuery};
 use crate::transport;
 
@@ -202,8 +204,43 @@ fn precise_target(host: &Host) -> String {
     }
 }
 
+/// Resolves a connect target to the one host it names (picking if needed).
+pub async fn resolve_one(ctx: &Context, connect: &ConnectArgs) -> Result<Host, Error> {
+    let query = target::parse(&connect.target)?;
+    let inventory = ctx.inventory(query.region.as_deref()).await?;
+    let hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
+    inventory.save();
+    pick_one(ctx, hosts, &query, connect.first)
+}
+
+/// What to ask of the planner for `host`: the key found for its key pair,
+/// and a request with the user, route and ssh program settled (no port,
+/// pass-through options or remote command; `ssh` adds its own).
+pub fn connect_request(
+    ctx: &Context,
+    connect: &ConnectArgs,
+    host: &Host,
+) -> Result<(SshRequest, KeyLookup), Error> {
+    let key = keys::find_key(
+        connect.identity.as_deref(),
+        host.ec2.key_name.as_deref(),
+        &ctx.settings.config.key_dirs,
+        ctx.settings.home.as_deref(),
+    )?;
+    let request = SshRequest {
+        user: connect.user.clone(),
+        config_user: config_user(ctx, host),
+        port: None,
+        via: effective_via(ctx, connect, host),
+        passthrough: Vec::new(),
+        remote_command: Vec::new(),
+        program: ctx.settings.ssh_program.clone(),
+    };
+    Ok((request, key))
+}
+
 /// The route to use: `--via`, else the config's for the cluster, else auto.
-pub fn effective_via(ctx: &Context, args: &ConnectArgs, host: &Host) -> Via {
+fn effective_via(ctx: &Context, args: &ConnectArgs, host: &Host) -> Via {
     if args.via != Via::Auto {
         return args.via;
     }

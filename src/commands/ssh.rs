@@ -10,34 +10,20 @@ use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::plan::{self, Plan, SshRequest};
 use crate::render;
-use crate::secrets::keys;
-use crate::target;
 use crate::transport;
 
-use super::{Context, config_user, effective_via, find_hosts, pick_one};
+use super::{Context, connect_request, resolve_one};
 
 /// Resolves and plans; returns the plan for the caller to run or print.
 pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Plan), Error> {
-    let query = target::parse(&args.connect.target)?;
-    let inventory = ctx.inventory(query.region.as_deref()).await?;
-    let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
-    inventory.save();
-    let host = pick_one(ctx, hosts, &query, args.connect.first)?;
+    let host = resolve_one(ctx, &args.connect).await?;
     let started = Instant::now();
-    let key = keys::find_key(
-        args.connect.identity.as_deref(),
-        host.ec2.key_name.as_deref(),
-        &ctx.settings.config.key_dirs,
-        ctx.settings.home.as_deref(),
-    )?;
+    let (request, key) = connect_request(ctx, &args.connect, &host)?;
     let request = SshRequest {
-        user: args.connect.user.clone(),
-        config_user: config_user(ctx, &host),
         port: args.port,
-        via: effective_via(ctx, &args.connect, &host),
         passthrough: args.passthrough(),
         remote_command: args.command.clone(),
-        program: ctx.settings.ssh_program.clone(),
+        ..request
     };
     let plan = plan::plan_ssh(&host, &request, &key)?;
     ctx.log.phase("plan", started.elapsed());

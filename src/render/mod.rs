@@ -35,9 +35,11 @@ pub struct HostRow<'a> {
 }
 
 impl<'a> HostRow<'a> {
-    pub fn new(host: &'a Host, config_user: Option<&str>) -> Self {
+    /// `flag` and `config_user` are the user from `--user` and the config
+    /// file, as the planner weighs them.
+    pub fn new(host: &'a Host, flag: Option<&str>, config_user: Option<&str>) -> Self {
         let ci = host.container_instance.as_ref();
-        let user = plan::login_user(host, None, config_user);
+        let user = plan::login_user(host, flag, config_user);
         Self {
             instance_id: &host.ec2.instance_id,
             name: host.name(),
@@ -270,7 +272,7 @@ mod tests {
     fn hosts_table_is_aligned_text() {
         let h = host();
         let mut out = Vec::new();
-        hosts_table(&mut out, &[HostRow::new(&h, None)]).expect("write");
+        hosts_table(&mut out, &[HostRow::new(&h, None, None)]).expect("write");
         let text = String::from_utf8(out).expect("utf8");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
@@ -303,7 +305,7 @@ mod tests {
     fn host_json_has_user_and_addresses() {
         let h = host();
         let mut out = Vec::new();
-        json(&mut out, &[HostRow::new(&h, Some("ops"))]).expect("write");
+        json(&mut out, &[HostRow::new(&h, None, Some("ops"))]).expect("write");
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v[0]["user"], "ops");
         assert_eq!(v[0]["user_from"], "config");
