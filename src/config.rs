@@ -6,6 +6,7 @@
 //! key_dirs = ["~/keys/aws"]   # searched before ~/.ssh for KEYNAME.pem
 //! user = "ec2-user"           # login user when no tag or flag names one
 //! via = "private"             # default route
+//! from = "198.51.100.7/32"    # your address, for doctor and --open
 //!
 //! [clusters.prod]
 //! user = "ops"
@@ -26,6 +27,8 @@ pub struct Config {
     pub key_dirs: Vec<PathBuf>,
     pub user: Option<String>,
     pub via: Option<Via>,
+    /// Where the operator connects from (`--from`'s default).
+    pub from: Option<ipnet::IpNet>,
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterConfig>,
 }

@@ -14,6 +14,9 @@ use std::fmt::Write as _;
 
 use crate::aws::AwsError;
 use crate::config::ConfigError;
+use crate::echo::EchoError;
+use crate::firewall::FirewallError;
+use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
 use crate::secrets::keys::KeyError;
@@ -44,6 +47,10 @@ pub enum Error {
     NoMatch { what: String, hint: String },
     #[error("{message}")]
     Usage { message: String, hint: String },
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    #[error(transparent)]
+    Echo(#[from] EchoError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -74,8 +81,12 @@ impl Error {
             )
             | Self::Ambiguous { .. }
             | Self::NoMatch { .. } => 3,
-            Self::Plan(_) | Self::Transport(_) => 4,
-            Self::Output(_) => 1,
+            Self::Plan(_)
+            | Self::Transport(_)
+            | Self::Echo(_)
+            | Self::Firewall(FirewallError::NoGroup(_)) => 4,
+            Self::Firewall(FirewallError::Aws(e)) => Self::from(e.clone()).exit_code(),
+            Self::Firewall(FirewallError::Journal(_)) | Self::Output(_) => 1,
         }
     }
 
@@ -101,6 +112,17 @@ impl Error {
                 Some(hint)
             }
             Self::NoMatch { hint, .. } | Self::Usage { hint, .. } => Some(hint.clone()),
+            Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. })) => Some(
+                "the file lists security-group rules berth added; fix it by hand or remove the rules it names, then delete it".to_owned(),
+            ),
+            Self::Firewall(FirewallError::Journal(JournalError::Io { .. })) => {
+                Some("check the permissions of berth's state directory".to_owned())
+            }
+            Self::Firewall(FirewallError::NoGroup(_)) => Some(
+                "the instance has no security group: add one, or connect another way".to_owned(),
+            ),
+            Self::Firewall(FirewallError::Aws(e)) => inventory_hint(&InventoryError::Aws(e.clone())),
+            Self::Echo(_) => Some("pass your address with --from CIDR instead".to_owned()),
             Self::Output(_) => None,
         }
     }

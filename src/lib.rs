@@ -8,7 +8,10 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod doctor;
+pub mod echo;
 pub mod error;
+pub mod firewall;
 pub mod inventory;
 pub mod picker;
 pub mod plan;
@@ -72,15 +75,8 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
     let result = match &cli.command {
         Command::Ls(args) => runtime.block_on(tracked(commands::ls::run(&ctx, args, out))),
         Command::Show(args) => runtime.block_on(tracked(commands::show::run(&ctx, args, out))),
-        Command::Ssh(args) => {
-            let prepared = runtime.block_on(tracked(commands::ssh::prepare(&ctx, args)));
-            // ssh takes over the terminal: leave the async runtime first.
-            drop(runtime);
-            match prepared {
-                Ok((_host, plan)) => return commands::ssh::finish(&ctx, args, &plan, out),
-                Err(e) => Err(e),
-            }
-        }
+        Command::Doctor(args) => runtime.block_on(tracked(commands::doctor::run(&ctx, args, out))),
+        Command::Ssh(args) => runtime.block_on(tracked(commands::ssh::run(&ctx, args, out))),
         Command::Completions { .. } | Command::Man => Ok(0),
     };
     ctx.print_stats();

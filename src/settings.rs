@@ -12,6 +12,10 @@ use crate::config::{self, Config, ConfigError};
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
 /// A chooser command (fzf, sk, …) to use instead of the built-in picker.
 pub const PICKER_VAR: &str = "BERTH_PICKER";
+/// The address-echo service `--detect-ip` asks (plain HTTP GET, the answer
+/// is the caller's address).
+pub const ECHO_URL_VAR: &str = "BERTH_ECHO_URL";
+pub const DEFAULT_ECHO_URL: &str = "http://checkip.amazonaws.com/";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -24,6 +28,11 @@ pub struct Settings {
     pub home: Option<PathBuf>,
     /// `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`.
     pub cache_dir: Option<PathBuf>,
+    /// `$XDG_STATE_HOME/berth`, else `~/.local/state/berth`: the journal
+    /// of temporary security-group rules.
+    pub state_dir: Option<PathBuf>,
+    /// `$BERTH_ECHO_URL`: the address-echo service of `--detect-ip`.
+    pub echo_url: String,
     pub ssh_program: String,
     /// `$BERTH_PICKER`: an external chooser for several matches.
     pub picker: Option<String>,
@@ -48,6 +57,11 @@ impl Settings {
             .filter(|p| p.is_absolute())
             .or_else(|| home.as_ref().map(|h| h.join(".cache")))
             .map(|d| d.join("berth"));
+        let state_dir = var("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| home.as_ref().map(|h| h.join(".local/state")))
+            .map(|d| d.join("berth"));
         Ok(Self {
             aws: AwsSettings {
                 profile: global.profile.clone(),
@@ -63,6 +77,8 @@ impl Settings {
             config,
             home,
             cache_dir,
+            state_dir,
+            echo_url: text(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
             picker: text(PICKER_VAR),
         })

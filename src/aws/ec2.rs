@@ -11,7 +11,7 @@ pub const INSTANCE_BATCH: usize = 1000;
 /// Values per EC2 filter (EC2 accepts at most 200).
 const FILTER_VALUES: usize = 200;
 
-fn filter(name: &str, values: Vec<String>) -> Filter {
+pub(super) fn filter(name: &str, values: Vec<String>) -> Filter {
     Filter::builder()
         .name(name)
         .set_values(Some(values))
@@ -19,7 +19,7 @@ fn filter(name: &str, values: Vec<String>) -> Filter {
 }
 
 /// EC2 reports "no public DNS name" as an empty string.
-fn non_empty(s: Option<&str>) -> Option<String> {
+pub(super) fn non_empty(s: Option<&str>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
@@ -56,6 +56,10 @@ fn convert(i: &aws_sdk_ec2::types::Instance) -> Instance {
                 ))
             })
             .collect(),
+        launch_time: i.launch_time().and_then(|t| {
+            let at = std::time::SystemTime::try_from(*t).ok()?;
+            Some(humantime::format_rfc3339_seconds(at).to_string())
+        }),
     }
 }
 

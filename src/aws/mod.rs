@@ -4,6 +4,7 @@
 
 mod ec2;
 mod ecs;
+mod network;
 pub mod stats;
 
 use std::error::Error as StdError;
@@ -16,6 +17,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use ecs::TaskPlacement;
+pub use network::{Authorized, GroupRule};
 use stats::{CallCounter, CallLog};
 
 /// Where AWS is and who we are there: `--profile`, `--region`,
@@ -40,13 +42,14 @@ pub struct AwsSettings {
 pub struct Aws {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
     pub log: Arc<CallLog>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AwsError {
     #[error("no AWS region is configured")]
     NoRegion,
@@ -156,12 +159,18 @@ impl Aws {
         );
         let ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk)
                 .interceptor(counter)
                 .build(),
         );
         Ok(Self {
             ecs,
             ec2,
+            ssm,
             region,
             profile: settings
                 .profile

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 
 use crate::plan::Via;
 
@@ -108,6 +109,18 @@ REMOTE COMMAND:
     /// Show what berth knows about a target and the connection it would make.
     #[command(after_help = targets_help!())]
     Show(ShowArgs),
+    /// Check every prerequisite of a connection; say which fails and how to fix it.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+CHECKS:
+  instance state, container instance status and agent; each route (public address
+  and internet gateway; private address; Instance Connect Endpoint; SSM agent); the
+  security groups and network ACL for the port from --from; the key pair (exists in
+  EC2, local private key found, fingerprint matches, file mode); for Windows, an RSA
+  key pair and the password.
+
+EXIT STATUS:
+  0 when at least one route works, 4 when none does."))]
+    Doctor(DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -156,11 +169,27 @@ impl InstanceStatus {
     }
 }
 
-/// How to pick and reach one host; shared by `ssh` and `show`.
+/// How to pick and reach one host; shared by `ssh`, `show` and `doctor`.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
     /// What to connect to (see TARGETS below).
     pub target: String,
+    #[command(flatten)]
+    pub options: ConnectOptions,
+}
+
+/// `ConnectArgs` reads as its options (`args.connect.via`): the target
+/// and its options travel together everywhere but in `doctor --cleanup`.
+impl std::ops::Deref for ConnectArgs {
+    type Target = ConnectOptions;
+    fn deref(&self) -> &ConnectOptions {
+        &self.options
+    }
+}
+
+/// Everything of [`ConnectArgs`] but the target.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectOptions {
     /// Private key file (default: the key pair's KEYNAME.pem in the config's
     /// key_dirs, then ~/.ssh).
     #[arg(short = 'i', value_name = "FILE")]
@@ -181,6 +210,7 @@ pub struct ConnectArgs {
 }
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // flags
 pub struct SshArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -209,6 +239,14 @@ pub struct SshArgs {
     /// Print the exact ssh command line instead of running it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Open the port to your address (--from or --detect-ip) for this
+    /// session only: a temporary rule in the instance's first security group,
+    /// removed when ssh ends (also on Ctrl-C, SIGTERM, SIGHUP; after a crash,
+    /// by the next berth run).
+    #[arg(long)]
+    pub open: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Remote command, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -239,10 +277,70 @@ impl SshArgs {
     }
 }
 
+/// Where the operator connects from, for security-group and ACL checks.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Your address or network as the instance sees it (e.g. 198.51.100.7/32;
+    /// a bare address means /32 or /128). Default: `from` in the config file.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub from: Option<IpNet>,
+    /// Ask an address-echo service ($BERTH_ECHO_URL, default
+    /// checkip.amazonaws.com) for your public address. Off unless given.
+    #[arg(long, conflicts_with = "from")]
+    pub detect_ip: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Ssh,
+    Rdp,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// What to check (see TARGETS below); not needed with --cleanup.
+    #[arg(required_unless_present = "cleanup")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub options: ConnectOptions,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// What the connection is for (default: rdp for Windows, else ssh).
+    #[arg(long, value_enum)]
+    pub protocol: Option<ProtocolArg>,
+    /// The port to check (default: 22 for ssh, 3389 for rdp).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Add a temporary ingress rule for your address (needs --from or
+    /// --detect-ip) to the instance's first security group when none lets
+    /// you in; it is removed after --fix-for by the next berth run, or by
+    /// `berth doctor --cleanup`.
+    #[arg(long)]
+    pub fix: bool,
+    /// How long a --fix rule lasts.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub fix_for: std::time::Duration,
+    /// Remove the temporary rules berth added and did not remove (a killed
+    /// session, an expired --fix), then exit.
+    #[arg(long, conflicts_with_all = ["target", "fix"])]
+    pub cleanup: bool,
+    /// With --cleanup: also rules of sessions still running and --fix rules
+    /// that have not expired.
+    #[arg(long, requires = "cleanup")]
+    pub all: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// A CIDR, or a bare address as its host network.
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{s}` is not an address or CIDR (e.g. 198.51.100.7/32)"))
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {

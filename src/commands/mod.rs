@@ -2,6 +2,7 @@
 //! to an exit code. They glue the pure parts (target, plan, render) to the
 //! impure ones (inventory, transport) and hold no logic of their own.
 
+pub mod doctor;
 pub mod ls;
 pub mod show;
 pub mod ssh;
@@ -10,11 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
+use ipnet::IpNet;
 
 use crate::aws::Aws;
 use crate::aws::stats::CallLog;
-use crate::cli::{ConnectArgs, FilterArgs, InstanceStatus};
+use crate::cli::{ConnectArgs, FilterArgs, InstanceStatus, SourceArgs};
+use crate::echo;
 use crate::error::Error;
+use crate::firewall::{self, journal::Journal};
 use crate::inventory::cache::AmiCache;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
@@ -41,14 +45,50 @@ impl Context {
         }
     }
 
-    /// Connects to AWS (no call is made yet) with the AMI cache attached.
+    /// Connects to AWS with the AMI cache attached. No call is made, unless
+    /// an earlier berth left temporary rules behind: those go first.
     pub async fn inventory(&self, region_override: Option<&str>) -> Result<Inventory, Error> {
         let aws = Aws::connect(&self.settings.aws, region_override, Arc::clone(&self.log)).await?;
+        self.remove_leftovers(&aws).await;
         let amis = match (&self.settings.cache_dir, self.settings.refresh) {
             (Some(dir), false) => AmiCache::open(dir, &aws.region, aws.endpoint_url.as_deref()),
             _ => AmiCache::disabled(),
         };
         Ok(Inventory::new(aws, amis))
+    }
+
+    /// The journal of temporary security-group rules.
+    pub fn journal(&self) -> Result<Journal, Error> {
+        self.settings
+            .state_dir
+            .as_deref()
+            .map(Journal::new)
+            .ok_or_else(|| Error::Usage {
+                message: "no state directory for the journal of temporary rules".to_owned(),
+                hint: "set HOME or XDG_STATE_HOME".to_owned(),
+            })
+    }
+
+    /// Removes rules of sessions that were killed before they could, and
+    /// `--fix` rules that expired. Problems are reported, never fatal.
+    async fn remove_leftovers(&self, aws: &Aws) {
+        let Ok(journal) = self.journal() else { return };
+        if !firewall::has_stale(&journal) {
+            return;
+        }
+        match firewall::sweep(aws, &journal, false).await {
+            Ok(sweep) => {
+                for removed in sweep.removed {
+                    eprintln!("berth: removed a temporary rule an earlier berth left: {removed}");
+                }
+                for failed in sweep.failed {
+                    eprintln!(
+                        "berth: warning: could not remove a leftover temporary rule: {failed}"
+                    );
+                }
+            }
+            Err(e) => eprintln!("berth: warning: leftover temporary rules: {e}"),
+        }
     }
 
     /// Prints the `--stats` report to stderr, if asked for.
@@ -206,11 +246,37 @@ fn precise_target(host: &Host) -> String {
 
 /// Resolves a connect target to the one host it names (picking if needed).
 pub async fn resolve_one(ctx: &Context, connect: &ConnectArgs) -> Result<Host, Error> {
+    Ok(resolve_host(ctx, connect).await?.0)
+}
+
+/// [`resolve_one`], keeping the AWS clients (of the target's region) for
+/// further calls.
+pub async fn resolve_host(ctx: &Context, connect: &ConnectArgs) -> Result<(Host, Aws), Error> {
     let query = target::parse(&connect.target)?;
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
     inventory.save();
-    pick_one(ctx, hosts, &query, connect.first)
+    let host = pick_one(ctx, hosts, &query, connect.first)?;
+    Ok((host, inventory.aws().clone()))
+}
+
+/// The operator's address: `--from`, else the config file's `from`, else
+/// (only with `--detect-ip`) what the address-echo service says.
+pub async fn operator_address(ctx: &Context, source: &SourceArgs) -> Result<Option<IpNet>, Error> {
+    if let Some(from) = source.from {
+        return Ok(Some(from));
+    }
+    if source.detect_ip {
+        let addr = ctx
+            .phase("detect-ip", echo::public_address(&ctx.settings.echo_url))
+            .await?;
+        ctx.verbose(&format!(
+            "{} says your address is {addr}",
+            ctx.settings.echo_url
+        ));
+        return Ok(Some(IpNet::from(addr)));
+    }
+    Ok(ctx.settings.config.from)
 }
 
 /// What to ask of the planner for `host`: the key found for its key pair,
@@ -240,7 +306,7 @@ pub fn connect_request(
 }
 
 /// The route to use: `--via`, else the config's for the cluster, else auto.
-fn effective_via(ctx: &Context, args: &ConnectArgs, host: &Host) -> Via {
+pub fn effective_via(ctx: &Context, args: &ConnectArgs, host: &Host) -> Via {
     if args.via != Via::Auto {
         return args.via;
     }

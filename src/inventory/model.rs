@@ -72,6 +72,9 @@ pub struct Instance {
     pub subnet_id: Option<String>,
     pub security_groups: Vec<String>,
     pub tags: BTreeMap<String, String>,
+    /// When it was launched (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_time: Option<String>,
 }
 
 impl Instance {
@@ -99,6 +102,7 @@ impl Instance {
             subnet_id: None,
             security_groups: Vec::new(),
             tags: BTreeMap::new(),
+            launch_time: None,
         }
     }
 }
@@ -185,6 +189,7 @@ pub fn example_host() -> Host {
             tags: [("Name".to_owned(), "web-1".to_owned())]
                 .into_iter()
                 .collect(),
+            launch_time: None,
         },
         image: None,
         os: OsFamily::Ubuntu,

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
+use crate::doctor::{Protocol, Report, Scope};
 use crate::inventory::model::{Cluster, Host};
 use crate::plan::{self, Plan, PlanError, UserSource};
 
@@ -248,6 +249,68 @@ pub fn show_text(out: &mut dyn Write, report: &ShowReport<'_>) -> io::Result<()>
 }
 
 /// An argv as a line a POSIX shell would split back into the same words.
+/// The doctor checklist: a header naming the host, one line per check
+/// (status, check, route, evidence) with fix lines under failures and
+/// warnings, then which routes work.
+pub fn doctor_text(out: &mut dyn Write, host: &Host, report: &Report) -> io::Result<()> {
+    let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
+    let from = report
+        .from
+        .map_or_else(|| "an unknown address".to_owned(), |f| f.to_string());
+    writeln!(
+        out,
+        "{}{name}: {} to port {} from {from}",
+        report.instance_id,
+        match report.protocol {
+            Protocol::Ssh => "ssh",
+            Protocol::Rdp => "rdp",
+        },
+        report.port
+    )?;
+    for line in doctor_lines(report) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// The checklist lines without the header; also printed after a failed
+/// connection (problems only).
+pub fn doctor_lines(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    for f in &report.findings {
+        let scope = match f.scope {
+            Scope::Route(route) => format!("[{}] ", route.name()),
+            Scope::All | Scope::KeyRoutes => String::new(),
+        };
+        lines.push(format!(
+            "  {:<4}  {:<26} {scope}{}",
+            f.status.label(),
+            f.check,
+            f.evidence
+        ));
+        for (i, fix) in f.fix.iter().enumerate() {
+            let lead = if i == 0 { "fix:" } else { "    " };
+            lines.push(format!("        {lead} {fix}"));
+        }
+    }
+    lines.push(route_summary(report));
+    lines
+}
+
+/// `routes: private works; public blocked by internet-gateway`.
+pub fn route_summary(report: &Report) -> String {
+    let parts: Vec<String> = report
+        .routes
+        .iter()
+        .map(|r| match (r.works, r.blocked_by) {
+            (true, _) => format!("{} works", r.route.name()),
+            (false, Some(check)) => format!("{} blocked by {check}", r.route.name()),
+            (false, None) => format!("{} unavailable", r.route.name()),
+        })
+        .collect();
+    format!("routes: {}", parts.join("; "))
+}
+
 pub fn shell_words(argv: &[String]) -> String {
     shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
 }

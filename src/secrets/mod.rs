@@ -2,4 +2,5 @@
 //! instance's key pair and reading its permissions. Nothing here ever
 //! copies or prints key material.
 
+pub mod fingerprint;
 pub mod keys;

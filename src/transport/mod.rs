@@ -2,7 +2,8 @@
 //! Programs are always run from argv vectors, never through a shell.
 
 pub mod chooser;
-pub mod ssh;
+#[cfg(unix)]
+pub mod session;
 
 use std::io;
 
@@ -12,6 +13,16 @@ pub enum TransportError {
     Spawn { program: String, source: io::Error },
     #[error("`{command}` is not a command line berth can split into words")]
     BadCommand { command: String },
+    #[error("cannot handle termination signals: {0}")]
+    Signals(io::Error),
+}
+
+/// The program and its arguments.
+pub(crate) fn split(argv: &[String]) -> (&str, &[String]) {
+    match argv.split_first() {
+        Some((program, rest)) => (program.as_str(), rest),
+        None => ("ssh", &[]),
+    }
 }
 
 impl TransportError {
@@ -23,6 +34,7 @@ impl TransportError {
                 crate::settings::SSH_PROGRAM_VAR
             ),
             Self::Spawn { program, .. } => format!("check that `{program}` is executable"),
+            Self::Signals(_) => "run berth again; if it persists, report a bug".to_owned(),
             Self::BadCommand { .. } => format!(
                 "fix the quoting in {} (for example `fzf --height 40%`)",
                 crate::settings::PICKER_VAR

@@ -1,0 +1,285 @@
+//! `berth doctor TARGET`: gather the facts every prerequisite depends on
+//! (side by side), let [`crate::doctor::diagnose`] decide, print the
+//! checklist. Also `--fix` (a temporary rule) and `--cleanup`.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+
+use crate::aws::Aws;
+use crate::aws::stats::branch;
+use crate::cli::{ConnectArgs, DoctorArgs, OutputFormat, ProtocolArg};
+use crate::doctor::{
+    self, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState, Protocol, Report, Status,
+};
+use crate::error::Error;
+use crate::firewall::{self, Opened};
+use crate::inventory::model::Host;
+use crate::inventory::os::OsFamily;
+use crate::plan::Via;
+use crate::render;
+use crate::secrets::fingerprint;
+use crate::secrets::keys;
+
+use super::{Context, effective_via, operator_address, resolve_host};
+
+pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let Some(target) = &args.target else {
+        return cleanup(ctx, args.all, out).await;
+    };
+    let connect = ConnectArgs {
+        target: target.clone(),
+        options: args.options.clone(),
+    };
+    let (host, aws) = resolve_host(ctx, &connect).await?;
+    let from = operator_address(ctx, &args.source).await?;
+    let protocol = match args.protocol {
+        Some(ProtocolArg::Ssh) => Protocol::Ssh,
+        Some(ProtocolArg::Rdp) => Protocol::Rdp,
+        None => Protocol::for_os(host.os),
+    };
+    let port = args.port.unwrap_or(protocol.default_port());
+    let via = effective_via(ctx, &connect, &host);
+    let mut report = Box::pin(examine(
+        ctx, &aws, &host, &connect, protocol, port, from, via,
+    ))
+    .await?;
+
+    if args.fix {
+        let Some(cidr) = from else {
+            return Err(Error::Usage {
+                message: "--fix needs your address".to_owned(),
+                hint: "pass --from YOUR-ADDRESS/32 (or --detect-ip)".to_owned(),
+            });
+        };
+        if needs_group_fix(&report) {
+            let group = first_group(&host)?;
+            let journal = ctx.journal()?;
+            match firewall::open(&aws, &journal, &group, cidr, port, args.fix_for, false).await? {
+                Opened::Added(rule) => eprintln!(
+                    "berth: added to {group}: tcp/{port} from {cidr}, \"{}\"",
+                    rule.description
+                ),
+                Opened::AlreadyAllowed => {
+                    eprintln!("berth: {group} already allows tcp/{port} from {cidr}");
+                }
+            }
+            report = Box::pin(examine(
+                ctx, &aws, &host, &connect, protocol, port, from, via,
+            ))
+            .await?;
+        } else {
+            eprintln!("berth: --fix: no security group needs fixing");
+        }
+    }
+
+    match ctx.settings.output {
+        OutputFormat::Json => render::json(out, &report)?,
+        OutputFormat::Table => render::doctor_text(out, &host, &report)?,
+    }
+    Ok(report.exit_code())
+}
+
+/// Gathers the facts and diagnoses. Also used after a failed connection.
+#[allow(clippy::too_many_arguments)]
+pub async fn examine(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    connect: &ConnectArgs,
+    protocol: Protocol,
+    port: u16,
+    from: Option<IpNet>,
+    via: Via,
+) -> Result<Report, Error> {
+    let ec2 = &host.ec2;
+    let id = ec2.instance_id.as_str();
+    let subnet = ec2.subnet_id.as_deref();
+    let vpc = ec2.vpc_id.as_deref();
+    let windows = host.os == OsFamily::Windows;
+
+    let groups =
+        branch(async { Lookup::from_result(aws.security_groups(&ec2.security_groups).await) });
+    let route_table = branch(async {
+        match (subnet, vpc) {
+            (Some(s), Some(v)) => Lookup::from_result(aws.route_table_for(s, v).await),
+            _ => missing("subnet"),
+        }
+    });
+    let igw = branch(async {
+        match vpc {
+            Some(v) => Lookup::from_result(aws.internet_gateway_of(v).await),
+            None => missing("VPC"),
+        }
+    });
+    let acl = branch(async {
+        match subnet {
+            Some(s) => Lookup::from_result(aws.network_acl_for(s).await),
+            None => missing("subnet"),
+        }
+    });
+    let key_pair = branch(async {
+        match &ec2.key_name {
+            Some(name) => Some(Lookup::from_result(aws.key_pair(name).await)),
+            None => None,
+        }
+    });
+    let ssm = branch(async { Lookup::from_result(aws.ssm_state(id).await) });
+    let endpoints = branch(async {
+        match vpc {
+            Some(v) => Lookup::from_result(aws.instance_connect_endpoints(v).await),
+            None => missing("VPC"),
+        }
+    });
+    let password = branch(async {
+        if !windows {
+            return None;
+        }
+        Some(
+            Lookup::from_result(aws.password_data(id).await).map(|data| match data {
+                Some(_) => PasswordState::Available,
+                None => PasswordState::NotYet {
+                    since_launch: since_launch(ec2.launch_time.as_deref()),
+                },
+            }),
+        )
+    });
+    let (groups, route_table, internet_gateway, acl, key_pair, ssm, endpoints, password) =
+        Box::pin(ctx.phase("examine", async {
+            futures::join!(
+                groups,
+                route_table,
+                igw,
+                acl,
+                key_pair,
+                ssm,
+                endpoints,
+                password
+            )
+        }))
+        .await;
+
+    let ec2_fingerprint = match &key_pair {
+        Some(Lookup::Known(Some(info))) => info.fingerprint.clone(),
+        _ => None,
+    };
+    let local_key = local_key(ctx, connect, host, ec2_fingerprint.as_deref())?;
+    let facts = Facts {
+        host,
+        target: &connect.target,
+        protocol,
+        port,
+        from,
+        via,
+        groups,
+        route_table,
+        internet_gateway,
+        acl,
+        key_pair,
+        local_key,
+        ssm,
+        endpoints,
+        password,
+    };
+    Ok(doctor::diagnose(&facts))
+}
+
+fn missing<T>(what: &str) -> Lookup<T> {
+    Lookup::Unavailable(format!("the instance has no {what}"))
+}
+
+impl<T> Lookup<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Self::Known(v) => Lookup::Known(f(v)),
+            Self::Unavailable(why) => Lookup::Unavailable(why),
+        }
+    }
+}
+
+fn since_launch(launch_time: Option<&str>) -> Option<Duration> {
+    let launched = humantime::parse_rfc3339_weak(launch_time?).ok()?;
+    SystemTime::now().duration_since(launched).ok()
+}
+
+/// Finds the local private key as `ssh` would and compares it with EC2's
+/// fingerprint.
+fn local_key(
+    ctx: &Context,
+    connect: &ConnectArgs,
+    host: &Host,
+    ec2_fingerprint: Option<&str>,
+) -> Result<Result<LocalKey, Vec<String>>, Error> {
+    let lookup = keys::find_key(
+        connect.identity.as_deref(),
+        host.ec2.key_name.as_deref(),
+        &ctx.settings.config.key_dirs,
+        ctx.settings.home.as_deref(),
+    )?;
+    let Some(found) = lookup.found else {
+        return Ok(Err(lookup
+            .searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()));
+    };
+    let fingerprint = match (std::fs::read_to_string(&found.path), ec2_fingerprint) {
+        (Err(e), _) => FingerprintCheck::Unchecked(format!("cannot read it: {e}")),
+        (Ok(_), None) => {
+            FingerprintCheck::Unchecked("EC2 has no fingerprint to compare with".to_owned())
+        }
+        (Ok(text), Some(theirs)) => match fingerprint::compare(&text, theirs) {
+            Ok(fingerprint::Comparison::Matches) => FingerprintCheck::Matches,
+            Ok(fingerprint::Comparison::Differs { local }) => FingerprintCheck::Differs { local },
+            Err(e) => FingerprintCheck::Unchecked(e.to_string()),
+        },
+    };
+    Ok(Ok(LocalKey {
+        path: found.path.display().to_string(),
+        mode: found.mode,
+        fingerprint,
+    }))
+}
+
+/// Whether a security-group rule for the operator would help: some route's
+/// group check failed while its address check passed.
+fn needs_group_fix(report: &Report) -> bool {
+    report
+        .findings
+        .iter()
+        .any(|f| f.check == "security-group" && f.status == Status::Fail)
+}
+
+/// The security group `--open`/`--fix` adds to: the instance's first.
+pub fn first_group(host: &Host) -> Result<String, Error> {
+    host.ec2
+        .security_groups
+        .first()
+        .cloned()
+        .ok_or_else(|| firewall::FirewallError::NoGroup(host.ec2.instance_id.clone()).into())
+}
+
+/// `doctor --cleanup`: remove leftover temporary rules.
+async fn cleanup(ctx: &Context, all: bool, out: &mut dyn Write) -> Result<u8, Error> {
+    let inventory = ctx.inventory(None).await?;
+    let journal = ctx.journal()?;
+    let sweep = firewall::sweep(inventory.aws(), &journal, all).await?;
+    for removed in &sweep.removed {
+        writeln!(out, "removed {removed}")?;
+    }
+    if sweep.removed.is_empty() {
+        writeln!(out, "no leftover temporary rules")?;
+    }
+    if sweep.elsewhere > 0 {
+        writeln!(
+            out,
+            "{} leftover rule(s) belong to another region or endpoint; run `berth doctor --cleanup` with its --region",
+            sweep.elsewhere
+        )?;
+    }
+    for failed in &sweep.failed {
+        eprintln!("berth: could not remove {failed}");
+    }
+    Ok(if sweep.failed.is_empty() { 0 } else { 5 })
+}

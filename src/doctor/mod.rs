@@ -1,0 +1,1057 @@
+//! `berth doctor`: every prerequisite of a connection, checked from facts
+//! gathered beforehand, each with one line of evidence and the exact fix.
+//!
+//! [`diagnose`] is pure: the command gathers [`Facts`] (AWS calls, the
+//! local key file) and this module decides. A connection needs one working
+//! route; a route works when its own checks and every check it depends on
+//! (instance state, key, password) pass or only warn.
+
+pub mod network;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::inventory::model::Host;
+use crate::plan::Via;
+use network::{AclVerdict, GroupVerdict, NetworkAcl, RouteTable, SecurityGroup, Source};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skipped,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Warn => "warn",
+            Self::Fail => "FAIL",
+            Self::Skipped => "skip",
+        }
+    }
+}
+
+/// A way from the operator to the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteKind {
+    /// The public address, over the internet.
+    Public,
+    /// The private address, from inside the VPC or over a VPN.
+    Private,
+    /// An EC2 Instance Connect Endpoint in the instance's VPC.
+    InstanceConnectEndpoint,
+    /// Session Manager (the SSM agent), which needs no inbound rule or key.
+    Ssm,
+}
+
+impl RouteKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+            Self::InstanceConnectEndpoint => "instance-connect-endpoint",
+            Self::Ssm => "ssm",
+        }
+    }
+
+    /// Routes that log in with the key pair.
+    fn uses_key(self) -> bool {
+        self != Self::Ssm
+    }
+}
+
+/// Which routes a finding bears on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "route")]
+pub enum Scope {
+    /// Every route (the instance must be running).
+    All,
+    /// Routes that log in with the key pair (not SSM).
+    KeyRoutes,
+    /// One route.
+    Route(RouteKind),
+}
+
+impl Scope {
+    fn covers(self, route: RouteKind) -> bool {
+        match self {
+            Self::All => true,
+            Self::KeyRoutes => route.uses_key(),
+            Self::Route(r) => r == route,
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub scope: Scope,
+    pub status: Status,
+    pub evidence: String,
+    /// Commands or flags that fix it, real ids filled in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fix: Vec<String>,
+}
+
+/// Whether a route can be used, and the first check that stops it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteResult {
+    pub route: RouteKind,
+    pub works: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<&'static str>,
+}
+
+/// What doctor found for one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub target: String,
+    pub instance_id: String,
+    pub protocol: Protocol,
+    pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<IpNet>,
+    pub findings: Vec<Finding>,
+    pub routes: Vec<RouteResult>,
+}
+
+impl Report {
+    pub fn working_routes(&self) -> impl Iterator<Item = RouteKind> + '_ {
+        self.routes.iter().filter(|r| r.works).map(|r| r.route)
+    }
+
+    /// 0 when at least one route works, 4 (a prerequisite failed) otherwise.
+    pub fn exit_code(&self) -> u8 {
+        if self.working_routes().next().is_some() {
+            0
+        } else {
+            4
+        }
+    }
+
+    /// The findings worth showing after a failed connection: failures and
+    /// warnings.
+    pub fn problems(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| matches!(f.status, Status::Fail | Status::Warn))
+    }
+}
+
+/// What the connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Ssh,
+    Rdp,
+}
+
+impl Protocol {
+    /// RDP for Windows, SSH for everything else.
+    pub fn for_os(os: crate::inventory::os::OsFamily) -> Self {
+        if os == crate::inventory::os::OsFamily::Windows {
+            Self::Rdp
+        } else {
+            Self::Ssh
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Ssh => 22,
+            Self::Rdp => 3389,
+        }
+    }
+
+    fn command(self) -> &'static str {
+        match self {
+            Self::Ssh => "ssh",
+            Self::Rdp => "rdp",
+        }
+    }
+}
+
+/// A fact berth asked AWS for: the answer, or why there is none (no
+/// permission, an API the endpoint does not offer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<T> {
+    Known(T),
+    Unavailable(String),
+}
+
+impl<T> Lookup<T> {
+    pub fn from_result<E: std::fmt::Display>(r: Result<T, E>) -> Self {
+        match r {
+            Ok(v) => Self::Known(v),
+            Err(e) => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// The key pair as EC2 knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyPairInfo {
+    pub name: String,
+    pub fingerprint: Option<String>,
+    /// `rsa` or `ed25519`.
+    pub key_type: Option<String>,
+}
+
+/// The local private key, as the command found and read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalKey {
+    pub path: String,
+    pub mode: Option<u32>,
+    pub fingerprint: FingerprintCheck,
+}
+
+/// Whether the local key is the key pair's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FingerprintCheck {
+    Matches,
+    /// Its fingerprints, for the message.
+    Differs {
+        local: String,
+    },
+    /// Encrypted, unreadable, or nothing to compare with.
+    Unchecked(String),
+}
+
+/// What Session Manager says of the instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SsmState {
+    /// Not a managed instance (no agent, no role, or no route to SSM).
+    NotManaged,
+    /// `Online`, `ConnectionLost`, `Inactive`.
+    Ping(String),
+}
+
+/// Whether the Administrator password can be had (Windows only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordState {
+    Available,
+    /// GetPasswordData answered empty, this long after launch (if known).
+    NotYet {
+        since_launch: Option<Duration>,
+    },
+}
+
+/// Everything [`diagnose`] decides from.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub host: &'a Host,
+    /// The target as the user wrote it, for fix lines.
+    pub target: &'a str,
+    pub protocol: Protocol,
+    pub port: u16,
+    /// The operator's address or network.
+    pub from: Option<IpNet>,
+    /// `Auto` checks every route.
+    pub via: Via,
+    pub groups: Lookup<Vec<SecurityGroup>>,
+    pub route_table: Lookup<Option<RouteTable>>,
+    /// The internet gateway attached to the VPC, for the fix line.
+    pub internet_gateway: Lookup<Option<String>>,
+    pub acl: Lookup<Option<NetworkAcl>>,
+    /// `None` when the instance has no key pair (nothing to look up).
+    pub key_pair: Option<Lookup<Option<KeyPairInfo>>>,
+    /// The local key; `Err` lists where berth looked.
+    pub local_key: Result<LocalKey, Vec<String>>,
+    pub ssm: Lookup<SsmState>,
+    /// Instance Connect Endpoints in the VPC, with their security groups.
+    pub endpoints: Lookup<Vec<(String, Vec<String>)>>,
+    /// Windows hosts only.
+    pub password: Option<Lookup<PasswordState>>,
+}
+
+/// About how long Windows takes after launch to make its password: the
+/// EC2 docs ask to wait at least 4 minutes.
+pub const PASSWORD_DELAY: Duration = Duration::from_secs(4 * 60);
+
+/// Runs every check on `facts`.
+pub fn diagnose(facts: &Facts) -> Report {
+    let mut findings = Vec::new();
+    instance_checks(facts, &mut findings);
+    let routes = selected_routes(facts.via);
+    for &route in &routes {
+        route_checks(facts, route, &mut findings);
+    }
+    key_checks(facts, &mut findings);
+    if facts.password.is_some() {
+        password_checks(facts, &mut findings);
+    }
+    let routes = routes
+        .into_iter()
+        .map(|route| {
+            let gate = findings.iter().find(|f| {
+                f.scope.covers(route)
+                    && (f.status == Status::Fail
+                        || (f.scope == Scope::Route(route)
+                            && ROUTE_GATES.contains(&f.check)
+                            && f.status != Status::Pass))
+            });
+            RouteResult {
+                route,
+                works: gate.is_none(),
+                blocked_by: gate.map(|f| f.check),
+            }
+        })
+        .collect();
+    Report {
+        target: facts.target.to_owned(),
+        instance_id: facts.host.ec2.instance_id.clone(),
+        protocol: facts.protocol,
+        port: facts.port,
+        from: facts.from,
+        findings,
+        routes,
+    }
+}
+
+/// The check that opens each route: a route whose gate did not pass (was
+/// skipped or only warned) is not counted as working.
+const ROUTE_GATES: [&str; 4] = [
+    "public-address",
+    "private-address",
+    "instance-connect-endpoint",
+    "ssm-agent",
+];
+
+fn selected_routes(via: Via) -> Vec<RouteKind> {
+    match via {
+        Via::Public => vec![RouteKind::Public],
+        Via::Private => vec![RouteKind::Private],
+        Via::Auto => vec![
+            RouteKind::Public,
+            RouteKind::Private,
+            RouteKind::InstanceConnectEndpoint,
+            RouteKind::Ssm,
+        ],
+    }
+}
+
+fn finding(
+    check: &'static str,
+    scope: Scope,
+    status: Status,
+    evidence: impl Into<String>,
+    fix: Vec<String>,
+) -> Finding {
+    Finding {
+        check,
+        scope,
+        status,
+        evidence: evidence.into(),
+        fix,
+    }
+}
+
+fn instance_checks(facts: &Facts, out: &mut Vec<Finding>) {
+    let id = &facts.host.ec2.instance_id;
+    let state = facts.host.ec2.state.as_str();
+    let (status, fix) = match state {
+        "running" => (Status::Pass, vec![]),
+        "stopped" => (
+            Status::Fail,
+            vec![format!("aws ec2 start-instances --instance-ids {id}")],
+        ),
+        "pending" => (
+            Status::Fail,
+            vec![format!("aws ec2 wait instance-running --instance-ids {id}")],
+        ),
+        _ => (Status::Fail, vec![]),
+    };
+    out.push(finding("instance-state", Scope::All, status, state, fix));
+
+    let Some(ci) = &facts.host.container_instance else {
+        out.push(finding(
+            "container-instance",
+            Scope::All,
+            Status::Skipped,
+            "not registered with an ECS cluster",
+            vec![],
+        ));
+        return;
+    };
+    let (status, fix) = if ci.status == "ACTIVE" {
+        (Status::Pass, vec![])
+    } else {
+        (
+            Status::Warn,
+            vec![format!(
+                "aws ecs update-container-instances-state --cluster {} --container-instances {} --status ACTIVE",
+                ci.cluster, ci.id
+            )],
+        )
+    };
+    out.push(finding(
+        "container-instance",
+        Scope::All,
+        status,
+        format!("{} in cluster {}", ci.status, ci.cluster),
+        fix,
+    ));
+    let (status, evidence, fix) = if ci.agent_connected {
+        (Status::Pass, "connected", vec![])
+    } else {
+        (
+            Status::Warn,
+            "disconnected: ECS cannot place tasks here",
+            vec!["on the instance: sudo systemctl restart ecs".to_owned()],
+        )
+    };
+    out.push(finding("ecs-agent", Scope::All, status, evidence, fix));
+}
+
+fn route_checks(facts: &Facts, route: RouteKind, out: &mut Vec<Finding>) {
+    match route {
+        RouteKind::Public => public_route(facts, out),
+        RouteKind::Private => private_route(facts, out),
+        RouteKind::InstanceConnectEndpoint => endpoint_route(facts, out),
+        RouteKind::Ssm => ssm_route(facts, out),
+    }
+}
+
+fn public_route(facts: &Facts, out: &mut Vec<Finding>) {
+    let scope = Scope::Route(RouteKind::Public);
+    let ec2 = &facts.host.ec2;
+    let address = ec2.public_dns.as_ref().or(ec2.public_ip.as_ref());
+    let Some(address) = address else {
+        out.push(finding(
+            "public-address",
+            scope,
+            Status::Fail,
+            "no public IPv4 address or DNS name",
+            vec![
+                format!(
+                    "from inside the VPC or over a VPN: berth {} {} --via private",
+                    facts.protocol.command(),
+                    facts.target
+                ),
+                format!(
+                    "or give it an Elastic IP: aws ec2 associate-address --instance-id {} --allocation-id eipalloc-…",
+                    ec2.instance_id
+                ),
+            ],
+        ));
+        return;
+    };
+    out.push(finding(
+        "public-address",
+        scope,
+        Status::Pass,
+        address.clone(),
+        vec![],
+    ));
+    out.push(internet_gateway(facts));
+    network_checks(facts, RouteKind::Public, out);
+}
+
+fn internet_gateway(facts: &Facts) -> Finding {
+    let scope = Scope::Route(RouteKind::Public);
+    let subnet = facts.host.ec2.subnet_id.as_deref().unwrap_or("its subnet");
+    let table = match &facts.route_table {
+        Lookup::Unavailable(why) => {
+            return finding(
+                "internet-gateway",
+                scope,
+                Status::Skipped,
+                why.clone(),
+                vec![],
+            );
+        }
+        Lookup::Known(None) => {
+            return finding(
+                "internet-gateway",
+                scope,
+                Status::Fail,
+                format!("no route table applies to {subnet}"),
+                vec![],
+            );
+        }
+        Lookup::Known(Some(table)) => table,
+    };
+    if let Some(route) = table.internet_route(false) {
+        return finding(
+            "internet-gateway",
+            scope,
+            Status::Pass,
+            format!(
+                "{} sends {} to {}",
+                table.id, route.destination, route.target
+            ),
+            vec![],
+        );
+    }
+    let fix = match &facts.internet_gateway {
+        Lookup::Known(Some(igw)) => vec![format!(
+            "aws ec2 create-route --route-table-id {} --destination-cidr-block 0.0.0.0/0 --gateway-id {igw}",
+            table.id
+        )],
+        _ => vec![format!(
+            "attach an internet gateway to {}, then: aws ec2 create-route --route-table-id {} --destination-cidr-block 0.0.0.0/0 --gateway-id igw-…",
+            facts.host.ec2.vpc_id.as_deref().unwrap_or("the VPC"),
+            table.id
+        )],
+    };
+    finding(
+        "internet-gateway",
+        scope,
+        Status::Fail,
+        format!(
+            "{} ({subnet}{}) has no default route to an internet gateway: the public address cannot be reached",
+            table.id,
+            if table.main {
+                ", the VPC's main table"
+            } else {
+                ""
+            }
+        ),
+        fix,
+    )
+}
+
+fn private_route(facts: &Facts, out: &mut Vec<Finding>) {
+    let scope = Scope::Route(RouteKind::Private);
+    let ec2 = &facts.host.ec2;
+    let vpc = ec2.vpc_id.as_deref().unwrap_or("its VPC");
+    let Some(address) = &ec2.private_ip else {
+        out.push(finding(
+            "private-address",
+            scope,
+            Status::Fail,
+            "no private address",
+            vec![],
+        ));
+        return;
+    };
+    if facts.via != Via::Private {
+        out.push(finding(
+            "private-address",
+            scope,
+            Status::Skipped,
+            format!("{address} is reachable only from inside {vpc} (VPN, peering, Direct Connect)"),
+            vec![format!(
+                "if you are inside it: berth doctor {} --via private",
+                facts.target
+            )],
+        ));
+        return;
+    }
+    out.push(finding(
+        "private-address",
+        scope,
+        Status::Pass,
+        format!("{address} in {vpc} (--via private: you are inside it)"),
+        vec![],
+    ));
+    network_checks(facts, RouteKind::Private, out);
+}
+
+fn endpoint_route(facts: &Facts, out: &mut Vec<Finding>) {
+    let scope = Scope::Route(RouteKind::InstanceConnectEndpoint);
+    let vpc = facts.host.ec2.vpc_id.as_deref().unwrap_or("its VPC");
+    match &facts.endpoints {
+        Lookup::Unavailable(why) => out.push(finding(
+            "instance-connect-endpoint",
+            scope,
+            Status::Skipped,
+            format!("could not list endpoints: {why}"),
+            vec![],
+        )),
+        Lookup::Known(endpoints) if endpoints.is_empty() => out.push(finding(
+            "instance-connect-endpoint",
+            scope,
+            Status::Skipped,
+            format!("none in {vpc}"),
+            vec![],
+        )),
+        Lookup::Known(endpoints) => {
+            let (id, groups) = &endpoints[0];
+            out.push(finding(
+                "instance-connect-endpoint",
+                scope,
+                Status::Pass,
+                format!("{id} in {vpc}"),
+                vec![],
+            ));
+            let source = Source::Groups(groups.clone());
+            out.push(group_check(
+                facts,
+                RouteKind::InstanceConnectEndpoint,
+                &source,
+            ));
+        }
+    }
+}
+
+fn ssm_route(facts: &Facts, out: &mut Vec<Finding>) {
+    let scope = Scope::Route(RouteKind::Ssm);
+    let id = &facts.host.ec2.instance_id;
+    let (status, evidence, fix) = match &facts.ssm {
+        Lookup::Unavailable(why) => (Status::Skipped, format!("could not ask SSM: {why}"), vec![]),
+        Lookup::Known(SsmState::NotManaged) => (
+            Status::Skipped,
+            "not a managed instance (no SSM agent online, or no instance profile for it)"
+                .to_owned(),
+            vec![],
+        ),
+        Lookup::Known(SsmState::Ping(ping)) if ping == "Online" => (
+            Status::Pass,
+            "SSM agent online".to_owned(),
+            vec![format!("aws ssm start-session --target {id}")],
+        ),
+        Lookup::Known(SsmState::Ping(ping)) => (
+            Status::Warn,
+            format!("SSM agent {ping}"),
+            vec!["on the instance: sudo systemctl restart amazon-ssm-agent".to_owned()],
+        ),
+    };
+    out.push(finding("ssm-agent", scope, status, evidence, fix));
+}
+
+/// Security groups and the network ACL, for a route from the operator.
+fn network_checks(facts: &Facts, route: RouteKind, out: &mut Vec<Finding>) {
+    let source = facts.from.map_or(Source::Unknown, Source::Cidr);
+    out.push(group_check(facts, route, &source));
+    out.push(acl_check(facts, route));
+}
+
+fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
+    let scope = Scope::Route(route);
+    let port = facts.port;
+    let groups = match &facts.groups {
+        Lookup::Known(groups) => groups,
+        Lookup::Unavailable(why) => {
+            return finding(
+                "security-group",
+                scope,
+                Status::Skipped,
+                why.clone(),
+                vec![],
+            );
+        }
+    };
+    let names = groups
+        .iter()
+        .map(|g| g.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let first = groups.first().map_or("sg-…", |g| g.id.as_str());
+    let verdict = network::evaluate_groups(groups, port, source);
+    let from = match source {
+        Source::Cidr(cidr) => cidr.to_string(),
+        Source::Groups(g) => format!("group {}", g.join(", ")),
+        Source::Unknown => "your address".to_owned(),
+    };
+    let open_fix = |cidr: &str| {
+        vec![
+            format!(
+                "for this session only: berth {} {} --open --from {cidr}",
+                facts.protocol.command(),
+                facts.target
+            ),
+            format!(
+                "or for good: aws ec2 authorize-security-group-ingress --group-id {first} --protocol tcp --port {port} --cidr {cidr}"
+            ),
+        ]
+    };
+    match (verdict, source) {
+        (GroupVerdict::Allowed { group, rule }, _) => finding(
+            "security-group",
+            scope,
+            Status::Pass,
+            format!("{group} allows {rule}"),
+            vec![],
+        ),
+        (GroupVerdict::Partly { group, rule }, _) => finding(
+            "security-group",
+            scope,
+            Status::Warn,
+            format!("{group} allows {rule}: only part of {from}"),
+            vec![],
+        ),
+        (GroupVerdict::Unverifiable { prefix_lists }, _) => finding(
+            "security-group",
+            scope,
+            Status::Warn,
+            format!(
+                "tcp/{port} is allowed only from prefix list {}; berth cannot check its entries",
+                prefix_lists.join(", ")
+            ),
+            vec![format!(
+                "aws ec2 get-managed-prefix-list-entries --prefix-list-id {}",
+                prefix_lists[0]
+            )],
+        ),
+        (GroupVerdict::Denied { allowed }, Source::Unknown) if !allowed.is_empty() => finding(
+            "security-group",
+            scope,
+            Status::Warn,
+            format!(
+                "{names} allow tcp/{port} from {} only; whether that includes you is unknown",
+                allowed.join(", ")
+            ),
+            vec!["say where you connect from: --from YOUR-ADDRESS/32 (or --detect-ip)".to_owned()],
+        ),
+        (GroupVerdict::Denied { allowed }, _) => {
+            let evidence = if allowed.is_empty() {
+                format!("{names} allow tcp/{port} from nowhere")
+            } else {
+                format!(
+                    "{names} allow tcp/{port} only from {}, not from {from}",
+                    allowed.join(", ")
+                )
+            };
+            let fix = match source {
+                Source::Cidr(cidr) => open_fix(&cidr.to_string()),
+                Source::Unknown => open_fix("YOUR-ADDRESS/32"),
+                Source::Groups(g) => vec![format!(
+                    "aws ec2 authorize-security-group-ingress --group-id {first} --protocol tcp --port {port} --source-group {}",
+                    g.first().map_or("sg-…", String::as_str)
+                )],
+            };
+            let mut fix = fix;
+            if allowed.iter().any(|a| a.starts_with("group ")) {
+                fix.push("or connect through a host in the allowed group (a bastion)".to_owned());
+            }
+            finding("security-group", scope, Status::Fail, evidence, fix)
+        }
+    }
+}
+
+fn acl_check(facts: &Facts, route: RouteKind) -> Finding {
+    let scope = Scope::Route(route);
+    let acl = match &facts.acl {
+        Lookup::Known(Some(acl)) => acl,
+        Lookup::Known(None) => {
+            return finding(
+                "network-acl",
+                scope,
+                Status::Skipped,
+                "no network ACL applies to the subnet",
+                vec![],
+            );
+        }
+        Lookup::Unavailable(why) => {
+            return finding("network-acl", scope, Status::Skipped, why.clone(), vec![]);
+        }
+    };
+    let port = facts.port;
+    match network::evaluate_acl(acl, port, facts.from) {
+        AclVerdict::Allowed => finding(
+            "network-acl",
+            scope,
+            Status::Pass,
+            format!(
+                "{} allows tcp/{port} in and ephemeral ports {}-{} out",
+                acl.id,
+                network::EPHEMERAL.0,
+                network::EPHEMERAL.1
+            ),
+            vec![],
+        ),
+        AclVerdict::DependsOnSource => finding(
+            "network-acl",
+            scope,
+            Status::Warn,
+            format!("{} has rules for some addresses only", acl.id),
+            vec!["say where you connect from: --from YOUR-ADDRESS/32".to_owned()],
+        ),
+        AclVerdict::Denied {
+            direction,
+            ports,
+            rule,
+        } => {
+            let ports_text = if ports.0 == ports.1 {
+                format!("tcp/{}", ports.0)
+            } else {
+                format!("tcp/{}-{}", ports.0, ports.1)
+            };
+            let by = rule.map_or_else(
+                || "the final deny (no rule matches)".to_owned(),
+                |n| format!("rule {n}"),
+            );
+            let egress = direction == "outbound";
+            let cidr = facts
+                .from
+                .map_or_else(|| "0.0.0.0/0".to_owned(), |c| c.to_string());
+            let rule_number = rule.map_or(100, |n| (n - 1).max(1));
+            let fix = format!(
+                "aws ec2 create-network-acl-entry --network-acl-id {} {} --rule-number {rule_number} --protocol tcp --port-range From={},To={} --cidr-block {cidr} --rule-action allow",
+                acl.id,
+                if egress { "--egress" } else { "--ingress" },
+                ports.0,
+                ports.1
+            );
+            finding(
+                "network-acl",
+                scope,
+                Status::Fail,
+                format!("{} denies {direction} {ports_text} by {by}", acl.id),
+                vec![fix],
+            )
+        }
+    }
+}
+
+fn key_checks(facts: &Facts, out: &mut Vec<Finding>) {
+    let scope = Scope::KeyRoutes;
+    let ec2 = &facts.host.ec2;
+    let Some(key_name) = ec2.key_name.as_deref() else {
+        out.push(finding(
+            "key-pair",
+            scope,
+            Status::Fail,
+            "launched without a key pair: there is no key to log in with",
+            vec![
+                format!(
+                    "connect with Session Manager: aws ssm start-session --target {}",
+                    ec2.instance_id
+                ),
+                "or launch a replacement with a key pair (--key-name in the launch template)"
+                    .to_owned(),
+            ],
+        ));
+        return;
+    };
+    out.push(finding("key-pair", scope, Status::Pass, key_name, vec![]));
+    let ec2_key = key_pair_check(facts, key_name, out);
+    local_key_checks(facts, key_name, ec2_key, out);
+}
+
+/// Whether EC2 still has the key pair; its facts when it does.
+fn key_pair_check<'f>(
+    facts: &'f Facts,
+    key_name: &str,
+    out: &mut Vec<Finding>,
+) -> Option<&'f KeyPairInfo> {
+    let scope = Scope::KeyRoutes;
+    match &facts.key_pair {
+        Some(Lookup::Known(Some(info))) => {
+            out.push(finding(
+                "key-pair-exists",
+                scope,
+                Status::Pass,
+                format!(
+                    "{} key pair {key_name}{}",
+                    info.key_type.as_deref().unwrap_or("a"),
+                    info.fingerprint
+                        .as_deref()
+                        .map_or_else(String::new, |f| format!(", fingerprint {f}"))
+                ),
+                vec![],
+            ));
+            Some(info)
+        }
+        Some(Lookup::Known(None)) => {
+            out.push(finding(
+                "key-pair-exists",
+                scope,
+                Status::Warn,
+                format!(
+                    "key pair {key_name} no longer exists in EC2; the instance still accepts its key, but only the private key you kept can log in"
+                ),
+                vec![format!(
+                    "to let EC2 track it again: aws ec2 import-key-pair --key-name {key_name} --public-key-material fileb://{key_name}.pub"
+                )],
+            ));
+            None
+        }
+        Some(Lookup::Unavailable(why)) => {
+            out.push(finding(
+                "key-pair-exists",
+                scope,
+                Status::Skipped,
+                why.clone(),
+                vec![],
+            ));
+            None
+        }
+        None => None,
+    }
+}
+
+fn local_key_checks(
+    facts: &Facts,
+    key_name: &str,
+    ec2_key: Option<&KeyPairInfo>,
+    out: &mut Vec<Finding>,
+) {
+    let scope = Scope::KeyRoutes;
+    let local = match &facts.local_key {
+        Ok(local) => local,
+        Err(searched) => {
+            out.push(finding(
+                "local-key",
+                scope,
+                Status::Fail,
+                format!(
+                    "no private key for {key_name}; looked in {}",
+                    searched.join(", ")
+                ),
+                vec![
+                    format!("save it as ~/.ssh/{key_name}.pem (chmod 600), or pass -i PATH"),
+                    "add its directory to key_dirs in berth's config file".to_owned(),
+                ],
+            ));
+            return;
+        }
+    };
+    out.push(finding(
+        "local-key",
+        scope,
+        Status::Pass,
+        &*local.path,
+        vec![],
+    ));
+    match &local.fingerprint {
+        FingerprintCheck::Matches => out.push(finding(
+            "key-fingerprint",
+            scope,
+            Status::Pass,
+            format!("{} is the private key of {key_name}", local.path),
+            vec![],
+        )),
+        FingerprintCheck::Differs { local: theirs } => out.push(finding(
+            "key-fingerprint",
+            scope,
+            Status::Fail,
+            format!(
+                "{} is not the private key of {key_name}: its fingerprint {theirs} differs from EC2's {}",
+                local.path,
+                ec2_key
+                    .and_then(|k| k.fingerprint.as_deref())
+                    .unwrap_or("(unknown)")
+            ),
+            vec![format!(
+                "find the key saved when {key_name} was created and pass it with -i PATH"
+            )],
+        )),
+        FingerprintCheck::Unchecked(why) => out.push(finding(
+            "key-fingerprint",
+            scope,
+            Status::Skipped,
+            why.clone(),
+            vec![],
+        )),
+    }
+    if let Some(mode) = local.mode {
+        let readable_by_others = mode & 0o077 != 0;
+        if readable_by_others {
+            out.push(finding(
+                "key-permissions",
+                scope,
+                Status::Fail,
+                format!("mode {mode:04o}: OpenSSH refuses a private key that others can read"),
+                vec![format!("chmod 600 {}", local.path)],
+            ));
+        } else {
+            out.push(finding(
+                "key-permissions",
+                scope,
+                Status::Pass,
+                format!("mode {mode:04o}"),
+                vec![],
+            ));
+        }
+    }
+}
+
+fn password_checks(facts: &Facts, out: &mut Vec<Finding>) {
+    let scope = Scope::All;
+    let key_type = match &facts.key_pair {
+        Some(Lookup::Known(Some(info))) => info.key_type.as_deref(),
+        _ => None,
+    };
+    if let Some(kind) = key_type {
+        if kind == "rsa" {
+            out.push(finding(
+                "windows-key-type",
+                scope,
+                Status::Pass,
+                "rsa",
+                vec![],
+            ));
+        } else {
+            out.push(finding(
+                "windows-key-type",
+                scope,
+                Status::Fail,
+                format!(
+                    "the key pair is {kind}: Windows encrypts its Administrator password to an RSA key, so it cannot be decrypted"
+                ),
+                vec![
+                    "launch Windows instances with an RSA key pair (aws ec2 create-key-pair --key-type rsa)".to_owned(),
+                    format!(
+                        "or reset the password through Session Manager: aws ssm start-automation-execution --document-name AWSSupport-ResetAccess --parameters InstanceId={}",
+                        facts.host.ec2.instance_id
+                    ),
+                ],
+            ));
+            return;
+        }
+    }
+    let Some(password) = &facts.password else {
+        return;
+    };
+    let id = &facts.host.ec2.instance_id;
+    let (status, evidence, fix) = match password {
+        Lookup::Unavailable(why) => (Status::Skipped, why.clone(), vec![]),
+        Lookup::Known(PasswordState::Available) => (
+            Status::Pass,
+            "GetPasswordData has the encrypted Administrator password".to_owned(),
+            vec![],
+        ),
+        Lookup::Known(PasswordState::NotYet { since_launch }) => {
+            let waited = since_launch.map(minutes);
+            match since_launch {
+                Some(age) if *age < PASSWORD_DELAY => (
+                    Status::Fail,
+                    format!(
+                        "not available yet: launched {} ago, and Windows takes about 4 minutes after launch to make it",
+                        waited.unwrap_or_default()
+                    ),
+                    vec![format!(
+                        "wait for it: berth rdp {} --wait 10m",
+                        facts.target
+                    )],
+                ),
+                _ => (
+                    Status::Fail,
+                    format!(
+                        "GetPasswordData is empty{}: the AMI did not generate a password (a custom AMI, or one set by hand)",
+                        waited.map_or_else(String::new, |w| format!(" {w} after launch"))
+                    ),
+                    vec![format!(
+                        "reset it through Session Manager: aws ssm start-automation-execution --document-name AWSSupport-ResetAccess --parameters InstanceId={id}"
+                    )],
+                ),
+            }
+        }
+    };
+    out.push(finding("windows-password", scope, status, evidence, fix));
+}
+
+/// `3 min`, `1 h 5 min`.
+fn minutes(d: Duration) -> String {
+    let m = d.as_secs() / 60;
+    let mut s = String::new();
+    if m >= 60 {
+        let _ = write!(s, "{} h ", m / 60);
+    }
+    let _ = write!(s, "{} min", m % 60);
+    s
+}

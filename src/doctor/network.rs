@@ -1,0 +1,667 @@
+//! The network facts doctor reads (security groups, network ACLs, route
+//! tables) and how EC2 evaluates them, as pure functions.
+//!
+//! Security groups are stateful and allow-only: a connection is allowed
+//! when any rule of any group on the instance matches. Network ACLs are
+//! stateless and ordered: the lowest-numbered matching entry decides, and
+//! a packet nothing matches is denied; replies leave through the outbound
+//! entries to the client's ephemeral port.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+/// Where a connection comes from, for the rules to be checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The operator's address or network (`--from`, the config file, or
+    /// `--detect-ip`).
+    Cidr(IpNet),
+    /// Traffic from instances in these security groups (a bastion, an
+    /// Instance Connect Endpoint).
+    Groups(Vec<String>),
+    /// Unknown: rules can be listed, not decided.
+    Unknown,
+}
+
+/// One inbound permission of a security group, as EC2 reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Permission {
+    /// `tcp`, `udp`, `icmp`, a protocol number, or `-1` for all traffic.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidrs: Vec<IpNet>,
+    pub prefix_lists: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl Permission {
+    /// Whether the permission covers TCP `port`.
+    pub fn covers_tcp(&self, port: u16) -> bool {
+        match self.protocol.as_str() {
+            "-1" | "all" => true,
+            "tcp" | "6" => match (self.from_port, self.to_port) {
+                (Some(from), Some(to)) if from >= 0 && to >= 0 => {
+                    (from..=to).contains(&i32::from(port))
+                }
+                // EC2 reports "all ports" of a TCP rule as 0-65535; an
+                // absent or -1 range means the same.
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// `tcp/22`, `tcp/0-65535`, `all traffic`.
+    pub fn ports(&self) -> String {
+        match (self.protocol.as_str(), self.from_port, self.to_port) {
+            ("-1" | "all", _, _) => "all traffic".to_owned(),
+            (p, Some(from), Some(to)) if from == to => format!("{p}/{from}"),
+            (p, Some(from), Some(to)) => format!("{p}/{from}-{to}"),
+            (p, _, _) => format!("{p}/all"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub ingress: Vec<Permission>,
+}
+
+/// What the instance's security groups say about a connection to a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupVerdict {
+    /// A rule allows it: which group, and the rule in words.
+    Allowed { group: String, rule: String },
+    /// Only part of the source network is allowed.
+    Partly { group: String, rule: String },
+    /// Only prefix lists could allow it; their entries are not checked.
+    Unverifiable { prefix_lists: Vec<String> },
+    /// Nothing allows it; the sources that are allowed, for the message.
+    Denied { allowed: Vec<String> },
+}
+
+/// Evaluates `groups` for TCP `port` from `source`.
+pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> GroupVerdict {
+    let mut allowed = Vec::new();
+    let mut prefix_lists = Vec::new();
+    let mut partly = None;
+    for group in groups {
+        for perm in group.ingress.iter().filter(|p| p.covers_tcp(port)) {
+            let ports = perm.ports();
+            for cidr in &perm.cidrs {
+                let rule = format!("{ports} from {cidr}");
+                match source {
+                    Source::Cidr(from) if cidr.contains(from) => {
+                        return GroupVerdict::Allowed {
+                            group: group.id.clone(),
+                            rule,
+                        };
+                    }
+                    Source::Cidr(from) if overlaps(cidr, from) => {
+                        partly.get_or_insert((group.id.clone(), rule));
+                    }
+                    _ => allowed.push(cidr.to_string()),
+                }
+            }
+            for source_group in &perm.groups {
+                let rule = format!("{ports} from {source_group}");
+                match source {
+                    Source::Groups(ours) if ours.contains(source_group) => {
+                        return GroupVerdict::Allowed {
+                            group: group.id.clone(),
+                            rule,
+                        };
+                    }
+                    _ => allowed.push(format!("group {source_group}")),
+                }
+            }
+            prefix_lists.extend(perm.prefix_lists.iter().cloned());
+        }
+    }
+    if let Some((group, rule)) = partly {
+        return GroupVerdict::Partly { group, rule };
+    }
+    if !prefix_lists.is_empty() {
+        return GroupVerdict::Unverifiable { prefix_lists };
+    }
+    allowed.sort();
+    allowed.dedup();
+    GroupVerdict::Denied { allowed }
+}
+
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(b) || b.contains(a)
+}
+
+/// One entry of a network ACL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AclEntry {
+    pub rule_number: i32,
+    pub egress: bool,
+    /// `-1` for all, else a protocol number (`6` is TCP).
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidr: IpNet,
+    pub allow: bool,
+}
+
+impl AclEntry {
+    fn is_tcp(&self) -> bool {
+        matches!(self.protocol.as_str(), "-1" | "6" | "tcp")
+    }
+
+    /// The TCP ports the entry covers, as an inclusive range.
+    fn port_range(&self) -> (u16, u16) {
+        if self.protocol == "-1" {
+            return (0, u16::MAX);
+        }
+        let clamp = |p: i32| u16::try_from(p.max(0)).unwrap_or(u16::MAX);
+        match (self.from_port, self.to_port) {
+            (Some(from), Some(to)) => (clamp(from), clamp(to)),
+            _ => (0, u16::MAX),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct NetworkAcl {
+    pub id: String,
+    pub entries: Vec<AclEntry>,
+}
+
+/// What a network ACL says about a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclVerdict {
+    Allowed,
+    /// Denied by this entry (`None`: by the final implicit deny).
+    Denied {
+        direction: &'static str,
+        ports: (u16, u16),
+        rule: Option<i32>,
+    },
+    /// The outcome depends on the operator's address, which is unknown.
+    DependsOnSource,
+}
+
+/// The number EC2 gives the final `*` entry of every ACL.
+const FINAL_RULE: i32 = 32767;
+
+/// The ephemeral ports a client may use for its end of the connection: the
+/// range the VPC documentation tells ACL authors to open.
+pub const EPHEMERAL: (u16, u16) = (1024, u16::MAX);
+
+/// Evaluates an ACL for an inbound TCP connection to `port` from `source`,
+/// and for the replies to the client's ephemeral ports.
+pub fn evaluate_acl(acl: &NetworkAcl, port: u16, source: Option<IpNet>) -> AclVerdict {
+    let inbound = decide(acl, false, (port, port), source);
+    if inbound != AclVerdict::Allowed {
+        return inbound;
+    }
+    decide(acl, true, EPHEMERAL, source)
+}
+
+/// Walks the entries in rule-number order, deciding each port of `ports`
+/// by the first entry that matches it; undecided ports fall to the final
+/// deny. With an unknown source only entries for every address (`/0`) can
+/// decide; any narrower one makes the outcome depend on the source.
+fn decide(acl: &NetworkAcl, egress: bool, ports: (u16, u16), source: Option<IpNet>) -> AclVerdict {
+    let mut entries: Vec<&AclEntry> = acl
+        .entries
+        .iter()
+        .filter(|e| e.egress == egress && e.is_tcp())
+        .collect();
+    entries.sort_by_key(|e| e.rule_number);
+    let direction = if egress { "outbound" } else { "inbound" };
+    let mut open = vec![ports];
+    for entry in entries {
+        let family_matches = source.is_none_or(|s| same_family(&s, &entry.cidr));
+        if !family_matches {
+            continue;
+        }
+        let matches = match source {
+            Some(s) => entry.cidr.contains(&s),
+            None if entry.cidr.prefix_len() == 0 => true,
+            None => {
+                if open
+                    .iter()
+                    .any(|r| intersect(*r, entry.port_range()).is_some())
+                {
+                    return AclVerdict::DependsOnSource;
+                }
+                false
+            }
+        };
+        if !matches {
+            continue;
+        }
+        let range = entry.port_range();
+        let mut rest = Vec::new();
+        for r in open {
+            match intersect(r, range) {
+                Some(hit) if !entry.allow => {
+                    return AclVerdict::Denied {
+                        direction,
+                        ports: hit,
+                        // EC2 lists the final deny (`*`) as rule 32767.
+                        rule: (entry.rule_number < FINAL_RULE).then_some(entry.rule_number),
+                    };
+                }
+                Some(_) => rest.extend(subtract(r, range)),
+                None => rest.push(r),
+            }
+        }
+        open = rest;
+        if open.is_empty() {
+            return AclVerdict::Allowed;
+        }
+    }
+    AclVerdict::Denied {
+        direction,
+        ports: open[0],
+        rule: None,
+    }
+}
+
+fn same_family(a: &IpNet, b: &IpNet) -> bool {
+    matches!(
+        (a, b),
+        (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
+    )
+}
+
+fn intersect(a: (u16, u16), b: (u16, u16)) -> Option<(u16, u16)> {
+    let lo = a.0.max(b.0);
+    let hi = a.1.min(b.1);
+    (lo <= hi).then_some((lo, hi))
+}
+
+fn subtract(a: (u16, u16), b: (u16, u16)) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    if a.0 < b.0 {
+        out.push((a.0, b.0 - 1));
+    }
+    if a.1 > b.1 {
+        out.push((b.1 + 1, a.1));
+    }
+    out
+}
+
+/// One route of a route table: destination and target (`igw-…`, `local`,
+/// `nat-…`, `pcx-…`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub destination: String,
+    pub target: String,
+    /// `active` or `blackhole`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RouteTable {
+    pub id: String,
+    /// The VPC's main table, used by subnets without one of their own.
+    pub main: bool,
+    pub routes: Vec<Route>,
+}
+
+impl RouteTable {
+    /// The default route to an internet gateway, if the table has one that
+    /// works: what makes a subnet public.
+    pub fn internet_route(&self, ipv6: bool) -> Option<&Route> {
+        let default = if ipv6 { "::/0" } else { "0.0.0.0/0" };
+        self.routes.iter().find(|r| {
+            r.destination == default && r.target.starts_with("igw-") && r.state != "blackhole"
+        })
+    }
+}
+
+/// A single address as a host network (`/32` or `/128`).
+pub fn host_net(addr: IpAddr) -> IpNet {
+    IpNet::from(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().expect("test CIDR")
+    }
+
+    fn tcp(from: i32, to: i32, cidrs: &[&str]) -> Permission {
+        Permission {
+            protocol: "tcp".into(),
+            from_port: Some(from),
+            to_port: Some(to),
+            cidrs: cidrs.iter().map(|c| net(c)).collect(),
+            ..Permission::default()
+        }
+    }
+
+    fn group(id: &str, ingress: Vec<Permission>) -> SecurityGroup {
+        SecurityGroup {
+            id: id.into(),
+            name: id.into(),
+            ingress,
+        }
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)] // a table
+    fn security_group_cases() {
+        let me = Source::Cidr(net("198.51.100.7/32"));
+        let all = Permission {
+            protocol: "-1".into(),
+            cidrs: vec![net("0.0.0.0/0")],
+            ..Permission::default()
+        };
+        let by_group = Permission {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            groups: vec!["sg-bastion".into()],
+            ..Permission::default()
+        };
+        let prefix = Permission {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            prefix_lists: vec!["pl-123".into()],
+            ..Permission::default()
+        };
+        let v6 = tcp(22, 22, &["2001:db8::/32"]);
+        let cases: Vec<(&str, Vec<Permission>, Source, u16, GroupVerdict)> = vec![
+            (
+                "exact /32",
+                vec![tcp(22, 22, &["198.51.100.7/32"])],
+                me.clone(),
+                22,
+                GroupVerdict::Allowed {
+                    group: "sg-a".into(),
+                    rule: "tcp/22 from 198.51.100.7/32".into(),
+                },
+            ),
+            (
+                "port range covers",
+                vec![tcp(20, 30, &["198.51.100.0/24"])],
+                me.clone(),
+                22,
+                GroupVerdict::Allowed {
+                    group: "sg-a".into(),
+                    rule: "tcp/20-30 from 198.51.100.0/24".into(),
+                },
+            ),
+            (
+                "port range misses",
+                vec![tcp(23, 30, &["0.0.0.0/0"])],
+                me.clone(),
+                22,
+                GroupVerdict::Denied { allowed: vec![] },
+            ),
+            (
+                "protocol -1",
+                vec![all],
+                me.clone(),
+                3389,
+                GroupVerdict::Allowed {
+                    group: "sg-a".into(),
+                    rule: "all traffic from 0.0.0.0/0".into(),
+                },
+            ),
+            (
+                "other CIDR",
+                vec![tcp(22, 22, &["203.0.113.0/24"])],
+                me.clone(),
+                22,
+                GroupVerdict::Denied {
+                    allowed: vec!["203.0.113.0/24".into()],
+                },
+            ),
+            (
+                "source wider than the rule",
+                vec![tcp(22, 22, &["198.51.100.7/32"])],
+                Source::Cidr(net("198.51.100.0/24")),
+                22,
+                GroupVerdict::Partly {
+                    group: "sg-a".into(),
+                    rule: "tcp/22 from 198.51.100.7/32".into(),
+                },
+            ),
+            (
+                "IPv6 rule, IPv4 source",
+                vec![v6.clone()],
+                me.clone(),
+                22,
+                GroupVerdict::Denied {
+                    allowed: vec!["2001:db8::/32".into()],
+                },
+            ),
+            (
+                "IPv6 source",
+                vec![v6],
+                Source::Cidr(net("2001:db8::5/128")),
+                22,
+                GroupVerdict::Allowed {
+                    group: "sg-a".into(),
+                    rule: "tcp/22 from 2001:db8::/32".into(),
+                },
+            ),
+            (
+                "group rule, from my address",
+                vec![by_group.clone()],
+                me.clone(),
+                22,
+                GroupVerdict::Denied {
+                    allowed: vec!["group sg-bastion".into()],
+                },
+            ),
+            (
+                "group rule, from the bastion",
+                vec![by_group],
+                Source::Groups(vec!["sg-bastion".into()]),
+                22,
+                GroupVerdict::Allowed {
+                    group: "sg-a".into(),
+                    rule: "tcp/22 from sg-bastion".into(),
+                },
+            ),
+            (
+                "prefix list",
+                vec![prefix],
+                me.clone(),
+                22,
+                GroupVerdict::Unverifiable {
+                    prefix_lists: vec!["pl-123".into()],
+                },
+            ),
+            (
+                "udp does not count",
+                vec![Permission {
+                    protocol: "udp".into(),
+                    from_port: Some(22),
+                    to_port: Some(22),
+                    cidrs: vec![net("0.0.0.0/0")],
+                    ..Permission::default()
+                }],
+                me,
+                22,
+                GroupVerdict::Denied { allowed: vec![] },
+            ),
+        ];
+        for (name, perms, source, port, want) in cases {
+            let got = evaluate_groups(&[group("sg-a", perms)], port, &source);
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_second_group_can_allow() {
+        let groups = [
+            group("sg-a", vec![tcp(443, 443, &["0.0.0.0/0"])]),
+            group("sg-b", vec![tcp(22, 22, &["0.0.0.0/0"])]),
+        ];
+        let got = evaluate_groups(&groups, 22, &Source::Cidr(net("192.0.2.1/32")));
+        assert!(matches!(got, GroupVerdict::Allowed { group, .. } if group == "sg-b"));
+    }
+
+    fn entry(n: i32, egress: bool, ports: Option<(i32, i32)>, cidr: &str, allow: bool) -> AclEntry {
+        AclEntry {
+            rule_number: n,
+            egress,
+            protocol: if ports.is_some() { "6" } else { "-1" }.into(),
+            from_port: ports.map(|p| p.0),
+            to_port: ports.map(|p| p.1),
+            cidr: net(cidr),
+            allow,
+        }
+    }
+
+    fn acl(entries: Vec<AclEntry>) -> NetworkAcl {
+        let mut entries = entries;
+        // Every ACL ends with the `*` entries EC2 lists as 32767.
+        entries.push(entry(32767, false, None, "0.0.0.0/0", false));
+        entries.push(entry(32767, true, None, "0.0.0.0/0", false));
+        NetworkAcl {
+            id: "acl-1".into(),
+            entries,
+        }
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)] // a table
+    fn network_acl_cases() {
+        let me = Some(net("198.51.100.7/32"));
+        let allow_all_out = entry(100, true, None, "0.0.0.0/0", true);
+        let cases: Vec<(&str, NetworkAcl, Option<IpNet>, AclVerdict)> = vec![
+            (
+                "default ACL allows",
+                acl(vec![
+                    entry(100, false, None, "0.0.0.0/0", true),
+                    allow_all_out.clone(),
+                ]),
+                me,
+                AclVerdict::Allowed,
+            ),
+            (
+                "deny before allow wins",
+                acl(vec![
+                    entry(100, false, Some((22, 22)), "0.0.0.0/0", false),
+                    entry(200, false, None, "0.0.0.0/0", true),
+                    allow_all_out.clone(),
+                ]),
+                me,
+                AclVerdict::Denied {
+                    direction: "inbound",
+                    ports: (22, 22),
+                    rule: Some(100),
+                },
+            ),
+            (
+                "allow before deny wins, whatever the listed order",
+                acl(vec![
+                    entry(200, false, Some((22, 22)), "0.0.0.0/0", false),
+                    entry(100, false, Some((22, 22)), "198.51.100.0/24", true),
+                    allow_all_out.clone(),
+                ]),
+                me,
+                AclVerdict::Allowed,
+            ),
+            (
+                "nothing matches: the final deny",
+                acl(vec![
+                    entry(100, false, Some((443, 443)), "0.0.0.0/0", true),
+                    allow_all_out.clone(),
+                ]),
+                me,
+                AclVerdict::Denied {
+                    direction: "inbound",
+                    ports: (22, 22),
+                    rule: None,
+                },
+            ),
+            (
+                "replies need the ephemeral ports",
+                acl(vec![
+                    entry(100, false, None, "0.0.0.0/0", true),
+                    entry(100, true, Some((32768, 60999)), "0.0.0.0/0", true),
+                ]),
+                me,
+                AclVerdict::Denied {
+                    direction: "outbound",
+                    ports: (1024, 32767),
+                    rule: None,
+                },
+            ),
+            (
+                "an outbound deny inside the range",
+                acl(vec![
+                    entry(100, false, None, "0.0.0.0/0", true),
+                    entry(90, true, Some((50000, 50010)), "0.0.0.0/0", false),
+                    allow_all_out.clone(),
+                ]),
+                me,
+                AclVerdict::Denied {
+                    direction: "outbound",
+                    ports: (50000, 50010),
+                    rule: Some(90),
+                },
+            ),
+            (
+                "unknown source, narrow rule",
+                acl(vec![
+                    entry(100, false, Some((22, 22)), "198.51.100.0/24", true),
+                    allow_all_out.clone(),
+                ]),
+                None,
+                AclVerdict::DependsOnSource,
+            ),
+            (
+                "unknown source, deny for everyone",
+                acl(vec![
+                    entry(100, false, Some((22, 22)), "0.0.0.0/0", false),
+                    entry(200, false, None, "0.0.0.0/0", true),
+                    allow_all_out,
+                ]),
+                None,
+                AclVerdict::Denied {
+                    direction: "inbound",
+                    ports: (22, 22),
+                    rule: Some(100),
+                },
+            ),
+        ];
+        for (name, acl, source, want) in cases {
+            assert_eq!(evaluate_acl(&acl, 22, source), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn internet_route() {
+        let table = |target: &str, state: &str| RouteTable {
+            id: "rtb-1".into(),
+            main: false,
+            routes: vec![
+                Route {
+                    destination: "10.0.0.0/16".into(),
+                    target: "local".into(),
+                    state: "active".into(),
+                },
+                Route {
+                    destination: "0.0.0.0/0".into(),
+                    target: target.into(),
+                    state: state.into(),
+                },
+            ],
+        };
+        assert!(table("igw-1", "active").internet_route(false).is_some());
+        assert!(table("igw-1", "blackhole").internet_route(false).is_none());
+        assert!(table("nat-1", "active").internet_route(false).is_none());
+        assert!(table("igw-1", "active").internet_route(true).is_none());
+    }
+}

@@ -1,0 +1,425 @@
+use std::time::Duration;
+
+use super::network::{AclEntry, NetworkAcl, Permission, Route, RouteTable, SecurityGroup};
+use super::*;
+use crate::inventory::model::{Host, example_host};
+
+fn net(s: &str) -> IpNet {
+    s.parse().expect("test CIDR")
+}
+
+fn ssh_group(cidr: &str) -> SecurityGroup {
+    SecurityGroup {
+        id: "sg-1".into(),
+        name: "web".into(),
+        ingress: vec![Permission {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidrs: vec![net(cidr)],
+            ..Permission::default()
+        }],
+    }
+}
+
+fn open_acl() -> NetworkAcl {
+    let all = |egress| AclEntry {
+        rule_number: 100,
+        egress,
+        protocol: "-1".into(),
+        from_port: None,
+        to_port: None,
+        cidr: net("0.0.0.0/0"),
+        allow: true,
+    };
+    NetworkAcl {
+        id: "acl-1".into(),
+        entries: vec![all(false), all(true)],
+    }
+}
+
+fn public_table() -> RouteTable {
+    RouteTable {
+        id: "rtb-1".into(),
+        main: false,
+        routes: vec![Route {
+            destination: "0.0.0.0/0".into(),
+            target: "igw-1".into(),
+            state: "active".into(),
+        }],
+    }
+}
+
+/// A host for which every check passes on the public route.
+fn healthy(host: &Host) -> Facts<'_> {
+    Facts {
+        host,
+        target: "prod/web-1",
+        protocol: Protocol::Ssh,
+        port: 22,
+        from: Some(net("198.51.100.7/32")),
+        via: Via::Auto,
+        groups: Lookup::Known(vec![ssh_group("0.0.0.0/0")]),
+        route_table: Lookup::Known(Some(public_table())),
+        internet_gateway: Lookup::Known(Some("igw-1".into())),
+        acl: Lookup::Known(Some(open_acl())),
+        key_pair: Some(Lookup::Known(Some(KeyPairInfo {
+            name: "prod".into(),
+            fingerprint: Some("aa:bb".into()),
+            key_type: Some("rsa".into()),
+        }))),
+        local_key: Ok(LocalKey {
+            path: "/home/op/.ssh/prod.pem".into(),
+            mode: Some(0o600),
+            fingerprint: FingerprintCheck::Matches,
+        }),
+        ssm: Lookup::Known(SsmState::NotManaged),
+        endpoints: Lookup::Known(vec![]),
+        password: None,
+    }
+}
+
+fn find<'r>(report: &'r Report, check: &str) -> &'r Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.check == check)
+        .unwrap_or_else(|| panic!("no {check} finding in {:#?}", report.findings))
+}
+
+fn works(report: &Report) -> Vec<RouteKind> {
+    report.working_routes().collect()
+}
+
+#[test]
+fn a_healthy_public_host_has_one_working_route() {
+    let host = example_host();
+    let report = diagnose(&healthy(&host));
+    assert_eq!(works(&report), vec![RouteKind::Public]);
+    assert_eq!(report.exit_code(), 0);
+    assert!(
+        report.findings.iter().all(|f| f.status != Status::Fail),
+        "{:#?}",
+        report.findings
+    );
+    // Private is not assumed without --via private.
+    assert_eq!(find(&report, "private-address").status, Status::Skipped);
+}
+
+/// Each case breaks one fact and names the check that must fail, a piece of
+/// its evidence and a piece of its fix.
+#[test]
+#[allow(clippy::too_many_lines)] // a table
+fn each_broken_prerequisite_is_named_with_its_fix() {
+    type Break = (fn(&mut Host), fn(&mut Facts));
+    let cases: Vec<(&str, Break, &str, &str, &str)> = vec![
+        (
+            "stopped",
+            (|h| h.ec2.state = "stopped".into(), |_| {}),
+            "instance-state",
+            "stopped",
+            "aws ec2 start-instances --instance-ids i-0123456789abcdef0",
+        ),
+        (
+            "no public address",
+            (
+                |h| {
+                    h.ec2.public_ip = None;
+                    h.ec2.public_dns = None;
+                },
+                |_| {},
+            ),
+            "public-address",
+            "no public IPv4",
+            "--via private",
+        ),
+        (
+            "no internet gateway route",
+            (
+                |_| {},
+                |f| {
+                    f.route_table = Lookup::Known(Some(RouteTable {
+                        id: "rtb-2".into(),
+                        main: true,
+                        routes: vec![],
+                    }));
+                },
+            ),
+            "internet-gateway",
+            "rtb-2",
+            "aws ec2 create-route --route-table-id rtb-2 --destination-cidr-block 0.0.0.0/0 --gateway-id igw-1",
+        ),
+        (
+            "group open to another CIDR",
+            (
+                |_| {},
+                |f| f.groups = Lookup::Known(vec![ssh_group("203.0.113.0/24")]),
+            ),
+            "security-group",
+            "only from 203.0.113.0/24, not from 198.51.100.7/32",
+            "--open --from 198.51.100.7/32",
+        ),
+        (
+            "group open to a group only",
+            (
+                |_| {},
+                |f| {
+                    f.groups = Lookup::Known(vec![SecurityGroup {
+                        id: "sg-1".into(),
+                        name: "web".into(),
+                        ingress: vec![Permission {
+                            protocol: "tcp".into(),
+                            from_port: Some(22),
+                            to_port: Some(22),
+                            groups: vec!["sg-bastion".into()],
+                            ..Permission::default()
+                        }],
+                    }]);
+                },
+            ),
+            "security-group",
+            "group sg-bastion",
+            "a bastion",
+        ),
+        (
+            "ACL denies the port",
+            (
+                |_| {},
+                |f| {
+                    let mut acl = open_acl();
+                    acl.entries.push(AclEntry {
+                        rule_number: 50,
+                        egress: false,
+                        protocol: "6".into(),
+                        from_port: Some(22),
+                        to_port: Some(22),
+                        cidr: net("0.0.0.0/0"),
+                        allow: false,
+                    });
+                    f.acl = Lookup::Known(Some(acl));
+                },
+            ),
+            "network-acl",
+            "denies inbound tcp/22 by rule 50",
+            "create-network-acl-entry --network-acl-id acl-1 --ingress --rule-number 49",
+        ),
+        (
+            "no key pair",
+            (|h| h.ec2.key_name = None, |f| f.key_pair = None),
+            "key-pair",
+            "without a key pair",
+            "aws ssm start-session --target i-0123456789abcdef0",
+        ),
+        (
+            "no local key",
+            (
+                |_| {},
+                |f| f.local_key = Err(vec!["/home/op/.ssh/prod.pem".into()]),
+            ),
+            "local-key",
+            "looked in /home/op/.ssh/prod.pem",
+            "-i PATH",
+        ),
+        (
+            "wrong local key",
+            (
+                |_| {},
+                |f| {
+                    f.local_key = Ok(LocalKey {
+                        path: "/home/op/.ssh/prod.pem".into(),
+                        mode: Some(0o600),
+                        fingerprint: FingerprintCheck::Differs {
+                            local: "cc:dd".into(),
+                        },
+                    });
+                },
+            ),
+            "key-fingerprint",
+            "fingerprint cc:dd differs from EC2's aa:bb",
+            "-i PATH",
+        ),
+        (
+            "key readable by others",
+            (
+                |_| {},
+                |f| {
+                    f.local_key = Ok(LocalKey {
+                        path: "/home/op/.ssh/prod.pem".into(),
+                        mode: Some(0o644),
+                        fingerprint: FingerprintCheck::Matches,
+                    });
+                },
+            ),
+            "key-permissions",
+            "mode 0644",
+            "chmod 600 /home/op/.ssh/prod.pem",
+        ),
+    ];
+    for (name, (break_host, break_facts), check, evidence, fix) in cases {
+        let mut host = example_host();
+        break_host(&mut host);
+        let mut facts = healthy(&host);
+        break_facts(&mut facts);
+        let report = diagnose(&facts);
+        let f = find(&report, check);
+        assert_eq!(f.status, Status::Fail, "{name}: {f:#?}");
+        assert!(
+            f.evidence.contains(evidence),
+            "{name}: evidence {:?}",
+            f.evidence
+        );
+        assert!(
+            f.fix.iter().any(|l| l.contains(fix)),
+            "{name}: fix {:?}",
+            f.fix
+        );
+        assert_eq!(report.exit_code(), 4, "{name}: {:#?}", report.routes);
+    }
+}
+
+#[test]
+fn draining_and_a_lost_agent_warn_but_do_not_block() {
+    let mut host = example_host();
+    let ci = host
+        .container_instance
+        .as_mut()
+        .expect("container instance");
+    ci.status = "DRAINING".into();
+    ci.agent_connected = false;
+    let report = diagnose(&healthy(&host));
+    assert_eq!(find(&report, "container-instance").status, Status::Warn);
+    assert!(find(&report, "container-instance").fix[0].contains("--status ACTIVE"));
+    assert_eq!(find(&report, "ecs-agent").status, Status::Warn);
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn via_private_checks_only_the_private_route() {
+    let mut host = example_host();
+    host.ec2.public_ip = None;
+    host.ec2.public_dns = None;
+    let facts = Facts {
+        via: Via::Private,
+        ..healthy(&host)
+    };
+    let report = diagnose(&facts);
+    assert_eq!(works(&report), vec![RouteKind::Private]);
+    assert!(report.findings.iter().all(|f| f.check != "public-address"));
+    assert_eq!(
+        find(&report, "security-group").scope,
+        Scope::Route(RouteKind::Private)
+    );
+}
+
+#[test]
+fn ssm_is_a_route_without_a_key() {
+    let mut host = example_host();
+    host.ec2.key_name = None;
+    host.ec2.public_ip = None;
+    host.ec2.public_dns = None;
+    let facts = Facts {
+        key_pair: None,
+        ssm: Lookup::Known(SsmState::Ping("Online".into())),
+        ..healthy(&host)
+    };
+    let report = diagnose(&facts);
+    assert_eq!(works(&report), vec![RouteKind::Ssm]);
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn unknown_source_lists_what_is_allowed() {
+    let host = example_host();
+    let facts = Facts {
+        from: None,
+        groups: Lookup::Known(vec![ssh_group("203.0.113.0/24")]),
+        ..healthy(&host)
+    };
+    let report = diagnose(&facts);
+    let f = find(&report, "security-group");
+    assert_eq!(f.status, Status::Warn);
+    assert!(f.evidence.contains("203.0.113.0/24"), "{}", f.evidence);
+    assert!(f.fix[0].contains("--from"));
+}
+
+#[test]
+fn a_deleted_key_pair_warns_when_the_key_is_at_hand() {
+    let host = example_host();
+    let facts = Facts {
+        key_pair: Some(Lookup::Known(None)),
+        local_key: Ok(LocalKey {
+            path: "/k.pem".into(),
+            mode: Some(0o600),
+            fingerprint: FingerprintCheck::Unchecked("nothing to compare with".into()),
+        }),
+        ..healthy(&host)
+    };
+    let report = diagnose(&facts);
+    assert_eq!(find(&report, "key-pair-exists").status, Status::Warn);
+    assert_eq!(report.exit_code(), 0);
+}
+
+fn windows(host: &mut Host) {
+    host.ec2.platform = Some("windows".into());
+    host.os = crate::inventory::os::OsFamily::Windows;
+}
+
+#[test]
+fn windows_password_cases() {
+    let mut host = example_host();
+    windows(&mut host);
+    let rdp = |password, key_type: &str| Facts {
+        protocol: Protocol::Rdp,
+        port: 3389,
+        groups: Lookup::Known(vec![SecurityGroup {
+            id: "sg-1".into(),
+            name: "win".into(),
+            ingress: vec![Permission {
+                protocol: "tcp".into(),
+                from_port: Some(3389),
+                to_port: Some(3389),
+                cidrs: vec![net("0.0.0.0/0")],
+                ..Permission::default()
+            }],
+        }]),
+        key_pair: Some(Lookup::Known(Some(KeyPairInfo {
+            name: "prod".into(),
+            fingerprint: None,
+            key_type: Some(key_type.into()),
+        }))),
+        password: Some(Lookup::Known(password)),
+        ..healthy(&host)
+    };
+    let ready = diagnose(&rdp(PasswordState::Available, "rsa"));
+    assert_eq!(ready.exit_code(), 0, "{:#?}", ready.findings);
+
+    let young = diagnose(&rdp(
+        PasswordState::NotYet {
+            since_launch: Some(Duration::from_secs(60)),
+        },
+        "rsa",
+    ));
+    let f = find(&young, "windows-password");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("launched 1 min ago"), "{}", f.evidence);
+    assert!(f.fix[0].contains("--wait"));
+    assert_eq!(young.exit_code(), 4);
+
+    let old = diagnose(&rdp(
+        PasswordState::NotYet {
+            since_launch: Some(Duration::from_secs(3 * 3600)),
+        },
+        "rsa",
+    ));
+    assert!(
+        find(&old, "windows-password")
+            .evidence
+            .contains("3 h 0 min after launch")
+    );
+
+    let ed = diagnose(&rdp(PasswordState::Available, "ed25519"));
+    let f = find(&ed, "windows-key-type");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("RSA"), "{}", f.evidence);
+    assert_eq!(ed.exit_code(), 4);
+}

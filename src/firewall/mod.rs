@@ -1,0 +1,202 @@
+//! Temporary ingress rules: `ssh/rdp --open` for one session, `doctor
+//! --fix` until an expiry. Every rule is journalled before it is added and
+//! recognised afterwards by its exact description, so berth removes its
+//! own rules (on exit, or on a later run after a crash) and never anyone
+//! else's.
+
+pub mod journal;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ipnet::IpNet;
+
+use crate::aws::{Authorized, Aws, AwsError};
+use journal::{Journal, JournalError, OpenRule};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{} has no security group to open", .0)]
+    NoGroup(String),
+}
+
+/// The longest a session rule may live if every cleanup fails.
+pub const SESSION_LIMIT: Duration = Duration::from_secs(12 * 3600);
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether process `pid` still runs.
+#[cfg(unix)]
+pub fn process_alive(pid: u32) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
+}
+
+#[cfg(not(unix))]
+pub fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+/// What `open` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// Berth added this rule and must remove it.
+    Added(OpenRule),
+    /// An identical rule already existed; nothing to remove.
+    AlreadyAllowed,
+}
+
+/// Adds a rule letting `cidr` reach TCP `port` through `group` for `ttl`.
+pub async fn open(
+    aws: &Aws,
+    journal: &Journal,
+    group: &str,
+    cidr: IpNet,
+    port: u16,
+    ttl: Duration,
+    session: bool,
+) -> Result<Opened, FirewallError> {
+    let pid = std::process::id();
+    let expires_at = SystemTime::now() + ttl;
+    let expires = unix_now() + ttl.as_secs();
+    let description = format!(
+        "berth temporary access, expires {} (pid {pid})",
+        humantime::format_rfc3339_seconds(expires_at)
+    );
+    let mut rule = OpenRule {
+        key: format!(
+            "{pid}-{}",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ),
+        region: aws.region.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+        group_id: group.to_owned(),
+        cidr,
+        port,
+        description,
+        rule_id: None,
+        pid,
+        session,
+        expires,
+    };
+    journal.add(&rule)?;
+    match aws
+        .authorize_ingress(group, cidr, port, &rule.description)
+        .await
+    {
+        Ok(Authorized::Added(id)) => {
+            if let Some(id) = &id {
+                journal.set_rule_id(&rule.key, id)?;
+            }
+            rule.rule_id = id;
+            Ok(Opened::Added(rule))
+        }
+        Ok(Authorized::AlreadyThere) => {
+            journal.remove(&rule.key)?;
+            Ok(Opened::AlreadyAllowed)
+        }
+        Err(e) => {
+            // Nothing was added (or, if the answer was lost, the entry lets
+            // a later run find it by its description).
+            if e.code().is_some() {
+                journal.remove(&rule.key)?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Removes a rule berth added, then its journal entry. Returns whether a
+/// rule was found and removed.
+pub async fn close(aws: &Aws, journal: &Journal, rule: &OpenRule) -> Result<bool, FirewallError> {
+    let rules = match aws.security_group_rules(&rule.group_id).await {
+        Ok(rules) => rules,
+        Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidGroup")) => {
+            journal.remove(&rule.key)?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Ours: the id EC2 gave, or (if berth died before recording it) the same
+    // source, port and our exact description.
+    let cidr = rule.cidr.to_string();
+    let ours = rules.iter().find(|r| {
+        !r.egress
+            && r.description.as_deref() == Some(rule.description.as_str())
+            && (rule.rule_id.as_deref() == Some(r.id.as_str())
+                || (r.cidr.as_deref() == Some(cidr.as_str())
+                    && r.from_port == Some(i32::from(rule.port))
+                    && r.to_port == Some(i32::from(rule.port))))
+    });
+    let removed = if let Some(ours) = ours {
+        aws.revoke_ingress_rule(&rule.group_id, &ours.id).await?;
+        true
+    } else {
+        false
+    };
+    journal.remove(&rule.key)?;
+    Ok(removed)
+}
+
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Rules removed: `sg-…: CIDR port N`.
+    pub removed: Vec<String>,
+    /// Stale entries for another region or endpoint, left for a run there.
+    pub elsewhere: usize,
+    /// Entries whose removal failed, with why.
+    pub failed: Vec<String>,
+}
+
+/// Removes the rules of sessions that ended without cleaning up (berth was
+/// killed) and of `--fix` rules that expired; `all` also removes live ones
+/// (`doctor --cleanup --all`).
+pub async fn sweep(aws: &Aws, journal: &Journal, all: bool) -> Result<Sweep, FirewallError> {
+    let now = unix_now();
+    let me = std::process::id();
+    let stale: Vec<OpenRule> = journal
+        .entries()?
+        .into_iter()
+        .filter(|e| e.pid != me && (all || e.is_stale(now, process_alive)))
+        .collect();
+    let mut sweep = Sweep::default();
+    for entry in stale {
+        if entry.region != aws.region || entry.endpoint_url != aws.endpoint_url {
+            sweep.elsewhere += 1;
+            continue;
+        }
+        let what = format!("{}: {} port {}", entry.group_id, entry.cidr, entry.port);
+        match close(aws, journal, &entry).await {
+            Ok(true) => sweep.removed.push(what),
+            Ok(false) => {}
+            Err(e) => sweep.failed.push(format!("{what}: {e}")),
+        }
+    }
+    Ok(sweep)
+}
+
+/// Whether the journal has anything a sweep could act on (no AWS call).
+pub fn has_stale(journal: &Journal) -> bool {
+    let now = unix_now();
+    let me = std::process::id();
+    journal.entries().is_ok_and(|entries| {
+        entries
+            .iter()
+            .any(|e| e.pid != me && e.is_stale(now, process_alive))
+    })
+}

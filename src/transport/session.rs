@@ -1,0 +1,144 @@
+//! Running a client (ssh, an RDP client) as a child that berth outlives, so
+//! that berth can act when it ends: remove a temporary rule, diagnose a
+//! failed connection.
+//!
+//! While the child runs, berth catches SIGINT, SIGTERM and SIGHUP, passes
+//! each on to the child and waits for it; the caller then cleans up and
+//! exits as the signal would have made it (128 + its number). On a
+//! terminal a Ctrl-C reaches both processes anyway (they share the
+//! foreground process group); in raw mode ssh sends it to the remote side
+//! and berth, which sees nothing, keeps waiting.
+
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use super::TransportError;
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Its exit status (128 + signal number if a signal ended it).
+    pub code: i32,
+    /// The signal berth itself received and passed on, if any.
+    pub interrupted_by: Option<i32>,
+}
+
+impl Outcome {
+    /// The status berth should exit with.
+    pub fn exit_code(self) -> u8 {
+        let code = self.interrupted_by.map_or(self.code, |s| 128 + s);
+        u8::try_from(code).unwrap_or(255)
+    }
+}
+
+/// The termination signals berth handles for the rest of the process's
+/// life once installed: from then on they are queued here instead of
+/// killing berth.
+#[cfg(unix)]
+pub struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Interrupts {
+    /// Must be called inside the tokio runtime.
+    pub fn install() -> Result<Self, TransportError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let make = |kind| signal(kind).map_err(TransportError::Signals);
+        Ok(Self {
+            int: make(SignalKind::interrupt())?,
+            term: make(SignalKind::terminate())?,
+            hup: make(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next signal's number.
+    pub async fn next(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.int.recv() => nix::libc::SIGINT,
+            _ = self.term.recv() => nix::libc::SIGTERM,
+            _ = self.hup.recv() => nix::libc::SIGHUP,
+        }
+    }
+
+    /// A signal that already arrived, without waiting.
+    pub fn pending(&mut self) -> Option<i32> {
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        for (sig, stream) in [
+            (nix::libc::SIGINT, &mut self.int),
+            (nix::libc::SIGTERM, &mut self.term),
+            (nix::libc::SIGHUP, &mut self.hup),
+        ] {
+            if stream.poll_recv(&mut cx).is_ready() {
+                return Some(sig);
+            }
+        }
+        None
+    }
+}
+
+/// Runs `argv` with the terminal and standard streams inherited, passing
+/// on any signal berth receives, and waits for it to end.
+#[cfg(unix)]
+pub async fn run(argv: &[String], interrupts: &mut Interrupts) -> Result<Outcome, TransportError> {
+    if let Some(sig) = interrupts.pending() {
+        return Ok(Outcome {
+            code: 128 + sig,
+            interrupted_by: Some(sig),
+        });
+    }
+    let (program, rest) = super::split(argv);
+    let mut child = Command::new(program)
+        .args(rest)
+        .stdin(Stdio::inherit())
+        .spawn()
+        .map_err(|source| TransportError::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    let mut interrupted_by = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            sig = interrupts.next() => {
+                interrupted_by.get_or_insert(sig);
+                forward(child.id(), sig);
+            }
+        }
+    }
+    .map_err(|source| TransportError::Spawn {
+        program: program.to_owned(),
+        source,
+    })?;
+    Ok(Outcome {
+        code: exit_code(status),
+        interrupted_by,
+    })
+}
+
+#[cfg(unix)]
+fn forward(pid: Option<u32>, sig: i32) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let (Some(pid), Ok(sig)) = (
+        pid.and_then(|p| i32::try_from(p).ok()),
+        Signal::try_from(sig),
+    ) else {
+        return;
+    };
+    // The child may have exited already; nothing to do then.
+    let _ = kill(Pid::from_raw(pid), sig);
+}
+
+#[cfg(unix)]
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(255)
+}
