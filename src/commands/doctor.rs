@@ -2,6 +2,7 @@
 //! (side by side), let [`crate::doctor::diagnose`] decide, print the
 //! checklist. Also `--fix` (a temporary rule) and `--cleanup`.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -240,6 +241,31 @@ fn local_key(
         mode: found.mode,
         fingerprint,
     }))
+}
+
+/// The `berth doctor` line that checks the same connection again.
+pub fn doctor_command(
+    target: &str,
+    protocol: Protocol,
+    via: Via,
+    port: u16,
+    from: Option<IpNet>,
+) -> String {
+    let name = match protocol {
+        Protocol::Ssh => "ssh",
+        Protocol::Rdp => "rdp",
+    };
+    let mut line = format!("berth doctor {target} --protocol {name}");
+    if via != Via::Auto {
+        let _ = write!(line, " --via {}", via.name());
+    }
+    if port != protocol.default_port() {
+        let _ = write!(line, " -p {port}");
+    }
+    if let Some(from) = from {
+        let _ = write!(line, " --from {from}");
+    }
+    line
 }
 
 /// Whether a security-group rule for the operator would help: some route's

@@ -17,7 +17,7 @@ use crate::plan::{self, Plan, SshRequest};
 use crate::render;
 use crate::transport::session::{self, Interrupts};
 
-use super::doctor::{examine, first_group};
+use super::doctor::{doctor_command, examine, first_group};
 use super::{Context, connect_request, effective_via, operator_address, resolve_host};
 
 /// ssh's own status when it could not connect (or authenticate).
@@ -152,10 +152,8 @@ async fn explain_failure(
             for line in render::doctor_lines(&shown) {
                 eprintln!("{line}");
             }
-            eprintln!(
-                "  full checklist: berth doctor {} --protocol ssh",
-                args.connect.target
-            );
+            let again = doctor_command(&args.connect.target, Protocol::Ssh, via, port, from);
+            eprintln!("  full checklist: {again}");
         }
         Err(e) => eprintln!("berth: could not check the prerequisites: {e}"),
     }

@@ -644,11 +644,7 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
             );
         }
     };
-    let names = groups
-        .iter()
-        .map(|g| g.id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = groups_phrase(groups);
     let first = groups.first().map_or("sg-…", |g| g.id.as_str());
     let verdict = network::evaluate_groups(groups, port, source);
     let from = match source {
@@ -701,17 +697,17 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
             scope,
             Status::Warn,
             format!(
-                "{names} allow tcp/{port} from {} only; whether that includes you is unknown",
+                "{names} tcp/{port} from {} only; whether that includes you is unknown",
                 allowed.join(", ")
             ),
             vec!["say where you connect from: --from YOUR-ADDRESS/32 (or --detect-ip)".to_owned()],
         ),
         (GroupVerdict::Denied { allowed }, _) => {
             let evidence = if allowed.is_empty() {
-                format!("{names} allow tcp/{port} from nowhere")
+                format!("{names} tcp/{port} from nowhere")
             } else {
                 format!(
-                    "{names} allow tcp/{port} only from {}, not from {from}",
+                    "{names} tcp/{port} only from {}, not from {from}",
                     allowed.join(", ")
                 )
             };
@@ -729,6 +725,21 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
             }
             finding("security-group", scope, Status::Fail, evidence, fix)
         }
+    }
+}
+
+/// `sg-1 allows`, `sg-1, sg-2 allow`.
+fn groups_phrase(groups: &[SecurityGroup]) -> String {
+    match groups {
+        [] => "no security group".to_owned(),
+        [one] => format!("{} allows", one.id),
+        many => format!(
+            "{} allow",
+            many.iter()
+                .map(|g| g.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -25,6 +25,17 @@ pub enum Via {
     Private,
 }
 
+impl Via {
+    /// As written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+}
+
 /// The route a plan takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -492,6 +492,9 @@ class Sandbox:
                 lambda self: "RunInstances:0002" if self.platform == "windows" else "RunInstances")
 
         emulate_ecs_container_instance_queries()
+        from moto.ec2.models import ec2_backends
+        from aws_emulation import emulate_ssm_and_instance_connect_endpoints
+        emulate_ssm_and_instance_connect_endpoints(ec2_backends)
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
         # -> STOPPING ...) every time it is described; keep them RUNNING.
