@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{BENCH_INSTANCES, Berth, sandbox, set_mode, stats_line};
+use support::{BENCH_INSTANCES, Berth, SandboxHost, sandbox, set_mode, stats_line};
 
 /// `$SSH_CONNECTION` is "client-ip client-port server-ip server-port".
 fn server_address(stdout: &str) -> &str {
@@ -822,4 +822,82 @@ fn a_deregistered_ami_is_asked_for_once_and_the_user_guessed() {
         .expect("listed");
     assert_eq!(row["os"], "unknown");
     assert_eq!(row["ami_name"], serde_json::Value::Null);
+}
+
+#[test]
+fn ls_lists_the_broken_fleet() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&["ls", "broken", "--output", "json"]);
+    let rows = run.expect_code(0).json();
+    let rows = rows.as_array().expect("array");
+    let broken: Vec<(&String, &SandboxHost)> = sb
+        .hosts
+        .iter()
+        .filter(|(_, h)| h.cluster.as_deref() == Some(sb.broken.cluster.as_str()))
+        .collect();
+    assert_eq!(broken.len(), 13, "{broken:#?}");
+    assert_eq!(rows.len(), broken.len(), "{rows:#?}");
+    for (name, host) in broken {
+        let row = rows
+            .iter()
+            .find(|r| r["instance_id"] == host.instance_id.as_str())
+            .unwrap_or_else(|| panic!("{name} missing from {rows:#?}"));
+        assert_eq!(row["name"], name.as_str());
+        assert_eq!(row["cluster"], "broken", "{name}");
+        assert_eq!(row["state"].as_str(), host.state.as_deref(), "{name}");
+        assert_eq!(row["key_name"].as_str(), host.key_name.as_deref(), "{name}");
+        assert_eq!(row["private_ip"].as_str(), host.private_ip.as_deref());
+        assert_eq!(row["public_ip"].as_str(), host.public_ip.as_deref());
+        assert!(!host.security_group_ids.is_empty(), "{name}");
+        assert!(host.subnet_id.is_some(), "{name}");
+    }
+    assert!(
+        sb.clusters.contains(&sb.broken.cluster),
+        "{:?}",
+        sb.clusters
+    );
+    assert_eq!(sb.host("broken-stopped").state.as_deref(), Some("stopped"));
+    for name in ["broken-public", "broken-noigw"] {
+        let host = sb.host(name);
+        assert!(host.public_ip.is_some(), "{name}");
+        assert_eq!(
+            host.vpc_id.as_ref(),
+            Some(&sb.broken.public_vpc_id),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        sb.host("broken-keygone").key_path.as_ref(),
+        Some(&sb.broken.deleted_key_path)
+    );
+
+    // open-term's own group has rules berth must leave alone, none of
+    // which admits ssh from loopback.
+    let group = &sb.broken.open_security_group_ids["open-term"];
+    assert_eq!(
+        sb.host("open-term").security_group_ids,
+        std::slice::from_ref(group)
+    );
+    let rules = sb.ingress_rules(group);
+    assert_eq!(rules.len(), 4, "{rules:#?}");
+    assert!(
+        rules.iter().all(|r| r.rule_id.starts_with("sgr-")),
+        "{rules:#?}"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.source == sb.broken.bastion_security_group_id),
+        "{rules:#?}"
+    );
+    assert!(
+        rules.iter().any(|r| r.source == "203.0.113.0/24"
+            && (r.protocol.as_str(), r.from_port, r.to_port) == ("tcp", 22, 22)
+            && r.description.as_deref() == Some("office VPN")),
+        "{rules:#?}"
+    );
+    assert!(
+        !rules.iter().any(|r| r.source.starts_with("127.")),
+        "{rules:#?}"
+    );
 }

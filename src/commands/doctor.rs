@@ -20,7 +20,7 @@ use crate::inventory::model::Host;
 use crate::inventory::os::OsFamily;
 use crate::plan::Via;
 use crate::render;
-use crate::secrets::fingerprint;
+use crate::secrets::fingerprint::{self, FingerprintMatch};
 use crate::secrets::keys;
 
 use super::{Context, effective_via, operator_address, resolve_host};
@@ -230,11 +230,7 @@ fn local_key(
         (Ok(_), None) => {
             FingerprintCheck::Unchecked("EC2 has no fingerprint to compare with".to_owned())
         }
-        (Ok(text), Some(theirs)) => match fingerprint::compare(&text, theirs) {
-            Ok(fingerprint::Comparison::Matches) => FingerprintCheck::Matches,
-            Ok(fingerprint::Comparison::Differs { local }) => FingerprintCheck::Differs { local },
-            Err(e) => FingerprintCheck::Unchecked(e.to_string()),
-        },
+        (Ok(text), Some(theirs)) => compare_fingerprint(&text, theirs),
     };
     Ok(Ok(LocalKey {
         path: found.path.display().to_string(),
@@ -266,6 +262,28 @@ pub fn doctor_command(
         let _ = write!(line, " --from {from}");
     }
     line
+}
+
+/// Whether the key file's text is the private key EC2 fingerprinted.
+fn compare_fingerprint(text: &str, ec2: &str) -> FingerprintCheck {
+    let key = match fingerprint::LocalKey::parse(text) {
+        Ok(key) => key,
+        Err(e) => return FingerprintCheck::Unchecked(e.to_string()),
+    };
+    match key.matches(ec2) {
+        Ok(FingerprintMatch::Match(_)) => FingerprintCheck::Matches,
+        Ok(FingerprintMatch::Mismatch) => FingerprintCheck::Differs {
+            local: key
+                .documented()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" or "),
+        },
+        Ok(FingerprintMatch::Encrypted) => FingerprintCheck::Unchecked(
+            "the key is encrypted; its fingerprint needs the passphrase".to_owned(),
+        ),
+        Err(e) => FingerprintCheck::Unchecked(e.to_string()),
+    }
 }
 
 /// Whether a security-group rule for the operator would help: some route's

@@ -17,8 +17,73 @@ pub struct SandboxHost {
     pub instance_id: String,
     pub container_instance_arn: Option<String>,
     pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
     pub public_dns: Option<String>,
     pub user: Option<String>,
+    pub cluster: Option<String>,
+    pub key_name: Option<String>,
+    /// The private key of the instance's key pair, where the sandbox has
+    /// it (broken and open hosts only).
+    #[serde(default)]
+    pub key_path: Option<PathBuf>,
+    /// `running` or `stopped` (broken and open hosts only).
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+}
+
+/// The `broken` cluster's supporting cast (`build_broken_fleet` in
+/// sandbox.py): key files, groups, subnets.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct BrokenFleet {
+    pub cluster: String,
+    /// The key pair broken-keygone was launched with, deleted since.
+    pub deleted_key_name: String,
+    pub deleted_key_path: PathBuf,
+    /// The key pair of broken-wrongkey.
+    pub wrong_key_name: String,
+    /// A private key that is *not* `wrong_key_name`'s: copy it to
+    /// `~/.ssh/berth-wrong.pem` for a fingerprint mismatch.
+    pub wrong_key_path: PathBuf,
+    /// The key that is `wrong_key_name`'s (sshd on broken-wrongkey takes it).
+    pub wrong_key_pair_key_path: PathBuf,
+    /// The ED25519 key pair of broken-win-ed25519.
+    pub ed25519_key_name: String,
+    pub ed25519_key_path: PathBuf,
+    /// The group broken-groupref admits port 22 from.
+    pub bastion_security_group_id: String,
+    pub rdp_security_group_id: String,
+    /// open-int, open-term, open-kill -> the one group each is in.
+    pub open_security_group_ids: BTreeMap<String, String>,
+    pub nacl_subnet_id: String,
+    pub network_acl_id: String,
+    pub public_vpc_id: String,
+    pub internet_gateway_id: String,
+    pub public_subnet_id: String,
+    pub public_route_table_id: String,
+    pub noigw_subnet_id: String,
+    pub noigw_route_table_id: String,
+}
+
+/// One ingress rule of a security group, as DescribeSecurityGroupRules
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IngressRule {
+    pub rule_id: String,
+    /// `tcp`, `udp`, `icmp`, or `-1` for all.
+    pub protocol: String,
+    /// `-1` for all ports.
+    pub from_port: i32,
+    pub to_port: i32,
+    /// An IPv4 or IPv6 CIDR, a security group id or a prefix list id.
+    pub source: String,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +95,10 @@ pub struct Sandbox {
     pub key_path: PathBuf,
     pub hosts: BTreeMap<String, SandboxHost>,
     pub tasks: BTreeMap<String, String>,
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    #[serde(default)]
+    pub broken: BrokenFleet,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }
@@ -39,6 +108,57 @@ impl Sandbox {
         self.hosts
             .get(name)
             .unwrap_or_else(|| panic!("sandbox has no host {name}"))
+    }
+
+    /// The ingress rules of security group `group_id`, sorted, read from
+    /// the sandbox's EC2 as the far side sees them.
+    pub fn ingress_rules(&self, group_id: &str) -> Vec<IngressRule> {
+        use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+        use aws_sdk_ec2::types::Filter;
+
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "sandbox",
+            ))
+            .build();
+        let client = aws_sdk_ec2::Client::from_conf(config);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let output = runtime
+            .block_on(
+                client
+                    .describe_security_group_rules()
+                    .filters(Filter::builder().name("group-id").values(group_id).build())
+                    .max_results(1000)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("DescribeSecurityGroupRules {group_id}: {e:?}"));
+        let mut rules: Vec<IngressRule> = output
+            .security_group_rules()
+            .iter()
+            .filter(|r| r.is_egress() == Some(false))
+            .map(|r| IngressRule {
+                rule_id: r.security_group_rule_id().unwrap_or_default().to_owned(),
+                protocol: r.ip_protocol().unwrap_or_default().to_owned(),
+                from_port: r.from_port().unwrap_or(-1),
+                to_port: r.to_port().unwrap_or(-1),
+                source: r
+                    .cidr_ipv4()
+                    .or(r.cidr_ipv6())
+                    .or(r.referenced_group_info().and_then(|g| g.group_id()))
+                    .or(r.prefix_list_id())
+                    .unwrap_or_default()
+                    .to_owned(),
+                description: r.description().map(str::to_owned),
+            })
+            .collect();
+        rules.sort();
+        rules
     }
 }
 

@@ -13,6 +13,11 @@ What it sets up:
 * one sshd listening on 127.X.0.{10,11,12,14,15}:22 (the Linux ``prod`` hosts),
   accepting the sandbox key for the local users ec2-user, ubuntu and core.
   Every user can log into every address; tell hosts apart by $SSH_CONNECTION.
+* cluster ``broken``: one host per connection prerequisite that can fail
+  (key pair deleted, wrong local key, port open only to another CIDR or
+  group, no internet-gateway route, NACL deny, stopped, Windows with an
+  ED25519 key or no password yet), and ``open-{int,term,kill}``, healthy
+  hosts (sshd on 127.X.0.16-18) whose groups do not admit loopback.
 * client helpers: DIR/ssh_config and DIR/bin/ssh (ssh -F DIR/ssh_config).
 
 It prints exactly one JSON line on stdout describing all of it, then waits
@@ -89,6 +94,25 @@ DEFAULT_VPC_HOSTS = [
     ("loose-ubuntu", AMI_UBUNTU, "deploy", None, {"berth:user": "deploy"}),
     ("edge-gone-ami", AMI_GONE, "ec2-user", "edge", {}),
 ]
+# The `broken` cluster (build_broken_fleet): one host per connection
+# prerequisite that can fail, and three healthy hosts whose security groups
+# do not admit the operator, for `--open`. Last octets in the sandbox subnet
+# 127.X.0.0/24 (the prod hosts use 10-15).
+BROKEN_CLUSTER = "broken"
+OPEN_HOSTS = [("open-int", 16), ("open-term", 17), ("open-kill", 18)]
+BROKEN_OCTETS = {"broken-keygone": 20, "broken-wrongkey": 21, "broken-othercidr": 22,
+                 "broken-groupref": 23, "broken-stopped": 24, "broken-win-ed25519": 25,
+                 "broken-win-pending": 26}
+# Broken hosts sshd also answers on, each accepting the key its instance was
+# launched with (as cloud-init installs it), not the sandbox key.
+BROKEN_SSHD_HOSTS = ("broken-keygone", "broken-wrongkey")
+DELETED_KEY_NAME = "berth-deleted"
+WRONG_KEY_NAME = "berth-wrong"
+ED25519_KEY_NAME = "berth-ed25519"
+BASTION_SG_NAME = "berth-bastion"
+# Every 127.X.0.N sshd listens on.
+SSHD_OCTETS = ([n for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
+               + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS])
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
 INSTALL_HINT = "install it with: apt-get install openssh-server"
 
@@ -272,14 +296,14 @@ class Sandbox:
             # Port 22 as on EC2; if a system sshd holds *:22, another port
             # (then DIR/ssh_config tells the client which).
             for port in (22, 2222, 20022):
-                if all(free_port_on(f"127.{x}.0.{n}", port) for n in range(10, 16)):
+                if all(free_port_on(f"127.{x}.0.{n}", port) for n in SSHD_OCTETS):
                     self.lock_fd, self.lock_path, self.net = fd, path, f"127.{x}.0"
                     self.ssh_port = port
                     if port != 22:
                         log(f"port 22 is taken on 127.{x}.0.N; sshd listens on {port} instead")
                     return
             os.close(fd)
-        raise RuntimeError("ports 22, 2222 and 20022 are taken on 127.X.0.10-15 for every X "
+        raise RuntimeError("ports 22, 2222 and 20022 are taken on some 127.X.0.N sshd needs for every X "
                            "in 16..250 (is something listening on 0.0.0.0? stop it or "
                            "narrow its ListenAddress)")
 
@@ -368,7 +392,7 @@ class Sandbox:
                 f.write(self.pubkey + "\n")
             os.chmod(p, 0o644)
 
-        self.listen = [f"{self.net}.{n}" for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
+        self.listen = [f"{self.net}.{n}" for n in SSHD_OCTETS]
         cfg = os.path.join(self.dir, "sshd_config")
         lines = [f"ListenAddress {a}:{self.ssh_port}" for a in self.listen] + [
             f"HostKey {self.host_key}",
@@ -393,6 +417,7 @@ class Sandbox:
         if self._sshd_has_penalties():
             # OpenSSH >= 9.8 would otherwise lock out 127.0.0.1 after auth failures
             lines.append("PerSourcePenalties no")
+        lines += self.broken_sshd_matches()  # Match blocks: last
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
@@ -651,8 +676,267 @@ class Sandbox:
                 if i.get("PublicIpAddress") or i.get("PublicDnsName"):
                     raise RuntimeError(f"{i['InstanceId']} unexpectedly has a public address")
 
+        self.build_broken_fleet(tag)
+
         if self.args.bench_instances:
             self.build_bench(default_subnet, tag)
+
+    # ------------------------------------------------------- broken fleet
+    def keygen_broken(self):
+        """Key pairs of the broken fleet, kept in DIR/keys: the private key of
+        `berth-deleted` (whose key pair is deleted after launch), of
+        `berth-wrong` and a second RSA key that is not it (the wrong local
+        key), and of the ED25519 pair `berth-ed25519`."""
+        keydir = os.path.join(self.dir, "keys")
+        os.makedirs(keydir, mode=0o700)
+        os.chmod(keydir, 0o700)
+        specs = {
+            "deleted": ("rsa", f"{DELETED_KEY_NAME}.pem"),
+            "wrong_pair": ("rsa", f"{WRONG_KEY_NAME}.pem"),
+            "wrong_local": ("rsa", f"{WRONG_KEY_NAME}-not-it.pem"),
+            "ed25519": ("ed25519", f"{ED25519_KEY_NAME}.pem"),
+        }
+        self.broken_keys, procs = {}, []
+        for role, (ktype, file) in specs.items():
+            path = os.path.join(keydir, file)
+            cmd = [self.tools["ssh-keygen"], "-q", "-t", ktype, "-N", "", "-C", file, "-f", path]
+            if ktype == "rsa":  # PEM, as EC2 hands out RSA keys
+                cmd[4:4] = ["-b", "2048", "-m", "PEM"]
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE))
+            self.broken_keys[role] = path
+        for p in procs:
+            _, err = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"ssh-keygen failed: {err.decode().strip()}")
+        self.broken_pubkeys = {}
+        for role, path in self.broken_keys.items():
+            os.chmod(path, 0o600)
+            with open(path + ".pub") as f:
+                self.broken_pubkeys[role] = f.read().strip()
+
+    def broken_sshd_matches(self):
+        """sshd_config Match blocks: on broken-keygone and broken-wrongkey sshd
+        accepts the key of the key pair each instance was launched with (EC2
+        leaves it in authorized_keys even after the pair is deleted)."""
+        lines = []
+        for host, role in (("broken-keygone", "deleted"), ("broken-wrongkey", "wrong_pair")):
+            akdir = os.path.join(self.dir, f"authorized_keys.{host}")
+            os.makedirs(akdir)
+            os.chmod(akdir, 0o755)
+            for u in SSH_USERS:
+                p = os.path.join(akdir, u)
+                with open(p, "w") as f:
+                    f.write(self.broken_pubkeys[role] + "\n")
+                os.chmod(p, 0o644)
+            lines += [f"Match LocalAddress {self.net}.{BROKEN_OCTETS[host]}",
+                      f"  AuthorizedKeysFile {akdir}/%u"]
+        return lines
+
+    def give_default_vpc_its_internet_gateway(self, tag):
+        """EC2 creates every default VPC with an internet gateway and a main
+        route table sending 0.0.0.0/0 to it; moto creates neither. Without
+        them the default-VPC hosts (public IPs) would look unreachable."""
+        vpc = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        igw = self.ec2.create_internet_gateway(TagSpecifications=tag(
+            "internet-gateway", Name="default"))["InternetGateway"]["InternetGatewayId"]
+        self.ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+        main = self.ec2.describe_route_tables(Filters=[
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+            {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+        self.ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                              GatewayId=igw)
+
+    def build_broken_fleet(self, tag):
+        """Cluster `broken`: one container instance per prerequisite of a
+        connection that can fail (what `berth doctor` must diagnose), each
+        otherwise healthy, and the `open-*` hosts for `--open`. Everything is
+        set up through the EC2 API as an operator would have it, so that
+        moto reports it as EC2 would; where moto's defaults differ from
+        EC2's, they are completed here (named where it happens)."""
+        ec2, net = self.ec2, self.net
+        self.give_default_vpc_its_internet_gateway(tag)
+        self.ecs.create_cluster(clusterName=BROKEN_CLUSTER)
+        self.clusters.append(BROKEN_CLUSTER)
+
+        for name, role in ((DELETED_KEY_NAME, "deleted"), (WRONG_KEY_NAME, "wrong_pair"),
+                           (ED25519_KEY_NAME, "ed25519")):
+            ec2.import_key_pair(KeyName=name, PublicKeyMaterial=self.broken_pubkeys[role].encode())
+
+        def group(name, description, vpc, rules):
+            gid = ec2.create_security_group(GroupName=name, Description=description,
+                                            VpcId=vpc)["GroupId"]
+            if rules:
+                ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=rules)
+            return gid
+
+        def tcp(port, cidr=None, group_id=None, description=None):
+            rule = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+            extra = {"Description": description} if description else {}
+            if cidr:
+                rule["IpRanges"] = [{"CidrIp": cidr, **extra}]
+            else:
+                rule["UserIdGroupPairs"] = [{"GroupId": group_id, **extra}]
+            return rule
+
+        bastion = group(BASTION_SG_NAME, "bastion hosts", self.vpc,
+                        [tcp(22, "127.0.0.0/8", description="operators")])
+        othercidr = group("berth-broken-othercidr", "ssh from the office only", self.vpc,
+                          [tcp(22, "203.0.113.0/24", description="office")])
+        groupref = group("berth-broken-groupref", "ssh from the bastion only", self.vpc,
+                         [tcp(22, group_id=bastion, description="bastion")])
+        rdp = group("berth-broken-rdp", "rdp from loopback", self.vpc,
+                    [{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389,
+                      "IpRanges": [{"CidrIp": "127.0.0.0/8", "Description": "loopback"}]}])
+
+        # A subnet of the sandbox VPC whose network ACL denies ssh by rule
+        # order: 100 deny tcp/22, 200 allow all; outbound allow all.
+        nacl_subnet = ec2.create_subnet(
+            VpcId=self.vpc, CidrBlock=f"{net.rsplit('.', 1)[0]}.1.0/24", AvailabilityZone=AZ,
+            TagSpecifications=tag("subnet", Name="berth-sandbox-nacl"))["Subnet"]["SubnetId"]
+        private_rt = ec2.describe_route_tables(Filters=[
+            {"Name": "association.subnet-id", "Values": [self.subnet]}])["RouteTables"][0]
+        ec2.associate_route_table(RouteTableId=private_rt["RouteTableId"], SubnetId=nacl_subnet)
+        nacl = ec2.create_network_acl(VpcId=self.vpc, TagSpecifications=tag(
+            "network-acl", Name="berth-sandbox-no-ssh"))["NetworkAcl"]["NetworkAclId"]
+        for number, egress, protocol, action, ports in (
+                (100, False, "6", "deny", {"From": 22, "To": 22}),
+                (200, False, "-1", "allow", None),
+                (100, True, "-1", "allow", None),
+                # EC2 gives every network ACL a final `*` rule (32767, deny) in
+                # each direction; moto gives one only to a VPC's default ACL.
+                (32767, False, "-1", "deny", None),
+                (32767, True, "-1", "deny", None)):
+            ec2.create_network_acl_entry(NetworkAclId=nacl, RuleNumber=number, Egress=egress,
+                                         Protocol=protocol, RuleAction=action,
+                                         CidrBlock="0.0.0.0/0",
+                                         **({"PortRange": ports} if ports else {}))
+        # A new subnet starts in the VPC's default ACL; move it over.
+        default_acl = ec2.describe_network_acls(Filters=[
+            {"Name": "association.subnet-id", "Values": [nacl_subnet]}])["NetworkAcls"][0]
+        assoc = next(a["NetworkAclAssociationId"] for a in default_acl["Associations"]
+                     if a["SubnetId"] == nacl_subnet)
+        ec2.replace_network_acl_association(AssociationId=assoc, NetworkAclId=nacl)
+
+        # A VPC with an internet gateway, for hosts with public addresses:
+        # one subnet routes 0.0.0.0/0 to the gateway, the other has no
+        # default route. The public IPs moto invents are never connected to.
+        pub_vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=tag(
+            "vpc", Name="berth-sandbox-public"))["Vpc"]["VpcId"]
+        igw = ec2.create_internet_gateway(TagSpecifications=tag(
+            "internet-gateway", Name="berth-sandbox-public"))["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=pub_vpc)
+        pub_subnets, pub_rts = {}, {}
+        for kind, cidr in (("public", "10.0.1.0/24"), ("noigw", "10.0.2.0/24")):
+            sid = ec2.create_subnet(VpcId=pub_vpc, CidrBlock=cidr, AvailabilityZone=AZ,
+                                    TagSpecifications=tag("subnet", Name=f"berth-sandbox-{kind}")
+                                    )["Subnet"]["SubnetId"]
+            ec2.modify_subnet_attribute(SubnetId=sid, MapPublicIpOnLaunch={"Value": True})
+            rtb = ec2.create_route_table(VpcId=pub_vpc, TagSpecifications=tag(
+                "route-table", Name=f"berth-sandbox-{kind}"))["RouteTable"]["RouteTableId"]
+            ec2.associate_route_table(RouteTableId=rtb, SubnetId=sid)
+            pub_subnets[kind], pub_rts[kind] = sid, rtb
+        ec2.create_route(RouteTableId=pub_rts["public"], DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=igw)
+        # (moto loses the groups of an instance launched with NetworkInterfaces,
+        # so these get their public IPs from MapPublicIpOnLaunch instead.)
+        world_ssh = group("berth-broken-world-ssh", "ssh from anywhere", pub_vpc,
+                          [tcp(22, "0.0.0.0/0", description="anywhere")])
+
+        def launch(name, subnet_id, sgs, key_name=KEY_NAME, ip=None, ami=AMI_AL2023,
+                   user="ec2-user", key_path=None, extra_tags=None):
+            kw = dict(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet_id,
+                      SecurityGroupIds=sgs, KeyName=key_name,
+                      InstanceType="m5.large" if ami == AMI_WINDOWS else "t3.medium",
+                      TagSpecifications=tag("instance", Name=name, **(extra_tags or {})))
+            if ip:
+                kw["PrivateIpAddress"] = ip
+            inst = ec2.run_instances(**kw)["Instances"][0]
+            self.hosts[name] = {
+                "instance_id": inst["InstanceId"],
+                "container_instance_arn": self.register(BROKEN_CLUSTER, inst),
+                "private_ip": inst.get("PrivateIpAddress"),
+                "public_ip": inst.get("PublicIpAddress") or None,
+                "public_dns": inst.get("PublicDnsName") or None,
+                "user": user,
+                "cluster": BROKEN_CLUSTER,
+                "ami": ami,
+                "key_name": key_name,
+                # the private key of that key pair, where the sandbox has it
+                "key_path": key_path or (self.key_path if key_name == KEY_NAME else None),
+                "platform": inst.get("Platform") or "linux",
+                "role": None,
+                "status": "ACTIVE",
+                "state": "running",
+                "vpc_id": inst.get("VpcId"),
+                "subnet_id": inst.get("SubnetId"),
+                "security_group_ids": [g["GroupId"] for g in inst.get("SecurityGroups", [])],
+            }
+            return self.hosts[name]
+
+        at = lambda host: f"{net}.{BROKEN_OCTETS[host]}"  # noqa: E731
+        launch("broken-keygone", self.subnet, [self.sg], key_name=DELETED_KEY_NAME,
+               ip=at("broken-keygone"), key_path=self.broken_keys["deleted"])
+        launch("broken-wrongkey", self.subnet, [self.sg], key_name=WRONG_KEY_NAME,
+               ip=at("broken-wrongkey"), key_path=self.broken_keys["wrong_pair"])
+        launch("broken-othercidr", self.subnet, [othercidr], ip=at("broken-othercidr"))
+        launch("broken-groupref", self.subnet, [groupref], ip=at("broken-groupref"))
+        launch("broken-nacl", nacl_subnet, [self.sg], ip=f"{net.rsplit('.', 1)[0]}.1.10")
+        stopped = launch("broken-stopped", self.subnet, [self.sg], ip=at("broken-stopped"))
+        launch("broken-win-ed25519", self.subnet, [rdp], key_name=ED25519_KEY_NAME,
+               ip=at("broken-win-ed25519"), ami=AMI_WINDOWS, user="Administrator",
+               key_path=self.broken_keys["ed25519"])
+        launch("broken-win-pending", self.subnet, [rdp], ip=at("broken-win-pending"),
+               ami=AMI_WINDOWS, user="Administrator",
+               extra_tags={"sandbox:boot": "in-progress"})
+        launch("broken-public", pub_subnets["public"], [world_ssh], ip="10.0.1.10")
+        launch("broken-noigw", pub_subnets["noigw"], [world_ssh], ip="10.0.2.10")
+
+        # Healthy hosts sshd answers on, each in a group of its own that does
+        # not admit 127.0.0.0/8, with rules berth must leave alone.
+        open_groups = {}
+        for name, n in OPEN_HOSTS:
+            open_groups[name] = group(f"berth-{name}", f"{name}: no ssh from loopback", self.vpc, [
+                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                 "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "internal https"}]},
+                tcp(22, "203.0.113.0/24", description="office VPN"),
+                tcp(22, group_id=bastion, description="bastion"),
+                {"IpProtocol": "udp", "FromPort": 8000, "ToPort": 8100,
+                 "IpRanges": [{"CidrIp": "192.0.2.0/24"}]},
+            ])
+            launch(name, self.subnet, [open_groups[name]], ip=f"{net}.{n}")
+
+        # After launch: the key pair is deleted (the instance keeps its
+        # KeyName, as in EC2); the stopped instance's ECS agent disconnects.
+        ec2.delete_key_pair(KeyName=DELETED_KEY_NAME)
+        ec2.stop_instances(InstanceIds=[stopped["instance_id"]])
+        stopped["state"] = "stopped"
+        _, _, ecs_be = self._backends()
+        ecs_be.container_instances[BROKEN_CLUSTER][
+            stopped["container_instance_arn"].split("/")[-1]].agent_connected = False
+
+        self.broken = {
+            "cluster": BROKEN_CLUSTER,
+            "deleted_key_name": DELETED_KEY_NAME,
+            "deleted_key_path": self.broken_keys["deleted"],
+            "wrong_key_name": WRONG_KEY_NAME,
+            # not the key of `berth-wrong`: its fingerprint does not match
+            "wrong_key_path": self.broken_keys["wrong_local"],
+            "wrong_key_pair_key_path": self.broken_keys["wrong_pair"],
+            "ed25519_key_name": ED25519_KEY_NAME,
+            "ed25519_key_path": self.broken_keys["ed25519"],
+            "bastion_security_group_id": bastion,
+            "rdp_security_group_id": rdp,
+            "open_security_group_ids": open_groups,
+            "nacl_subnet_id": nacl_subnet,
+            "network_acl_id": nacl,
+            "public_vpc_id": pub_vpc,
+            "internet_gateway_id": igw,
+            "public_subnet_id": pub_subnets["public"],
+            "public_route_table_id": pub_rts["public"],
+            "noigw_subnet_id": pub_subnets["noigw"],
+            "noigw_route_table_id": pub_rts["noigw"],
+        }
 
     def register(self, cluster, inst):
         doc = {
@@ -723,6 +1007,7 @@ class Sandbox:
         log(f"net {self.net}.0/24")
         self.start_moto()
         self.keygen()
+        self.keygen_broken()
         self.client_helpers()
         self.setup_sshd()
         self.build_fleet()
@@ -749,6 +1034,7 @@ class Sandbox:
             "tasks": self.tasks,
             "clusters": self.clusters,
             "bench_instances": self.args.bench_instances,
+            "broken": self.broken,
         }
 
     def cleanup(self):
