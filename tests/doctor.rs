@@ -1,0 +1,532 @@
+//! `berth doctor` and temporary access (`ssh --open`, `doctor --fix`,
+//! `doctor --cleanup`) against the sandbox's deliberately broken hosts:
+//! one failed prerequisite each.
+
+#[allow(dead_code)] // shared with the other test binaries
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Berth, IngressRule, Run, Sandbox, sandbox, set_mode};
+
+const ME: &str = "127.0.0.1/32";
+
+fn doctor(berth: &Berth, target: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["doctor", target, "--output", "json"];
+    args.extend_from_slice(extra);
+    berth.run(&args)
+}
+
+/// The finding for `check` (the first, if several routes have one).
+fn finding(run: &Run, check: &str) -> Value {
+    let report = run.json();
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["check"] == check)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {check} finding: {report:#}"))
+}
+
+/// Asserts a failed check with a piece of its evidence and of its fix.
+fn assert_fails(run: &Run, check: &str, evidence: &str, fix: &str) {
+    let f = finding(run, check);
+    assert_eq!(f["status"], "fail", "{f:#}");
+    let text = f["evidence"].as_str().expect("evidence");
+    assert!(text.contains(evidence), "evidence {text:?} lacks {evidence:?}");
+    let fixes: Vec<&str> = f["fix"]
+        .as_array()
+        .expect("fix lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        fixes.iter().any(|l| l.contains(fix)),
+        "fix {fixes:?} lacks {fix:?}"
+    );
+}
+
+fn target(sb: &Sandbox, name: &str) -> String {
+    let host = sb.host(name);
+    format!(
+        "{}/{}",
+        host.cluster.as_deref().expect("in a cluster"),
+        host.instance_id
+    )
+}
+
+#[test]
+fn a_healthy_host_passes_over_the_private_route() {
+    let sb = sandbox();
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "prod-al2023"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(0);
+    let report = run.json();
+    for f in report["findings"].as_array().expect("findings") {
+        assert_eq!(f["status"], "pass", "{f:#}");
+    }
+    assert_eq!(report["routes"][0]["route"], "private");
+    assert_eq!(report["routes"][0]["works"], true);
+    assert!(
+        finding(&run, "key-fingerprint")["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("is the private key of berth-sandbox"))
+    );
+}
+
+#[test]
+fn the_checklist_reads_on_a_terminal_too() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&[
+        "doctor",
+        &target(sb, "broken-othercidr"),
+        "--via",
+        "private",
+        "--from",
+        ME,
+    ]);
+    run.expect_code(4)
+        .stdout_has("FAIL  security-group")
+        .stdout_has("fix: for this session only: berth ssh")
+        .stdout_has("routes: private blocked by security-group");
+}
+
+#[test]
+fn no_key_pair() {
+    let sb = sandbox();
+    let host = sb.host("prod-nokey");
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "prod-nokey"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "key-pair",
+        "launched without a key pair",
+        &format!("aws ssm start-session --target {}", host.instance_id),
+    );
+}
+
+#[test]
+fn key_pair_deleted_after_launch() {
+    let sb = sandbox();
+    let broken = &sb.broken;
+    let target = target(sb, "broken-keygone");
+    let args = ["--via", "private", "--from", ME];
+
+    // Without its private key there is no way in.
+    let berth = Berth::new(sb);
+    let run = doctor(&berth, &target, &args);
+    run.expect_code(4);
+    assert_eq!(finding(&run, "key-pair-exists")["status"], "warn");
+    assert_fails(&run, "local-key", "no private key for", "-i PATH");
+
+    // With it, the instance still lets you in: a warning, and ssh works.
+    let key = berth
+        .home()
+        .join(format!(".ssh/{}.pem", broken.deleted_key_name));
+    std::fs::copy(&broken.deleted_key_path, &key).expect("copy key");
+    set_mode(&key, 0o600);
+    let run = doctor(&berth, &target, &args);
+    run.expect_code(0);
+    let f = finding(&run, "key-pair-exists");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert!(f["evidence"].as_str().is_some_and(|e| e.contains("no longer exists in EC2")));
+    assert!(f["fix"][0].as_str().is_some_and(|l| l.contains(&format!(
+        "aws ec2 import-key-pair --key-name {}",
+        broken.deleted_key_name
+    ))));
+    berth
+        .run(&["ssh", &target, "--via", "private", "--", "echo landed"])
+        .expect_code(0)
+        .stdout_has("landed");
+}
+
+#[test]
+fn wrong_local_key() {
+    let sb = sandbox();
+    let broken = &sb.broken;
+    let berth = Berth::new(sb);
+    let key = berth
+        .home()
+        .join(format!(".ssh/{}.pem", broken.wrong_key_name));
+    std::fs::copy(&broken.wrong_key_path, &key).expect("copy key");
+    set_mode(&key, 0o600);
+    let run = doctor(
+        &berth,
+        &target(sb, "broken-wrongkey"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "key-fingerprint",
+        &format!("is not the private key of {}", broken.wrong_key_name),
+        "pass it with -i PATH",
+    );
+}
+
+#[test]
+fn key_file_readable_by_others() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let key = berth.home().join(format!(".ssh/{}.pem", sb.key_name));
+    set_mode(&key, 0o644);
+    let run = doctor(
+        &berth,
+        &target(sb, "prod-al2023"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "key-permissions",
+        "mode 0644",
+        &format!("chmod 600 {}", key.display()),
+    );
+}
+
+#[test]
+fn security_group_open_only_to_another_cidr() {
+    let sb = sandbox();
+    let host = sb.host("broken-othercidr");
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "broken-othercidr"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "security-group",
+        &format!("only from 203.0.113.0/24, not from {ME}"),
+        &format!(
+            "aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port 22 --cidr {ME}",
+            host.security_group_ids[0]
+        ),
+    );
+    assert_fails(&run, "security-group", "203.0.113.0/24", &format!("--open --from {ME}"));
+}
+
+#[test]
+fn port_open_only_to_a_security_group() {
+    let sb = sandbox();
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "broken-groupref"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "security-group",
+        &format!("group {}", sb.broken.bastion_security_group_id),
+        "a host in the allowed group (a bastion)",
+    );
+}
+
+#[test]
+fn public_subnet_without_an_internet_gateway_route() {
+    let sb = sandbox();
+    let broken = &sb.broken;
+    let berth = Berth::new(sb);
+    let args = ["--via", "public", "--from", "198.51.100.7/32"];
+    let run = doctor(&berth, &target(sb, "broken-noigw"), &args);
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "internet-gateway",
+        &broken.noigw_route_table_id,
+        &format!(
+            "aws ec2 create-route --route-table-id {} --destination-cidr-block 0.0.0.0/0 --gateway-id {}",
+            broken.noigw_route_table_id, broken.internet_gateway_id
+        ),
+    );
+    // Its twin with the default route passes.
+    let run = doctor(&berth, &target(sb, "broken-public"), &args);
+    run.expect_code(0);
+    assert_eq!(finding(&run, "internet-gateway")["status"], "pass");
+}
+
+#[test]
+fn network_acl_denies_the_port() {
+    let sb = sandbox();
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "broken-nacl"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "network-acl",
+        "denies inbound tcp/22 by rule 100",
+        &format!(
+            "aws ec2 create-network-acl-entry --network-acl-id {} --ingress",
+            sb.broken.network_acl_id
+        ),
+    );
+}
+
+#[test]
+fn stopped_instance() {
+    let sb = sandbox();
+    let host = sb.host("broken-stopped");
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "broken-stopped"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "instance-state",
+        "stopped",
+        &format!("aws ec2 start-instances --instance-ids {}", host.instance_id),
+    );
+    assert_eq!(finding(&run, "ecs-agent")["status"], "warn");
+}
+
+#[test]
+fn windows_host_with_an_ed25519_key_pair() {
+    let sb = sandbox();
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "broken-win-ed25519"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_eq!(run.json()["protocol"], "rdp");
+    assert_eq!(run.json()["port"], 3389);
+    assert_fails(
+        &run,
+        "windows-key-type",
+        "the key pair is ed25519",
+        "--key-type rsa",
+    );
+}
+
+#[test]
+fn windows_password_not_available_yet() {
+    let sb = sandbox();
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "broken-win-pending"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(4);
+    assert_fails(
+        &run,
+        "windows-password",
+        "not available yet: launched",
+        "--wait",
+    );
+}
+
+#[test]
+fn ssh_that_cannot_connect_explains_why() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&[
+        "ssh",
+        &target(sb, "broken-othercidr"),
+        "--via",
+        "private",
+        "--from",
+        ME,
+        "--",
+        "true",
+    ]);
+    run.expect_code(255)
+        .stderr_has("checking the prerequisites")
+        .stderr_has("FAIL  security-group")
+        .stderr_has("only from 203.0.113.0/24");
+}
+
+// ---- temporary access -------------------------------------------------
+
+fn rules(sb: &Sandbox, group: &str) -> Vec<IngressRule> {
+    sb.ingress_rules(group)
+}
+
+fn ours(rules: &[IngressRule], cidr: &str) -> Option<IngressRule> {
+    rules
+        .iter()
+        .find(|r| {
+            r.source == cidr
+                && r.description
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("berth temporary access"))
+        })
+        .cloned()
+}
+
+/// Waits until `check` holds, or fails after 20 s.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts `berth ssh HOST --open` running a long remote command, and waits
+/// for its rule to appear.
+fn open_session(sb: &Sandbox, berth: &Berth, host: &str, group: &str) -> Child {
+    let target = target(sb, host);
+    let child = berth
+        .command(&[
+            "ssh", &target, "--via", "private", "--open", "--from", ME, "--", "sleep 60",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start berth");
+    wait_for("the temporary rule", || ours(&rules(sb, group), ME).is_some());
+    child
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// The children of a process, from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn session_ended_by(sig: &str, code: i32, host: &str) {
+    let sb = sandbox();
+    let group = &sb.broken.open_security_group_ids[host];
+    let before = rules(sb, group);
+    assert!(ours(&before, ME).is_none());
+    let berth = Berth::new(sb);
+    let child = open_session(sb, &berth, host, group);
+    let during = rules(sb, group);
+    assert_eq!(during.len(), before.len() + 1, "{during:#?}");
+    let rule = ours(&during, ME).expect("rule");
+    assert_eq!((rule.protocol.as_str(), rule.from_port, rule.to_port), ("tcp", 22, 22));
+    assert!(
+        rule.description
+            .as_deref()
+            .is_some_and(|d| d.contains("expires")),
+        "{rule:?}"
+    );
+
+    signal(&child, sig);
+    let out = child.wait_with_output().expect("berth ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains("removed the temporary rule"), "{stderr}");
+    assert_eq!(rules(sb, group), before, "every other rule is untouched");
+}
+
+#[test]
+fn open_rule_is_removed_after_ctrl_c() {
+    session_ended_by("INT", 130, "open-int");
+}
+
+#[test]
+fn open_rule_is_removed_after_sigterm() {
+    session_ended_by("TERM", 143, "open-term");
+}
+
+#[test]
+fn a_killed_session_rule_is_removed_by_the_next_run() {
+    let sb = sandbox();
+    let group = &sb.broken.open_security_group_ids["open-kill"];
+    let before = rules(sb, group);
+    let berth = Berth::new(sb);
+    let child = open_session(sb, &berth, "open-kill", group);
+    let ssh = children(child.id());
+    assert!(!ssh.is_empty(), "berth runs ssh as its child");
+    signal(&child, "KILL");
+    // The orphaned ssh holds berth's stderr open: end it too.
+    for pid in ssh {
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    }
+    let out = child.wait_with_output().expect("reaped");
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    // berth had no chance to clean up.
+    assert!(ours(&rules(sb, group), ME).is_some());
+
+    // Any later run does, and says so.
+    berth
+        .run(&["ls", "broken"])
+        .expect_code(0)
+        .stderr_has("removed a temporary rule an earlier berth left")
+        .stderr_has(group);
+    assert_eq!(rules(sb, group), before, "every other rule is untouched");
+    berth
+        .run(&["doctor", "--cleanup"])
+        .expect_code(0)
+        .stdout_has("no leftover temporary rules");
+}
+
+#[test]
+fn fix_adds_an_expiring_rule_and_cleanup_removes_it() {
+    let sb = sandbox();
+    let host = sb.host("broken-othercidr");
+    let group = &host.security_group_ids[0];
+    let before = rules(sb, group);
+    let berth = Berth::new(sb);
+    let from = "127.0.0.2/32";
+    let run = berth.run(&[
+        "doctor",
+        &target(sb, "broken-othercidr"),
+        "--via",
+        "private",
+        "--from",
+        from,
+        "--fix",
+        "--fix-for",
+        "1h",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(0).stderr_has(&format!("added to {group}"));
+    assert_eq!(finding(&run, "security-group")["status"], "pass");
+    assert!(ours(&rules(sb, group), from).is_some());
+
+    // Not expired: a plain run leaves it, --cleanup --all removes it.
+    berth.run(&["ls", "broken"]).expect_code(0);
+    assert!(ours(&rules(sb, group), from).is_some());
+    berth
+        .run(&["doctor", "--cleanup", "--all"])
+        .expect_code(0)
+        .stdout_has(&format!("removed {group}: {from} port 22"));
+    assert_eq!(rules(sb, group), before);
+}
+
+#[test]
+fn open_needs_an_address() {
+    let sb = sandbox();
+    Berth::new(sb)
+        .run(&[
+            "ssh",
+            &target(sb, "open-int"),
+            "--via",
+            "private",
+            "--open",
+            "--",
+            "true",
+        ])
+        .expect_code(2)
+        .stderr_has("--open needs your address")
+        .stderr_has("--from");
+}
