@@ -16,6 +16,7 @@ use crate::aws::AwsError;
 use crate::config::ConfigError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
+use crate::plan::rdp::RdpError;
 use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
@@ -30,6 +31,8 @@ pub enum Error {
     Inventory(#[from] InventoryError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Rdp(#[from] RdpError),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -74,7 +77,7 @@ impl Error {
             )
             | Self::Ambiguous { .. }
             | Self::NoMatch { .. } => 3,
-            Self::Plan(_) | Self::Transport(_) => 4,
+            Self::Plan(_) | Self::Rdp(_) | Self::Transport(_) => 4,
             Self::Output(_) => 1,
         }
     }
@@ -89,6 +92,7 @@ impl Error {
             Self::Key(_) => Some("check the path given to -i".to_owned()),
             Self::Inventory(e) => inventory_hint(e),
             Self::Plan(e) => Some(e.hint()),
+            Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");

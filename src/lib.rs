@@ -81,6 +81,15 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
                 Err(e) => Err(e),
             }
         }
+        Command::Rdp(args) => {
+            let prepared = runtime.block_on(tracked(commands::rdp::prepare(&ctx, args)));
+            // The client runs with the async runtime gone, as ssh does.
+            drop(runtime);
+            match prepared {
+                Ok(prepared) => return commands::rdp::finish(&ctx, args, &prepared, out),
+                Err(e) => Err(e),
+            }
+        }
         Command::Completions { .. } | Command::Man => Ok(0),
     };
     ctx.print_stats();

@@ -12,6 +12,8 @@ use crate::config::{self, Config, ConfigError};
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
 /// A chooser command (fzf, sk, …) to use instead of the built-in picker.
 pub const PICKER_VAR: &str = "BERTH_PICKER";
+/// A FreeRDP-compatible program to run instead of the platform's client.
+pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -27,6 +29,8 @@ pub struct Settings {
     pub ssh_program: String,
     /// `$BERTH_PICKER`: an external chooser for several matches.
     pub picker: Option<String>,
+    /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
+    pub rdp_client: Option<String>,
 }
 
 impl Settings {
@@ -65,6 +69,7 @@ impl Settings {
             cache_dir,
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
             picker: text(PICKER_VAR),
+            rdp_client: text(RDP_CLIENT_VAR),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! impure ones (inventory, transport) and hold no logic of their own.
 
 pub mod ls;
+pub mod rdp;
 pub mod show;
 pub mod ssh;
 

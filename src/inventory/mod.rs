@@ -57,6 +57,11 @@ impl Inventory {
         }
     }
 
+    /// The AWS clients, for calls about a host once it is found.
+    pub fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
     /// Writes back what was learned (the AMI cache).
     pub fn save(&self) {
         if let Ok(mut amis) = self.amis.lock() {

@@ -2,6 +2,7 @@
 //! Programs are always run from argv vectors, never through a shell.
 
 pub mod chooser;
+pub mod rdp;
 pub mod ssh;
 
 use std::io;
@@ -12,17 +13,34 @@ pub enum TransportError {
     Spawn { program: String, source: io::Error },
     #[error("`{command}` is not a command line berth can split into words")]
     BadCommand { command: String },
+    #[error("cannot run `{program}`: {source}")]
+    RdpClient { program: String, source: io::Error },
+    #[error("`{program}` failed (exit status {status})")]
+    Failed { program: String, status: i32 },
 }
 
 impl TransportError {
     pub fn hint(&self) -> String {
         match self {
+            Self::RdpClient { program, source } if source.kind() == io::ErrorKind::NotFound => {
+                format!(
+                    "`{program}` is not installed or not on PATH: install FreeRDP \
+                     (e.g. `apt-get install freerdp2-x11`), or name another client with \
+                     --client or {}; `--print-password` and `--rdp-file` need no client",
+                    crate::settings::RDP_CLIENT_VAR
+                )
+            }
             Self::Spawn { program, source } if source.kind() == io::ErrorKind::NotFound => format!(
                 "`{program}` is not installed or not on PATH: install the OpenSSH client \
                  (e.g. `apt-get install openssh-client`) or point {} at it",
                 crate::settings::SSH_PROGRAM_VAR
             ),
-            Self::Spawn { program, .. } => format!("check that `{program}` is executable"),
+            Self::Spawn { program, .. } | Self::RdpClient { program, .. } => {
+                format!("check that `{program}` is executable")
+            }
+            Self::Failed { program, .. } => {
+                format!("see `{program}`'s messages above; `--print-password` shows the password")
+            }
             Self::BadCommand { .. } => format!(
                 "fix the quoting in {} (for example `fzf --height 40%`)",
                 crate::settings::PICKER_VAR
