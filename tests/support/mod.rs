@@ -1,5 +1,6 @@
 //! The test environment: one sandbox per test binary (moto in server mode
-//! plus a real sshd on 127.X.0.N), started on first use by
+//! plus a real sshd on 127.X.0.N and xrdp on prod-windows's 127.X.0.13),
+//! started on first use by
 //! `tests/support/sandbox.py` and torn down when this process exits and
 //! closes the sandbox's stdin. Each test runs the real `berth` binary with
 //! a scrubbed environment and a fresh HOME of its own.
@@ -12,6 +13,8 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 
+pub mod desktop;
+
 #[derive(Debug, Deserialize)]
 pub struct SandboxHost {
     pub instance_id: String,
@@ -19,6 +22,16 @@ pub struct SandboxHost {
     pub private_ip: Option<String>,
     pub public_dns: Option<String>,
     pub user: Option<String>,
+}
+
+/// xrdp standing in for prod-windows's RDP server.
+#[derive(Debug, Deserialize)]
+pub struct SandboxRdp {
+    /// 127.X.0.13, listening on port 3389.
+    pub address: String,
+    pub user: String,
+    /// Shows `login successful for user Administrator` after a login.
+    pub xrdp_log: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +43,9 @@ pub struct Sandbox {
     pub key_path: PathBuf,
     pub hosts: BTreeMap<String, SandboxHost>,
     pub tasks: BTreeMap<String, String>,
+    /// The Administrator password GetPasswordData encrypts for Windows hosts.
+    pub windows_password: String,
+    pub rdp: Option<SandboxRdp>,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }
@@ -66,6 +82,8 @@ fn start() -> Sandbox {
         .arg(root.join("tests/support/sandbox.py"))
         // Enough instances for two pages of ListContainerInstances.
         .args(["--bench-instances", &BENCH_INSTANCES.to_string()])
+        // xrdp for prod-windows: it starts in well under a second.
+        .arg("--rdp")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -183,14 +201,19 @@ impl Berth {
         self
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+    /// berth with `args` and this environment, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
             .args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run berth");
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("run berth");
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
