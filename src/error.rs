@@ -5,7 +5,7 @@
 //! |------|---------|
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
-//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, …) |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, …) |
 //! | 5    | an AWS error |
 //! | 6    | no usable AWS credentials |
 //! | 255  | ssh could not connect (ssh's own status, passed through) |
@@ -175,6 +175,14 @@ mod tests {
             (
                 PlanError::NoKeyPair {
                     instance_id: "i-1".into(),
+                }
+                .into(),
+                4,
+            ),
+            (
+                RdpError::NotWindows {
+                    instance_id: "i-1".into(),
+                    os: "Ubuntu",
                 }
                 .into(),
                 4,
