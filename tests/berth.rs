@@ -1123,6 +1123,10 @@ fn rdp_opens_a_passphrase_protected_key() {
     let file = file.display().to_string();
     let run = berth.run(&rdp_args(&["--print-password", "--passphrase-file", &file]));
     assert_eq!(run.expect_code(0).stdout.trim_end(), sb.windows_password);
+    // On a terminal berth asks for it.
+    let typed = berth.run_on_terminal(&rdp_args(&["--print-password"]), "correct-horse\r");
+    typed.expect_code(0).stdout_has("Passphrase for");
+    assert!(typed.stdout.contains(&sb.windows_password), "{typed:#?}");
     std::fs::write(berth.home().join("passphrase"), "wrong\n").expect("write");
     berth
         .run(&rdp_args(&["--print-password", "--passphrase-file", &file]))

@@ -17,6 +17,10 @@ use crate::secrets::password::WindowsPassword;
 /// Runs `steps` in order; stops at the first that fails. Returns the exit
 /// status of the last one (128 + the signal for one that was killed).
 pub fn run(steps: &[Step], password: &WindowsPassword) -> Result<i32, TransportError> {
+    // Ctrl-C on the terminal reaches the client as well (one process
+    // group): berth outlives it to pass its status on. A handler set
+    // earlier (the picker's) already ends berth the same way.
+    let _ = ctrlc::set_handler(|| {});
     let mut status = 0;
     for (i, step) in steps.iter().enumerate() {
         let Some((program, args)) = step.argv.split_first() else {
