@@ -5,7 +5,7 @@
 //! |------|---------|
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
-//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, …) |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, …) |
 //! | 5    | an AWS error |
 //! | 6    | no usable AWS credentials |
 //! | 255  | ssh could not connect (ssh's own status, passed through) |
@@ -19,6 +19,7 @@ use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
+use crate::plan::rdp::RdpError;
 use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
@@ -33,6 +34,8 @@ pub enum Error {
     Inventory(#[from] InventoryError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Rdp(#[from] RdpError),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -82,6 +85,7 @@ impl Error {
             | Self::Ambiguous { .. }
             | Self::NoMatch { .. } => 3,
             Self::Plan(_)
+            | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
             | Self::Firewall(FirewallError::NoGroup(_)) => 4,
@@ -100,6 +104,7 @@ impl Error {
             Self::Key(_) => Some("check the path given to -i".to_owned()),
             Self::Inventory(e) => inventory_hint(e),
             Self::Plan(e) => Some(e.hint()),
+            Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
@@ -193,6 +198,14 @@ mod tests {
             (
                 PlanError::NoKeyPair {
                     instance_id: "i-1".into(),
+                }
+                .into(),
+                4,
+            ),
+            (
+                RdpError::NotWindows {
+                    instance_id: "i-1".into(),
+                    os: "Ubuntu",
                 }
                 .into(),
                 4,

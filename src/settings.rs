@@ -16,6 +16,8 @@ pub const PICKER_VAR: &str = "BERTH_PICKER";
 /// is the caller's address).
 pub const ECHO_URL_VAR: &str = "BERTH_ECHO_URL";
 pub const DEFAULT_ECHO_URL: &str = "http://checkip.amazonaws.com/";
+/// A FreeRDP-compatible program to run instead of the platform's client.
+pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -36,6 +38,8 @@ pub struct Settings {
     pub ssh_program: String,
     /// `$BERTH_PICKER`: an external chooser for several matches.
     pub picker: Option<String>,
+    /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
+    pub rdp_client: Option<String>,
 }
 
 impl Settings {
@@ -81,6 +85,7 @@ impl Settings {
             echo_url: text(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
             picker: text(PICKER_VAR),
+            rdp_client: text(RDP_CLIENT_VAR),
         })
     }
 }

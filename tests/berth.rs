@@ -3,6 +3,9 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
+use support::desktop::{self, Reaped, Xvfb};
 use support::{BENCH_INSTANCES, Berth, SandboxHost, sandbox, set_mode, stats_line};
 
 /// `$SSH_CONNECTION` is "client-ip client-port server-ip server-port".
@@ -518,10 +521,18 @@ fn show_reports_facts_and_plan() {
         "{report:#}"
     );
     // A host berth cannot ssh to still shows, with the reason.
-    let win = Berth::new(sb).run(&["show", "prod/prod-windows"]);
-    win.expect_code(0)
+    let bottlerocket = Berth::new(sb).run(&["show", "edge/edge-bottlerocket"]);
+    bottlerocket
+        .expect_code(0)
         .stdout_has("cannot ssh")
-        .stdout_has("berth rdp");
+        .stdout_has("ssm start-session");
+    // A Windows host shows the RDP plan, the password only as a placeholder.
+    let win = Berth::new(sb).run(&["show", "prod/prod-windows", "--via", "private"]);
+    let ip = sb.host("prod-windows").private_ip.clone().expect("ip");
+    win.expect_code(0).stdout_has(&format!(
+        "xfreerdp /v:{ip} /u:Administrator /from-stdin:force /cert:tofu  # stdin: \"<password>\\n\""
+    ));
+    assert!(!win.stdout.contains(&sb.windows_password), "{win:#?}");
 }
 
 #[test]
@@ -900,4 +911,303 @@ fn ls_lists_the_broken_fleet() {
         !rules.iter().any(|r| r.source.starts_with("127.")),
         "{rules:#?}"
     );
+}
+
+// ---------------------------------------------------------------- rdp
+
+/// `berth rdp` to prod-windows over its private address.
+fn rdp_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    [&["rdp", "prod/prod-windows", "--via", "private"], extra].concat()
+}
+
+#[test]
+fn rdp_logs_in_with_xfreerdp_and_the_password_never_shows_in_proc() {
+    let sb = sandbox();
+    let rdp = sb.rdp.as_ref().expect("the sandbox runs xrdp (--rdp)");
+    let password = sb.windows_password.as_bytes();
+    let xvfb = Xvfb::start();
+    let mut berth = Berth::new(sb);
+    berth.env("DISPLAY", Some(&xvfb.display));
+    let log_start = std::fs::metadata(&rdp.xrdp_log).map_or(0, |m| m.len());
+    let log_start = usize::try_from(log_start).expect("size");
+    let child = berth
+        .command(&rdp_args(&[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start berth");
+    let mut berth_process = Reaped(child);
+    let berth_pid = berth_process.0.id();
+
+    // The client berth started, found as berth's child.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        if let Some((pid, _)) = desktop::children_of(berth_pid)
+            .into_iter()
+            .find(|(_, comm)| comm == "xfreerdp")
+        {
+            break pid;
+        }
+        if let Ok(Some(status)) = berth_process.0.try_wait() {
+            panic!("berth exited with {status} before starting xfreerdp");
+        }
+        assert!(Instant::now() < deadline, "xfreerdp never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    let line = desktop::wait_for_log_line(
+        &rdp.xrdp_log,
+        log_start,
+        &format!("login successful for user {}", rdp.user),
+        "login failed for user",
+        Duration::from_secs(30),
+    );
+    assert!(line.contains("Administrator"), "{line}");
+
+    // While the client runs: the password is on neither its command line
+    // nor in its environment, nor in berth's.
+    for pid in [client, berth_pid] {
+        let (cmdline, environ) = desktop::cmdline_and_environ(pid);
+        assert!(
+            !desktop::contains(&cmdline, password),
+            "password in /proc/{pid}/cmdline"
+        );
+        assert!(
+            !desktop::contains(&environ, password),
+            "password in /proc/{pid}/environ"
+        );
+        assert!(!cmdline.is_empty() && !environ.is_empty(), "{pid} is gone");
+    }
+    let argv: Vec<String> = desktop::cmdline_and_environ(client)
+        .0
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    assert_eq!(
+        argv,
+        vec![
+            "xfreerdp".to_owned(),
+            format!("/v:{}", rdp.address),
+            "/u:Administrator".to_owned(),
+            "/from-stdin:force".to_owned(),
+            "/cert:tofu".to_owned(),
+        ]
+    );
+
+    // Closing the client ends berth, with the client's status.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(client).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill xfreerdp");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while berth_process.0.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "berth outlived its client");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(xvfb);
+}
+
+#[test]
+fn rdp_print_password_prints_exactly_the_password() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&rdp_args(&["--print-password"]));
+    run.expect_code(0);
+    assert_eq!(run.stdout, format!("{}\n", sb.windows_password));
+}
+
+#[test]
+fn rdp_client_gets_the_arguments_and_the_password_on_stdin() {
+    use sha2::Digest as _;
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    let recorder = berth.home().join("recorder");
+    // The recorder keeps a digest of its stdin: a test writes no password
+    // to disk either.
+    std::fs::write(
+        &recorder,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.argv\"\nsha256sum > \"$0.stdin\"\n",
+    )
+    .expect("write recorder");
+    set_mode(&recorder, 0o755);
+    let recorder = recorder.display().to_string();
+    let expected_stdin = format!(
+        "{:x}  -\n",
+        sha2::Sha256::digest(format!("{}\n", sb.windows_password))
+    );
+    let ip = sb.host("prod-windows").private_ip.clone().expect("ip");
+    let expected_argv = format!("/v:{ip}\n/u:Administrator\n/from-stdin:force\n/cert:tofu\n");
+
+    berth
+        .run(&rdp_args(&["--client", &recorder]))
+        .expect_code(0);
+    let read = |ext: &str| std::fs::read_to_string(format!("{recorder}.{ext}")).expect("recorded");
+    assert_eq!(read("argv"), expected_argv);
+    assert_eq!(read("stdin"), expected_stdin);
+
+    // $BERTH_RDP_CLIENT does the same; a failing client's status is berth's.
+    std::fs::remove_file(format!("{recorder}.argv")).expect("rm");
+    berth.env("BERTH_RDP_CLIENT", Some(&recorder));
+    berth.run(&rdp_args(&["--user", "ops"])).expect_code(0);
+    assert!(read("argv").contains("/u:ops\n"));
+    berth.env("BERTH_RDP_CLIENT", Some("false"));
+    berth.run(&rdp_args(&[])).expect_code(1);
+    berth.env("BERTH_RDP_CLIENT", Some("/nonexistent/xfreerdp"));
+    berth
+        .run(&rdp_args(&[]))
+        .expect_code(4)
+        .stderr_has("install FreeRDP");
+}
+
+#[test]
+fn rdp_file_holds_address_and_user_and_no_client_runs() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    // Nothing may run: a client that does not exist proves it.
+    berth.env("BERTH_RDP_CLIENT", Some("/nonexistent/xfreerdp"));
+    let path = berth.home().join("rdp/prod-windows.rdp");
+    let path_arg = path.display().to_string();
+    let run = berth.run(&rdp_args(&["--rdp-file", &path_arg]));
+    run.expect_code(0).stderr_has("holds no password");
+    let text = std::fs::read_to_string(&path).expect("rdp file");
+    let ip = sb.host("prod-windows").private_ip.clone().expect("ip");
+    assert!(text.contains(&format!("full address:s:{ip}\r\n")), "{text}");
+    assert!(text.contains("username:s:Administrator\r\n"), "{text}");
+    assert!(!text.contains(&sb.windows_password), "{text}");
+    assert!(!text.to_lowercase().contains("password"), "{text}");
+}
+
+#[test]
+fn rdp_dry_run_redacts_the_password_and_fetches_none() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let ip = sb.host("prod-windows").private_ip.clone().expect("ip");
+    let run = berth.run(&rdp_args(&["--dry-run", "--stats"]));
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "xfreerdp /v:{ip} /u:Administrator /from-stdin:force /cert:tofu  # stdin: \"<password>\\n\"\n"
+        )
+    );
+    assert!(!run.stderr.contains("GetPasswordData"), "{run:#?}");
+    let json = berth
+        .run(&rdp_args(&["--dry-run", "--output", "json", "-p", "3390"]))
+        .expect_code(0)
+        .json();
+    assert_eq!(json["argv"][1], format!("/v:{ip}:3390"));
+    assert_eq!(json["plan"]["steps"][0]["stdin"], "<password>\n");
+    assert!(!json.to_string().contains(&sb.windows_password));
+}
+
+#[test]
+fn rdp_waits_for_a_booting_host_then_explains() {
+    let sb = sandbox();
+    let started = Instant::now();
+    let run = Berth::new(sb).run(&[
+        "rdp",
+        "rdp/rdp-win-pending",
+        "--wait",
+        "3s",
+        "--print-password",
+    ]);
+    run.expect_code(4)
+        .stderr_has("waiting up to 3s")
+        .stderr_has("still not available after waiting 3s")
+        .stderr_has("at least 4 minutes after launch")
+        .stderr_has("launched")
+        .stderr_has("--wait");
+    assert!(started.elapsed() >= Duration::from_secs(3), "{run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+}
+
+#[test]
+fn rdp_refuses_linux_hosts_and_missing_or_wrong_keys() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let linux = sb.host("prod-al2023");
+    berth
+        .run(&["rdp", "prod/prod-al2023", "--via", "private"])
+        .expect_code(4)
+        .stderr_has("not Windows")
+        .stderr_has(&format!("berth ssh {}", linux.instance_id));
+
+    // Among several matches, only Windows hosts are candidates.
+    let run = berth.run(&["rdp", "prod", "--via", "private", "--print-password"]);
+    assert_eq!(run.expect_code(0).stdout.trim(), sb.windows_password);
+
+    // A key given with -i that does not exist is a usage error.
+    berth
+        .run(&rdp_args(&["-i", "/nonexistent/key.pem"]))
+        .expect_code(2)
+        .stderr_has("does not exist");
+
+    // The key pair's file is not where berth looks.
+    let keyless = Berth::new(sb);
+    std::fs::remove_file(keyless.home().join(format!(".ssh/{}.pem", sb.key_name))).expect("rm key");
+    keyless
+        .run(&rdp_args(&["--print-password"]))
+        .expect_code(4)
+        .stderr_has(&format!(
+            "no private key found for key pair `{}`",
+            sb.key_name
+        ))
+        .stderr_has("-i FILE");
+
+    // Another RSA key, and an ED25519 key.
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/src/secrets/testdata/");
+    for (file, message) in [
+        (
+            "other-rsa-pkcs1.pem",
+            "this key did not encrypt the password",
+        ),
+        ("ed25519-openssh.key", "RSA key pairs only"),
+    ] {
+        let key = berth.home().join(file);
+        std::fs::copy(format!("{data}{file}"), &key).expect("copy key");
+        set_mode(&key, 0o600);
+        berth
+            .run(&rdp_args(&[
+                "-i",
+                &key.display().to_string(),
+                "--print-password",
+            ]))
+            .expect_code(4)
+            .stderr_has(message);
+    }
+}
+
+#[test]
+fn rdp_opens_a_passphrase_protected_key() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let key = berth.home().join(format!(".ssh/{}.pem", sb.key_name));
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-a", "4", "-N", "correct-horse", "-f"])
+        .arg(&key)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    berth
+        .run(&rdp_args(&["--print-password"]))
+        .expect_code(4)
+        .stderr_has("protected by a passphrase")
+        .stderr_has("--passphrase-file");
+    let file = berth.home().join("passphrase");
+    std::fs::write(&file, "correct-horse\n").expect("write");
+    let file = file.display().to_string();
+    let run = berth.run(&rdp_args(&["--print-password", "--passphrase-file", &file]));
+    assert_eq!(run.expect_code(0).stdout.trim_end(), sb.windows_password);
+    // On a terminal berth asks for it.
+    let typed = berth.run_on_terminal(&rdp_args(&["--print-password"]), "correct-horse\r");
+    typed.expect_code(0).stdout_has("Passphrase for");
+    assert!(typed.stdout.contains(&sb.windows_password), "{typed:#?}");
+    std::fs::write(berth.home().join("passphrase"), "wrong\n").expect("write");
+    berth
+        .run(&rdp_args(&["--print-password", "--passphrase-file", &file]))
+        .expect_code(4)
+        .stderr_has("passphrase does not open");
 }

@@ -36,7 +36,10 @@ fn assert_fails(run: &Run, check: &str, evidence: &str, fix: &str) {
     let f = finding(run, check);
     assert_eq!(f["status"], "fail", "{f:#}");
     let text = f["evidence"].as_str().expect("evidence");
-    assert!(text.contains(evidence), "evidence {text:?} lacks {evidence:?}");
+    assert!(
+        text.contains(evidence),
+        "evidence {text:?} lacks {evidence:?}"
+    );
     let fixes: Vec<&str> = f["fix"]
         .as_array()
         .expect("fix lines")
@@ -139,7 +142,11 @@ fn key_pair_deleted_after_launch() {
     run.expect_code(0);
     let f = finding(&run, "key-pair-exists");
     assert_eq!(f["status"], "warn", "{f:#}");
-    assert!(f["evidence"].as_str().is_some_and(|e| e.contains("no longer exists in EC2")));
+    assert!(
+        f["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("no longer exists in EC2"))
+    );
     assert!(f["fix"][0].as_str().is_some_and(|l| l.contains(&format!(
         "aws ec2 import-key-pair --key-name {}",
         broken.deleted_key_name
@@ -213,7 +220,12 @@ fn security_group_open_only_to_another_cidr() {
             host.security_group_ids[0]
         ),
     );
-    assert_fails(&run, "security-group", "203.0.113.0/24", &format!("--open --from {ME}"));
+    assert_fails(
+        &run,
+        "security-group",
+        "203.0.113.0/24",
+        &format!("--open --from {ME}"),
+    );
 }
 
 #[test]
@@ -290,7 +302,10 @@ fn stopped_instance() {
         &run,
         "instance-state",
         "stopped",
-        &format!("aws ec2 start-instances --instance-ids {}", host.instance_id),
+        &format!(
+            "aws ec2 start-instances --instance-ids {}",
+            host.instance_id
+        ),
     );
     assert_eq!(finding(&run, "ecs-agent")["status"], "warn");
 }
@@ -389,7 +404,9 @@ fn open_session(sb: &Sandbox, berth: &Berth, host: &str, group: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start berth");
-    wait_for("the temporary rule", || ours(&rules(sb, group), ME).is_some());
+    wait_for("the temporary rule", || {
+        ours(&rules(sb, group), ME).is_some()
+    });
     child
 }
 
@@ -420,7 +437,10 @@ fn session_ended_by(sig: &str, code: i32, host: &str) {
     let during = rules(sb, group);
     assert_eq!(during.len(), before.len() + 1, "{during:#?}");
     let rule = ours(&during, ME).expect("rule");
-    assert_eq!((rule.protocol.as_str(), rule.from_port, rule.to_port), ("tcp", 22, 22));
+    assert_eq!(
+        (rule.protocol.as_str(), rule.from_port, rule.to_port),
+        ("tcp", 22, 22)
+    );
     assert!(
         rule.description
             .as_deref()
@@ -458,7 +478,9 @@ fn a_killed_session_rule_is_removed_by_the_next_run() {
     signal(&child, "KILL");
     // The orphaned ssh holds berth's stderr open: end it too.
     for pid in ssh {
-        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
     }
     let out = child.wait_with_output().expect("reaped");
     assert_eq!(out.status.code(), None, "killed by a signal");

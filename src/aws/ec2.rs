@@ -37,6 +37,9 @@ fn convert(i: &aws_sdk_ec2::types::Instance) -> Instance {
         public_ip: non_empty(i.public_ip_address()),
         private_ip: non_empty(i.private_ip_address()),
         private_dns: non_empty(i.private_dns_name()),
+        launch_time: i
+            .launch_time()
+            .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         ipv6: non_empty(i.ipv6_address()),
         availability_zone: non_empty(i.placement().and_then(|p| p.availability_zone())),
         vpc_id: non_empty(i.vpc_id()),
@@ -56,10 +59,6 @@ fn convert(i: &aws_sdk_ec2::types::Instance) -> Instance {
                 ))
             })
             .collect(),
-        launch_time: i.launch_time().and_then(|t| {
-            let at = std::time::SystemTime::try_from(*t).ok()?;
-            Some(humantime::format_rfc3339_seconds(at).to_string())
-        }),
     }
 }
 
@@ -163,5 +162,18 @@ impl Aws {
             )
         });
         Ok(try_join_branches(batches).await?.concat())
+    }
+
+    /// GetPasswordData: a Windows instance's Administrator password,
+    /// RSA-encrypted to its key pair, in base64. Empty until EC2 has it
+    /// (the AWS docs say to allow at least 4 minutes after launch).
+    pub async fn get_password_data(&self, instance_id: &str) -> Result<String, AwsError> {
+        let out = self
+            .call(
+                "ec2:GetPasswordData",
+                self.ec2.get_password_data().instance_id(instance_id).send(),
+            )
+            .await?;
+        Ok(out.password_data().unwrap_or_default().trim().to_owned())
     }
 }

@@ -3,6 +3,7 @@
 //! environment and config file in one place.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
@@ -34,6 +35,7 @@ EXAMPLES:
   berth ssh prod                             pick a host of prod (a picker on a terminal)
   berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
   berth show prod/service/api --output json  what berth knows, and the ssh it would run
+  berth rdp prod/win-1                       remote desktop to a Windows host, password and all
 
 EXIT STATUS:
   the remote command's own status when one ran, else
@@ -50,7 +52,9 @@ EXIT STATUS:
     long_about = "Get onto an Amazon ECS container instance in one command.\n\n\
         berth finds the container instance, picks the login user from its AMI, finds the \
         private key of its key pair and the address to use, then runs your OpenSSH client \
-        (so ~/.ssh/config, ssh-agent and known_hosts keep working).\n\n\
+        (so ~/.ssh/config, ssh-agent and known_hosts keep working). For a Windows host, \
+        `berth rdp` decrypts its Administrator password with that key and starts an RDP \
+        client.\n\n\
         AWS credentials and region come from --profile/--region, the standard AWS_* \
         variables and ~/.aws/config, exactly as for the AWS CLI."
 )]
@@ -106,6 +110,21 @@ REMOTE COMMAND:
   keep it intact:  berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
   The remote command's exit status becomes berth's."))]
     Ssh(SshArgs),
+    /// Open a remote desktop on a Windows container instance over RDP.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+PASSWORD:
+  berth asks EC2 for the Administrator password (GetPasswordData), waits for it
+  with --wait while a new instance is still booting, and decrypts it with the key
+  pair's private key (found as for ssh: -i, the config's key_dirs, ~/.ssh/KEYNAME.pem;
+  PKCS#1, PKCS#8 and OpenSSH RSA keys, with a passphrase or not).
+  The password never goes on a command line, into an environment or to disk:
+
+  Linux     xfreerdp /v:HOST /u:USER /from-stdin:force /cert:tofu, the password on
+            its stdin (--client or BERTH_RDP_CLIENT runs another FreeRDP build)
+  macOS     a .rdp file opened with `open`; the password on the clipboard (pbcopy)
+  Windows   cmdkey /generic:TERMSRV/HOST /user:USER /pass (which reads the password
+            from its stdin), then mstsc /v:HOST"))]
+    Rdp(RdpArgs),
     /// Show what berth knows about a target and the connection it would make.
     #[command(after_help = targets_help!())]
     Show(ShowArgs),
@@ -331,6 +350,38 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RdpArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// RDP port (default: 3389).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// How long to wait for EC2 to have the password of a new instance (the
+    /// AWS docs say to allow at least 4 minutes after launch).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub wait: Duration,
+    /// Read the private key's passphrase from FILE (default: ask on a
+    /// terminal).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Run PROGRAM in xfreerdp's place, with the same arguments and the
+    /// password on its stdin (default: $BERTH_RDP_CLIENT, else xfreerdp on
+    /// Linux, Microsoft's clients on macOS and Windows).
+    #[arg(long, value_name = "PROGRAM", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub client: Option<String>,
+    /// Write a .rdp file (address and user, never the password) to PATH for
+    /// any RDP client, and start none.
+    #[arg(long, value_name = "PATH")]
+    pub rdp_file: Option<PathBuf>,
+    /// Print the decrypted password on stdout and start no client.
+    #[arg(long)]
+    pub print_password: bool,
+    /// Print what berth would run (the password redacted) instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -402,6 +453,38 @@ mod tests {
     }
 
     #[test]
+    fn rdp_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "berth",
+            "rdp",
+            "prod/win-1",
+            "--via",
+            "private",
+            "--wait",
+            "90s",
+            "-p",
+            "3390",
+            "--client",
+            "sdl-freerdp",
+            "--print-password",
+        ])
+        .expect("parses");
+        let Command::Rdp(args) = cli.command else {
+            panic!("not rdp")
+        };
+        assert_eq!(args.wait, Duration::from_secs(90));
+        assert_eq!(args.port, Some(3390));
+        assert_eq!(args.client.as_deref(), Some("sdl-freerdp"));
+        assert!(args.print_password && !args.dry_run);
+        assert_eq!(args.connect.via, Via::Private);
+        let default = Cli::try_parse_from(["berth", "rdp", "prod"]).expect("parses");
+        let Command::Rdp(args) = default.command else {
+            panic!("not rdp")
+        };
+        assert_eq!(args.wait, Duration::from_secs(300));
+    }
+
+    #[test]
     fn bad_input_is_a_usage_error() {
         for argv in [
             vec!["berth", "ssh"],
@@ -410,6 +493,8 @@ mod tests {
             vec!["berth", "ls", "--status", "GONE"],
             vec!["berth", "ssh", "prod", "-p", "99999"],
             vec!["berth", "ssh", "prod", "--user", ""],
+            vec!["berth", "rdp", "prod", "--wait", "soon"],
+            vec!["berth", "rdp", "prod", "--client", ""],
         ] {
             let err = Cli::try_parse_from(&argv).expect_err("must fail");
             assert_eq!(err.exit_code(), 2, "{argv:?}");

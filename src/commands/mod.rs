@@ -4,6 +4,7 @@
 
 pub mod doctor;
 pub mod ls;
+pub mod rdp;
 pub mod show;
 pub mod ssh;
 

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use crate::cli::{OutputFormat, ShowArgs};
 use crate::error::Error;
+use crate::inventory::os::Login;
 use crate::plan;
 use crate::render::{self, HostRow, Problem, ShowReport};
 
@@ -13,6 +14,17 @@ use super::{Context, connect_request, resolve_one};
 pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let host = resolve_one(ctx, &args.connect).await?;
     let (request, key) = connect_request(ctx, &args.connect, &host)?;
+    // A Windows host is for `berth rdp`: describe that plan instead.
+    let rdp_planned = match host.os.login() {
+        Login::Rdp(_) => Some(
+            match super::rdp::plan(ctx, &args.connect, &host, None, None, None) {
+                Ok(plan) => Ok(plan),
+                Err(Error::Rdp(e)) => Err(e),
+                Err(other) => return Err(other),
+            },
+        ),
+        _ => None,
+    };
     let planned = plan::plan_ssh(&host, &request, &key);
     let row = HostRow::new(
         &host,
@@ -25,7 +37,11 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
         subnet_id: host.ec2.subnet_id.as_deref(),
         security_groups: &host.ec2.security_groups,
         plan: planned.as_ref().ok(),
-        problem: planned.as_ref().err().map(Problem::from),
+        rdp: rdp_planned.as_ref().and_then(|p| p.as_ref().ok()),
+        problem: match &rdp_planned {
+            Some(rdp) => rdp.as_ref().err().map(Problem::from),
+            None => planned.as_ref().err().map(Problem::from),
+        },
     };
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &report)?,

@@ -66,15 +66,14 @@ pub struct Instance {
     pub public_ip: Option<String>,
     pub private_ip: Option<String>,
     pub private_dns: Option<String>,
+    /// When EC2 launched it (RFC 3339), to explain a password not yet set.
+    pub launch_time: Option<String>,
     pub ipv6: Option<String>,
     pub availability_zone: Option<String>,
     pub vpc_id: Option<String>,
     pub subnet_id: Option<String>,
     pub security_groups: Vec<String>,
     pub tags: BTreeMap<String, String>,
-    /// When it was launched (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub launch_time: Option<String>,
 }
 
 impl Instance {
@@ -96,13 +95,13 @@ impl Instance {
             public_ip: None,
             private_ip: None,
             private_dns: None,
+            launch_time: None,
             ipv6: None,
             availability_zone: None,
             vpc_id: None,
             subnet_id: None,
             security_groups: Vec::new(),
             tags: BTreeMap::new(),
-            launch_time: None,
         }
     }
 }
@@ -181,6 +180,7 @@ pub fn example_host() -> Host {
             public_ip: Some("3.4.5.6".into()),
             private_ip: Some("10.0.1.7".into()),
             private_dns: None,
+            launch_time: None,
             ipv6: None,
             availability_zone: Some("us-east-1a".into()),
             vpc_id: None,
@@ -189,7 +189,6 @@ pub fn example_host() -> Host {
             tags: [("Name".to_owned(), "web-1".to_owned())]
                 .into_iter()
                 .collect(),
-            launch_time: None,
         },
         image: None,
         os: OsFamily::Ubuntu,

@@ -13,6 +13,8 @@ use crate::inventory::model::{Host, Instance};
 use crate::inventory::os::{Login, OsFamily};
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
+pub mod rdp;
+
 /// How to reach the host (`--via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]

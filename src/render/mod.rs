@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::doctor::{Protocol, Report, Scope};
 use crate::inventory::model::{Cluster, Host};
+use crate::plan::rdp::{RdpError, RdpPlan, Step};
 use crate::plan::{self, Plan, PlanError, UserSource};
 
 /// A host as `ls` lists it and `show` describes it.
@@ -161,11 +162,16 @@ pub struct ShowReport<'a> {
     pub subnet_id: Option<&'a str>,
     pub security_groups: &'a [String],
     pub plan: Option<&'a Plan>,
+    /// For a Windows host: the RDP plan instead of an ssh one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdp: Option<&'a RdpPlan>,
     pub problem: Option<Problem>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Problem {
+    /// The command that cannot connect: `ssh` or `rdp`.
+    pub command: &'static str,
     pub error: String,
     pub hint: String,
 }
@@ -173,6 +179,17 @@ pub struct Problem {
 impl From<&PlanError> for Problem {
     fn from(e: &PlanError) -> Self {
         Self {
+            command: "ssh",
+            error: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+impl From<&RdpError> for Problem {
+    fn from(e: &RdpError) -> Self {
+        Self {
+            command: "rdp",
             error: e.to_string(),
             hint: e.hint(),
         }
@@ -238,12 +255,50 @@ pub fn show_text(out: &mut dyn Write, report: &ShowReport<'_>) -> io::Result<()>
             lines.push(("note", note.clone()));
         }
     }
+    if let Some(plan) = report.rdp {
+        lines.push(("key file", plan.key.path.display().to_string()));
+        if let Some(file) = &plan.rdp_file {
+            lines.push(("rdp file", file.path.display().to_string()));
+        }
+        for step in &plan.steps {
+            lines.push(("command", step_line(step)));
+        }
+        for note in &plan.notes {
+            lines.push(("note", note.clone()));
+        }
+    }
+    let cannot;
     if let Some(problem) = &report.problem {
-        lines.push(("cannot ssh", problem.error.clone()));
+        cannot = format!("cannot {}", problem.command);
+        lines.push((&cannot, problem.error.clone()));
         lines.push(("fix", problem.hint.clone()));
     }
     for (label, value) in lines {
         writeln!(out, "{label:<10}  {value}")?;
+    }
+    Ok(())
+}
+
+/// A step of an RDP plan as one line: the command, then what its stdin
+/// gets, the password shown only as `<password>`.
+fn step_line(step: &Step) -> String {
+    let command = shell_words(&step.argv);
+    match step.stdin {
+        Some(input) => format!("{command}  # stdin: {:?}", input.redacted()),
+        None => command,
+    }
+}
+
+/// `rdp --dry-run`: the `.rdp` file to write, then each command.
+pub fn rdp_steps(out: &mut dyn Write, plan: &RdpPlan) -> io::Result<()> {
+    if let Some(file) = &plan.rdp_file {
+        writeln!(out, "# write {}:", file.path.display())?;
+        for line in file.text.lines() {
+            writeln!(out, "#   {line}")?;
+        }
+    }
+    for step in &plan.steps {
+        writeln!(out, "{}", step_line(step))?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! Programs are always run from argv vectors, never through a shell.
 
 pub mod chooser;
+pub mod rdp;
 #[cfg(unix)]
 pub mod session;
 
@@ -15,6 +16,10 @@ pub enum TransportError {
     BadCommand { command: String },
     #[error("cannot handle termination signals: {0}")]
     Signals(io::Error),
+    #[error("cannot run `{program}`: {source}")]
+    RdpClient { program: String, source: io::Error },
+    #[error("`{program}` failed (exit status {status})")]
+    Failed { program: String, status: i32 },
 }
 
 /// The program and its arguments.
@@ -28,12 +33,25 @@ pub(crate) fn split(argv: &[String]) -> (&str, &[String]) {
 impl TransportError {
     pub fn hint(&self) -> String {
         match self {
+            Self::RdpClient { program, source } if source.kind() == io::ErrorKind::NotFound => {
+                format!(
+                    "`{program}` is not installed or not on PATH: install FreeRDP \
+                     (e.g. `apt-get install freerdp2-x11`), or name another client with \
+                     --client or {}; `--print-password` and `--rdp-file` need no client",
+                    crate::settings::RDP_CLIENT_VAR
+                )
+            }
             Self::Spawn { program, source } if source.kind() == io::ErrorKind::NotFound => format!(
                 "`{program}` is not installed or not on PATH: install the OpenSSH client \
                  (e.g. `apt-get install openssh-client`) or point {} at it",
                 crate::settings::SSH_PROGRAM_VAR
             ),
-            Self::Spawn { program, .. } => format!("check that `{program}` is executable"),
+            Self::Spawn { program, .. } | Self::RdpClient { program, .. } => {
+                format!("check that `{program}` is executable")
+            }
+            Self::Failed { program, .. } => {
+                format!("see `{program}`'s messages above; `--print-password` shows the password")
+            }
             Self::Signals(_) => "run berth again; if it persists, report a bug".to_owned(),
             Self::BadCommand { .. } => format!(
                 "fix the quoting in {} (for example `fzf --height 40%`)",

@@ -1,5 +1,6 @@
 //! The test environment: one sandbox per test binary (moto in server mode
-//! plus a real sshd on 127.X.0.N), started on first use by
+//! plus a real sshd on 127.X.0.N and xrdp on prod-windows's 127.X.0.13),
+//! started on first use by
 //! `tests/support/sandbox.py` and torn down when this process exits and
 //! closes the sandbox's stdin. Each test runs the real `berth` binary with
 //! a scrubbed environment and a fresh HOME of its own.
@@ -11,6 +12,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
+
+pub mod desktop;
 
 #[derive(Debug, Deserialize)]
 pub struct SandboxHost {
@@ -86,6 +89,16 @@ pub struct IngressRule {
     pub description: Option<String>,
 }
 
+/// xrdp standing in for prod-windows's RDP server.
+#[derive(Debug, Deserialize)]
+pub struct SandboxRdp {
+    /// 127.X.0.13, listening on port 3389.
+    pub address: String,
+    pub user: String,
+    /// Shows `login successful for user Administrator` after a login.
+    pub xrdp_log: PathBuf,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Sandbox {
     pub endpoint: String,
@@ -99,6 +112,9 @@ pub struct Sandbox {
     pub clusters: Vec<String>,
     #[serde(default)]
     pub broken: BrokenFleet,
+    /// The Administrator password GetPasswordData encrypts for Windows hosts.
+    pub windows_password: String,
+    pub rdp: Option<SandboxRdp>,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }
@@ -186,6 +202,8 @@ fn start() -> Sandbox {
         .arg(root.join("tests/support/sandbox.py"))
         // Enough instances for two pages of ListContainerInstances.
         .args(["--bench-instances", &BENCH_INSTANCES.to_string()])
+        // xrdp for prod-windows: it starts in well under a second.
+        .arg("--rdp")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

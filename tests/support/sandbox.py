@@ -3,7 +3,7 @@
 
 Usage (as root):
 
-    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--until-signal]
+    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--rdp] [--until-signal]
 
 What it sets up:
 
@@ -19,6 +19,11 @@ What it sets up:
   ED25519 key or no password yet), and ``open-{int,term,kill}``, healthy
   hosts (sshd on 127.X.0.16-18) whose groups do not admit loopback.
 * client helpers: DIR/ssh_config and DIR/bin/ssh (ssh -F DIR/ssh_config).
+* GetPasswordData as EC2 answers it: the Windows hosts' Administrator password
+  RSA-encrypted to their key pair (see emulate_windows_password_data), and a
+  cluster ``rdp`` with ``rdp-win-pending``, a Windows host still booting.
+* with --rdp: Debian's xrdp on 127.X.0.13:3389 (prod-windows), where the local
+  account Administrator logs in with that password.
 
 It prints exactly one JSON line on stdout describing all of it, then waits
 until stdin reaches EOF (or SIGTERM/SIGINT/SIGHUP) and tears everything down:
@@ -114,6 +119,16 @@ BASTION_SG_NAME = "berth-bastion"
 SSHD_OCTETS = ([n for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
                + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS])
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
+# The Administrator password of the sandbox's Windows hosts. It is fixed, not
+# random: the local account Administrator is shared by every sandbox on the
+# machine, so concurrent sandboxes must agree on its password.
+WINDOWS_PASSWORD = "Sandbox%Admin;7(Qx)=2025"
+RDP_USER = "Administrator"
+RDP_PORT = 3389
+# An instance with this tag stands for one launched under 4 minutes ago, whose
+# password EC2 does not have yet.
+BOOT_IN_PROGRESS_TAG = ("sandbox:boot", "in-progress")
+RDP_INSTALL_HINT = "install them with: apt-get install xrdp xorgxrdp"
 INSTALL_HINT = "install it with: apt-get install openssh-server"
 
 PR_SET_PDEATHSIG = 1
@@ -221,6 +236,16 @@ def _children_of(pid):
     return kids
 
 
+def _descendants(pid):
+    """Every process below pid, parents before their children."""
+    found, todo = [], [pid]
+    while todo:
+        kids = _children_of(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
 def _reap():
     while True:
         try:
@@ -241,6 +266,7 @@ class Sandbox:
         self.lock_path = None
         self.server = None
         self.sshd = None
+        self.xrdp = []  # [xrdp-sesman, xrdp] Popen objects, with --rdp
         self.net = None
         self.subreaper = False
 
@@ -520,6 +546,7 @@ class Sandbox:
         from moto.ec2.models import ec2_backends
         from aws_emulation import emulate_ssm_and_instance_connect_endpoints
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
+        emulate_windows_password_data(WINDOWS_PASSWORD)
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
         # -> STOPPING ...) every time it is described; keep them RUNNING.
@@ -997,6 +1024,166 @@ class Sandbox:
             except ChildProcessError:
                 pass
 
+    # ---------------------------------------------------------------- rdp
+    def build_rdp_fleet(self):
+        """Cluster ``rdp``: ``rdp-win-pending``, a Windows container instance
+        launched a minute ago (tagged sandbox:boot=in-progress), whose password
+        EC2 does not have yet. In the default VPC: nothing ever connects to it."""
+        self.ecs.create_cluster(clusterName="rdp")
+        self.clusters.append("rdp")
+        name = "rdp-win-pending"
+        inst = self.ec2.run_instances(
+            ImageId=AMI_WINDOWS, MinCount=1, MaxCount=1, InstanceType="m5.large",
+            KeyName=KEY_NAME, SecurityGroupIds=[self.default_sg],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                {"Key": "Name", "Value": name},
+                {"Key": BOOT_IN_PROGRESS_TAG[0], "Value": BOOT_IN_PROGRESS_TAG[1]}]}],
+        )["Instances"][0]
+        self.hosts[name] = {
+            "instance_id": inst["InstanceId"],
+            "container_instance_arn": self.register("rdp", inst),
+            "private_ip": inst.get("PrivateIpAddress"),
+            "public_ip": inst.get("PublicIpAddress") or None,
+            "public_dns": inst.get("PublicDnsName") or None,
+            "user": RDP_USER,
+            "cluster": "rdp",
+            "ami": AMI_WINDOWS,
+            "key_name": KEY_NAME,
+            "platform": "windows",
+            "role": None,
+            "status": "ACTIVE",
+        }
+
+    def start_xrdp(self):
+        """Debian's xrdp as prod-windows's RDP server on 127.X.0.13:3389.
+
+        The account Administrator has the sandbox's Windows password; with no
+        desktop installed its ~/startwm.sh starts an X client and waits. xrdp and
+        xrdp-sesman keep their configuration, certificate and logs in DIR/rdp;
+        sesman listens on 127.X.0.13 too, so sandboxes on other 127.X nets do
+        not meet. A login shows in DIR/rdp/xrdp.log as `login successful for
+        user Administrator`."""
+        path = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
+        tools = {}
+        for name in ("xrdp", "xrdp-sesman", "openssl", "chpasswd"):
+            tools[name] = shutil.which(name, path=path)
+            if not tools[name]:
+                die(f"`{name}` not found (needed by --rdp); {RDP_INSTALL_HINT} openssl passwd")
+        socksetup = "/usr/share/xrdp/socksetup"
+        if not os.path.exists(socksetup) or not os.path.exists("/etc/X11/xrdp/xorg.conf"):
+            die(f"xrdp or xorgxrdp is incomplete (no {socksetup} or /etc/X11/xrdp/xorg.conf); "
+                f"{RDP_INSTALL_HINT}")
+        addr = f"{self.net}.{dict((n, o) for n, o, *_ in PROD_HOSTS)['prod-windows']}"
+        if not free_port_on(addr, RDP_PORT):
+            raise RuntimeError(f"{addr}:{RDP_PORT} is taken (a system xrdp on 0.0.0.0? "
+                               "stop it or narrow its port= setting)")
+
+        self.ensure_user(RDP_USER)
+        r = subprocess.run([tools["chpasswd"]], input=f"{RDP_USER}:{WINDOWS_PASSWORD}\n",
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"chpasswd {RDP_USER} failed: {r.stderr.strip()}")
+        home = pwd.getpwnam(RDP_USER).pw_dir
+        startwm = os.path.join(home, "startwm.sh")
+        # Written in one rename, as concurrent sandboxes write the same file.
+        tmp = f"{startwm}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write("#!/bin/sh\n"
+                    "# berth sandbox: the session of an RDP login; no desktop, one X client.\n"
+                    "for c in xterm xclock xeyes; do\n"
+                    "  if command -v \"$c\" >/dev/null 2>&1; then \"$c\" & break; fi\n"
+                    "done\n"
+                    "exec sleep 86400\n")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, startwm)
+
+        rdir = os.path.join(self.dir, "rdp")
+        os.makedirs(rdir)
+        cert, key = os.path.join(rdir, "cert.pem"), os.path.join(rdir, "key.pem")
+        run([tools["openssl"], "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=EC2AMAZ-SANDBOX", "-keyout", key, "-out", cert])
+        xrdp_ini, sesman_ini = os.path.join(rdir, "xrdp.ini"), os.path.join(rdir, "sesman.ini")
+        self.xrdp_log = os.path.join(rdir, "xrdp.log")
+        with open(xrdp_ini, "w") as f:
+            f.write("\n".join([
+                "[Globals]", "ini_version=1", "fork=true",
+                f"port=tcp://{addr}:{RDP_PORT}",
+                "security_layer=negotiate", "crypt_level=high",
+                f"certificate={cert}", f"key_file={key}",
+                "ssl_protocols=TLSv1.2, TLSv1.3",
+                # straight to the Xorg session with the client's credentials
+                "autorun=Xorg",
+                "allow_channels=true", "allow_multimon=true", "bitmap_cache=true",
+                "bitmap_compression=true", "bulk_compression=true", "max_bpp=24",
+                "new_cursors=true", "use_fastpath=both",
+                "[Logging]", f"LogFile={self.xrdp_log}", "LogLevel=INFO", "EnableSyslog=false",
+                "[Channels]", "rdpdr=true", "rdpsnd=true", "drdynvc=true", "cliprdr=true",
+                "rail=true", "xrdpvr=true",
+                # ip: where xrdp finds sesman (its port comes from /etc/xrdp/sesman.ini)
+                "[Xorg]", "name=Xorg", "lib=libxup.so", "username=ask", "password=ask",
+                f"ip={addr}", "port=-1", "code=20",
+            ]) + "\n")
+        with open(sesman_ini, "w") as f:
+            f.write("\n".join([
+                "[Globals]", f"ListenAddress={addr}", "ListenPort=3350",
+                "EnableUserWindowManager=true", "UserWindowManager=startwm.sh",
+                "DefaultWindowManager=startwm.sh", "ReconnectScript=reconnectwm.sh",
+                "[Security]", "AllowRootLogin=false", "MaxLoginRetry=4",
+                "AlwaysGroupCheck=false",
+                "[Sessions]", "X11DisplayOffset=40", "MaxSessions=10", "KillDisconnected=false",
+                "DisconnectedTimeLimit=0", "IdleTimeLimit=0", "Policy=Default",
+                "[Logging]", f"LogFile={os.path.join(rdir, 'sesman.log')}", "LogLevel=INFO",
+                "EnableSyslog=false",
+                "[Xorg]", "param=/usr/lib/xorg/Xorg", "param=-config", "param=xrdp/xorg.conf",
+                "param=-noreset", "param=-nolisten", "param=tcp",
+                "param=-logfile", "param=.xorgxrdp.%s.log",
+                "[Chansrv]", "FuseMountName=thinclient_drives",
+            ]) + "\n")
+        run(["sh", socksetup])
+        for cmd in ([tools["xrdp-sesman"], "-n", "-c", sesman_ini],
+                    [tools["xrdp"], "-n", "-c", xrdp_ini]):
+            if self.tools.get("setpriv"):
+                cmd = [self.tools["setpriv"], "--pdeathsig", "TERM", "--"] + cmd
+            out = open(os.path.join(rdir, os.path.basename(cmd[-4]) + ".stderr"), "wb")
+            self.xrdp.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                              stderr=out))
+        self.rdp_addr = addr
+        deadline = time.monotonic() + 10
+        if not wait_tcp(addr, RDP_PORT, deadline):
+            raise RuntimeError(f"xrdp did not come up on {addr}:{RDP_PORT} (see {rdir})")
+        log(f"xrdp pid {self.xrdp[1].pid} on {addr}:{RDP_PORT}, sesman pid {self.xrdp[0].pid}")
+
+    def rdp_info(self):
+        if not self.xrdp:
+            return None
+        return {"address": self.rdp_addr, "port": RDP_PORT, "user": RDP_USER,
+                "xrdp_log": self.xrdp_log, "xrdp_pid": self.xrdp[1].pid,
+                "sesman_pid": self.xrdp[0].pid}
+
+    def stop_xrdp(self):
+        """Sessions outlive their client: end them (startwm.sh and the Xorg
+        server under sesman) and xrdp's per-connection processes first, then
+        sesman and xrdp, by pid."""
+        if not self.xrdp:
+            return
+        sesman, xrdp = self.xrdp
+        # xrdp forks a process per connection, which may outlive its client too.
+        for pid in reversed(_descendants(sesman.pid) + _descendants(xrdp.pid)):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in (xrdp, sesman):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.xrdp = []
+        log("xrdp stopped")
+
     # ---------------------------------------------------------------- run
     def setup(self):
         t0 = time.monotonic()
@@ -1011,6 +1198,9 @@ class Sandbox:
         self.client_helpers()
         self.setup_sshd()
         self.build_fleet()
+        self.build_rdp_fleet()
+        if self.args.rdp:
+            self.start_xrdp()
         self.wait_sshd()
         log(f"ready in {time.monotonic() - t0:.1f}s")
         return {
@@ -1035,11 +1225,14 @@ class Sandbox:
             "clusters": self.clusters,
             "bench_instances": self.args.bench_instances,
             "broken": self.broken,
+            "windows_password": WINDOWS_PASSWORD,
+            "rdp": self.rdp_info(),
         }
 
     def cleanup(self):
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
+        self.stop_xrdp()
         if self.sshd is not None:
             if self.sshd.poll() is None:
                 self.sshd.terminate()
@@ -1156,6 +1349,49 @@ def emulate_ecs_container_instance_queries():
     EC2ContainerServiceResponse._berth_emulated = True
 
 
+def emulate_windows_password_data(password):
+    """Make moto's GetPasswordData answer as EC2 documents it (moto returns
+    random characters for any Windows instance):
+
+    * a Windows instance launched with an RSA key pair: the Administrator
+      password, RSA-encrypted with PKCS#1 v1.5 padding to the key pair's public
+      key, base64-encoded, which is what the console's "Get Windows password"
+      decrypts with the private key;
+    * "" while EC2 does not have the password yet, i.e. until Windows has
+      booted and EC2Launch has set it (the docs: allow at least 4 minutes after
+      launch). An instance tagged sandbox:boot=in-progress stands for one
+      launched a minute ago;
+    * "" for an instance without a key pair, or with a key pair that is not
+      RSA: EC2 encrypts Windows passwords to RSA key pairs only;
+    * "" for a Linux instance.
+    """
+    import base64
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from moto.ec2.models.windows import WindowsBackend
+    from moto.ec2.utils import public_key_parse
+
+    if getattr(WindowsBackend, "_berth_emulated", False):
+        return
+
+    def get_password_data(self, instance_id):
+        instance = self.get_instance(instance_id)
+        if instance.platform != "windows":
+            return ""
+        tags = {t["key"]: t["value"] for t in instance.get_tags()}
+        if tags.get(BOOT_IN_PROGRESS_TAG[0]) == BOOT_IN_PROGRESS_TAG[1]:
+            return ""
+        pair = self.key_pairs.get(instance.key_name) if instance.key_name else None
+        if pair is None or pair.key_type != "rsa":
+            return ""
+        public = public_key_parse(pair.material_public)
+        if not isinstance(public, rsa.RSAPublicKey):
+            return ""
+        return base64.b64encode(public.encrypt(password.encode(), padding.PKCS1v15())).decode()
+
+    WindowsBackend.get_password_data = get_password_data
+    WindowsBackend._berth_emulated = True
+
+
 def wait_for_eof(reap):
     """Block until stdin hits EOF (or is unusable); call reap() about once a second."""
     while True:
@@ -1181,6 +1417,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="do not remove DIR on exit")
     ap.add_argument("--bench-instances", type=int, default=0, metavar="N",
                     help="also create cluster 'bench' with N container instances")
+    ap.add_argument("--rdp", action="store_true",
+                    help="also run xrdp for prod-windows on 127.X.0.13:3389 (Debian's xrdp, xorgxrdp)")
     ap.add_argument("--until-signal", action="store_true",
                     help="ignore stdin; run until SIGTERM/SIGINT/SIGHUP (for a detached sandbox)")
     args = ap.parse_args()

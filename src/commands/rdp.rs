@@ -1,0 +1,296 @@
+//! `berth rdp TARGET`: resolve a Windows host, plan the client, get and
+//! decrypt its Administrator password, then hand over to the client.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use indicatif::ProgressBar;
+use pkcs8::der::zeroize::Zeroizing;
+use serde_json::json;
+
+use crate::aws::Aws;
+use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
+use crate::error::Error;
+use crate::inventory::model::Host;
+use crate::inventory::os::Login;
+use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest};
+use crate::render;
+use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
+use crate::target;
+use crate::transport;
+
+use super::{Context, connect_request, find_hosts, pick_one};
+
+/// How often to ask EC2 again while the password is not there yet.
+const POLL_EVERY: Duration = Duration::from_secs(5);
+
+/// A plan, and the password when running it needs one.
+pub struct Prepared {
+    pub plan: RdpPlan,
+    pub password: Option<WindowsPassword>,
+}
+
+/// Resolves and plans; unless this is a dry run, also reads the key and
+/// gets the password (waiting for it up to `--wait`).
+pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
+    let connect = &args.connect;
+    let query = target::parse(&connect.target)?;
+    let inventory = ctx.inventory(query.region.as_deref()).await?;
+    let hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
+    inventory.save();
+    // Among several matches only the Windows hosts can take RDP; a single
+    // Linux match is refused by the planner, with the way to it.
+    let windows: Vec<Host> = hosts
+        .iter()
+        .filter(|h| matches!(h.os.login(), Login::Rdp(_)))
+        .cloned()
+        .collect();
+    let hosts = if hosts.len() > 1 && !windows.is_empty() {
+        windows
+    } else {
+        hosts
+    };
+    let host = pick_one(ctx, hosts, &query, connect.first)?;
+
+    let started = Instant::now();
+    let plan = plan(
+        ctx,
+        connect,
+        &host,
+        args.port,
+        args.client.as_deref(),
+        args.rdp_file.as_deref(),
+    )?;
+    ctx.log.phase("plan", started.elapsed());
+    if args.dry_run || !(plan.needs_password() || args.print_password) {
+        return Ok(Prepared {
+            plan,
+            password: None,
+        });
+    }
+    // The key first: a wrong file or passphrase should not wait minutes.
+    let key = tokio::task::block_in_place(|| load_key(&plan.key.path, args))?;
+    let data = wait_for_password(ctx, inventory.aws(), &host, args.wait).await?;
+    let password =
+        password::decrypt_password(&data, &key).map_err(|source| RdpError::Password {
+            key: plan.key.path.clone(),
+            source,
+        })?;
+    Ok(Prepared {
+        plan,
+        password: Some(password),
+    })
+}
+
+/// The RDP plan for `host`, as `rdp` and `show` make it: the user, route
+/// and key settled as for ssh, then `--port`, `--client` and `--rdp-file`.
+pub fn plan(
+    ctx: &Context,
+    connect: &ConnectArgs,
+    host: &Host,
+    port: Option<u16>,
+    client: Option<&str>,
+    rdp_file: Option<&Path>,
+) -> Result<RdpPlan, Error> {
+    let (ssh, key) = connect_request(ctx, connect, host)?;
+    let request = RdpRequest {
+        user: ssh.user,
+        config_user: ssh.config_user,
+        via: ssh.via,
+        port,
+        platform: Platform::current(),
+        client: client
+            .map(str::to_owned)
+            .or_else(|| ctx.settings.rdp_client.clone()),
+        rdp_file: rdp_file.map(Path::to_owned),
+        scratch_dir: std::env::temp_dir().join("berth-rdp"),
+    };
+    Ok(rdp::plan_rdp(host, &request, &key)?)
+}
+
+/// Reads and opens the private key, asking for its passphrase if it has one.
+fn load_key(path: &Path, args: &RdpArgs) -> Result<RsaKey, Error> {
+    let password_error = |source| RdpError::Password {
+        key: path.to_owned(),
+        source,
+    };
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        password_error(PasswordError::NotAKey {
+            detail: format!("cannot read it: {e}"),
+        })
+    })?);
+    match password::load_private_key(&text, None) {
+        Err(PasswordError::PassphraseNeeded) => {}
+        other => return Ok(other.map_err(password_error)?),
+    }
+    let passphrase = match &args.passphrase_file {
+        Some(file) => read_passphrase_file(file)?,
+        None if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => {
+            Zeroizing::new(
+                dialoguer::Password::new()
+                    .with_prompt(format!("Passphrase for {}", path.display()))
+                    .interact()
+                    .map_err(|dialoguer::Error::IO(e)| e)?
+                    .into_bytes(),
+            )
+        }
+        None => return Err(password_error(PasswordError::PassphraseNeeded).into()),
+    };
+    Ok(password::load_private_key(&text, Some(&passphrase)).map_err(password_error)?)
+}
+
+/// The passphrase is the file's first line.
+fn read_passphrase_file(file: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let bytes = Zeroizing::new(std::fs::read(file).map_err(|e| Error::Usage {
+        message: format!("cannot read --passphrase-file {}: {e}", file.display()),
+        hint: "give a readable file whose first line is the passphrase".to_owned(),
+    })?);
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Ok(Zeroizing::new(line.to_vec()))
+}
+
+/// Asks GetPasswordData until it answers with data or `wait` has passed,
+/// counting down on a terminal.
+async fn wait_for_password(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    wait: Duration,
+) -> Result<String, Error> {
+    let id = host.instance_id();
+    let started = Instant::now();
+    let data = aws.get_password_data(id).await?;
+    if !data.is_empty() {
+        ctx.log.phase("password", started.elapsed());
+        return Ok(data);
+    }
+    let deadline = started + wait;
+    eprintln!(
+        "berth: EC2 has no password for {id} yet (it has one about 4 minutes after launch); \
+         waiting up to {}",
+        humantime::format_duration(wait)
+    );
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let mut data = String::new();
+    while data.is_empty() && Instant::now() < deadline {
+        let next = (Instant::now() + POLL_EVERY).min(deadline);
+        while Instant::now() < next {
+            let left = deadline.saturating_duration_since(Instant::now());
+            spinner.set_message(format!(
+                "waiting for the password of {id}: {} left",
+                humantime::format_duration(Duration::from_secs(left.as_secs()))
+            ));
+            tokio::time::sleep(Duration::from_secs(1).min(next - Instant::now())).await;
+        }
+        data = aws.get_password_data(id).await?;
+    }
+    spinner.finish_and_clear();
+    ctx.log.phase("password", started.elapsed());
+    if data.is_empty() {
+        return Err(RdpError::PasswordNotReady {
+            instance_id: id.to_owned(),
+            waited: humantime::format_duration(wait).to_string(),
+            launched: host
+                .ec2
+                .launch_time
+                .as_deref()
+                .and_then(|t| rdp::launched_words(t, SystemTime::now())),
+        }
+        .into());
+    }
+    Ok(data)
+}
+
+/// Prints, writes or runs a prepared plan.
+pub fn finish(
+    ctx: &Context,
+    args: &RdpArgs,
+    prepared: &Prepared,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
+    let plan = &prepared.plan;
+    for warning in &plan.warnings {
+        eprintln!("berth: warning: {warning}");
+    }
+    for note in &plan.notes {
+        ctx.verbose(note);
+    }
+    if args.dry_run {
+        match ctx.settings.output {
+            OutputFormat::Json => {
+                let client = plan.steps.last().map(|s| &s.argv);
+                render::json(out, &json!({ "argv": client, "plan": plan }))?;
+            }
+            OutputFormat::Table => render::rdp_steps(out, plan)?,
+        }
+        ctx.print_stats();
+        return Ok(0);
+    }
+    if let Some(file) = &plan.rdp_file {
+        write_rdp_file(&file.path, &file.text)?;
+        if args.rdp_file.is_some() {
+            eprintln!(
+                "berth: wrote {} for {} (it holds no password{})",
+                file.path.display(),
+                plan.endpoint(),
+                if args.print_password {
+                    ""
+                } else {
+                    "; `--print-password` prints it"
+                }
+            );
+        }
+    }
+    ctx.print_stats();
+    let Some(password) = &prepared.password else {
+        return Ok(0);
+    };
+    if args.print_password {
+        writeln!(out, "{}", password.expose())?;
+        return Ok(0);
+    }
+    for step in &plan.steps {
+        ctx.verbose(&format!(
+            "running {}{}",
+            render::shell_words(&step.argv),
+            if step.stdin.is_some() {
+                " (the password on its stdin)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let status = transport::rdp::run(&plan.steps, password)?;
+    Ok(u8::try_from(status).unwrap_or(255))
+}
+
+/// The `.rdp` file holds no secret; its directory is made private anyway.
+fn write_rdp_file(path: &Path, text: &str) -> Result<(), Error> {
+    let usage = |e: std::io::Error| Error::Usage {
+        message: format!("cannot write {}: {e}", path.display()),
+        hint: "give --rdp-file a path in a writable directory".to_owned(),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        create_private_dir(dir).map_err(usage)?;
+    }
+    std::fs::write(path, text).map_err(usage)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
