@@ -77,15 +77,7 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Show(args) => runtime.block_on(tracked(commands::show::run(&ctx, args, out))),
         Command::Doctor(args) => runtime.block_on(tracked(commands::doctor::run(&ctx, args, out))),
         Command::Ssh(args) => runtime.block_on(tracked(commands::ssh::run(&ctx, args, out))),
-        Command::Rdp(args) => {
-            let prepared = runtime.block_on(tracked(commands::rdp::prepare(&ctx, args)));
-            // The client runs with the async runtime gone, as ssh does.
-            drop(runtime);
-            match prepared {
-                Ok(prepared) => return commands::rdp::finish(&ctx, args, &prepared, out),
-                Err(e) => Err(e),
-            }
-        }
+        Command::Rdp(args) => runtime.block_on(tracked(commands::rdp::run(&ctx, args, out))),
         Command::Completions { .. } | Command::Man => Ok(0),
     };
     ctx.print_stats();

@@ -292,22 +292,6 @@ impl Aws {
             .collect())
     }
 
-    /// GetPasswordData: the encrypted Administrator password of a Windows
-    /// instance, `None` while Windows has not made it yet.
-    pub async fn password_data(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
-        let out = self
-            .call(
-                "ec2:GetPasswordData",
-                self.ec2.get_password_data().instance_id(instance_id).send(),
-            )
-            .await?;
-        Ok(out
-            .password_data()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned))
-    }
-
     /// The rules of one security group.
     pub async fn security_group_rules(&self, group: &str) -> Result<Vec<GroupRule>, AwsError> {
         let out = self

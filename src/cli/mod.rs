@@ -379,6 +379,14 @@ pub struct RdpArgs {
     /// Print what berth would run (the password redacted) instead of running it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Open the port to your address (--from or --detect-ip) for this
+    /// session only: a temporary rule in the instance's first security group,
+    /// removed when the client ends (also on Ctrl-C, SIGTERM, SIGHUP; after a
+    /// crash, by the next berth run).
+    #[arg(long)]
+    pub open: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]

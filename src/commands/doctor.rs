@@ -138,11 +138,14 @@ pub async fn examine(
             return None;
         }
         Some(
-            Lookup::from_result(aws.password_data(id).await).map(|data| match data {
-                Some(_) => PasswordState::Available,
-                None => PasswordState::NotYet {
-                    since_launch: since_launch(ec2.launch_time.as_deref()),
-                },
+            Lookup::from_result(aws.get_password_data(id).await).map(|data| {
+                if data.is_empty() {
+                    PasswordState::NotYet {
+                        since_launch: since_launch(ec2.launch_time.as_deref()),
+                    }
+                } else {
+                    PasswordState::Available
+                }
             }),
         )
     });

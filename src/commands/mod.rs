@@ -5,6 +5,7 @@
 pub mod doctor;
 pub mod ls;
 pub mod rdp;
+pub mod session;
 pub mod show;
 pub mod ssh;
 

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::aws::Aws;
 use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
+use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
@@ -19,14 +20,17 @@ use crate::render;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::target;
 use crate::transport;
+use crate::transport::session::Interrupts;
 
-use super::{Context, connect_request, find_hosts, pick_one};
+use super::{Context, connect_request, find_hosts, operator_address, pick_one, session};
 
 /// How often to ask EC2 again while the password is not there yet.
 const POLL_EVERY: Duration = Duration::from_secs(5);
 
 /// A plan, and the password when running it needs one.
 pub struct Prepared {
+    pub host: Host,
+    pub aws: Aws,
     pub plan: RdpPlan,
     pub password: Option<WindowsPassword>,
 }
@@ -65,6 +69,8 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     ctx.log.phase("plan", started.elapsed());
     if args.dry_run || !(plan.needs_password() || args.print_password) {
         return Ok(Prepared {
+            host,
+            aws: inventory.aws().clone(),
             plan,
             password: None,
         });
@@ -78,6 +84,8 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
             source,
         })?;
     Ok(Prepared {
+        host,
+        aws: inventory.aws().clone(),
         plan,
         password: Some(password),
     })
@@ -204,13 +212,9 @@ async fn wait_for_password(
     Ok(data)
 }
 
-/// Prints, writes or runs a prepared plan.
-pub fn finish(
-    ctx: &Context,
-    args: &RdpArgs,
-    prepared: &Prepared,
-    out: &mut dyn Write,
-) -> Result<u8, Error> {
+/// Resolves, plans, gets the password, then prints, writes or runs the plan.
+pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let prepared = prepare(ctx, args).await?;
     let plan = &prepared.plan;
     for warning in &plan.warnings {
         eprintln!("berth: warning: {warning}");
@@ -226,7 +230,6 @@ pub fn finish(
             }
             OutputFormat::Table => render::rdp_steps(out, plan)?,
         }
-        ctx.print_stats();
         return Ok(0);
     }
     if let Some(file) = &plan.rdp_file {
@@ -244,7 +247,6 @@ pub fn finish(
             );
         }
     }
-    ctx.print_stats();
     let Some(password) = &prepared.password else {
         return Ok(0);
     };
@@ -263,8 +265,24 @@ pub fn finish(
             }
         ));
     }
-    let status = transport::rdp::run(&plan.steps, password)?;
-    Ok(u8::try_from(status).unwrap_or(255))
+    // A Ctrl-C, SIGTERM or SIGHUP goes to the client; berth outlives it to
+    // remove an --open rule and pass the client's status on.
+    let mut interrupts = Interrupts::install()?;
+    let from = operator_address(ctx, &args.source).await?;
+    let port = args.port.unwrap_or(Protocol::Rdp.default_port());
+    let (host, aws) = (&prepared.host, &prepared.aws);
+    let opened = if args.open {
+        session::open(ctx, aws, host, from, port).await?
+    } else {
+        None
+    };
+    let outcome = transport::rdp::run(&plan.steps, password, &mut interrupts).await;
+    session::close(aws, opened).await;
+    let outcome = outcome?;
+    if outcome.code != 0 && outcome.interrupted_by.is_none() {
+        session::explain_failure(ctx, aws, host, &args.connect, Protocol::Rdp, port, from).await;
+    }
+    Ok(outcome.exit_code())
 }
 
 /// The `.rdp` file holds no secret; its directory is made private anyway.

@@ -2,6 +2,7 @@
 //! Programs are always run from argv vectors, never through a shell.
 
 pub mod chooser;
+#[cfg(unix)]
 pub mod rdp;
 #[cfg(unix)]
 pub mod session;
@@ -20,6 +21,22 @@ pub enum TransportError {
     RdpClient { program: String, source: io::Error },
     #[error("`{program}` failed (exit status {status})")]
     Failed { program: String, status: i32 },
+}
+
+/// A child's exit status as a shell reports it: 128 + the signal for one
+/// that was killed.
+#[cfg(unix)]
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(255)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or(255)
 }
 
 /// The program and its arguments.

@@ -11,6 +11,7 @@
 
 use std::process::Stdio;
 
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::TransportError;
@@ -85,6 +86,22 @@ impl Interrupts {
 /// on any signal berth receives, and waits for it to end.
 #[cfg(unix)]
 pub async fn run(argv: &[String], interrupts: &mut Interrupts) -> Result<Outcome, TransportError> {
+    run_with_input(argv, None, interrupts, |program, source| {
+        TransportError::Spawn { program, source }
+    })
+    .await
+}
+
+/// [`run`], with `input` (a secret, say) written to the child's stdin and
+/// the pipe closed, instead of the terminal. `spawn_error` names the
+/// failure for this kind of program.
+#[cfg(unix)]
+pub async fn run_with_input(
+    argv: &[String],
+    input: Option<&[u8]>,
+    interrupts: &mut Interrupts,
+    spawn_error: impl Fn(String, std::io::Error) -> TransportError,
+) -> Result<Outcome, TransportError> {
     if let Some(sig) = interrupts.pending() {
         return Ok(Outcome {
             code: 128 + sig,
@@ -92,14 +109,24 @@ pub async fn run(argv: &[String], interrupts: &mut Interrupts) -> Result<Outcome
         });
     }
     let (program, rest) = super::split(argv);
+    let failed = |source| spawn_error(program.to_owned(), source);
     let mut child = Command::new(program)
         .args(rest)
-        .stdin(Stdio::inherit())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()
-        .map_err(|source| TransportError::Spawn {
-            program: program.to_owned(),
-            source,
-        })?;
+        .map_err(&failed)?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A program that exits before reading has its own say below.
+        match stdin.write_all(input).await {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(failed(e)),
+            _ => {}
+        }
+        drop(stdin);
+    }
     let mut interrupted_by = None;
     let status = loop {
         tokio::select! {
@@ -110,12 +137,9 @@ pub async fn run(argv: &[String], interrupts: &mut Interrupts) -> Result<Outcome
             }
         }
     }
-    .map_err(|source| TransportError::Spawn {
-        program: program.to_owned(),
-        source,
-    })?;
+    .map_err(&failed)?;
     Ok(Outcome {
-        code: exit_code(status),
+        code: super::exit_code(status),
         interrupted_by,
     })
 }
@@ -132,13 +156,4 @@ fn forward(pid: Option<u32>, sig: i32) {
     };
     // The child may have exited already; nothing to do then.
     let _ = kill(Pid::from_raw(pid), sig);
-}
-
-#[cfg(unix)]
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(255)
 }

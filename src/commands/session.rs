@@ -1,0 +1,117 @@
+//! What `ssh` and `rdp` do around a session: hold a temporary security-group
+//! rule for it (`--open`), and explain a connection that failed.
+
+use ipnet::IpNet;
+
+use crate::aws::Aws;
+use crate::cli::ConnectArgs;
+use crate::doctor::{Protocol, Report};
+use crate::error::Error;
+use crate::firewall::journal::{Journal, OpenRule};
+use crate::firewall::{self, Opened};
+use crate::inventory::model::Host;
+use crate::render;
+
+use super::doctor::{doctor_command, examine, first_group};
+use super::{Context, effective_via};
+
+/// A rule berth added for this session and must remove.
+pub struct OpenedRule {
+    journal: Journal,
+    rule: OpenRule,
+}
+
+/// `--open`: lets `from` reach `port` through the host's first security
+/// group until [`close`].
+pub async fn open(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    from: Option<IpNet>,
+    port: u16,
+) -> Result<Option<OpenedRule>, Error> {
+    let Some(cidr) = from else {
+        return Err(Error::Usage {
+            message: "--open needs your address".to_owned(),
+            hint: "pass --from YOUR-ADDRESS/32, set `from` in the config file, or use --detect-ip"
+                .to_owned(),
+        });
+    };
+    let group = first_group(host)?;
+    let journal = ctx.journal()?;
+    let opened = firewall::open(
+        aws,
+        &journal,
+        &group,
+        cidr,
+        port,
+        firewall::SESSION_LIMIT,
+        true,
+    )
+    .await?;
+    Ok(match opened {
+        Opened::Added(rule) => {
+            eprintln!("berth: opened tcp/{port} from {cidr} in {group} for this session");
+            Some(OpenedRule { journal, rule })
+        }
+        Opened::AlreadyAllowed => {
+            eprintln!("berth: {group} already allows tcp/{port} from {cidr}");
+            None
+        }
+    })
+}
+
+/// Removes the session's rule; a failure is reported, and left to the next
+/// run's sweep.
+pub async fn close(aws: &Aws, opened: Option<OpenedRule>) {
+    let Some(OpenedRule { journal, rule }) = opened else {
+        return;
+    };
+    match firewall::close(aws, &journal, &rule).await {
+        Ok(_) => eprintln!(
+            "berth: removed the temporary rule from {} ({} port {})",
+            rule.group_id, rule.cidr, rule.port
+        ),
+        Err(e) => eprintln!(
+            "berth: warning: could not remove the temporary rule from {}: {e}; the next berth run (or `berth doctor --cleanup`) will",
+            rule.group_id
+        ),
+    }
+}
+
+/// After a client failed to connect: run doctor's checks and print the
+/// failures and warnings on stderr.
+pub async fn explain_failure(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    connect: &ConnectArgs,
+    protocol: Protocol,
+    port: u16,
+    from: Option<IpNet>,
+) {
+    let via = effective_via(ctx, connect, host);
+    eprintln!("berth: the connection failed; checking the prerequisites…");
+    match Box::pin(examine(ctx, aws, host, connect, protocol, port, from, via)).await {
+        Ok(report) => {
+            let problems: Vec<_> = report.problems().cloned().collect();
+            if problems.is_empty() {
+                eprintln!(
+                    "berth: every prerequisite berth can see holds; see the client's message above"
+                );
+            }
+            let shown = Report {
+                findings: problems,
+                ..report
+            };
+            for line in render::doctor_lines(&shown) {
+                eprintln!("{line}");
+            }
+            eprintln!(
+                "  full checklist: {}",
+                doctor_command(&connect.target, protocol, via, port, from)
+            );
+        }
+        Err(e) => eprintln!("berth: could not check the prerequisites: {e}"),
+    }
+}
