@@ -2,7 +2,6 @@
 //! `doctor --cleanup`) against the sandbox's deliberately broken hosts:
 //! one failed prerequisite each.
 
-#[allow(dead_code)] // shared with the other test binaries
 mod support;
 
 use std::process::{Child, Stdio};
@@ -551,4 +550,108 @@ fn open_needs_an_address() {
         .expect_code(2)
         .stderr_has("--open needs your address")
         .stderr_has("--from");
+}
+
+#[test]
+fn a_windows_host_with_its_password_passes_for_rdp() {
+    let sb = sandbox();
+    let run = doctor(
+        &Berth::new(sb),
+        &target(sb, "prod-windows"),
+        &["--via", "private", "--from", ME],
+    );
+    run.expect_code(0);
+    assert_eq!(finding(&run, "windows-password")["status"], "pass");
+    assert_eq!(finding(&run, "windows-key-type")["status"], "pass");
+    assert!(
+        finding(&run, "security-group")["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("tcp/3389 from 127.0.0.0/8"))
+    );
+}
+
+#[test]
+fn rdp_open_holds_a_rule_while_the_client_runs() {
+    let sb = sandbox();
+    let group = &sb.security_group_id;
+    let from = "127.0.0.3/32";
+    let before = rules(sb, group);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A client that takes the password and records that it ran. (That the
+    // rule exists while a client runs is shown for ssh, which shares the
+    // code.)
+    let seen = dir.path().join("seen");
+    let client = dir.path().join("client");
+    std::fs::write(
+        &client,
+        format!("#!/bin/sh\ncat >/dev/null\necho ran > {}\n", seen.display()),
+    )
+    .expect("write client");
+    set_mode(&client, 0o755);
+    let run = Berth::new(sb).run(&[
+        "rdp",
+        &target(sb, "prod-windows"),
+        "--via",
+        "private",
+        "--open",
+        "--from",
+        from,
+        "--client",
+        &client.display().to_string(),
+    ]);
+    run.expect_code(0)
+        .stderr_has(&format!("opened tcp/3389 from {from} in {group}"))
+        .stderr_has("removed the temporary rule");
+    assert!(seen.exists(), "the client ran");
+    assert_eq!(rules(sb, group), before, "every other rule is untouched");
+}
+
+#[test]
+fn a_failed_rdp_client_gets_a_diagnosis() {
+    let sb = sandbox();
+    Berth::new(sb)
+        .run(&[
+            "rdp",
+            &target(sb, "prod-windows"),
+            "--via",
+            "private",
+            "--from",
+            ME,
+            "--client",
+            "false",
+        ])
+        .expect_code(1)
+        .stderr_has("checking the prerequisites")
+        .stderr_has("every prerequisite berth can see holds")
+        .stderr_has("full checklist: berth doctor");
+}
+
+#[test]
+fn detect_ip_asks_the_echo_service_only_when_told() {
+    use std::io::{Read, Write};
+    let sb = sandbox();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut request = [0u8; 1024];
+        let n = conn.read(&mut request).expect("read");
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n127.0.0.9\n")
+            .expect("answer");
+        String::from_utf8_lossy(&request[..n]).into_owned()
+    });
+    let mut berth = Berth::new(sb);
+    berth.env("BERTH_ECHO_URL", Some(&url));
+    let target = target(sb, "prod-al2023");
+
+    // Not asked: no request, and the address stays unknown.
+    let run = doctor(&berth, &target, &["--via", "private"]);
+    run.expect_code(0);
+    assert!(run.json().get("from").is_none(), "{}", run.stdout);
+
+    let run = doctor(&berth, &target, &["--via", "private", "--detect-ip"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["from"], "127.0.0.9/32");
+    let request = server.join().expect("server");
+    assert!(request.starts_with("GET / HTTP/1."), "{request}");
 }

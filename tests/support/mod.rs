@@ -5,6 +5,9 @@
 //! closes the sandbox's stdin. Each test runs the real `berth` binary with
 //! a scrubbed environment and a fresh HOME of its own.
 
+// Each test binary uses its own part of this support.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -102,6 +105,8 @@ pub struct SandboxRdp {
 #[derive(Debug, Deserialize)]
 pub struct Sandbox {
     pub endpoint: String,
+    /// The group of the `prod` hosts: tcp/22 and tcp/3389 from loopback.
+    pub security_group_id: String,
     pub region: String,
     pub ssh: PathBuf,
     pub key_name: String,

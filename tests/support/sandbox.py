@@ -610,11 +610,11 @@ class Sandbox:
         rt = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag(
             "route-table", Name="berth-sandbox-private"))["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=rt, SubnetId=subnet)
-        sg = ec2.create_security_group(GroupName=SG_NAME, Description="berth sandbox: ssh from loopback",
+        sg = ec2.create_security_group(GroupName=SG_NAME, Description="berth sandbox: ssh and rdp from loopback",
                                        VpcId=vpc)["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
-            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-            "IpRanges": [{"CidrIp": "127.0.0.0/8", "Description": "loopback"}]}])
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "IpRanges": [{"CidrIp": "127.0.0.0/8", "Description": "loopback"}]} for port in (22, 3389)])
         self.vpc, self.subnet, self.sg = vpc, subnet, sg
 
         default_subnet = ec2.describe_subnets(Filters=[
