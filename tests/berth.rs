@@ -920,8 +920,36 @@ fn rdp_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     [&["rdp", "prod/prod-windows", "--via", "private"], extra].concat()
 }
 
+/// One xrdp session at a time: the sandbox's xrdp has one Administrator.
+static DESKTOP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn rdp_logs_in_with_xfreerdp_and_the_password_never_shows_in_proc() {
+    let sb = sandbox();
+    let rdp = sb.rdp.as_ref().expect("the sandbox runs xrdp (--rdp)");
+    let argv = log_in_with_xfreerdp(&rdp_args(&[]));
+    assert_eq!(argv[1], format!("/v:{}", rdp.address));
+}
+
+#[test]
+fn rdp_through_a_jump_host_tunnel_logs_in() {
+    let sb = sandbox();
+    let argv = log_in_with_xfreerdp(&rdp_args(&["--jump", "prod/prod-al2023"]));
+    // The client talks to the tunnel's local end, not to the instance.
+    assert!(argv[1].starts_with("/v:127.0.0.1:"), "{argv:?}");
+    assert_ne!(
+        argv[1],
+        format!("/v:{}", sb.rdp.as_ref().expect("rdp").address)
+    );
+}
+
+/// Runs berth with `args` and real xfreerdp under Xvfb against the
+/// sandbox's xrdp; proves the login from xrdp's log and that the password
+/// is in no process's argv or environment; returns the client's argv.
+fn log_in_with_xfreerdp(berth_args: &[&str]) -> Vec<String> {
+    let _one_at_a_time = DESKTOP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let sb = sandbox();
     let rdp = sb.rdp.as_ref().expect("the sandbox runs xrdp (--rdp)");
     let password = sb.windows_password.as_bytes();
@@ -931,7 +959,7 @@ fn rdp_logs_in_with_xfreerdp_and_the_password_never_shows_in_proc() {
     let log_start = std::fs::metadata(&rdp.xrdp_log).map_or(0, |m| m.len());
     let log_start = usize::try_from(log_start).expect("size");
     let child = berth
-        .command(&rdp_args(&[]))
+        .command(berth_args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -984,14 +1012,14 @@ fn rdp_logs_in_with_xfreerdp_and_the_password_never_shows_in_proc() {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
+    assert_eq!(argv.len(), 5, "{argv:?}");
     assert_eq!(
-        argv,
-        vec![
-            "xfreerdp".to_owned(),
-            format!("/v:{}", rdp.address),
-            "/u:Administrator".to_owned(),
-            "/from-stdin:force".to_owned(),
-            "/cert:tofu".to_owned(),
+        [&argv[0], &argv[2], &argv[3], &argv[4]],
+        [
+            "xfreerdp",
+            "/u:Administrator",
+            "/from-stdin:force",
+            "/cert:tofu"
         ]
     );
 
@@ -1006,7 +1034,10 @@ fn rdp_logs_in_with_xfreerdp_and_the_password_never_shows_in_proc() {
         assert!(Instant::now() < deadline, "berth outlived its client");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Nothing berth started outlives it (the tunnel's ssh included).
+    assert!(desktop::children_of(berth_pid).is_empty());
     drop(xvfb);
+    argv
 }
 
 #[test]

@@ -159,7 +159,7 @@ pub struct LsArgs {
 }
 
 /// Filters that narrow any target.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct FilterArgs {
     /// Only hosts whose EC2 tag KEY has VALUE (repeatable; all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
@@ -383,10 +383,15 @@ pub struct RdpArgs {
     /// session only: a temporary rule in the instance's first security group,
     /// removed when the client ends (also on Ctrl-C, SIGTERM, SIGHUP; after a
     /// crash, by the next berth run).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jump")]
     pub open: bool,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Reach the instance through an ssh tunnel: berth logs in to JUMP (any
+    /// `berth ssh` target; --via picks its address), forwards a local port to
+    /// the instance's private address and points the client at it.
+    #[arg(long, value_name = "TARGET")]
+    pub jump: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,19 +10,22 @@ use pkcs8::der::zeroize::Zeroizing;
 use serde_json::json;
 
 use crate::aws::Aws;
-use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
+use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs, OutputFormat, RdpArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
-use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest};
+use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
+use crate::plan::{SshRequest, Via};
 use crate::render;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::target;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::{Context, connect_request, find_hosts, operator_address, pick_one, session};
+use super::{
+    Context, connect_request, find_hosts, operator_address, pick_one, resolve_one, session,
+};
 
 /// How often to ask EC2 again while the password is not there yet.
 const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -56,15 +59,22 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         hosts
     };
     let host = pick_one(ctx, hosts, &query, connect.first)?;
+    let tunnel = match &args.jump {
+        Some(jump) => Some(jump_tunnel(ctx, args, jump, &host).await?),
+        None => None,
+    };
 
     let started = Instant::now();
     let plan = plan(
         ctx,
         connect,
         &host,
-        args.port,
-        args.client.as_deref(),
-        args.rdp_file.as_deref(),
+        RdpOptions {
+            port: args.port,
+            client: args.client.as_deref(),
+            rdp_file: args.rdp_file.as_deref(),
+            tunnel,
+        },
     )?;
     ctx.log.phase("plan", started.elapsed());
     if args.dry_run || !(plan.needs_password() || args.print_password) {
@@ -91,21 +101,40 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     })
 }
 
+/// What `rdp` adds to the connect arguments (`show` uses none of it).
+#[derive(Default)]
+pub struct RdpOptions<'a> {
+    pub port: Option<u16>,
+    pub client: Option<&'a str>,
+    pub rdp_file: Option<&'a Path>,
+    pub tunnel: Option<Tunnel>,
+}
+
 /// The RDP plan for `host`, as `rdp` and `show` make it: the user, route
-/// and key settled as for ssh, then `--port`, `--client` and `--rdp-file`.
+/// and key settled as for ssh, then `--port`, `--client`, `--rdp-file` and
+/// the tunnel of `--jump`.
 pub fn plan(
     ctx: &Context,
     connect: &ConnectArgs,
     host: &Host,
-    port: Option<u16>,
-    client: Option<&str>,
-    rdp_file: Option<&Path>,
+    options: RdpOptions,
 ) -> Result<RdpPlan, Error> {
+    let RdpOptions {
+        port,
+        client,
+        rdp_file,
+        tunnel,
+    } = options;
     let (ssh, key) = connect_request(ctx, connect, host)?;
     let request = RdpRequest {
         user: ssh.user,
         config_user: ssh.config_user,
-        via: ssh.via,
+        // Through a tunnel the jump host reaches the private address.
+        via: if tunnel.is_some() {
+            Via::Private
+        } else {
+            ssh.via
+        },
         port,
         platform: Platform::current(),
         client: client
@@ -113,8 +142,55 @@ pub fn plan(
             .or_else(|| ctx.settings.rdp_client.clone()),
         rdp_file: rdp_file.map(Path::to_owned),
         scratch_dir: std::env::temp_dir().join("berth-rdp"),
+        tunnel,
     };
     Ok(rdp::plan_rdp(host, &request, &key)?)
+}
+
+/// `--jump`: resolves the jump host and plans the ssh that forwards a free
+/// local port to the instance's private address.
+async fn jump_tunnel(
+    ctx: &Context,
+    args: &RdpArgs,
+    jump: &str,
+    host: &Host,
+) -> Result<Tunnel, Error> {
+    let connect = ConnectArgs {
+        target: jump.to_owned(),
+        options: ConnectOptions {
+            identity: None,
+            user: None,
+            filters: FilterArgs::default(),
+            ..args.connect.options.clone()
+        },
+    };
+    let jump_host = resolve_one(ctx, &connect).await?;
+    let address = host.ec2.private_ip.clone().ok_or_else(|| Error::Usage {
+        message: format!("{} has no private address to tunnel to", host.instance_id()),
+        hint: "connect without --jump".to_owned(),
+    })?;
+    let local_port = transport::tunnel::free_local_port()?;
+    let port = args.port.unwrap_or(Protocol::Rdp.default_port());
+    let (request, key) = connect_request(ctx, &connect, &jump_host)?;
+    let request = SshRequest {
+        passthrough: vec![
+            "-N".to_owned(),
+            "-o".to_owned(),
+            "ExitOnForwardFailure=yes".to_owned(),
+            "-L".to_owned(),
+            Tunnel::forward(local_port, &address, port),
+        ],
+        ..request
+    };
+    let ssh = crate::plan::plan_ssh(&jump_host, &request, &key)?;
+    for warning in &ssh.warnings {
+        eprintln!("berth: warning: {warning}");
+    }
+    Ok(Tunnel {
+        local_port,
+        jump: jump_host.label(),
+        argv: ssh.argv,
+    })
 }
 
 /// Reads and opens the private key, asking for its passphrase if it has one.
@@ -276,7 +352,23 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     } else {
         None
     };
+    let tunnel = match &plan.tunnel {
+        Some(tunnel) => {
+            ctx.verbose(&format!("tunnel: {}", render::shell_words(&tunnel.argv)));
+            match transport::tunnel::open(&tunnel.argv, tunnel.local_port).await {
+                Ok(process) => Some(process),
+                Err(e) => {
+                    session::close(aws, opened).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        None => None,
+    };
     let outcome = transport::rdp::run(&plan.steps, password, &mut interrupts).await;
+    if let Some(tunnel) = tunnel {
+        tunnel.close().await;
+    }
     session::close(aws, opened).await;
     let outcome = outcome?;
     if outcome.code != 0 && outcome.interrupted_by.is_none() {

@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
     // A Windows host is for `berth rdp`: describe that plan instead.
     let rdp_planned = match host.os.login() {
         Login::Rdp(_) => Some(
-            match super::rdp::plan(ctx, &args.connect, &host, None, None, None) {
+            match super::rdp::plan(ctx, &args.connect, &host, super::rdp::RdpOptions::default()) {
                 Ok(plan) => Ok(plan),
                 Err(Error::Rdp(e)) => Err(e),
                 Err(other) => return Err(other),

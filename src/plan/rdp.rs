@@ -87,6 +87,30 @@ pub struct RdpRequest {
     pub rdp_file: Option<PathBuf>,
     /// A private directory for the `.rdp` file the macOS launcher opens.
     pub scratch_dir: PathBuf,
+    /// `--jump`: an ssh tunnel that forwards this local port to the
+    /// instance; the client connects to it instead of the instance.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// An ssh port forward from 127.0.0.1:`local_port` through a jump host to
+/// the instance's RDP port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tunnel {
+    pub local_port: u16,
+    /// The jump host, as a label.
+    pub jump: String,
+    /// The ssh command that holds the forward open (`-N -L …`).
+    pub argv: Vec<String>,
+}
+
+impl Tunnel {
+    /// The local address the client connects to.
+    pub const LOCAL_ADDRESS: &'static str = "127.0.0.1";
+
+    /// The `-L` spec that forwards the local port to `address:port`.
+    pub fn forward(local_port: u16, address: &str, port: u16) -> String {
+        format!("{}:{local_port}:{address}:{port}", Self::LOCAL_ADDRESS)
+    }
 }
 
 /// An RDP connection, decided.
@@ -100,6 +124,10 @@ pub struct RdpPlan {
     pub port: u16,
     /// The private key that decrypts the password.
     pub key: KeyFile,
+    /// The ssh tunnel to open first (`--jump`); the client then connects
+    /// to its local end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
     /// A `.rdp` file to write before anything runs (never the password).
     pub rdp_file: Option<RdpFile>,
     /// Programs to run in order; the last one's exit status is berth's.
@@ -311,23 +339,25 @@ pub fn plan_rdp(host: &Host, request: &RdpRequest, key: &KeyLookup) -> Result<Rd
     let (address, route) = choose_address(host, request.via)?;
     notes.push(format!("route: {} via {address}", route_label(route)));
     let port = request.port.unwrap_or(RDP_PORT);
-
-    let (rdp_file, steps) = if let Some(path) = &request.rdp_file {
-        notes.push("--rdp-file: writing the file only; no client runs".to_owned());
-        (Some(rdp_file(path, &address, port, &user)), Vec::new())
-    } else if let Some(program) = &request.client {
-        (None, vec![freerdp(program, &address, port, &user)])
-    } else {
-        match request.platform {
-            Platform::Linux => (None, vec![freerdp(FREERDP_PROGRAM, &address, port, &user)]),
-            Platform::MacOs => {
-                let path = request.scratch_dir.join(format!("{instance_id}.rdp"));
-                let steps = macos(&path);
-                (Some(rdp_file(&path, &address, port, &user)), steps)
-            }
-            Platform::Windows => (None, windows(&address, port, &user)),
+    // Through a tunnel the client talks to its local end; the instance's
+    // own address is where the jump host forwards to.
+    let (client_address, client_port) = match &request.tunnel {
+        Some(tunnel) => {
+            notes.push(format!(
+                "tunnel: {}:{} forwards through {} to {address}:{port}",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                tunnel.jump
+            ));
+            (Tunnel::LOCAL_ADDRESS.to_owned(), tunnel.local_port)
         }
+        None => (address.clone(), port),
     };
+    if request.rdp_file.is_some() {
+        notes.push("--rdp-file: writing the file only; no client runs".to_owned());
+    }
+    let (rdp_file, steps) =
+        client_steps(request, &instance_id, &client_address, client_port, &user);
     Ok(RdpPlan {
         instance_id,
         user,
@@ -336,11 +366,38 @@ pub fn plan_rdp(host: &Host, request: &RdpRequest, key: &KeyLookup) -> Result<Rd
         route,
         port,
         key,
+        tunnel: request.tunnel.clone(),
         rdp_file,
         steps,
         notes,
         warnings,
     })
+}
+
+/// What runs (and what file is written) to connect a client to
+/// `address:port` as `user`.
+fn client_steps(
+    request: &RdpRequest,
+    instance_id: &str,
+    address: &str,
+    port: u16,
+    user: &str,
+) -> (Option<RdpFile>, Vec<Step>) {
+    if let Some(path) = &request.rdp_file {
+        (Some(rdp_file(path, address, port, user)), Vec::new())
+    } else if let Some(program) = &request.client {
+        (None, vec![freerdp(program, address, port, user)])
+    } else {
+        match request.platform {
+            Platform::Linux => (None, vec![freerdp(FREERDP_PROGRAM, address, port, user)]),
+            Platform::MacOs => {
+                let path = request.scratch_dir.join(format!("{instance_id}.rdp"));
+                let steps = macos(&path);
+                (Some(rdp_file(&path, address, port, user)), steps)
+            }
+            Platform::Windows => (None, windows(address, port, user)),
+        }
+    }
 }
 
 /// `2025-11-21T10:00:00Z, 1m 5s ago`: EC2's launch time, and how long

@@ -291,6 +291,13 @@ fn step_line(step: &Step) -> String {
 
 /// `rdp --dry-run`: the `.rdp` file to write, then each command.
 pub fn rdp_steps(out: &mut dyn Write, plan: &RdpPlan) -> io::Result<()> {
+    if let Some(tunnel) = &plan.tunnel {
+        writeln!(
+            out,
+            "{}  # tunnel, held open while the client runs",
+            shell_words(&tunnel.argv)
+        )?;
+    }
     if let Some(file) = &plan.rdp_file {
         writeln!(out, "# write {}:", file.path.display())?;
         for line in file.text.lines() {

@@ -6,6 +6,7 @@ pub mod chooser;
 pub mod rdp;
 #[cfg(unix)]
 pub mod session;
+pub mod tunnel;
 
 use std::io;
 
@@ -17,6 +18,8 @@ pub enum TransportError {
     BadCommand { command: String },
     #[error("cannot handle termination signals: {0}")]
     Signals(io::Error),
+    #[error("the ssh tunnel was not ready within {seconds}s")]
+    TunnelNotReady { seconds: u64 },
     #[error("cannot run `{program}`: {source}")]
     RdpClient { program: String, source: io::Error },
     #[error("`{program}` failed (exit status {status})")]
@@ -70,6 +73,10 @@ impl TransportError {
                 format!("see `{program}`'s messages above; `--print-password` shows the password")
             }
             Self::Signals(_) => "run berth again; if it persists, report a bug".to_owned(),
+            Self::TunnelNotReady { .. } => {
+                "check that `berth ssh` reaches the --jump host; `-v` shows the ssh command"
+                    .to_owned()
+            }
             Self::BadCommand { .. } => format!(
                 "fix the quoting in {} (for example `fzf --height 40%`)",
                 crate::settings::PICKER_VAR

@@ -37,6 +37,7 @@ fn request(platform: Platform) -> RdpRequest {
         client: None,
         rdp_file: None,
         scratch_dir: PathBuf::from("/tmp/berth-rdp"),
+        tunnel: None,
     }
 }
 
@@ -313,4 +314,36 @@ fn a_key_readable_by_others_is_a_warning_here() {
     }
     let plan = plan_rdp(&windows(), &request(Platform::Linux), &open).expect("plan");
     assert!(plan.warnings.iter().any(|w| w.contains("chmod 600")));
+}
+
+#[test]
+fn through_a_tunnel_the_client_connects_to_its_local_end() {
+    let host = windows_with(|i| i.private_ip = Some("10.0.1.20".into()));
+    let tunnel = Tunnel {
+        local_port: 40123,
+        jump: "i-0jump (bastion)".into(),
+        argv: vec!["ssh".into(), "-N".into()],
+    };
+    let request = RdpRequest {
+        via: Via::Private,
+        tunnel: Some(tunnel.clone()),
+        ..request(Platform::Linux)
+    };
+    let plan = plan_rdp(&host, &request, &key()).expect("plan");
+    assert_eq!(plan.address, "10.0.1.20", "the instance itself");
+    assert_eq!(plan.tunnel, Some(tunnel));
+    assert!(
+        line(&plan.steps[0]).contains("/v:127.0.0.1:40123"),
+        "{}",
+        line(&plan.steps[0])
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("forwards through i-0jump (bastion) to 10.0.1.20:3389"))
+    );
+    assert_eq!(
+        Tunnel::forward(40123, "10.0.1.20", 3389),
+        "127.0.0.1:40123:10.0.1.20:3389"
+    );
 }
