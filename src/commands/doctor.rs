@@ -21,9 +21,8 @@ use crate::inventory::os::OsFamily;
 use crate::plan::Via;
 use crate::render;
 use crate::secrets::fingerprint::{self, FingerprintMatch};
-use crate::secrets::keys;
 
-use super::{Context, effective_via, operator_address, resolve_host};
+use super::{Context, effective_via, find_key, operator_address, resolve_host};
 
 pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let Some(target) = &args.target else {
@@ -41,11 +40,13 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
         None => Protocol::for_os(host.os),
     };
     let port = args.port.unwrap_or(protocol.default_port());
-    let via = effective_via(ctx, &connect, &host);
-    let mut report = Box::pin(examine(
-        ctx, &aws, &host, &connect, protocol, port, from, via,
-    ))
-    .await?;
+    let probe = Probe {
+        protocol,
+        port,
+        from,
+        via: effective_via(ctx, &connect, &host),
+    };
+    let mut report = Box::pin(examine(ctx, &aws, &host, &connect, probe)).await?;
 
     if args.fix {
         let Some(cidr) = from else {
@@ -66,10 +67,7 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
                     eprintln!("berth: {group} already allows tcp/{port} from {cidr}");
                 }
             }
-            report = Box::pin(examine(
-                ctx, &aws, &host, &connect, protocol, port, from, via,
-            ))
-            .await?;
+            report = Box::pin(examine(ctx, &aws, &host, &connect, probe)).await?;
         } else {
             eprintln!("berth: --fix: no security group needs fixing");
         }
@@ -82,18 +80,51 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
     Ok(report.exit_code())
 }
 
+/// The connection doctor checks: what for, to which port, from where, and
+/// by which route (`Auto`: every route).
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub from: Option<IpNet>,
+    pub via: Via,
+}
+
+impl Probe {
+    /// The `berth doctor` line that checks the same connection again.
+    pub fn doctor_command(&self, target: &str) -> String {
+        let name = match self.protocol {
+            Protocol::Ssh => "ssh",
+            Protocol::Rdp => "rdp",
+        };
+        let mut line = format!("berth doctor {target} --protocol {name}");
+        if self.via != Via::Auto {
+            let _ = write!(line, " --via {}", self.via.name());
+        }
+        if self.port != self.protocol.default_port() {
+            let _ = write!(line, " -p {}", self.port);
+        }
+        if let Some(from) = self.from {
+            let _ = write!(line, " --from {from}");
+        }
+        line
+    }
+}
+
 /// Gathers the facts and diagnoses. Also used after a failed connection.
-#[allow(clippy::too_many_arguments)]
 pub async fn examine(
     ctx: &Context,
     aws: &Aws,
     host: &Host,
     connect: &ConnectArgs,
-    protocol: Protocol,
-    port: u16,
-    from: Option<IpNet>,
-    via: Via,
+    probe: Probe,
 ) -> Result<Report, Error> {
+    let Probe {
+        protocol,
+        port,
+        from,
+        via,
+    } = probe;
     let ec2 = &host.ec2;
     let id = ec2.instance_id.as_str();
     let subnet = ec2.subnet_id.as_deref();
@@ -215,12 +246,7 @@ fn local_key(
     host: &Host,
     ec2_fingerprint: Option<&str>,
 ) -> Result<Result<LocalKey, Vec<String>>, Error> {
-    let lookup = keys::find_key(
-        connect.identity.as_deref(),
-        host.ec2.key_name.as_deref(),
-        &ctx.settings.config.key_dirs,
-        ctx.settings.home.as_deref(),
-    )?;
+    let lookup = find_key(ctx, connect, host)?;
     let Some(found) = lookup.found else {
         return Ok(Err(lookup
             .searched
@@ -240,31 +266,6 @@ fn local_key(
         mode: found.mode,
         fingerprint,
     }))
-}
-
-/// The `berth doctor` line that checks the same connection again.
-pub fn doctor_command(
-    target: &str,
-    protocol: Protocol,
-    via: Via,
-    port: u16,
-    from: Option<IpNet>,
-) -> String {
-    let name = match protocol {
-        Protocol::Ssh => "ssh",
-        Protocol::Rdp => "rdp",
-    };
-    let mut line = format!("berth doctor {target} --protocol {name}");
-    if via != Via::Auto {
-        let _ = write!(line, " --via {}", via.name());
-    }
-    if port != protocol.default_port() {
-        let _ = write!(line, " -p {port}");
-    }
-    if let Some(from) = from {
-        let _ = write!(line, " --from {from}");
-    }
-    line
 }
 
 /// Whether the key file's text is the private key EC2 fingerprinted.

@@ -100,6 +100,16 @@ impl Context {
         }
     }
 
+    /// Warnings always, notes with `-v`: what a plan wants said.
+    pub fn announce(&self, warnings: &[String], notes: &[String]) {
+        for warning in warnings {
+            eprintln!("berth: warning: {warning}");
+        }
+        for note in notes {
+            self.verbose(note);
+        }
+    }
+
     pub fn verbose(&self, message: &str) {
         if self.settings.verbose > 0 {
             eprintln!("berth: {message}");
@@ -289,12 +299,7 @@ pub fn connect_request(
     connect: &ConnectArgs,
     host: &Host,
 ) -> Result<(SshRequest, KeyLookup), Error> {
-    let key = keys::find_key(
-        connect.identity.as_deref(),
-        host.ec2.key_name.as_deref(),
-        &ctx.settings.config.key_dirs,
-        ctx.settings.home.as_deref(),
-    )?;
+    let key = find_key(ctx, connect, host)?;
     let request = SshRequest {
         user: connect.user.clone(),
         config_user: config_user(ctx, host),
@@ -305,6 +310,16 @@ pub fn connect_request(
         program: ctx.settings.ssh_program.clone(),
     };
     Ok((request, key))
+}
+
+/// The private key of the host's key pair, found as ssh would use it.
+pub fn find_key(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Result<KeyLookup, Error> {
+    Ok(keys::find_key(
+        connect.identity.as_deref(),
+        host.ec2.key_name.as_deref(),
+        &ctx.settings.config.key_dirs,
+        ctx.settings.home.as_deref(),
+    )?)
 }
 
 /// The route to use: `--via`, else the config's for the cluster, else auto.

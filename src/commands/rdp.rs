@@ -292,12 +292,7 @@ async fn wait_for_password(
 pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let prepared = prepare(ctx, args).await?;
     let plan = &prepared.plan;
-    for warning in &plan.warnings {
-        eprintln!("berth: warning: {warning}");
-    }
-    for note in &plan.notes {
-        ctx.verbose(note);
-    }
+    ctx.announce(&plan.warnings, &plan.notes);
     if args.dry_run {
         match ctx.settings.output {
             OutputFormat::Json => {

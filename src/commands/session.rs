@@ -12,7 +12,7 @@ use crate::firewall::{self, Opened};
 use crate::inventory::model::Host;
 use crate::render;
 
-use super::doctor::{doctor_command, examine, first_group};
+use super::doctor::{Probe, examine, first_group};
 use super::{Context, effective_via};
 
 /// A rule berth added for this session and must remove.
@@ -90,9 +90,14 @@ pub async fn explain_failure(
     port: u16,
     from: Option<IpNet>,
 ) {
-    let via = effective_via(ctx, connect, host);
+    let probe = Probe {
+        protocol,
+        port,
+        from,
+        via: effective_via(ctx, connect, host),
+    };
     eprintln!("berth: the connection failed; checking the prerequisites…");
-    match Box::pin(examine(ctx, aws, host, connect, protocol, port, from, via)).await {
+    match Box::pin(examine(ctx, aws, host, connect, probe)).await {
         Ok(report) => {
             let problems: Vec<_> = report.problems().cloned().collect();
             if problems.is_empty() {
@@ -109,7 +114,7 @@ pub async fn explain_failure(
             }
             eprintln!(
                 "  full checklist: {}",
-                doctor_command(&connect.target, protocol, via, port, from)
+                probe.doctor_command(&connect.target)
             );
         }
         Err(e) => eprintln!("berth: could not check the prerequisites: {e}"),

@@ -41,12 +41,7 @@ pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Aws, Plan),
 
 pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let (host, aws, plan) = prepare(ctx, args).await?;
-    for warning in &plan.warnings {
-        eprintln!("berth: warning: {warning}");
-    }
-    for note in &plan.notes {
-        ctx.verbose(note);
-    }
+    ctx.announce(&plan.warnings, &plan.notes);
     if args.dry_run {
         match ctx.settings.output {
             OutputFormat::Json => render::json(out, &json!({ "argv": plan.argv, "plan": plan }))?,

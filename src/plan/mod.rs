@@ -161,6 +161,27 @@ impl PlanError {
     }
 }
 
+/// What the operator should know about a container instance before
+/// connecting to it: it is being drained, or its agent is gone.
+pub fn container_warnings(host: &Host) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(ci) = &host.container_instance {
+        if ci.status != "ACTIVE" {
+            warnings.push(format!(
+                "container instance {}/{} is {}: ECS is moving its tasks away",
+                ci.cluster, ci.id, ci.status
+            ));
+        }
+        if !ci.agent_connected {
+            warnings.push(format!(
+                "the ECS agent on {} is disconnected (`sudo systemctl status ecs` on the host)",
+                host.ec2.instance_id
+            ));
+        }
+    }
+    warnings
+}
+
 /// Plans an ssh connection to `host`.
 pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Plan, PlanError> {
     let instance_id = host.ec2.instance_id.clone();
@@ -181,20 +202,7 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         });
     }
     let mut notes = Vec::new();
-    let mut warnings = Vec::new();
-    if let Some(ci) = &host.container_instance {
-        if ci.status != "ACTIVE" {
-            warnings.push(format!(
-                "container instance {}/{} is {}: ECS is moving its tasks away",
-                ci.cluster, ci.id, ci.status
-            ));
-        }
-        if !ci.agent_connected {
-            warnings.push(format!(
-                "the ECS agent on {instance_id} is disconnected (`sudo systemctl status ecs` on the host)"
-            ));
-        }
-    }
+    let mut warnings = container_warnings(host);
     let key = match (&key.found, &host.ec2.key_name) {
         (Some(file), _) if file.too_open() => {
             return Err(PlanError::KeyTooOpen {

@@ -292,18 +292,7 @@ pub fn plan_rdp(host: &Host, request: &RdpRequest, key: &KeyLookup) -> Result<Rd
         .into());
     }
     let mut notes = Vec::new();
-    let mut warnings = Vec::new();
-    if let Some(ci) = &host.container_instance {
-        if ci.status != "ACTIVE" {
-            warnings.push(format!(
-                "container instance {}/{} is {}: ECS is moving its tasks away",
-                ci.cluster, ci.id, ci.status
-            ));
-        }
-        if !ci.agent_connected {
-            warnings.push(format!("the ECS agent on {instance_id} is disconnected"));
-        }
-    }
+    let mut warnings = super::container_warnings(host);
     let key = match (&key.found, &host.ec2.key_name) {
         (Some(file), _) => file.clone(),
         (None, None) => return Err(RdpError::NoKeyPair { instance_id }),
