@@ -1,68 +1,69 @@
 //! `--detect-ip`: ask an address-echo service (by default AWS's
-//! checkip.amazonaws.com) which address our connections come from. One
-//! plain HTTP/1.0 GET whose body is the address; used only when asked.
+//! https://checkip.amazonaws.com/) which address our connections come
+//! from. One GET whose body is the address; made only when asked, over TLS
+//! with the system's roots unless the URL says plain http.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// More than any address, less than anything worth reading.
+const MAX_BODY: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EchoError {
-    #[error("`{0}` is not an http:// URL berth can ask for your address")]
+    #[error("`{0}` is not an http(s) URL berth can ask for your address")]
     BadUrl(String),
     #[error("cannot ask {url} for your address: {detail}")]
     Failed { url: String, detail: String },
 }
 
-/// Host, port and path of an `http://` URL.
-fn split_url(url: &str) -> Option<(String, u16, String)> {
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().ok()?),
-        None => (authority, 80),
-    };
-    (!host.is_empty()).then(|| (host.to_owned(), port, path))
-}
-
-/// The address in an HTTP response: status 200, body one address.
-fn parse_response(response: &str) -> Option<IpAddr> {
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.lines().next()?;
-    if status.split_whitespace().nth(1)? != "200" {
-        return None;
-    }
-    body.trim().parse().ok()
+/// The address in an echo service's answer: the body, trimmed.
+fn parse_body(body: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(body).ok()?.trim().parse().ok()
 }
 
 pub async fn public_address(url: &str) -> Result<IpAddr, EchoError> {
-    let (host, port, path) = split_url(url).ok_or_else(|| EchoError::BadUrl(url.to_owned()))?;
+    let uri: hyper::Uri = url
+        .parse()
+        .ok()
+        .filter(|u: &hyper::Uri| matches!(u.scheme_str(), Some("http" | "https")))
+        .ok_or_else(|| EchoError::BadUrl(url.to_owned()))?;
     let failed = |detail: String| EchoError::Failed {
         url: url.to_owned(),
         detail,
     };
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| failed(format!("no TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
     let exchange = async {
-        let mut stream = TcpStream::connect((host.as_str(), port)).await?;
-        let request = format!(
-            "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.take(64 * 1024).read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
+        let response = client.get(uri).await.map_err(|e| failed(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(failed(format!("it answered {}", response.status())));
+        }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .to_bytes();
+        if body.len() > MAX_BODY {
+            return Err(failed("the answer is not an address".to_owned()));
+        }
+        parse_body(&body).ok_or_else(|| failed("the answer is not an address".to_owned()))
     };
-    let response = tokio::time::timeout(TIMEOUT, exchange)
+    tokio::time::timeout(TIMEOUT, exchange)
         .await
         .map_err(|_| failed(format!("no answer within {}s", TIMEOUT.as_secs())))?
-        .map_err(|e| failed(e.to_string()))?;
-    parse_response(&String::from_utf8_lossy(&response))
-        .ok_or_else(|| failed("the answer is not an address".to_owned()))
 }
 
 #[cfg(test)]
@@ -70,37 +71,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls() {
+    fn bodies() {
         assert_eq!(
-            split_url("http://checkip.amazonaws.com/"),
-            Some(("checkip.amazonaws.com".into(), 80, "/".into()))
-        );
-        assert_eq!(
-            split_url("http://127.0.0.1:8080/ip"),
-            Some(("127.0.0.1".into(), 8080, "/ip".into()))
-        );
-        assert_eq!(
-            split_url("http://example.test"),
-            Some(("example.test".into(), 80, "/".into()))
-        );
-        assert_eq!(split_url("https://checkip.amazonaws.com/"), None);
-        assert_eq!(split_url("http://:80/"), None);
-    }
-
-    #[test]
-    fn responses() {
-        assert_eq!(
-            parse_response("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n198.51.100.7\n"),
+            parse_body(b"198.51.100.7\n"),
             Some("198.51.100.7".parse().expect("ip"))
         );
         assert_eq!(
-            parse_response("HTTP/1.1 200 OK\r\n\r\n2001:db8::1"),
+            parse_body(b"2001:db8::1"),
             Some("2001:db8::1".parse().expect("ip"))
         );
-        assert_eq!(
-            parse_response("HTTP/1.1 503 Busy\r\n\r\n198.51.100.7"),
-            None
-        );
-        assert_eq!(parse_response("HTTP/1.1 200 OK\r\n\r\n<html>"), None);
+        assert_eq!(parse_body(b"<html>"), None);
+        assert_eq!(parse_body(&[0xff, 0xfe]), None);
+    }
+
+    #[tokio::test]
+    async fn only_http_urls() {
+        assert!(matches!(
+            public_address("ftp://example.test/").await,
+            Err(EchoError::BadUrl(_))
+        ));
+        assert!(matches!(
+            public_address("not a url").await,
+            Err(EchoError::BadUrl(_))
+        ));
     }
 }

@@ -15,7 +15,7 @@ pub const PICKER_VAR: &str = "BERTH_PICKER";
 /// The address-echo service `--detect-ip` asks (plain HTTP GET, the answer
 /// is the caller's address).
 pub const ECHO_URL_VAR: &str = "BERTH_ECHO_URL";
-pub const DEFAULT_ECHO_URL: &str = "http://checkip.amazonaws.com/";
+pub const DEFAULT_ECHO_URL: &str = "https://checkip.amazonaws.com/";
 /// A FreeRDP-compatible program to run instead of the platform's client.
 pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
 

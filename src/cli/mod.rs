@@ -36,6 +36,10 @@ EXAMPLES:
   berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
   berth show prod/service/api --output json  what berth knows, and the ssh it would run
   berth rdp prod/win-1                       remote desktop to a Windows host, password and all
+  berth doctor prod/web-1 --from 198.51.100.7/32
+                                             why a connection fails, and the fix
+  berth ssh prod/web-1 --open --from 198.51.100.7/32
+                                             port 22 opened for this session only
 
 EXIT STATUS:
   the remote command's own status when one ran, else
