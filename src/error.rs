@@ -76,6 +76,7 @@ impl Error {
             | Self::Config(_)
             | Self::Key(_)
             | Self::Usage { .. }
+            | Self::Firewall(FirewallError::NotOneAddress(_))
             | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
             Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
             Self::Inventory(InventoryError::Aws(_)) => 5,
@@ -123,6 +124,11 @@ impl Error {
             Self::Firewall(FirewallError::Journal(JournalError::Io { .. })) => {
                 Some("check the permissions of berth's state directory".to_owned())
             }
+            Self::Firewall(FirewallError::NotOneAddress(net)) => Some(format!(
+                "give your own address, e.g. --from {}/{}",
+                net.addr(),
+                net.max_prefix_len()
+            )),
             Self::Firewall(FirewallError::NoGroup(_)) => Some(
                 "the instance has no security group: add one, or connect another way".to_owned(),
             ),

@@ -12,7 +12,8 @@ use crate::aws::Aws;
 use crate::aws::stats::branch;
 use crate::cli::{ConnectArgs, DoctorArgs, OutputFormat, ProtocolArg};
 use crate::doctor::{
-    self, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState, Protocol, Report, Status,
+    self, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState, Protocol, Report, RouteKind,
+    Scope, Status,
 };
 use crate::error::Error;
 use crate::firewall::{self, Opened};
@@ -293,10 +294,14 @@ fn compare_fingerprint(text: &str, ec2: &str) -> FingerprintCheck {
 /// Whether a security-group rule for the operator would help: some route's
 /// group check failed while its address check passed.
 fn needs_group_fix(report: &Report) -> bool {
-    report
-        .findings
-        .iter()
-        .any(|f| f.check == "security-group" && f.status == Status::Fail)
+    report.findings.iter().any(|f| {
+        f.check == "security-group"
+            && f.status == Status::Fail
+            && matches!(
+                f.scope,
+                Scope::Route(RouteKind::Public | RouteKind::Private)
+            )
+    })
 }
 
 /// The security group `--open`/`--fix` adds to: the instance's first.
@@ -310,9 +315,11 @@ pub fn first_group(host: &Host) -> Result<String, Error> {
 
 /// `doctor --cleanup`: remove leftover temporary rules.
 async fn cleanup(ctx: &Context, all: bool, out: &mut dyn Write) -> Result<u8, Error> {
-    let inventory = ctx.inventory(None).await?;
+    // Not through ctx.inventory(): its automatic sweep would take the
+    // leftovers first and leave this report empty.
+    let aws = Aws::connect(&ctx.settings.aws, None, std::sync::Arc::clone(&ctx.log)).await?;
     let journal = ctx.journal()?;
-    let sweep = firewall::sweep(inventory.aws(), &journal, all).await?;
+    let sweep = firewall::sweep(&aws, &journal, all).await?;
     for removed in &sweep.removed {
         writeln!(out, "removed {removed}")?;
     }

@@ -1,6 +1,8 @@
 //! What `ssh` and `rdp` do around a session: hold a temporary security-group
 //! rule for it (`--open`), and explain a connection that failed.
 
+use std::io::Write as _;
+
 use ipnet::IpNet;
 
 use crate::aws::Aws;
@@ -67,16 +69,23 @@ pub async fn close(aws: &Aws, opened: Option<OpenedRule>) {
     let Some(OpenedRule { journal, rule }) = opened else {
         return;
     };
-    match firewall::close(aws, &journal, &rule).await {
-        Ok(_) => eprintln!(
+    // After a SIGHUP the terminal may be gone: say it if stderr is still
+    // there, and never fail on it.
+    let message = match firewall::close(aws, &journal, &rule).await {
+        Ok(true) => format!(
             "berth: removed the temporary rule from {} ({} port {})",
             rule.group_id, rule.cidr, rule.port
         ),
-        Err(e) => eprintln!(
+        Ok(false) => format!(
+            "berth: the temporary rule in {} was already gone",
+            rule.group_id
+        ),
+        Err(e) => format!(
             "berth: warning: could not remove the temporary rule from {}: {e}; the next berth run (or `berth doctor --cleanup`) will",
             rule.group_id
         ),
-    }
+    };
+    let _ = writeln!(std::io::stderr(), "{message}");
 }
 
 /// After a client failed to connect: run doctor's checks and print the

@@ -483,6 +483,37 @@ fn internet_gateway(facts: &Facts) -> Finding {
         }
         Lookup::Known(Some(table)) => table,
     };
+    // With the operator's address known, the route its replies take decides;
+    // otherwise the default route.
+    if let Some(from) = &facts.from {
+        match table.route_for(from) {
+            Some(route) if route.target.starts_with("igw-") && route.state != "blackhole" => {
+                return finding(
+                    "internet-gateway",
+                    scope,
+                    Status::Pass,
+                    format!(
+                        "{} sends {} to {}",
+                        table.id, route.destination, route.target
+                    ),
+                    vec![],
+                );
+            }
+            Some(route) if route.destination != "0.0.0.0/0" && route.destination != "::/0" => {
+                return finding(
+                    "internet-gateway",
+                    scope,
+                    Status::Fail,
+                    format!(
+                        "{} sends replies to {from} by {} to {} ({}), not to an internet gateway",
+                        table.id, route.destination, route.target, route.state
+                    ),
+                    vec![],
+                );
+            }
+            _ => {}
+        }
+    }
     if let Some(route) = table.internet_route(false) {
         return finding(
             "internet-gateway",
@@ -652,18 +683,6 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
         Source::Groups(g) => format!("group {}", g.join(", ")),
         Source::Unknown => "your address".to_owned(),
     };
-    let open_fix = |cidr: &str| {
-        vec![
-            format!(
-                "for this session only: berth {} {} --open --from {cidr}",
-                facts.protocol.command(),
-                facts.target
-            ),
-            format!(
-                "or for good: aws ec2 authorize-security-group-ingress --group-id {first} --protocol tcp --port {port} --cidr {cidr}"
-            ),
-        ]
-    };
     match (verdict, source) {
         (GroupVerdict::Allowed { group, rule }, _) => finding(
             "security-group",
@@ -677,6 +696,16 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
             scope,
             Status::Warn,
             format!("{group} allows {rule}: only part of {from}"),
+            vec![],
+        ),
+        (GroupVerdict::Uncertain { cidrs }, _) => finding(
+            "security-group",
+            scope,
+            Status::Warn,
+            format!(
+                "{names} tcp/{port} from {} only; whether that covers {from} is not checked",
+                cidrs.join(", ")
+            ),
             vec![],
         ),
         (GroupVerdict::Unverifiable { prefix_lists }, _) => finding(
@@ -711,21 +740,46 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
                     allowed.join(", ")
                 )
             };
-            let fix = match source {
-                Source::Cidr(cidr) => open_fix(&cidr.to_string()),
-                Source::Unknown => open_fix("YOUR-ADDRESS/32"),
-                Source::Groups(g) => vec![format!(
-                    "aws ec2 authorize-security-group-ingress --group-id {first} --protocol tcp --port {port} --source-group {}",
-                    g.first().map_or("sg-…", String::as_str)
-                )],
-            };
-            let mut fix = fix;
-            if allowed.iter().any(|a| a.starts_with("group ")) {
-                fix.push("or connect through a host in the allowed group (a bastion)".to_owned());
-            }
+            let fix = group_fix(facts, first, source, &allowed);
             finding("security-group", scope, Status::Fail, evidence, fix)
         }
     }
+}
+
+/// How to let `source` in: for the operator, a rule for this session
+/// (`--open`) or for good; for a group, a group rule.
+fn group_fix(facts: &Facts, group: &str, source: &Source, allowed: &[String]) -> Vec<String> {
+    let port = facts.port;
+    let for_good = |cidr: &str| match cidr.parse::<IpNet>() {
+        Ok(IpNet::V6(_)) => format!(
+            "or for good: aws ec2 authorize-security-group-ingress --group-id {group} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},Ipv6Ranges=[{{CidrIpv6={cidr}}}]'"
+        ),
+        _ => format!(
+            "or for good: aws ec2 authorize-security-group-ingress --group-id {group} --protocol tcp --port {port} --cidr {cidr}"
+        ),
+    };
+    let operator = |cidr: &str| {
+        vec![
+            format!(
+                "for this session only: berth {} {} --open --from {cidr}",
+                facts.protocol.command(),
+                facts.target
+            ),
+            for_good(cidr),
+        ]
+    };
+    let mut fix = match source {
+        Source::Cidr(cidr) => operator(&cidr.to_string()),
+        Source::Unknown => operator("YOUR-ADDRESS/32"),
+        Source::Groups(g) => vec![format!(
+            "aws ec2 authorize-security-group-ingress --group-id {group} --protocol tcp --port {port} --source-group {}",
+            g.first().map_or("sg-…", String::as_str)
+        )],
+    };
+    if allowed.iter().any(|a| a.starts_with("group ")) {
+        fix.push("or connect through a host in the allowed group (a bastion)".to_owned());
+    }
+    fix
 }
 
 /// `sg-1 allows`, `sg-1, sg-2 allow`.
@@ -774,6 +828,20 @@ fn acl_check(facts: &Facts, route: RouteKind) -> Finding {
             ),
             vec![],
         ),
+        AclVerdict::RepliesLimited { ports, .. } => finding(
+            "network-acl",
+            scope,
+            Status::Warn,
+            format!(
+                "{} lets replies out to tcp/{}-{} only, not to {}-{}: clients behind some NAT devices use those",
+                acl.id,
+                network::CLIENT_PORTS.0,
+                network::CLIENT_PORTS.1,
+                ports.0,
+                ports.1
+            ),
+            vec![],
+        ),
         AclVerdict::DependsOnSource => finding(
             "network-acl",
             scope,
@@ -796,12 +864,14 @@ fn acl_check(facts: &Facts, route: RouteKind) -> Finding {
                 |n| format!("rule {n}"),
             );
             let egress = direction == "outbound";
-            let cidr = facts
-                .from
-                .map_or_else(|| "0.0.0.0/0".to_owned(), |c| c.to_string());
+            let block = match facts.from {
+                Some(c @ IpNet::V6(_)) => format!("--ipv6-cidr-block {c}"),
+                Some(c) => format!("--cidr-block {c}"),
+                None => "--cidr-block 0.0.0.0/0".to_owned(),
+            };
             let rule_number = rule.map_or(100, |n| (n - 1).max(1));
             let fix = format!(
-                "aws ec2 create-network-acl-entry --network-acl-id {} {} --rule-number {rule_number} --protocol tcp --port-range From={},To={} --cidr-block {cidr} --rule-action allow",
+                "aws ec2 create-network-acl-entry --network-acl-id {} {} --rule-number {rule_number} --protocol tcp --port-range From={},To={} {block} --rule-action allow",
                 acl.id,
                 if egress { "--egress" } else { "--ingress" },
                 ports.0,
@@ -962,10 +1032,16 @@ fn local_key_checks(
     if let Some(mode) = local.mode {
         let readable_by_others = mode & 0o077 != 0;
         if readable_by_others {
+            // OpenSSH refuses such a key; decrypting a Windows password
+            // with it works, but others can read it too.
+            let status = match facts.protocol {
+                Protocol::Ssh => Status::Fail,
+                Protocol::Rdp => Status::Warn,
+            };
             out.push(finding(
                 "key-permissions",
                 scope,
-                Status::Fail,
+                status,
                 format!("mode {mode:04o}: OpenSSH refuses a private key that others can read"),
                 vec![format!("chmod 600 {}", local.path)],
             ));

@@ -81,6 +81,9 @@ pub enum GroupVerdict {
     Partly { group: String, rule: String },
     /// Only prefix lists could allow it; their entries are not checked.
     Unverifiable { prefix_lists: Vec<String> },
+    /// From security groups (an endpoint, a bastion): only address rules
+    /// could allow it, and the source's addresses are not known here.
+    Uncertain { cidrs: Vec<String> },
     /// Nothing allows it; the sources that are allowed, for the message.
     Denied { allowed: Vec<String> },
 }
@@ -90,6 +93,7 @@ pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> 
     let mut allowed = Vec::new();
     let mut prefix_lists = Vec::new();
     let mut partly = None;
+    let mut uncertain = Vec::new();
     for group in groups {
         for perm in group.ingress.iter().filter(|p| p.covers_tcp(port)) {
             let ports = perm.ports();
@@ -105,6 +109,16 @@ pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> 
                     Source::Cidr(from) if overlaps(cidr, from) => {
                         partly.get_or_insert((group.id.clone(), rule));
                     }
+                    // Traffic from a group's members comes from their
+                    // addresses: a rule for every address lets it in, a
+                    // narrower one may.
+                    Source::Groups(_) if cidr.prefix_len() == 0 => {
+                        return GroupVerdict::Allowed {
+                            group: group.id.clone(),
+                            rule,
+                        };
+                    }
+                    Source::Groups(_) => uncertain.push(cidr.to_string()),
                     _ => allowed.push(cidr.to_string()),
                 }
             }
@@ -128,6 +142,9 @@ pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> 
     }
     if !prefix_lists.is_empty() {
         return GroupVerdict::Unverifiable { prefix_lists };
+    }
+    if !uncertain.is_empty() {
+        return GroupVerdict::Uncertain { cidrs: uncertain };
     }
     allowed.sort();
     allowed.dedup();
@@ -187,10 +204,21 @@ pub enum AclVerdict {
     },
     /// The outcome depends on the operator's address, which is unknown.
     DependsOnSource,
+    /// Replies reach the ports today's clients use, but not all of
+    /// 1024-65535 (some NAT devices and old clients use the low ones).
+    RepliesLimited {
+        ports: (u16, u16),
+        rule: Option<i32>,
+    },
 }
 
-/// The number EC2 gives the final `*` entry of every ACL.
+/// The numbers EC2 gives the final `*` entries of every ACL: 32767 for
+/// IPv4, 32768 for IPv6.
 const FINAL_RULE: i32 = 32767;
+
+/// The ephemeral ports of the clients' systems themselves: Linux uses
+/// 32768-60999, Windows and macOS 49152-65535.
+pub const CLIENT_PORTS: (u16, u16) = (32768, u16::MAX);
 
 /// The ephemeral ports a client may use for its end of the connection: the
 /// range the VPC documentation tells ACL authors to open.
@@ -203,7 +231,14 @@ pub fn evaluate_acl(acl: &NetworkAcl, port: u16, source: Option<IpNet>) -> AclVe
     if inbound != AclVerdict::Allowed {
         return inbound;
     }
-    decide(acl, true, EPHEMERAL, source)
+    let replies = decide(acl, true, CLIENT_PORTS, source);
+    if replies != AclVerdict::Allowed {
+        return replies;
+    }
+    match decide(acl, true, (EPHEMERAL.0, CLIENT_PORTS.0 - 1), source) {
+        AclVerdict::Denied { ports, rule, .. } => AclVerdict::RepliesLimited { ports, rule },
+        _ => AclVerdict::Allowed,
+    }
 }
 
 /// Walks the entries in rule-number order, deciding each port of `ports`
@@ -220,7 +255,11 @@ fn decide(acl: &NetworkAcl, egress: bool, ports: (u16, u16), source: Option<IpNe
     let direction = if egress { "outbound" } else { "inbound" };
     let mut open = vec![ports];
     for entry in entries {
-        let family_matches = source.is_none_or(|s| same_family(&s, &entry.cidr));
+        // An unknown operator is taken to come over IPv4, as most do.
+        let family_matches = match source {
+            Some(s) => same_family(&s, &entry.cidr),
+            None => matches!(entry.cidr, IpNet::V4(_)),
+        };
         if !family_matches {
             continue;
         }
@@ -248,7 +287,7 @@ fn decide(acl: &NetworkAcl, egress: bool, ports: (u16, u16), source: Option<IpNe
                     return AclVerdict::Denied {
                         direction,
                         ports: hit,
-                        // EC2 lists the final deny (`*`) as rule 32767.
+                        // EC2 lists the final denies (`*`) as 32767 and 32768.
                         rule: (entry.rule_number < FINAL_RULE).then_some(entry.rule_number),
                     };
                 }
@@ -311,6 +350,17 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
+    /// The route replies to `to` take: the most specific destination that
+    /// contains it (prefix-list destinations are not expanded).
+    pub fn route_for(&self, to: &IpNet) -> Option<&Route> {
+        self.routes
+            .iter()
+            .filter_map(|r| Some((r.destination.parse::<IpNet>().ok()?, r)))
+            .filter(|(dest, _)| dest.contains(to))
+            .max_by_key(|(dest, _)| dest.prefix_len())
+            .map(|(_, r)| r)
+    }
+
     /// The default route to an internet gateway, if the table has one that
     /// works: what makes a subnet public.
     pub fn internet_route(&self, ipv6: bool) -> Option<&Route> {
@@ -501,6 +551,28 @@ mod tests {
     }
 
     #[test]
+    fn from_a_group_address_rules_count_too() {
+        let endpoint = Source::Groups(vec!["sg-eice".into()]);
+        let open = evaluate_groups(
+            &[group("sg-a", vec![tcp(22, 22, &["0.0.0.0/0"])])],
+            22,
+            &endpoint,
+        );
+        assert!(matches!(open, GroupVerdict::Allowed { .. }), "{open:?}");
+        let vpc = evaluate_groups(
+            &[group("sg-a", vec![tcp(22, 22, &["10.0.0.0/16"])])],
+            22,
+            &endpoint,
+        );
+        assert_eq!(
+            vpc,
+            GroupVerdict::Uncertain {
+                cidrs: vec!["10.0.0.0/16".into()]
+            }
+        );
+    }
+
+    #[test]
     fn a_second_group_can_allow() {
         let groups = [
             group("sg-a", vec![tcp(443, 443, &["0.0.0.0/0"])]),
@@ -586,7 +658,7 @@ mod tests {
                 },
             ),
             (
-                "replies need the ephemeral ports",
+                "replies need the clients' ephemeral ports",
                 acl(vec![
                     entry(100, false, None, "0.0.0.0/0", true),
                     entry(100, true, Some((32768, 60999)), "0.0.0.0/0", true),
@@ -594,6 +666,18 @@ mod tests {
                 me,
                 AclVerdict::Denied {
                     direction: "outbound",
+                    ports: (61000, 65535),
+                    rule: None,
+                },
+            ),
+            (
+                "replies to the clients' ports only: a warning",
+                acl(vec![
+                    entry(100, false, None, "0.0.0.0/0", true),
+                    entry(100, true, Some((32768, 65535)), "0.0.0.0/0", true),
+                ]),
+                me,
+                AclVerdict::RepliesLimited {
                     ports: (1024, 32767),
                     rule: None,
                 },
@@ -663,5 +747,20 @@ mod tests {
         assert!(table("igw-1", "blackhole").internet_route(false).is_none());
         assert!(table("nat-1", "active").internet_route(false).is_none());
         assert!(table("igw-1", "active").internet_route(true).is_none());
+
+        // A more specific route for the operator's network wins.
+        let mut t = table("igw-1", "active");
+        t.routes.push(Route {
+            destination: "198.51.100.0/24".into(),
+            target: "nat-1".into(),
+            state: "active".into(),
+        });
+        let me: IpNet = "198.51.100.7/32".parse().expect("cidr");
+        assert_eq!(t.route_for(&me).map(|r| r.target.as_str()), Some("nat-1"));
+        let other: IpNet = "203.0.113.1/32".parse().expect("cidr");
+        assert_eq!(
+            t.route_for(&other).map(|r| r.target.as_str()),
+            Some("igw-1")
+        );
     }
 }

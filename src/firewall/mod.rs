@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
 
-use crate::aws::{Authorized, Aws, AwsError};
+use crate::aws::{Authorized, Aws, AwsError, GroupRule};
 use journal::{Journal, JournalError, OpenRule};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum FirewallError {
     Aws(#[from] AwsError),
     #[error("{} has no security group to open", .0)]
     NoGroup(String),
+    #[error("{0} is a network: berth opens ports to a single address (/32 or /128) only")]
+    NotOneAddress(IpNet),
 }
 
 /// The longest a session rule may live if every cleanup fails.
@@ -68,6 +70,9 @@ pub async fn open(
     ttl: Duration,
     session: bool,
 ) -> Result<Opened, FirewallError> {
+    if cidr.prefix_len() != cidr.max_prefix_len() {
+        return Err(FirewallError::NotOneAddress(cidr));
+    }
     let pid = std::process::id();
     let expires_at = SystemTime::now() + ttl;
     let expires = unix_now() + ttl.as_secs();
@@ -106,18 +111,48 @@ pub async fn open(
             Ok(Opened::Added(rule))
         }
         Ok(Authorized::AlreadyThere) => {
+            // Ours after all if a retried request's first try got through
+            // and only its answer was lost: the description says so.
+            let rules = aws.security_group_rules(group).await?;
+            if let Some(ours) = rules.iter().find(|r| is_ours(&rule, r)) {
+                journal.set_rule_id(&rule.key, &ours.id)?;
+                rule.rule_id = Some(ours.id.clone());
+                return Ok(Opened::Added(rule));
+            }
             journal.remove(&rule.key)?;
             Ok(Opened::AlreadyAllowed)
         }
         Err(e) => {
-            // Nothing was added (or, if the answer was lost, the entry lets
-            // a later run find it by its description).
-            if e.code().is_some() {
+            // EC2 refused the request, so nothing was added. Any other
+            // failure (throttled, a 5xx, no answer) may have added it: the
+            // entry stays for a later run to find by its description.
+            if e.code().is_some_and(refused) {
                 journal.remove(&rule.key)?;
             }
             Err(e.into())
         }
     }
+}
+
+/// Error codes with which EC2 refuses AuthorizeSecurityGroupIngress
+/// without adding anything.
+fn refused(code: &str) -> bool {
+    code.starts_with("InvalidGroup")
+        || code.starts_with("InvalidParameter")
+        || code.starts_with("InvalidPermission")
+        || code == "UnauthorizedOperation"
+        || code == "RulesPerSecurityGroupLimitExceeded"
+        || code == "SecurityGroupLimitExceeded"
+}
+
+/// Whether `found` is the rule `rule` describes: same description (which
+/// names berth, the expiry and the pid), same source and port.
+fn is_ours(rule: &OpenRule, found: &GroupRule) -> bool {
+    !found.egress
+        && found.description.as_deref() == Some(rule.description.as_str())
+        && found.cidr.as_deref() == Some(rule.cidr.to_string().as_str())
+        && found.from_port == Some(i32::from(rule.port))
+        && found.to_port == Some(i32::from(rule.port))
 }
 
 /// Removes a rule berth added, then its journal entry. Returns whether a
@@ -131,17 +166,9 @@ pub async fn close(aws: &Aws, journal: &Journal, rule: &OpenRule) -> Result<bool
         }
         Err(e) => return Err(e.into()),
     };
-    // Ours: the id EC2 gave, or (if berth died before recording it) the same
-    // source, port and our exact description.
-    let cidr = rule.cidr.to_string();
-    let ours = rules.iter().find(|r| {
-        !r.egress
-            && r.description.as_deref() == Some(rule.description.as_str())
-            && (rule.rule_id.as_deref() == Some(r.id.as_str())
-                || (r.cidr.as_deref() == Some(cidr.as_str())
-                    && r.from_port == Some(i32::from(rule.port))
-                    && r.to_port == Some(i32::from(rule.port))))
-    });
+    // Ours: the same source, port and exact description (the id EC2 gave
+    // is not needed: berth may have died before recording it).
+    let ours = rules.iter().find(|r| is_ours(rule, r));
     let removed = if let Some(ours) = ours {
         aws.revoke_ingress_rule(&rule.group_id, &ours.id).await?;
         true

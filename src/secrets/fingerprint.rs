@@ -38,7 +38,7 @@ use rsa::pkcs1;
 use sha2::Digest;
 use ssh_key::private::{Ed25519Keypair, KeypairData, RsaKeypair};
 use ssh_key::public::{Ed25519PublicKey, KeyData, RsaPublicKey};
-use ssh_key::{HashAlg, Mpint, PrivateKey};
+use ssh_key::{HashAlg, Mpint};
 
 /// Standard base64 that reads EC2's padded and ssh-keygen's unpadded form.
 const BASE64_PADDING_OPTIONAL: GeneralPurpose = GeneralPurpose::new(
@@ -234,17 +234,7 @@ fn malformed(e: impl fmt::Display) -> FingerprintError {
 }
 
 fn from_openssh(text: &str) -> Result<LocalKey, FingerprintError> {
-    // Decoded by hand rather than with `PrivateKey::from_openssh`, which
-    // insists on OpenSSH's 70-column lines; other writers (Python's
-    // cryptography, hence moto) wrap at 64.
-    let body: String = text
-        .lines()
-        .skip(1)
-        .take_while(|line| !line.starts_with("-----END OPENSSH PRIVATE KEY-----"))
-        .flat_map(str::split_whitespace)
-        .collect();
-    let bytes = STANDARD.decode(body).map_err(malformed)?;
-    let key = PrivateKey::from_bytes(&bytes).map_err(malformed)?;
+    let key = super::openssh::read(text).map_err(malformed)?;
     match key.key_data() {
         KeypairData::Rsa(pair) => rsa_key(&pkcs1_from_openssh(pair)?),
         KeypairData::Ed25519(pair) => Ok(ed25519_key(&pair.public, false)),

@@ -5,4 +5,5 @@
 
 pub mod fingerprint;
 pub mod keys;
+mod openssh;
 pub mod password;

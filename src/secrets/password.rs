@@ -214,11 +214,9 @@ fn from_pkcs8_der(der: &[u8]) -> Result<RsaKey, PasswordError> {
 
 fn from_openssh(text: &str, passphrase: Option<&[u8]>) -> Result<RsaKey, PasswordError> {
     use ssh_key::Algorithm;
-    use ssh_key::private::{KeypairData, PrivateKey};
+    use ssh_key::private::KeypairData;
 
-    let key = PrivateKey::from_openssh(text).map_err(|e| PasswordError::NotAKey {
-        detail: e.to_string(),
-    })?;
+    let key = super::openssh::read(text).map_err(|detail| PasswordError::NotAKey { detail })?;
     // The algorithm is in the clear, so an ED25519 key is told apart
     // without asking for its passphrase.
     match key.algorithm() {
@@ -300,6 +298,29 @@ mod tests {
             let password = decrypt(key, passphrase).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(password.expose(), PASSWORD, "{name}");
         }
+    }
+
+    #[test]
+    fn an_openssh_key_wrapped_at_64_columns_reads_too() {
+        // Python's cryptography (and so moto) wraps OpenSSH keys at 64.
+        let mut lines = OPENSSH.lines();
+        let begin = lines.next().expect("BEGIN");
+        let body: String = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        let wrapped: Vec<String> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        let key = format!(
+            "{begin}\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            wrapped.join("\n")
+        );
+        assert_ne!(key, OPENSSH);
+        let password = decrypt(&key, None).expect("64-column key");
+        assert_eq!(password.expose(), PASSWORD);
     }
 
     #[test]
