@@ -169,7 +169,7 @@ async fn jump_tunnel(
         message: format!("{} has no private address to tunnel to", host.instance_id()),
         hint: "connect without --jump".to_owned(),
     })?;
-    let local_port = transport::tunnel::free_local_port()?;
+    let local_port = transport::tunnel::local_port_for(host.instance_id())?;
     let port = args.port.unwrap_or(Protocol::Rdp.default_port());
     let (request, key) = connect_request(ctx, &connect, &jump_host)?;
     let request = SshRequest {

@@ -54,7 +54,10 @@ pub async fn open(
     Ok(match opened {
         Opened::Added(rule) => {
             eprintln!("berth: opened tcp/{port} from {cidr} in {group} for this session");
-            Some(OpenedRule { journal, rule })
+            Some(OpenedRule {
+                journal,
+                rule: *rule,
+            })
         }
         Opened::AlreadyAllowed => {
             eprintln!("berth: {group} already allows tcp/{port} from {cidr}");

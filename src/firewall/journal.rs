@@ -28,6 +28,10 @@ pub struct OpenRule {
     pub rule_id: Option<String>,
     /// The berth process holding the session.
     pub pid: u32,
+    /// The boot it ran in (Linux's boot id): after a reboot its pid may
+    /// belong to another process.
+    #[serde(default)]
+    pub boot: Option<String>,
     /// Removed when `pid` is gone (a session), or only at `expires` (a
     /// `doctor --fix`).
     pub session: bool,
@@ -38,8 +42,9 @@ pub struct OpenRule {
 impl OpenRule {
     /// Whether the rule should go now: expired, or its session's process is
     /// gone.
-    pub fn is_stale(&self, now: u64, alive: impl Fn(u32) -> bool) -> bool {
-        self.expires <= now || (self.session && !alive(self.pid))
+    pub fn is_stale(&self, now: u64, boot: Option<&str>, alive: impl Fn(u32) -> bool) -> bool {
+        let rebooted = self.boot.is_some() && self.boot.as_deref() != boot;
+        self.expires <= now || (self.session && (rebooted || !alive(self.pid)))
     }
 }
 
@@ -137,16 +142,26 @@ impl Journal {
         }
     }
 
-    /// Writes to a temporary file and renames it over the journal, so a
-    /// crash never leaves half a file.
+    /// Writes to a temporary file, syncs it, renames it over the journal
+    /// and syncs the directory: an entry written before a rule is added
+    /// survives a crash or power loss, and a crash never leaves half a file.
     fn write(&self, entries: &[OpenRule]) -> Result<(), JournalError> {
+        use std::io::Write as _;
         let text = serde_json::to_string_pretty(entries).map_err(|e| JournalError::Damaged {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
         let tmp = self.path.with_extension("json.tmp");
-        fs::write(&tmp, text).map_err(|e| self.io(e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
+        let mut file = File::create(&tmp).map_err(|e| self.io(e))?;
+        file.write_all(text.as_bytes()).map_err(|e| self.io(e))?;
+        file.sync_all().map_err(|e| self.io(e))?;
+        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| self.io(e))?;
+        }
+        Ok(())
     }
 }
 
@@ -165,6 +180,7 @@ mod tests {
             description: "berth".into(),
             rule_id: None,
             pid,
+            boot: Some("boot-1".into()),
             session,
             expires,
         }
@@ -205,11 +221,14 @@ mod tests {
     #[test]
     fn staleness() {
         let alive = |pid| pid == 1;
-        assert!(!rule("a", 1, true, 100).is_stale(50, alive));
-        assert!(rule("a", 2, true, 100).is_stale(50, alive));
-        assert!(rule("a", 1, true, 100).is_stale(100, alive));
+        let boot = Some("boot-1");
+        assert!(!rule("a", 1, true, 100).is_stale(50, boot, alive));
+        assert!(rule("a", 2, true, 100).is_stale(50, boot, alive));
+        assert!(rule("a", 1, true, 100).is_stale(100, boot, alive));
+        // After a reboot pid 1 is someone else.
+        assert!(rule("a", 1, true, 100).is_stale(50, Some("boot-2"), alive));
         // A `doctor --fix` rule outlives its process until it expires.
-        assert!(!rule("a", 2, false, 100).is_stale(50, alive));
-        assert!(rule("a", 2, false, 100).is_stale(150, alive));
+        assert!(!rule("a", 2, false, 100).is_stale(50, boot, alive));
+        assert!(rule("a", 2, false, 100).is_stale(150, boot, alive));
     }
 }

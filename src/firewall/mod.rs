@@ -34,6 +34,14 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// This boot's id (Linux), to tell a pid of this boot from an earlier one.
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 /// Whether process `pid` still runs.
 #[cfg(unix)]
 pub fn process_alive(pid: u32) -> bool {
@@ -55,7 +63,7 @@ pub fn process_alive(_pid: u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
     /// Berth added this rule and must remove it.
-    Added(OpenRule),
+    Added(Box<OpenRule>),
     /// An identical rule already existed; nothing to remove.
     AlreadyAllowed,
 }
@@ -95,6 +103,7 @@ pub async fn open(
         description,
         rule_id: None,
         pid,
+        boot: boot_id(),
         session,
         expires,
     };
@@ -108,7 +117,7 @@ pub async fn open(
                 journal.set_rule_id(&rule.key, id)?;
             }
             rule.rule_id = id;
-            Ok(Opened::Added(rule))
+            Ok(Opened::Added(Box::new(rule)))
         }
         Ok(Authorized::AlreadyThere) => {
             // Ours after all if a retried request's first try got through
@@ -117,7 +126,7 @@ pub async fn open(
             if let Some(ours) = rules.iter().find(|r| is_ours(&rule, r)) {
                 journal.set_rule_id(&rule.key, &ours.id)?;
                 rule.rule_id = Some(ours.id.clone());
-                return Ok(Opened::Added(rule));
+                return Ok(Opened::Added(Box::new(rule)));
             }
             journal.remove(&rule.key)?;
             Ok(Opened::AlreadyAllowed)
@@ -196,10 +205,11 @@ pub struct Sweep {
 pub async fn sweep(aws: &Aws, journal: &Journal, all: bool) -> Result<Sweep, FirewallError> {
     let now = unix_now();
     let me = std::process::id();
+    let boot = boot_id();
     let stale: Vec<OpenRule> = journal
         .entries()?
         .into_iter()
-        .filter(|e| e.pid != me && (all || e.is_stale(now, process_alive)))
+        .filter(|e| e.pid != me && (all || e.is_stale(now, boot.as_deref(), process_alive)))
         .collect();
     let mut sweep = Sweep::default();
     for entry in stale {
@@ -221,9 +231,10 @@ pub async fn sweep(aws: &Aws, journal: &Journal, all: bool) -> Result<Sweep, Fir
 pub fn has_stale(journal: &Journal) -> bool {
     let now = unix_now();
     let me = std::process::id();
+    let boot = boot_id();
     journal.entries().is_ok_and(|entries| {
         entries
             .iter()
-            .any(|e| e.pid != me && e.is_stale(now, process_alive))
+            .any(|e| e.pid != me && e.is_stale(now, boot.as_deref(), process_alive))
     })
 }
