@@ -456,8 +456,9 @@ fn session_ended_by(sig: &str, code: i32, host: &str) {
 }
 
 #[test]
-fn open_rule_is_removed_after_ctrl_c() {
+fn open_rule_is_removed_after_ctrl_c_and_after_sighup() {
     session_ended_by("INT", 130, "open-int");
+    session_ended_by("HUP", 129, "open-int");
 }
 
 #[test]
@@ -577,32 +578,45 @@ fn rdp_open_holds_a_rule_while_the_client_runs() {
     let from = "127.0.0.3/32";
     let before = rules(sb, group);
     let dir = tempfile::tempdir().expect("tempdir");
-    // A client that takes the password and records that it ran. (That the
-    // rule exists while a client runs is shown for ssh, which shares the
-    // code.)
-    let seen = dir.path().join("seen");
+    // A client that takes the password, then waits for the test's go.
+    let go = dir.path().join("go");
     let client = dir.path().join("client");
     std::fs::write(
         &client,
-        format!("#!/bin/sh\ncat >/dev/null\necho ran > {}\n", seen.display()),
+        format!(
+            "#!/bin/sh\ncat >/dev/null\nwhile [ ! -e {go} ]; do sleep 0.1; done\n",
+            go = go.display()
+        ),
     )
     .expect("write client");
     set_mode(&client, 0o755);
-    let run = Berth::new(sb).run(&[
-        "rdp",
-        &target(sb, "prod-windows"),
-        "--via",
-        "private",
-        "--open",
-        "--from",
-        from,
-        "--client",
-        &client.display().to_string(),
-    ]);
-    run.expect_code(0)
-        .stderr_has(&format!("opened tcp/3389 from {from} in {group}"))
-        .stderr_has("removed the temporary rule");
-    assert!(seen.exists(), "the client ran");
+    let berth = Berth::new(sb);
+    let child = berth
+        .command(&[
+            "rdp",
+            &target(sb, "prod-windows"),
+            "--via",
+            "private",
+            "--open",
+            "--from",
+            from,
+            "--client",
+            &client.display().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start berth");
+    wait_for("the rule while the client runs", || {
+        ours(&rules(sb, group), from).is_some()
+    });
+    let rule = ours(&rules(sb, group), from).expect("rule");
+    assert_eq!((rule.from_port, rule.to_port), (3389, 3389));
+    std::fs::write(&go, "").expect("go");
+    let out = child.wait_with_output().expect("berth ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("removed the temporary rule"), "{stderr}");
     assert_eq!(rules(sb, group), before, "every other rule is untouched");
 }
 
@@ -654,4 +668,83 @@ fn detect_ip_asks_the_echo_service_only_when_told() {
     assert_eq!(run.json()["from"], "127.0.0.9/32");
     let request = server.join().expect("server");
     assert!(request.starts_with("GET / HTTP/1."), "{request}");
+}
+
+#[test]
+fn an_identical_rule_someone_else_added_is_left_alone() {
+    let sb = sandbox();
+    // broken-groupref: nothing listens there, so ssh fails fast.
+    let host = sb.host("broken-groupref");
+    let group = &host.security_group_ids[0];
+    let from = "127.0.0.4/32";
+    sb.add_ingress_rule(group, from, 22, "the ops team");
+    let before = rules(sb, group);
+    Berth::new(sb)
+        .run(&[
+            "ssh",
+            &target(sb, "broken-groupref"),
+            "--via",
+            "private",
+            "--open",
+            "--from",
+            from,
+            "--",
+            "true",
+        ])
+        .expect_code(255)
+        .stderr_has(&format!("{group} already allows tcp/22 from {from}"));
+    assert_eq!(rules(sb, group), before, "the team's rule stays");
+}
+
+#[test]
+fn open_takes_one_address_not_a_network() {
+    let sb = sandbox();
+    Berth::new(sb)
+        .run(&[
+            "ssh",
+            &target(sb, "open-int"),
+            "--via",
+            "private",
+            "--open",
+            "--from",
+            "0.0.0.0/0",
+            "--",
+            "true",
+        ])
+        .expect_code(2)
+        .stderr_has("single address");
+}
+
+#[test]
+fn by_default_every_route_is_checked() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    // A private host: no public route, and the private one is not assumed.
+    let run = doctor(&berth, &target(sb, "prod-al2023"), &["--from", ME]);
+    run.expect_code(4);
+    let routes = run.json()["routes"].clone();
+    let route = |name: &str| {
+        routes
+            .as_array()
+            .expect("routes")
+            .iter()
+            .find(|r| r["route"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} route: {routes:#}"))
+    };
+    assert_eq!(route("public")["blocked_by"], "public-address");
+    assert_eq!(route("private")["blocked_by"], "private-address");
+    assert_eq!(route("instance-connect-endpoint")["works"], false);
+    assert_eq!(route("ssm")["works"], false);
+    assert_eq!(finding(&run, "private-address")["status"], "skipped");
+
+    // A public host whose group is open to the world: the public route works.
+    let run = doctor(
+        &berth,
+        &target(sb, "broken-public"),
+        &["--from", "198.51.100.7/32"],
+    );
+    run.expect_code(0);
+    assert_eq!(run.json()["routes"][0]["route"], "public");
+    assert_eq!(run.json()["routes"][0]["works"], true);
 }

@@ -133,10 +133,9 @@ impl Sandbox {
 
     /// The ingress rules of security group `group_id`, sorted, read from
     /// the sandbox's EC2 as the far side sees them.
-    pub fn ingress_rules(&self, group_id: &str) -> Vec<IngressRule> {
+    /// An EC2 client of the sandbox, and a runtime to drive it.
+    fn ec2(&self) -> (aws_sdk_ec2::Client, tokio::runtime::Runtime) {
         use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-        use aws_sdk_ec2::types::Filter;
-
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
@@ -145,11 +144,42 @@ impl Sandbox {
                 "testing", "testing", None, None, "sandbox",
             ))
             .build();
-        let client = aws_sdk_ec2::Client::from_conf(config);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("tokio runtime");
+        (aws_sdk_ec2::Client::from_conf(config), runtime)
+    }
+
+    /// Adds an ingress rule as someone other than berth would.
+    pub fn add_ingress_rule(&self, group_id: &str, cidr: &str, port: i32, description: &str) {
+        use aws_sdk_ec2::types::{IpPermission, IpRange};
+        let (client, runtime) = self.ec2();
+        let permission = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(cidr)
+                    .description(description)
+                    .build(),
+            )
+            .build();
+        runtime
+            .block_on(
+                client
+                    .authorize_security_group_ingress()
+                    .group_id(group_id)
+                    .ip_permissions(permission)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("AuthorizeSecurityGroupIngress {group_id}: {e:?}"));
+    }
+
+    pub fn ingress_rules(&self, group_id: &str) -> Vec<IngressRule> {
+        use aws_sdk_ec2::types::Filter;
+        let (client, runtime) = self.ec2();
         let output = runtime
             .block_on(
                 client
