@@ -1162,7 +1162,7 @@ fn rdp_refuses_linux_hosts_and_missing_or_wrong_keys() {
         .run(&["rdp", "prod/prod-al2023", "--via", "private"])
         .expect_code(4)
         .stderr_has("not Windows")
-        .stderr_has(&format!("berth ssh {}", linux.instance_id));
+        .stderr_has(&format!("berth ssh prod/{}", linux.instance_id));
 
     // Among several matches, only Windows hosts are candidates.
     let run = berth.run(&["rdp", "prod", "--via", "private", "--print-password"]);

@@ -133,6 +133,7 @@ PASSWORD:
     #[command(after_help = targets_help!())]
     Show(ShowArgs),
     /// Check every prerequisite of a connection; say which fails and how to fix it.
+    #[command(mut_arg("via", |a| a.help("Which route to check: `public`, `private` (you are inside the VPC or on a VPN), or `auto`: every route")))]
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 CHECKS:
   instance state, container instance status and agent; each route (public address
@@ -238,7 +239,7 @@ pub struct SshArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// SSH port (default: ssh's, normally 22).
-    #[arg(short = 'p', long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
     /// Passed to ssh as `-o OPTION` (repeatable).
     #[arg(short = 'o', value_name = "OPTION")]
@@ -332,7 +333,7 @@ pub struct DoctorArgs {
     #[arg(long, value_enum)]
     pub protocol: Option<ProtocolArg>,
     /// The port to check (default: 22 for ssh, 3389 for rdp).
-    #[arg(short = 'p', long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
     /// Add a temporary ingress rule for your address (needs --from or
     /// --detect-ip) to the instance's first security group when none lets
@@ -341,7 +342,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub fix: bool,
     /// How long a --fix rule lasts.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration, requires = "fix")]
     pub fix_for: std::time::Duration,
     /// Remove the temporary rules berth added and did not remove (a killed
     /// session, an expired --fix), then exit.
@@ -358,7 +359,7 @@ pub struct RdpArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// RDP port (default: 3389).
-    #[arg(short = 'p', long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
     /// How long to wait for EC2 to have the password of a new instance (the
     /// AWS docs say to allow at least 4 minutes after launch).
@@ -407,6 +408,8 @@ pub struct ShowArgs {
 /// A CIDR, or a bare address as its host network.
 fn parse_cidr(s: &str) -> Result<IpNet, String> {
     s.parse::<IpNet>()
+        // 10.0.0.1/8 means the network 10.0.0.0/8, as AWS would write it.
+        .map(|net| net.trunc())
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{s}` is not an address or CIDR (e.g. 198.51.100.7/32)"))
 }

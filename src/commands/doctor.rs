@@ -53,7 +53,9 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
         let Some(cidr) = from else {
             return Err(Error::Usage {
                 message: "--fix needs your address".to_owned(),
-                hint: "pass --from YOUR-ADDRESS/32 (or --detect-ip)".to_owned(),
+                hint:
+                    "pass --from YOUR-ADDRESS/32, set `from` in the config file, or use --detect-ip"
+                        .to_owned(),
             });
         };
         if needs_group_fix(&report) {
@@ -280,9 +282,9 @@ fn compare_fingerprint(text: &str, ec2: &str) -> FingerprintCheck {
         Ok(FingerprintMatch::Mismatch) => FingerprintCheck::Differs {
             local: key
                 .documented()
-                .map(ToString::to_string)
+                .map(|f| format!("{f} ({})", f.kind.describe()))
                 .collect::<Vec<_>>()
-                .join(" or "),
+                .join(", "),
         },
         Ok(FingerprintMatch::Encrypted) => FingerprintCheck::Unchecked(
             "the key is encrypted; its fingerprint needs the passphrase".to_owned(),
@@ -320,11 +322,22 @@ async fn cleanup(ctx: &Context, all: bool, out: &mut dyn Write) -> Result<u8, Er
     let aws = Aws::connect(&ctx.settings.aws, None, std::sync::Arc::clone(&ctx.log)).await?;
     let journal = ctx.journal()?;
     let sweep = firewall::sweep(&aws, &journal, all).await?;
+    if ctx.settings.output == OutputFormat::Json {
+        render::json(out, &sweep)?;
+        return Ok(if sweep.failed.is_empty() { 0 } else { 5 });
+    }
     for removed in &sweep.removed {
         writeln!(out, "removed {removed}")?;
     }
     if sweep.removed.is_empty() {
         writeln!(out, "no leftover temporary rules")?;
+    }
+    if sweep.in_use > 0 {
+        writeln!(
+            out,
+            "{} temporary rule(s) still in use by a running session or not yet expired (--all removes them too)",
+            sweep.in_use
+        )?;
     }
     if sweep.elsewhere > 0 {
         writeln!(

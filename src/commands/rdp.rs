@@ -364,12 +364,15 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     if let Some(tunnel) = tunnel {
         tunnel.close().await;
     }
-    session::close(aws, opened).await;
-    let outcome = outcome?;
-    if outcome.code != 0 && outcome.interrupted_by.is_none() {
+    // Diagnosed while an --open rule still stands, so that it is counted.
+    if let Ok(o) = &outcome
+        && o.code != 0
+        && o.interrupted_by.is_none()
+    {
         session::explain_failure(ctx, aws, host, &args.connect, Protocol::Rdp, port, from).await;
     }
-    Ok(outcome.exit_code())
+    session::close(aws, opened).await;
+    Ok(outcome?.exit_code())
 }
 
 /// The `.rdp` file holds no secret; its directory is made private anyway.

@@ -61,10 +61,13 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     };
     ctx.verbose(&format!("running {}", render::shell_words(&plan.argv)));
     let outcome = transport::session::run(&plan.argv, &mut interrupts).await;
-    session::close(&aws, opened).await;
-    let outcome = outcome?;
-    if outcome.code == SSH_FAILED && outcome.interrupted_by.is_none() {
+    // Diagnosed while an --open rule still stands, so that it is counted.
+    if let Ok(o) = &outcome
+        && o.code == SSH_FAILED
+        && o.interrupted_by.is_none()
+    {
         session::explain_failure(ctx, &aws, &host, &args.connect, Protocol::Ssh, port, from).await;
     }
-    Ok(outcome.exit_code())
+    session::close(&aws, opened).await;
+    Ok(outcome?.exit_code())
 }

@@ -17,6 +17,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::inventory::model::Host;
+use crate::inventory::os::Login;
 use crate::plan::Via;
 use network::{AclVerdict, GroupVerdict, NetworkAcl, RouteTable, SecurityGroup, Source};
 
@@ -26,6 +27,9 @@ use network::{AclVerdict, GroupVerdict, NetworkAcl, RouteTable, SecurityGroup, S
 pub enum Status {
     Pass,
     Warn,
+    /// Could not be decided (the operator's address is unknown, a prefix
+    /// list): the route it is on does not count as working.
+    Unknown,
     Fail,
     Skipped,
 }
@@ -35,6 +39,7 @@ impl Status {
         match self {
             Self::Pass => "pass",
             Self::Warn => "warn",
+            Self::Unknown => "????",
             Self::Fail => "FAIL",
             Self::Skipped => "skip",
         }
@@ -110,8 +115,12 @@ pub struct Finding {
 pub struct RouteResult {
     pub route: RouteKind,
     pub works: bool,
+    /// The first check that fails on it, or that could not be decided.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<&'static str>,
+    /// Nothing fails on it, but some check could not be decided.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
 }
 
 /// What doctor found for one host.
@@ -146,7 +155,7 @@ impl Report {
     pub fn problems(&self) -> impl Iterator<Item = &Finding> {
         self.findings
             .iter()
-            .filter(|f| matches!(f.status, Status::Fail | Status::Warn))
+            .filter(|f| matches!(f.status, Status::Fail | Status::Warn | Status::Unknown))
     }
 }
 
@@ -284,28 +293,36 @@ pub const PASSWORD_DELAY: Duration = Duration::from_secs(4 * 60);
 pub fn diagnose(facts: &Facts) -> Report {
     let mut findings = Vec::new();
     instance_checks(facts, &mut findings);
+    protocol_check(facts, &mut findings);
     let routes = selected_routes(facts.via);
     for &route in &routes {
         route_checks(facts, route, &mut findings);
     }
-    key_checks(facts, &mut findings);
+    // The Windows checks first: with an ED25519 key pair, that is the
+    // reason, whatever the local key file.
     if facts.password.is_some() {
         password_checks(facts, &mut findings);
     }
+    key_checks(facts, &mut findings);
     let routes = routes
         .into_iter()
         .map(|route| {
-            let gate = findings.iter().find(|f| {
-                f.scope.covers(route)
-                    && (f.status == Status::Fail
-                        || (f.scope == Scope::Route(route)
-                            && ROUTE_GATES.contains(&f.check)
-                            && f.status != Status::Pass))
+            let on_route = |f: &&Finding| f.scope.covers(route);
+            let gate = findings.iter().filter(on_route).find(|f| {
+                f.status == Status::Fail
+                    || (f.scope == Scope::Route(route)
+                        && ROUTE_GATES.contains(&f.check)
+                        && f.status != Status::Pass)
             });
+            let unknown = findings
+                .iter()
+                .filter(on_route)
+                .find(|f| f.status == Status::Unknown);
             RouteResult {
                 route,
-                works: gate.is_none(),
-                blocked_by: gate.map(|f| f.check),
+                works: gate.is_none() && unknown.is_none(),
+                blocked_by: gate.or(unknown).map(|f| f.check),
+                unverified: gate.is_none() && unknown.is_some(),
             }
         })
         .collect();
@@ -358,6 +375,35 @@ fn finding(
     }
 }
 
+/// Whether the host speaks the protocol at all.
+fn protocol_check(facts: &Facts, out: &mut Vec<Finding>) {
+    let host = facts.host;
+    let problem = match (facts.protocol, host.os.login()) {
+        (Protocol::Rdp, Login::Rdp(_)) | (Protocol::Ssh, Login::Ssh(_)) => None,
+        (Protocol::Rdp, _) => Some((
+            format!("{} has no RDP server", host.os.label()),
+            format!("berth ssh {}", facts.target),
+        )),
+        (Protocol::Ssh, Login::Rdp(_)) => Some((
+            format!("{} is reached with RDP, not ssh", host.os.label()),
+            format!("berth rdp {}", facts.target),
+        )),
+        (Protocol::Ssh, _) => Some((
+            format!("{} has no SSH on the host", host.os.label()),
+            format!("aws ssm start-session --target {}", host.ec2.instance_id),
+        )),
+    };
+    if let Some((evidence, fix)) = problem {
+        out.push(finding(
+            "protocol",
+            Scope::All,
+            Status::Fail,
+            evidence,
+            vec![fix],
+        ));
+    }
+}
+
 fn instance_checks(facts: &Facts, out: &mut Vec<Finding>) {
     let id = &facts.host.ec2.instance_id;
     let state = facts.host.ec2.state.as_str();
@@ -405,6 +451,12 @@ fn instance_checks(facts: &Facts, out: &mut Vec<Finding>) {
     ));
     let (status, evidence, fix) = if ci.agent_connected {
         (Status::Pass, "connected", vec![])
+    } else if state != "running" {
+        (
+            Status::Skipped,
+            "disconnected, as the instance is not running",
+            vec![],
+        )
     } else {
         (
             Status::Warn,
@@ -585,7 +637,7 @@ fn private_route(facts: &Facts, out: &mut Vec<Finding>) {
         "private-address",
         scope,
         Status::Pass,
-        format!("{address} in {vpc} (--via private: you are inside it)"),
+        format!("{address} in {vpc} (you are inside it, as --via private says)"),
         vec![],
     ));
     network_checks(facts, RouteKind::Private, out);
@@ -694,14 +746,14 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
         (GroupVerdict::Partly { group, rule }, _) => finding(
             "security-group",
             scope,
-            Status::Warn,
+            Status::Unknown,
             format!("{group} allows {rule}: only part of {from}"),
             vec![],
         ),
         (GroupVerdict::Uncertain { cidrs }, _) => finding(
             "security-group",
             scope,
-            Status::Warn,
+            Status::Unknown,
             format!(
                 "{names} tcp/{port} from {} only; whether that covers {from} is not checked",
                 cidrs.join(", ")
@@ -711,7 +763,7 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
         (GroupVerdict::Unverifiable { prefix_lists }, _) => finding(
             "security-group",
             scope,
-            Status::Warn,
+            Status::Unknown,
             format!(
                 "tcp/{port} is allowed only from prefix list {}; berth cannot check its entries",
                 prefix_lists.join(", ")
@@ -724,7 +776,7 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
         (GroupVerdict::Denied { allowed }, Source::Unknown) if !allowed.is_empty() => finding(
             "security-group",
             scope,
-            Status::Warn,
+            Status::Unknown,
             format!(
                 "{names} tcp/{port} from {} only; whether that includes you is unknown",
                 allowed.join(", ")
@@ -758,10 +810,15 @@ fn group_fix(facts: &Facts, group: &str, source: &Source, allowed: &[String]) ->
             "or for good: aws ec2 authorize-security-group-ingress --group-id {group} --protocol tcp --port {port} --cidr {cidr}"
         ),
     };
+    let port_flag = if port == facts.protocol.default_port() {
+        String::new()
+    } else {
+        format!(" -p {port}")
+    };
     let operator = |cidr: &str| {
         vec![
             format!(
-                "for this session only: berth {} {} --open --from {cidr}",
+                "for this session only: berth {} {}{port_flag} --open --from {cidr}",
                 facts.protocol.command(),
                 facts.target
             ),
@@ -845,7 +902,7 @@ fn acl_check(facts: &Facts, route: RouteKind) -> Finding {
         AclVerdict::DependsOnSource => finding(
             "network-acl",
             scope,
-            Status::Warn,
+            Status::Unknown,
             format!("{} has rules for some addresses only", acl.id),
             vec!["say where you connect from: --from YOUR-ADDRESS/32".to_owned()],
         ),
@@ -946,7 +1003,11 @@ fn key_pair_check<'f>(
                     "key pair {key_name} no longer exists in EC2; the instance still accepts its key, but only the private key you kept can log in"
                 ),
                 vec![format!(
-                    "to let EC2 track it again: aws ec2 import-key-pair --key-name {key_name} --public-key-material fileb://{key_name}.pub"
+                    "to let EC2 track it again: ssh-keygen -y -f {} > {key_name}.pub && aws ec2 import-key-pair --key-name {key_name} --public-key-material fileb://{key_name}.pub",
+                    facts
+                        .local_key
+                        .as_ref()
+                        .map_or("YOUR-KEY.pem", |k| k.path.as_str())
                 )],
             ));
             None
@@ -985,7 +1046,7 @@ fn local_key_checks(
                 ),
                 vec![
                     format!("save it as ~/.ssh/{key_name}.pem (chmod 600), or pass -i PATH"),
-                    "add its directory to key_dirs in berth's config file".to_owned(),
+                    "or add its directory to key_dirs in berth's config file".to_owned(),
                 ],
             ));
             return;

@@ -328,7 +328,7 @@ fn ssm_is_a_route_without_a_key() {
 }
 
 #[test]
-fn unknown_source_lists_what_is_allowed() {
+fn unknown_source_lists_what_is_allowed_and_the_route_is_unverified() {
     let host = example_host();
     let facts = Facts {
         from: None,
@@ -337,9 +337,59 @@ fn unknown_source_lists_what_is_allowed() {
     };
     let report = diagnose(&facts);
     let f = find(&report, "security-group");
-    assert_eq!(f.status, Status::Warn);
+    assert_eq!(f.status, Status::Unknown);
     assert!(f.evidence.contains("203.0.113.0/24"), "{}", f.evidence);
     assert!(f.fix[0].contains("--from"));
+    let public = &report.routes[0];
+    assert_eq!(public.route, RouteKind::Public);
+    assert!(!public.works && public.unverified, "{public:?}");
+    assert_eq!(public.blocked_by, Some("security-group"));
+    assert_eq!(report.exit_code(), 4);
+}
+
+#[test]
+fn the_protocol_must_be_the_hosts() {
+    let host = example_host(); // Ubuntu
+    let report = diagnose(&Facts {
+        protocol: Protocol::Rdp,
+        port: 3389,
+        ..healthy(&host)
+    });
+    let f = find(&report, "protocol");
+    assert_eq!(f.status, Status::Fail);
+    assert!(f.evidence.contains("has no RDP server"), "{}", f.evidence);
+    assert_eq!(f.fix, vec!["berth ssh prod/web-1".to_owned()]);
+    assert_eq!(report.exit_code(), 4);
+}
+
+#[test]
+fn a_stopped_instance_has_no_agent_to_restart() {
+    let mut host = example_host();
+    host.ec2.state = "stopped".into();
+    host.container_instance
+        .as_mut()
+        .expect("container instance")
+        .agent_connected = false;
+    let report = diagnose(&healthy(&host));
+    let f = find(&report, "ecs-agent");
+    assert_eq!(f.status, Status::Skipped);
+    assert!(f.fix.is_empty());
+}
+
+#[test]
+fn the_session_fix_keeps_a_non_default_port() {
+    let host = example_host();
+    let report = diagnose(&Facts {
+        port: 2222,
+        groups: Lookup::Known(vec![ssh_group("203.0.113.0/24")]),
+        ..healthy(&host)
+    });
+    let f = find(&report, "security-group");
+    assert!(
+        f.fix[0].contains("berth ssh prod/web-1 -p 2222 --open --from 198.51.100.7/32"),
+        "{:?}",
+        f.fix
+    );
 }
 
 #[test]

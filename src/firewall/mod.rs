@@ -189,10 +189,12 @@ pub async fn close(aws: &Aws, journal: &Journal, rule: &OpenRule) -> Result<bool
 }
 
 /// What a sweep did.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct Sweep {
     /// Rules removed: `sg-…: CIDR port N`.
     pub removed: Vec<String>,
+    /// Rules of sessions still running, or `--fix` rules not yet expired.
+    pub in_use: usize,
     /// Stale entries for another region or endpoint, left for a run there.
     pub elsewhere: usize,
     /// Entries whose removal failed, with why.
@@ -206,12 +208,15 @@ pub async fn sweep(aws: &Aws, journal: &Journal, all: bool) -> Result<Sweep, Fir
     let now = unix_now();
     let me = std::process::id();
     let boot = boot_id();
-    let stale: Vec<OpenRule> = journal
+    let (stale, in_use): (Vec<OpenRule>, Vec<OpenRule>) = journal
         .entries()?
         .into_iter()
-        .filter(|e| e.pid != me && (all || e.is_stale(now, boot.as_deref(), process_alive)))
-        .collect();
-    let mut sweep = Sweep::default();
+        .filter(|e| e.pid != me)
+        .partition(|e| all || e.is_stale(now, boot.as_deref(), process_alive));
+    let mut sweep = Sweep {
+        in_use: in_use.len(),
+        ..Sweep::default()
+    };
     for entry in stale {
         if entry.region != aws.region || entry.endpoint_url != aws.endpoint_url {
             sweep.elsewhere += 1;

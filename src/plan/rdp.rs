@@ -279,8 +279,12 @@ impl RdpError {
 pub fn plan_rdp(host: &Host, request: &RdpRequest, key: &KeyLookup) -> Result<RdpPlan, RdpError> {
     let instance_id = host.ec2.instance_id.clone();
     if !matches!(host.os.login(), Login::Rdp(_)) {
+        // Named with its cluster, so that the cluster's settings (its
+        // route, its user) apply to the ssh the hint suggests.
         return Err(RdpError::NotWindows {
-            instance_id,
+            instance_id: host
+                .cluster()
+                .map_or(instance_id.clone(), |c| format!("{c}/{instance_id}")),
             os: host.os.label(),
         });
     }

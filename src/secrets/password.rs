@@ -87,8 +87,9 @@ impl PasswordError {
     pub fn hint(&self) -> String {
         match self {
             Self::Ed25519 | Self::NotRsa { .. } => {
-                "EC2 launches Windows instances with RSA key pairs only; pass that key pair's \
-                 private key with -i FILE"
+                "if the instance's key pair is RSA, pass its private key with -i FILE; if the \
+                 key pair itself is not RSA, no key can decrypt the password: reset it through \
+                 Session Manager (the AWSSupport-ResetAccess automation)"
                     .to_owned()
             }
             Self::NotAKey { .. } => "pass the key pair's private key (the .pem file EC2 gave you, \
