@@ -133,17 +133,22 @@ pub async fn examine(
     let subnet = ec2.subnet_id.as_deref();
     let vpc = ec2.vpc_id.as_deref();
     let windows = host.os == OsFamily::Windows;
+    // Only what the routes to be checked read is asked for.
+    let routes = doctor::selected_routes(via);
+    let public = routes.contains(&RouteKind::Public);
 
     let groups =
         branch(async { Lookup::from_result(aws.security_groups(&ec2.security_groups).await) });
     let route_table = branch(async {
         match (subnet, vpc) {
+            _ if !public => not_checked(),
             (Some(s), Some(v)) => Lookup::from_result(aws.route_table_for(s, v).await),
             _ => missing("subnet"),
         }
     });
     let igw = branch(async {
         match vpc {
+            _ if !public => not_checked(),
             Some(v) => Lookup::from_result(aws.internet_gateway_of(v).await),
             None => missing("VPC"),
         }
@@ -160,28 +165,26 @@ pub async fn examine(
             None => None,
         }
     });
-    let ssm = branch(async { Lookup::from_result(aws.ssm_state(id).await) });
+    let ssm = branch(async {
+        if routes.contains(&RouteKind::Ssm) {
+            Lookup::from_result(aws.ssm_state(id).await)
+        } else {
+            not_checked()
+        }
+    });
     let endpoints = branch(async {
         match vpc {
+            _ if !routes.contains(&RouteKind::InstanceConnectEndpoint) => not_checked(),
             Some(v) => Lookup::from_result(aws.instance_connect_endpoints(v).await),
             None => missing("VPC"),
         }
     });
     let password = branch(async {
-        if !windows {
-            return None;
+        if windows {
+            Some(password_state(aws, host).await)
+        } else {
+            None
         }
-        Some(
-            Lookup::from_result(aws.get_password_data(id).await).map(|data| {
-                if data.is_empty() {
-                    PasswordState::NotYet {
-                        since_launch: since_launch(ec2.launch_time.as_deref()),
-                    }
-                } else {
-                    PasswordState::Available
-                }
-            }),
-        )
     });
     let (groups, route_table, internet_gateway, acl, key_pair, ssm, endpoints, password) =
         Box::pin(ctx.phase("examine", async {
@@ -199,11 +202,11 @@ pub async fn examine(
         .await;
 
     let ec2_fingerprint = match &key_pair {
-        Some(Lookup::Known(Some(info))) => info.fingerprint.clone(),
+        Some(Lookup::Known(Some(info))) => info.fingerprint.as_deref(),
         _ => None,
     };
-    let local_key = local_key(ctx, connect, host, ec2_fingerprint.as_deref())?;
-    let facts = Facts {
+    let local_key = local_key(ctx, connect, host, ec2_fingerprint)?;
+    Ok(doctor::diagnose(&Facts {
         host,
         target: &connect.target,
         protocol,
@@ -219,21 +222,30 @@ pub async fn examine(
         ssm,
         endpoints,
         password,
-    };
-    Ok(doctor::diagnose(&facts))
+    }))
+}
+
+/// Whether GetPasswordData has the password yet, and if not, how long
+/// the instance has been up.
+async fn password_state(aws: &Aws, host: &Host) -> Lookup<PasswordState> {
+    let data = aws.get_password_data(host.instance_id()).await;
+    Lookup::from_result(data).map(|data| {
+        if data.is_empty() {
+            PasswordState::NotYet {
+                since_launch: since_launch(host.ec2.launch_time.as_deref()),
+            }
+        } else {
+            PasswordState::Available
+        }
+    })
+}
+
+fn not_checked<T>() -> Lookup<T> {
+    Lookup::Unavailable("not needed for the routes checked".to_owned())
 }
 
 fn missing<T>(what: &str) -> Lookup<T> {
     Lookup::Unavailable(format!("the instance has no {what}"))
-}
-
-impl<T> Lookup<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
-        match self {
-            Self::Known(v) => Lookup::Known(f(v)),
-            Self::Unavailable(why) => Lookup::Unavailable(why),
-        }
-    }
 }
 
 fn since_launch(launch_time: Option<&str>) -> Option<Duration> {

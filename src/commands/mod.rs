@@ -264,10 +264,24 @@ pub async fn resolve_one(ctx: &Context, connect: &ConnectArgs) -> Result<Host, E
 /// [`resolve_one`], keeping the AWS clients (of the target's region) for
 /// further calls.
 pub async fn resolve_host(ctx: &Context, connect: &ConnectArgs) -> Result<(Host, Aws), Error> {
+    resolve_host_preferring(ctx, connect, |_| true).await
+}
+
+/// [`resolve_host`]; among several matches only those `prefer` accepts are
+/// candidates, if any is (`rdp` prefers Windows hosts). A single match is
+/// kept whatever it is, for the planner to refuse with its reasons.
+pub async fn resolve_host_preferring(
+    ctx: &Context,
+    connect: &ConnectArgs,
+    prefer: impl Fn(&Host) -> bool,
+) -> Result<(Host, Aws), Error> {
     let query = target::parse(&connect.target)?;
     let inventory = ctx.inventory(query.region.as_deref()).await?;
-    let hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
+    let mut hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
     inventory.save();
+    if hosts.len() > 1 && hosts.iter().any(&prefer) {
+        hosts.retain(&prefer);
+    }
     let host = pick_one(ctx, hosts, &query, connect.first)?;
     Ok((host, inventory.aws().clone()))
 }

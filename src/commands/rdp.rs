@@ -19,12 +19,11 @@ use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
 use crate::plan::{SshRequest, Via};
 use crate::render;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
-use crate::target;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
 use super::{
-    Context, connect_request, find_hosts, operator_address, pick_one, resolve_one, session,
+    Context, connect_request, operator_address, resolve_host_preferring, resolve_one, session,
 };
 
 /// How often to ask EC2 again while the password is not there yet.
@@ -42,23 +41,10 @@ pub struct Prepared {
 /// gets the password (waiting for it up to `--wait`).
 pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     let connect = &args.connect;
-    let query = target::parse(&connect.target)?;
-    let inventory = ctx.inventory(query.region.as_deref()).await?;
-    let hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
-    inventory.save();
     // Among several matches only the Windows hosts can take RDP; a single
     // Linux match is refused by the planner, with the way to it.
-    let windows: Vec<Host> = hosts
-        .iter()
-        .filter(|h| matches!(h.os.login(), Login::Rdp(_)))
-        .cloned()
-        .collect();
-    let hosts = if hosts.len() > 1 && !windows.is_empty() {
-        windows
-    } else {
-        hosts
-    };
-    let host = pick_one(ctx, hosts, &query, connect.first)?;
+    let (host, aws) =
+        resolve_host_preferring(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
     let tunnel = match &args.jump {
         Some(jump) => Some(jump_tunnel(ctx, args, jump, &host).await?),
         None => None,
@@ -80,14 +66,14 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     if args.dry_run || !(plan.needs_password() || args.print_password) {
         return Ok(Prepared {
             host,
-            aws: inventory.aws().clone(),
+            aws,
             plan,
             password: None,
         });
     }
     // The key first: a wrong file or passphrase should not wait minutes.
     let key = tokio::task::block_in_place(|| load_key(&plan.key.path, args))?;
-    let data = wait_for_password(ctx, inventory.aws(), &host, args.wait).await?;
+    let data = wait_for_password(ctx, &aws, &host, args.wait).await?;
     let password =
         password::decrypt_password(&data, &key).map_err(|source| RdpError::Password {
             key: plan.key.path.clone(),
@@ -95,7 +81,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         })?;
     Ok(Prepared {
         host,
-        aws: inventory.aws().clone(),
+        aws,
         plan,
         password: Some(password),
     })

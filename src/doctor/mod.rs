@@ -201,6 +201,13 @@ pub enum Lookup<T> {
 }
 
 impl<T> Lookup<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Self::Known(v) => Lookup::Known(f(v)),
+            Self::Unavailable(why) => Lookup::Unavailable(why),
+        }
+    }
+
     pub fn from_result<E: std::fmt::Display>(r: Result<T, E>) -> Self {
         match r {
             Ok(v) => Self::Known(v),
@@ -346,7 +353,8 @@ const ROUTE_GATES: [&str; 4] = [
     "ssm-agent",
 ];
 
-fn selected_routes(via: Via) -> Vec<RouteKind> {
+/// The routes doctor checks for `--via`.
+pub fn selected_routes(via: Via) -> Vec<RouteKind> {
     match via {
         Via::Public => vec![RouteKind::Public],
         Via::Private => vec![RouteKind::Private],
