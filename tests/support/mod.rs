@@ -5,9 +5,6 @@
 //! closes the sandbox's stdin. Each test runs the real `berth` binary with
 //! a scrubbed environment and a fresh HOME of its own.
 
-// Each test binary uses its own part of this support.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,13 +2,11 @@
 //! `doctor --cleanup`) against the sandbox's deliberately broken hosts:
 //! one failed prerequisite each.
 
-mod support;
-
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{Berth, IngressRule, Run, Sandbox, sandbox, set_mode};
 use serde_json::Value;
-use support::{Berth, IngressRule, Run, Sandbox, sandbox, set_mode};
 
 const ME: &str = "127.0.0.1/32";
 
