@@ -344,6 +344,10 @@ pub struct DoctorArgs {
     /// How long a --fix rule lasts.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration, requires = "fix")]
     pub fix_for: std::time::Duration,
+    /// Also check the route through this bastion (any `berth ssh` target):
+    /// the instance's security groups and ACL must let it in.
+    #[arg(long, value_name = "TARGET")]
+    pub jump: Option<String>,
     /// Remove the temporary rules berth added and did not remove (a killed
     /// session, an expired --fix), then exit.
     #[arg(long, conflicts_with_all = ["target", "fix"])]

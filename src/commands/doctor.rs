@@ -12,8 +12,8 @@ use crate::aws::Aws;
 use crate::aws::stats::branch;
 use crate::cli::{ConnectArgs, DoctorArgs, OutputFormat, ProtocolArg};
 use crate::doctor::{
-    self, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState, Protocol, Report, RouteKind,
-    Scope, Status,
+    self, Bastion, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState, Protocol, Report,
+    RouteKind, Scope, Status,
 };
 use crate::error::Error;
 use crate::firewall::{self, Opened};
@@ -23,7 +23,9 @@ use crate::plan::Via;
 use crate::render;
 use crate::secrets::fingerprint::{self, FingerprintMatch};
 
-use super::{Context, effective_via, find_key, operator_address, resolve_host};
+use super::{
+    Context, effective_via, find_key, jump_connect, operator_address, resolve_host, resolve_one,
+};
 
 pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let Some(target) = &args.target else {
@@ -41,13 +43,18 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
         None => Protocol::for_os(host.os),
     };
     let port = args.port.unwrap_or(protocol.default_port());
+    let bastion = match &args.jump {
+        Some(jump) => Some(bastion(ctx, jump, &connect).await?),
+        None => None,
+    };
     let probe = Probe {
         protocol,
         port,
         from,
         via: effective_via(ctx, &connect, &host),
+        bastion,
     };
-    let mut report = Box::pin(examine(ctx, &aws, &host, &connect, probe)).await?;
+    let mut report = Box::pin(examine(ctx, &aws, &host, &connect, &probe)).await?;
 
     if args.fix {
         let Some(cidr) = from else {
@@ -70,7 +77,7 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
                     eprintln!("berth: {group} already allows tcp/{port} from {cidr}");
                 }
             }
-            report = Box::pin(examine(ctx, &aws, &host, &connect, probe)).await?;
+            report = Box::pin(examine(ctx, &aws, &host, &connect, &probe)).await?;
         } else {
             eprintln!("berth: --fix: no security group needs fixing");
         }
@@ -85,12 +92,14 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
 
 /// The connection doctor checks: what for, to which port, from where, and
 /// by which route (`Auto`: every route).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Probe {
     pub protocol: Protocol,
     pub port: u16,
     pub from: Option<IpNet>,
     pub via: Via,
+    /// `--jump`: also the route through this bastion.
+    pub bastion: Option<Bastion>,
 }
 
 impl Probe {
@@ -110,6 +119,9 @@ impl Probe {
         if let Some(from) = self.from {
             let _ = write!(line, " --from {from}");
         }
+        if let Some(bastion) = &self.bastion {
+            let _ = write!(line, " --jump {}", bastion.target);
+        }
         line
     }
 }
@@ -120,21 +132,15 @@ pub async fn examine(
     aws: &Aws,
     host: &Host,
     connect: &ConnectArgs,
-    probe: Probe,
+    probe: &Probe,
 ) -> Result<Report, Error> {
-    let Probe {
-        protocol,
-        port,
-        from,
-        via,
-    } = probe;
     let ec2 = &host.ec2;
     let id = ec2.instance_id.as_str();
     let subnet = ec2.subnet_id.as_deref();
     let vpc = ec2.vpc_id.as_deref();
     let windows = host.os == OsFamily::Windows;
     // Only what the routes to be checked read is asked for.
-    let routes = doctor::selected_routes(via);
+    let routes = doctor::selected_routes(probe.via, probe.bastion.is_some());
     let public = routes.contains(&RouteKind::Public);
 
     let groups =
@@ -209,10 +215,10 @@ pub async fn examine(
     Ok(doctor::diagnose(&Facts {
         host,
         target: &connect.target,
-        protocol,
-        port,
-        from,
-        via,
+        protocol: probe.protocol,
+        port: probe.port,
+        from: probe.from,
+        via: probe.via,
         groups,
         route_table,
         internet_gateway,
@@ -222,7 +228,25 @@ pub async fn examine(
         ssm,
         endpoints,
         password,
+        bastion: probe.bastion.clone(),
     }))
+}
+
+/// Resolves the `--jump` host to what the route through it depends on.
+async fn bastion(ctx: &Context, jump: &str, connect: &ConnectArgs) -> Result<Bastion, Error> {
+    let host = resolve_one(ctx, &jump_connect(jump, &connect.options)).await?;
+    Ok(Bastion {
+        target: jump.to_owned(),
+        label: host.label(),
+        instance_id: host.ec2.instance_id.clone(),
+        state: host.ec2.state.clone(),
+        private_ip: host
+            .ec2
+            .private_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok()),
+        groups: host.ec2.security_groups.clone(),
+    })
 }
 
 /// Whether GetPasswordData has the password yet, and if not, how long

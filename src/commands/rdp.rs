@@ -10,7 +10,7 @@ use pkcs8::der::zeroize::Zeroizing;
 use serde_json::json;
 
 use crate::aws::Aws;
-use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs, OutputFormat, RdpArgs};
+use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::inventory::model::Host;
@@ -23,7 +23,8 @@ use crate::transport;
 use crate::transport::session::Interrupts;
 
 use super::{
-    Context, connect_request, operator_address, resolve_host_preferring, resolve_one, session,
+    Context, connect_request, jump_connect, operator_address, resolve_host_preferring, resolve_one,
+    session,
 };
 
 /// How often to ask EC2 again while the password is not there yet.
@@ -141,15 +142,7 @@ async fn jump_tunnel(
     jump: &str,
     host: &Host,
 ) -> Result<Tunnel, Error> {
-    let connect = ConnectArgs {
-        target: jump.to_owned(),
-        options: ConnectOptions {
-            identity: None,
-            user: None,
-            filters: FilterArgs::default(),
-            ..args.connect.options.clone()
-        },
-    };
+    let connect = jump_connect(jump, &args.connect.options);
     let jump_host = resolve_one(ctx, &connect).await?;
     let address = host.ec2.private_ip.clone().ok_or_else(|| Error::Usage {
         message: format!("{} has no private address to tunnel to", host.instance_id()),

@@ -107,9 +107,10 @@ pub async fn explain_failure(
         port,
         from,
         via: effective_via(ctx, connect, host),
+        bastion: None,
     };
     eprintln!("berth: the connection failed; checking the prerequisites…");
-    match Box::pin(examine(ctx, aws, host, connect, probe)).await {
+    match Box::pin(examine(ctx, aws, host, connect, &probe)).await {
         Ok(report) => {
             let problems: Vec<_> = report.problems().cloned().collect();
             if problems.is_empty() {

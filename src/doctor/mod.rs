@@ -58,6 +58,8 @@ pub enum RouteKind {
     InstanceConnectEndpoint,
     /// Session Manager (the SSM agent), which needs no inbound rule or key.
     Ssm,
+    /// A bastion (`--jump`): a host inside the VPC that connects onwards.
+    Bastion,
 }
 
 impl RouteKind {
@@ -67,6 +69,7 @@ impl RouteKind {
             Self::Private => "private",
             Self::InstanceConnectEndpoint => "instance-connect-endpoint",
             Self::Ssm => "ssm",
+            Self::Bastion => "bastion",
         }
     }
 
@@ -290,6 +293,20 @@ pub struct Facts<'a> {
     pub endpoints: Lookup<Vec<(String, Vec<String>)>>,
     /// Windows hosts only.
     pub password: Option<Lookup<PasswordState>>,
+    /// The jump host of `--jump`, if one was named.
+    pub bastion: Option<Bastion>,
+}
+
+/// A bastion, as far as the route through it depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bastion {
+    /// The target that named it, for messages.
+    pub target: String,
+    pub label: String,
+    pub instance_id: String,
+    pub state: String,
+    pub private_ip: Option<std::net::IpAddr>,
+    pub groups: Vec<String>,
 }
 
 /// About how long Windows takes after launch to make its password: the
@@ -301,7 +318,7 @@ pub fn diagnose(facts: &Facts) -> Report {
     let mut findings = Vec::new();
     instance_checks(facts, &mut findings);
     protocol_check(facts, &mut findings);
-    let routes = selected_routes(facts.via);
+    let routes = selected_routes(facts.via, facts.bastion.is_some());
     for &route in &routes {
         route_checks(facts, route, &mut findings);
     }
@@ -346,16 +363,19 @@ pub fn diagnose(facts: &Facts) -> Report {
 
 /// The check that opens each route: a route whose gate did not pass (was
 /// skipped or only warned) is not counted as working.
-const ROUTE_GATES: [&str; 4] = [
+const ROUTE_GATES: [&str; 5] = [
     "public-address",
     "private-address",
+    "bastion",
     "instance-connect-endpoint",
     "ssm-agent",
 ];
 
 /// The routes doctor checks for `--via`.
-pub fn selected_routes(via: Via) -> Vec<RouteKind> {
-    match via {
+/// The routes doctor checks for `--via`, and the bastion's when `--jump`
+/// names one.
+pub fn selected_routes(via: Via, bastion: bool) -> Vec<RouteKind> {
+    let mut routes = match via {
         Via::Public => vec![RouteKind::Public],
         Via::Private => vec![RouteKind::Private],
         Via::Auto => vec![
@@ -364,7 +384,11 @@ pub fn selected_routes(via: Via) -> Vec<RouteKind> {
             RouteKind::InstanceConnectEndpoint,
             RouteKind::Ssm,
         ],
+    };
+    if bastion {
+        routes.push(RouteKind::Bastion);
     }
+    routes
 }
 
 fn finding(
@@ -481,7 +505,50 @@ fn route_checks(facts: &Facts, route: RouteKind, out: &mut Vec<Finding>) {
         RouteKind::Private => private_route(facts, out),
         RouteKind::InstanceConnectEndpoint => endpoint_route(facts, out),
         RouteKind::Ssm => ssm_route(facts, out),
+        RouteKind::Bastion => bastion_route(facts, out),
     }
+}
+
+/// Through a bastion: it runs and has a private address, and the
+/// instance's groups and ACL let it in (by its group or its address).
+fn bastion_route(facts: &Facts, out: &mut Vec<Finding>) {
+    let route = RouteKind::Bastion;
+    let scope = Scope::Route(route);
+    let Some(bastion) = &facts.bastion else {
+        return;
+    };
+    let ip = match (bastion.state.as_str(), bastion.private_ip) {
+        ("running", Some(ip)) => ip,
+        (state, _) => {
+            out.push(finding(
+                "bastion",
+                scope,
+                Status::Fail,
+                format!("{} is {state} or has no private address", bastion.label),
+                vec![format!(
+                    "aws ec2 start-instances --instance-ids {}",
+                    bastion.instance_id
+                )],
+            ));
+            return;
+        }
+    };
+    out.push(finding(
+        "bastion",
+        scope,
+        Status::Pass,
+        format!(
+            "{} at {ip} (check the way to it with `berth doctor {}`)",
+            bastion.label, bastion.target
+        ),
+        vec![],
+    ));
+    let source = Source::Member {
+        groups: bastion.groups.clone(),
+        address: IpNet::from(ip),
+    };
+    out.push(group_check(facts, route, &source));
+    out.push(acl_check(facts, route, Some(IpNet::from(ip))));
 }
 
 fn public_route(facts: &Facts, out: &mut Vec<Finding>) {
@@ -717,7 +784,7 @@ fn ssm_route(facts: &Facts, out: &mut Vec<Finding>) {
 fn network_checks(facts: &Facts, route: RouteKind, out: &mut Vec<Finding>) {
     let source = facts.from.map_or(Source::Unknown, Source::Cidr);
     out.push(group_check(facts, route, &source));
-    out.push(acl_check(facts, route));
+    out.push(acl_check(facts, route, facts.from));
 }
 
 fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
@@ -741,6 +808,7 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
     let from = match source {
         Source::Cidr(cidr) => cidr.to_string(),
         Source::Groups(g) => format!("group {}", g.join(", ")),
+        Source::Member { groups, address } => format!("{address} (group {})", groups.join(", ")),
         Source::Unknown => "your address".to_owned(),
     };
     match (verdict, source) {
@@ -836,7 +904,7 @@ fn group_fix(facts: &Facts, group: &str, source: &Source, allowed: &[String]) ->
     let mut fix = match source {
         Source::Cidr(cidr) => operator(&cidr.to_string()),
         Source::Unknown => operator("YOUR-ADDRESS/32"),
-        Source::Groups(g) => vec![format!(
+        Source::Groups(g) | Source::Member { groups: g, .. } => vec![format!(
             "aws ec2 authorize-security-group-ingress --group-id {group} --protocol tcp --port {port} --source-group {}",
             g.first().map_or("sg-…", String::as_str)
         )],
@@ -862,7 +930,7 @@ fn groups_phrase(groups: &[SecurityGroup]) -> String {
     }
 }
 
-fn acl_check(facts: &Facts, route: RouteKind) -> Finding {
+fn acl_check(facts: &Facts, route: RouteKind, from: Option<IpNet>) -> Finding {
     let scope = Scope::Route(route);
     let acl = match &facts.acl {
         Lookup::Known(Some(acl)) => acl,
@@ -880,7 +948,7 @@ fn acl_check(facts: &Facts, route: RouteKind) -> Finding {
         }
     };
     let port = facts.port;
-    match network::evaluate_acl(acl, port, facts.from) {
+    match network::evaluate_acl(acl, port, from) {
         AclVerdict::Allowed => finding(
             "network-acl",
             scope,
@@ -929,7 +997,7 @@ fn acl_check(facts: &Facts, route: RouteKind) -> Finding {
                 |n| format!("rule {n}"),
             );
             let egress = direction == "outbound";
-            let block = match facts.from {
+            let block = match from {
                 Some(c @ IpNet::V6(_)) => format!("--ipv6-cidr-block {c}"),
                 Some(c) => format!("--cidr-block {c}"),
                 None => "--cidr-block 0.0.0.0/0".to_owned(),

@@ -18,9 +18,11 @@ pub enum Source {
     /// The operator's address or network (`--from`, the config file, or
     /// `--detect-ip`).
     Cidr(IpNet),
-    /// Traffic from instances in these security groups (a bastion, an
-    /// Instance Connect Endpoint).
+    /// Traffic from instances in these security groups whose addresses are
+    /// not known (an Instance Connect Endpoint).
     Groups(Vec<String>),
+    /// One instance (a bastion): in these groups, at this address.
+    Member { groups: Vec<String>, address: IpNet },
     /// Unknown: rules can be listed, not decided.
     Unknown,
 }
@@ -100,7 +102,9 @@ pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> 
             for cidr in &perm.cidrs {
                 let rule = format!("{ports} from {cidr}");
                 match source {
-                    Source::Cidr(from) if cidr.contains(from) => {
+                    Source::Cidr(from) | Source::Member { address: from, .. }
+                        if cidr.contains(from) =>
+                    {
                         return GroupVerdict::Allowed {
                             group: group.id.clone(),
                             rule,
@@ -125,7 +129,9 @@ pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> 
             for source_group in &perm.groups {
                 let rule = format!("{ports} from {source_group}");
                 match source {
-                    Source::Groups(ours) if ours.contains(source_group) => {
+                    Source::Groups(ours) | Source::Member { groups: ours, .. }
+                        if ours.contains(source_group) =>
+                    {
                         return GroupVerdict::Allowed {
                             group: group.id.clone(),
                             rule,

@@ -76,6 +76,7 @@ fn healthy(host: &Host) -> Facts<'_> {
         ssm: Lookup::Known(SsmState::NotManaged),
         endpoints: Lookup::Known(vec![]),
         password: None,
+        bastion: None,
     }
 }
 
@@ -472,4 +473,62 @@ fn windows_password_cases() {
     assert_eq!(f.status, Status::Fail);
     assert!(f.evidence.contains("RSA"), "{}", f.evidence);
     assert_eq!(ed.exit_code(), 4);
+}
+
+#[test]
+fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
+    let mut host = example_host();
+    host.ec2.public_ip = None;
+    host.ec2.public_dns = None;
+    let bastion = Bastion {
+        target: "prod/bastion".into(),
+        label: "i-0b (bastion)".into(),
+        instance_id: "i-0b".into(),
+        state: "running".into(),
+        private_ip: Some("10.0.0.5".parse().expect("ip")),
+        groups: vec!["sg-bastion".into()],
+    };
+    let by_group = SecurityGroup {
+        id: "sg-1".into(),
+        name: "web".into(),
+        ingress: vec![Permission {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            groups: vec!["sg-bastion".into()],
+            ..Permission::default()
+        }],
+    };
+    let cases = [
+        ("by group", vec![by_group], Status::Pass),
+        ("by address", vec![ssh_group("10.0.0.0/24")], Status::Pass),
+        ("neither", vec![ssh_group("203.0.113.0/24")], Status::Fail),
+    ];
+    for (name, groups, want) in cases {
+        let report = diagnose(&Facts {
+            via: Via::Public,
+            groups: Lookup::Known(groups),
+            bastion: Some(bastion.clone()),
+            ..healthy(&host)
+        });
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.check == "security-group" && f.scope == Scope::Route(RouteKind::Bastion))
+            .unwrap_or_else(|| panic!("{name}: no bastion finding"));
+        assert_eq!(f.status, want, "{name}: {f:#?}");
+        let works = report.working_routes().collect::<Vec<_>>();
+        assert_eq!(
+            works.contains(&RouteKind::Bastion),
+            want == Status::Pass,
+            "{name}"
+        );
+        if want == Status::Fail {
+            assert!(
+                f.fix[0].contains("--source-group sg-bastion"),
+                "{:?}",
+                f.fix
+            );
+        }
+    }
 }

@@ -749,3 +749,59 @@ fn by_default_every_route_is_checked() {
     assert_eq!(run.json()["routes"][0]["route"], "public");
     assert_eq!(run.json()["routes"][0]["works"], true);
 }
+
+#[test]
+fn a_bastion_route_works_when_the_group_lets_the_bastion_in() {
+    let sb = sandbox();
+    let bastion = sb.host("bastion");
+    let berth = Berth::new(sb);
+    let target = target(sb, "broken-groupref");
+    // The bastion's group is the source broken-groupref admits.
+    let run = doctor(
+        &berth,
+        &target,
+        &[
+            "--via",
+            "private",
+            "--from",
+            ME,
+            "--jump",
+            &bastion.instance_id,
+        ],
+    );
+    run.expect_code(0);
+    let routes = run.json()["routes"].clone();
+    assert_eq!(routes[0]["route"], "private");
+    assert_eq!(routes[0]["blocked_by"], "security-group");
+    assert_eq!(routes[1]["route"], "bastion");
+    assert_eq!(routes[1]["works"], true, "{routes:#}");
+
+    // A host outside that group is no way in.
+    let run = doctor(
+        &berth,
+        &target,
+        &[
+            "--via",
+            "private",
+            "--from",
+            ME,
+            "--jump",
+            "prod/prod-al2023",
+        ],
+    );
+    run.expect_code(4);
+    let f = run.json()["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["check"] == "security-group" && f["scope"]["route"] == "bastion")
+        .cloned()
+        .expect("bastion finding");
+    assert_eq!(f["status"], "fail", "{f:#}");
+    assert!(
+        f["fix"][0]
+            .as_str()
+            .is_some_and(|l| l.contains(&format!("--source-group {}", sb.security_group_id))),
+        "{f:#}"
+    );
+}

@@ -919,6 +919,22 @@ class Sandbox:
         launch("broken-public", pub_subnets["public"], [world_ssh], ip="10.0.1.10")
         launch("broken-noigw", pub_subnets["noigw"], [world_ssh], ip="10.0.2.10")
 
+        # A bastion in the group broken-groupref admits ssh from, outside any
+        # cluster: `berth doctor --jump` checks the route through it.
+        inst = ec2.run_instances(
+            ImageId=AMI_AL2023, MinCount=1, MaxCount=1, SubnetId=self.subnet,
+            SecurityGroupIds=[bastion], KeyName=KEY_NAME, InstanceType="t3.micro",
+            PrivateIpAddress=f"{net}.27",
+            TagSpecifications=tag("instance", Name="bastion"))["Instances"][0]
+        self.hosts["bastion"] = {
+            "instance_id": inst["InstanceId"], "container_instance_arn": None,
+            "private_ip": inst.get("PrivateIpAddress"), "public_ip": None, "public_dns": None,
+            "user": "ec2-user", "cluster": None, "ami": AMI_AL2023, "key_name": KEY_NAME,
+            "key_path": self.key_path, "platform": "linux", "role": "bastion", "status": None,
+            "state": "running", "vpc_id": inst.get("VpcId"), "subnet_id": inst.get("SubnetId"),
+            "security_group_ids": [bastion],
+        }
+
         # Healthy hosts sshd answers on, each in a group of its own that does
         # not admit 127.0.0.0/8, with rules berth must leave alone.
         open_groups = {}
