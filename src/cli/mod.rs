@@ -267,8 +267,13 @@ pub struct SshArgs {
     /// session only: a temporary rule in the instance's first security group,
     /// removed when ssh ends (also on Ctrl-C, SIGTERM, SIGHUP; after a crash,
     /// by the next berth run).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jump")]
     pub open: bool,
+    /// Go through a bastion: ssh logs in to JUMP (any `berth ssh` target;
+    /// --via picks its address) and from there to the host's private address
+    /// (a ProxyCommand with `ssh -W`, the jump host's key and user its own).
+    #[arg(long, value_name = "TARGET")]
+    pub jump: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Remote command, after `--`.

@@ -12,13 +12,13 @@ use crate::cli::{OutputFormat, SshArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::inventory::model::Host;
-use crate::plan::{self, Plan, SshRequest};
+use crate::plan::{self, Plan, SshRequest, Via};
 use crate::render;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
 use super::session;
-use super::{Context, connect_request, operator_address, resolve_host};
+use super::{Context, connect_request, jump_connect, operator_address, resolve_host, resolve_one};
 
 /// ssh's own status when it could not connect (or authenticate).
 const SSH_FAILED: i32 = 255;
@@ -26,17 +26,48 @@ const SSH_FAILED: i32 = 255;
 /// Resolves and plans.
 pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Aws, Plan), Error> {
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let proxy = match &args.jump {
+        Some(jump) => Some(jump_proxy(ctx, args, jump).await?),
+        None => None,
+    };
     let started = Instant::now();
     let (request, key) = connect_request(ctx, &args.connect, &host)?;
+    let mut passthrough = args.passthrough();
+    if let Some((proxy, _)) = &proxy {
+        passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
+    }
     let request = SshRequest {
         port: args.port,
-        passthrough: args.passthrough(),
+        passthrough,
         remote_command: args.command.clone(),
+        // From the jump host the target is inside the VPC.
+        via: if proxy.is_some() {
+            Via::Private
+        } else {
+            request.via
+        },
         ..request
     };
-    let plan = plan::plan_ssh(&host, &request, &key)?;
+    let mut plan = plan::plan_ssh(&host, &request, &key)?;
+    if let Some((_, jump)) = proxy {
+        plan.notes.push(format!("through the jump host {jump}"));
+    }
     ctx.log.phase("plan", started.elapsed());
     Ok((host, aws, plan))
+}
+
+/// `--jump`: the ProxyCommand that reaches the host through the jump host,
+/// and the jump host's label.
+async fn jump_proxy(ctx: &Context, args: &SshArgs, jump: &str) -> Result<(String, String), Error> {
+    let connect = jump_connect(jump, &args.connect.options);
+    let jump_host = resolve_one(ctx, &connect).await?;
+    let (request, key) = connect_request(ctx, &connect, &jump_host)?;
+    let request = SshRequest {
+        passthrough: vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()],
+        ..request
+    };
+    let jump_plan = plan::plan_ssh(&jump_host, &request, &key)?;
+    Ok((plan::proxy_command(&jump_plan.argv), jump_host.label()))
 }
 
 pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u8, Error> {

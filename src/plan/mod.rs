@@ -182,6 +182,29 @@ pub fn container_warnings(host: &Host) -> Vec<String> {
     warnings
 }
 
+/// The `-W` word that makes a jump host's ssh forward stdin and stdout to
+/// the target, which ssh fills in for `%h:%p`.
+pub const JUMP_FORWARD: &str = "%h:%p";
+
+/// The `ProxyCommand` that reaches the target through a jump host, from the
+/// jump host's ssh argv (planned with `-W` [`JUMP_FORWARD`]). A command line
+/// given to `-o` does not reach a `-J` jump host; a ProxyCommand with the
+/// jump host's own options does. ssh expands `%` tokens in it and runs it
+/// with the shell: other `%` are doubled and every word is quoted.
+pub fn proxy_command(jump_argv: &[String]) -> String {
+    let words: Vec<String> = jump_argv
+        .iter()
+        .map(|w| {
+            if w == JUMP_FORWARD {
+                w.clone()
+            } else {
+                w.replace('%', "%%")
+            }
+        })
+        .collect();
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
+
 /// Plans an ssh connection to `host`.
 pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Plan, PlanError> {
     let instance_id = host.ec2.instance_id.clone();

@@ -363,3 +363,23 @@ fn missing_key_file_is_a_note_not_an_error() {
         plan.warnings
     );
 }
+
+#[test]
+fn a_proxy_command_quotes_words_and_keeps_only_its_own_percent_token() {
+    let argv: Vec<String> = [
+        "ssh",
+        "-W",
+        JUMP_FORWARD,
+        "-i",
+        "/home/op/keys 100%/bastion.pem",
+        "--",
+        "ec2-user@10.0.0.5",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(
+        proxy_command(&argv),
+        "ssh -W '%h:%p' -i '/home/op/keys 100%%/bastion.pem' -- ec2-user@10.0.0.5"
+    );
+}

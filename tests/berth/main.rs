@@ -1254,3 +1254,72 @@ fn rdp_opens_a_passphrase_protected_key() {
         .expect_code(4)
         .stderr_has("passphrase does not open");
 }
+
+#[test]
+fn ssh_through_a_jump_host() {
+    let sb = sandbox();
+    let target = sb.host("prod-ubuntu");
+    let jump = sb.host("prod-al2023");
+    let mut berth = Berth::new(sb);
+    // An ssh that records each invocation, then runs the sandbox's.
+    let log = berth.home().join("ssh.log");
+    let recorder = berth.home().join("ssh-recorder");
+    std::fs::write(
+        &recorder,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec {} \"$@\"\n",
+            log.display(),
+            sb.ssh.display()
+        ),
+    )
+    .expect("write recorder");
+    set_mode(&recorder, 0o755);
+    berth.env("BERTH_SSH", Some(&recorder.display().to_string()));
+
+    let run = berth.run(&[
+        "ssh",
+        "prod/prod-ubuntu",
+        "--jump",
+        "prod/prod-al2023",
+        "--via",
+        "private",
+        "--",
+        "echo $SSH_CONNECTION",
+    ]);
+    run.expect_code(0);
+    assert_eq!(
+        server_address(&run.stdout),
+        target.private_ip.as_deref().expect("ip")
+    );
+    let calls = std::fs::read_to_string(&log).expect("ssh log");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    // berth's ssh to the target, with the jump host's ssh as its proxy…
+    assert!(calls[0].contains("ProxyCommand="), "{}", calls[0]);
+    assert!(
+        calls[0].ends_with(&format!(
+            "ubuntu@{} echo $SSH_CONNECTION",
+            target.private_ip.as_deref().expect("ip")
+        )),
+        "{}",
+        calls[0]
+    );
+    // …which ssh ran, to the jump host as its own user, forwarding to the
+    // target's port 22.
+    assert!(
+        calls[1].contains(&format!(
+            "-W {}:22",
+            target.private_ip.as_deref().expect("ip")
+        )),
+        "{}",
+        calls[1]
+    );
+    assert!(
+        calls[1].ends_with(&format!(
+            "ec2-user@{}",
+            jump.private_ip.as_deref().expect("ip")
+        )),
+        "{}",
+        calls[1]
+    );
+}
