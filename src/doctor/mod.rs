@@ -610,48 +610,43 @@ fn internet_gateway(facts: &Facts) -> Finding {
         }
         Lookup::Known(Some(table)) => table,
     };
-    // With the operator's address known, the route its replies take decides;
-    // otherwise the default route.
-    if let Some(from) = &facts.from {
-        match table.route_for(from) {
-            Some(route) if route.target.starts_with("igw-") && route.state != "blackhole" => {
-                return finding(
-                    "internet-gateway",
-                    scope,
-                    Status::Pass,
-                    format!(
-                        "{} sends {} to {}",
-                        table.id, route.destination, route.target
-                    ),
-                    vec![],
-                );
-            }
-            Some(route) if route.destination != "0.0.0.0/0" && route.destination != "::/0" => {
-                return finding(
-                    "internet-gateway",
-                    scope,
-                    Status::Fail,
-                    format!(
-                        "{} sends replies to {from} by {} to {} ({}), not to an internet gateway",
-                        table.id, route.destination, route.target, route.state
-                    ),
-                    vec![],
-                );
-            }
-            _ => {}
+    // With the operator's address known, a more specific route for it than
+    // the default decides where replies go; otherwise the default route.
+    let specific = facts
+        .from
+        .as_ref()
+        .and_then(|from| table.route_for(from))
+        .filter(|r| !r.is_default());
+    match specific.or_else(|| table.internet_route(false)) {
+        Some(route) if route.reaches_internet() => {
+            return finding(
+                "internet-gateway",
+                scope,
+                Status::Pass,
+                format!(
+                    "{} sends {} to {}",
+                    table.id, route.destination, route.target
+                ),
+                vec![],
+            );
         }
-    }
-    if let Some(route) = table.internet_route(false) {
-        return finding(
-            "internet-gateway",
-            scope,
-            Status::Pass,
-            format!(
-                "{} sends {} to {}",
-                table.id, route.destination, route.target
-            ),
-            vec![],
-        );
+        Some(route) => {
+            return finding(
+                "internet-gateway",
+                scope,
+                Status::Fail,
+                format!(
+                    "{} sends replies to {} by {} to {} ({}), not to an internet gateway",
+                    table.id,
+                    facts.from.map_or_else(String::new, |f| f.to_string()),
+                    route.destination,
+                    route.target,
+                    route.state
+                ),
+                vec![],
+            );
+        }
+        None => {}
     }
     let fix = match &facts.internet_gateway {
         Lookup::Known(Some(igw)) => vec![format!(

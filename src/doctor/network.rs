@@ -7,8 +7,6 @@
 //! a packet nothing matches is denied; replies leave through the outbound
 //! entries to the client's ephemeral port.
 
-use std::net::IpAddr;
-
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -371,15 +369,22 @@ impl RouteTable {
     /// works: what makes a subnet public.
     pub fn internet_route(&self, ipv6: bool) -> Option<&Route> {
         let default = if ipv6 { "::/0" } else { "0.0.0.0/0" };
-        self.routes.iter().find(|r| {
-            r.destination == default && r.target.starts_with("igw-") && r.state != "blackhole"
-        })
+        self.routes
+            .iter()
+            .find(|r| r.destination == default && r.reaches_internet())
     }
 }
 
-/// A single address as a host network (`/32` or `/128`).
-pub fn host_net(addr: IpAddr) -> IpNet {
-    IpNet::from(addr)
+impl Route {
+    /// To a working internet gateway.
+    pub fn reaches_internet(&self) -> bool {
+        self.target.starts_with("igw-") && self.state != "blackhole"
+    }
+
+    /// A default route (`0.0.0.0/0`, `::/0`).
+    pub fn is_default(&self) -> bool {
+        self.destination == "0.0.0.0/0" || self.destination == "::/0"
+    }
 }
 
 #[cfg(test)]

@@ -532,3 +532,27 @@ fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
         }
     }
 }
+
+#[test]
+fn a_more_specific_route_for_the_operator_decides() {
+    let host = example_host();
+    let mut table = public_table();
+    table.routes.push(Route {
+        destination: "198.51.100.0/24".into(),
+        target: "nat-1".into(),
+        state: "active".into(),
+    });
+    let report = diagnose(&Facts {
+        route_table: Lookup::Known(Some(table)),
+        ..healthy(&host)
+    });
+    let f = find(&report, "internet-gateway");
+    assert_eq!(f.status, Status::Fail);
+    assert!(
+        f.evidence
+            .contains("sends replies to 198.51.100.7/32 by 198.51.100.0/24 to nat-1"),
+        "{}",
+        f.evidence
+    );
+    assert_eq!(report.exit_code(), 4);
+}
