@@ -7,10 +7,15 @@
 //! user = "ec2-user"           # login user when no tag or flag names one
 //! via = "private"             # default route
 //! from = "198.51.100.7/32"    # your address, for doctor and --open
+//! bastion = "i-0abc…"         # the bastion for hosts without a public address
 //!
 //! [clusters.prod]
 //! user = "ops"
 //! via = "public"
+//! bastion = "ops/jump-1"      # any `berth ssh` target
+//!
+//! [vpcs.vpc-0123456789abcdef0]
+//! bastion = "i-0def…"         # a VPC's own bastion (beats the global one)
 //! ```
 
 use std::collections::BTreeMap;
@@ -29,8 +34,12 @@ pub struct Config {
     pub via: Option<Via>,
     /// Where the operator connects from (`--from`'s default).
     pub from: Option<ipnet::IpNet>,
+    /// The bastion (a target) for hosts no other setting covers.
+    pub bastion: Option<String>,
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterConfig>,
+    #[serde(default)]
+    pub vpcs: BTreeMap<String, VpcConfig>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -38,6 +47,13 @@ pub struct Config {
 pub struct ClusterConfig {
     pub user: Option<String>,
     pub via: Option<Via>,
+    pub bastion: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcConfig {
+    pub bastion: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +92,12 @@ impl Config {
         if users.flatten().any(String::is_empty) {
             return Err("`user` must not be empty".to_owned());
         }
+        let bastions = std::iter::once(&config.bastion)
+            .chain(config.clusters.values().map(|c| &c.bastion))
+            .chain(config.vpcs.values().map(|v| &v.bastion));
+        if bastions.flatten().any(|b| b.trim().is_empty()) {
+            return Err("`bastion` must name a target".to_owned());
+        }
         config.key_dirs = config
             .key_dirs
             .iter()
@@ -90,6 +112,27 @@ impl Config {
             .and_then(|c| self.clusters.get(c))
             .and_then(|c| c.user.clone())
             .or_else(|| self.user.clone())
+    }
+
+    /// The configured bastion for a cluster, else for a VPC, else the
+    /// global one; with the key it was found under.
+    pub fn bastion_for(
+        &self,
+        cluster: Option<&str>,
+        vpc: Option<&str>,
+    ) -> Option<(String, String)> {
+        let by_cluster = cluster.and_then(|c| {
+            let bastion = self.clusters.get(c)?.bastion.clone()?;
+            Some((bastion, format!("clusters.{c}.bastion")))
+        });
+        let by_vpc = || {
+            vpc.and_then(|v| {
+                let bastion = self.vpcs.get(v)?.bastion.clone()?;
+                Some((bastion, format!("vpcs.{v}.bastion")))
+            })
+        };
+        let global = || self.bastion.clone().map(|b| (b, "bastion".to_owned()));
+        by_cluster.or_else(by_vpc).or_else(global)
     }
 
     /// The configured route for a cluster, else the global one.
@@ -160,9 +203,41 @@ via = "public"
             "key_dirs = 3",
             "user = \"\"",
             "[clusters.prod]\nuser = \"\"",
+            "bastion = \" \"",
+            "[vpcs.vpc-1]\nbastion = \"\"",
+            "[vpcs.vpc-1]\nuser = \"x\"",
         ] {
             assert!(Config::parse(text, None).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn bastion_by_cluster_then_vpc_then_global() {
+        let config = Config::parse(
+            r#"
+bastion = "i-0global"
+[clusters.prod]
+bastion = "ops/jump-1"
+[vpcs.vpc-1]
+bastion = "i-0vpc"
+"#,
+            None,
+        )
+        .expect("valid");
+        let found = |cluster, vpc| config.bastion_for(cluster, vpc);
+        assert_eq!(
+            found(Some("prod"), Some("vpc-1")),
+            Some(("ops/jump-1".into(), "clusters.prod.bastion".into()))
+        );
+        assert_eq!(
+            found(Some("dev"), Some("vpc-1")),
+            Some(("i-0vpc".into(), "vpcs.vpc-1.bastion".into()))
+        );
+        assert_eq!(
+            found(None, Some("vpc-2")),
+            Some(("i-0global".into(), "bastion".into()))
+        );
+        assert_eq!(Config::default().bastion_for(Some("prod"), None), None);
     }
 
     #[test]

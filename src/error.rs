@@ -20,6 +20,7 @@ use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
 use crate::plan::rdp::RdpError;
+use crate::plan::route::RouteError;
 use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
@@ -34,6 +35,8 @@ pub enum Error {
     Inventory(#[from] InventoryError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
     #[error(transparent)]
     Rdp(#[from] RdpError),
     #[error(transparent)]
@@ -86,6 +89,7 @@ impl Error {
             | Self::Ambiguous { .. }
             | Self::NoMatch { .. } => 3,
             Self::Plan(_)
+            | Self::Route(_)
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
@@ -105,6 +109,7 @@ impl Error {
             Self::Key(_) => Some("check the path given to -i".to_owned()),
             Self::Inventory(e) => inventory_hint(e),
             Self::Plan(e) => Some(e.hint()),
+            Self::Route(e) => Some(e.hint()),
             Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {

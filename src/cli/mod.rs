@@ -223,9 +223,19 @@ pub struct ConnectOptions {
     #[arg(short = 'l', long, value_name = "USER", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub user: Option<String>,
     /// Route to the host: `public` (public DNS, else public IPv4), `private`
-    /// (from inside the VPC or a VPN), `auto` (the config's, else public).
+    /// (from inside the VPC or a VPN), `bastion` (through a bastion to the
+    /// private address), `auto` (the config's `via`, else the public address,
+    /// else a bastion).
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
+    /// Go through this bastion (any target: an instance id, CLUSTER/NAME, …;
+    /// implies --via bastion). Without it berth uses the config file's
+    /// bastion for the cluster or VPC, else the running instance tagged
+    /// `berth:bastion` in the host's VPC. The bastion's user, key and
+    /// address are its own; ssh reaches the host with a ProxyCommand
+    /// `ssh -W`, so your ssh config and agent apply to both.
+    #[arg(long, visible_alias = "jump", value_name = "TARGET")]
+    pub bastion: Option<String>,
     /// With several matches and no terminal, take the first instead of failing.
     #[arg(long)]
     pub first: bool,
@@ -267,13 +277,8 @@ pub struct SshArgs {
     /// session only: a temporary rule in the instance's first security group,
     /// removed when ssh ends (also on Ctrl-C, SIGTERM, SIGHUP; after a crash,
     /// by the next berth run).
-    #[arg(long, conflicts_with = "jump")]
+    #[arg(long, conflicts_with = "bastion")]
     pub open: bool,
-    /// Go through a bastion: ssh logs in to JUMP (any `berth ssh` target;
-    /// --via picks its address) and from there to the host's private address
-    /// (a ProxyCommand with `ssh -W`, the jump host's key and user its own).
-    #[arg(long, value_name = "TARGET")]
-    pub jump: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Remote command, after `--`.
@@ -349,10 +354,6 @@ pub struct DoctorArgs {
     /// How long a --fix rule lasts.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration, requires = "fix")]
     pub fix_for: std::time::Duration,
-    /// Also check the route through this bastion (any `berth ssh` target):
-    /// the instance's security groups and ACL must let it in.
-    #[arg(long, value_name = "TARGET")]
-    pub jump: Option<String>,
     /// Remove the temporary rules berth added and did not remove (a killed
     /// session, an expired --fix), then exit.
     #[arg(long, conflicts_with_all = ["target", "fix"])]
@@ -397,15 +398,10 @@ pub struct RdpArgs {
     /// session only: a temporary rule in the instance's first security group,
     /// removed when the client ends (also on Ctrl-C, SIGTERM, SIGHUP; after a
     /// crash, by the next berth run).
-    #[arg(long, conflicts_with = "jump")]
+    #[arg(long, conflicts_with = "bastion")]
     pub open: bool,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Reach the instance through an ssh tunnel: berth logs in to JUMP (any
-    /// `berth ssh` target; --via picks its address), forwards a local port to
-    /// the instance's private address and points the client at it.
-    #[arg(long, value_name = "TARGET")]
-    pub jump: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -12,20 +12,20 @@ use crate::aws::Aws;
 use crate::aws::stats::branch;
 use crate::cli::{ConnectArgs, DoctorArgs, OutputFormat, ProtocolArg};
 use crate::doctor::{
-    self, Bastion, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState, Protocol, Report,
-    RouteKind, Scope, Status,
+    self, Bastion, BastionState, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState,
+    Protocol, Report, RouteKind, Scope, Status,
 };
 use crate::error::Error;
 use crate::firewall::{self, Opened};
 use crate::inventory::model::Host;
 use crate::inventory::os::OsFamily;
 use crate::plan::Via;
+use crate::plan::route::{BastionLookup, BastionSource, no_bastion_reason};
 use crate::render;
 use crate::secrets::fingerprint::{self, FingerprintMatch};
 
-use super::{
-    Context, effective_via, find_key, jump_connect, operator_address, resolve_host, resolve_one,
-};
+use super::route::{self, BastionHost};
+use super::{Context, find_key, operator_address, resolve_host};
 
 pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let Some(target) = &args.target else {
@@ -43,15 +43,16 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
         None => Protocol::for_os(host.os),
     };
     let port = args.port.unwrap_or(protocol.default_port());
-    let bastion = match &args.jump {
-        Some(jump) => Some(bastion(ctx, jump, &connect).await?),
-        None => None,
+    let via = route::requested_via(ctx, &connect, &host)?;
+    let bastion = match via {
+        Via::Auto | Via::Bastion => bastion(ctx, &aws, &connect, &host).await?,
+        Via::Public | Via::Private => BastionState::NotChecked,
     };
     let probe = Probe {
         protocol,
         port,
         from,
-        via: effective_via(ctx, &connect, &host),
+        via,
         bastion,
     };
     let mut report = Box::pin(examine(ctx, &aws, &host, &connect, &probe)).await?;
@@ -98,8 +99,8 @@ pub struct Probe {
     pub port: u16,
     pub from: Option<IpNet>,
     pub via: Via,
-    /// `--jump`: also the route through this bastion.
-    pub bastion: Option<Bastion>,
+    /// The bastion whose route is checked too.
+    pub bastion: BastionState,
 }
 
 impl Probe {
@@ -119,8 +120,10 @@ impl Probe {
         if let Some(from) = self.from {
             let _ = write!(line, " --from {from}");
         }
-        if let Some(bastion) = &self.bastion {
-            let _ = write!(line, " --jump {}", bastion.target);
+        if let BastionState::Found(bastion) = &self.bastion
+            && bastion.named
+        {
+            let _ = write!(line, " --bastion {}", bastion.target);
         }
         line
     }
@@ -140,7 +143,7 @@ pub async fn examine(
     let vpc = ec2.vpc_id.as_deref();
     let windows = host.os == OsFamily::Windows;
     // Only what the routes to be checked read is asked for.
-    let routes = doctor::selected_routes(probe.via, probe.bastion.is_some());
+    let routes = doctor::selected_routes(probe.via, &probe.bastion);
     let public = routes.contains(&RouteKind::Public);
 
     let groups =
@@ -232,20 +235,48 @@ pub async fn examine(
     }))
 }
 
-/// Resolves the `--jump` host to what the route through it depends on.
-async fn bastion(ctx: &Context, jump: &str, connect: &ConnectArgs) -> Result<Bastion, Error> {
-    let host = resolve_one(ctx, &jump_connect(jump, &connect.options)).await?;
-    Ok(Bastion {
-        target: jump.to_owned(),
-        label: host.label(),
-        instance_id: host.ec2.instance_id.clone(),
-        state: host.ec2.state.clone(),
-        private_ip: host
-            .ec2
-            .private_ip
-            .as_deref()
-            .and_then(|ip| ip.parse().ok()),
-        groups: host.ec2.security_groups.clone(),
+/// The bastion as [`route::find_bastion`] finds it, reduced to what the
+/// route through it depends on.
+pub(super) async fn bastion(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    host: &Host,
+) -> Result<BastionState, Error> {
+    let (lookup, bastion) = route::find_bastion(ctx, aws, connect, host).await?;
+    Ok(match (lookup, bastion) {
+        (BastionLookup::Found(found), Some(BastionHost::External(name))) => {
+            BastionState::Unverifiable(format!(
+                "bastion {name} ({}) is not an EC2 instance berth can look at",
+                match found.source {
+                    BastionSource::Flag => "--bastion".to_owned(),
+                    BastionSource::Config(key) => format!("config `{key}`"),
+                    BastionSource::Tag => "tagged".to_owned(),
+                }
+            ))
+        }
+        (BastionLookup::Found(found), Some(BastionHost::Instance(bastion))) => {
+            BastionState::Found(Bastion {
+                target: connect
+                    .bastion
+                    .clone()
+                    .unwrap_or_else(|| bastion.instance_id().to_owned()),
+                named: found.source == BastionSource::Flag,
+                label: found.label,
+                instance_id: bastion.ec2.instance_id.clone(),
+                state: bastion.ec2.state.clone(),
+                private_ip: bastion
+                    .ec2
+                    .private_ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse().ok()),
+                groups: bastion.ec2.security_groups.clone(),
+            })
+        }
+        (BastionLookup::NoneIn { vpc_id }, _) => {
+            BastionState::Missing(no_bastion_reason(vpc_id.as_deref()))
+        }
+        _ => BastionState::NotChecked,
     })
 }
 

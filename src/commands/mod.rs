@@ -5,6 +5,7 @@
 pub mod doctor;
 pub mod ls;
 pub mod rdp;
+pub mod route;
 pub mod session;
 pub mod show;
 pub mod ssh;
@@ -17,7 +18,7 @@ use ipnet::IpNet;
 
 use crate::aws::Aws;
 use crate::aws::stats::CallLog;
-use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs, InstanceStatus, SourceArgs};
+use crate::cli::{ConnectArgs, FilterArgs, InstanceStatus, SourceArgs};
 use crate::echo;
 use crate::error::Error;
 use crate::firewall::{self, journal::Journal};
@@ -284,20 +285,6 @@ pub async fn resolve_host_preferring(
     }
     let host = pick_one(ctx, hosts, &query, connect.first)?;
     Ok((host, inventory.aws().clone()))
-}
-
-/// How to reach a `--jump` host: the connect options of the command,
-/// without what belongs to its target (key file, user, filters).
-pub fn jump_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
-    ConnectArgs {
-        target: target.to_owned(),
-        options: ConnectOptions {
-            identity: None,
-            user: None,
-            filters: FilterArgs::default(),
-            ..options.clone()
-        },
-    }
 }
 
 /// The operator's address: `--from`, else the config file's `from`, else

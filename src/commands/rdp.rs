@@ -9,23 +9,23 @@ use indicatif::ProgressBar;
 use pkcs8::der::zeroize::Zeroizing;
 use serde_json::json;
 
+use super::doctor::Probe;
 use crate::aws::Aws;
 use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
-use crate::doctor::Protocol;
+use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
+use crate::plan::Via;
 use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
-use crate::plan::{SshRequest, Via};
+use crate::plan::route::RouteChoice;
 use crate::render;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::{
-    Context, connect_request, jump_connect, operator_address, resolve_host_preferring, resolve_one,
-    session,
-};
+use super::route::{self, BastionHost, Reach};
+use super::{Context, connect_request, operator_address, resolve_host_preferring, session};
 
 /// How often to ask EC2 again while the password is not there yet.
 const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -35,6 +35,8 @@ pub struct Prepared {
     pub host: Host,
     pub aws: Aws,
     pub plan: RdpPlan,
+    /// How the route was chosen.
+    pub route: RouteChoice,
     pub password: Option<WindowsPassword>,
 }
 
@@ -46,8 +48,9 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     // Linux match is refused by the planner, with the way to it.
     let (host, aws) =
         resolve_host_preferring(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
-    let tunnel = match &args.jump {
-        Some(jump) => Some(jump_tunnel(ctx, args, jump, &host).await?),
+    let Reach { choice, bastion } = route::reach(ctx, &aws, connect, &host).await?;
+    let tunnel = match &bastion {
+        Some(bastion) => Some(bastion_tunnel(ctx, args, bastion, &host)?),
         None => None,
     };
 
@@ -61,6 +64,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
             client: args.client.as_deref(),
             rdp_file: args.rdp_file.as_deref(),
             tunnel,
+            via: Some(choice.route.via()),
         },
     )?;
     ctx.log.phase("plan", started.elapsed());
@@ -69,6 +73,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
             host,
             aws,
             plan,
+            route: choice,
             password: None,
         });
     }
@@ -84,6 +89,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         host,
         aws,
         plan,
+        route: choice,
         password: Some(password),
     })
 }
@@ -95,11 +101,13 @@ pub struct RdpOptions<'a> {
     pub client: Option<&'a str>,
     pub rdp_file: Option<&'a Path>,
     pub tunnel: Option<Tunnel>,
+    /// The route decided (default: `--via`, else the config's).
+    pub via: Option<Via>,
 }
 
 /// The RDP plan for `host`, as `rdp` and `show` make it: the user, route
 /// and key settled as for ssh, then `--port`, `--client`, `--rdp-file` and
-/// the tunnel of `--jump`.
+/// the tunnel through a bastion.
 pub fn plan(
     ctx: &Context,
     connect: &ConnectArgs,
@@ -111,17 +119,13 @@ pub fn plan(
         client,
         rdp_file,
         tunnel,
+        via,
     } = options;
     let (ssh, key) = connect_request(ctx, connect, host)?;
     let request = RdpRequest {
         user: ssh.user,
         config_user: ssh.config_user,
-        // Through a tunnel the jump host reaches the private address.
-        via: if tunnel.is_some() {
-            Via::Private
-        } else {
-            ssh.via
-        },
+        via: via.unwrap_or(ssh.via),
         port,
         platform: Platform::current(),
         client: client
@@ -134,41 +138,32 @@ pub fn plan(
     Ok(rdp::plan_rdp(host, &request, &key)?)
 }
 
-/// `--jump`: resolves the jump host and plans the ssh that forwards a free
-/// local port to the instance's private address.
-async fn jump_tunnel(
+/// Plans the ssh to the bastion that forwards a free local port to the
+/// instance's private address.
+fn bastion_tunnel(
     ctx: &Context,
     args: &RdpArgs,
-    jump: &str,
+    bastion: &BastionHost,
     host: &Host,
 ) -> Result<Tunnel, Error> {
-    let connect = jump_connect(jump, &args.connect.options);
-    let jump_host = resolve_one(ctx, &connect).await?;
     let address = host.ec2.private_ip.clone().ok_or_else(|| Error::Usage {
         message: format!("{} has no private address to tunnel to", host.instance_id()),
-        hint: "connect without --jump".to_owned(),
+        hint: "connect to its public address with `--via public`".to_owned(),
     })?;
     let local_port = transport::tunnel::local_port_for(host.instance_id())?;
     let port = args.port.unwrap_or(Protocol::Rdp.default_port());
-    let (request, key) = connect_request(ctx, &connect, &jump_host)?;
-    let request = SshRequest {
-        passthrough: vec![
-            "-N".to_owned(),
-            "-o".to_owned(),
-            "ExitOnForwardFailure=yes".to_owned(),
-            "-L".to_owned(),
-            Tunnel::forward(local_port, &address, port),
-        ],
-        ..request
-    };
-    let ssh = crate::plan::plan_ssh(&jump_host, &request, &key)?;
-    for warning in &ssh.warnings {
-        eprintln!("berth: warning: {warning}");
-    }
+    let forward = vec![
+        "-N".to_owned(),
+        "-o".to_owned(),
+        "ExitOnForwardFailure=yes".to_owned(),
+        "-L".to_owned(),
+        Tunnel::forward(local_port, &address, port),
+    ];
+    let ssh_argv = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
     Ok(Tunnel {
         local_port,
-        jump: jump_host.label(),
-        argv: ssh.argv,
+        jump: bastion.label(),
+        argv: ssh_argv,
     })
 }
 
@@ -271,12 +266,17 @@ async fn wait_for_password(
 pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let prepared = prepare(ctx, args).await?;
     let plan = &prepared.plan;
-    ctx.announce(&plan.warnings, &plan.notes);
+    let notes = [prepared.route.notes(), plan.notes.clone()].concat();
+    ctx.announce(&plan.warnings, &notes);
     if args.dry_run {
         match ctx.settings.output {
             OutputFormat::Json => {
                 let client = plan.steps.last().map(|s| &s.argv);
-                render::json(out, &json!({ "argv": client, "plan": plan }))?;
+                let route = &prepared.route;
+                render::json(
+                    out,
+                    &json!({ "argv": client, "plan": plan, "route": route }),
+                )?;
             }
             OutputFormat::Table => render::rdp_steps(out, plan)?,
         }
@@ -348,7 +348,15 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
         && o.code != 0
         && o.interrupted_by.is_none()
     {
-        session::explain_failure(ctx, aws, host, &args.connect, Protocol::Rdp, port, from).await;
+        let route = prepared.route.route.via();
+        let probe = Probe {
+            protocol: Protocol::Rdp,
+            port,
+            from,
+            via: route,
+            bastion: BastionState::NotChecked,
+        };
+        session::explain_failure(ctx, aws, host, &args.connect, probe).await;
     }
     session::close(aws, opened).await;
     Ok(outcome?.exit_code())

@@ -7,15 +7,16 @@ use ipnet::IpNet;
 
 use crate::aws::Aws;
 use crate::cli::ConnectArgs;
-use crate::doctor::{Protocol, Report};
+use crate::doctor::{BastionState, Report};
 use crate::error::Error;
 use crate::firewall::journal::{Journal, OpenRule};
 use crate::firewall::{self, Opened};
 use crate::inventory::model::Host;
+use crate::plan::Via;
 use crate::render;
 
+use super::Context;
 use super::doctor::{Probe, examine, first_group};
-use super::{Context, effective_via};
 
 /// A rule berth added for this session and must remove.
 pub struct OpenedRule {
@@ -91,24 +92,21 @@ pub async fn close(aws: &Aws, opened: Option<OpenedRule>) {
     let _ = writeln!(std::io::stderr(), "{message}");
 }
 
-/// After a client failed to connect: run doctor's checks and print the
-/// failures and warnings on stderr.
+/// After a client failed to connect: run doctor's checks for the route it
+/// took and print the failures and warnings on stderr.
 pub async fn explain_failure(
     ctx: &Context,
     aws: &Aws,
     host: &Host,
     connect: &ConnectArgs,
-    protocol: Protocol,
-    port: u16,
-    from: Option<IpNet>,
+    mut probe: Probe,
 ) {
-    let probe = Probe {
-        protocol,
-        port,
-        from,
-        via: effective_via(ctx, connect, host),
-        bastion: None,
-    };
+    // Through a bastion, the bastion's part of the route too.
+    if probe.via == Via::Bastion {
+        probe.bastion = super::doctor::bastion(ctx, aws, connect, host)
+            .await
+            .unwrap_or(BastionState::NotChecked);
+    }
     eprintln!("berth: the connection failed; checking the prerequisites…");
     match Box::pin(examine(ctx, aws, host, connect, &probe)).await {
         Ok(report) => {

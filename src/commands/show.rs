@@ -1,51 +1,80 @@
-//! `berth show TARGET`: the facts about one host and the plan berth would
-//! follow, without connecting.
+//! `berth show TARGET`: the facts about one host, the route berth would
+//! take (and why), and the plan it would follow, without connecting.
 
 use std::io::Write;
 
 use crate::cli::{OutputFormat, ShowArgs};
 use crate::error::Error;
 use crate::inventory::os::Login;
-use crate::plan;
 use crate::render::{self, HostRow, Problem, ShowReport};
 
-use super::{Context, connect_request, resolve_one};
+use super::route::{self, Reach};
+use super::ssh::{SshExtras, plan_with_route};
+use super::{Context, config_user, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let host = resolve_one(ctx, &args.connect).await?;
-    let (request, key) = connect_request(ctx, &args.connect, &host)?;
+    let connect = &args.connect;
+    let (host, aws) = resolve_host(ctx, connect).await?;
     // A Windows host is for `berth rdp`: describe that plan instead.
-    let rdp_planned = match host.os.login() {
-        Login::Rdp(_) => Some(
-            match super::rdp::plan(ctx, &args.connect, &host, super::rdp::RdpOptions::default()) {
-                Ok(plan) => Ok(plan),
-                Err(Error::Rdp(e)) => Err(e),
-                Err(other) => return Err(other),
-            },
+    let (planned, rdp_planned) = match host.os.login() {
+        Login::Rdp(_) => {
+            let rdp = match route::reach(ctx, &aws, connect, &host).await {
+                Ok(Reach { choice, bastion: _ }) => {
+                    let options = super::rdp::RdpOptions {
+                        via: Some(choice.route.via()),
+                        ..super::rdp::RdpOptions::default()
+                    };
+                    super::rdp::plan(ctx, connect, &host, options).map(|p| (p, choice))
+                }
+                Err(e) => Err(e),
+            };
+            (None, Some(rdp))
+        }
+        _ => (
+            Some(plan_with_route(ctx, &aws, connect, &host, SshExtras::default()).await),
+            None,
         ),
-        _ => None,
     };
-    let planned = plan::plan_ssh(&host, &request, &key);
-    let row = HostRow::new(
-        &host,
-        request.user.as_deref(),
-        request.config_user.as_deref(),
-    );
+    let (plan, rdp, problem) = match (planned, rdp_planned) {
+        (Some(Ok(plan)), _) => (Some(plan), None, None),
+        (_, Some(Ok(rdp))) => (None, Some(rdp), None),
+        (Some(Err(e)), _) => (None, None, Some(problem(e, "ssh")?)),
+        (_, Some(Err(e))) => (None, None, Some(problem(e, "rdp")?)),
+        (None, None) => (None, None, None),
+    };
+    let user = connect.user.clone();
+    let configured = config_user(ctx, &host);
     let report = ShowReport {
-        host: row,
+        host: HostRow::new(&host, user.as_deref(), configured.as_deref()),
         vpc_id: host.ec2.vpc_id.as_deref(),
         subnet_id: host.ec2.subnet_id.as_deref(),
         security_groups: &host.ec2.security_groups,
-        plan: planned.as_ref().ok(),
-        rdp: rdp_planned.as_ref().and_then(|p| p.as_ref().ok()),
-        problem: match &rdp_planned {
-            Some(rdp) => rdp.as_ref().err().map(Problem::from),
-            None => planned.as_ref().err().map(Problem::from),
-        },
+        route: plan
+            .as_ref()
+            .map(|(_, c)| c)
+            .or(rdp.as_ref().map(|(_, c)| c)),
+        plan: plan.as_ref().map(|(p, _)| p),
+        rdp: rdp.as_ref().map(|(p, _)| p),
+        problem,
     };
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &report)?,
         OutputFormat::Table => render::show_text(out, &report)?,
     }
     Ok(0)
+}
+
+/// What cannot be planned is shown as the problem; AWS and usage errors
+/// still end the command.
+fn problem(e: Error, command: &'static str) -> Result<Problem, Error> {
+    match e {
+        Error::Plan(e) => Ok(Problem::from(&e)),
+        Error::Rdp(e) => Ok(Problem::from(&e)),
+        Error::Route(e) => Ok(Problem {
+            command,
+            error: e.to_string(),
+            hint: e.hint(),
+        }),
+        other => Err(other),
+    }
 }

@@ -1,81 +1,100 @@
-//! `berth ssh TARGET [-- COMMAND]`: resolve, plan, run ssh; with `--open`,
-//! hold a temporary security-group rule for the session; when ssh cannot
-//! connect, say which prerequisite fails.
+//! `berth ssh TARGET [-- COMMAND]`: resolve, decide the route, plan, run
+//! ssh; with `--open`, hold a temporary security-group rule for the
+//! session; when ssh cannot connect, say which prerequisite fails.
 
 use std::io::Write;
 use std::time::Instant;
 
 use serde_json::json;
 
+use super::doctor::Probe;
 use crate::aws::Aws;
-use crate::cli::{OutputFormat, SshArgs};
-use crate::doctor::Protocol;
+use crate::cli::{ConnectArgs, OutputFormat, SshArgs};
+use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
-use crate::plan::{self, Plan, SshRequest, Via};
+use crate::plan::route::RouteChoice;
+use crate::plan::{self, Plan, SshRequest};
 use crate::render;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
+use super::route::{self, Reach};
 use super::session;
-use super::{Context, connect_request, jump_connect, operator_address, resolve_host, resolve_one};
+use super::{Context, connect_request, operator_address, resolve_host};
 
 /// ssh's own status when it could not connect (or authenticate).
 const SSH_FAILED: i32 = 255;
 
-/// Resolves and plans.
-pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Aws, Plan), Error> {
-    let (host, aws) = resolve_host(ctx, &args.connect).await?;
-    let proxy = match &args.jump {
-        Some(jump) => Some(jump_proxy(ctx, args, jump).await?),
-        None => None,
-    };
-    let started = Instant::now();
-    let (request, key) = connect_request(ctx, &args.connect, &host)?;
-    let mut passthrough = args.passthrough();
-    if let Some((proxy, _)) = &proxy {
-        passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
-    }
-    let request = SshRequest {
-        port: args.port,
-        passthrough,
-        remote_command: args.command.clone(),
-        // From the jump host the target is inside the VPC.
-        via: if proxy.is_some() {
-            Via::Private
-        } else {
-            request.via
-        },
-        ..request
-    };
-    let mut plan = plan::plan_ssh(&host, &request, &key)?;
-    if let Some((_, jump)) = proxy {
-        plan.notes.push(format!("through the jump host {jump}"));
-    }
-    ctx.log.phase("plan", started.elapsed());
-    Ok((host, aws, plan))
+/// What `ssh` adds to a plan beyond the target: `-p`, the pass-through
+/// options and the remote command.
+#[derive(Debug, Default)]
+pub struct SshExtras {
+    pub port: Option<u16>,
+    pub passthrough: Vec<String>,
+    pub command: Vec<String>,
 }
 
-/// `--jump`: the ProxyCommand that reaches the host through the jump host,
-/// and the jump host's label.
-async fn jump_proxy(ctx: &Context, args: &SshArgs, jump: &str) -> Result<(String, String), Error> {
-    let connect = jump_connect(jump, &args.connect.options);
-    let jump_host = resolve_one(ctx, &connect).await?;
-    let (request, key) = connect_request(ctx, &connect, &jump_host)?;
+/// Resolves, decides the route and plans.
+pub async fn prepare(
+    ctx: &Context,
+    args: &SshArgs,
+) -> Result<(Host, Aws, Plan, RouteChoice), Error> {
+    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let extras = SshExtras {
+        port: args.port,
+        passthrough: args.passthrough(),
+        command: args.command.clone(),
+    };
+    let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
+    Ok((host, aws, plan, choice))
+}
+
+/// The ssh plan for `host` by the route [`route::reach`] decides; through a
+/// bastion, ssh's ProxyCommand is the bastion's own ssh with `-W`.
+pub async fn plan_with_route(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    host: &Host,
+    extras: SshExtras,
+) -> Result<(Plan, RouteChoice), Error> {
+    let Reach { choice, bastion } = route::reach(ctx, aws, connect, host).await?;
+    let started = Instant::now();
+    let (request, key) = connect_request(ctx, connect, host)?;
+    let mut passthrough = extras.passthrough;
+    if let Some(bastion) = &bastion {
+        let forward = vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()];
+        let jump = route::bastion_plan(ctx, &connect.options, bastion, forward)?;
+        passthrough.extend([
+            "-o".to_owned(),
+            format!("ProxyCommand={}", plan::proxy_command(&jump)),
+        ]);
+    }
     let request = SshRequest {
-        passthrough: vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()],
+        port: extras.port,
+        passthrough,
+        remote_command: extras.command,
+        via: choice.route.via(),
         ..request
     };
-    let jump_plan = plan::plan_ssh(&jump_host, &request, &key)?;
-    Ok((plan::proxy_command(&jump_plan.argv), jump_host.label()))
+    let plan = plan::plan_ssh(host, &request, &key)?;
+    ctx.log.phase("plan", started.elapsed());
+    Ok((plan, choice))
 }
 
 pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let (host, aws, plan) = prepare(ctx, args).await?;
-    ctx.announce(&plan.warnings, &plan.notes);
+    let (host, aws, plan, choice) = prepare(ctx, args).await?;
+    ctx.announce(
+        &plan.warnings,
+        &[choice.notes(), plan.notes.clone()].concat(),
+    );
     if args.dry_run {
         match ctx.settings.output {
-            OutputFormat::Json => render::json(out, &json!({ "argv": plan.argv, "plan": plan }))?,
+            OutputFormat::Json => render::json(
+                out,
+                &json!({ "argv": plan.argv, "plan": plan, "route": choice }),
+            )?,
             OutputFormat::Table => writeln!(out, "{}", render::shell_words(&plan.argv))?,
         }
         return Ok(0);
@@ -97,7 +116,15 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
         && o.code == SSH_FAILED
         && o.interrupted_by.is_none()
     {
-        session::explain_failure(ctx, &aws, &host, &args.connect, Protocol::Ssh, port, from).await;
+        let route = choice.route.via();
+        let probe = Probe {
+            protocol: Protocol::Ssh,
+            port,
+            from,
+            via: route,
+            bastion: BastionState::NotChecked,
+        };
+        session::explain_failure(ctx, &aws, &host, &args.connect, probe).await;
     }
     session::close(&aws, opened).await;
     Ok(outcome?.exit_code())

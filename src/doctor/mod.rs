@@ -58,7 +58,7 @@ pub enum RouteKind {
     InstanceConnectEndpoint,
     /// Session Manager (the SSM agent), which needs no inbound rule or key.
     Ssm,
-    /// A bastion (`--jump`): a host inside the VPC that connects onwards.
+    /// A bastion: a host inside the VPC that connects onwards.
     Bastion,
 }
 
@@ -293,15 +293,29 @@ pub struct Facts<'a> {
     pub endpoints: Lookup<Vec<(String, Vec<String>)>>,
     /// Windows hosts only.
     pub password: Option<Lookup<PasswordState>>,
-    /// The jump host of `--jump`, if one was named.
-    pub bastion: Option<Bastion>,
+    /// The bastion (`--bastion`, the config's, or tagged in the VPC).
+    pub bastion: BastionState,
+}
+
+/// The bastion lookup, as far as doctor needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BastionState {
+    /// `--via public|private`: no bastion route to check.
+    NotChecked,
+    /// None named or tagged; why, for the finding.
+    Missing(String),
+    /// A host outside EC2: its way in cannot be checked; why.
+    Unverifiable(String),
+    Found(Bastion),
 }
 
 /// A bastion, as far as the route through it depends on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bastion {
-    /// The target that named it, for messages.
+    /// The target that named it (else its id), for messages.
     pub target: String,
+    /// Named with `--bastion` (not configured or tagged).
+    pub named: bool,
     pub label: String,
     pub instance_id: String,
     pub state: String,
@@ -318,7 +332,7 @@ pub fn diagnose(facts: &Facts) -> Report {
     let mut findings = Vec::new();
     instance_checks(facts, &mut findings);
     protocol_check(facts, &mut findings);
-    let routes = selected_routes(facts.via, facts.bastion.is_some());
+    let routes = selected_routes(facts.via, &facts.bastion);
     for &route in &routes {
         route_checks(facts, route, &mut findings);
     }
@@ -371,13 +385,13 @@ const ROUTE_GATES: [&str; 5] = [
     "ssm-agent",
 ];
 
-/// The routes doctor checks for `--via`.
-/// The routes doctor checks for `--via`, and the bastion's when `--jump`
-/// names one.
-pub fn selected_routes(via: Via, bastion: bool) -> Vec<RouteKind> {
+/// The routes doctor checks for `--via`; with `auto` the bastion's too
+/// when one was found.
+pub fn selected_routes(via: Via, bastion: &BastionState) -> Vec<RouteKind> {
     let mut routes = match via {
         Via::Public => vec![RouteKind::Public],
         Via::Private => vec![RouteKind::Private],
+        Via::Bastion => return vec![RouteKind::Bastion],
         Via::Auto => vec![
             RouteKind::Public,
             RouteKind::Private,
@@ -385,7 +399,10 @@ pub fn selected_routes(via: Via, bastion: bool) -> Vec<RouteKind> {
             RouteKind::Ssm,
         ],
     };
-    if bastion {
+    if matches!(
+        bastion,
+        BastionState::Found(_) | BastionState::Unverifiable(_)
+    ) {
         routes.push(RouteKind::Bastion);
     }
     routes
@@ -514,8 +531,33 @@ fn route_checks(facts: &Facts, route: RouteKind, out: &mut Vec<Finding>) {
 fn bastion_route(facts: &Facts, out: &mut Vec<Finding>) {
     let route = RouteKind::Bastion;
     let scope = Scope::Route(route);
-    let Some(bastion) = &facts.bastion else {
-        return;
+    let bastion = match &facts.bastion {
+        BastionState::Found(bastion) => bastion,
+        BastionState::Missing(reason) => {
+            out.push(finding(
+                "bastion",
+                scope,
+                Status::Fail,
+                reason.clone(),
+                vec![format!(
+                    "name one with --bastion TARGET, or tag one: aws ec2 create-tags \
+                     --resources i-… --tags Key={},Value=",
+                    crate::plan::route::BASTION_TAG
+                )],
+            ));
+            return;
+        }
+        BastionState::Unverifiable(why) => {
+            out.push(finding(
+                "bastion",
+                scope,
+                Status::Unknown,
+                why.clone(),
+                vec![],
+            ));
+            return;
+        }
+        BastionState::NotChecked => return,
     };
     let ip = match (bastion.state.as_str(), bastion.private_ip) {
         ("running", Some(ip)) => ip,

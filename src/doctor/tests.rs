@@ -76,7 +76,7 @@ fn healthy(host: &Host) -> Facts<'_> {
         ssm: Lookup::Known(SsmState::NotManaged),
         endpoints: Lookup::Known(vec![]),
         password: None,
-        bastion: None,
+        bastion: BastionState::NotChecked,
     }
 }
 
@@ -482,6 +482,7 @@ fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
     host.ec2.public_dns = None;
     let bastion = Bastion {
         target: "prod/bastion".into(),
+        named: true,
         label: "i-0b (bastion)".into(),
         instance_id: "i-0b".into(),
         state: "running".into(),
@@ -506,9 +507,9 @@ fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
     ];
     for (name, groups, want) in cases {
         let report = diagnose(&Facts {
-            via: Via::Public,
+            via: Via::Bastion,
             groups: Lookup::Known(groups),
-            bastion: Some(bastion.clone()),
+            bastion: BastionState::Found(bastion.clone()),
             ..healthy(&host)
         });
         let f = report

@@ -345,6 +345,50 @@ impl Inventory {
         self.join(cis).await
     }
 
+    /// The running instances of a VPC that carry tag `key` (any value),
+    /// with their AMIs, e.g. the bastions tagged `berth:bastion`.
+    pub async fn tagged_in_vpc(
+        &self,
+        vpc_id: &str,
+        key: &str,
+    ) -> Result<Vec<Host>, InventoryError> {
+        let instances = self
+            .aws
+            .find_instances(vec![
+                ("vpc-id", vec![vpc_id.to_owned()]),
+                ("tag-key", vec![key.to_owned()]),
+                ("instance-state-name", vec!["running".to_owned()]),
+            ])
+            .await?;
+        let ami_ids: Vec<String> = instances
+            .iter()
+            .filter_map(|i| i.image_id.clone())
+            .collect();
+        let images = self.images(&ami_ids).await?;
+        let mut hosts = assemble((instances, images), &[]);
+        hosts.sort_by(|a, b| a.instance_id().cmp(b.instance_id()));
+        Ok(hosts)
+    }
+
+    /// The running instances whose Name tag is `name`.
+    pub async fn named(&self, name: &str) -> Result<Vec<Host>, InventoryError> {
+        let instances = self
+            .aws
+            .find_instances(vec![
+                ("tag:Name", vec![name.to_owned()]),
+                ("instance-state-name", vec!["running".to_owned()]),
+            ])
+            .await?;
+        let ami_ids: Vec<String> = instances
+            .iter()
+            .filter_map(|i| i.image_id.clone())
+            .collect();
+        let images = self.images(&ami_ids).await?;
+        let mut hosts = assemble((instances, images), &[]);
+        hosts.sort_by(|a, b| a.instance_id().cmp(b.instance_id()));
+        Ok(hosts)
+    }
+
     /// One instance by id, without any ECS lookup.
     async fn instances(&self, instance_id: &str) -> Result<Vec<Host>, InventoryError> {
         let instances = self.instance_facts(instance_id).await?;

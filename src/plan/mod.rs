@@ -14,17 +14,21 @@ use crate::inventory::os::{Login, OsFamily};
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
 pub mod rdp;
+pub mod route;
 
 /// How to reach the host (`--via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Via {
-    /// The first route whose prerequisites hold (today: public).
+    /// The first route whose prerequisites hold: the public address, else
+    /// a bastion (named, or tagged `berth:bastion` in the VPC).
     Auto,
     /// The public DNS name, else the public IPv4 address.
     Public,
     /// The private IPv4 address (from inside the VPC or over a VPN).
     Private,
+    /// ssh to a bastion, and from there to the private address.
+    Bastion,
 }
 
 impl Via {
@@ -34,6 +38,7 @@ impl Via {
             Self::Auto => "auto",
             Self::Public => "public",
             Self::Private => "private",
+            Self::Bastion => "bastion",
         }
     }
 }
@@ -350,13 +355,14 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
         .map(|ip| (ip.clone(), Route::Private));
     let chosen = match via {
         Via::Auto | Via::Public => public,
-        Via::Private => private,
+        // A bastion reaches the private address.
+        Via::Private | Via::Bastion => private,
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),
         wanted: match via {
             Via::Auto | Via::Public => "public",
-            Via::Private => "private",
+            Via::Private | Via::Bastion => "private",
         },
         available: available_routes(host),
     })

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::doctor::{Protocol, Report, Scope};
 use crate::inventory::model::{Cluster, Host};
 use crate::plan::rdp::{RdpError, RdpPlan, Step};
+use crate::plan::route::RouteChoice;
 use crate::plan::{self, Plan, PlanError, UserSource};
 
 /// A host as `ls` lists it and `show` describes it.
@@ -161,6 +162,8 @@ pub struct ShowReport<'a> {
     pub vpc_id: Option<&'a str>,
     pub subnet_id: Option<&'a str>,
     pub security_groups: &'a [String],
+    /// The route taken and the routes considered.
+    pub route: Option<&'a RouteChoice>,
     pub plan: Option<&'a Plan>,
     /// For a Windows host: the RDP plan instead of an ssh one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -242,6 +245,11 @@ pub fn show_text(out: &mut dyn Write, report: &ShowReport<'_>) -> io::Result<()>
         format!("{} {}", or_dash(report.vpc_id), or_dash(report.subnet_id)),
     ));
     lines.push(("groups", report.security_groups.join(" ")));
+    if let Some(route) = report.route {
+        for note in route.notes() {
+            lines.push(("route", note.trim_start_matches("route ").to_owned()));
+        }
+    }
     if let Some(plan) = report.plan {
         lines.push((
             "key file",

@@ -720,9 +720,10 @@ fn open_takes_one_address_not_a_network() {
 fn by_default_every_route_is_checked() {
     let sb = sandbox();
     let berth = Berth::new(sb);
-    // A private host: no public route, and the private one is not assumed.
+    // A private host: no public route, and the private one is not assumed;
+    // the VPC's bastion (tagged berth:bastion) is a way in.
     let run = doctor(&berth, &target(sb, "prod-al2023"), &["--from", ME]);
-    run.expect_code(4);
+    run.expect_code(0);
     let routes = run.json()["routes"].clone();
     let route = |name: &str| {
         routes
@@ -737,6 +738,7 @@ fn by_default_every_route_is_checked() {
     assert_eq!(route("private")["blocked_by"], "private-address");
     assert_eq!(route("instance-connect-endpoint")["works"], false);
     assert_eq!(route("ssm")["works"], false);
+    assert_eq!(route("bastion")["works"], true);
     assert_eq!(finding(&run, "private-address")["status"], "skipped");
 
     // A public host whose group is open to the world: the public route works.
@@ -756,38 +758,27 @@ fn a_bastion_route_works_when_the_group_lets_the_bastion_in() {
     let bastion = sb.host("bastion");
     let berth = Berth::new(sb);
     let target = target(sb, "broken-groupref");
-    // The bastion's group is the source broken-groupref admits.
-    let run = doctor(
-        &berth,
-        &target,
-        &[
-            "--via",
-            "private",
-            "--from",
-            ME,
-            "--jump",
-            &bastion.instance_id,
-        ],
-    );
+    // The bastion tagged in the VPC is in the group broken-groupref admits:
+    // of every route checked, that one works.
+    let run = doctor(&berth, &target, &["--from", ME]);
     run.expect_code(0);
     let routes = run.json()["routes"].clone();
-    assert_eq!(routes[0]["route"], "private");
-    assert_eq!(routes[0]["blocked_by"], "security-group");
-    assert_eq!(routes[1]["route"], "bastion");
-    assert_eq!(routes[1]["works"], true, "{routes:#}");
+    let bastion_route = routes
+        .as_array()
+        .expect("routes")
+        .iter()
+        .find(|r| r["route"] == "bastion")
+        .cloned()
+        .expect("the bastion route is checked");
+    assert_eq!(bastion_route["works"], true, "{routes:#}");
+    run.stdout_has(&bastion.instance_id);
 
-    // A host outside that group is no way in.
+    // Named with --bastion, only that route is checked; a host outside
+    // that group is no way in.
     let run = doctor(
         &berth,
         &target,
-        &[
-            "--via",
-            "private",
-            "--from",
-            ME,
-            "--jump",
-            "prod/prod-al2023",
-        ],
+        &["--from", ME, "--bastion", "prod/prod-al2023"],
     );
     run.expect_code(4);
     let f = run.json()["findings"]

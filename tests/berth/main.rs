@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bastion;
 mod doctor;
 
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use support::desktop::{self, Reaped, Xvfb};
 use support::{BENCH_INSTANCES, Berth, SandboxHost, sandbox, set_mode, stats_line};
 
 /// `$SSH_CONNECTION` is "client-ip client-port server-ip server-port".
-fn server_address(stdout: &str) -> &str {
+pub(crate) fn server_address(stdout: &str) -> &str {
     stdout
         .lines()
         .next()
@@ -437,7 +438,7 @@ fn dry_run_prints_the_exact_argv_with_public_dns_and_key() {
 fn a_private_only_host_says_which_routes_exist() {
     let sb = sandbox();
     let ip = sb.host("prod-al2023").private_ip.clone().expect("ip");
-    let run = Berth::new(sb).run(&["ssh", "prod/prod-al2023"]);
+    let run = Berth::new(sb).run(&["ssh", "prod/prod-al2023", "--via", "public"]);
     run.expect_code(4)
         .stderr_has("no public address")
         .stderr_has(&format!("private IP {ip} (--via private"));
@@ -944,9 +945,11 @@ fn rdp_logs_in_with_xfreerdp_and_the_password_never_shows_in_proc() {
 }
 
 #[test]
-fn rdp_through_a_jump_host_tunnel_logs_in() {
+fn rdp_through_the_vpcs_bastion_tunnel_logs_in() {
     let sb = sandbox();
-    let argv = log_in_with_xfreerdp(&rdp_args(&["--jump", "prod/prod-al2023"]));
+    // No --via: prod-windows has no public address, and its VPC has a
+    // bastion tagged berth:bastion.
+    let argv = log_in_with_xfreerdp(&["rdp", "prod/prod-windows"]);
     // The client talks to the tunnel's local end, not to the instance.
     assert!(argv[1].starts_with("/v:127.0.0.1:"), "{argv:?}");
     assert_ne!(
@@ -1281,8 +1284,6 @@ fn ssh_through_a_jump_host() {
         "prod/prod-ubuntu",
         "--jump",
         "prod/prod-al2023",
-        "--via",
-        "private",
         "--",
         "echo $SSH_CONNECTION",
     ]);

@@ -117,6 +117,9 @@ pub struct Sandbox {
     /// The Administrator password GetPasswordData encrypts for Windows hosts.
     pub windows_password: String,
     pub rdp: Option<SandboxRdp>,
+    /// The log (DEBUG1) of the bastion's own sshd: each forward it opens
+    /// shows as `direct-tcpip` with its target.
+    pub bastion_sshd_log: PathBuf,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }

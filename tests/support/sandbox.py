@@ -115,6 +115,8 @@ DELETED_KEY_NAME = "berth-deleted"
 WRONG_KEY_NAME = "berth-wrong"
 ED25519_KEY_NAME = "berth-ed25519"
 BASTION_SG_NAME = "berth-bastion"
+# The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
+BASTION_OCTET = 27
 # Every 127.X.0.N sshd listens on.
 SSHD_OCTETS = ([n for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
                + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS])
@@ -266,6 +268,8 @@ class Sandbox:
         self.lock_path = None
         self.server = None
         self.sshd = None
+        self.bastion_sshd = None
+        self.bastion_listen = None
         self.xrdp = []  # [xrdp-sesman, xrdp] Popen objects, with --rdp
         self.net = None
         self.subreaper = False
@@ -443,33 +447,47 @@ class Sandbox:
         if self._sshd_has_penalties():
             # OpenSSH >= 9.8 would otherwise lock out 127.0.0.1 after auth failures
             lines.append("PerSourcePenalties no")
+        base = [l for l in lines if not l.startswith("ListenAddress")]
         lines += self.broken_sshd_matches()  # Match blocks: last
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         os.chmod("/run/sshd", 0o755)
 
+        self.sshd_err = open(os.path.join(self.dir, "sshd.stderr"), "wb")
+        self.sshd = self._spawn_sshd(cfg, "sshd.log", self.sshd_err)
+        log(f"sshd pid {self.sshd.pid} on {', '.join(self.listen)} (port {self.ssh_port})")
+
+        # The bastion's own sshd: the same accounts and keys, its own log at
+        # DEBUG1, where each forward it opens shows as "direct-tcpip"
+        # ("originator … target …") -- proof a connection went through it.
+        self.bastion_listen = f"{self.net}.{BASTION_OCTET}"
+        bastion_cfg = os.path.join(self.dir, "bastion_sshd_config")
+        with open(bastion_cfg, "w") as f:
+            f.write("\n".join([f"ListenAddress {self.bastion_listen}:{self.ssh_port}",
+                               "LogLevel DEBUG1", f"PidFile {self.dir}/bastion-sshd.pid"]
+                              + [l for l in base if not l.startswith(("LogLevel", "PidFile"))])
+                    + "\n")
+        self.bastion_sshd = self._spawn_sshd(bastion_cfg, "bastion-sshd.log", self.sshd_err)
+        log(f"bastion sshd pid {self.bastion_sshd.pid} on {self.bastion_listen}")
+
+    def _spawn_sshd(self, cfg, log_name, err):
         r = subprocess.run([self.tools["sshd"], "-t", "-f", cfg], stdin=subprocess.DEVNULL,
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"sshd -t rejected {cfg}: {r.stderr.strip()}")
-
-        log_path = os.path.join(self.dir, "sshd.log")
-        cmd = [self.tools["sshd"], "-D", "-e", "-f", cfg, "-E", log_path]
+        cmd = [self.tools["sshd"], "-D", "-e", "-f", cfg, "-E", os.path.join(self.dir, log_name)]
         kw = {}
         if self.tools.get("setpriv"):
             # if this process is SIGKILLed, sshd still gets a SIGTERM
             cmd = [self.tools["setpriv"], "--pdeathsig", "TERM", "--"] + cmd
         else:
             kw["preexec_fn"] = lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        self.sshd_err = open(os.path.join(self.dir, "sshd.stderr"), "wb")
-        self.sshd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.sshd_err,
-                                     stderr=self.sshd_err, **kw)
-        log(f"sshd pid {self.sshd.pid} on {', '.join(self.listen)} (port {self.ssh_port})")
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, **kw)
 
     def wait_sshd(self):
         deadline = time.monotonic() + 15
-        for a in self.listen:
+        for a in self.listen + [self.bastion_listen]:
             while not wait_tcp(a, self.ssh_port, min(deadline, time.monotonic() + 0.3)):
                 if self.sshd.poll() is not None or time.monotonic() > deadline:
                     self.sshd_err.flush()
@@ -924,8 +942,9 @@ class Sandbox:
         inst = ec2.run_instances(
             ImageId=AMI_AL2023, MinCount=1, MaxCount=1, SubnetId=self.subnet,
             SecurityGroupIds=[bastion], KeyName=KEY_NAME, InstanceType="t3.micro",
-            PrivateIpAddress=f"{net}.27",
-            TagSpecifications=tag("instance", Name="bastion"))["Instances"][0]
+            PrivateIpAddress=f"{net}.{BASTION_OCTET}",
+            TagSpecifications=tag("instance", Name="bastion",
+                                  **{"berth:bastion": ""}))["Instances"][0]
         self.hosts["bastion"] = {
             "instance_id": inst["InstanceId"], "container_instance_arn": None,
             "private_ip": inst.get("PrivateIpAddress"), "public_ip": None, "public_dns": None,
@@ -1031,9 +1050,9 @@ class Sandbox:
         once their [priv] parent exits; collect them so they don't pile up."""
         if not self.subreaper:
             return
-        keep = self.sshd.pid if self.sshd is not None else None
+        keep = {p.pid for p in (self.sshd, self.bastion_sshd) if p is not None}
         for pid in _children_of(os.getpid()):
-            if pid == keep:
+            if pid in keep:
                 continue
             try:
                 os.waitpid(pid, os.WNOHANG)
@@ -1236,6 +1255,7 @@ class Sandbox:
             "key_path": self.key_path,
             "sshd_pid": self.sshd.pid,
             "sshd_log": os.path.join(self.dir, "sshd.log"),
+            "bastion_sshd_log": os.path.join(self.dir, "bastion-sshd.log"),
             "hosts": self.hosts,
             "tasks": self.tasks,
             "clusters": self.clusters,
@@ -1249,15 +1269,16 @@ class Sandbox:
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         self.stop_xrdp()
-        if self.sshd is not None:
-            if self.sshd.poll() is None:
-                self.sshd.terminate()
-                try:
-                    self.sshd.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.sshd.kill()
-                    self.sshd.wait()
-            log("sshd stopped")
+        for sshd in (self.bastion_sshd, self.sshd):
+            if sshd is not None:
+                if sshd.poll() is None:
+                    sshd.terminate()
+                    try:
+                        sshd.wait(5)
+                    except subprocess.TimeoutExpired:
+                        sshd.kill()
+                        sshd.wait()
+                log(f"sshd {sshd.pid} stopped")
         # Per-connection sshd children (and their sessions) outlive the listener;
         # as a child subreaper we inherit them, so kill whatever is left.
         if self.subreaper:

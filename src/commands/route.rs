@@ -1,0 +1,231 @@
+//! The way to a host: the route `--via` asks for or `auto` finds
+//! ([`plan::route`](crate::plan::route) decides), and the bastion when the
+//! route goes through one: `--bastion`, else the config file's for the
+//! cluster or VPC, else the running instance tagged `berth:bastion` in the
+//! host's VPC. The bastion is looked up only when a route needs it, so a
+//! host with a public address costs no extra call.
+
+use crate::aws::Aws;
+use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs};
+use crate::error::Error;
+use crate::inventory::model::Host;
+use crate::plan::route::{
+    self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, RouteChoice, RouteKind,
+};
+use crate::plan::{self, SshRequest, Via};
+
+use super::{Context, connect_request, effective_via, resolve_one};
+
+/// The route decided, and the bastion host when it goes through one.
+pub struct Reach {
+    pub choice: RouteChoice,
+    pub bastion: Option<BastionHost>,
+}
+
+/// A bastion: an EC2 instance, or a host outside EC2 that ssh knows by
+/// name (its ssh config supplies user and key).
+#[derive(Debug, Clone)]
+pub enum BastionHost {
+    Instance(Box<Host>),
+    External(String),
+}
+
+impl BastionHost {
+    pub fn label(&self) -> String {
+        match self {
+            Self::Instance(host) => host.label(),
+            Self::External(name) => name.clone(),
+        }
+    }
+}
+
+/// Decides how to reach `host`, looking the bastion up if a route needs it.
+pub async fn reach(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    host: &Host,
+) -> Result<Reach, Error> {
+    let via = requested_via(ctx, connect, host)?;
+    let (lookup, bastion) = if route::needs_bastion(via, host) {
+        find_bastion(ctx, aws, connect, host).await?
+    } else {
+        (BastionLookup::NotNeeded, None)
+    };
+    let choice = route::choose(via, host, &lookup)?;
+    let bastion = bastion.filter(|_| choice.route == RouteKind::Bastion);
+    Ok(Reach { choice, bastion })
+}
+
+/// `--via`, else the config's for the cluster; `--bastion` asks for the
+/// bastion route and cannot be combined with another.
+pub fn requested_via(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Result<Via, Error> {
+    match (&connect.bastion, connect.via) {
+        (None, _) => Ok(effective_via(ctx, connect, host)),
+        (Some(_), Via::Auto | Via::Bastion) => Ok(Via::Bastion),
+        (Some(bastion), other) => Err(Error::Usage {
+            message: format!(
+                "--bastion {bastion} goes through a bastion, but --via {} asks for another route",
+                other.name()
+            ),
+            hint: "drop one of them".to_owned(),
+        }),
+    }
+}
+
+/// The bastion for `host`: named (flag, then config) or tagged in its VPC.
+pub async fn find_bastion(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    host: &Host,
+) -> Result<(BastionLookup, Option<BastionHost>), Error> {
+    let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
+    let vpc = host.ec2.vpc_id.as_deref();
+    let named = match &connect.bastion {
+        Some(target) => Some((target.clone(), BastionSource::Flag)),
+        None => ctx
+            .settings
+            .config
+            .bastion_for(cluster, vpc)
+            .map(|(target, key)| (target, BastionSource::Config(key))),
+    };
+    if let Some((target, source)) = named {
+        let bastion = resolve_bastion(ctx, aws, &target, &connect.options).await?;
+        let found = BastionRef {
+            label: bastion.label(),
+            source,
+        };
+        return Ok((BastionLookup::Found(found), Some(bastion)));
+    }
+    let Some(vpc) = vpc else {
+        return Ok((BastionLookup::NoneIn { vpc_id: None }, None));
+    };
+    let inventory = ctx.inventory(Some(&aws.region)).await?;
+    let mut tagged = ctx
+        .phase("bastion", inventory.tagged_in_vpc(vpc, BASTION_TAG))
+        .await?;
+    inventory.save();
+    // Never the host itself; the nearest first: its subnet, then its zone.
+    tagged.retain(|b| b.instance_id() != host.instance_id());
+    tagged.sort_by_key(|b| {
+        (
+            b.ec2.subnet_id != host.ec2.subnet_id,
+            b.ec2.availability_zone != host.ec2.availability_zone,
+            b.instance_id().to_owned(),
+        )
+    });
+    if tagged.len() > 1 {
+        ctx.verbose(&format!(
+            "{} instances in {vpc} are tagged {BASTION_TAG}; taking {}",
+            tagged.len(),
+            tagged[0].label()
+        ));
+    }
+    Ok(match tagged.into_iter().next() {
+        Some(bastion) => (
+            BastionLookup::Found(BastionRef {
+                label: bastion.label(),
+                source: BastionSource::Tag,
+            }),
+            Some(BastionHost::Instance(Box::new(bastion))),
+        ),
+        None => (
+            BastionLookup::NoneIn {
+                vpc_id: Some(vpc.to_owned()),
+            },
+            None,
+        ),
+    })
+}
+
+/// A bastion named by a target (`i-…`, `CLUSTER/NAME`, an ARN), else by
+/// its Name tag, else a host name for ssh.
+async fn resolve_bastion(
+    ctx: &Context,
+    aws: &Aws,
+    name: &str,
+    options: &ConnectOptions,
+) -> Result<BastionHost, Error> {
+    let is_target =
+        crate::target::is_instance_id(name) || name.contains('/') || name.starts_with("arn:");
+    if is_target {
+        let host = resolve_one(ctx, &bastion_connect(name, options)).await?;
+        return Ok(BastionHost::Instance(Box::new(host)));
+    }
+    let inventory = ctx.inventory(Some(&aws.region)).await?;
+    let mut named = ctx.phase("bastion", inventory.named(name)).await?;
+    inventory.save();
+    if named.len() > 1 {
+        return Err(Error::Ambiguous {
+            what: format!("bastion `{name}` (Name tag)"),
+            candidates: named
+                .iter()
+                .map(|h| (h.label(), h.instance_id().to_owned()))
+                .collect(),
+        });
+    }
+    if let Some(host) = named.pop() {
+        return Ok(BastionHost::Instance(Box::new(host)));
+    }
+    ctx.verbose(&format!(
+        "no running instance is named `{name}`; using it as an ssh host name"
+    ));
+    Ok(BastionHost::External(name.to_owned()))
+}
+
+/// How to reach a bastion: the command's options without what belongs to
+/// its target (key file, user, filters, route).
+pub fn bastion_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
+    ConnectArgs {
+        target: target.to_owned(),
+        options: ConnectOptions {
+            identity: None,
+            user: None,
+            via: Via::Auto,
+            bastion: None,
+            filters: FilterArgs::default(),
+            ..options.clone()
+        },
+    }
+}
+
+/// The ssh argv to the bastion itself, with `passthrough` (`-W %h:%p` for a
+/// ProxyCommand, `-N -L …` for a tunnel). Its user and key are its own; its
+/// address is the config's route for its cluster, else its public address,
+/// else its private one (a bastion without a public address is reached
+/// over a VPN).
+pub fn bastion_plan(
+    ctx: &Context,
+    options: &ConnectOptions,
+    bastion: &BastionHost,
+    passthrough: Vec<String>,
+) -> Result<Vec<String>, Error> {
+    let bastion = match bastion {
+        BastionHost::Instance(host) => host,
+        BastionHost::External(name) => {
+            return Ok(route::external_bastion_argv(
+                &ctx.settings.ssh_program,
+                passthrough,
+                name,
+            ));
+        }
+    };
+    let connect = bastion_connect(bastion.instance_id(), options);
+    let (request, key) = connect_request(ctx, &connect, bastion)?;
+    let via = match request.via {
+        Via::Auto if bastion.ec2.public_dns.is_none() && bastion.ec2.public_ip.is_none() => {
+            Via::Private
+        }
+        Via::Auto | Via::Bastion => Via::Public,
+        other => other,
+    };
+    let request = SshRequest {
+        via,
+        passthrough,
+        ..request
+    };
+    let plan = plan::plan_ssh(bastion, &request, &key)?;
+    ctx.announce(&plan.warnings, &[]);
+    Ok(plan.argv)
+}

@@ -1,0 +1,400 @@
+//! Which way to reach a host: the route `--via` names, or for `auto` the
+//! first route whose prerequisites hold, with the reason each route was
+//! taken or passed over (`-v`, `show`, `--dry-run`).
+//!
+//! Pure: the commands look the facts up (a bastion only when a route needs
+//! one) and this decides. `auto` tries, in order: the public address (no
+//! extra hop); a bastion, when one is named (`--bastion`, the config file)
+//! or tagged `berth:bastion` in the host's VPC. A host reachable only on
+//! its private address is not tried by `auto`: from outside the VPC that
+//! would hang until ssh's timeout, so the operator says `--via private`.
+
+use serde::Serialize;
+
+use crate::inventory::model::Host;
+
+use super::Via;
+
+/// The tag that marks an instance as its VPC's bastion (any value).
+pub const BASTION_TAG: &str = "berth:bastion";
+
+/// A route that can carry the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteKind {
+    Public,
+    Private,
+    Bastion,
+}
+
+impl RouteKind {
+    /// The `--via` value that asks for this route.
+    pub fn via(self) -> Via {
+        match self {
+            Self::Public => Via::Public,
+            Self::Private => Via::Private,
+            Self::Bastion => Via::Bastion,
+        }
+    }
+}
+
+/// How the bastion was found, strongest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "from", content = "detail")]
+pub enum BastionSource {
+    /// `--bastion TARGET`.
+    Flag,
+    /// The config file, under this key (`clusters.prod.bastion`, …).
+    Config(String),
+    /// Tagged `berth:bastion` in the host's VPC.
+    Tag,
+}
+
+/// A bastion that was found: its label and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BastionRef {
+    pub label: String,
+    pub source: BastionSource,
+}
+
+/// The bastion lookup, as far as it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BastionLookup {
+    /// Not looked up: no route needed it.
+    NotNeeded,
+    Found(BastionRef),
+    /// Nothing named one and nothing in the VPC is tagged.
+    NoneIn {
+        vpc_id: Option<String>,
+    },
+}
+
+/// One route considered, in the order `auto` tries them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Considered {
+    pub route: RouteKind,
+    pub usable: bool,
+    /// Why it is usable (what it goes through) or what it lacks.
+    pub reason: String,
+}
+
+/// The route taken and every route considered on the way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteChoice {
+    pub route: RouteKind,
+    pub bastion: Option<BastionRef>,
+    pub considered: Vec<Considered>,
+}
+
+impl RouteChoice {
+    /// One line per route considered, for `-v`.
+    pub fn notes(&self) -> Vec<String> {
+        self.considered
+            .iter()
+            .map(|c| {
+                let verdict = if c.route == self.route {
+                    "taken"
+                } else if c.usable {
+                    "possible"
+                } else {
+                    "not possible"
+                };
+                format!("route {}: {verdict}: {}", c.route.name(), c.reason)
+            })
+            .collect()
+    }
+}
+
+impl RouteKind {
+    pub fn name(self) -> &'static str {
+        self.via().name()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("{instance_id} has no route berth can take: {}", .tried.join("; "))]
+    NoneWorks {
+        instance_id: String,
+        vpc_id: Option<String>,
+        tried: Vec<String>,
+    },
+    #[error("no bastion for {instance_id}: {reason}")]
+    NoBastion {
+        instance_id: String,
+        vpc_id: Option<String>,
+        reason: String,
+    },
+    #[error("{instance_id} has no private address for a bastion to reach")]
+    NoPrivateAddress { instance_id: String },
+}
+
+impl RouteError {
+    /// The next step, with the real ids filled in.
+    pub fn hint(&self) -> String {
+        match self {
+            Self::NoneWorks { vpc_id, .. } | Self::NoBastion { vpc_id, .. } => {
+                let vpc = vpc_id.as_deref().unwrap_or("its VPC");
+                format!(
+                    "name a bastion with `--bastion TARGET`, or tag one in {vpc} with \
+                     `aws ec2 create-tags --resources i-… --tags Key={BASTION_TAG},Value=`; \
+                     from inside the VPC or over a VPN use `--via private`"
+                )
+            }
+            Self::NoPrivateAddress { .. } => {
+                "connect to its public address with `--via public`".to_owned()
+            }
+        }
+    }
+}
+
+/// Whether `via` on `host` needs the bastion looked up: always for
+/// `bastion`, and for `auto` when there is no public address to use.
+pub fn needs_bastion(via: Via, host: &Host) -> bool {
+    match via {
+        Via::Bastion => true,
+        Via::Auto => public_address(host).is_none(),
+        Via::Public | Via::Private => false,
+    }
+}
+
+/// Decides the route for `host`.
+pub fn choose(via: Via, host: &Host, bastion: &BastionLookup) -> Result<RouteChoice, RouteError> {
+    let instance_id = host.ec2.instance_id.clone();
+    let public = match public_address(host) {
+        Some(address) => Considered {
+            route: RouteKind::Public,
+            usable: true,
+            reason: format!("public address {address}"),
+        },
+        None => Considered {
+            route: RouteKind::Public,
+            usable: false,
+            reason: "no public address".to_owned(),
+        },
+    };
+    let bastion_considered = match (bastion, &host.ec2.private_ip) {
+        (BastionLookup::Found(found), Some(ip)) => Considered {
+            route: RouteKind::Bastion,
+            usable: true,
+            reason: format!("through {} to {ip}", describe(found)),
+        },
+        (BastionLookup::Found(found), None) => Considered {
+            route: RouteKind::Bastion,
+            usable: false,
+            reason: format!("{} found, but no private address", describe(found)),
+        },
+        (BastionLookup::NoneIn { vpc_id }, _) => Considered {
+            route: RouteKind::Bastion,
+            usable: false,
+            reason: no_bastion_reason(vpc_id.as_deref()),
+        },
+        (BastionLookup::NotNeeded, _) => Considered {
+            route: RouteKind::Bastion,
+            usable: false,
+            reason: "not looked up".to_owned(),
+        },
+    };
+    let found = match bastion {
+        BastionLookup::Found(found) => Some(found.clone()),
+        _ => None,
+    };
+    let take = |route: RouteKind, considered: Vec<Considered>| RouteChoice {
+        route,
+        bastion: (route == RouteKind::Bastion)
+            .then(|| found.clone())
+            .flatten(),
+        considered,
+    };
+    match via {
+        Via::Public => Ok(take(RouteKind::Public, vec![public])),
+        Via::Private => {
+            let reason = match &host.ec2.private_ip {
+                Some(ip) => format!("private address {ip} (asked for with --via private)"),
+                None => "no private address".to_owned(),
+            };
+            Ok(take(
+                RouteKind::Private,
+                vec![Considered {
+                    route: RouteKind::Private,
+                    usable: host.ec2.private_ip.is_some(),
+                    reason,
+                }],
+            ))
+        }
+        Via::Bastion => match bastion {
+            BastionLookup::Found(_) if host.ec2.private_ip.is_none() => {
+                Err(RouteError::NoPrivateAddress { instance_id })
+            }
+            BastionLookup::Found(_) => Ok(take(RouteKind::Bastion, vec![bastion_considered])),
+            BastionLookup::NoneIn { vpc_id } => Err(RouteError::NoBastion {
+                instance_id,
+                vpc_id: vpc_id.clone(),
+                reason: no_bastion_reason(vpc_id.as_deref()),
+            }),
+            BastionLookup::NotNeeded => Err(RouteError::NoBastion {
+                instance_id,
+                vpc_id: host.ec2.vpc_id.clone(),
+                reason: "none was looked up".to_owned(),
+            }),
+        },
+        Via::Auto => {
+            let considered = vec![public.clone(), bastion_considered];
+            match considered.iter().find(|c| c.usable) {
+                Some(first) => Ok(take(first.route, considered)),
+                None => Err(RouteError::NoneWorks {
+                    instance_id,
+                    vpc_id: host.ec2.vpc_id.clone(),
+                    tried: considered
+                        .iter()
+                        .map(|c| format!("{}: {}", c.route.name(), c.reason))
+                        .collect(),
+                }),
+            }
+        }
+    }
+}
+
+/// The ssh to a bastion outside EC2, known to ssh by `name`: its user,
+/// key and address come from the operator's ssh config.
+pub fn external_bastion_argv(program: &str, passthrough: Vec<String>, name: &str) -> Vec<String> {
+    let mut argv = vec![program.to_owned()];
+    argv.extend(passthrough);
+    argv.push("--".to_owned());
+    argv.push(name.to_owned());
+    argv
+}
+
+fn public_address(host: &Host) -> Option<&str> {
+    host.ec2
+        .public_dns
+        .as_deref()
+        .or(host.ec2.public_ip.as_deref())
+}
+
+fn describe(bastion: &BastionRef) -> String {
+    match &bastion.source {
+        BastionSource::Flag => format!("bastion {} (--bastion)", bastion.label),
+        BastionSource::Config(key) => format!("bastion {} (config `{key}`)", bastion.label),
+        BastionSource::Tag => format!("bastion {} (tagged {BASTION_TAG})", bastion.label),
+    }
+}
+
+/// Why no bastion was found, for messages.
+pub fn no_bastion_reason(vpc_id: Option<&str>) -> String {
+    format!(
+        "none named (--bastion, config `bastion`) and no running instance tagged {BASTION_TAG} in {}",
+        vpc_id.unwrap_or("the host's VPC (it has none)")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::model::example_host;
+
+    fn host(public: bool, private: bool) -> Host {
+        let mut host = example_host();
+        if !public {
+            host.ec2.public_dns = None;
+            host.ec2.public_ip = None;
+        }
+        if !private {
+            host.ec2.private_ip = None;
+        }
+        host
+    }
+
+    fn found(source: BastionSource) -> BastionLookup {
+        BastionLookup::Found(BastionRef {
+            label: "bastion (i-0b)".to_owned(),
+            source,
+        })
+    }
+
+    fn none() -> BastionLookup {
+        BastionLookup::NoneIn {
+            vpc_id: Some("vpc-1".to_owned()),
+        }
+    }
+
+    /// (case, via, public address?, private address?, bastion, route taken)
+    type Row = (
+        &'static str,
+        Via,
+        bool,
+        bool,
+        BastionLookup,
+        Option<RouteKind>,
+    );
+
+    #[rustfmt::skip]
+    fn rows() -> Vec<Row> {
+        use RouteKind::{Bastion, Private, Public};
+        let tag = || found(BastionSource::Tag);
+        vec![
+            ("auto: public first", Via::Auto, true, true, BastionLookup::NotNeeded, Some(Public)),
+            ("auto: public beats a bastion", Via::Auto, true, true, tag(), Some(Public)),
+            ("auto: private only, tagged bastion", Via::Auto, false, true, tag(), Some(Bastion)),
+            ("auto: private only, configured bastion", Via::Auto, false, true,
+             found(BastionSource::Config("bastion".into())), Some(Bastion)),
+            ("auto: private only, no bastion", Via::Auto, false, true, none(), None),
+            ("auto: no address at all", Via::Auto, false, false, none(), None),
+            ("auto: a bastion, no private address", Via::Auto, false, false, tag(), None),
+            ("public, though it has none", Via::Public, false, true, BastionLookup::NotNeeded, Some(Public)),
+            ("private", Via::Private, true, true, BastionLookup::NotNeeded, Some(Private)),
+            ("bastion given", Via::Bastion, true, true, found(BastionSource::Flag), Some(Bastion)),
+            ("bastion asked for, none found", Via::Bastion, true, true, none(), None),
+            ("bastion, no private address", Via::Bastion, true, false, found(BastionSource::Flag), None),
+        ]
+    }
+
+    #[test]
+    fn route_table() {
+        for (case, via, public, private, bastion, expected) in rows() {
+            let got = choose(via, &host(public, private), &bastion);
+            assert_eq!(
+                got.as_ref().ok().map(|c| c.route),
+                expected,
+                "{case}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bastion_is_looked_up_only_when_a_route_needs_it() {
+        assert!(!needs_bastion(Via::Auto, &host(true, true)));
+        assert!(needs_bastion(Via::Auto, &host(false, true)));
+        assert!(needs_bastion(Via::Bastion, &host(true, true)));
+        assert!(!needs_bastion(Via::Private, &host(false, true)));
+    }
+
+    #[test]
+    fn auto_says_why_each_route_was_taken_or_not() {
+        let choice =
+            choose(Via::Auto, &host(false, true), &found(BastionSource::Tag)).expect("bastion");
+        assert_eq!(
+            choice.notes(),
+            vec![
+                "route public: not possible: no public address".to_owned(),
+                "route bastion: taken: through bastion bastion (i-0b) (tagged berth:bastion) \
+                 to 10.0.1.7"
+                    .to_owned(),
+            ]
+        );
+        assert_eq!(choice.bastion.map(|b| b.source), Some(BastionSource::Tag));
+    }
+
+    #[test]
+    fn no_route_names_each_missing_piece_and_the_fix() {
+        let err = choose(Via::Auto, &host(false, true), &none()).expect_err("no route");
+        let message = err.to_string();
+        assert!(message.contains("public: no public address"), "{message}");
+        assert!(
+            message.contains("no running instance tagged berth:bastion in vpc-1"),
+            "{message}"
+        );
+        assert!(err.hint().contains("--via private"), "{}", err.hint());
+        assert!(err.hint().contains("--bastion TARGET"), "{}", err.hint());
+    }
+}

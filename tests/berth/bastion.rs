@@ -1,0 +1,148 @@
+//! Private hosts through a bastion: found by its `berth:bastion` tag, by
+//! `--bastion`, or by the config file; the bastion's own sshd log proves
+//! the connection went through it.
+
+use std::time::{Duration, Instant};
+
+use crate::server_address;
+use crate::support::{Berth, Sandbox, sandbox};
+
+/// The forwards the bastion's sshd opened to `address`:22, as its log
+/// shows them. sshd may write the line a moment after the session ends.
+fn forwards_to(sb: &Sandbox, address: &str) -> usize {
+    let wanted = format!("target {address} port 22");
+    let count = || {
+        std::fs::read_to_string(&sb.bastion_sshd_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("direct-tcpip") || l.contains(&wanted))
+            .filter(|l| l.contains(&wanted))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = count();
+    while seen == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        seen = count();
+    }
+    seen
+}
+
+#[test]
+fn a_private_host_is_reached_through_the_bastion_tagged_in_its_vpc() {
+    let sb = sandbox();
+    let target = sb.host("prod-flatcar");
+    let ip = target.private_ip.as_deref().expect("ip");
+    let before = forwards_to_now(sb, ip);
+    let berth = Berth::new(sb);
+    // No --via: the host has no public address, and the VPC has a bastion.
+    let run = berth.run(&[
+        "-v",
+        "ssh",
+        "prod/prod-flatcar",
+        "--",
+        "echo $SSH_CONNECTION",
+    ]);
+    run.expect_code(0)
+        .stderr_has("route public: not possible: no public address")
+        .stderr_has("route bastion: taken: through bastion i-")
+        .stderr_has("(tagged berth:bastion)");
+    assert_eq!(server_address(&run.stdout), ip);
+    assert!(
+        forwards_to(sb, ip) > before,
+        "the bastion's sshd forwarded nothing to {ip}"
+    );
+}
+
+/// The forwards to `address` logged so far, without waiting.
+fn forwards_to_now(sb: &Sandbox, address: &str) -> usize {
+    let wanted = format!("target {address} port 22");
+    std::fs::read_to_string(&sb.bastion_sshd_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&wanted))
+        .count()
+}
+
+#[test]
+fn via_bastion_by_name_and_by_config() {
+    let sb = sandbox();
+    let target = sb.host("prod-ubuntu");
+    let ip = target.private_ip.as_deref().expect("ip");
+    let bastion = sb.host("bastion");
+    let mut berth = Berth::new(sb);
+    // By its Name tag.
+    let run = berth.run(&[
+        "ssh",
+        "prod/prod-ubuntu",
+        "--bastion",
+        "bastion",
+        "--",
+        "echo $SSH_CONNECTION",
+    ]);
+    run.expect_code(0);
+    assert_eq!(server_address(&run.stdout), ip);
+
+    // From the config file, for the cluster; the dry run shows the bastion's
+    // own ssh in the ProxyCommand, as its own user.
+    let config = berth.home().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[clusters.prod]\nbastion = \"{}\"\n", bastion.instance_id),
+    )
+    .expect("write config");
+    berth.env("BERTH_CONFIG", Some(&config.display().to_string()));
+    let run = berth.run(&["--output", "json", "ssh", "prod/prod-ubuntu", "--dry-run"]);
+    let out: serde_json::Value = serde_json::from_str(&run.expect_code(0).stdout).expect("json");
+    assert_eq!(out["route"]["route"], "bastion");
+    assert_eq!(out["route"]["bastion"]["source"]["from"], "config");
+    let argv = out["argv"].to_string();
+    assert!(
+        argv.contains(&format!(
+            "ec2-user@{}",
+            bastion.private_ip.as_deref().expect("ip")
+        )),
+        "{argv}"
+    );
+    assert!(argv.contains(&format!("ubuntu@{ip}")), "{argv}");
+}
+
+#[test]
+fn show_names_the_route_and_why() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    berth
+        .run(&["show", "prod/prod-al2023"])
+        .expect_code(0)
+        .stdout_has("public: not possible: no public address")
+        .stdout_has("bastion: taken: through bastion i-");
+}
+
+#[test]
+fn no_bastion_anywhere_names_what_is_missing() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    // The public VPC of the broken fleet has no bastion.
+    let run = berth.run(&[
+        "ssh",
+        "broken/broken-noigw",
+        "--via",
+        "bastion",
+        "--dry-run",
+    ]);
+    run.expect_code(4)
+        .stderr_has("no running instance tagged berth:bastion in vpc-")
+        .stderr_has("--bastion TARGET");
+    // A bastion and another route at once is a usage error.
+    berth
+        .run(&[
+            "ssh",
+            "prod/prod-ubuntu",
+            "--bastion",
+            "bastion",
+            "--via",
+            "public",
+        ])
+        .expect_code(2)
+        .stderr_has("drop one of them");
+}
