@@ -19,6 +19,7 @@ use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
+use crate::plan::exec::ExecError;
 use crate::plan::rdp::RdpError;
 use crate::plan::route::RouteError;
 use crate::secrets::keys::KeyError;
@@ -37,6 +38,8 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Route(#[from] RouteError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
     #[error(transparent)]
     Rdp(#[from] RdpError),
     #[error(transparent)]
@@ -87,9 +90,11 @@ impl Error {
                 InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. },
             )
             | Self::Ambiguous { .. }
+            | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
             | Self::NoMatch { .. } => 3,
             Self::Plan(_)
             | Self::Route(_)
+            | Self::Exec(ExecError::NotRunning { .. })
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
@@ -110,6 +115,7 @@ impl Error {
             Self::Inventory(e) => inventory_hint(e),
             Self::Plan(e) => Some(e.hint()),
             Self::Route(e) => Some(e.hint()),
+            Self::Exec(e) => Some(e.hint()),
             Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {

@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod echo;
 pub mod error;
 pub mod firewall;
+pub mod fleet;
 pub mod inventory;
 pub mod picker;
 pub mod plan;
@@ -78,6 +79,8 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Doctor(args) => runtime.block_on(tracked(commands::doctor::run(&ctx, args, out))),
         Command::Ssh(args) => runtime.block_on(tracked(commands::ssh::run(&ctx, args, out))),
         Command::Rdp(args) => runtime.block_on(tracked(commands::rdp::run(&ctx, args, out))),
+        Command::Run(args) => runtime.block_on(tracked(commands::run::run(&ctx, args, out))),
+        Command::Exec(args) => runtime.block_on(tracked(commands::exec::run(&ctx, args, out))),
         Command::Completions { .. } | Command::Man => Ok(0),
     };
     ctx.print_stats();

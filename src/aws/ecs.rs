@@ -4,18 +4,11 @@ use aws_sdk_ecs::types::ContainerInstanceStatus;
 
 use super::stats::try_join_branches;
 use super::{Aws, AwsError};
-use crate::inventory::model::{Cluster, ContainerInstance};
+use crate::inventory::model::{Cluster, ContainerInstance, TaskContainer, TaskPlacement};
 
 /// DescribeClusters, DescribeContainerInstances and DescribeTasks take at
 /// most 100 names a call.
 pub const ECS_BATCH: usize = 100;
-
-/// Where a task runs: what `CLUSTER/task/ID` and services resolve through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskPlacement {
-    pub arn: String,
-    pub container_instance_arn: Option<String>,
-}
 
 impl Aws {
     pub async fn list_cluster_arns(&self) -> Result<Vec<String>, AwsError> {
@@ -162,10 +155,54 @@ impl Aws {
                     .map(|t| TaskPlacement {
                         arn: t.task_arn().unwrap_or_default().to_owned(),
                         container_instance_arn: t.container_instance_arn().map(str::to_owned),
+                        task_definition: t
+                            .task_definition_arn()
+                            .and_then(|arn| arn.rsplit('/').next())
+                            .map(str::to_owned),
+                        containers: t
+                            .containers()
+                            .iter()
+                            .map(|c| TaskContainer {
+                                name: c.name().unwrap_or_default().to_owned(),
+                                runtime_id: c
+                                    .runtime_id()
+                                    .filter(|id| !id.is_empty())
+                                    .map(str::to_owned),
+                                last_status: c.last_status().map(str::to_owned),
+                            })
+                            .collect(),
                     })
                     .collect::<Vec<_>>(),
             )
         });
         Ok(try_join_branches(batches).await?.concat())
+    }
+
+    /// ListTasks of one container instance, every page.
+    pub async fn list_tasks_on(
+        &self,
+        cluster: &str,
+        container_instance_arn: &str,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .call(
+                    "ecs:ListTasks",
+                    self.ecs
+                        .list_tasks()
+                        .cluster(cluster)
+                        .container_instance(container_instance_arn)
+                        .set_next_token(token)
+                        .send(),
+                )
+                .await?;
+            arns.extend(out.task_arns().iter().cloned());
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
     }
 }

@@ -16,7 +16,6 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-pub use ecs::TaskPlacement;
 pub use network::{Authorized, GroupRule};
 use stats::{CallCounter, CallLog};
 

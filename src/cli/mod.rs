@@ -145,6 +145,37 @@ CHECKS:
 EXIT STATUS:
   0 when at least one route works, 4 when none does."))]
     Doctor(DoctorArgs),
+    /// Run a command on every host a target matches, and report each host.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+OUTPUT:
+  Each line of output as it arrives, prefixed with its host (--group: each host's
+  output together when it is done), then a summary on stderr: ok, failed (with the
+  exit status), unreachable (with ssh's reason) or timed out, per host.
+  --output json prints one object with every host's stdout, stderr, status and
+  duration instead.
+
+CONNECTIONS:
+  Hosts are planned as for `berth ssh` (user, key, route, bastion). ssh runs with
+  BatchMode=yes (no prompts) and shares one connection per host between runs
+  (ControlMaster=auto, ControlPersist=60s, sockets in a private directory).
+
+EXIT STATUS:
+  0 when every host ran the command with status 0, 1 when any did not; 2, 3, 5, 6
+  as for every command (bad usage, nothing matched, AWS, credentials)."))]
+    Run(RunArgs),
+    /// Open a shell (or run a command) in a task's container on its host.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+HOW:
+  For a task target berth finds the task's host (DescribeTasks, then its container
+  instance and EC2 instance); for a host target, the containers of the tasks it
+  runs. Then it runs `docker exec -it <runtime id> COMMAND` (default `sh`) over
+  ssh on that host (`-i` without a terminal), planned as for `berth ssh`. The
+  command's exit status becomes berth's.
+
+EXAMPLES:
+  berth exec prod/task/0f1e2d… -- cat /etc/os-release
+  berth exec prod/web-1 --container nginx"))]
+    Exec(ExecArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -309,6 +340,49 @@ impl SshArgs {
         }
         words
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How many hosts at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Stop a host's command after this long (e.g. 30s, 5m) and report it
+    /// as timed out.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Print each host's output together when it is done, instead of
+    /// line by line as it arrives.
+    #[arg(long)]
+    pub group: bool,
+    /// SSH port (default: ssh's, normally 22).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Passed to ssh as `-o OPTION` (repeatable).
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// The command, after `--` (ssh joins the words; the remote shell runs
+    /// the result).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The container's name (from its task definition); needed when the
+    /// tasks there run several and there is no terminal to pick on.
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Print the ssh command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The command to run in the container (default: sh), after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Where the operator connects from, for security-group and ACL checks.

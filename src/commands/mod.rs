@@ -3,9 +3,11 @@
 //! impure ones (inventory, transport) and hold no logic of their own.
 
 pub mod doctor;
+pub mod exec;
 pub mod ls;
 pub mod rdp;
 pub mod route;
+pub mod run;
 pub mod session;
 pub mod show;
 pub mod ssh;
@@ -34,10 +36,12 @@ use crate::target;
 use crate::target::{Target, TargetQuery};
 use crate::transport;
 
-/// What every command shares: settings and the call log behind `--stats`.
+/// What every command shares: settings, the call log behind `--stats`,
+/// and the bastions found so far (a fleet's hosts share them).
 pub struct Context {
     pub settings: Settings,
     pub log: Arc<CallLog>,
+    bastions: std::sync::Mutex<route::BastionMemo>,
 }
 
 impl Context {
@@ -45,6 +49,7 @@ impl Context {
         Self {
             settings,
             log: CallLog::new(),
+            bastions: std::sync::Mutex::default(),
         }
     }
 

@@ -73,13 +73,57 @@ pub fn requested_via(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Resul
     }
 }
 
+/// Bastions found in this run, by what found them: (`--bastion`, cluster,
+/// VPC). The hosts of a fleet ask once.
+pub type BastionMemo =
+    std::collections::HashMap<(Option<String>, Option<String>, Option<String>), Found>;
+
+type Found = (BastionLookup, Option<BastionHost>);
+
 /// The bastion for `host`: named (flag, then config) or tagged in its VPC.
 pub async fn find_bastion(
     ctx: &Context,
     aws: &Aws,
     connect: &ConnectArgs,
     host: &Host,
-) -> Result<(BastionLookup, Option<BastionHost>), Error> {
+) -> Result<Found, Error> {
+    let cluster = host.container_instance.as_ref().map(|c| c.cluster.clone());
+    let key = (connect.bastion.clone(), cluster, host.ec2.vpc_id.clone());
+    let memo = |ctx: &Context| {
+        ctx.bastions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned()
+    };
+    let found = if let Some(found) = memo(ctx) {
+        found
+    } else {
+        let found = look_for_bastion(ctx, aws, connect, host).await?;
+        ctx.bastions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.clone(), found.clone());
+        found
+    };
+    // A host is never its own bastion.
+    Ok(match found {
+        (_, Some(BastionHost::Instance(b))) if b.instance_id() == host.instance_id() => (
+            BastionLookup::NoneIn {
+                vpc_id: host.ec2.vpc_id.clone(),
+            },
+            None,
+        ),
+        found => found,
+    })
+}
+
+async fn look_for_bastion(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    host: &Host,
+) -> Result<Found, Error> {
     let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
     let vpc = host.ec2.vpc_id.as_deref();
     let named = match &connect.bastion {

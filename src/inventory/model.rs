@@ -52,6 +52,27 @@ pub struct Image {
     pub platform: Option<String>,
 }
 
+/// Where a task runs: what `CLUSTER/task/ID` and services resolve through,
+/// and its containers (for `berth exec`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskPlacement {
+    pub arn: String,
+    pub container_instance_arn: Option<String>,
+    /// `family:revision` of its task definition.
+    pub task_definition: Option<String>,
+    pub containers: Vec<TaskContainer>,
+}
+
+/// One container of a task, as DescribeTasks reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskContainer {
+    pub name: String,
+    /// The container engine's id (`docker exec` takes it); absent until it
+    /// runs.
+    pub runtime_id: Option<String>,
+    pub last_status: Option<String>,
+}
+
 /// The EC2 side of a host, as DescribeInstances reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Instance {

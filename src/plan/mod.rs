@@ -13,6 +13,7 @@ use crate::inventory::model::{Host, Instance};
 use crate::inventory::os::{Login, OsFamily};
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
+pub mod exec;
 pub mod rdp;
 pub mod route;
 

@@ -3,11 +3,13 @@
 //! never go through here (they go to stderr).
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::doctor::{Protocol, Report, Scope};
+use crate::fleet::{HostReport, HostStatus, Tally};
 use crate::inventory::model::{Cluster, Host};
 use crate::plan::rdp::{RdpError, RdpPlan, Step};
 use crate::plan::route::RouteChoice;
@@ -383,6 +385,71 @@ pub fn route_summary(report: &Report) -> String {
 
 pub fn shell_words(argv: &[String]) -> String {
     shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
+}
+
+/// `run --group`: each host's output together, stdout then stderr, under
+/// a header naming the host and how it ended.
+pub fn fleet_grouped(out: &mut dyn Write, hosts: &[HostReport]) -> io::Result<()> {
+    for host in hosts {
+        writeln!(
+            out,
+            "== {} ({}) {}",
+            host.label,
+            host.instance_id,
+            host.status.word()
+        )?;
+        for text in [&host.stdout, &host.stderr] {
+            out.write_all(text.as_bytes())?;
+            if !text.is_empty() && !text.ends_with('\n') {
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `run`'s summary: one row per host, then the counts.
+pub fn fleet_summary(out: &mut dyn Write, hosts: &[HostReport], tally: Tally) -> io::Result<()> {
+    let mut t = table(&["HOST", "INSTANCE", "RESULT", "EXIT", "TIME", "DETAIL"]);
+    for host in hosts {
+        let (exit, detail) = match &host.status {
+            HostStatus::Ok => ("0".to_owned(), String::new()),
+            HostStatus::Failed { exit_code } => (
+                exit_code.to_string(),
+                host.stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            HostStatus::Unreachable { reason } => ("-".to_owned(), reason.clone()),
+            HostStatus::TimedOut { after_ms } => {
+                ("-".to_owned(), format!("stopped after {after_ms} ms"))
+            }
+        };
+        t.add_row(vec![
+            host.label.clone(),
+            host.instance_id.clone(),
+            host.status.word().to_owned(),
+            exit,
+            format!(
+                "{:.1}s",
+                Duration::from_millis(host.duration_ms).as_secs_f64()
+            ),
+            detail,
+        ]);
+    }
+    write_table(out, t)?;
+    writeln!(
+        out,
+        "{} host(s): {} ok, {} failed, {} unreachable, {} timed out",
+        hosts.len(),
+        tally.ok,
+        tally.failed,
+        tally.unreachable,
+        tally.timed_out
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 pub mod chooser;
 #[cfg(unix)]
+pub mod fleet;
+#[cfg(unix)]
 pub mod rdp;
 #[cfg(unix)]
 pub mod session;

@@ -6,6 +6,7 @@ mod support;
 
 mod bastion;
 mod doctor;
+mod fleet;
 
 use std::time::{Duration, Instant};
 

@@ -52,3 +52,17 @@ def emulate_ssm_and_instance_connect_endpoints(ec2_backends):
     SimpleSystemManagerResponse.describe_instance_information = describe_instance_information
     SimpleSystemManagerResponse._berth_emulated = True
     EC2Response.describe_instance_connect_endpoints = describe_instance_connect_endpoints
+
+
+def emulate_container_runtime_ids():
+    """ECS DescribeTasks: on EC2, each running container has a runtimeId,
+    the container engine's 64-hex id (what `docker exec` takes). moto has
+    none; derive a stable one from the container's ARN."""
+    import hashlib
+
+    from moto.ecs.models import Container
+
+    if hasattr(Container, "runtime_id"):
+        return
+    Container.runtime_id = property(
+        lambda self: hashlib.sha256(self.container_arn.encode()).hexdigest())

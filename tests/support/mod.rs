@@ -99,6 +99,23 @@ pub struct SandboxRdp {
     pub xrdp_log: PathBuf,
 }
 
+/// Cluster `fleet` (`build_fleet_cluster` in sandbox.py).
+#[derive(Debug, Deserialize)]
+pub struct SandboxFleet {
+    pub cluster: String,
+    /// The hosts' names, in order.
+    pub hosts: Vec<String>,
+    /// No sshd answers on its address.
+    pub unreachable: String,
+    /// Its sshd runs a command that prints `failing_message` on stderr and
+    /// exits `failing_status`, whatever was asked.
+    pub failing: String,
+    pub failing_status: i32,
+    pub failing_message: String,
+    /// Host name -> the ARN of the web task it runs (the first three).
+    pub tasks: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Sandbox {
     pub endpoint: String,
@@ -120,6 +137,10 @@ pub struct Sandbox {
     /// The log (DEBUG1) of the bastion's own sshd: each forward it opens
     /// shows as `direct-tcpip` with its target.
     pub bastion_sshd_log: PathBuf,
+    pub fleet: SandboxFleet,
+    /// Every call of the `docker` stand-in on the hosts: `SERVER-IP USER
+    /// docker ARGS…`.
+    pub docker_log: PathBuf,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }

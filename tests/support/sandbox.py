@@ -115,6 +115,15 @@ DELETED_KEY_NAME = "berth-deleted"
 WRONG_KEY_NAME = "berth-wrong"
 ED25519_KEY_NAME = "berth-ed25519"
 BASTION_SG_NAME = "berth-bastion"
+# Cluster `fleet` (build_fleet_cluster): hosts on 127.X.0.100+; one has no
+# sshd, one's sshd forces a failing command.
+FLEET_CLUSTER = "fleet"
+FLEET_SIZE = 50
+FLEET_FIRST_OCTET = 100
+FLEET_UNREACHABLE = 49
+FLEET_FAILING = 48
+FLEET_FAILING_STATUS = 3
+FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
 # Every 127.X.0.N sshd listens on.
@@ -270,6 +279,8 @@ class Sandbox:
         self.sshd = None
         self.bastion_sshd = None
         self.bastion_listen = None
+        self.fleet_sshds = []
+        self.fleet_listen = []
         self.xrdp = []  # [xrdp-sesman, xrdp] Popen objects, with --rdp
         self.net = None
         self.subreaper = False
@@ -443,11 +454,14 @@ class Sandbox:
             "MaxStartups 200:30:400",
             "MaxSessions 100",
             "Subsystem sftp internal-sftp",
+            # the container engine stand-in first on every session's PATH
+            f"SetEnv PATH={self.docker_bin}:/usr/local/bin:/usr/bin:/bin",
         ]
         if self._sshd_has_penalties():
             # OpenSSH >= 9.8 would otherwise lock out 127.0.0.1 after auth failures
             lines.append("PerSourcePenalties no")
         base = [l for l in lines if not l.startswith("ListenAddress")]
+        self.sshd_base = base
         lines += self.broken_sshd_matches()  # Match blocks: last
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -487,7 +501,7 @@ class Sandbox:
 
     def wait_sshd(self):
         deadline = time.monotonic() + 15
-        for a in self.listen + [self.bastion_listen]:
+        for a in self.listen + [self.bastion_listen] + self.fleet_listen:
             while not wait_tcp(a, self.ssh_port, min(deadline, time.monotonic() + 0.3)):
                 if self.sshd.poll() is not None or time.monotonic() > deadline:
                     self.sshd_err.flush()
@@ -562,8 +576,10 @@ class Sandbox:
 
         emulate_ecs_container_instance_queries()
         from moto.ec2.models import ec2_backends
-        from aws_emulation import emulate_ssm_and_instance_connect_endpoints
+        from aws_emulation import (emulate_container_runtime_ids,
+                                   emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
+        emulate_container_runtime_ids()
         emulate_windows_password_data(WINDOWS_PASSWORD)
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
@@ -1050,7 +1066,7 @@ class Sandbox:
         once their [priv] parent exits; collect them so they don't pile up."""
         if not self.subreaper:
             return
-        keep = {p.pid for p in (self.sshd, self.bastion_sshd) if p is not None}
+        keep = {p.pid for p in (self.sshd, self.bastion_sshd, *self.fleet_sshds) if p is not None}
         for pid in _children_of(os.getpid()):
             if pid in keep:
                 continue
@@ -1058,6 +1074,119 @@ class Sandbox:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
+
+    # ------------------------------------------------------------ docker
+    def install_docker_standin(self):
+        """No container engine runs here: a `docker` on the sessions' PATH
+        stands in for it. It records every call (server address, user, args)
+        in DIR/docker.log and runs `docker exec [-i] [-t] ID CMD...` on the
+        host itself when ID is the runtimeId of one of the sandbox's ECS
+        tasks' containers (DIR/docker-containers), as `sh -c CMD` would in the
+        container; any other id gets the engine's own error."""
+        self.docker_bin = os.path.join(self.dir, "docker-bin")
+        os.makedirs(self.docker_bin, mode=0o755)
+        os.chmod(self.docker_bin, 0o755)
+        self.docker_log = os.path.join(self.dir, "docker.log")
+        self.docker_containers = os.path.join(self.dir, "docker-containers")
+        for path in (self.docker_log, self.docker_containers):
+            open(path, "a").close()
+            os.chmod(path, 0o666 if path == self.docker_log else 0o644)
+        script = os.path.join(self.docker_bin, "docker")
+        with open(script, "w") as f:
+            f.write(f"""#!/bin/sh
+# berth sandbox: stand-in for the container engine (see sandbox.py)
+server=$(echo "$SSH_CONNECTION" | awk '{{ print $3 }}')
+printf '%s %s docker %s\\n' "$server" "$(id -un)" "$*" >> {self.docker_log}
+[ "$1" = exec ] || {{ echo "docker stand-in: only exec is emulated" >&2; exit 125; }}
+shift
+tty=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -i|--interactive) shift ;;
+    -t|--tty) tty=1; shift ;;
+    -it|-ti) tty=1; shift ;;
+    -*) echo "unknown flag: $1" >&2; exit 125 ;;
+    *) break ;;
+  esac
+done
+[ $# -ge 2 ] || {{ echo '"docker exec" requires at least 2 arguments.' >&2; exit 1; }}
+id=$1; shift
+name=$(awk -v id="$id" '$1 == id {{ print $2 }}' {self.docker_containers})
+[ -n "$name" ] || {{ echo "Error response from daemon: No such container: $id" >&2; exit 1; }}
+if [ -n "$tty" ] && [ ! -t 0 ]; then echo "the input device is not a TTY" >&2; exit 1; fi
+CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
+""")
+        os.chmod(script, 0o755)
+
+    def record_container_runtime_ids(self, task_arns):
+        """DIR/docker-containers: `runtimeId name taskArn` per container of
+        `task_arns`, as ECS reports them, for the docker stand-in."""
+        by_cluster = {}
+        for arn in task_arns:
+            by_cluster.setdefault(arn.split("/")[1], []).append(arn)
+        with open(self.docker_containers, "a") as f:
+            for cluster, arns in by_cluster.items():
+                for task in self.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]:
+                    for c in task["containers"]:
+                        f.write(f"{c['runtimeId']} {c['name']} {task['taskArn']}\n")
+
+    # ------------------------------------------------------------- fleet
+    def start_fleet_sshds(self):
+        """sshd for the `fleet` cluster: one process per 16 addresses (sshd's
+        limit on listen sockets), quiet logs. FLEET_FAILING's sshd forces a
+        command that fails; FLEET_UNREACHABLE has no sshd at all."""
+        self.fleet_listen = [f"{self.net}.{FLEET_FIRST_OCTET + i}" for i in range(FLEET_SIZE)
+                             if i != FLEET_UNREACHABLE]
+        failing = f"{self.net}.{FLEET_FIRST_OCTET + FLEET_FAILING}"
+        for n in range(0, len(self.fleet_listen), 16):
+            chunk = self.fleet_listen[n:n + 16]
+            cfg = os.path.join(self.dir, f"fleet_sshd_config.{n // 16}")
+            lines = ([f"ListenAddress {a}:{self.ssh_port}" for a in chunk]
+                     + ["LogLevel ERROR", f"PidFile {self.dir}/fleet-sshd.{n // 16}.pid"]
+                     + [l for l in self.sshd_base if not l.startswith(("LogLevel", "PidFile"))])
+            if failing in chunk:
+                lines += [f"Match LocalAddress {failing}",
+                          f"  ForceCommand echo '{FLEET_FAILING_MESSAGE}' >&2; exit {FLEET_FAILING_STATUS}"]
+            with open(cfg, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            self.fleet_sshds.append(self._spawn_sshd(cfg, f"fleet-sshd.{n // 16}.log", self.sshd_err))
+        log(f"fleet sshd x{len(self.fleet_sshds)} on {len(self.fleet_listen)} addresses")
+
+    def build_fleet_cluster(self):
+        """Cluster `fleet`: FLEET_SIZE Amazon Linux hosts on 127.X.0.100+, a web
+        task on each of the first three."""
+        ec2, ecs = self.ec2, self.ecs
+        ecs.create_cluster(clusterName=FLEET_CLUSTER)
+        self.clusters.append(FLEET_CLUSTER)
+        names = []
+        for i in range(FLEET_SIZE):
+            name = f"fleet-{i:02d}"
+            inst = ec2.run_instances(
+                ImageId=AMI_AL2023, MinCount=1, MaxCount=1, InstanceType="t3.small",
+                SubnetId=self.subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
+                PrivateIpAddress=f"{self.net}.{FLEET_FIRST_OCTET + i}",
+                TagSpecifications=[{"ResourceType": "instance",
+                                    "Tags": [{"Key": "Name", "Value": name}]}])["Instances"][0]
+            self.hosts[name] = {
+                "instance_id": inst["InstanceId"], "private_ip": inst["PrivateIpAddress"],
+                "public_ip": None, "public_dns": None, "user": "ec2-user",
+                "cluster": FLEET_CLUSTER, "ami": AMI_AL2023, "key_name": KEY_NAME,
+                "platform": "linux", "role": "fleet", "status": "ACTIVE",
+                "container_instance_arn": self.register(FLEET_CLUSTER, inst),
+            }
+            names.append(name)
+        tasks = {}
+        for name in names[:3]:
+            task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="web",
+                                  containerInstances=[self.hosts[name]["container_instance_arn"]])
+            tasks[name] = task["tasks"][0]["taskArn"]
+        self.record_container_runtime_ids(list(tasks.values()) + list(self.tasks.values()))
+        self.fleet = {
+            "cluster": FLEET_CLUSTER, "hosts": names,
+            "unreachable": names[FLEET_UNREACHABLE], "failing": names[FLEET_FAILING],
+            "failing_status": FLEET_FAILING_STATUS, "failing_message": FLEET_FAILING_MESSAGE,
+            "tasks": tasks,
+        }
 
     # ---------------------------------------------------------------- rdp
     def build_rdp_fleet(self):
@@ -1231,8 +1360,11 @@ class Sandbox:
         self.keygen()
         self.keygen_broken()
         self.client_helpers()
+        self.install_docker_standin()
         self.setup_sshd()
+        self.start_fleet_sshds()
         self.build_fleet()
+        self.build_fleet_cluster()
         self.build_rdp_fleet()
         if self.args.rdp:
             self.start_xrdp()
@@ -1256,6 +1388,8 @@ class Sandbox:
             "sshd_pid": self.sshd.pid,
             "sshd_log": os.path.join(self.dir, "sshd.log"),
             "bastion_sshd_log": os.path.join(self.dir, "bastion-sshd.log"),
+            "docker_log": self.docker_log,
+            "fleet": self.fleet,
             "hosts": self.hosts,
             "tasks": self.tasks,
             "clusters": self.clusters,
@@ -1269,7 +1403,7 @@ class Sandbox:
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         self.stop_xrdp()
-        for sshd in (self.bastion_sshd, self.sshd):
+        for sshd in (*self.fleet_sshds, self.bastion_sshd, self.sshd):
             if sshd is not None:
                 if sshd.poll() is None:
                     sshd.terminate()

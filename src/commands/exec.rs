@@ -1,0 +1,110 @@
+//! `berth exec TARGET [--container NAME] [-- COMMAND]`: into a task's
+//! container on its host, with `docker exec` over ssh.
+
+use std::io::{IsTerminal, Write};
+
+use crate::cli::{ConnectArgs, ExecArgs, OutputFormat};
+use crate::error::Error;
+use crate::inventory::model::Host;
+use crate::plan::exec::{self, ContainerChoice, ExecError};
+use crate::render;
+use crate::target::{self, Target};
+use crate::transport;
+use crate::transport::session::Interrupts;
+
+use super::ssh::{SshExtras, plan_with_route};
+use super::{Context, resolve_host};
+
+pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let container = container(ctx, &args.connect, &host, args).await?;
+    let terminal = std::io::stdin().is_terminal();
+    let extras = SshExtras {
+        port: None,
+        passthrough: if terminal {
+            vec!["-t".to_owned()]
+        } else {
+            vec![]
+        },
+        command: exec::docker_exec(&container.runtime_id, &args.command, terminal),
+    };
+    let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
+    let notes = [
+        choice.notes(),
+        vec![format!("container: {}", container.label())],
+        plan.notes.clone(),
+    ]
+    .concat();
+    ctx.announce(&plan.warnings, &notes);
+    if args.dry_run {
+        match ctx.settings.output {
+            OutputFormat::Json => render::json(
+                out,
+                &serde_json::json!({
+                    "argv": plan.argv,
+                    "container": { "name": container.name, "runtime_id": container.runtime_id,
+                                   "task_arn": container.task_arn },
+                }),
+            )?,
+            OutputFormat::Table => writeln!(out, "{}", render::shell_words(&plan.argv))?,
+        }
+        return Ok(0);
+    }
+    let mut interrupts = Interrupts::install()?;
+    ctx.verbose(&format!("running {}", render::shell_words(&plan.argv)));
+    Ok(transport::session::run(&plan.argv, &mut interrupts)
+        .await?
+        .exit_code())
+}
+
+/// The container to enter: the task's (for a task target) or one of the
+/// host's tasks'; `--container` narrows, `--first` or a picker chooses.
+async fn container(
+    ctx: &Context,
+    connect: &ConnectArgs,
+    host: &Host,
+    args: &ExecArgs,
+) -> Result<ContainerChoice, Error> {
+    let Some(ci) = &host.container_instance else {
+        return Err(ExecError::NoContainer {
+            what: format!("{} (not a container instance)", host.label()),
+            wanted: args.container.clone(),
+            present: vec![],
+        }
+        .into());
+    };
+    let aws = ctx.inventory(None).await?.aws().clone();
+    let task_ids = match target::parse(&connect.target)?.target {
+        Target::Task { task_id, .. } => vec![task_id],
+        _ => {
+            ctx.phase("tasks", aws.list_tasks_on(&ci.cluster, &ci.arn))
+                .await?
+        }
+    };
+    let tasks = if task_ids.is_empty() {
+        Vec::new()
+    } else {
+        ctx.phase("tasks", aws.describe_tasks(&ci.cluster, &task_ids))
+            .await?
+    };
+    let mut found = exec::candidates(&host.label(), &tasks, args.container.as_deref())?;
+    if found.len() == 1 || connect.first {
+        return Ok(found.swap_remove(0));
+    }
+    let labels: Vec<String> = found.iter().map(ContainerChoice::label).collect();
+    if crate::picker::available() {
+        let picked = crate::picker::pick(&format!("{} containers", found.len()), &labels)?;
+        return match picked {
+            Some(i) => Ok(found.swap_remove(i)),
+            None => Err(Error::NoMatch {
+                what: "a container".to_owned(),
+                hint: "nothing was picked".to_owned(),
+            }),
+        };
+    }
+    Err(ExecError::Several {
+        what: host.label(),
+        labels,
+    }
+    .into())
+}

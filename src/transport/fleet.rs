@@ -1,0 +1,170 @@
+//! Runs one ssh per host, at most `concurrency` at a time, each with its
+//! own deadline. Output is collected per host and, in [`Live::Prefixed`]
+//! mode, also written as it arrives, each line prefixed with its host, so a
+//! slow host never holds back a fast one. A host whose ssh cannot start or
+//! hangs is recorded and the others go on.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use indicatif::ProgressBar;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+
+use crate::fleet::{Finished, prefixed};
+
+use super::split;
+
+/// One host's command line.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Printed before each of its lines in live mode.
+    pub prefix: String,
+    pub argv: Vec<String>,
+}
+
+/// What to print while the hosts run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// Each line as it arrives, prefixed with its host.
+    Prefixed,
+    /// Nothing: the caller prints each host's output when it is done.
+    Quiet,
+}
+
+/// Runs `jobs`; the results are in the same order. `progress` is ticked
+/// once per finished host (and hidden when stderr is not a terminal).
+pub async fn run_all(
+    jobs: Vec<Job>,
+    concurrency: usize,
+    timeout: Option<Duration>,
+    live: Live,
+    progress: &ProgressBar,
+) -> Vec<Finished> {
+    let runs = jobs.into_iter().map(|job| async move {
+        let finished = run_one(&job, timeout, live, progress).await;
+        progress.inc(1);
+        finished
+    });
+    futures::stream::iter(runs)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+async fn run_one(
+    job: &Job,
+    timeout: Option<Duration>,
+    live: Live,
+    progress: &ProgressBar,
+) -> Finished {
+    let started = Instant::now();
+    let (program, args) = split(&job.argv);
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            return Finished {
+                spawn_error: Some(format!("cannot run `{program}`: {e}")),
+                duration: started.elapsed(),
+                ..Finished::default()
+            };
+        }
+    };
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let readers = futures::future::join(
+        pump(
+            child.stdout.take(),
+            &stdout,
+            live,
+            &job.prefix,
+            progress,
+            false,
+        ),
+        pump(
+            child.stderr.take(),
+            &stderr,
+            live,
+            &job.prefix,
+            progress,
+            true,
+        ),
+    );
+    let waited = async {
+        readers.await;
+        child.wait().await
+    };
+    let (code, timed_out) = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, waited).await {
+            Ok(status) => (status.ok().map(super::exit_code), false),
+            Err(_) => (None, true),
+        },
+        None => (waited.await.ok().map(super::exit_code), false),
+    };
+    if timed_out {
+        // kill_on_drop would too; this also reaps it before we report.
+        let _ = child.kill().await;
+    }
+    let take = |buffer: &Arc<Mutex<Vec<u8>>>| {
+        std::mem::take(
+            &mut *buffer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    };
+    Finished {
+        code,
+        timed_out,
+        spawn_error: None,
+        stdout: take(&stdout),
+        stderr: take(&stderr),
+        duration: started.elapsed(),
+    }
+}
+
+/// Reads a pipe to its end into `buffer`, echoing each line in live mode
+/// (above the progress bar) to berth's stdout or stderr.
+async fn pump(
+    pipe: Option<impl AsyncRead + Unpin>,
+    buffer: &Mutex<Vec<u8>>,
+    live: Live,
+    prefix: &str,
+    progress: &ProgressBar,
+    is_stderr: bool,
+) {
+    let Some(pipe) = pipe else { return };
+    let mut reader = BufReader::new(pipe);
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        match reader.read_until(b'\n', &mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        buffer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(&chunk);
+        if live == Live::Prefixed {
+            let text = prefixed(prefix, &chunk);
+            progress.suspend(|| {
+                // A closed stdout (`| head`) is no reason to stop the hosts.
+                let _ = if is_stderr {
+                    std::io::stderr().lock().write_all(&text)
+                } else {
+                    std::io::stdout().lock().write_all(&text)
+                };
+            });
+        }
+    }
+}
