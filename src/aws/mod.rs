@@ -4,6 +4,7 @@
 
 mod ec2;
 mod ecs;
+pub mod instance_connect;
 mod network;
 pub mod stats;
 
@@ -43,6 +44,7 @@ pub struct Aws {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    instance_connect: aws_sdk_ec2instanceconnect::Client,
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -164,6 +166,11 @@ impl Aws {
         );
         let ssm = aws_sdk_ssm::Client::from_conf(
             aws_sdk_ssm::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let instance_connect = aws_sdk_ec2instanceconnect::Client::from_conf(
+            aws_sdk_ec2instanceconnect::config::Builder::from(&sdk)
                 .interceptor(counter)
                 .build(),
         );
@@ -171,6 +178,7 @@ impl Aws {
             ecs,
             ec2,
             ssm,
+            instance_connect,
             region,
             profile: settings
                 .profile
