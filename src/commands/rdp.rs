@@ -159,6 +159,8 @@ async fn jump_tunnel(
             "-L".to_owned(),
             Tunnel::forward(local_port, &address, port),
         ],
+        // The tunnel's argv is fixed here, before a key could be pushed.
+        one_time_key: crate::plan::OneTimeKey::Never,
         ..request
     };
     let ssh = crate::plan::plan_ssh(&jump_host, &request, &key)?;

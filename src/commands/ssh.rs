@@ -1,6 +1,7 @@
 //! `berth ssh TARGET [-- COMMAND]`: resolve, plan, run ssh; with `--open`,
-//! hold a temporary security-group rule for the session; when ssh cannot
-//! connect, say which prerequisite fails.
+//! hold a temporary security-group rule for the session; with a one-time
+//! key, push it right before ssh runs and remove it when ssh ends; when ssh
+//! cannot connect, say which prerequisite fails.
 
 use std::io::Write;
 use std::time::Instant;
@@ -12,11 +13,12 @@ use crate::cli::{OutputFormat, SshArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::inventory::model::Host;
-use crate::plan::{self, Plan, SshRequest, Via};
+use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::render;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
+use super::instance_connect::push_planned;
 use super::session;
 use super::{Context, connect_request, jump_connect, operator_address, resolve_host, resolve_one};
 
@@ -25,6 +27,15 @@ const SSH_FAILED: i32 = 255;
 
 /// Resolves and plans.
 pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Aws, Plan), Error> {
+    if let (Some(file), Via::InstanceConnect) = (&args.connect.identity, args.connect.via) {
+        return Err(Error::Usage {
+            message: format!(
+                "-i {} and --via instance-connect both choose the key",
+                file.display()
+            ),
+            hint: "drop -i to log in with a one-time key, or drop --via instance-connect to log in with the file".to_owned(),
+        });
+    }
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
     let proxy = match &args.jump {
         Some(jump) => Some(jump_proxy(ctx, args, jump).await?),
@@ -40,6 +51,12 @@ pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Aws, Plan),
         port: args.port,
         passthrough,
         remote_command: args.command.clone(),
+        one_time_key: if args.ephemeral_key {
+            OneTimeKey::Always
+        } else {
+            request.one_time_key
+        },
+        one_time_key_type: args.ephemeral_key_type,
         // From the jump host the target is inside the VPC.
         via: if proxy.is_some() {
             Via::Private
@@ -64,6 +81,8 @@ async fn jump_proxy(ctx: &Context, args: &SshArgs, jump: &str) -> Result<(String
     let (request, key) = connect_request(ctx, &connect, &jump_host)?;
     let request = SshRequest {
         passthrough: vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()],
+        // The ProxyCommand is fixed here, before a key could be pushed.
+        one_time_key: OneTimeKey::Never,
         ..request
     };
     let jump_plan = plan::plan_ssh(&jump_host, &request, &key)?;
@@ -76,7 +95,17 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     if args.dry_run {
         match ctx.settings.output {
             OutputFormat::Json => render::json(out, &json!({ "argv": plan.argv, "plan": plan }))?,
-            OutputFormat::Table => writeln!(out, "{}", render::shell_words(&plan.argv))?,
+            OutputFormat::Table => match &plan.instance_connect {
+                Some(push) => writeln!(
+                    out,
+                    "{}  # {}: a one-time {} key, pushed for {} with EC2 Instance Connect first",
+                    render::shell_words(&plan.argv),
+                    plan::ONE_TIME_KEY,
+                    push.key_type.label(),
+                    push.os_user
+                )?,
+                None => writeln!(out, "{}", render::shell_words(&plan.argv))?,
+            },
         }
         return Ok(0);
     }
@@ -90,8 +119,24 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     } else {
         None
     };
-    ctx.verbose(&format!("running {}", render::shell_words(&plan.argv)));
-    let outcome = transport::session::run(&plan.argv, &mut interrupts).await;
+    // The key last: the instance keeps it for a minute only.
+    let one_time_key = match &plan.instance_connect {
+        Some(push) => match push_planned(ctx, &aws, push).await {
+            Ok(key) => Some(key),
+            Err(e) => {
+                session::close(&aws, opened).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let command_line = one_time_key
+        .as_ref()
+        .map_or_else(|| plan.argv.clone(), |key| plan.argv_with_key(key.path()));
+    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
+    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    // Removed as soon as ssh is done with it, whatever happened.
+    drop(one_time_key);
     // Diagnosed while an --open rule still stands, so that it is counted.
     if let Ok(o) = &outcome
         && o.code == SSH_FAILED
