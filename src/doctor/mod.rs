@@ -1144,7 +1144,7 @@ fn key_pair_check<'f>(
                 scope,
                 Status::Warn,
                 format!(
-                    "key pair {key_name} no longer exists in EC2; the instance still accepts its key, but only the private key you kept can log in"
+                    "key pair {key_name} no longer exists in EC2; the instance still accepts its key, but only the private key you kept can log in with it"
                 ),
                 vec![format!(
                     "to let EC2 track it again: ssh-keygen -y -f {} > {key_name}.pub && aws ec2 import-key-pair --key-name {key_name} --public-key-material fileb://{key_name}.pub",
