@@ -206,6 +206,49 @@ fn the_key_file_is_gone_after_berth_and_the_key_after_60_seconds() {
 }
 
 #[test]
+fn ctrl_c_during_the_session_removes_the_key_too() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    let runtime = berth.home().join("run");
+    std::fs::create_dir(&runtime).expect("mkdir");
+    set_mode(&runtime, 0o700);
+    berth.env("XDG_RUNTIME_DIR", Some(&runtime.display().to_string()));
+    let keys = runtime.join("berth");
+    let mut child = berth
+        .command(&[
+            "ssh",
+            "prod/prod-nokey",
+            "--via",
+            "private",
+            "--",
+            "sleep 60",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start berth");
+    // The key is there while ssh runs.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while key_dirs_left(&keys).is_empty() {
+        assert!(Instant::now() < deadline, "no one-time key appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = child.wait().expect("berth ends");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).expect("stderr");
+    }
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(key_dirs_left(&keys), Vec::<PathBuf>::new(), "{stderr}");
+}
+
+#[test]
 fn a_host_with_a_key_pair_takes_a_one_time_key_when_asked() {
     let sb = sandbox();
     let berth = Berth::new(sb);
