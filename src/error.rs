@@ -5,14 +5,15 @@
 //! |------|---------|
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
-//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, …) |
-//! | 5    | an AWS error |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, …) |
+//! | 5    | an AWS error (EC2 Instance Connect's refusals included) |
 //! | 6    | no usable AWS credentials |
 //! | 255  | ssh could not connect (ssh's own status, passed through) |
 
 use std::fmt::Write as _;
 
 use crate::aws::AwsError;
+use crate::aws::instance_connect::InstanceConnectError;
 use crate::config::ConfigError;
 use crate::echo::EchoError;
 use crate::firewall::FirewallError;
@@ -22,6 +23,7 @@ use crate::plan::PlanError;
 use crate::plan::exec::ExecError;
 use crate::plan::rdp::RdpError;
 use crate::plan::route::RouteError;
+use crate::secrets::ephemeral::EphemeralKeyError;
 use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
@@ -60,6 +62,10 @@ pub enum Error {
     Firewall(#[from] FirewallError),
     #[error(transparent)]
     Echo(#[from] EchoError),
+    #[error(transparent)]
+    InstanceConnect(#[from] InstanceConnectError),
+    #[error(transparent)]
+    EphemeralKey(#[from] EphemeralKeyError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -85,22 +91,30 @@ impl Error {
             | Self::Firewall(FirewallError::NotOneAddress(_))
             | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
             Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
-            Self::Inventory(InventoryError::Aws(_)) => 5,
-            Self::Inventory(
-                InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. },
-            )
-            | Self::Ambiguous { .. }
-            | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
-            | Self::NoMatch { .. } => 3,
+            Self::Firewall(FirewallError::Aws(e))
+            | Self::InstanceConnect(InstanceConnectError::Aws(e)) => {
+                Self::from(e.clone()).exit_code()
+            }
+            // An instance that stopped since berth looked counts as one
+            // that was stopped then (Plan's NotRunning).
             Self::Plan(_)
             | Self::Route(_)
             | Self::Exec(ExecError::NotRunning { .. })
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
-            | Self::Firewall(FirewallError::NoGroup(_)) => 4,
-            Self::Firewall(FirewallError::Aws(e)) => Self::from(e.clone()).exit_code(),
-            Self::Firewall(FirewallError::Journal(_)) | Self::Output(_) => 1,
+            | Self::Firewall(FirewallError::NoGroup(_))
+            | Self::InstanceConnect(InstanceConnectError::NotRunning { .. }) => 4,
+            Self::Inventory(InventoryError::Aws(_)) | Self::InstanceConnect(_) => 5,
+            Self::Inventory(
+                InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. },
+            )
+            | Self::Ambiguous { .. }
+            | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
+            | Self::NoMatch { .. } => 3,
+            Self::Firewall(FirewallError::Journal(_)) | Self::EphemeralKey(_) | Self::Output(_) => {
+                1
+            }
         }
     }
 
@@ -145,6 +159,14 @@ impl Error {
             ),
             Self::Firewall(FirewallError::Aws(e)) => inventory_hint(&InventoryError::Aws(e.clone())),
             Self::Echo(_) => Some("pass your address with --from CIDR instead".to_owned()),
+            Self::InstanceConnect(InstanceConnectError::Aws(e)) => {
+                inventory_hint(&InventoryError::Aws(e.clone()))
+            }
+            Self::InstanceConnect(e) => e.hint(),
+            Self::EphemeralKey(_) => Some(
+                "berth writes one-time keys under $XDG_RUNTIME_DIR/berth, else its state                  directory (~/.local/state/berth): check that it is yours and writable"
+                    .to_owned(),
+            ),
             Self::Output(_) => None,
         }
     }
@@ -241,6 +263,31 @@ mod tests {
                     profile: Some("prod".into()),
                     detail: String::new(),
                 }
+                .into(),
+                6,
+            ),
+            (
+                InstanceConnectError::NotRunning {
+                    instance_id: "i-1".into(),
+                    message: String::new(),
+                }
+                .into(),
+                4,
+            ),
+            (
+                InstanceConnectError::AccessDenied {
+                    instance_id: "i-1".into(),
+                    code: "AccessDeniedException".into(),
+                    message: String::new(),
+                }
+                .into(),
+                5,
+            ),
+            (
+                InstanceConnectError::Aws(AwsError::Credentials {
+                    profile: None,
+                    detail: String::new(),
+                })
                 .into(),
                 6,
             ),

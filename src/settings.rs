@@ -33,6 +33,9 @@ pub struct Settings {
     /// `$XDG_STATE_HOME/berth`, else `~/.local/state/berth`: the journal
     /// of temporary security-group rules.
     pub state_dir: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`: the user's own runtime directory (a tmpfs on
+    /// most Linux systems), where one-time keys go.
+    pub runtime_dir: Option<PathBuf>,
     /// `$BERTH_ECHO_URL`: the address-echo service of `--detect-ip`.
     pub echo_url: String,
     pub ssh_program: String,
@@ -66,6 +69,9 @@ impl Settings {
             .filter(|p| p.is_absolute())
             .or_else(|| home.as_ref().map(|h| h.join(".local/state")))
             .map(|d| d.join("berth"));
+        let runtime_dir = var("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
         Ok(Self {
             aws: AwsSettings {
                 profile: global.profile.clone(),
@@ -82,6 +88,7 @@ impl Settings {
             home,
             cache_dir,
             state_dir,
+            runtime_dir,
             echo_url: text(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
             picker: text(PICKER_VAR),

@@ -4,6 +4,7 @@
 
 mod ec2;
 mod ecs;
+pub mod instance_connect;
 mod network;
 pub mod stats;
 
@@ -42,6 +43,7 @@ pub struct Aws {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    instance_connect: aws_sdk_ec2instanceconnect::Client,
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -163,6 +165,11 @@ impl Aws {
         );
         let ssm = aws_sdk_ssm::Client::from_conf(
             aws_sdk_ssm::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let instance_connect = aws_sdk_ec2instanceconnect::Client::from_conf(
+            aws_sdk_ec2instanceconnect::config::Builder::from(&sdk)
                 .interceptor(counter)
                 .build(),
         );
@@ -170,6 +177,7 @@ impl Aws {
             ecs,
             ec2,
             ssm,
+            instance_connect,
             region,
             profile: settings
                 .profile

@@ -205,7 +205,11 @@ impl Intercept for CallCounter {
     ) -> Result<(), BoxError> {
         let operation = cfg.load::<Metadata>().map_or_else(
             || "unknown".to_owned(),
-            |m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()),
+            |m| {
+                // "EC2 Instance Connect" reads as its IAM prefix, ec2-instance-connect.
+                let service = m.service().to_ascii_lowercase().replace(' ', "-");
+                format!("{service}:{}", m.name())
+            },
         );
         self.log.record(operation);
         Ok(())

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::plan::Via;
+use crate::secrets::ephemeral::KeyType;
 
 /// The target grammar, shown after `ssh --help` and `show --help`.
 macro_rules! targets_help {
@@ -133,7 +134,7 @@ PASSWORD:
     #[command(after_help = targets_help!())]
     Show(ShowArgs),
     /// Check every prerequisite of a connection; say which fails and how to fix it.
-    #[command(mut_arg("via", |a| a.help("Which route to check: `public`, `private` (you are inside the VPC or on a VPN), or `auto`: every route")))]
+    #[command(mut_arg("via", |a| a.help("Which route to check: `public`, `private` (you are inside the VPC or on a VPN), `instance-connect` (a one-time key instead of the key pair's), or `auto`: every route")))]
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 CHECKS:
   instance state, container instance status and agent; each route (public address
@@ -246,7 +247,8 @@ impl std::ops::Deref for ConnectArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ConnectOptions {
     /// Private key file (default: the key pair's KEYNAME.pem in the config's
-    /// key_dirs, then ~/.ssh).
+    /// key_dirs, then ~/.ssh; if there is none and the AMI ships
+    /// ec2-instance-connect, a one-time key pushed with EC2 Instance Connect).
     #[arg(short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// Login user (default: the instance's `berth:user` tag, the config
@@ -255,8 +257,9 @@ pub struct ConnectOptions {
     pub user: Option<String>,
     /// Route to the host: `public` (public DNS, else public IPv4), `private`
     /// (from inside the VPC or a VPN), `bastion` (through a bastion to the
-    /// private address), `auto` (the config's `via`, else the public address,
-    /// else a bastion).
+    /// private address), `instance-connect` (a one-time key pushed with EC2
+    /// Instance Connect, over the public address, else the private one),
+    /// `auto` (the config's `via`, else the public address, else a bastion).
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
     /// Go through this bastion (any target: an instance id, CLUSTER/NAME, …;
@@ -310,6 +313,18 @@ pub struct SshArgs {
     /// by the next berth run).
     #[arg(long, conflicts_with = "bastion")]
     pub open: bool,
+    /// Log in with a one-time key, whatever key the instance has: berth
+    /// makes it, pushes it with EC2 Instance Connect (SendSSHPublicKey; the
+    /// instance keeps it 60 seconds) just before ssh runs, and removes it
+    /// when ssh ends. Needs ec2-instance-connect:SendSSHPublicKey and the
+    /// ec2-instance-connect package on the instance (Amazon Linux 2 and
+    /// 2023 and Ubuntu ship it).
+    #[arg(long, conflicts_with = "identity")]
+    pub ephemeral_key: bool,
+    /// The kind of one-time key (rsa for an ec2-instance-connect package
+    /// older than ED25519 support).
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = KeyType::Ed25519)]
+    pub ephemeral_key_type: KeyType,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Remote command, after `--`.
@@ -584,6 +599,32 @@ mod tests {
     }
 
     #[test]
+    fn one_time_key_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "berth",
+            "ssh",
+            "prod/web-1",
+            "--ephemeral-key",
+            "--ephemeral-key-type",
+            "rsa",
+        ])
+        .expect("parses");
+        let Command::Ssh(args) = cli.command else {
+            panic!("not ssh")
+        };
+        assert!(args.ephemeral_key);
+        assert_eq!(args.ephemeral_key_type, KeyType::Rsa);
+        let cli = Cli::try_parse_from(["berth", "ssh", "prod", "--via", "instance-connect"])
+            .expect("parses");
+        let Command::Ssh(args) = cli.command else {
+            panic!("not ssh")
+        };
+        assert_eq!(args.connect.via, Via::InstanceConnect);
+        assert!(!args.ephemeral_key);
+        assert_eq!(args.ephemeral_key_type, KeyType::Ed25519);
+    }
+
+    #[test]
     fn bad_input_is_a_usage_error() {
         for argv in [
             vec!["berth", "ssh"],
@@ -594,6 +635,8 @@ mod tests {
             vec!["berth", "ssh", "prod", "--user", ""],
             vec!["berth", "rdp", "prod", "--wait", "soon"],
             vec!["berth", "rdp", "prod", "--client", ""],
+            vec!["berth", "ssh", "prod", "--ephemeral-key", "-i", "k.pem"],
+            vec!["berth", "ssh", "prod", "--ephemeral-key-type", "dsa"],
         ] {
             let err = Cli::try_parse_from(&argv).expect_err("must fail");
             assert_eq!(err.exit_code(), 2, "{argv:?}");

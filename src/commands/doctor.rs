@@ -46,7 +46,7 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
     let via = route::requested_via(ctx, &connect, &host)?;
     let bastion = match via {
         Via::Auto | Via::Bastion => bastion(ctx, &aws, &connect, &host).await?,
-        Via::Public | Via::Private => BastionState::NotChecked,
+        Via::Public | Via::Private | Via::InstanceConnect => BastionState::NotChecked,
     };
     let probe = Probe {
         protocol,

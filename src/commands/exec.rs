@@ -27,6 +27,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
             vec![]
         },
         command: exec::docker_exec(&container.runtime_id, &args.command, terminal),
+        ..SshExtras::default()
     };
     let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
     let notes = [

@@ -4,6 +4,7 @@
 
 pub mod doctor;
 pub mod exec;
+pub mod instance_connect;
 pub mod ls;
 pub mod rdp;
 pub mod route;
@@ -29,7 +30,8 @@ use crate::inventory::model::Host;
 use crate::inventory::os::Login;
 use crate::inventory::{HostFilter, Inventory};
 use crate::picker;
-use crate::plan::{SshRequest, Via};
+use crate::plan::{OneTimeKey, SshRequest, Via};
+use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{self, KeyLookup};
 use crate::settings::Settings;
 use crate::target;
@@ -328,6 +330,8 @@ pub fn connect_request(
         passthrough: Vec::new(),
         remote_command: Vec::new(),
         program: ctx.settings.ssh_program.clone(),
+        one_time_key: OneTimeKey::Auto,
+        one_time_key_type: KeyType::default(),
     };
     Ok((request, key))
 }

@@ -12,7 +12,7 @@ use crate::inventory::model::Host;
 use crate::plan::route::{
     self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, RouteChoice, RouteKind,
 };
-use crate::plan::{self, SshRequest, Via};
+use crate::plan::{self, OneTimeKey, SshRequest, Via};
 
 use super::{Context, connect_request, effective_via, resolve_one};
 
@@ -267,6 +267,8 @@ pub fn bastion_plan(
     let request = SshRequest {
         via,
         passthrough,
+        // The ProxyCommand is fixed before a key could be pushed.
+        one_time_key: OneTimeKey::Never,
         ..request
     };
     let plan = plan::plan_ssh(bastion, &request, &key)?;

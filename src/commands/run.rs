@@ -39,6 +39,7 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
             port: args.port,
             passthrough: passthrough.clone(),
             command: args.command.clone(),
+            ..SshExtras::default()
         };
         match plan_with_route(ctx, &aws, &args.connect, host, extras).await {
             Ok((plan, _)) => {

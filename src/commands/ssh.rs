@@ -1,6 +1,7 @@
 //! `berth ssh TARGET [-- COMMAND]`: resolve, decide the route, plan, run
 //! ssh; with `--open`, hold a temporary security-group rule for the
-//! session; when ssh cannot connect, say which prerequisite fails.
+//! session; with a one-time key, push it right before ssh runs and remove
+//! it when ssh ends; when ssh cannot connect, say which prerequisite fails.
 
 use std::io::Write;
 use std::time::Instant;
@@ -14,11 +15,13 @@ use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::plan::route::RouteChoice;
-use crate::plan::{self, Plan, SshRequest};
+use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::render;
+use crate::secrets::ephemeral::KeyType;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
+use super::instance_connect::push_planned;
 use super::route::{self, Reach};
 use super::session;
 use super::{Context, connect_request, operator_address, resolve_host};
@@ -27,12 +30,15 @@ use super::{Context, connect_request, operator_address, resolve_host};
 const SSH_FAILED: i32 = 255;
 
 /// What `ssh` adds to a plan beyond the target: `-p`, the pass-through
-/// options and the remote command.
+/// options, the remote command and the one-time key asked for.
 #[derive(Debug, Default)]
 pub struct SshExtras {
     pub port: Option<u16>,
     pub passthrough: Vec<String>,
     pub command: Vec<String>,
+    /// `--ephemeral-key`.
+    pub ephemeral_key: bool,
+    pub ephemeral_key_type: KeyType,
 }
 
 /// Resolves, decides the route and plans.
@@ -40,11 +46,22 @@ pub async fn prepare(
     ctx: &Context,
     args: &SshArgs,
 ) -> Result<(Host, Aws, Plan, RouteChoice), Error> {
+    if let (Some(file), Via::InstanceConnect) = (&args.connect.identity, args.connect.via) {
+        return Err(Error::Usage {
+            message: format!(
+                "-i {} and --via instance-connect both choose the key",
+                file.display()
+            ),
+            hint: "drop -i to log in with a one-time key, or drop --via instance-connect to log in with the file".to_owned(),
+        });
+    }
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
     let extras = SshExtras {
         port: args.port,
         passthrough: args.passthrough(),
         command: args.command.clone(),
+        ephemeral_key: args.ephemeral_key,
+        ephemeral_key_type: args.ephemeral_key_type,
     };
     let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
     Ok((host, aws, plan, choice))
@@ -75,6 +92,13 @@ pub async fn plan_with_route(
         port: extras.port,
         passthrough,
         remote_command: extras.command,
+        // `--via instance-connect` asks for the key; the route is decided.
+        one_time_key: if extras.ephemeral_key || choice.requested == Via::InstanceConnect {
+            OneTimeKey::Always
+        } else {
+            request.one_time_key
+        },
+        one_time_key_type: extras.ephemeral_key_type,
         via: choice.route.via(),
         ..request
     };
@@ -95,7 +119,17 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
                 out,
                 &json!({ "argv": plan.argv, "plan": plan, "route": choice }),
             )?,
-            OutputFormat::Table => writeln!(out, "{}", render::shell_words(&plan.argv))?,
+            OutputFormat::Table => match &plan.instance_connect {
+                Some(push) => writeln!(
+                    out,
+                    "{}  # {}: a one-time {} key, pushed for {} with EC2 Instance Connect first",
+                    render::shell_words(&plan.argv),
+                    plan::ONE_TIME_KEY,
+                    push.key_type.label(),
+                    push.os_user
+                )?,
+                None => writeln!(out, "{}", render::shell_words(&plan.argv))?,
+            },
         }
         return Ok(0);
     }
@@ -109,8 +143,24 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     } else {
         None
     };
-    ctx.verbose(&format!("running {}", render::shell_words(&plan.argv)));
-    let outcome = transport::session::run(&plan.argv, &mut interrupts).await;
+    // The key last: the instance keeps it for a minute only.
+    let one_time_key = match &plan.instance_connect {
+        Some(push) => match push_planned(ctx, &aws, push).await {
+            Ok(key) => Some(key),
+            Err(e) => {
+                session::close(&aws, opened).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let command_line = one_time_key
+        .as_ref()
+        .map_or_else(|| plan.argv.clone(), |key| plan.argv_with_key(key.path()));
+    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
+    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    // Removed as soon as ssh is done with it, whatever happened.
+    drop(one_time_key);
     // Diagnosed while an --open rule still stands, so that it is counted.
     if let Ok(o) = &outcome
         && o.code == SSH_FAILED

@@ -392,6 +392,8 @@ pub fn selected_routes(via: Via, bastion: &BastionState) -> Vec<RouteKind> {
         Via::Public => vec![RouteKind::Public],
         Via::Private => vec![RouteKind::Private],
         Via::Bastion => return vec![RouteKind::Bastion],
+        // A one-time key travels the default network route.
+        Via::InstanceConnect => vec![RouteKind::Public, RouteKind::Private],
         Via::Auto => vec![
             RouteKind::Public,
             RouteKind::Private,
@@ -1058,24 +1060,95 @@ fn acl_check(facts: &Facts, route: RouteKind, from: Option<IpNet>) -> Finding {
     }
 }
 
+/// Whether `berth ssh` can log in with a one-time key pushed with EC2
+/// Instance Connect when the key pair's key is missing: an ssh login to an
+/// AMI that ships ec2-instance-connect.
+fn instance_connect_applies(facts: &Facts) -> bool {
+    facts.protocol == Protocol::Ssh && facts.host.os.ships_instance_connect()
+}
+
+/// The fix line that logs in with a one-time key.
+fn instance_connect_fix(facts: &Facts) -> String {
+    format!(
+        "log in with a one-time key (EC2 Instance Connect): berth ssh {} --via instance-connect",
+        facts.target
+    )
+}
+
+/// `--via instance-connect`: the key pair does not matter, the package on
+/// the instance does (and the IAM permission, which berth cannot check
+/// without pushing a key).
+fn instance_connect_check(facts: &Facts, out: &mut Vec<Finding>) {
+    let os = facts.host.os.label();
+    let permission = crate::aws::instance_connect::SEND_ACTION;
+    out.push(if instance_connect_applies(facts) {
+        finding(
+            "instance-connect",
+            Scope::KeyRoutes,
+            Status::Pass,
+            format!(
+                "{os} ships ec2-instance-connect: berth pushes a one-time key (needs {permission}, not checked)"
+            ),
+            vec![],
+        )
+    } else {
+        finding(
+            "instance-connect",
+            Scope::KeyRoutes,
+            Status::Warn,
+            format!(
+                "{os} AMIs do not ship ec2-instance-connect: sshd takes a pushed key only if the package is installed"
+            ),
+            vec![format!(
+                "connect with Session Manager: aws ssm start-session --target {}",
+                facts.host.ec2.instance_id
+            )],
+        )
+    });
+}
+
 fn key_checks(facts: &Facts, out: &mut Vec<Finding>) {
     let scope = Scope::KeyRoutes;
     let ec2 = &facts.host.ec2;
+    if facts.via == Via::InstanceConnect && facts.protocol == Protocol::Ssh {
+        instance_connect_check(facts, out);
+        return;
+    }
     let Some(key_name) = ec2.key_name.as_deref() else {
-        out.push(finding(
-            "key-pair",
-            scope,
-            Status::Fail,
-            "launched without a key pair: there is no key to log in with",
-            vec![
+        let ssm = format!(
+            "connect with Session Manager: aws ssm start-session --target {}",
+            ec2.instance_id
+        );
+        out.push(if instance_connect_applies(facts) {
+            // berth ssh logs in with a one-time key on its own.
+            finding(
+                "key-pair",
+                scope,
+                Status::Warn,
                 format!(
-                    "connect with Session Manager: aws ssm start-session --target {}",
-                    ec2.instance_id
+                    "launched without a key pair; {} ships ec2-instance-connect, so berth ssh logs in with a one-time key (needs {}, not checked)",
+                    facts.host.os.label(),
+                    crate::aws::instance_connect::SEND_ACTION
                 ),
-                "or launch a replacement with a key pair (--key-name in the launch template)"
-                    .to_owned(),
-            ],
-        ));
+                vec![instance_connect_fix(facts), format!("or {ssm}")],
+            )
+        } else {
+            finding(
+                "key-pair",
+                scope,
+                Status::Fail,
+                "launched without a key pair: there is no key to log in with",
+                vec![
+                    ssm,
+                    format!(
+                        "or, if the instance has the ec2-instance-connect package: berth ssh {} --via instance-connect",
+                        facts.target
+                    ),
+                    "or launch a replacement with a key pair (--key-name in the launch template)"
+                        .to_owned(),
+                ],
+            )
+        });
         return;
     };
     out.push(finding("key-pair", scope, Status::Pass, key_name, vec![]));
@@ -1113,7 +1186,7 @@ fn key_pair_check<'f>(
                 scope,
                 Status::Warn,
                 format!(
-                    "key pair {key_name} no longer exists in EC2; the instance still accepts its key, but only the private key you kept can log in"
+                    "key pair {key_name} no longer exists in EC2; the instance still accepts its key, but only the private key you kept can log in with it"
                 ),
                 vec![format!(
                     "to let EC2 track it again: ssh-keygen -y -f {} > {key_name}.pub && aws ec2 import-key-pair --key-name {key_name} --public-key-material fileb://{key_name}.pub",
@@ -1149,19 +1222,33 @@ fn local_key_checks(
     let local = match &facts.local_key {
         Ok(local) => local,
         Err(searched) => {
-            out.push(finding(
-                "local-key",
-                scope,
-                Status::Fail,
-                format!(
-                    "no private key for {key_name}; looked in {}",
-                    searched.join(", ")
-                ),
-                vec![
-                    format!("save it as ~/.ssh/{key_name}.pem (chmod 600), or pass -i PATH"),
-                    "or add its directory to key_dirs in berth's config file".to_owned(),
-                ],
-            ));
+            let save = [
+                format!("save it as ~/.ssh/{key_name}.pem (chmod 600), or pass -i PATH"),
+                "or add its directory to key_dirs in berth's config file".to_owned(),
+            ];
+            out.push(if instance_connect_applies(facts) {
+                finding(
+                    "local-key",
+                    scope,
+                    Status::Warn,
+                    format!(
+                        "no private key for {key_name} (looked in {}); berth ssh logs in with a one-time key pushed with EC2 Instance Connect instead",
+                        searched.join(", ")
+                    ),
+                    [vec![instance_connect_fix(facts)], save.to_vec()].concat(),
+                )
+            } else {
+                finding(
+                    "local-key",
+                    scope,
+                    Status::Fail,
+                    format!(
+                        "no private key for {key_name}; looked in {}",
+                        searched.join(", ")
+                    ),
+                    save.to_vec(),
+                )
+            });
             return;
         }
     };

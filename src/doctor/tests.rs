@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::network::{AclEntry, NetworkAcl, Permission, Route, RouteTable, SecurityGroup};
 use super::*;
 use crate::inventory::model::{Host, example_host};
+use crate::inventory::os::OsFamily;
 
 fn net(s: &str) -> IpNet {
     s.parse().expect("test CIDR")
@@ -204,9 +205,17 @@ fn each_broken_prerequisite_is_named_with_its_fix() {
             "denies inbound tcp/22 by rule 50",
             "create-network-acl-entry --network-acl-id acl-1 --ingress --rule-number 49",
         ),
+        // (On an AMI that ships ec2-instance-connect a one-time key stands
+        // in: see one_time_keys_stand_in_for_a_missing_key.)
         (
             "no key pair",
-            (|h| h.ec2.key_name = None, |f| f.key_pair = None),
+            (
+                |h| {
+                    h.ec2.key_name = None;
+                    h.os = OsFamily::Debian;
+                },
+                |f| f.key_pair = None,
+            ),
             "key-pair",
             "without a key pair",
             "aws ssm start-session --target i-0123456789abcdef0",
@@ -214,7 +223,7 @@ fn each_broken_prerequisite_is_named_with_its_fix() {
         (
             "no local key",
             (
-                |_| {},
+                |h| h.os = OsFamily::Debian,
                 |f| f.local_key = Err(vec!["/home/op/.ssh/prod.pem".into()]),
             ),
             "local-key",
@@ -276,6 +285,88 @@ fn each_broken_prerequisite_is_named_with_its_fix() {
         );
         assert_eq!(report.exit_code(), 4, "{name}: {:#?}", report.routes);
     }
+}
+
+#[test]
+fn one_time_keys_stand_in_for_a_missing_key() {
+    let fix = "berth ssh prod/web-1 --via instance-connect";
+    // No key pair, on an AMI that ships ec2-instance-connect: a warning,
+    // and the route works (berth ssh pushes a one-time key).
+    let mut host = example_host();
+    host.ec2.key_name = None;
+    let report = diagnose(&Facts {
+        key_pair: None,
+        ..healthy(&host)
+    });
+    let f = find(&report, "key-pair");
+    assert_eq!(f.status, Status::Warn, "{f:#?}");
+    assert!(f.evidence.contains("ships ec2-instance-connect"), "{f:#?}");
+    assert!(f.fix[0].contains(fix), "{f:#?}");
+    assert_eq!(report.exit_code(), 0);
+
+    // No local file for the key pair: the same.
+    let host = example_host();
+    let report = diagnose(&Facts {
+        local_key: Err(vec!["/home/op/.ssh/prod.pem".into()]),
+        ..healthy(&host)
+    });
+    let f = find(&report, "local-key");
+    assert_eq!(f.status, Status::Warn, "{f:#?}");
+    assert!(f.fix[0].contains(fix), "{f:#?}");
+    assert_eq!(report.exit_code(), 0);
+
+    // Where the AMI lacks the package the key pair still decides, and the
+    // fix mentions Instance Connect only as an if.
+    let mut host = example_host();
+    host.ec2.key_name = None;
+    host.os = OsFamily::Flatcar;
+    let report = diagnose(&Facts {
+        key_pair: None,
+        ..healthy(&host)
+    });
+    let f = find(&report, "key-pair");
+    assert_eq!(f.status, Status::Fail, "{f:#?}");
+    assert!(
+        f.fix
+            .iter()
+            .any(|l| l.starts_with("or, if the instance has the ec2-instance-connect package")),
+        "{f:#?}"
+    );
+    assert_eq!(report.exit_code(), 4);
+}
+
+#[test]
+fn via_instance_connect_checks_the_package_not_the_key_pair() {
+    let mut host = example_host();
+    host.ec2.key_name = None;
+    let facts = Facts {
+        via: Via::InstanceConnect,
+        key_pair: None,
+        local_key: Err(vec![]),
+        ..healthy(&host)
+    };
+    let report = diagnose(&facts);
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !f.check.starts_with("key") && f.check != "local-key"),
+        "{:#?}",
+        report.findings
+    );
+    let f = find(&report, "instance-connect");
+    assert_eq!(f.status, Status::Pass, "{f:#?}");
+    assert!(f.evidence.contains("ec2-instance-connect:SendSSHPublicKey"));
+    assert_eq!(works(&report), vec![RouteKind::Public]);
+
+    host.os = OsFamily::Flatcar;
+    let report = diagnose(&Facts {
+        via: Via::InstanceConnect,
+        key_pair: None,
+        local_key: Err(vec![]),
+        ..healthy(&host)
+    });
+    assert_eq!(find(&report, "instance-connect").status, Status::Warn);
 }
 
 #[test]

@@ -70,6 +70,14 @@ impl OsFamily {
         }
     }
 
+    /// Whether the family's AMIs come with the ec2-instance-connect package,
+    /// whose AuthorizedKeysCommand lets sshd take keys pushed with EC2
+    /// Instance Connect: Amazon Linux 2 and 2023, Ubuntu 20.04 and later
+    /// (the AWS docs' list). Other Linux hosts can install it.
+    pub fn ships_instance_connect(self) -> bool {
+        matches!(self, Self::AmazonLinux | Self::Ubuntu)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::AmazonLinux => "Amazon Linux",

@@ -4,13 +4,18 @@
 //! Nothing here touches the network, the file system or the clock; a plan
 //! is data that `--dry-run` prints and `transport` runs. Every refusal is a
 //! [`PlanError`] naming the prerequisite that failed and how to fix it.
+//!
+//! A plan that logs in with a one-time key ([`InstanceConnectPush`]) says
+//! so; the command makes the key, pushes it with EC2 Instance Connect and
+//! puts its file in the argv ([`Plan::argv_with_key`]) just before ssh runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::model::{Host, Instance};
 use crate::inventory::os::{Login, OsFamily};
+use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
 pub mod exec;
@@ -30,6 +35,9 @@ pub enum Via {
     Private,
     /// ssh to a bastion, and from there to the private address.
     Bastion,
+    /// A one-time key pushed with EC2 Instance Connect, over the public
+    /// address, else the private one.
+    InstanceConnect,
 }
 
 impl Via {
@@ -40,6 +48,7 @@ impl Via {
             Self::Public => "public",
             Self::Private => "private",
             Self::Bastion => "bastion",
+            Self::InstanceConnect => "instance-connect",
         }
     }
 }
@@ -81,6 +90,43 @@ pub struct SshRequest {
     pub remote_command: Vec<String>,
     /// The ssh program (`ssh`, or `$BERTH_SSH`).
     pub program: String,
+    /// When to log in with a one-time key pushed with EC2 Instance Connect.
+    pub one_time_key: OneTimeKey,
+    /// The kind of one-time key, when one is pushed.
+    pub one_time_key_type: KeyType,
+}
+
+/// When a plan logs in with a one-time key pushed with EC2 Instance Connect
+/// instead of the key pair's. `-i FILE` always wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OneTimeKey {
+    /// When no private key is found for the instance (it has no key pair,
+    /// or its file is not here) and its AMI ships ec2-instance-connect.
+    #[default]
+    Auto,
+    /// Always (`--ephemeral-key`; `--via instance-connect` implies it).
+    Always,
+    /// Never: the key pair's file, or ssh-agent. For a jump host, whose
+    /// ProxyCommand or tunnel is fixed before a key could be pushed.
+    Never,
+}
+
+/// Where the one-time key's file goes in a plan's argv until it exists.
+pub const ONE_TIME_KEY: &str = "<one-time-key>";
+
+/// A one-time key to push with EC2 Instance Connect before ssh runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceConnectPush {
+    pub instance_id: String,
+    /// The OS user the key is for: the plan's login user.
+    pub os_user: String,
+    pub availability_zone: Option<String>,
+    pub key_type: KeyType,
+    /// Why berth logs in this way.
+    pub reason: String,
+    /// Where [`ONE_TIME_KEY`] stands in the plan's argv.
+    #[serde(skip)]
+    argv_index: usize,
 }
 
 /// A connection, decided.
@@ -93,12 +139,30 @@ pub struct Plan {
     pub route: Route,
     pub port: Option<u16>,
     pub key: Option<KeyFile>,
+    /// A one-time key to push first; `argv` holds [`ONE_TIME_KEY`] where
+    /// its file goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_connect: Option<InstanceConnectPush>,
     /// The exact command line; `argv[0]` is the program.
     pub argv: Vec<String>,
     /// How the choices were made (shown with `-v` and by `show`).
     pub notes: Vec<String>,
     /// Things the operator should know before connecting (always shown).
     pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The argv to run once the one-time key is at `key` (the argv itself
+    /// when the plan pushes no key).
+    pub fn argv_with_key(&self, key: &Path) -> Vec<String> {
+        let mut argv = self.argv.clone();
+        if let Some(push) = &self.instance_connect
+            && let Some(word) = argv.get_mut(push.argv_index)
+        {
+            *word = key.display().to_string();
+        }
+        argv
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,9 +216,11 @@ impl PlanError {
                 _ => "wait until it is running, or pick another host".to_owned(),
             },
             Self::NoKeyPair { instance_id } => format!(
-                "the key-pair route the AWS docs describe is closed for this instance; \
-                 use SSM Session Manager (`aws ssm start-session --target {instance_id}`) or \
-                 EC2 Instance Connect, or pass `-i FILE` if the AMI trusts a key of yours"
+                "the key-pair route the AWS docs describe is closed for this instance; if it has \
+                 the ec2-instance-connect package (Amazon Linux 2 and 2023 and Ubuntu ship it), \
+                 log in with a one-time key: `berth ssh {instance_id} --via instance-connect`; \
+                 else use SSM Session Manager (`aws ssm start-session --target {instance_id}`), \
+                 or pass `-i FILE` if the AMI trusts a key of yours"
             ),
             Self::NoRoute { available, .. } if available.is_empty() => {
                 "the instance has no address at all; is it still starting?".to_owned()
@@ -232,28 +298,7 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
     }
     let mut notes = Vec::new();
     let mut warnings = container_warnings(host);
-    let key = match (&key.found, &host.ec2.key_name) {
-        (Some(file), _) if file.too_open() => {
-            return Err(PlanError::KeyTooOpen {
-                path: file.path.clone(),
-                mode: file.mode.unwrap_or_default(),
-            });
-        }
-        (Some(file), _) => Some(file.clone()),
-        (None, None) => return Err(PlanError::NoKeyPair { instance_id }),
-        (None, Some(name)) => {
-            let looked: Vec<String> = key
-                .searched
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            warnings.push(format!(
-                "no file found for key pair `{name}` (looked in {}); leaving the key to ssh-agent and ~/.ssh/config",
-                looked.join(", ")
-            ));
-            None
-        }
-    };
+    let key = choose_key(host, request, key, &mut warnings)?;
     let (user, user_from) = choose_user(host, request);
     if host.os == OsFamily::Unknown && user_from == UserSource::Ami {
         warnings.push(format!(
@@ -271,21 +316,48 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         argv.push(port.to_string());
     }
     argv.extend(request.passthrough.iter().cloned());
-    if let Some(file) = &key {
+    let mut instance_connect = None;
+    let key = match key {
+        KeyChoice::File(file) => {
+            notes.push(format!(
+                "key: {} ({})",
+                file.path.display(),
+                match file.source {
+                    KeySource::Flag => "-i",
+                    KeySource::ConfigDir => "the config file's key_dirs",
+                    KeySource::SshDir => "~/.ssh",
+                }
+            ));
+            Some(file)
+        }
+        KeyChoice::InstanceConnect { reason } => {
+            notes.push(format!(
+                "key: a one-time {} key for {user}, pushed with EC2 Instance Connect ({reason})",
+                request.one_time_key_type.label()
+            ));
+            instance_connect = Some(InstanceConnectPush {
+                instance_id: instance_id.clone(),
+                os_user: user.clone(),
+                availability_zone: host.ec2.availability_zone.clone(),
+                key_type: request.one_time_key_type,
+                reason,
+                argv_index: argv.len() + 1,
+            });
+            None
+        }
+        KeyChoice::Agent => None,
+    };
+    let key_word = match (&key, &instance_connect) {
+        (Some(file), _) => Some(file.path.display().to_string()),
+        (None, Some(_)) => Some(ONE_TIME_KEY.to_owned()),
+        (None, None) => None,
+    };
+    if let Some(word) = key_word {
         argv.push("-i".to_owned());
-        argv.push(file.path.display().to_string());
+        argv.push(word);
         // An agent full of other keys can exhaust MaxAuthTries first.
         argv.push("-o".to_owned());
         argv.push("IdentitiesOnly=yes".to_owned());
-        notes.push(format!(
-            "key: {} ({})",
-            file.path.display(),
-            match file.source {
-                KeySource::Flag => "-i",
-                KeySource::ConfigDir => "the config file's key_dirs",
-                KeySource::SshDir => "~/.ssh",
-            }
-        ));
     }
     argv.push("--".to_owned());
     argv.push(format!("{user}@{address}"));
@@ -299,10 +371,91 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         route,
         port: request.port,
         key,
+        instance_connect,
         argv,
         notes,
         warnings,
     })
+}
+
+/// How ssh will authenticate.
+enum KeyChoice {
+    /// With this private key file.
+    File(KeyFile),
+    /// As ssh-agent and ~/.ssh/config decide.
+    Agent,
+    /// With a one-time key pushed with EC2 Instance Connect.
+    InstanceConnect { reason: String },
+}
+
+/// The key: `-i FILE`; else a one-time one when asked for; else the key
+/// pair's file when found; else, where the AMI ships ec2-instance-connect,
+/// a one-time one; else ssh-agent's, or a refusal when there is no key pair
+/// at all. [`OneTimeKey::Never`] rules out one-time keys.
+fn choose_key(
+    host: &Host,
+    request: &SshRequest,
+    key: &KeyLookup,
+    warnings: &mut Vec<String>,
+) -> Result<KeyChoice, PlanError> {
+    let instance_id = &host.ec2.instance_id;
+    let given = key
+        .found
+        .as_ref()
+        .is_some_and(|f| f.source == KeySource::Flag);
+    let ships = host.os.ships_instance_connect();
+    let asked = match request.one_time_key {
+        OneTimeKey::Always => true,
+        OneTimeKey::Auto => request.via == Via::InstanceConnect,
+        OneTimeKey::Never => false,
+    };
+    // Where berth may fall back to a one-time key.
+    let fallback = ships && request.one_time_key != OneTimeKey::Never;
+    if asked && !given {
+        if !ships {
+            warnings.push(format!(
+                "{} AMIs do not ship ec2-instance-connect: {instance_id}'s sshd takes the pushed \
+                 key only if that package is installed",
+                host.os.label()
+            ));
+        }
+        return Ok(KeyChoice::InstanceConnect {
+            reason: "asked for".to_owned(),
+        });
+    }
+    let looked = || {
+        key.searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&key.found, &host.ec2.key_name) {
+        (Some(file), _) if file.too_open() => Err(PlanError::KeyTooOpen {
+            path: file.path.clone(),
+            mode: file.mode.unwrap_or_default(),
+        }),
+        (Some(file), _) => Ok(KeyChoice::File(file.clone())),
+        (None, None) if fallback => Ok(KeyChoice::InstanceConnect {
+            reason: format!("{instance_id} was launched without a key pair"),
+        }),
+        (None, None) => Err(PlanError::NoKeyPair {
+            instance_id: instance_id.clone(),
+        }),
+        (None, Some(name)) if fallback => Ok(KeyChoice::InstanceConnect {
+            reason: format!(
+                "no private key found for key pair `{name}` (looked in {}); -i FILE uses yours",
+                looked()
+            ),
+        }),
+        (None, Some(name)) => {
+            warnings.push(format!(
+                "no file found for key pair `{name}` (looked in {}); leaving the key to ssh-agent and ~/.ssh/config",
+                looked()
+            ));
+            Ok(KeyChoice::Agent)
+        }
+    }
 }
 
 fn choose_user(host: &Host, request: &SshRequest) -> (String, UserSource) {
@@ -358,12 +511,14 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
         Via::Auto | Via::Public => public,
         // A bastion reaches the private address.
         Via::Private | Via::Bastion => private,
+        Via::InstanceConnect => public.or(private),
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),
         wanted: match via {
             Via::Auto | Via::Public => "public",
             Via::Private | Via::Bastion => "private",
+            Via::InstanceConnect => "public or private",
         },
         available: available_routes(host),
     })

@@ -81,6 +81,8 @@ pub struct Considered {
 /// The route taken and every route considered on the way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteChoice {
+    /// The `--via` asked for (after the config file).
+    pub requested: Via,
     pub route: RouteKind,
     pub bastion: Option<BastionRef>,
     pub considered: Vec<Considered>,
@@ -154,52 +156,20 @@ pub fn needs_bastion(via: Via, host: &Host) -> bool {
     match via {
         Via::Bastion => true,
         Via::Auto => public_address(host).is_none(),
-        Via::Public | Via::Private => false,
+        Via::Public | Via::Private | Via::InstanceConnect => false,
     }
 }
 
 /// Decides the route for `host`.
 pub fn choose(via: Via, host: &Host, bastion: &BastionLookup) -> Result<RouteChoice, RouteError> {
     let instance_id = host.ec2.instance_id.clone();
-    let public = match public_address(host) {
-        Some(address) => Considered {
-            route: RouteKind::Public,
-            usable: true,
-            reason: format!("public address {address}"),
-        },
-        None => Considered {
-            route: RouteKind::Public,
-            usable: false,
-            reason: "no public address".to_owned(),
-        },
-    };
-    let bastion_considered = match (bastion, &host.ec2.private_ip) {
-        (BastionLookup::Found(found), Some(ip)) => Considered {
-            route: RouteKind::Bastion,
-            usable: true,
-            reason: format!("through {} to {ip}", describe(found)),
-        },
-        (BastionLookup::Found(found), None) => Considered {
-            route: RouteKind::Bastion,
-            usable: false,
-            reason: format!("{} found, but no private address", describe(found)),
-        },
-        (BastionLookup::NoneIn { vpc_id }, _) => Considered {
-            route: RouteKind::Bastion,
-            usable: false,
-            reason: no_bastion_reason(vpc_id.as_deref()),
-        },
-        (BastionLookup::NotNeeded, _) => Considered {
-            route: RouteKind::Bastion,
-            usable: false,
-            reason: "not looked up".to_owned(),
-        },
-    };
+    let public = public_considered(host);
     let found = match bastion {
         BastionLookup::Found(found) => Some(found.clone()),
         _ => None,
     };
     let take = |route: RouteKind, considered: Vec<Considered>| RouteChoice {
+        requested: via,
         route,
         bastion: (route == RouteKind::Bastion)
             .then(|| found.clone())
@@ -208,25 +178,24 @@ pub fn choose(via: Via, host: &Host, bastion: &BastionLookup) -> Result<RouteCho
     };
     match via {
         Via::Public => Ok(take(RouteKind::Public, vec![public])),
-        Via::Private => {
-            let reason = match &host.ec2.private_ip {
-                Some(ip) => format!("private address {ip} (asked for with --via private)"),
-                None => "no private address".to_owned(),
-            };
-            Ok(take(
-                RouteKind::Private,
-                vec![Considered {
-                    route: RouteKind::Private,
-                    usable: host.ec2.private_ip.is_some(),
-                    reason,
-                }],
-            ))
-        }
+        // A one-time key over the public address, else the private one.
+        Via::InstanceConnect if public.usable => Ok(take(RouteKind::Public, vec![public])),
+        Via::InstanceConnect => Ok(take(
+            RouteKind::Private,
+            vec![public, private_considered(host, "no public one")],
+        )),
+        Via::Private => Ok(take(
+            RouteKind::Private,
+            vec![private_considered(host, "asked for with --via private")],
+        )),
         Via::Bastion => match bastion {
             BastionLookup::Found(_) if host.ec2.private_ip.is_none() => {
                 Err(RouteError::NoPrivateAddress { instance_id })
             }
-            BastionLookup::Found(_) => Ok(take(RouteKind::Bastion, vec![bastion_considered])),
+            BastionLookup::Found(_) => Ok(take(
+                RouteKind::Bastion,
+                vec![bastion_considered(host, bastion)],
+            )),
             BastionLookup::NoneIn { vpc_id } => Err(RouteError::NoBastion {
                 instance_id,
                 vpc_id: vpc_id.clone(),
@@ -239,7 +208,7 @@ pub fn choose(via: Via, host: &Host, bastion: &BastionLookup) -> Result<RouteCho
             }),
         },
         Via::Auto => {
-            let considered = vec![public.clone(), bastion_considered];
+            let considered = vec![public, bastion_considered(host, bastion)];
             match considered.iter().find(|c| c.usable) {
                 Some(first) => Ok(take(first.route, considered)),
                 None => Err(RouteError::NoneWorks {
@@ -252,6 +221,48 @@ pub fn choose(via: Via, host: &Host, bastion: &BastionLookup) -> Result<RouteCho
                 }),
             }
         }
+    }
+}
+
+fn public_considered(host: &Host) -> Considered {
+    let address = public_address(host);
+    Considered {
+        route: RouteKind::Public,
+        usable: address.is_some(),
+        reason: address.map_or_else(
+            || "no public address".to_owned(),
+            |a| format!("public address {a}"),
+        ),
+    }
+}
+
+fn private_considered(host: &Host, why: &str) -> Considered {
+    Considered {
+        route: RouteKind::Private,
+        usable: host.ec2.private_ip.is_some(),
+        reason: host.ec2.private_ip.as_ref().map_or_else(
+            || "no private address".to_owned(),
+            |ip| format!("private address {ip} ({why})"),
+        ),
+    }
+}
+
+fn bastion_considered(host: &Host, bastion: &BastionLookup) -> Considered {
+    let (usable, reason) = match (bastion, &host.ec2.private_ip) {
+        (BastionLookup::Found(found), Some(ip)) => {
+            (true, format!("through {} to {ip}", describe(found)))
+        }
+        (BastionLookup::Found(found), None) => (
+            false,
+            format!("{} found, but no private address", describe(found)),
+        ),
+        (BastionLookup::NoneIn { vpc_id }, _) => (false, no_bastion_reason(vpc_id.as_deref())),
+        (BastionLookup::NotNeeded, _) => (false, "not looked up".to_owned()),
+    };
+    Considered {
+        route: RouteKind::Bastion,
+        usable,
+        reason,
     }
 }
 
@@ -346,6 +357,8 @@ mod tests {
             ("bastion given", Via::Bastion, true, true, found(BastionSource::Flag), Some(Bastion)),
             ("bastion asked for, none found", Via::Bastion, true, true, none(), None),
             ("bastion, no private address", Via::Bastion, true, false, found(BastionSource::Flag), None),
+            ("one-time key, public", Via::InstanceConnect, true, true, BastionLookup::NotNeeded, Some(Public)),
+            ("one-time key, private only", Via::InstanceConnect, false, true, BastionLookup::NotNeeded, Some(Private)),
         ]
     }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::inventory::model::{Instance, example_host};
+use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::KeySource;
 
 type Case = (&'static str, Host, SshRequest, KeyLookup, Vec<String>);
@@ -34,6 +35,8 @@ fn request() -> SshRequest {
         passthrough: vec![],
         remote_command: vec![],
         program: "ssh".into(),
+        one_time_key: OneTimeKey::Auto,
+        one_time_key_type: KeyType::Ed25519,
     }
 }
 
@@ -160,11 +163,12 @@ fn argv_for_each_ami_family_and_option() {
             .concat(),
         ),
         (
-            "key pair without a local file: no -i, ssh-agent decides",
-            host(OsFamily::AmazonLinux),
+            "key pair without a local file, an AMI without ec2-instance-connect: \
+             no -i, ssh-agent decides",
+            host(OsFamily::Debian),
             request(),
             no_key(),
-            words(&format!("ssh -- ec2-user@{dns}")),
+            words(&format!("ssh -- admin@{dns}")),
         ),
         (
             "-i given for an instance without a key pair",
@@ -214,6 +218,7 @@ fn argv_for_each_ami_family_and_option() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // a table of cases reads best in one piece
 fn refusals_name_the_prerequisite() {
     let k = || key("/home/op/.ssh/prod.pem", 0o600);
     let id = "i-0123456789abcdef0".to_owned();
@@ -248,12 +253,42 @@ fn refusals_name_the_prerequisite() {
             },
         ),
         (
-            "no key pair and no -i",
-            host_with(OsFamily::AmazonLinux, |h| h.key_name = None),
+            "no key pair and no -i, an AMI without ec2-instance-connect",
+            host_with(OsFamily::Flatcar, |h| h.key_name = None),
             request(),
             KeyLookup::default(),
             PlanError::NoKeyPair {
                 instance_id: id.clone(),
+            },
+        ),
+        (
+            "no key pair, and one-time keys ruled out (a jump host)",
+            host_with(OsFamily::AmazonLinux, |h| h.key_name = None),
+            SshRequest {
+                one_time_key: OneTimeKey::Never,
+                ..request()
+            },
+            KeyLookup::default(),
+            PlanError::NoKeyPair {
+                instance_id: id.clone(),
+            },
+        ),
+        (
+            "instance-connect with no address at all",
+            host_with(OsFamily::AmazonLinux, |h| {
+                h.public_dns = None;
+                h.public_ip = None;
+                h.private_ip = None;
+            }),
+            SshRequest {
+                via: Via::InstanceConnect,
+                ..request()
+            },
+            k(),
+            PlanError::NoRoute {
+                instance_id: id.clone(),
+                wanted: "public or private",
+                available: vec![],
             },
         ),
         (
@@ -323,10 +358,11 @@ fn hints_carry_the_real_ids() {
         .hint(),
         "run `chmod 600 /k.pem`"
     );
+    let no_key_pair = PlanError::NoKeyPair { instance_id: id }.hint();
     assert!(
-        PlanError::NoKeyPair { instance_id: id }
-            .hint()
-            .contains("aws ssm start-session --target i-0123456789abcdef0")
+        no_key_pair.contains("berth ssh i-0123456789abcdef0 --via instance-connect")
+            && no_key_pair.contains("aws ssm start-session --target i-0123456789abcdef0"),
+        "{no_key_pair}"
     );
 }
 
@@ -352,8 +388,9 @@ fn not_running_hints_follow_the_state() {
 
 #[test]
 fn missing_key_file_is_a_note_not_an_error() {
-    let plan = plan_ssh(&host(OsFamily::AmazonLinux), &request(), &no_key()).expect("plan");
-    assert!(plan.key.is_none());
+    // (Where the AMI ships ec2-instance-connect, a one-time key stands in.)
+    let plan = plan_ssh(&host(OsFamily::Debian), &request(), &no_key()).expect("plan");
+    assert!(plan.key.is_none() && plan.instance_connect.is_none());
     assert!(
         plan.warnings
             .iter()
@@ -382,4 +419,238 @@ fn a_proxy_command_quotes_words_and_keeps_only_its_own_percent_token() {
         proxy_command(&argv),
         "ssh -W '%h:%p' -i '/home/op/keys 100%%/bastion.pem' -- ec2-user@10.0.0.5"
     );
+}
+
+/// A row of the one-time key table: the argv, and for whom and why the key
+/// is pushed (`None`: no push).
+type OneTimeCase = (
+    &'static str,
+    Host,
+    SshRequest,
+    KeyLookup,
+    Vec<String>,
+    Option<(&'static str, &'static str)>,
+);
+
+#[test]
+#[allow(clippy::too_many_lines)] // a table of cases reads best in one piece
+fn one_time_keys_when_asked_for_or_when_no_key_is_found() {
+    let dns = "ec2-3-4-5-6.compute-1.amazonaws.com";
+    let one_time = "ssh -i <one-time-key> -o IdentitiesOnly=yes";
+    let flag_key = || KeyLookup {
+        found: Some(KeyFile {
+            path: PathBuf::from("/tmp/mine"),
+            source: KeySource::Flag,
+            mode: Some(0o600),
+        }),
+        searched: vec![PathBuf::from("/tmp/mine")],
+    };
+    let private_only = |os| {
+        host_with(os, |h| {
+            h.public_dns = None;
+            h.public_ip = None;
+        })
+    };
+    let cases: Vec<OneTimeCase> = vec![
+        (
+            "amazon linux without a key pair",
+            host_with(OsFamily::AmazonLinux, |h| h.key_name = None),
+            request(),
+            KeyLookup::default(),
+            words(&format!("{one_time} -- ec2-user@{dns}")),
+            Some(("ec2-user", "launched without a key pair")),
+        ),
+        (
+            "ubuntu whose key pair's file is not here",
+            host(OsFamily::Ubuntu),
+            request(),
+            no_key(),
+            words(&format!("{one_time} -- ubuntu@{dns}")),
+            Some((
+                "ubuntu",
+                "no private key found for key pair `prod` (looked in /home/op/.ssh/prod.pem)",
+            )),
+        ),
+        (
+            "the key pair's file is found: no push",
+            host(OsFamily::AmazonLinux),
+            request(),
+            key("/home/op/.ssh/prod.pem", 0o600),
+            words(&format!(
+                "ssh -i /home/op/.ssh/prod.pem -o IdentitiesOnly=yes -- ec2-user@{dns}"
+            )),
+            None,
+        ),
+        (
+            "--via instance-connect: public address, whatever key is found",
+            host(OsFamily::AmazonLinux),
+            SshRequest {
+                via: Via::InstanceConnect,
+                ..request()
+            },
+            key("/home/op/.ssh/prod.pem", 0o600),
+            words(&format!("{one_time} -- ec2-user@{dns}")),
+            Some(("ec2-user", "asked for")),
+        ),
+        (
+            "--via instance-connect: else the private address",
+            private_only(OsFamily::AmazonLinux),
+            SshRequest {
+                via: Via::InstanceConnect,
+                ..request()
+            },
+            key("/home/op/.ssh/prod.pem", 0o600),
+            words(&format!("{one_time} -- ec2-user@10.0.1.7")),
+            Some(("ec2-user", "asked for")),
+        ),
+        (
+            "--ephemeral-key over --via private, for the --user given",
+            host(OsFamily::AmazonLinux),
+            SshRequest {
+                via: Via::Private,
+                user: Some("deploy".into()),
+                one_time_key: OneTimeKey::Always,
+                ..request()
+            },
+            key("/home/op/.ssh/prod.pem", 0o600),
+            words(&format!("{one_time} -- deploy@10.0.1.7")),
+            Some(("deploy", "asked for")),
+        ),
+        (
+            "-i wins over --via instance-connect from the config",
+            host(OsFamily::AmazonLinux),
+            SshRequest {
+                via: Via::InstanceConnect,
+                ..request()
+            },
+            flag_key(),
+            words(&format!(
+                "ssh -i /tmp/mine -o IdentitiesOnly=yes -- ec2-user@{dns}"
+            )),
+            None,
+        ),
+        (
+            "no local file and one-time keys ruled out: ssh-agent decides",
+            host(OsFamily::AmazonLinux),
+            SshRequest {
+                one_time_key: OneTimeKey::Never,
+                ..request()
+            },
+            no_key(),
+            words(&format!("ssh -- ec2-user@{dns}")),
+            None,
+        ),
+        (
+            "asked for on an AMI without the package: pushed, with a warning",
+            host(OsFamily::Flatcar),
+            SshRequest {
+                one_time_key: OneTimeKey::Always,
+                ..request()
+            },
+            key("/home/op/.ssh/prod.pem", 0o600),
+            words(&format!("{one_time} -- core@{dns}")),
+            Some(("core", "asked for")),
+        ),
+    ];
+    for (name, host, request, key, argv, push) in cases {
+        let plan = plan_ssh(&host, &request, &key).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(plan.argv, argv, "{name}");
+        match (push, &plan.instance_connect) {
+            (None, None) => {}
+            (Some((user, reason)), Some(planned)) => {
+                assert_eq!(planned.instance_id, "i-0123456789abcdef0", "{name}");
+                assert_eq!(planned.os_user, user, "{name}");
+                assert_eq!(
+                    planned.availability_zone.as_deref(),
+                    Some("us-east-1a"),
+                    "{name}"
+                );
+                assert_eq!(planned.key_type, KeyType::Ed25519, "{name}");
+                assert!(
+                    planned.reason.contains(reason),
+                    "{name}: {:?}",
+                    planned.reason
+                );
+                assert!(plan.key.is_none(), "{name}");
+                assert!(
+                    plan.notes
+                        .iter()
+                        .any(|n| n.contains("pushed with EC2 Instance Connect")),
+                    "{name}: {:?}",
+                    plan.notes
+                );
+            }
+            (expected, planned) => panic!("{name}: expected {expected:?}, planned {planned:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_one_time_key_on_an_ami_without_the_package_is_warned_about() {
+    let plan = plan_ssh(
+        &host(OsFamily::Flatcar),
+        &SshRequest {
+            via: Via::InstanceConnect,
+            ..request()
+        },
+        &no_key(),
+    )
+    .expect("plan");
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("Flatcar AMIs do not ship ec2-instance-connect")),
+        "{:?}",
+        plan.warnings
+    );
+    let shipped = plan_ssh(
+        &host(OsFamily::AmazonLinux),
+        &SshRequest {
+            via: Via::InstanceConnect,
+            ..request()
+        },
+        &no_key(),
+    )
+    .expect("plan");
+    assert!(shipped.warnings.is_empty(), "{:?}", shipped.warnings);
+}
+
+#[test]
+fn the_key_file_takes_the_placeholders_place_and_nothing_else_moves() {
+    let asked = SshRequest {
+        port: Some(2222),
+        passthrough: words("-o ServerAliveInterval=30 -L 8080:localhost:80"),
+        remote_command: vec!["echo <one-time-key>".into()],
+        one_time_key: OneTimeKey::Always,
+        one_time_key_type: KeyType::Rsa,
+        ..request()
+    };
+    let plan = plan_ssh(&host(OsFamily::AmazonLinux), &asked, &no_key()).expect("plan");
+    assert_eq!(
+        plan.instance_connect.as_ref().map(|p| p.key_type),
+        Some(KeyType::Rsa)
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains("one-time RSA key")),
+        "{:?}",
+        plan.notes
+    );
+    let file = PathBuf::from("/run/user/0/berth/ephemeral-1-ab/id_rsa");
+    let mut expected = words(
+        "ssh -p 2222 -o ServerAliveInterval=30 -L 8080:localhost:80 \
+         -i /run/user/0/berth/ephemeral-1-ab/id_rsa -o IdentitiesOnly=yes \
+         -- ec2-user@ec2-3-4-5-6.compute-1.amazonaws.com",
+    );
+    // The remote command mentions the placeholder: it stays as it is.
+    expected.push("echo <one-time-key>".to_owned());
+    assert_eq!(plan.argv_with_key(&file), expected);
+
+    // A plan without a one-time key runs as planned.
+    let with_file = plan_ssh(
+        &host(OsFamily::AmazonLinux),
+        &request(),
+        &key("/home/op/.ssh/prod.pem", 0o600),
+    )
+    .expect("plan");
+    assert_eq!(with_file.argv_with_key(&file), with_file.argv);
 }

@@ -255,10 +255,17 @@ pub fn show_text(out: &mut dyn Write, report: &ShowReport<'_>) -> io::Result<()>
     if let Some(plan) = report.plan {
         lines.push((
             "key file",
-            plan.key.as_ref().map_or_else(
-                || "- (left to ssh-agent)".to_owned(),
-                |k| k.path.display().to_string(),
-            ),
+            match (&plan.key, &plan.instance_connect) {
+                (Some(k), _) => k.path.display().to_string(),
+                (None, Some(push)) => format!(
+                    "{} (a one-time {} key, pushed with EC2 Instance Connect for {}: {})",
+                    crate::plan::ONE_TIME_KEY,
+                    push.key_type.label(),
+                    push.os_user,
+                    push.reason
+                ),
+                (None, None) => "- (left to ssh-agent)".to_owned(),
+            },
         ));
         lines.push(("command", shell_words(&plan.argv)));
         for note in &plan.notes {

@@ -101,18 +101,45 @@ fn the_checklist_reads_on_a_terminal_too() {
 fn no_key_pair() {
     let sb = sandbox();
     let host = sb.host("prod-nokey");
+    let target = target(sb, "prod-nokey");
     let run = doctor(
         &Berth::new(sb),
-        &target(sb, "prod-nokey"),
+        &target,
         &["--via", "private", "--from", ME],
     );
-    run.expect_code(4);
-    assert_fails(
-        &run,
-        "key-pair",
-        "launched without a key pair",
-        &format!("aws ssm start-session --target {}", host.instance_id),
+    // Its AMI (Amazon Linux 2023) ships ec2-instance-connect: berth ssh
+    // logs in with a one-time key, so the route works, with a warning that
+    // says how. (An AMI without the package fails here: a unit test.)
+    run.expect_code(0);
+    let f = finding(&run, "key-pair");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert!(
+        f["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("launched without a key pair")
+                && e.contains("ec2-instance-connect:SendSSHPublicKey")),
+        "{f:#}"
     );
+    let fixes = f["fix"].to_string();
+    assert!(
+        fixes.contains(&format!("berth ssh {target} --via instance-connect")),
+        "{fixes}"
+    );
+    assert!(
+        fixes.contains(&format!(
+            "aws ssm start-session --target {}",
+            host.instance_id
+        )),
+        "{fixes}"
+    );
+
+    // With --via instance-connect the package is what is checked.
+    let run = doctor(
+        &Berth::new(sb),
+        &target,
+        &["--via", "instance-connect", "--from", ME],
+    );
+    assert_eq!(finding(&run, "instance-connect")["status"], "pass");
 }
 
 #[test]
@@ -122,12 +149,35 @@ fn key_pair_deleted_after_launch() {
     let target = target(sb, "broken-keygone");
     let args = ["--via", "private", "--from", ME];
 
-    // Without its private key there is no way in.
+    // Without its private key, the way in is a one-time key with EC2
+    // Instance Connect (its AMI, Amazon Linux 2023, ships it).
     let berth = Berth::new(sb);
     let run = doctor(&berth, &target, &args);
-    run.expect_code(4);
+    run.expect_code(0);
     assert_eq!(finding(&run, "key-pair-exists")["status"], "warn");
-    assert_fails(&run, "local-key", "no private key for", "-i PATH");
+    let f = finding(&run, "local-key");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert!(
+        f["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("no private key for")),
+        "{f:#}"
+    );
+    let fixes = f["fix"].to_string();
+    assert!(fixes.contains("--via instance-connect") && fixes.contains("-i PATH"));
+    berth
+        .run(&[
+            "ssh",
+            &target,
+            "--via",
+            "private",
+            "-v",
+            "--",
+            "echo landed",
+        ])
+        .expect_code(0)
+        .stdout_has("landed")
+        .stderr_has("pushed with EC2 Instance Connect (no private key found for key pair");
 
     // With it, the instance still lets you in: a warning, and ssh works.
     let key = berth

@@ -7,6 +7,7 @@ mod support;
 mod bastion;
 mod doctor;
 mod fleet;
+mod instance_connect;
 
 use std::time::{Duration, Instant};
 
@@ -196,18 +197,6 @@ fn ls_filters_and_lists_clusters() {
             "{name}"
         );
     }
-}
-
-#[test]
-fn a_host_without_a_key_pair_explains_the_closed_route() {
-    let sb = sandbox();
-    let run = Berth::new(sb).run(&["ssh", "prod/prod-nokey", "--via", "private"]);
-    run.expect_code(4)
-        .stderr_has("without a key pair")
-        .stderr_has(&format!(
-            "aws ssm start-session --target {}",
-            sb.host("prod-nokey").instance_id
-        ));
 }
 
 #[test]

@@ -66,3 +66,181 @@ def emulate_container_runtime_ids():
         return
     Container.runtime_id = property(
         lambda self: hashlib.sha256(self.container_arn.encode()).hexdigest())
+
+
+# SendSSHPublicKey: "The key remains for 60 seconds" (EC2 Instance Connect
+# API Reference). The sandbox's AuthorizedKeysCommand honours the same limit.
+INSTANCE_CONNECT_KEY_LIFETIME_SECONDS = 60
+
+# The request's documented constraints (API Reference, SendSSHPublicKey).
+_INSTANCE_ID = r"^i-[a-f0-9]+$"
+_OS_USER = r"^[A-Za-z_][A-Za-z0-9\@\._-]{0,30}[A-Za-z0-9\$_-]?$"
+_AVAILABILITY_ZONE = r"^(\w+-){2,3}\d+\w+$"
+# Key types EC2 Instance Connect accepts, in OpenSSH format.
+_KEY_TYPES = ("ssh-rsa", "ssh-ed25519")
+
+
+def _ssh_strings(blob):
+    """The length-prefixed strings of an OpenSSH public key blob (RFC 4253)."""
+    parts, at = [], 0
+    while at < len(blob):
+        if at + 4 > len(blob):
+            raise ValueError("truncated length")
+        size = int.from_bytes(blob[at:at + 4], "big")
+        at += 4
+        if at + size > len(blob):
+            raise ValueError("truncated field")
+        parts.append(blob[at:at + size])
+        at += size
+    return parts
+
+
+def check_instance_connect_key(text):
+    """The key type if `text` is an RSA or ED25519 public key in OpenSSH
+    format (`TYPE BASE64 [COMMENT]`), else a reason it is not."""
+    import base64
+    import binascii
+
+    words = text.strip().split()
+    if len(words) < 2:
+        return None, "the key is not in OpenSSH format (TYPE BASE64 [COMMENT])"
+    key_type, encoded = words[0], words[1]
+    if key_type not in _KEY_TYPES:
+        return None, f"key type {key_type} is not supported (RSA or ED25519 only)"
+    try:
+        parts = _ssh_strings(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ValueError) as e:
+        return None, f"the key's base64 body is not an SSH public key ({e})"
+    if not parts or parts[0] != key_type.encode():
+        return None, f"the key's body is not a {key_type} key"
+    if key_type == "ssh-ed25519" and (len(parts) != 2 or len(parts[1]) != 32):
+        return None, "the ED25519 key is not 32 bytes"
+    if key_type == "ssh-rsa" and (len(parts) != 3 or not parts[1] or not parts[2]):
+        return None, "the RSA key lacks its exponent or modulus"
+    return key_type, None
+
+
+def emulate_instance_connect(ec2_backends, key_store):
+    """EC2 Instance Connect's SendSSHPublicKey, as the API Reference describes
+    it (moto answers Success for anything and keeps nothing):
+
+    * the instance must exist (in the given Availability Zone, if one is
+      given): else EC2InstanceNotFoundException; and be running: else
+      EC2InstanceStateInvalidException;
+    * InstanceId, InstanceOSUser and AvailabilityZone must match their
+      documented patterns, and SSHPublicKey must be an RSA or ED25519 key in
+      OpenSSH format, 80 to 4096 characters: else InvalidArgsException;
+    * the key is kept for the instance and OS user for 60 seconds. On the
+      instance, sshd asks for the keys through its AuthorizedKeysCommand (on
+      Amazon Linux and Ubuntu, the ec2-instance-connect package's
+      eic_run_authorized_keys, which reads them from the instance metadata
+      service); in the sandbox that command reads them from ``key_store``:
+      one file a key, ``KEY_STORE/INSTANCE_ID/OS_USER/EXPIRES_MS-ID.pub``,
+      EXPIRES_MS being when it expires in Unix milliseconds.
+    """
+    import json
+    import os
+    import re
+    import time
+    import uuid
+
+    from moto.core.exceptions import JsonRESTError
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2instanceconnect.responses import Ec2InstanceConnectResponse
+
+    if getattr(Ec2InstanceConnectResponse, "_berth_emulated", False):
+        return
+
+    def invalid(message):
+        return JsonRESTError("InvalidArgsException", message)
+
+    def store(instance_id, user, key):
+        user_dir = os.path.join(key_store, instance_id, user)
+        os.makedirs(user_dir, mode=0o755, exist_ok=True)
+        for d in (os.path.join(key_store, instance_id), user_dir):
+            os.chmod(d, 0o755)
+        now_ms = int(time.time() * 1000)
+        for name in os.listdir(user_dir):  # forget what has expired
+            expires = name.split("-", 1)[0]
+            if expires.isdigit() and int(expires) <= now_ms:
+                try:
+                    os.unlink(os.path.join(user_dir, name))
+                except FileNotFoundError:
+                    pass
+        expires_ms = now_ms + INSTANCE_CONNECT_KEY_LIFETIME_SECONDS * 1000
+        path = os.path.join(user_dir, f"{expires_ms}-{uuid.uuid4().hex}.pub")
+        # Written whole, then renamed: sshd never reads half a key.
+        tmp = os.path.join(user_dir, f".{uuid.uuid4().hex}.tmp")
+        with open(tmp, "w") as f:
+            f.write(key.strip() + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+    def send_ssh_public_key(self):
+        try:
+            params = json.loads(self.body or "{}")
+        except ValueError:
+            raise invalid("the request body is not JSON")
+        instance_id = params.get("InstanceId") or ""
+        user = params.get("InstanceOSUser") or ""
+        key = params.get("SSHPublicKey") or ""
+        zone = params.get("AvailabilityZone")
+        if not (10 <= len(instance_id) <= 32 and re.match(_INSTANCE_ID, instance_id)):
+            raise invalid(f"InstanceId {instance_id!r} is not an instance id")
+        if not (1 <= len(user) <= 32 and re.match(_OS_USER, user)):
+            raise invalid(f"InstanceOSUser {user!r} is not a valid OS user name")
+        if zone is not None and not (6 <= len(zone) <= 32 and re.match(_AVAILABILITY_ZONE, zone)):
+            raise invalid(f"AvailabilityZone {zone!r} is not an Availability Zone")
+        if not 80 <= len(key) <= 4096:
+            raise invalid("SSHPublicKey must be 80 to 4096 characters long")
+        _, why = check_instance_connect_key(key)
+        if why:
+            raise invalid(why)
+        backend = ec2_backends[self.current_account][self.region]
+        try:
+            instance = backend.get_instance(instance_id)
+        except InvalidInstanceIdError:
+            instance = None
+        if instance is None or (zone is not None and instance.availability_zone != zone):
+            where = f" in {zone}" if zone is not None else ""
+            raise JsonRESTError("EC2InstanceNotFoundException",
+                                f"no instance {instance_id}{where}")
+        if instance.state != "running":
+            raise JsonRESTError("EC2InstanceStateInvalidException",
+                                f"instance {instance_id} is {instance.state}; "
+                                "keys can be pushed to running instances only")
+        store(instance_id, user, key)
+        return (200, {"Content-Type": "application/x-amz-json-1.1"},
+                json.dumps({"RequestId": str(uuid.uuid4()), "Success": True}))
+
+    Ec2InstanceConnectResponse.send_ssh_public_key = send_ssh_public_key
+    Ec2InstanceConnectResponse._berth_emulated = True
+
+
+def instance_connect_authorized_keys_command(key_store):
+    """The sandbox's stand-in for eic_run_authorized_keys: a /bin/sh script
+    sshd runs as ``SCRIPT INSTANCE_ID %u`` (as nobody) that prints the keys
+    pushed for that instance and user which have not expired."""
+    return f"""#!/bin/sh
+# berth sandbox: EC2 Instance Connect's AuthorizedKeysCommand for one
+# emulated instance. Prints the public keys SendSSHPublicKey pushed for OS
+# user $2 of instance $1 that have not expired yet. (On Amazon Linux and
+# Ubuntu, eic_run_authorized_keys reads them from the instance metadata
+# service; the sandbox's AWS stand-in keeps them under STORE.)
+STORE='{key_store}'
+case "$1" in i-*) ;; *) exit 0 ;; esac
+case "$1$2" in */* | *..* | "") exit 0 ;; esac
+# A user the instance does not have: nothing to say (sshd refuses anyway).
+id -u "$2" >/dev/null 2>&1 || exit 0
+dir="$STORE/$1/$2"
+[ -d "$dir" ] || exit 0
+now=$(( $(date +%s%N) / 1000000 ))
+for f in "$dir"/*.pub; do
+    [ -f "$f" ] || continue
+    expires=${{f##*/}}
+    expires=${{expires%%-*}}
+    case "$expires" in "" | *[!0-9]*) continue ;; esac
+    if [ "$expires" -gt "$now" ]; then cat "$f"; fi
+done
+exit 0
+"""

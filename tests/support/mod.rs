@@ -1,5 +1,6 @@
 //! The test environment: one sandbox per test binary (moto in server mode
-//! plus a real sshd on 127.X.0.N and xrdp on prod-windows's 127.X.0.13),
+//! plus a real sshd on 127.X.0.N and xrdp on prod-windows's 127.X.0.13;
+//! EC2 Instance Connect's pushed keys reach that sshd as on Amazon Linux),
 //! started on first use by
 //! `tests/support/sandbox.py` and torn down when this process exits and
 //! closes the sandbox's stdin. Each test runs the real `berth` binary with
@@ -25,6 +26,9 @@ pub struct SandboxHost {
     pub user: Option<String>,
     pub cluster: Option<String>,
     pub key_name: Option<String>,
+    /// Its AMI's id.
+    #[serde(default)]
+    pub ami: Option<String>,
     /// The private key of the instance's key pair, where the sandbox has
     /// it (broken and open hosts only).
     #[serde(default)]
@@ -89,6 +93,23 @@ pub struct IngressRule {
     pub description: Option<String>,
 }
 
+/// EC2 Instance Connect as the sandbox emulates it (`emulate_instance_connect`
+/// in aws_emulation.py).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SandboxInstanceConnect {
+    /// Where SendSSHPublicKey keeps each pushed key:
+    /// `KEY_STORE/INSTANCE_ID/OS_USER/EXPIRES_MS-ID.pub`.
+    pub key_store: PathBuf,
+    /// How long a pushed key is served (60, as AWS documents).
+    pub key_lifetime_seconds: u64,
+    /// The sshd AuthorizedKeysCommand that serves them.
+    pub authorized_keys_command: PathBuf,
+    /// The hosts whose sshd asks for pushed keys (AMIs that ship
+    /// ec2-instance-connect: Amazon Linux 2023, Ubuntu).
+    pub hosts: Vec<String>,
+}
+
 /// xrdp standing in for prod-windows's RDP server.
 #[derive(Debug, Deserialize)]
 pub struct SandboxRdp {
@@ -141,6 +162,15 @@ pub struct Sandbox {
     /// Every call of the `docker` stand-in on the hosts: `SERVER-IP USER
     /// docker ARGS…`.
     pub docker_log: PathBuf,
+    #[serde(default)]
+    pub instance_connect: SandboxInstanceConnect,
+    /// The sandbox subnet (127.X.0.0/24) of the prod hosts.
+    #[serde(default)]
+    pub subnet_id: String,
+    /// sshd's log (LogLevel VERBOSE: each accepted key's type and
+    /// fingerprint).
+    #[serde(default)]
+    pub sshd_log: PathBuf,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }
@@ -196,6 +226,98 @@ impl Sandbox {
                     .send(),
             )
             .unwrap_or_else(|e| panic!("AuthorizeSecurityGroupIngress {group_id}: {e:?}"));
+    }
+
+    /// Launches an instance of `ami` without a key pair in the sandbox
+    /// subnet, outside any cluster, for a test to change as it likes.
+    pub fn launch_instance(&self, ami: &str, name: &str) -> String {
+        use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+        let (client, runtime) = self.ec2();
+        let output = runtime
+            .block_on(
+                client
+                    .run_instances()
+                    .image_id(ami)
+                    .instance_type(InstanceType::T3Micro)
+                    .min_count(1)
+                    .max_count(1)
+                    .subnet_id(&self.subnet_id)
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::Instance)
+                            .tags(Tag::builder().key("Name").value(name).build())
+                            .build(),
+                    )
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("RunInstances {ami}: {e:?}"));
+        output.instances()[0]
+            .instance_id()
+            .expect("instance id")
+            .to_owned()
+    }
+
+    /// Stops an instance as its owner would.
+    pub fn stop_instance(&self, instance_id: &str) {
+        let (client, runtime) = self.ec2();
+        runtime
+            .block_on(client.stop_instances().instance_ids(instance_id).send())
+            .unwrap_or_else(|e| panic!("StopInstances {instance_id}: {e:?}"));
+    }
+
+    /// Pushes `public_key` with EC2 Instance Connect as any client would;
+    /// the error code if it is refused.
+    pub fn send_ssh_public_key(
+        &self,
+        instance_id: &str,
+        user: &str,
+        public_key: &str,
+        availability_zone: Option<&str>,
+    ) -> Result<(), String> {
+        use aws_sdk_ec2instanceconnect::config::{BehaviorVersion, Credentials, Region};
+        use aws_sdk_ec2instanceconnect::error::ProvideErrorMetadata;
+        let config = aws_sdk_ec2instanceconnect::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "sandbox",
+            ))
+            .build();
+        let client = aws_sdk_ec2instanceconnect::Client::from_conf(config);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime
+            .block_on(
+                client
+                    .send_ssh_public_key()
+                    .instance_id(instance_id)
+                    .instance_os_user(user)
+                    .ssh_public_key(public_key)
+                    .set_availability_zone(availability_zone.map(str::to_owned))
+                    .send(),
+            )
+            .map(|_| ())
+            .map_err(|e| e.code().unwrap_or("no error code").to_owned())
+    }
+
+    /// The public keys pushed for `user` of `instance_id` that the key store
+    /// still holds (expired ones included, until the next push prunes them).
+    pub fn pushed_keys(&self, instance_id: &str, user: &str) -> Vec<String> {
+        let dir = self.instance_connect.key_store.join(instance_id).join(user);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pub"))
+            .map(|e| std::fs::read_to_string(e.path()).expect("read pushed key"))
+            .map(|k| k.trim().to_owned())
+            .collect();
+        keys.sort();
+        keys
     }
 
     pub fn ingress_rules(&self, group_id: &str) -> Vec<IngressRule> {

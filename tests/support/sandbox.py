@@ -24,6 +24,12 @@ What it sets up:
   cluster ``rdp`` with ``rdp-win-pending``, a Windows host still booting.
 * with --rdp: Debian's xrdp on 127.X.0.13:3389 (prod-windows), where the local
   account Administrator logs in with that password.
+* EC2 Instance Connect as on Amazon Linux and Ubuntu: SendSSHPublicKey keeps
+  each pushed key for 60 seconds in DIR/instance-connect-keys (see
+  emulate_instance_connect), and on the hosts whose AMIs ship
+  ec2-instance-connect sshd reads them through an AuthorizedKeysCommand
+  (a script in /run/berth-sandbox-127.X, as sshd wants it root-owned all the
+  way up). prod-nokey, launched without a key pair, accepts nothing else.
 
 It prints exactly one JSON line on stdout describing all of it, then waits
 until stdin reaches EOF (or SIGTERM/SIGINT/SIGHUP) and tears everything down:
@@ -130,6 +136,12 @@ BASTION_OCTET = 27
 SSHD_OCTETS = ([n for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
                + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS])
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
+# AMIs that ship the ec2-instance-connect package (Amazon Linux 2023 and
+# Ubuntu do; Flatcar does not): their sshd asks EC2 Instance Connect for keys.
+INSTANCE_CONNECT_AMIS = (AMI_AL2023, AMI_UBUNTU)
+# Where the AuthorizedKeysCommand lives: sshd refuses a command that is not
+# root-owned, or under a directory others can write to (so not /tmp).
+INSTANCE_CONNECT_RUN_DIR = "/run/berth-sandbox-{net}"
 # The Administrator password of the sandbox's Windows hosts. It is fixed, not
 # random: the local account Administrator is shared by every sandbox on the
 # machine, so concurrent sandboxes must agree on its password.
@@ -284,6 +296,8 @@ class Sandbox:
         self.xrdp = []  # [xrdp-sesman, xrdp] Popen objects, with --rdp
         self.net = None
         self.subreaper = False
+        self.key_store = None  # EC2 Instance Connect's pushed keys
+        self.eic_run_dir = None  # holds the AuthorizedKeysCommand
 
     # ---------------------------------------------------------------- setup
     def make_dir(self):
@@ -462,7 +476,8 @@ class Sandbox:
             lines.append("PerSourcePenalties no")
         base = [l for l in lines if not l.startswith("ListenAddress")]
         self.sshd_base = base
-        lines += self.broken_sshd_matches()  # Match blocks: last
+        # Match blocks: last
+        lines += self.broken_sshd_matches() + self.instance_connect_sshd_matches()
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
@@ -576,10 +591,12 @@ class Sandbox:
 
         emulate_ecs_container_instance_queries()
         from moto.ec2.models import ec2_backends
-        from aws_emulation import (emulate_container_runtime_ids,
+        from aws_emulation import (emulate_container_runtime_ids, emulate_instance_connect,
                                    emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
+        self.setup_instance_connect()
+        emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
@@ -792,6 +809,52 @@ class Sandbox:
                 os.chmod(p, 0o644)
             lines += [f"Match LocalAddress {self.net}.{BROKEN_OCTETS[host]}",
                       f"  AuthorizedKeysFile {akdir}/%u"]
+        return lines
+
+    # ---------------------------------------------------- instance connect
+    def setup_instance_connect(self):
+        """The key store SendSSHPublicKey writes to (DIR/instance-connect-keys,
+        readable by nobody, whom sshd runs the command as) and the
+        AuthorizedKeysCommand that reads it, in a root-owned directory under
+        /run. This sandbox holds the lock of its 127.X net, so a directory
+        left there for 127.X by a killed sandbox is stale: replaced."""
+        from aws_emulation import (INSTANCE_CONNECT_KEY_LIFETIME_SECONDS,
+                                   instance_connect_authorized_keys_command)
+        self.key_lifetime = INSTANCE_CONNECT_KEY_LIFETIME_SECONDS
+        self.key_store = os.path.join(self.dir, "instance-connect-keys")
+        os.makedirs(self.key_store)
+        os.chmod(self.key_store, 0o755)
+        run_dir = INSTANCE_CONNECT_RUN_DIR.format(net=self.net.rsplit(".", 1)[0])
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.makedirs(run_dir, mode=0o755)
+        self.eic_run_dir = run_dir
+        os.chown(run_dir, 0, 0)
+        os.chmod(run_dir, 0o755)
+        self.eic_command = os.path.join(run_dir, "eic_run_authorized_keys")
+        with open(self.eic_command, "w") as f:
+            f.write(instance_connect_authorized_keys_command(self.key_store))
+        os.chown(self.eic_command, 0, 0)
+        os.chmod(self.eic_command, 0o755)
+
+    def instance_connect_hosts(self):
+        """The hosts sshd answers for whose AMIs ship ec2-instance-connect."""
+        listening = {f"{self.net}.{n}" for n in SSHD_OCTETS}
+        return sorted(name for name, h in self.hosts.items()
+                      if h["ami"] in INSTANCE_CONNECT_AMIS and h["private_ip"] in listening)
+
+    def instance_connect_sshd_matches(self):
+        """sshd_config Match blocks: on each host whose AMI ships
+        ec2-instance-connect, sshd also takes the keys pushed to that instance
+        (as that package configures sshd). prod-nokey was launched without a
+        key pair, so nothing is in its authorized_keys."""
+        lines = []
+        for name in self.instance_connect_hosts():
+            host = self.hosts[name]
+            lines += [f"Match LocalAddress {host['private_ip']}",
+                      f"  AuthorizedKeysCommand {self.eic_command} {host['instance_id']} %u",
+                      "  AuthorizedKeysCommandUser nobody"]
+            if host["key_name"] is None:
+                lines.append("  AuthorizedKeysFile none")
         return lines
 
     def give_default_vpc_its_internet_gateway(self, tag):
@@ -1361,9 +1424,10 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         self.keygen_broken()
         self.client_helpers()
         self.install_docker_standin()
+        self.build_fleet()
+        # After the fleet: the Instance Connect Match blocks name instance ids.
         self.setup_sshd()
         self.start_fleet_sshds()
-        self.build_fleet()
         self.build_fleet_cluster()
         self.build_rdp_fleet()
         if self.args.rdp:
@@ -1397,6 +1461,12 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "broken": self.broken,
             "windows_password": WINDOWS_PASSWORD,
             "rdp": self.rdp_info(),
+            "instance_connect": {
+                "key_store": self.key_store,
+                "key_lifetime_seconds": self.key_lifetime,
+                "authorized_keys_command": self.eic_command,
+                "hosts": self.instance_connect_hosts(),
+            },
         }
 
     def cleanup(self):
@@ -1432,6 +1502,8 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
                     log(f"warning: leftover child processes {kids}")
                     break
                 time.sleep(0.05)
+        if self.eic_run_dir is not None:
+            shutil.rmtree(self.eic_run_dir, ignore_errors=True)
         if self.server is not None:
             try:
                 self.server.stop()
