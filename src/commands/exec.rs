@@ -12,7 +12,7 @@ use crate::target::{self, Target};
 use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::ssh::{SshExtras, plan_with_route};
+use super::ssh::{SshExtras, plan_with_route, push_keys};
 use super::{Context, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -52,10 +52,11 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    ctx.verbose(&format!("running {}", render::shell_words(&plan.argv)));
-    Ok(transport::session::run(&plan.argv, &mut interrupts)
-        .await?
-        .exit_code())
+    let (command_line, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
+    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
+    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    drop(one_time_keys);
+    Ok(outcome?.exit_code())
 }
 
 /// The container to enter: the task's (for a task target) or one of the

@@ -10,16 +10,18 @@ use pkcs8::der::zeroize::Zeroizing;
 use serde_json::json;
 
 use super::doctor::Probe;
+use super::instance_connect::push_planned;
 use crate::aws::Aws;
 use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
 use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
-use crate::plan::Via;
 use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
 use crate::plan::route::RouteChoice;
+use crate::plan::{BASTION_ONE_TIME_KEY, InstanceConnectPush, Via};
 use crate::render;
+use crate::secrets::ephemeral::EphemeralKey;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::transport;
 use crate::transport::session::Interrupts;
@@ -37,6 +39,8 @@ pub struct Prepared {
     pub plan: RdpPlan,
     /// How the route was chosen.
     pub route: RouteChoice,
+    /// The one-time key to push for the bastion of the tunnel.
+    pub tunnel_push: Option<InstanceConnectPush>,
     pub password: Option<WindowsPassword>,
 }
 
@@ -49,9 +53,12 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     let (host, aws) =
         resolve_host_preferring(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
     let Reach { choice, bastion } = route::reach(ctx, &aws, connect, &host).await?;
-    let tunnel = match &bastion {
-        Some(bastion) => Some(bastion_tunnel(ctx, args, bastion, &host)?),
-        None => None,
+    let (tunnel, tunnel_push) = match &bastion {
+        Some(bastion) => {
+            let (tunnel, push) = bastion_tunnel(ctx, args, bastion, &host)?;
+            (Some(tunnel), push)
+        }
+        None => (None, None),
     };
 
     let started = Instant::now();
@@ -74,6 +81,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
             aws,
             plan,
             route: choice,
+            tunnel_push,
             password: None,
         });
     }
@@ -90,6 +98,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         aws,
         plan,
         route: choice,
+        tunnel_push,
         password: Some(password),
     })
 }
@@ -139,13 +148,14 @@ pub fn plan(
 }
 
 /// Plans the ssh to the bastion that forwards a free local port to the
-/// instance's private address.
+/// instance's private address, and the one-time key it needs, if any (its
+/// file at [`BASTION_ONE_TIME_KEY`] in the tunnel's argv).
 fn bastion_tunnel(
     ctx: &Context,
     args: &RdpArgs,
     bastion: &BastionHost,
     host: &Host,
-) -> Result<Tunnel, Error> {
+) -> Result<(Tunnel, Option<InstanceConnectPush>), Error> {
     let address = host.ec2.private_ip.clone().ok_or_else(|| Error::Usage {
         message: format!("{} has no private address to tunnel to", host.instance_id()),
         hint: "connect to its public address with `--via public`".to_owned(),
@@ -159,12 +169,40 @@ fn bastion_tunnel(
         "-L".to_owned(),
         Tunnel::forward(local_port, &address, port),
     ];
-    let ssh_argv = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
-    Ok(Tunnel {
-        local_port,
-        jump: bastion.label(),
-        argv: ssh_argv,
-    })
+    let ssh = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
+    Ok((
+        Tunnel {
+            local_port,
+            jump: bastion.label(),
+            argv: ssh.argv,
+        },
+        ssh.push,
+    ))
+}
+
+/// Starts the tunnel's ssh, with the bastion's one-time key pushed first
+/// when it needs one (kept until the tunnel closes).
+async fn open_tunnel(
+    ctx: &Context,
+    aws: &Aws,
+    tunnel: &Tunnel,
+    push: Option<&InstanceConnectPush>,
+) -> Result<(transport::tunnel::TunnelProcess, Option<EphemeralKey>), Error> {
+    let key = match push {
+        Some(push) => Some(push_planned(ctx, aws, push).await?),
+        None => None,
+    };
+    let argv: Vec<String> = tunnel
+        .argv
+        .iter()
+        .map(|w| match &key {
+            Some(key) if w == BASTION_ONE_TIME_KEY => key.path().display().to_string(),
+            _ => w.clone(),
+        })
+        .collect();
+    ctx.verbose(&format!("tunnel: {}", render::shell_words(&argv)));
+    let process = transport::tunnel::open(&argv, tunnel.local_port).await?;
+    Ok((process, key))
 }
 
 /// Reads and opens the private key, asking for its passphrase if it has one.
@@ -327,21 +365,19 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
         None
     };
     let tunnel = match &plan.tunnel {
-        Some(tunnel) => {
-            ctx.verbose(&format!("tunnel: {}", render::shell_words(&tunnel.argv)));
-            match transport::tunnel::open(&tunnel.argv, tunnel.local_port).await {
-                Ok(process) => Some(process),
-                Err(e) => {
-                    session::close(aws, opened).await;
-                    return Err(e.into());
-                }
+        Some(tunnel) => match open_tunnel(ctx, aws, tunnel, prepared.tunnel_push.as_ref()).await {
+            Ok(opened) => Some(opened),
+            Err(e) => {
+                session::close(aws, opened).await;
+                return Err(e);
             }
-        }
+        },
         None => None,
     };
     let outcome = transport::rdp::run(&plan.steps, password, &mut interrupts).await;
-    if let Some(tunnel) = tunnel {
+    if let Some((tunnel, key)) = tunnel {
         tunnel.close().await;
+        drop(key);
     }
     // Diagnosed while an --open rule still stands, so that it is counted.
     if let Ok(o) = &outcome

@@ -12,7 +12,7 @@ use crate::inventory::model::Host;
 use crate::plan::route::{
     self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, RouteChoice, RouteKind,
 };
-use crate::plan::{self, OneTimeKey, SshRequest, Via};
+use crate::plan::{self, SshRequest, Via};
 
 use super::{Context, connect_request, effective_via, resolve_one};
 
@@ -234,6 +234,13 @@ pub fn bastion_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
     }
 }
 
+/// The ssh to a bastion: its argv, and the one-time key to push for it
+/// first (its file at [`plan::BASTION_ONE_TIME_KEY`] in the argv).
+pub struct BastionSsh {
+    pub argv: Vec<String>,
+    pub push: Option<plan::InstanceConnectPush>,
+}
+
 /// The ssh argv to the bastion itself, with `passthrough` (`-W %h:%p` for a
 /// ProxyCommand, `-N -L …` for a tunnel). Its user and key are its own; its
 /// address is the config's route for its cluster, else its public address,
@@ -244,15 +251,14 @@ pub fn bastion_plan(
     options: &ConnectOptions,
     bastion: &BastionHost,
     passthrough: Vec<String>,
-) -> Result<Vec<String>, Error> {
+) -> Result<BastionSsh, Error> {
     let bastion = match bastion {
         BastionHost::Instance(host) => host,
         BastionHost::External(name) => {
-            return Ok(route::external_bastion_argv(
-                &ctx.settings.ssh_program,
-                passthrough,
-                name,
-            ));
+            return Ok(BastionSsh {
+                argv: route::external_bastion_argv(&ctx.settings.ssh_program, passthrough, name),
+                push: None,
+            });
         }
     };
     let connect = bastion_connect(bastion.instance_id(), options);
@@ -267,11 +273,15 @@ pub fn bastion_plan(
     let request = SshRequest {
         via,
         passthrough,
-        // The ProxyCommand is fixed before a key could be pushed.
-        one_time_key: OneTimeKey::Never,
         ..request
     };
     let plan = plan::plan_ssh(bastion, &request, &key)?;
     ctx.announce(&plan.warnings, &[]);
-    Ok(plan.argv)
+    if let Some(push) = &plan.instance_connect {
+        ctx.verbose(&format!("bastion {}: {}", bastion.label(), push.reason));
+    }
+    Ok(BastionSsh {
+        argv: plan.bastion_argv(),
+        push: plan.instance_connect,
+    })
 }

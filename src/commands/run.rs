@@ -9,15 +9,19 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{OutputFormat, RunArgs};
 use crate::error::Error;
-use crate::fleet::{HostReport, Tally};
+use futures::StreamExt;
+
+use crate::aws::Aws;
+use crate::fleet::{Finished, HostReport, Tally};
 use crate::inventory::model::Host;
+use crate::plan::Plan;
 use crate::render;
 use crate::target;
 use crate::transport::fleet::{self, Job, Live};
 
 use super::Context;
 use super::find_hosts;
-use super::ssh::{SshExtras, plan_with_route};
+use super::ssh::{SshExtras, plan_with_route, push_keys};
 
 /// How long ssh may take to connect when no `--timeout` says otherwise.
 const CONNECT_TIMEOUT_SECS: u64 = 15;
@@ -31,7 +35,6 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
 
     let passthrough = ssh_options(ctx, args);
     let mut jobs = Vec::new();
-    let mut planned_hosts = Vec::new();
     let mut unplanned = Vec::new();
     let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
     for host in &hosts {
@@ -42,13 +45,7 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
             ..SshExtras::default()
         };
         match plan_with_route(ctx, &aws, &args.connect, host, extras).await {
-            Ok((plan, _)) => {
-                jobs.push(Job {
-                    prefix: format!("{:<width$} | ", label(host)),
-                    argv: plan.argv,
-                });
-                planned_hosts.push(host);
-            }
+            Ok((plan, _)) => jobs.push((host, plan)),
             // Nothing about one host stops the others; AWS and usage
             // errors are not about one host.
             Err(e @ (Error::Plan(_) | Error::Route(_) | Error::Key(_))) => {
@@ -76,15 +73,21 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
         jobs.len(),
         args.jobs
     ));
-    let finished =
-        fleet::run_all(jobs, usize::from(args.jobs), args.timeout, live, &progress).await;
+    let runs = jobs.into_iter().map(|(host, plan)| {
+        let (aws, progress) = (&aws, &progress);
+        async move {
+            let name = label(host);
+            let finished = run_host(ctx, aws, &plan, &name, width, args, live, progress).await;
+            progress.inc(1);
+            HostReport::new(host.instance_id(), &name, &finished, args.timeout)
+        }
+    });
+    // In the order of the hosts, at most -j at once.
+    let mut reports: Vec<HostReport> = futures::stream::iter(runs)
+        .buffered(usize::from(args.jobs))
+        .collect()
+        .await;
     progress.finish_and_clear();
-
-    let mut reports: Vec<HostReport> = planned_hosts
-        .iter()
-        .zip(&finished)
-        .map(|(host, done)| HostReport::new(host.instance_id(), &label(host), done, args.timeout))
-        .collect();
     reports.extend(unplanned);
     let tally = Tally::of(&reports);
     match ctx.settings.output {
@@ -100,6 +103,39 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
         }
     }
     Ok(tally.exit_code())
+}
+
+/// One host: its one-time keys pushed (if it needs any) right before its
+/// ssh runs, and removed when it ends.
+#[allow(clippy::too_many_arguments)]
+async fn run_host(
+    ctx: &Context,
+    aws: &Aws,
+    plan: &Plan,
+    label: &str,
+    width: usize,
+    args: &RunArgs,
+    live: Live,
+    progress: &ProgressBar,
+) -> Finished {
+    let started = std::time::Instant::now();
+    let (command_line, keys) = match push_keys(ctx, aws, plan).await {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            return Finished {
+                spawn_error: Some(e.to_string()),
+                duration: started.elapsed(),
+                ..Finished::default()
+            };
+        }
+    };
+    let job = Job {
+        prefix: format!("{label:<width$} | "),
+        argv: command_line,
+    };
+    let finished = fleet::run_one(&job, args.timeout, live, progress).await;
+    drop(keys);
+    finished
 }
 
 /// The host as the output names it: its Name tag, else its id.

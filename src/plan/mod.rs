@@ -114,6 +114,9 @@ pub enum OneTimeKey {
 /// Where the one-time key's file goes in a plan's argv until it exists.
 pub const ONE_TIME_KEY: &str = "<one-time-key>";
 
+/// Where the bastion's one-time key goes, inside the ProxyCommand word.
+pub const BASTION_ONE_TIME_KEY: &str = "<bastion-one-time-key>";
+
 /// A one-time key to push with EC2 Instance Connect before ssh runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceConnectPush {
@@ -143,6 +146,10 @@ pub struct Plan {
     /// its file goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_connect: Option<InstanceConnectPush>,
+    /// A one-time key to push for the bastion first; the ProxyCommand in
+    /// `argv` holds [`BASTION_ONE_TIME_KEY`] where its file goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bastion_instance_connect: Option<InstanceConnectPush>,
     /// The exact command line; `argv[0]` is the program.
     pub argv: Vec<String>,
     /// How the choices were made (shown with `-v` and by `show`).
@@ -155,11 +162,42 @@ impl Plan {
     /// The argv to run once the one-time key is at `key` (the argv itself
     /// when the plan pushes no key).
     pub fn argv_with_key(&self, key: &Path) -> Vec<String> {
+        self.argv_with_keys(Some(key), None)
+    }
+
+    /// The argv to run once the one-time keys are on disk: the host's at
+    /// `key`, the bastion's at `bastion_key` (shell-quoted inside the
+    /// ProxyCommand, which ssh runs with the shell).
+    pub fn argv_with_keys(&self, key: Option<&Path>, bastion_key: Option<&Path>) -> Vec<String> {
+        let mut argv = self.argv.clone();
+        if let (Some(push), Some(key)) = (&self.instance_connect, key)
+            && let Some(word) = argv.get_mut(push.argv_index)
+        {
+            *word = key.display().to_string();
+        }
+        if let Some(bastion_key) = bastion_key {
+            let placeholder = shlex::try_quote(BASTION_ONE_TIME_KEY)
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default();
+            let path = bastion_key.display().to_string();
+            let quoted = shlex::try_quote(&path).map_or(path.clone(), std::borrow::Cow::into_owned);
+            for word in &mut argv {
+                if word.contains(&placeholder) {
+                    *word = word.replace(&placeholder, &quoted.replace('%', "%%"));
+                }
+            }
+        }
+        argv
+    }
+
+    /// The argv of a bastion's own ssh with [`BASTION_ONE_TIME_KEY`] where
+    /// its one-time key goes (the argv itself when it pushes none).
+    pub fn bastion_argv(&self) -> Vec<String> {
         let mut argv = self.argv.clone();
         if let Some(push) = &self.instance_connect
             && let Some(word) = argv.get_mut(push.argv_index)
         {
-            *word = key.display().to_string();
+            BASTION_ONE_TIME_KEY.clone_into(word);
         }
         argv
     }
@@ -372,6 +410,7 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         port: request.port,
         key,
         instance_connect,
+        bastion_instance_connect: None,
         argv,
         notes,
         warnings,

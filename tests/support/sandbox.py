@@ -495,7 +495,12 @@ class Sandbox:
         with open(bastion_cfg, "w") as f:
             f.write("\n".join([f"ListenAddress {self.bastion_listen}:{self.ssh_port}",
                                "LogLevel DEBUG1", f"PidFile {self.dir}/bastion-sshd.pid"]
-                              + [l for l in base if not l.startswith(("LogLevel", "PidFile"))])
+                              + [l for l in base if not l.startswith(("LogLevel", "PidFile"))]
+                              # Amazon Linux: it takes Instance Connect keys too
+                              + [f"Match LocalAddress {self.bastion_listen}",
+                                 f"  AuthorizedKeysCommand {self.eic_command} "
+                                 f"{self.hosts['bastion']['instance_id']} %u",
+                                 "  AuthorizedKeysCommandUser nobody"])
                     + "\n")
         self.bastion_sshd = self._spawn_sshd(bastion_cfg, "bastion-sshd.log", self.sshd_err)
         log(f"bastion sshd pid {self.bastion_sshd.pid} on {self.bastion_listen}")
