@@ -23,6 +23,7 @@ use crate::plan::rdp::RdpError;
 use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
+use crate::transport::eice::EiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,6 +41,8 @@ pub enum Error {
     Key(#[from] KeyError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Eice(#[from] EiceError),
     #[error("{what} matches {} hosts", candidates.len())]
     Ambiguous {
         what: String,
@@ -91,6 +94,7 @@ impl Error {
             | Self::Echo(_)
             | Self::Firewall(FirewallError::NoGroup(_)) => 4,
             Self::Firewall(FirewallError::Aws(e)) => Self::from(e.clone()).exit_code(),
+            Self::Eice(e) => e.exit_code(),
             Self::Firewall(FirewallError::Journal(_)) | Self::Output(_) => 1,
         }
     }
@@ -107,6 +111,7 @@ impl Error {
             Self::Plan(e) => Some(e.hint()),
             Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
+            Self::Eice(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
                 for (label, target) in candidates {

@@ -78,6 +78,7 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Doctor(args) => runtime.block_on(tracked(commands::doctor::run(&ctx, args, out))),
         Command::Ssh(args) => runtime.block_on(tracked(commands::ssh::run(&ctx, args, out))),
         Command::Rdp(args) => runtime.block_on(tracked(commands::rdp::run(&ctx, args, out))),
+        Command::Proxy(args) => runtime.block_on(tracked(commands::proxy::run(&ctx, args))),
         Command::Completions { .. } | Command::Man => Ok(0),
     };
     ctx.print_stats();

@@ -4,6 +4,7 @@
 
 mod ec2;
 mod ecs;
+mod eice;
 mod network;
 pub mod stats;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -43,6 +45,8 @@ pub struct Aws {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
+    credentials: Option<SharedCredentialsProvider>,
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -171,6 +175,7 @@ impl Aws {
             ecs,
             ec2,
             ssm,
+            credentials: sdk.credentials_provider(),
             region,
             profile: settings
                 .profile

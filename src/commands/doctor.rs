@@ -22,6 +22,7 @@ use crate::inventory::os::OsFamily;
 use crate::plan::Via;
 use crate::render;
 use crate::secrets::fingerprint::{self, FingerprintMatch};
+use crate::transport::eice::{self, InstanceConnectEndpoint};
 
 use super::{
     Context, effective_via, find_key, jump_connect, operator_address, resolve_host, resolve_one,
@@ -181,7 +182,11 @@ pub async fn examine(
     let endpoints = branch(async {
         match vpc {
             _ if !routes.contains(&RouteKind::InstanceConnectEndpoint) => not_checked(),
-            Some(v) => Lookup::from_result(aws.instance_connect_endpoints(v).await),
+            Some(v) => Lookup::from_result(
+                aws.instance_connect_endpoints(v)
+                    .await
+                    .map(|found| endpoints_for(&found, host)),
+            ),
             None => missing("VPC"),
         }
     });
@@ -230,6 +235,18 @@ pub async fn examine(
         password,
         bastion: probe.bastion.clone(),
     }))
+}
+
+/// The endpoints doctor evaluates, as (id, security groups): the one a
+/// tunnel would go through first (see [`eice::choose_endpoint`]), then
+/// any other usable one.
+fn endpoints_for(found: &[InstanceConnectEndpoint], host: &Host) -> Vec<(String, Vec<String>)> {
+    let chosen = eice::choose_endpoint(found, host).ok();
+    chosen
+        .into_iter()
+        .chain(found.iter().filter(|e| e.usable() && Some(*e) != chosen))
+        .map(|e| (e.id.clone(), e.security_group_ids.clone()))
+        .collect()
 }
 
 /// Resolves the `--jump` host to what the route through it depends on.

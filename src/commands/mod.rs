@@ -3,7 +3,9 @@
 //! impure ones (inventory, transport) and hold no logic of their own.
 
 pub mod doctor;
+pub mod eice;
 pub mod ls;
+pub mod proxy;
 pub mod rdp;
 pub mod session;
 pub mod show;

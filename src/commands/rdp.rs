@@ -15,16 +15,19 @@ use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
-use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
+use crate::plan::rdp::{self, Forwarder, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
 use crate::plan::{SshRequest, Via};
 use crate::render;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::transport;
+use crate::transport::eice::TunnelTarget;
+use crate::transport::eice::forward::LocalForward;
 use crate::transport::session::Interrupts;
+use crate::transport::tunnel::TunnelProcess;
 
 use super::{
-    Context, connect_request, jump_connect, operator_address, resolve_host_preferring, resolve_one,
-    session,
+    Context, connect_request, effective_via, eice, jump_connect, operator_address,
+    resolve_host_preferring, resolve_one, session,
 };
 
 /// How often to ask EC2 again while the password is not there yet.
@@ -48,6 +51,9 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         resolve_host_preferring(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
     let tunnel = match &args.jump {
         Some(jump) => Some(jump_tunnel(ctx, args, jump, &host).await?),
+        None if effective_via(ctx, connect, &host) == Via::Eice => {
+            Some(eice::rdp_tunnel(&aws, &host).await?)
+        }
         None => None,
     };
 
@@ -116,11 +122,13 @@ pub fn plan(
     let request = RdpRequest {
         user: ssh.user,
         config_user: ssh.config_user,
-        // Through a tunnel the jump host reaches the private address.
-        via: if tunnel.is_some() {
-            Via::Private
-        } else {
-            ssh.via
+        // Through its tunnel the jump host reaches the private address.
+        via: match &tunnel {
+            Some(Tunnel {
+                forwarder: Forwarder::Ssh { .. },
+                ..
+            }) => Via::Private,
+            _ => ssh.via,
         },
         port,
         platform: Platform::current(),
@@ -167,8 +175,8 @@ async fn jump_tunnel(
     }
     Ok(Tunnel {
         local_port,
-        jump: jump_host.label(),
-        argv: ssh.argv,
+        through: jump_host.label(),
+        forwarder: Forwarder::Ssh { argv: ssh.argv },
     })
 }
 
@@ -327,16 +335,13 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
         None
     };
     let tunnel = match &plan.tunnel {
-        Some(tunnel) => {
-            ctx.verbose(&format!("tunnel: {}", render::shell_words(&tunnel.argv)));
-            match transport::tunnel::open(&tunnel.argv, tunnel.local_port).await {
-                Ok(process) => Some(process),
-                Err(e) => {
-                    session::close(aws, opened).await;
-                    return Err(e.into());
-                }
+        Some(tunnel) => match open_tunnel(ctx, aws, tunnel, plan).await {
+            Ok(held) => Some(held),
+            Err(e) => {
+                session::close(aws, opened).await;
+                return Err(e);
             }
-        }
+        },
         None => None,
     };
     let outcome = transport::rdp::run(&plan.steps, password, &mut interrupts).await;
@@ -352,6 +357,60 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     }
     session::close(aws, opened).await;
     Ok(outcome?.exit_code())
+}
+
+/// A tunnel held open while the client runs.
+enum HeldTunnel {
+    Ssh(TunnelProcess),
+    Eice(LocalForward),
+}
+
+impl HeldTunnel {
+    async fn close(self) {
+        match self {
+            Self::Ssh(process) => process.close().await,
+            Self::Eice(forward) => forward.close().await,
+        }
+    }
+}
+
+/// Starts what holds the plan's tunnel open: the jump host's ssh, or
+/// berth's own listener for an EC2 Instance Connect Endpoint.
+async fn open_tunnel(
+    ctx: &Context,
+    aws: &Aws,
+    tunnel: &Tunnel,
+    plan: &RdpPlan,
+) -> Result<HeldTunnel, Error> {
+    match &tunnel.forwarder {
+        Forwarder::Ssh { argv } => {
+            ctx.verbose(&format!("tunnel: {}", render::shell_words(argv)));
+            Ok(HeldTunnel::Ssh(
+                transport::tunnel::open(argv, tunnel.local_port).await?,
+            ))
+        }
+        Forwarder::Eice {
+            endpoint_id,
+            dns_name,
+        } => {
+            let target = TunnelTarget {
+                endpoint_id: endpoint_id.clone(),
+                private_ip: plan.address.clone(),
+                port: plan.port,
+                max_duration: None,
+            };
+            let opener = eice::tunnel_opener(ctx, aws, dns_name, target)?;
+            ctx.verbose(&format!(
+                "tunnel: {}:{} through {}",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                opener.describe()
+            ));
+            Ok(HeldTunnel::Eice(
+                LocalForward::open(tunnel.local_port, opener).await?,
+            ))
+        }
+    }
 }
 
 /// The `.rdp` file holds no secret; its directory is made private anyway.

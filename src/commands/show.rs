@@ -6,14 +6,18 @@ use std::io::Write;
 use crate::cli::{OutputFormat, ShowArgs};
 use crate::error::Error;
 use crate::inventory::os::Login;
-use crate::plan;
+use crate::plan::{self, Via};
 use crate::render::{self, HostRow, Problem, ShowReport};
 
-use super::{Context, connect_request, resolve_one};
+use super::{Context, connect_request, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let host = resolve_one(ctx, &args.connect).await?;
-    let (request, key) = connect_request(ctx, &args.connect, &host)?;
+    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let (mut request, key) = connect_request(ctx, &args.connect, &host)?;
+    if request.via == Via::Eice {
+        let proxy = super::eice::ssh_proxy_command(ctx, &aws.region, host.instance_id());
+        request.passthrough = vec!["-o".to_owned(), format!("ProxyCommand={proxy}")];
+    }
     // A Windows host is for `berth rdp`: describe that plan instead.
     let rdp_planned = match host.os.login() {
         Login::Rdp(_) => Some(

@@ -12,13 +12,15 @@ use crate::cli::{OutputFormat, SshArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::inventory::model::Host;
-use crate::plan::{self, Plan, SshRequest, Via};
+use crate::plan::{self, Plan, Route, SshRequest, Via};
 use crate::render;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
 use super::session;
-use super::{Context, connect_request, jump_connect, operator_address, resolve_host, resolve_one};
+use super::{
+    Context, connect_request, eice, jump_connect, operator_address, resolve_host, resolve_one,
+};
 
 /// ssh's own status when it could not connect (or authenticate).
 const SSH_FAILED: i32 = 255;
@@ -34,6 +36,9 @@ pub async fn prepare(ctx: &Context, args: &SshArgs) -> Result<(Host, Aws, Plan),
     let (request, key) = connect_request(ctx, &args.connect, &host)?;
     let mut passthrough = args.passthrough();
     if let Some((proxy, _)) = &proxy {
+        passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
+    } else if request.via == Via::Eice {
+        let proxy = eice::ssh_proxy_command(ctx, &aws.region, host.instance_id());
         passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
     }
     let request = SshRequest {
@@ -79,6 +84,10 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
             OutputFormat::Table => writeln!(out, "{}", render::shell_words(&plan.argv))?,
         }
         return Ok(0);
+    }
+    if plan.route == Route::Eice {
+        // ssh would only say that its ProxyCommand closed the connection.
+        eice::endpoint_for(&aws, &host).await?;
     }
     // From here on a Ctrl-C, SIGTERM or SIGHUP is ours to handle: it goes
     // to ssh, and berth still cleans up after it.

@@ -378,6 +378,7 @@ pub fn selected_routes(via: Via, bastion: bool) -> Vec<RouteKind> {
     let mut routes = match via {
         Via::Public => vec![RouteKind::Public],
         Via::Private => vec![RouteKind::Private],
+        Via::Eice => vec![RouteKind::InstanceConnectEndpoint],
         Via::Auto => vec![
             RouteKind::Public,
             RouteKind::Private,

@@ -13,6 +13,7 @@ use crate::inventory::model::{Host, Instance};
 use crate::inventory::os::{Login, OsFamily};
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
+pub mod proxy;
 pub mod rdp;
 
 /// How to reach the host (`--via`).
@@ -25,6 +26,8 @@ pub enum Via {
     Public,
     /// The private IPv4 address (from inside the VPC or over a VPN).
     Private,
+    /// An EC2 Instance Connect Endpoint tunnel to the private IPv4 address.
+    Eice,
 }
 
 impl Via {
@@ -34,6 +37,7 @@ impl Via {
             Self::Auto => "auto",
             Self::Public => "public",
             Self::Private => "private",
+            Self::Eice => "eice",
         }
     }
 }
@@ -45,6 +49,8 @@ pub enum Route {
     PublicDns,
     PublicIp,
     Private,
+    /// The private address, through an EC2 Instance Connect Endpoint.
+    Eice,
 }
 
 /// Where the login user came from, strongest first.
@@ -186,16 +192,21 @@ pub fn container_warnings(host: &Host) -> Vec<String> {
 /// the target, which ssh fills in for `%h:%p`.
 pub const JUMP_FORWARD: &str = "%h:%p";
 
+/// The word ssh replaces with the port it connects to, for a ProxyCommand
+/// that opens the connection itself (`berth proxy … %p`).
+pub const PORT_TOKEN: &str = "%p";
+
 /// The `ProxyCommand` that reaches the target through a jump host, from the
-/// jump host's ssh argv (planned with `-W` [`JUMP_FORWARD`]). A command line
-/// given to `-o` does not reach a `-J` jump host; a ProxyCommand with the
-/// jump host's own options does. ssh expands `%` tokens in it and runs it
-/// with the shell: other `%` are doubled and every word is quoted.
+/// jump host's ssh argv (planned with `-W` [`JUMP_FORWARD`]), or through
+/// `berth proxy` (ending in [`PORT_TOKEN`]). A command line given to `-o`
+/// does not reach a `-J` jump host; a ProxyCommand with the jump host's own
+/// options does. ssh expands `%` tokens in it and runs it with the shell:
+/// other `%` are doubled and every word is quoted.
 pub fn proxy_command(jump_argv: &[String]) -> String {
     let words: Vec<String> = jump_argv
         .iter()
         .map(|w| {
-            if w == JUMP_FORWARD {
+            if w == JUMP_FORWARD || w == PORT_TOKEN {
                 w.clone()
             } else {
                 w.replace('%', "%%")
@@ -351,12 +362,13 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
     let chosen = match via {
         Via::Auto | Via::Public => public,
         Via::Private => private,
+        Via::Eice => private.map(|(ip, _)| (ip, Route::Eice)),
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),
         wanted: match via {
             Via::Auto | Via::Public => "public",
-            Via::Private => "private",
+            Via::Private | Via::Eice => "private",
         },
         available: available_routes(host),
     })
@@ -374,6 +386,9 @@ fn available_routes(host: &Host) -> Vec<String> {
         routes.push(format!(
             "private IP {ip} (--via private, from inside the VPC, over a VPN or a peered network)"
         ));
+        routes.push(format!(
+            "private IP {ip} through an EC2 Instance Connect Endpoint in its VPC (--via eice)"
+        ));
     }
     routes
 }
@@ -383,6 +398,7 @@ fn route_label(route: Route) -> &'static str {
         Route::PublicDns => "public DNS name",
         Route::PublicIp => "public IPv4",
         Route::Private => "private IPv4",
+        Route::Eice => "private IPv4 through an EC2 Instance Connect Endpoint",
     }
 }
 

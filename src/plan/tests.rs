@@ -280,6 +280,8 @@ fn refusals_name_the_prerequisite() {
                 available: vec![
                     "private IP 10.0.1.7 (--via private, from inside the VPC, over a VPN or a peered network)"
                         .into(),
+                    "private IP 10.0.1.7 through an EC2 Instance Connect Endpoint in its VPC (--via eice)"
+                        .into(),
                 ],
             },
         ),
