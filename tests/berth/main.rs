@@ -5,6 +5,7 @@
 mod support;
 
 mod doctor;
+mod eice;
 
 use std::time::{Duration, Instant};
 

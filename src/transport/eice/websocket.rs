@@ -229,12 +229,13 @@ where
     tokio::select! {
         done = &mut downstream => done?,
         up = &mut upstream => {
-            // The endpoint's Close says best why sending stopped.
+            // The endpoint's Close says best why sending stopped; after our
+            // own Close, anything else it does only ends the tunnel.
             let down = tokio::time::timeout(CLOSE_WITHIN, &mut downstream).await;
-            match (up, down) {
-                (_, Ok(Err(e))) | (Err(e), _) => return Err(e),
-                _ => {}
+            if let Ok(Err(e @ EiceError::Closed { .. })) = down {
+                return Err(e);
             }
+            up?;
         }
     }
     Ok(Carried {
