@@ -47,6 +47,8 @@ pub struct Aws {
     ssm: aws_sdk_ssm::Client,
     /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
     credentials: Option<SharedCredentialsProvider>,
+    /// `use_fips_endpoint` / `AWS_USE_FIPS_ENDPOINT`: FIPS endpoints only.
+    pub use_fips: bool,
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -176,6 +178,7 @@ impl Aws {
             ec2,
             ssm,
             credentials: sdk.credentials_provider(),
+            use_fips: sdk.use_fips().unwrap_or(false),
             region,
             profile: settings
                 .profile

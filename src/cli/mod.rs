@@ -553,6 +553,29 @@ mod tests {
     }
 
     #[test]
+    fn proxy_takes_a_target_and_a_port_like_ssh_gives_them() {
+        // What ssh runs for `ProxyCommand berth --region R proxy --via eice %h %p`.
+        let cli = Cli::try_parse_from([
+            "berth",
+            "--region",
+            "eu-west-1",
+            "proxy",
+            "--via",
+            "eice",
+            "i-0123456789abcdef0",
+            "22",
+        ])
+        .expect("parses");
+        let Command::Proxy(args) = cli.command else {
+            panic!("not proxy")
+        };
+        assert_eq!(args.connect.target, "i-0123456789abcdef0");
+        assert_eq!(args.port, 22);
+        assert_eq!(args.connect.via, Via::Eice);
+        assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
     fn bad_input_is_a_usage_error() {
         for argv in [
             vec!["berth", "ssh"],
@@ -563,6 +586,9 @@ mod tests {
             vec!["berth", "ssh", "prod", "--user", ""],
             vec!["berth", "rdp", "prod", "--wait", "soon"],
             vec!["berth", "rdp", "prod", "--client", ""],
+            vec!["berth", "proxy", "i-0123456789abcdef0"],
+            vec!["berth", "proxy", "i-0123456789abcdef0", "0"],
+            vec!["berth", "proxy", "i-0123456789abcdef0", "ssh"],
         ] {
             let err = Cli::try_parse_from(&argv).expect_err("must fail");
             assert_eq!(err.exit_code(), 2, "{argv:?}");

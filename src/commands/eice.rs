@@ -30,8 +30,9 @@ pub async fn endpoint_for(aws: &Aws, host: &Host) -> Result<InstanceConnectEndpo
     Ok(eice::choose_endpoint(&endpoints, host)?.clone())
 }
 
-/// Where tunnels through `endpoint` are opened: `$BERTH_EICE_URL` when
-/// set, else the endpoint's own `wss://{DnsName}`.
+/// Where tunnels through an endpoint are opened: `$BERTH_EICE_URL` when
+/// set, else the endpoint's own `wss://{DnsName}` (`endpoint_dns`, see
+/// [`InstanceConnectEndpoint::tunnel_host`]).
 pub fn tunnel_base(ctx: &Context, endpoint_dns: &str) -> Result<TunnelBase, Error> {
     Ok(match &ctx.settings.eice_url {
         Some(url) => TunnelBase::parse(url, EICE_URL_VAR)?,
@@ -39,7 +40,8 @@ pub fn tunnel_base(ctx: &Context, endpoint_dns: &str) -> Result<TunnelBase, Erro
     })
 }
 
-/// What opens tunnels to `target`, signed with this run's credentials.
+/// What opens tunnels to `target` through the endpoint named
+/// `endpoint_dns`, signed with this run's credentials.
 pub fn tunnel_opener(
     ctx: &Context,
     aws: &Aws,
@@ -80,13 +82,14 @@ pub fn ssh_proxy_command(ctx: &Context, region: &str, instance_id: &str) -> Stri
 /// the endpoint of the host's VPC.
 pub async fn rdp_tunnel(aws: &Aws, host: &Host) -> Result<Tunnel, Error> {
     let endpoint = endpoint_for(aws, host).await?;
+    let dns_name = endpoint.tunnel_host(aws.use_fips)?.to_owned();
     let local_port = transport::tunnel::local_port_for(host.instance_id())?;
     Ok(Tunnel {
         local_port,
         through: format!("EC2 Instance Connect Endpoint {}", endpoint.id),
         forwarder: Forwarder::Eice {
             endpoint_id: endpoint.id,
-            dns_name: endpoint.dns_name,
+            dns_name,
         },
     })
 }

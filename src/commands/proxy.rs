@@ -68,7 +68,8 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
                 })
         }
         ProxyRoute::Eice { endpoint, target } => {
-            let opener = tunnel_opener(ctx, &aws, &endpoint.dns_name, target.clone())?;
+            let dns_name = endpoint.tunnel_host(aws.use_fips)?;
+            let opener = tunnel_opener(ctx, &aws, dns_name, target.clone())?;
             let tunnel = opener.open().await?;
             eice::carry(tunnel, &mut streams.input, &mut streams.output)
                 .await

@@ -367,6 +367,27 @@ fn missing_key_file_is_a_note_not_an_error() {
 }
 
 #[test]
+fn berth_proxy_as_a_proxy_command_keeps_ssh_s_port_token() {
+    let argv: Vec<String> = [
+        "/opt/berth 100%/berth",
+        "--region",
+        "us-east-1",
+        "proxy",
+        "--via",
+        "eice",
+        "i-0123456789abcdef0",
+        PORT_TOKEN,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(
+        proxy_command(&argv),
+        "'/opt/berth 100%%/berth' --region us-east-1 proxy --via eice i-0123456789abcdef0 '%p'"
+    );
+}
+
+#[test]
 fn a_proxy_command_quotes_words_and_keeps_only_its_own_percent_token() {
     let argv: Vec<String> = [
         "ssh",

@@ -24,6 +24,18 @@ pub struct InstanceConnectEndpoint {
 }
 
 impl InstanceConnectEndpoint {
+    /// The name tunnels go to: the FIPS one when FIPS endpoints are asked
+    /// for (as the AWS CLI does), else the regular one.
+    pub fn tunnel_host(&self, fips: bool) -> Result<&str, EiceError> {
+        match (fips, &self.fips_dns_name) {
+            (false, _) => Ok(&self.dns_name),
+            (true, Some(name)) => Ok(name),
+            (true, None) => Err(EiceError::NoFipsName {
+                endpoint_id: self.id.clone(),
+            }),
+        }
+    }
+
     /// Whether it takes tunnels in this state (the states the AWS CLI
     /// accepts: created, and updating or updated).
     pub fn usable(&self) -> bool {
@@ -122,6 +134,19 @@ mod tests {
                 .map(|e| e.id.as_str());
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn fips_asks_for_the_fips_name() {
+        let mut e = endpoint("eice-1", "vpc-a", "subnet-1", "create-complete");
+        assert_eq!(e.tunnel_host(false).ok(), Some("eice-1.example"));
+        assert!(matches!(
+            e.tunnel_host(true),
+            Err(EiceError::NoFipsName { .. })
+        ));
+        e.fips_dns_name = Some("eice-1.fips.example".into());
+        assert_eq!(e.tunnel_host(true).ok(), Some("eice-1.fips.example"));
+        assert_eq!(e.tunnel_host(false).ok(), Some("eice-1.example"));
     }
 
     #[test]

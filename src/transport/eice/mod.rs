@@ -51,6 +51,8 @@ pub enum EiceError {
         /// public address either.
         no_public_address: bool,
     },
+    #[error("FIPS endpoints are asked for, and {endpoint_id} has no FIPS DNS name")]
+    NoFipsName { endpoint_id: String },
     #[error("{instance_id} has no private IPv4 address to tunnel to")]
     NoPrivateAddress { instance_id: String },
     #[error("`{value}` is not a ws:// or wss:// URL with a host (from {var})")]
@@ -103,7 +105,10 @@ impl EiceError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::BadBaseUrl { .. } => 2,
-            Self::NoEndpoint { .. } | Self::NoPrivateAddress { .. } | Self::Listen { .. } => 4,
+            Self::NoEndpoint { .. }
+            | Self::NoPrivateAddress { .. }
+            | Self::NoFipsName { .. }
+            | Self::Listen { .. } => 4,
             Self::Credentials(_) => 6,
             Self::Signing(_)
             | Self::Refused { .. }
@@ -131,6 +136,11 @@ impl EiceError {
                 } else {
                     create
                 }
+            }
+            Self::NoFipsName { .. } => {
+                "unset AWS_USE_FIPS_ENDPOINT (or use_fips_endpoint in the profile) for this \
+                 endpoint, or use one in a region with FIPS endpoints"
+                    .to_owned()
             }
             Self::NoPrivateAddress { .. } => {
                 "an endpoint reaches instances by their private IPv4 address; use another --via"

@@ -243,3 +243,118 @@ where
         received: received.load(Ordering::Relaxed),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    /// A tunnel over an in-memory pipe, and the endpoint's end of it.
+    async fn pair() -> (Tunnel, WebSocketStream<tokio::io::DuplexStream>) {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let ours: Box<dyn Connection> = Box::new(ours);
+        let tunnel = Tunnel {
+            socket: WebSocketStream::from_raw_socket(ours, Role::Client, None).await,
+            endpoint_id: "eice-1".into(),
+        };
+        let endpoint = WebSocketStream::from_raw_socket(theirs, Role::Server, None).await;
+        (tunnel, endpoint)
+    }
+
+    fn close(code: CloseCode, reason: &'static str) -> Message {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn bytes_go_both_ways_until_the_endpoint_closes() {
+        let (tunnel, mut endpoint) = pair().await;
+        let (mut local, ours) = tokio::io::duplex(1024);
+        let (input, output) = tokio::io::split(ours);
+        let far = tokio::spawn(async move {
+            let got = endpoint.next().await.expect("a frame").expect("ok");
+            endpoint
+                .send(Message::Binary(b"pong".to_vec()))
+                .await
+                .expect("send");
+            endpoint
+                .send(close(CloseCode::Normal, ""))
+                .await
+                .expect("close");
+            while endpoint.next().await.is_some() {}
+            got
+        });
+        local.write_all(b"ping").await.expect("write");
+        let carried = carry(tunnel, input, output).await.expect("carried");
+        assert_eq!(
+            far.await.expect("endpoint"),
+            Message::Binary(b"ping".to_vec())
+        );
+        let mut back = Vec::new();
+        local.read_to_end(&mut back).await.expect("read");
+        assert_eq!(back, b"pong");
+        assert_eq!(
+            carried,
+            Carried {
+                sent: 4,
+                received: 4
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_end_of_the_input_closes_the_tunnel_normally() {
+        let (tunnel, mut endpoint) = pair().await;
+        let far = tokio::spawn(async move {
+            let mut frames = Vec::new();
+            while let Some(Ok(message)) = endpoint.next().await {
+                frames.push(message);
+            }
+            frames
+        });
+        let carried = carry(tunnel, tokio::io::empty(), tokio::io::sink())
+            .await
+            .expect("carried");
+        assert_eq!(carried, Carried::default());
+        assert_eq!(
+            far.await.expect("endpoint"),
+            vec![close(CloseCode::Normal, "")]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_close_and_text_are_errors() {
+        let (tunnel, mut endpoint) = pair().await;
+        tokio::spawn(async move {
+            let _ = endpoint
+                .send(close(CloseCode::Error, "cannot connect to 10.0.0.5:22"))
+                .await;
+            while endpoint.next().await.is_some() {}
+        });
+        let (_local, ours) = tokio::io::duplex(1024);
+        let (input, output) = tokio::io::split(ours);
+        match carry(tunnel, input, output).await {
+            Err(EiceError::Closed { code, reason, .. }) => {
+                assert_eq!(
+                    (code, reason.as_str()),
+                    (1011, "cannot connect to 10.0.0.5:22")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let (tunnel, mut endpoint) = pair().await;
+        tokio::spawn(async move {
+            let _ = endpoint.send(Message::Text("hello".into())).await;
+            while endpoint.next().await.is_some() {}
+        });
+        let (_local, ours) = tokio::io::duplex(1024);
+        let (input, output) = tokio::io::split(ours);
+        assert!(matches!(
+            carry(tunnel, input, output).await,
+            Err(EiceError::Broken(_))
+        ));
+    }
+}
