@@ -27,6 +27,7 @@ use crate::secrets::ephemeral::EphemeralKeyError;
 use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
+use crate::transport::eice::EiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -48,6 +49,8 @@ pub enum Error {
     Key(#[from] KeyError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Eice(#[from] EiceError),
     #[error("{what} matches {} hosts", candidates.len())]
     Ambiguous {
         what: String,
@@ -112,6 +115,7 @@ impl Error {
             | Self::Ambiguous { .. }
             | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
             | Self::NoMatch { .. } => 3,
+            Self::Eice(e) => e.exit_code(),
             Self::Firewall(FirewallError::Journal(_)) | Self::EphemeralKey(_) | Self::Output(_) => {
                 1
             }
@@ -132,6 +136,7 @@ impl Error {
             Self::Exec(e) => Some(e.hint()),
             Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
+            Self::Eice(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
                 for (label, target) in candidates {

@@ -81,6 +81,7 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Rdp(args) => runtime.block_on(tracked(commands::rdp::run(&ctx, args, out))),
         Command::Run(args) => runtime.block_on(tracked(commands::run::run(&ctx, args, out))),
         Command::Exec(args) => runtime.block_on(tracked(commands::exec::run(&ctx, args, out))),
+        Command::Proxy(args) => runtime.block_on(tracked(commands::proxy::run(&ctx, args))),
         Command::Completions { .. } | Command::Man => Ok(0),
     };
     ctx.print_stats();

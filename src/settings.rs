@@ -18,6 +18,9 @@ pub const ECHO_URL_VAR: &str = "BERTH_ECHO_URL";
 pub const DEFAULT_ECHO_URL: &str = "https://checkip.amazonaws.com/";
 /// A FreeRDP-compatible program to run instead of the platform's client.
 pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
+/// `ws://HOST:PORT` (or `wss://`): where EC2 Instance Connect Endpoint
+/// tunnels are opened instead of `wss://{DnsName}` (a local stand-in).
+pub const EICE_URL_VAR: &str = "BERTH_EICE_URL";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -43,6 +46,9 @@ pub struct Settings {
     pub picker: Option<String>,
     /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
     pub rdp_client: Option<String>,
+    /// `$BERTH_EICE_URL`: the scheme and host every endpoint tunnel goes
+    /// to instead of the endpoint's own.
+    pub eice_url: Option<String>,
 }
 
 impl Settings {
@@ -93,6 +99,7 @@ impl Settings {
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
             picker: text(PICKER_VAR),
             rdp_client: text(RDP_CLIENT_VAR),
+            eice_url: text(EICE_URL_VAR),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 mod ec2;
 mod ecs;
+mod eice;
 pub mod instance_connect;
 mod network;
 pub mod stats;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -44,6 +46,10 @@ pub struct Aws {
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
     instance_connect: aws_sdk_ec2instanceconnect::Client,
+    /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
+    credentials: Option<SharedCredentialsProvider>,
+    /// `use_fips_endpoint` / `AWS_USE_FIPS_ENDPOINT`: FIPS endpoints only.
+    pub use_fips: bool,
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -178,6 +184,8 @@ impl Aws {
             ec2,
             ssm,
             instance_connect,
+            credentials: sdk.credentials_provider(),
+            use_fips: sdk.use_fips().unwrap_or(false),
             region,
             profile: settings
                 .profile

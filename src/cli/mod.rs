@@ -41,6 +41,9 @@ EXAMPLES:
                                              why a connection fails, and the fix
   berth ssh prod/web-1 --open --from 198.51.100.7/32
                                              port 22 opened for this session only
+  berth ssh prod/web-1 --via eice            through an EC2 Instance Connect Endpoint
+  ssh -o ProxyCommand='berth proxy %h %p' ec2-user@i-0123456789abcdef0
+                                             berth as your own ssh's way in
 
 EXIT STATUS:
   the remote command's own status when one ran, else
@@ -130,11 +133,36 @@ PASSWORD:
   Windows   cmdkey /generic:TERMSRV/HOST /user:USER /pass (which reads the password
             from its stdin), then mstsc /v:HOST"))]
     Rdp(RdpArgs),
+    /// Carry stdin and stdout to a port of a host (an OpenSSH ProxyCommand),
+    /// directly or through an EC2 Instance Connect Endpoint.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+ROUTES (--via):
+  auto      the public address if the host has one, else a tunnel through an EC2
+            Instance Connect Endpoint in its VPC, else an error naming what is missing
+  public    a TCP connection to the public DNS name (else the public IPv4 address)
+  private   a TCP connection to the private IPv4 address (from inside the VPC)
+  eice      a tunnel through an EC2 Instance Connect Endpoint of the host's VPC (the
+            one in its subnet if any) to its private IPv4 address; your credentials
+            need ec2-instance-connect:OpenTunnel on the endpoint
+
+  Nothing but the connection's bytes goes to stdout; messages go to stderr.
+
+EXAMPLES:
+  ssh -o ProxyCommand='berth proxy %h %p' ec2-user@i-0123456789abcdef0
+  scp -o ProxyCommand='berth proxy --via eice %h %p' app.tar ec2-user@i-0123456789abcdef0:
+  In ~/.ssh/config, for every instance id:
+    Host i-*
+      ProxyCommand berth proxy %h %p
+
+ENVIRONMENT:
+  BERTH_EICE_URL   ws://HOST:PORT (or wss://): open endpoint tunnels there instead of
+                   at wss://{the endpoint's DnsName}, e.g. a local stand-in"))]
+    Proxy(ProxyArgs),
     /// Show what berth knows about a target and the connection it would make.
     #[command(after_help = targets_help!())]
     Show(ShowArgs),
     /// Check every prerequisite of a connection; say which fails and how to fix it.
-    #[command(mut_arg("via", |a| a.help("Which route to check: `public`, `private` (you are inside the VPC or on a VPN), `instance-connect` (a one-time key instead of the key pair's), or `auto`: every route")))]
+    #[command(mut_arg("via", |a| a.help("Which route to check: `public`, `private` (you are inside the VPC or on a VPN), `bastion`, `eice` (an EC2 Instance Connect Endpoint), `instance-connect` (a one-time key instead of the key pair's), or `auto`: every route")))]
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 CHECKS:
   instance state, container instance status and agent; each route (public address
@@ -257,9 +285,11 @@ pub struct ConnectOptions {
     pub user: Option<String>,
     /// Route to the host: `public` (public DNS, else public IPv4), `private`
     /// (from inside the VPC or a VPN), `bastion` (through a bastion to the
-    /// private address), `instance-connect` (a one-time key pushed with EC2
-    /// Instance Connect, over the public address, else the private one),
-    /// `auto` (the config's `via`, else the public address, else a bastion).
+    /// private address), `eice` (a tunnel through an EC2 Instance Connect
+    /// Endpoint in its VPC), `instance-connect` (a one-time key pushed with
+    /// EC2 Instance Connect, over the public address, else the private one),
+    /// `auto` (the config's `via`, else the public address, else a bastion,
+    /// else an endpoint).
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
     /// Go through this bastion (any target: an instance id, CLUSTER/NAME, …;
@@ -454,6 +484,15 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The port to reach on the host (ssh's `%p`).
+    #[arg(value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
 pub struct RdpArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -625,6 +664,29 @@ mod tests {
     }
 
     #[test]
+    fn proxy_takes_a_target_and_a_port_like_ssh_gives_them() {
+        // What ssh runs for `ProxyCommand berth --region R proxy --via eice %h %p`.
+        let cli = Cli::try_parse_from([
+            "berth",
+            "--region",
+            "eu-west-1",
+            "proxy",
+            "--via",
+            "eice",
+            "i-0123456789abcdef0",
+            "22",
+        ])
+        .expect("parses");
+        let Command::Proxy(args) = cli.command else {
+            panic!("not proxy")
+        };
+        assert_eq!(args.connect.target, "i-0123456789abcdef0");
+        assert_eq!(args.port, 22);
+        assert_eq!(args.connect.via, Via::Eice);
+        assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
     fn bad_input_is_a_usage_error() {
         for argv in [
             vec!["berth", "ssh"],
@@ -637,6 +699,9 @@ mod tests {
             vec!["berth", "rdp", "prod", "--client", ""],
             vec!["berth", "ssh", "prod", "--ephemeral-key", "-i", "k.pem"],
             vec!["berth", "ssh", "prod", "--ephemeral-key-type", "dsa"],
+            vec!["berth", "proxy", "i-0123456789abcdef0"],
+            vec!["berth", "proxy", "i-0123456789abcdef0", "0"],
+            vec!["berth", "proxy", "i-0123456789abcdef0", "ssh"],
         ] {
             let err = Cli::try_parse_from(&argv).expect_err("must fail");
             assert_eq!(err.exit_code(), 2, "{argv:?}");

@@ -3,9 +3,11 @@
 //! impure ones (inventory, transport) and hold no logic of their own.
 
 pub mod doctor;
+pub mod eice;
 pub mod exec;
 pub mod instance_connect;
 pub mod ls;
+pub mod proxy;
 pub mod rdp;
 pub mod route;
 pub mod run;

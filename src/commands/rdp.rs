@@ -17,17 +17,20 @@ use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
-use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
-use crate::plan::route::RouteChoice;
+use crate::plan::rdp::{self, Forwarder, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
+use crate::plan::route::{RouteChoice, RouteKind};
 use crate::plan::{BASTION_ONE_TIME_KEY, InstanceConnectPush, Via};
 use crate::render;
 use crate::secrets::ephemeral::EphemeralKey;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::transport;
+use crate::transport::eice::TunnelTarget;
+use crate::transport::eice::forward::LocalForward;
 use crate::transport::session::Interrupts;
+use crate::transport::tunnel::TunnelProcess;
 
 use super::route::{self, BastionHost, Reach};
-use super::{Context, connect_request, operator_address, resolve_host_preferring, session};
+use super::{Context, connect_request, eice, operator_address, resolve_host_preferring, session};
 
 /// How often to ask EC2 again while the password is not there yet.
 const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -52,13 +55,21 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     // Linux match is refused by the planner, with the way to it.
     let (host, aws) =
         resolve_host_preferring(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
-    let Reach { choice, bastion } = route::reach(ctx, &aws, connect, &host).await?;
-    let (tunnel, tunnel_push) = match &bastion {
-        Some(bastion) => {
+    let Reach {
+        choice,
+        bastion,
+        endpoint,
+    } = route::reach(ctx, &aws, connect, &host).await?;
+    let (tunnel, tunnel_push) = match (&bastion, choice.route) {
+        (Some(bastion), _) => {
             let (tunnel, push) = bastion_tunnel(ctx, args, bastion, &host)?;
             (Some(tunnel), push)
         }
-        None => (None, None),
+        (None, RouteKind::Eice) => match &endpoint {
+            Some(endpoint) => (Some(eice::rdp_tunnel(&aws, &host, endpoint)?), None),
+            None => (None, None),
+        },
+        (None, _) => (None, None),
     };
 
     let started = Instant::now();
@@ -173,36 +184,63 @@ fn bastion_tunnel(
     Ok((
         Tunnel {
             local_port,
-            jump: bastion.label(),
-            argv: ssh.argv,
+            through: bastion.label(),
+            forwarder: Forwarder::Ssh { argv: ssh.argv },
         },
         ssh.push,
     ))
 }
 
-/// Starts the tunnel's ssh, with the bastion's one-time key pushed first
-/// when it needs one (kept until the tunnel closes).
+/// Starts what holds the plan's tunnel open: the bastion's ssh (its
+/// one-time key pushed first when it needs one, and kept until the tunnel
+/// closes), or berth's own listener for an EC2 Instance Connect Endpoint.
 async fn open_tunnel(
     ctx: &Context,
     aws: &Aws,
     tunnel: &Tunnel,
+    plan: &RdpPlan,
     push: Option<&InstanceConnectPush>,
-) -> Result<(transport::tunnel::TunnelProcess, Option<EphemeralKey>), Error> {
-    let key = match push {
-        Some(push) => Some(push_planned(ctx, aws, push).await?),
-        None => None,
-    };
-    let argv: Vec<String> = tunnel
-        .argv
-        .iter()
-        .map(|w| match &key {
-            Some(key) if w == BASTION_ONE_TIME_KEY => key.path().display().to_string(),
-            _ => w.clone(),
-        })
-        .collect();
-    ctx.verbose(&format!("tunnel: {}", render::shell_words(&argv)));
-    let process = transport::tunnel::open(&argv, tunnel.local_port).await?;
-    Ok((process, key))
+) -> Result<(HeldTunnel, Option<EphemeralKey>), Error> {
+    match &tunnel.forwarder {
+        Forwarder::Ssh { argv } => {
+            let key = match push {
+                Some(push) => Some(push_planned(ctx, aws, push).await?),
+                None => None,
+            };
+            let argv: Vec<String> = argv
+                .iter()
+                .map(|w| match &key {
+                    Some(key) if w == BASTION_ONE_TIME_KEY => key.path().display().to_string(),
+                    _ => w.clone(),
+                })
+                .collect();
+            ctx.verbose(&format!("tunnel: {}", render::shell_words(&argv)));
+            let process = transport::tunnel::open(&argv, tunnel.local_port).await?;
+            Ok((HeldTunnel::Ssh(process), key))
+        }
+        Forwarder::Eice {
+            endpoint_id,
+            dns_name,
+        } => {
+            let target = TunnelTarget {
+                endpoint_id: endpoint_id.clone(),
+                private_ip: plan.address.clone(),
+                port: plan.port,
+                max_duration: None,
+            };
+            let opener = eice::tunnel_opener(ctx, aws, dns_name, target)?;
+            ctx.verbose(&format!(
+                "tunnel: {}:{} through {}",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                opener.describe()
+            ));
+            Ok((
+                HeldTunnel::Eice(LocalForward::open(tunnel.local_port, opener).await?),
+                None,
+            ))
+        }
+    }
 }
 
 /// Reads and opens the private key, asking for its passphrase if it has one.
@@ -365,13 +403,15 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
         None
     };
     let tunnel = match &plan.tunnel {
-        Some(tunnel) => match open_tunnel(ctx, aws, tunnel, prepared.tunnel_push.as_ref()).await {
-            Ok(opened) => Some(opened),
-            Err(e) => {
-                session::close(aws, opened).await;
-                return Err(e);
+        Some(tunnel) => {
+            match open_tunnel(ctx, aws, tunnel, plan, prepared.tunnel_push.as_ref()).await {
+                Ok(held) => Some(held),
+                Err(e) => {
+                    session::close(aws, opened).await;
+                    return Err(e);
+                }
             }
-        },
+        }
         None => None,
     };
     let outcome = transport::rdp::run(&plan.steps, password, &mut interrupts).await;
@@ -396,6 +436,21 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     }
     session::close(aws, opened).await;
     Ok(outcome?.exit_code())
+}
+
+/// A tunnel held open while the client runs.
+enum HeldTunnel {
+    Ssh(TunnelProcess),
+    Eice(LocalForward),
+}
+
+impl HeldTunnel {
+    async fn close(self) {
+        match self {
+            Self::Ssh(process) => process.close().await,
+            Self::Eice(forward) => forward.close().await,
+        }
+    }
 }
 
 /// The `.rdp` file holds no secret; its directory is made private anyway.

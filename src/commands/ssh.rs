@@ -14,7 +14,7 @@ use crate::cli::{ConnectArgs, OutputFormat, SshArgs};
 use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
-use crate::plan::route::RouteChoice;
+use crate::plan::route::{RouteChoice, RouteKind};
 use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::render;
 use crate::secrets::ephemeral::{EphemeralKey, KeyType};
@@ -24,7 +24,7 @@ use crate::transport::session::Interrupts;
 use super::instance_connect::push_planned;
 use super::route::{self, Reach};
 use super::session;
-use super::{Context, connect_request, operator_address, resolve_host};
+use super::{Context, connect_request, eice, operator_address, resolve_host};
 
 /// ssh's own status when it could not connect (or authenticate).
 const SSH_FAILED: i32 = 255;
@@ -76,7 +76,9 @@ pub async fn plan_with_route(
     host: &Host,
     extras: SshExtras,
 ) -> Result<(Plan, RouteChoice), Error> {
-    let Reach { choice, bastion } = route::reach(ctx, aws, connect, host).await?;
+    let Reach {
+        choice, bastion, ..
+    } = route::reach(ctx, aws, connect, host).await?;
     let started = Instant::now();
     let (request, key) = connect_request(ctx, connect, host)?;
     let mut passthrough = extras.passthrough;
@@ -89,6 +91,10 @@ pub async fn plan_with_route(
             format!("ProxyCommand={}", plan::proxy_command(&jump.argv)),
         ]);
         bastion_push = jump.push;
+    } else if choice.route == RouteKind::Eice {
+        // The tunnel is berth's own: `berth proxy` as ssh's ProxyCommand.
+        let proxy = eice::ssh_proxy_command(ctx, &aws.region, host.instance_id());
+        passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
     }
     let request = SshRequest {
         port: extras.port,

@@ -19,6 +19,7 @@ use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
 pub mod exec;
+pub mod proxy;
 pub mod rdp;
 pub mod route;
 
@@ -38,6 +39,8 @@ pub enum Via {
     /// A one-time key pushed with EC2 Instance Connect, over the public
     /// address, else the private one.
     InstanceConnect,
+    /// An EC2 Instance Connect Endpoint tunnel to the private IPv4 address.
+    Eice,
 }
 
 impl Via {
@@ -49,6 +52,7 @@ impl Via {
             Self::Private => "private",
             Self::Bastion => "bastion",
             Self::InstanceConnect => "instance-connect",
+            Self::Eice => "eice",
         }
     }
 }
@@ -60,6 +64,8 @@ pub enum Route {
     PublicDns,
     PublicIp,
     Private,
+    /// The private address, through an EC2 Instance Connect Endpoint.
+    Eice,
 }
 
 /// Where the login user came from, strongest first.
@@ -296,16 +302,21 @@ pub fn container_warnings(host: &Host) -> Vec<String> {
 /// the target, which ssh fills in for `%h:%p`.
 pub const JUMP_FORWARD: &str = "%h:%p";
 
+/// The word ssh replaces with the port it connects to, for a ProxyCommand
+/// that opens the connection itself (`berth proxy … %p`).
+pub const PORT_TOKEN: &str = "%p";
+
 /// The `ProxyCommand` that reaches the target through a jump host, from the
-/// jump host's ssh argv (planned with `-W` [`JUMP_FORWARD`]). A command line
-/// given to `-o` does not reach a `-J` jump host; a ProxyCommand with the
-/// jump host's own options does. ssh expands `%` tokens in it and runs it
-/// with the shell: other `%` are doubled and every word is quoted.
+/// jump host's ssh argv (planned with `-W` [`JUMP_FORWARD`]), or through
+/// `berth proxy` (ending in [`PORT_TOKEN`]). A command line given to `-o`
+/// does not reach a `-J` jump host; a ProxyCommand with the jump host's own
+/// options does. ssh expands `%` tokens in it and runs it with the shell:
+/// other `%` are doubled and every word is quoted.
 pub fn proxy_command(jump_argv: &[String]) -> String {
     let words: Vec<String> = jump_argv
         .iter()
         .map(|w| {
-            if w == JUMP_FORWARD {
+            if w == JUMP_FORWARD || w == PORT_TOKEN {
                 w.clone()
             } else {
                 w.replace('%', "%%")
@@ -551,12 +562,13 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
         // A bastion reaches the private address.
         Via::Private | Via::Bastion => private,
         Via::InstanceConnect => public.or(private),
+        Via::Eice => private.map(|(ip, _)| (ip, Route::Eice)),
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),
         wanted: match via {
             Via::Auto | Via::Public => "public",
-            Via::Private | Via::Bastion => "private",
+            Via::Private | Via::Bastion | Via::Eice => "private",
             Via::InstanceConnect => "public or private",
         },
         available: available_routes(host),
@@ -575,6 +587,9 @@ fn available_routes(host: &Host) -> Vec<String> {
         routes.push(format!(
             "private IP {ip} (--via private, from inside the VPC, over a VPN or a peered network)"
         ));
+        routes.push(format!(
+            "private IP {ip} through an EC2 Instance Connect Endpoint in its VPC (--via eice)"
+        ));
     }
     routes
 }
@@ -584,6 +599,7 @@ fn route_label(route: Route) -> &'static str {
         Route::PublicDns => "public DNS name",
         Route::PublicIp => "public IPv4",
         Route::Private => "private IPv4",
+        Route::Eice => "private IPv4 through an EC2 Instance Connect Endpoint",
     }
 }
 

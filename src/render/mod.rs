@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::doctor::{Protocol, Report, Scope};
 use crate::fleet::{HostReport, HostStatus, Tally};
 use crate::inventory::model::{Cluster, Host};
-use crate::plan::rdp::{RdpError, RdpPlan, Step};
+use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
 use crate::plan::route::RouteChoice;
 use crate::plan::{self, Plan, PlanError, UserSource};
 
@@ -309,11 +309,22 @@ fn step_line(step: &Step) -> String {
 /// `rdp --dry-run`: the `.rdp` file to write, then each command.
 pub fn rdp_steps(out: &mut dyn Write, plan: &RdpPlan) -> io::Result<()> {
     if let Some(tunnel) = &plan.tunnel {
-        writeln!(
-            out,
-            "{}  # tunnel, held open while the client runs",
-            shell_words(&tunnel.argv)
-        )?;
+        match &tunnel.forwarder {
+            Forwarder::Ssh { argv } => writeln!(
+                out,
+                "{}  # tunnel, held open while the client runs",
+                shell_words(argv)
+            )?,
+            Forwarder::Eice { endpoint_id, .. } => writeln!(
+                out,
+                "# berth forwards {}:{} to {}:{} through EC2 Instance Connect Endpoint {endpoint_id}, \
+                 one tunnel per connection, while the client runs",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                plan.address,
+                plan.port
+            )?,
+        }
     }
     if let Some(file) = &plan.rdp_file {
         writeln!(out, "# write {}:", file.path.display())?;

@@ -6,6 +6,7 @@ mod support;
 
 mod bastion;
 mod doctor;
+mod eice;
 mod fleet;
 mod instance_connect;
 

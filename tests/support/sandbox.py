@@ -30,6 +30,11 @@ What it sets up:
   ec2-instance-connect sshd reads them through an AuthorizedKeysCommand
   (a script in /run/berth-sandbox-127.X, as sshd wants it root-owned all the
   way up). prod-nokey, launched without a key pair, accepts nothing else.
+* an EC2 Instance Connect Endpoint in the sandbox subnet (the prod hosts'),
+  in a group of its own that the prod hosts' group admits on 22 and 3389,
+  and the tunnels it opens: a websocket stand-in on ws://127.0.0.1:<free
+  port> (eice_endpoint.py) that checks each SigV4-presigned openTunnel
+  request and relays to 127.X.0.N, logging each tunnel to DIR/eice.log.
 
 It prints exactly one JSON line on stdout describing all of it, then waits
 until stdin reaches EOF (or SIGTERM/SIGINT/SIGHUP) and tears everything down:
@@ -298,6 +303,8 @@ class Sandbox:
         self.subreaper = False
         self.key_store = None  # EC2 Instance Connect's pushed keys
         self.eic_run_dir = None  # holds the AuthorizedKeysCommand
+        self.eice_server = None
+        self.eice = None
 
     # ---------------------------------------------------------------- setup
     def make_dir(self):
@@ -1255,6 +1262,55 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "failing_status": FLEET_FAILING_STATUS, "failing_message": FLEET_FAILING_MESSAGE,
             "tasks": tasks,
         }
+    # ---------------------------------------------------------------- eice
+    def build_instance_connect_endpoint(self):
+        """An EC2 Instance Connect Endpoint in the sandbox subnet, set up as
+        the AWS guide has it: the endpoint in a security group of its own
+        whose outbound rules reach the instances' group on 22 and 3389 (no
+        allow-all), and the instances' group admitting the endpoint's group
+        on those ports. Tunnels through it go to the stand-in on
+        ws://127.0.0.1:<port>, which connects from the endpoint's network
+        interface address (the subnet's last free one)."""
+        from eice_endpoint import TunnelEndpointServer
+        ec2 = self.ec2
+        eice_sg = ec2.create_security_group(
+            GroupName="berth-sandbox-eice", VpcId=self.vpc,
+            Description="EC2 Instance Connect Endpoint: ssh and rdp to the sandbox hosts")["GroupId"]
+        ec2.revoke_security_group_egress(GroupId=eice_sg, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ports = (22, 3389)
+        ec2.authorize_security_group_egress(GroupId=eice_sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "UserIdGroupPairs": [{"GroupId": self.sg, "Description": "to the sandbox hosts"}]}
+            for port in ports])
+        ec2.authorize_security_group_ingress(GroupId=self.sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "UserIdGroupPairs": [{"GroupId": eice_sg,
+                                  "Description": "EC2 Instance Connect Endpoint"}]}
+            for port in ports])
+        endpoint = ec2.create_instance_connect_endpoint(
+            SubnetId=self.subnet, SecurityGroupIds=[eice_sg],
+            TagSpecifications=[{"ResourceType": "instance-connect-endpoint",
+                                "Tags": [{"Key": "Name", "Value": "berth-sandbox"}]}],
+        )["InstanceConnectEndpoint"]
+        _, ec2_be, _ = self._backends()
+        log_path = os.path.join(self.dir, "eice.log")
+        self.eice_server = TunnelEndpointServer(lambda: ec2_be, REGION, log_path)
+        url = self.eice_server.start()
+        address = ec2.describe_network_interfaces(NetworkInterfaceIds=endpoint[
+            "NetworkInterfaceIds"])["NetworkInterfaces"][0]["PrivateIpAddress"]
+        self.eice = {
+            "endpoint_id": endpoint["InstanceConnectEndpointId"],
+            "dns_name": endpoint["DnsName"],
+            "vpc_id": endpoint["VpcId"],
+            "subnet_id": endpoint["SubnetId"],
+            "security_group_id": eice_sg,
+            "address": address,
+            "url": url,
+            "log": log_path,
+        }
+        log(f"instance connect endpoint {endpoint['InstanceConnectEndpointId']} "
+            f"({address}); tunnels at {url}")
 
     # ---------------------------------------------------------------- rdp
     def build_rdp_fleet(self):
@@ -1435,6 +1491,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         self.start_fleet_sshds()
         self.build_fleet_cluster()
         self.build_rdp_fleet()
+        self.build_instance_connect_endpoint()
         if self.args.rdp:
             self.start_xrdp()
         self.wait_sshd()
@@ -1472,12 +1529,15 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
                 "authorized_keys_command": self.eic_command,
                 "hosts": self.instance_connect_hosts(),
             },
+            "eice": self.eice,
         }
 
     def cleanup(self):
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         self.stop_xrdp()
+        if self.eice_server is not None:
+            self.eice_server.stop()
         for sshd in (*self.fleet_sshds, self.bastion_sshd, self.sshd):
             if sshd is not None:
                 if sshd.poll() is None:
