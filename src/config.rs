@@ -1,13 +1,21 @@
 //! The config file: `$BERTH_CONFIG`, else `$XDG_CONFIG_HOME/berth/config.toml`,
 //! else `~/.config/berth/config.toml`. A missing file is an empty config; a
-//! malformed one is an error that names the file and the line.
+//! malformed one is an error that names the file, the line and the key.
+//!
+//! Every global flag has a key of the same name here (and a `BERTH_<NAME>`
+//! variable, see [`settings`](crate::settings)): flag > environment > this
+//! file > default.
 //!
 //! ```toml
+//! profile = "ops"             # AWS profile (unless --profile or AWS_PROFILE)
+//! region = "eu-west-1"        # AWS region (unless --region or AWS_REGION)
+//! cluster = "prod"            # the target when a command is given none
 //! key_dirs = ["~/keys/aws"]   # searched before ~/.ssh for KEYNAME.pem
 //! user = "ec2-user"           # login user when no tag or flag names one
 //! via = "private"             # default route
 //! from = "198.51.100.7/32"    # your address, for doctor and --open
 //! bastion = "i-0abc…"         # the bastion for hosts without a public address
+//! cache_ttl = "60s"           # how long host facts are reused
 //!
 //! [clusters.prod]
 //! user = "ops"
@@ -16,44 +24,90 @@
 //!
 //! [vpcs.vpc-0123456789abcdef0]
 //! bastion = "i-0def…"         # a VPC's own bastion (beats the global one)
+//!
+//! [[amis]]
+//! name = "acme-base-*"        # the AMI's name; `*` and `?` match anything
+//! user = "acme"
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
+use crate::cli::{ColorChoice, OutputFormat};
 use crate::plan::Via;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `--profile`'s default.
+    #[serde(default, deserialize_with = "non_empty")]
+    pub profile: Option<String>,
+    /// `--region`'s default.
+    #[serde(default, deserialize_with = "non_empty")]
+    pub region: Option<String>,
+    /// `--endpoint-url`'s default.
+    #[serde(default, deserialize_with = "non_empty")]
+    pub endpoint_url: Option<String>,
+    /// The cluster a command works on when it is given no target.
+    #[serde(default, deserialize_with = "cluster_name")]
+    pub cluster: Option<String>,
+    pub output: Option<OutputFormat>,
+    pub color: Option<ColorChoice>,
+    pub verbose: Option<u8>,
+    pub stats: Option<bool>,
+    pub refresh: Option<bool>,
+    /// How long host facts are reused (`--cache-ttl`).
+    #[serde(default, deserialize_with = "duration")]
+    pub cache_ttl: Option<Duration>,
     #[serde(default)]
     pub key_dirs: Vec<PathBuf>,
+    #[serde(default, deserialize_with = "non_empty")]
     pub user: Option<String>,
     pub via: Option<Via>,
     /// Where the operator connects from (`--from`'s default).
     pub from: Option<ipnet::IpNet>,
     /// The bastion (a target) for hosts no other setting covers.
+    #[serde(default, deserialize_with = "non_empty")]
     pub bastion: Option<String>,
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterConfig>,
     #[serde(default)]
     pub vpcs: BTreeMap<String, VpcConfig>,
+    /// Login users by AMI name, in file order: the first match wins.
+    #[serde(default)]
+    pub amis: Vec<AmiConfig>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
+    #[serde(default, deserialize_with = "non_empty")]
     pub user: Option<String>,
     pub via: Option<Via>,
+    #[serde(default, deserialize_with = "non_empty")]
     pub bastion: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VpcConfig {
+    #[serde(default, deserialize_with = "non_empty")]
     pub bastion: Option<String>,
+}
+
+/// `[[amis]]`: the login user of the AMIs whose name matches a pattern.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmiConfig {
+    /// A pattern on the AMI's name: `*` is any run of characters, `?` any
+    /// one character, everything else itself.
+    #[serde(deserialize_with = "required_non_empty")]
+    pub name: String,
+    #[serde(deserialize_with = "required_non_empty")]
+    pub user: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +117,34 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {} is not valid: {message}", .path.display())]
-    Parse { path: PathBuf, message: String },
+    #[error(
+        "config file {}{}{}: {message}",
+        .path.display(),
+        .line.map(|l| format!(", line {l}")).unwrap_or_default(),
+        .key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
+    )]
+    Parse {
+        path: PathBuf,
+        /// 1-based.
+        line: Option<usize>,
+        /// The dotted key the mistake is in (`clusters.prod.via`).
+        key: Option<String>,
+        message: String,
+    },
+    #[error("{var}={value}: {message}")]
+    Environment {
+        var: String,
+        value: String,
+        message: String,
+    },
+}
+
+/// Where in the file a parse error is.
+#[derive(Debug, PartialEq, Eq)]
+struct ParseFailure {
+    line: Option<usize>,
+    key: Option<String>,
+    message: String,
 }
 
 impl Config {
@@ -80,24 +160,23 @@ impl Config {
                 });
             }
         };
-        Self::parse(&text, home).map_err(|message| ConfigError::Parse {
+        Self::parse(&text, home).map_err(|failure| ConfigError::Parse {
             path: path.to_owned(),
-            message,
+            line: failure.line,
+            key: failure.key,
+            message: failure.message,
         })
     }
 
-    fn parse(text: &str, home: Option<&Path>) -> Result<Self, String> {
-        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
-        let users = std::iter::once(&config.user).chain(config.clusters.values().map(|c| &c.user));
-        if users.flatten().any(String::is_empty) {
-            return Err("`user` must not be empty".to_owned());
-        }
-        let bastions = std::iter::once(&config.bastion)
-            .chain(config.clusters.values().map(|c| &c.bastion))
-            .chain(config.vpcs.values().map(|v| &v.bastion));
-        if bastions.flatten().any(|b| b.trim().is_empty()) {
-            return Err("`bastion` must name a target".to_owned());
-        }
+    fn parse(text: &str, home: Option<&Path>) -> Result<Self, ParseFailure> {
+        let mut config: Self = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|span| span.start);
+            ParseFailure {
+                line: at.map(|at| line_of(text, at)),
+                key: at.and_then(|at| key_at(text, at)),
+                message: e.message().trim().to_owned(),
+            }
+        })?;
         config.key_dirs = config
             .key_dirs
             .iter()
@@ -106,12 +185,20 @@ impl Config {
         Ok(config)
     }
 
-    /// The configured user for a cluster, else the global one.
-    pub fn user_for(&self, cluster: Option<&str>) -> Option<String> {
-        cluster
+    /// The configured user for a host: its cluster's, else the first
+    /// `[[amis]]` pattern its AMI's name matches, else the global one.
+    pub fn user_for(&self, cluster: Option<&str>, ami_name: Option<&str>) -> Option<String> {
+        let by_cluster = cluster
             .and_then(|c| self.clusters.get(c))
-            .and_then(|c| c.user.clone())
-            .or_else(|| self.user.clone())
+            .and_then(|c| c.user.clone());
+        let by_ami = || {
+            let name = ami_name?;
+            self.amis
+                .iter()
+                .find(|ami| glob_matches(&ami.name, name))
+                .map(|ami| ami.user.clone())
+        };
+        by_cluster.or_else(by_ami).or_else(|| self.user.clone())
     }
 
     /// The configured bastion for a cluster, else for a VPC, else the
@@ -142,6 +229,120 @@ impl Config {
             .and_then(|c| c.via)
             .or(self.via)
     }
+}
+
+/// `*` matches any run of characters, `?` any one; the rest matches itself.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    // The classic two-pointer match with backtracking to the last `*`.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// The 1-based line of byte `offset`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1
+}
+
+/// The dotted key whose line holds byte `offset`: the table header in
+/// force there, joined with the key before `=` on that line (or the
+/// header itself, when the offset is on one).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default().trim();
+    let header = |line: &str| {
+        let line = line.trim();
+        let inner = line
+            .strip_prefix("[[")
+            .and_then(|l| l.split("]]").next())
+            .or_else(|| line.strip_prefix('[').and_then(|l| l.split(']').next()))?;
+        Some(unquote_key(inner))
+    };
+    if let Some(table) = header(line) {
+        return Some(table);
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .find_map(header)
+        .filter(|t| !t.is_empty());
+    let key = line
+        .split_once('=')
+        .map(|(key, _)| unquote_key(key))
+        .filter(|k| !k.is_empty());
+    match (table, key) {
+        (Some(table), Some(key)) => Some(format!("{table}.{key}")),
+        (None, key) => key,
+        (table, None) => table,
+    }
+}
+
+/// `clusters."prod"` → `clusters.prod`, for messages.
+fn unquote_key(key: &str) -> String {
+    key.split('.')
+        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn non_empty<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    required_non_empty(de).map(Some)
+}
+
+fn required_non_empty<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {
+    let value = String::deserialize(de)?;
+    if value.trim().is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    Ok(value)
+}
+
+fn cluster_name<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let value = String::deserialize(de)?;
+    match crate::target::parse(&value) {
+        Ok(crate::target::TargetQuery {
+            target:
+                crate::target::Target::Cluster {
+                    cluster,
+                    selector: None,
+                },
+            region: None,
+        }) => Ok(Some(cluster)),
+        _ => Err(serde::de::Error::custom(format!(
+            "`{value}` is not a cluster name (letters, digits, `-` and `_`)"
+        ))),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    let value = String::deserialize(de)?;
+    humantime::parse_duration(&value).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!("`{value}` is not a duration like 60s or 5m: {e}"))
+    })
 }
 
 /// Where the config file lives, from the environment.
@@ -188,26 +389,156 @@ via = "public"
             config.key_dirs,
             vec![PathBuf::from("/home/op/keys"), PathBuf::from("/etc/keys")]
         );
-        assert_eq!(config.user_for(Some("prod")).as_deref(), Some("ops"));
-        assert_eq!(config.user_for(Some("dev")).as_deref(), Some("ec2-user"));
-        assert_eq!(config.user_for(None).as_deref(), Some("ec2-user"));
+        assert_eq!(config.user_for(Some("prod"), None).as_deref(), Some("ops"));
+        assert_eq!(
+            config.user_for(Some("dev"), None).as_deref(),
+            Some("ec2-user")
+        );
+        assert_eq!(config.user_for(None, None).as_deref(), Some("ec2-user"));
         assert_eq!(config.via_for(Some("prod")), Some(Via::Public));
         assert_eq!(config.via_for(Some("dev")), Some(Via::Private));
     }
 
     #[test]
-    fn unknown_keys_and_bad_values_are_errors() {
-        for text in [
-            "usr = \"x\"",
-            "via = \"teleport\"",
-            "key_dirs = 3",
-            "user = \"\"",
-            "[clusters.prod]\nuser = \"\"",
-            "bastion = \" \"",
-            "[vpcs.vpc-1]\nbastion = \"\"",
-            "[vpcs.vpc-1]\nuser = \"x\"",
+    fn unknown_keys_and_bad_values_are_errors_with_line_and_key() {
+        for (text, line, key) in [
+            ("usr = \"x\"", 1, "usr"),
+            ("user = \"a\"\nvia = \"teleport\"", 2, "via"),
+            ("key_dirs = 3", 1, "key_dirs"),
+            ("user = \"\"", 1, "user"),
+            ("[clusters.prod]\nuser = \"\"", 2, "clusters.prod.user"),
+            ("bastion = \" \"", 1, "bastion"),
+            ("[vpcs.vpc-1]\nbastion = \"\"", 2, "vpcs.vpc-1.bastion"),
+            ("[vpcs.vpc-1]\nuser = \"x\"", 2, "vpcs.vpc-1.user"),
+            ("cluster = \"prod/web-1\"", 1, "cluster"),
+            ("cache_ttl = \"soon\"", 1, "cache_ttl"),
+            ("color = \"sometimes\"", 1, "color"),
+            ("output = \"yaml\"", 1, "output"),
+            ("stats = \"yes\"", 1, "stats"),
+            (
+                "# ok\n\n[[amis]]\nname = \"x-*\"\nuser = \"\"",
+                5,
+                "amis.user",
+            ),
+            ("[[amis]]\nuser = \"ops\"", 1, "amis"),
+            (
+                "[clusters.\"prod\"]\nvia = \"sideways\"",
+                2,
+                "clusters.prod.via",
+            ),
         ] {
-            assert!(Config::parse(text, None).is_err(), "{text}");
+            let failure = Config::parse(text, None).expect_err(text);
+            assert_eq!(failure.line, Some(line), "{text}: {failure:?}");
+            assert_eq!(failure.key.as_deref(), Some(key), "{text}: {failure:?}");
+            assert!(!failure.message.is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_error_names_file_line_and_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "region = \"eu-west-1\"\n\n[clusters.prod]\nvia = \"teleport\"\n",
+        )
+        .expect("write");
+        let message = Config::load(&path, None).expect_err("bad").to_string();
+        assert!(
+            message.starts_with(&format!(
+                "config file {}, line 4, key `clusters.prod.via`: unknown variant `teleport`",
+                path.display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn every_global_setting_has_a_key() {
+        let config = Config::parse(
+            r#"
+profile = "ops"
+region = "eu-west-1"
+endpoint_url = "http://127.0.0.1:5000"
+cluster = "prod"
+output = "json"
+color = "never"
+verbose = 2
+stats = true
+refresh = false
+cache_ttl = "5m"
+"#,
+            None,
+        )
+        .expect("valid");
+        assert_eq!(config.profile.as_deref(), Some("ops"));
+        assert_eq!(config.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            config.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(config.cluster.as_deref(), Some("prod"));
+        assert_eq!(config.output, Some(OutputFormat::Json));
+        assert_eq!(config.color, Some(ColorChoice::Never));
+        assert_eq!(config.verbose, Some(2));
+        assert_eq!(config.stats, Some(true));
+        assert_eq!(config.refresh, Some(false));
+        assert_eq!(config.cache_ttl, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn users_by_cluster_then_ami_pattern_then_global() {
+        let config = Config::parse(
+            r#"
+user = "fallback"
+[clusters.prod]
+user = "ops"
+[[amis]]
+name = "acme-base-*-arm64"
+user = "acme-arm"
+[[amis]]
+name = "acme-base-*"
+user = "acme"
+"#,
+            None,
+        )
+        .expect("valid");
+        let user = |cluster, ami| config.user_for(cluster, ami);
+        assert_eq!(
+            user(Some("prod"), Some("acme-base-1")).as_deref(),
+            Some("ops")
+        );
+        assert_eq!(
+            user(Some("dev"), Some("acme-base-7-arm64")).as_deref(),
+            Some("acme-arm")
+        );
+        assert_eq!(
+            user(Some("dev"), Some("acme-base-7-x86")).as_deref(),
+            Some("acme")
+        );
+        assert_eq!(
+            user(None, Some("ubuntu-noble")).as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(user(None, None).as_deref(), Some("fallback"));
+    }
+
+    #[test]
+    fn glob_patterns() {
+        for (pattern, text, matches) in [
+            ("al2023-*", "al2023-ami-ecs-hvm", true),
+            ("al2023-*", "al2-ami", false),
+            ("*ecs*", "amzn2-ami-ecs-hvm", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*", "", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*-x86_64", "ubuntu-22.04-x86_64", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+        ] {
+            assert_eq!(glob_matches(pattern, text), matches, "{pattern} {text}");
         }
     }
 

@@ -126,9 +126,13 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Target(e) => Some(e.hint().to_owned()),
-            Self::Config(_) => {
-                Some("fix or move the file; `berth --help` lists the keys".to_owned())
+            Self::Config(ConfigError::Environment { var, .. }) => {
+                Some(format!("fix or unset {var}; `berth config --help` says how settings combine"))
             }
+            Self::Config(_) => Some(
+                "fix or move the file; the README's \"Config file\" lists the keys, `berth config` shows what is in effect"
+                    .to_owned(),
+            ),
             Self::Key(_) => Some("check the path given to -i".to_owned()),
             Self::Inventory(e) => inventory_hint(e),
             Self::Plan(e) => Some(e.hint()),
@@ -188,7 +192,7 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
         }
         InventoryError::NotFound { hint, .. } => Some(hint.clone()),
         InventoryError::Aws(AwsError::NoRegion) => Some(
-            "pass --region, set AWS_REGION, or set `region` in your profile in ~/.aws/config"
+            "pass --region, set AWS_REGION (or BERTH_REGION), or set `region` in berth's config file or in your profile in ~/.aws/config"
                 .to_owned(),
         ),
         InventoryError::Aws(AwsError::Credentials { profile, .. }) => Some(match profile {

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod doctor;
 pub mod echo;
+pub mod effective;
 pub mod error;
 pub mod firewall;
 pub mod fleet;
@@ -68,7 +69,11 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         }
         _ => {}
     }
-    let ctx = Context::new(Settings::resolve(&cli.global)?);
+    let settings = Settings::resolve(&cli.global)?;
+    if let Command::Config = &cli.command {
+        return commands::config::run(&settings, out);
+    }
+    let ctx = Context::new(settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -82,7 +87,7 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Run(args) => runtime.block_on(tracked(commands::run::run(&ctx, args, out))),
         Command::Exec(args) => runtime.block_on(tracked(commands::exec::run(&ctx, args, out))),
         Command::Proxy(args) => runtime.block_on(tracked(commands::proxy::run(&ctx, args))),
-        Command::Completions { .. } | Command::Man => Ok(0),
+        Command::Completions { .. } | Command::Man | Command::Config => Ok(0),
     };
     ctx.print_stats();
     result

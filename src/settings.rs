@@ -1,12 +1,16 @@
 //! Everything a command needs to know about its surroundings, resolved once
-//! from flags, environment and config file. Nothing downstream reads the
+//! from flags, environment and config file (in that order, see
+//! [`effective`](crate::effective)). Nothing downstream reads the
 //! environment itself.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::aws::AwsSettings;
-use crate::cli::{GlobalArgs, OutputFormat};
+use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
 use crate::config::{self, Config, ConfigError};
+use crate::effective::{Candidates, Choice, ClusterName, Effective, Layers, Source, Sourced};
+use crate::plan::Via;
 
 /// Program overrides, so tests (and users) can choose what berth runs.
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
@@ -29,7 +33,21 @@ pub struct Settings {
     pub stats: bool,
     pub output: OutputFormat,
     pub refresh: bool,
+    /// `--color`, `BERTH_COLOR`, `color`, then `NO_COLOR` (never).
+    pub color: ColorChoice,
+    /// How long cached host facts are reused (`--cache-ttl`).
+    pub cache_ttl: Duration,
+    /// `BERTH_CLUSTER`, else the config's `cluster`: the target of a
+    /// command given none.
+    pub cluster: Option<String>,
+    /// `BERTH_VIA`: the route when `--via` is not given, before the
+    /// config file's (which [`Config::via_for`] gives).
+    pub via_from_env: Option<Via>,
     pub config: Config,
+    /// The config file berth read (or would have read: it may not exist).
+    pub config_path: Option<PathBuf>,
+    /// Every setting, its value and where it came from (`berth config`).
+    pub effective: Vec<Effective>,
     pub home: Option<PathBuf>,
     /// `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`.
     pub cache_dir: Option<PathBuf>,
@@ -51,55 +69,313 @@ pub struct Settings {
     pub eice_url: Option<String>,
 }
 
+/// How long host facts are reused unless configured otherwise.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
 impl Settings {
     pub fn resolve(global: &GlobalArgs) -> Result<Self, ConfigError> {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let text = |name: &str| var(name).map(|v| v.to_string_lossy().into_owned());
-        let home = var("HOME").map(PathBuf::from);
+        let env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        Self::resolve_with(global, &env)
+    }
+
+    /// [`resolve`](Self::resolve) with the environment given as a lookup.
+    pub fn resolve_with(
+        global: &GlobalArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let home = env("HOME").map(PathBuf::from);
         let config_path = config::default_path(
-            var("BERTH_CONFIG").map(PathBuf::from),
-            var("XDG_CONFIG_HOME").map(PathBuf::from),
+            env("BERTH_CONFIG").map(PathBuf::from),
+            env("XDG_CONFIG_HOME").map(PathBuf::from),
             home.as_deref(),
         );
         let config = match &config_path {
             Some(path) => Config::load(path, home.as_deref())?,
             None => Config::default(),
         };
-        let cache_dir = var("XDG_CACHE_HOME")
+        let mut layers = Layers::new(env, config_path.as_deref());
+        layers.list(
+            "config_file",
+            config_path.as_ref().map_or_else(
+                || "-".to_owned(),
+                |p| {
+                    if p.exists() {
+                        p.display().to_string()
+                    } else {
+                        format!("{} (none there)", p.display())
+                    }
+                },
+            ),
+            if env("BERTH_CONFIG").is_some() {
+                Source::Env {
+                    var: "BERTH_CONFIG".to_owned(),
+                }
+            } else {
+                Source::Default
+            },
+        );
+        let aws = resolve_aws(global, &config, &mut layers, env)?;
+        let cluster = layers.pick(
+            Candidates {
+                key: "cluster",
+                flag: None,
+                env: &["BERTH_CLUSTER"],
+                file: config.cluster.clone().map(ClusterName),
+            },
+            None,
+        )?;
+        let via = layers.pick_or(
+            Candidates {
+                key: "via",
+                flag: None,
+                env: &["BERTH_VIA"],
+                file: config.via.map(Choice),
+            },
+            Choice(Via::Auto),
+        )?;
+        let shown = resolve_presentation(global, &config, &mut layers, env)?;
+        list_file_settings(&mut layers, &config);
+        let effective = layers.listing;
+
+        let cache_dir = env("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .or_else(|| home.as_ref().map(|h| h.join(".cache")))
             .map(|d| d.join("berth"));
-        let state_dir = var("XDG_STATE_HOME")
+        let state_dir = env("XDG_STATE_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .or_else(|| home.as_ref().map(|h| h.join(".local/state")))
             .map(|d| d.join("berth"));
-        let runtime_dir = var("XDG_RUNTIME_DIR")
+        let runtime_dir = env("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute());
         Ok(Self {
-            aws: AwsSettings {
-                profile: global.profile.clone(),
-                region: global.region.clone(),
-                endpoint_url: global.endpoint_url.clone(),
-                env_profile: text("AWS_PROFILE"),
-                env_endpoint_url: text("AWS_ENDPOINT_URL"),
-            },
-            verbose: global.verbose,
-            stats: global.stats,
-            output: global.output,
-            refresh: global.refresh,
+            aws,
+            verbose: shown.verbose,
+            stats: shown.stats,
+            output: shown.output,
+            refresh: shown.refresh,
+            color: shown.color,
+            cache_ttl: shown.cache_ttl,
+            cluster: cluster.map(|c| c.value.0),
+            via_from_env: matches!(via.source, Source::Env { .. }).then_some(via.value.0),
             config,
+            config_path,
+            effective,
             home,
             cache_dir,
             state_dir,
             runtime_dir,
-            echo_url: text(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
-            ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
-            picker: text(PICKER_VAR),
-            rdp_client: text(RDP_CLIENT_VAR),
-            eice_url: text(EICE_URL_VAR),
+            echo_url: env(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
+            ssh_program: env(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
+            picker: env(PICKER_VAR),
+            rdp_client: env(RDP_CLIENT_VAR),
+            eice_url: env(EICE_URL_VAR),
         })
+    }
+}
+
+/// How berth talks and how long it remembers: the settings that need
+/// no AWS.
+struct Presentation {
+    output: OutputFormat,
+    color: ColorChoice,
+    verbose: u8,
+    stats: bool,
+    refresh: bool,
+    cache_ttl: Duration,
+}
+
+fn resolve_presentation(
+    global: &GlobalArgs,
+    config: &Config,
+    layers: &mut Layers<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Presentation, ConfigError> {
+    let output = layers.pick_or(
+        Candidates {
+            key: "output",
+            flag: global.output.map(|o| (Choice(o), "--output")),
+            env: &["BERTH_OUTPUT"],
+            file: config.output.map(Choice),
+        },
+        Choice(OutputFormat::Table),
+    )?;
+    let color = layers.pick(
+        Candidates {
+            key: "color",
+            flag: global.color.map(|c| (Choice(c), "--color")),
+            env: &["BERTH_COLOR"],
+            file: config.color.map(Choice),
+        },
+        None,
+    )?;
+    // NO_COLOR (no-color.org) below flags and config, above the default.
+    let color = match (color, env("NO_COLOR")) {
+        (Some(chosen), _) => chosen.value.0,
+        (None, Some(_)) => {
+            layers.listing.pop();
+            layers.list(
+                "color",
+                "never".to_owned(),
+                Source::Env {
+                    var: "NO_COLOR".to_owned(),
+                },
+            );
+            ColorChoice::Never
+        }
+        (None, None) => {
+            if let Some(row) = layers.listing.last_mut() {
+                "auto".clone_into(&mut row.value);
+            }
+            ColorChoice::Auto
+        }
+    };
+    let verbose = layers.pick_or(
+        Candidates {
+            key: "verbose",
+            flag: (global.verbose > 0).then_some((global.verbose, "-v")),
+            env: &["BERTH_VERBOSE"],
+            file: config.verbose,
+        },
+        0,
+    )?;
+    let stats = layers.pick_or(
+        Candidates {
+            key: "stats",
+            flag: global.stats.then_some((true, "--stats")),
+            env: &["BERTH_STATS"],
+            file: config.stats,
+        },
+        false,
+    )?;
+    let refresh = layers.pick_or(
+        Candidates {
+            key: "refresh",
+            flag: global.refresh.then_some((true, "--refresh")),
+            env: &["BERTH_REFRESH"],
+            file: config.refresh,
+        },
+        false,
+    )?;
+    let cache_ttl = layers.pick_or(
+        Candidates {
+            key: "cache_ttl",
+            flag: global.cache_ttl.map(|t| (t, "--cache-ttl")),
+            env: &["BERTH_CACHE_TTL"],
+            file: config.cache_ttl,
+        },
+        DEFAULT_CACHE_TTL,
+    )?;
+    Ok(Presentation {
+        output: output.value.0,
+        color,
+        verbose: verbose.value,
+        stats: stats.value,
+        refresh: refresh.value,
+        cache_ttl: cache_ttl.value,
+    })
+}
+
+/// Profile, region and endpoint: berth's own flag and variable, then the
+/// AWS CLI's variable, then the config file. What the AWS variables (or
+/// nothing) decide is left to the SDK, which reads them itself.
+fn resolve_aws(
+    global: &GlobalArgs,
+    config: &Config,
+    layers: &mut Layers<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AwsSettings, ConfigError> {
+    let ours = |found: Option<Sourced<String>>| {
+        found
+            .filter(|f| !matches!(&f.source, Source::Env { var } if var.starts_with("AWS_")))
+            .map(|f| f.value)
+    };
+    let profile = layers.pick(
+        Candidates {
+            key: "profile",
+            flag: global.profile.clone().map(|p| (p, "--profile")),
+            env: &["BERTH_PROFILE", "AWS_PROFILE"],
+            file: config.profile.clone(),
+        },
+        Some("default"),
+    )?;
+    let region = layers.pick(
+        Candidates {
+            key: "region",
+            flag: global.region.clone().map(|r| (r, "--region")),
+            env: &["BERTH_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
+            file: config.region.clone(),
+        },
+        Some("(the AWS profile's)"),
+    )?;
+    let endpoint_url = layers.pick(
+        Candidates {
+            key: "endpoint_url",
+            flag: global.endpoint_url.clone().map(|e| (e, "--endpoint-url")),
+            env: &["BERTH_ENDPOINT_URL", "AWS_ENDPOINT_URL"],
+            file: config.endpoint_url.clone(),
+        },
+        None,
+    )?;
+    Ok(AwsSettings {
+        profile: ours(profile),
+        region: ours(region),
+        endpoint_url: ours(endpoint_url),
+        env_profile: env("AWS_PROFILE"),
+        env_endpoint_url: env("AWS_ENDPOINT_URL"),
+    })
+}
+
+/// The keys only the config file sets, for `berth config`.
+fn list_file_settings(layers: &mut Layers<'_>, config: &Config) {
+    let paths = |dirs: &[PathBuf]| {
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if config.key_dirs.is_empty() {
+        layers.list("key_dirs", "~/.ssh".to_owned(), Source::Default);
+    } else {
+        layers.file_only(
+            "key_dirs".to_owned(),
+            format!("{}, ~/.ssh", paths(&config.key_dirs)),
+        );
+    }
+    let mut optional = |key: &str, value: Option<String>, default: &str| match value {
+        Some(value) => layers.file_only(key.to_owned(), value),
+        None => layers.list(key, default.to_owned(), Source::Default),
+    };
+    optional("user", config.user.clone(), "(the AMI's)");
+    optional("from", config.from.map(|f| f.to_string()), "-");
+    optional("bastion", config.bastion.clone(), "(tagged berth:bastion)");
+    for (name, cluster) in &config.clusters {
+        let keys = [
+            ("user", cluster.user.clone()),
+            ("via", cluster.via.map(|v| v.name().to_owned())),
+            ("bastion", cluster.bastion.clone()),
+        ];
+        for (key, value) in keys {
+            if let Some(value) = value {
+                layers.file_only(format!("clusters.{name}.{key}"), value);
+            }
+        }
+    }
+    for (vpc, settings) in &config.vpcs {
+        if let Some(bastion) = &settings.bastion {
+            layers.file_only(format!("vpcs.{vpc}.bastion"), bastion.clone());
+        }
+    }
+    for (i, ami) in config.amis.iter().enumerate() {
+        layers.file_only(
+            format!("amis[{i}]"),
+            format!("name = {:?}, user = {:?}", ami.name, ami.user),
+        );
     }
 }

@@ -91,18 +91,37 @@ pub struct GlobalArgs {
     /// the last line is `stats: calls=N round_trips=N wall_ms=N`.
     #[arg(long, global = true)]
     pub stats: bool,
-    /// Output format of listings and plans.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
-    /// Ignore cached facts (AMIs) and ask AWS again.
+    /// Output format of listings and plans [default: table].
+    #[arg(long, global = true, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Ignore cached facts (hosts and AMIs) and ask AWS again.
     #[arg(long, global = true)]
     pub refresh: bool,
+    /// Colour in tables and messages: `auto` (on a terminal, unless NO_COLOR
+    /// is set), `always` or `never` [default: auto].
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+    /// How long host facts found in AWS are reused by later runs (e.g. 60s,
+    /// 5m; 0 asks AWS every time) [default: 60s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     Table,
     Json,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +176,12 @@ EXAMPLES:
 ENVIRONMENT:
   BERTH_EICE_URL   ws://HOST:PORT (or wss://): open endpoint tunnels there instead of
                    at wss://{the endpoint's DnsName}, e.g. a local stand-in"))]
+    // mut_arg moves an argument to the end: moving PORT there too keeps it
+    // after TARGET.
+    #[command(
+        mut_arg("target", |a| a.required(true).default_value(None)),
+        mut_arg("port", |a| a)
+    )]
     Proxy(ProxyArgs),
     /// Show what berth knows about a target and the connection it would make.
     #[command(after_help = targets_help!())]
@@ -205,6 +230,17 @@ EXAMPLES:
   berth exec prod/task/0f1e2d… -- cat /etc/os-release
   berth exec prod/web-1 --container nginx"))]
     Exec(ExecArgs),
+    /// Print the effective settings and where each came from (flag,
+    /// environment, config file or default).
+    #[command(after_help = "\
+PRECEDENCE:
+  A flag, else its environment variable (BERTH_<NAME>, e.g. BERTH_VIA=private;
+  for profile, region and endpoint_url then AWS_PROFILE, AWS_REGION,
+  AWS_DEFAULT_REGION, AWS_ENDPOINT_URL), else the key of the same name in the
+  config file ($BERTH_CONFIG, else $XDG_CONFIG_HOME/berth/config.toml, else
+  ~/.config/berth/config.toml), else the default. NO_COLOR means --color never
+  unless a flag, variable or key says otherwise.")]
+    Config,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -256,7 +292,9 @@ impl InstanceStatus {
 /// How to pick and reach one host; shared by `ssh`, `show` and `doctor`.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// What to connect to (see TARGETS below).
+    /// What to connect to (see TARGETS below); without it, the default
+    /// cluster (`cluster` in the config file, or BERTH_CLUSTER).
+    #[arg(default_value = "", hide_default_value = true)]
     pub target: String,
     #[command(flatten)]
     pub options: ConnectOptions,
@@ -689,7 +727,8 @@ mod tests {
     #[test]
     fn bad_input_is_a_usage_error() {
         for argv in [
-            vec!["berth", "ssh"],
+            vec!["berth", "ssh", "--user"],
+            vec!["berth", "proxy"],
             vec!["berth", "ls", "--tag", "novalue"],
             vec!["berth", "ssh", "prod", "--via", "carrier-pigeon"],
             vec!["berth", "ls", "--status", "GONE"],

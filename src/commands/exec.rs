@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::plan::exec::{self, ContainerChoice, ExecError};
 use crate::render;
-use crate::target::{self, Target};
+use crate::target::Target;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
@@ -76,7 +76,7 @@ async fn container(
         .into());
     };
     let aws = ctx.inventory(None).await?.aws().clone();
-    let task_ids = match target::parse(&connect.target)?.target {
+    let task_ids = match super::target_query(ctx, &connect.target)?.target {
         Target::Task { task_id, .. } => vec![task_id],
         _ => {
             ctx.phase("tasks", aws.list_tasks_on(&ci.cluster, &ci.arn))

@@ -42,10 +42,9 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
     let filter = HostFilter::from(&args.filters);
     let mut hosts: Vec<_> = hosts.into_iter().filter(|h| filter.matches(h)).collect();
     hosts.sort_by(|a, b| (&a.name(), &a.ec2.instance_id).cmp(&(&b.name(), &b.ec2.instance_id)));
-    let config_user = ctx.settings.config.user_for(Some(cluster));
     let rows: Vec<HostRow<'_>> = hosts
         .iter()
-        .map(|h| HostRow::new(h, None, config_user.as_deref()))
+        .map(|h| HostRow::new(h, None, super::config_user(ctx, h).as_deref()))
         .collect();
     if rows.is_empty() {
         eprintln!("berth: no container instances in `{cluster}` match");

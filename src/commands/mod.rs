@@ -2,6 +2,7 @@
 //! to an exit code. They glue the pure parts (target, plan, render) to the
 //! impure ones (inventory, transport) and hold no logic of their own.
 
+pub mod config;
 pub mod doctor;
 pub mod eice;
 pub mod exec;
@@ -266,6 +267,23 @@ fn precise_target(host: &Host) -> String {
     }
 }
 
+/// The target a command works on: the one given, else the default cluster
+/// (`BERTH_CLUSTER`, or `cluster` in the config file).
+pub fn target_query(ctx: &Context, target: &str) -> Result<TargetQuery, Error> {
+    if !target.trim().is_empty() {
+        return Ok(target::parse(target)?);
+    }
+    match &ctx.settings.cluster {
+        Some(cluster) => Ok(target::parse(cluster)?),
+        None => Err(Error::Usage {
+            message: "no target given, and no default cluster".to_owned(),
+            hint: "name a target (see `berth ssh --help`), or set a default cluster: \
+                   `cluster = \"NAME\"` in the config file, or BERTH_CLUSTER"
+                .to_owned(),
+        }),
+    }
+}
+
 /// Resolves a connect target to the one host it names (picking if needed).
 pub async fn resolve_one(ctx: &Context, connect: &ConnectArgs) -> Result<Host, Error> {
     Ok(resolve_host(ctx, connect).await?.0)
@@ -285,7 +303,7 @@ pub async fn resolve_host_preferring(
     connect: &ConnectArgs,
     prefer: impl Fn(&Host) -> bool,
 ) -> Result<(Host, Aws), Error> {
-    let query = target::parse(&connect.target)?;
+    let query = target_query(ctx, &connect.target)?;
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let mut hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
     inventory.save();
@@ -348,17 +366,21 @@ pub fn find_key(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Result<Key
     )?)
 }
 
-/// The route to use: `--via`, else the config's for the cluster, else auto.
+/// The route to use: `--via`, else `BERTH_VIA`, else the config's for the
+/// cluster, else auto.
 pub fn effective_via(ctx: &Context, args: &ConnectArgs, host: &Host) -> Via {
     if args.via != Via::Auto {
         return args.via;
     }
     let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
-    ctx.settings.config.via_for(cluster).unwrap_or(Via::Auto)
+    ctx.settings
+        .via_from_env
+        .or_else(|| ctx.settings.config.via_for(cluster))
+        .unwrap_or(Via::Auto)
 }
 
-/// The config file's user for this host's cluster.
+/// The config file's user for this host (by its cluster, its AMI's name).
 pub fn config_user(ctx: &Context, host: &Host) -> Option<String> {
-    let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
-    ctx.settings.config.user_for(cluster)
+    let ami_name = host.image.as_ref().and_then(|i| i.name.as_deref());
+    ctx.settings.config.user_for(host.cluster(), ami_name)
 }

@@ -16,7 +16,7 @@ use crate::fleet::{Finished, HostReport, Tally};
 use crate::inventory::model::Host;
 use crate::plan::Plan;
 use crate::render;
-use crate::target;
+
 use crate::transport::fleet::{self, Job, Live};
 
 use super::Context;
@@ -27,7 +27,7 @@ use super::ssh::{SshExtras, plan_with_route, push_keys};
 const CONNECT_TIMEOUT_SECS: u64 = 15;
 
 pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let query = target::parse(&args.connect.target)?;
+    let query = super::target_query(ctx, &args.connect.target)?;
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
     inventory.save();

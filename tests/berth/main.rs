@@ -7,6 +7,7 @@ mod support;
 mod bastion;
 mod doctor;
 mod eice;
+mod everyday;
 mod fleet;
 mod instance_connect;
 
