@@ -20,6 +20,7 @@ pub mod plan;
 pub mod render;
 pub mod secrets;
 pub mod settings;
+pub mod ssh_config;
 pub mod target;
 pub mod transport;
 
@@ -69,7 +70,11 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         }
         _ => {}
     }
-    let settings = Settings::resolve(&cli.global)?;
+    let mut settings = Settings::resolve(&cli.global)?;
+    if let Command::Doctor(_) = &cli.command {
+        // doctor checks the instance as it is now, never as it was.
+        settings.cache_ttl = std::time::Duration::ZERO;
+    }
     if let Command::Config = &cli.command {
         return commands::config::run(&settings, out);
     }
@@ -87,8 +92,20 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Run(args) => runtime.block_on(tracked(commands::run::run(&ctx, args, out))),
         Command::Exec(args) => runtime.block_on(tracked(commands::exec::run(&ctx, args, out))),
         Command::Proxy(args) => runtime.block_on(tracked(commands::proxy::run(&ctx, args))),
+        Command::SshConfig(args) => {
+            runtime.block_on(tracked(commands::ssh_config::run(&ctx, args, out)))
+        }
         Command::Completions { .. } | Command::Man | Command::Config => Ok(0),
     };
+    // A connection that failed (or a host that no longer fits) may have
+    // been planned from stale cached facts: the next run asks AWS.
+    let failed = match &result {
+        Ok(code) => *code == 255,
+        Err(e) => matches!(e.exit_code(), 3 | 4 | 255),
+    };
+    if failed {
+        ctx.forget_cached_hosts();
+    }
     ctx.print_stats();
     result
 }

@@ -15,6 +15,7 @@
 //! | `arn:…:container-instance/CLUSTER/ID`  | that container instance (its region wins) |
 //! | `arn:…:task/CLUSTER/ID`, `CLUSTER/task/ID` | the host running that task            |
 //! | `CLUSTER/service/NAME`                 | the hosts running that service's tasks    |
+//! | `CLUSTER.NAME.berth`                   | `CLUSTER/NAME`, as ssh names it (`berth ssh-config`) |
 
 use std::fmt;
 use std::net::IpAddr;
@@ -99,6 +100,12 @@ pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
     if input.starts_with("arn:") {
         return parse_arn(input);
     }
+    if let Some(target) = ssh_host_name(input) {
+        return Ok(TargetQuery {
+            target,
+            region: None,
+        });
+    }
     if is_instance_id(input) {
         return Ok(TargetQuery {
             target: Target::Instance {
@@ -134,6 +141,18 @@ pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
     Ok(TargetQuery {
         target,
         region: None,
+    })
+}
+
+/// `CLUSTER.NAME.berth`, the host names `berth ssh-config` gives ssh: the
+/// same as `CLUSTER/NAME` (a cluster name has no dots, so the first one
+/// ends it; NAME may be a Name tag, an instance id or an address).
+fn ssh_host_name(input: &str) -> Option<Target> {
+    let (cluster, name) = input.strip_suffix(".berth")?.split_once('.')?;
+    let cluster = cluster_name(cluster, input).ok()?;
+    (!name.is_empty() && !name.contains('/')).then(|| Target::Cluster {
+        cluster,
+        selector: Some(classify_selector(name)),
     })
 }
 
@@ -386,6 +405,32 @@ mod tests {
             let got = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(got.target, target, "{input}");
             assert_eq!(got.region.as_deref(), region, "{input}");
+        }
+    }
+
+    #[test]
+    fn ssh_config_host_names_name_a_host_of_a_cluster() {
+        let ip: IpAddr = "10.0.1.7".parse().expect("ip");
+        for (input, selector) in [
+            ("prod.web-1.berth", Selector::Name("web-1".into())),
+            ("prod.db.primary.berth", Selector::Name("db.primary".into())),
+            (
+                "prod.i-0123456789abcdef0.berth",
+                Selector::InstanceId("i-0123456789abcdef0".into()),
+            ),
+            ("prod.10.0.1.7.berth", Selector::Address(ip)),
+        ] {
+            let got = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(got.target, cluster("prod", Some(selector)), "{input}");
+        }
+        // Not the form: an empty part, or no cluster before the name.
+        for input in [
+            "prod..berth",
+            ".web-1.berth",
+            "prod.berth",
+            "pr od.web.berth",
+        ] {
+            assert!(parse(input).is_err(), "{input}");
         }
     }
 

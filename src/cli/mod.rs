@@ -230,6 +230,29 @@ EXAMPLES:
   berth exec prod/task/0f1e2d… -- cat /etc/os-release
   berth exec prod/web-1 --container nginx"))]
     Exec(ExecArgs),
+    /// Print (or --install) an OpenSSH config that sends `ssh i-…` and
+    /// `ssh CLUSTER.NAME.berth` (scp, rsync, sftp, VS Code, …) through berth.
+    #[command(after_help = "\
+WHAT IT WRITES:
+  A catch-all block for instance ids and *.berth names whose ProxyCommand is
+  `berth proxy %h %p` (the route berth would take: public, private, bastion or an
+  EC2 Instance Connect Endpoint); user and key are then ssh's own. With --hosts
+  CLUSTER, a block per host of the cluster besides: its names
+  (CLUSTER.NAME.berth, CLUSTER.i-….berth, i-…), the User and IdentityFile berth
+  would use, HostKeyAlias i-… and a ProxyCommand naming the exact host.
+
+  --install puts the snapshots under berth's state directory and one marked block
+  (an Include of them, the catch-all, then `Host *`) at the top of ~/.ssh/config,
+  replacing it in place when it is there already. Your own options keep working:
+  OpenSSH takes the first value of each option, so a Host block of yours above
+  berth's, or -l/-i/-o on the command line, still wins.
+
+EXAMPLES:
+  berth ssh-config --install --hosts prod
+  ssh prod.web-1.berth                       scp app.tar prod.web-1.berth:
+  rsync -a ./site/ prod.i-0123456789abcdef0.berth:/srv/site/
+  ssh -F <(berth ssh-config --hosts prod) i-0123456789abcdef0")]
+    SshConfig(SshConfigArgs),
     /// Print the effective settings and where each came from (flag,
     /// environment, config file or default).
     #[command(after_help = "\
@@ -248,6 +271,28 @@ PRECEDENCE:
     },
     /// Print the man page (roff) to stdout.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SshConfigArgs {
+    /// Also write a block per host of CLUSTER (its names, user, key and
+    /// exact target) (repeatable).
+    #[arg(long = "hosts", value_name = "CLUSTER")]
+    pub hosts: Vec<String>,
+    /// The route `berth proxy` takes (written into the ProxyCommands;
+    /// default: what the config and environment say when ssh runs).
+    #[arg(long, value_enum)]
+    pub via: Option<Via>,
+    /// Write the snapshots and berth's block into ~/.ssh/config (or --file)
+    /// instead of printing them.
+    #[arg(long, conflicts_with = "uninstall")]
+    pub install: bool,
+    /// Remove berth's block from ~/.ssh/config (or --file) and the snapshots.
+    #[arg(long, conflicts_with = "hosts")]
+    pub uninstall: bool,
+    /// The ssh config file to change [default: ~/.ssh/config].
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

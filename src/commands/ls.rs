@@ -14,6 +14,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
     let Some(cluster) = &args.cluster else {
         let inventory = ctx.inventory(None).await?;
         let clusters = ctx.phase("list clusters", inventory.clusters()).await?;
+        inventory.save();
         match ctx.settings.output {
             OutputFormat::Json => render::json(out, &clusters)?,
             OutputFormat::Table => render::clusters_table(out, &clusters)?,
@@ -38,6 +39,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
         Ok(hosts) => hosts,
         Err(e) => return Err(inventory.explain(e).await.into()),
     };
+    inventory.remember_listing(cluster, status, &hosts);
     inventory.save();
     let filter = HostFilter::from(&args.filters);
     let mut hosts: Vec<_> = hosts.into_iter().filter(|h| filter.matches(h)).collect();

@@ -15,6 +15,7 @@ pub mod run;
 pub mod session;
 pub mod show;
 pub mod ssh;
+pub mod ssh_config;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use crate::echo;
 use crate::error::Error;
 use crate::firewall::{self, journal::Journal};
 use crate::inventory::cache::AmiCache;
+use crate::inventory::host_cache::{self, HostCache};
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
 use crate::inventory::{HostFilter, Inventory};
@@ -47,6 +49,8 @@ pub struct Context {
     pub settings: Settings,
     pub log: Arc<CallLog>,
     bastions: std::sync::Mutex<route::BastionMemo>,
+    /// The instances this run connects to (see [`Context::connecting_to`]).
+    connected: std::sync::Mutex<Vec<String>>,
 }
 
 impl Context {
@@ -55,6 +59,7 @@ impl Context {
             settings,
             log: CallLog::new(),
             bastions: std::sync::Mutex::default(),
+            connected: std::sync::Mutex::default(),
         }
     }
 
@@ -67,7 +72,41 @@ impl Context {
             (Some(dir), false) => AmiCache::open(dir, &aws.region, aws.endpoint_url.as_deref()),
             _ => AmiCache::disabled(),
         };
-        Ok(Inventory::new(aws, amis))
+        let hosts = match &self.settings.cache_dir {
+            Some(dir) => HostCache::open(
+                dir,
+                aws.profile.as_deref().unwrap_or("default"),
+                &aws.region,
+                aws.endpoint_url.as_deref(),
+                self.settings.cache_ttl,
+                self.settings.refresh,
+            ),
+            None => HostCache::disabled(),
+        };
+        Ok(Inventory::new(aws, amis).with_host_cache(hosts))
+    }
+
+    /// Notes the host a command connects to: if the connection fails, the
+    /// cached facts that led there are dropped.
+    pub fn connecting_to(&self, host: &Host) {
+        self.connected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(host.instance_id().to_owned());
+    }
+
+    /// Drops the cached facts of the hosts this run connected to (after a
+    /// failed connection: they may be stale).
+    pub fn forget_cached_hosts(&self) {
+        let ids = std::mem::take(
+            &mut *self
+                .connected
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if let Some(dir) = &self.settings.cache_dir {
+            host_cache::forget(dir, &ids);
+        }
     }
 
     /// The journal of temporary security-group rules.
@@ -311,6 +350,7 @@ pub async fn resolve_host_preferring(
         hosts.retain(&prefer);
     }
     let host = pick_one(ctx, hosts, &query, connect.first)?;
+    ctx.connecting_to(&host);
     Ok((host, inventory.aws().clone()))
 }
 

@@ -17,6 +17,7 @@
 //! further page of ListContainerInstances.
 
 pub mod cache;
+pub mod host_cache;
 pub mod model;
 pub mod os;
 
@@ -27,6 +28,7 @@ use crate::aws::stats::{branch, spawn_branch, try_join_branches};
 use crate::aws::{Aws, AwsError};
 use crate::target::{Selector, Target};
 use cache::AmiCache;
+use host_cache::HostCache;
 use model::{Cluster, ContainerInstance, Host, Image, Instance};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,7 @@ pub enum InventoryError {
 pub struct Inventory {
     aws: Aws,
     amis: Mutex<AmiCache>,
+    hosts: Mutex<HostCache>,
 }
 
 impl Inventory {
@@ -54,7 +57,33 @@ impl Inventory {
         Self {
             aws,
             amis: Mutex::new(amis),
+            hosts: Mutex::new(HostCache::disabled()),
         }
+    }
+
+    /// Answers targets from `hosts` while its entries are fresh, and keeps
+    /// what is found there.
+    #[must_use]
+    pub fn with_host_cache(self, hosts: HostCache) -> Self {
+        Self {
+            hosts: Mutex::new(hosts),
+            ..self
+        }
+    }
+
+    fn host_cache(&self) -> std::sync::MutexGuard<'_, HostCache> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps a cluster's listing (as `berth ls CLUSTER` fetched it).
+    pub fn remember_listing(&self, cluster: &str, status: Option<&str>, hosts: &[Host]) {
+        let target = Target::Cluster {
+            cluster: cluster.to_owned(),
+            selector: None,
+        };
+        self.host_cache().put(&target, status, hosts);
     }
 
     /// The AWS clients, for calls beyond the inventory's own.
@@ -62,11 +91,12 @@ impl Inventory {
         &self.aws
     }
 
-    /// Writes back what was learned (the AMI cache).
+    /// Writes back what was learned (the AMI and host caches).
     pub fn save(&self) {
         if let Ok(mut amis) = self.amis.lock() {
             amis.save();
         }
+        self.host_cache().save();
     }
 
     /// All clusters of the region: ListClusters, then DescribeClusters in
@@ -75,11 +105,27 @@ impl Inventory {
         let arns = self.aws.list_cluster_arns().await?;
         let mut clusters = self.aws.describe_clusters(&arns).await?;
         clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        self.host_cache()
+            .put_clusters(clusters.iter().map(|c| c.name.clone()));
         Ok(clusters)
     }
 
-    /// The hosts a target names, sorted by instance id.
+    /// The hosts a target names, sorted by instance id: from the host
+    /// cache while it is fresh (no AWS call), else from AWS.
     pub async fn resolve(
+        &self,
+        target: &Target,
+        status: Option<&str>,
+    ) -> Result<Vec<Host>, InventoryError> {
+        if let Some(hosts) = self.host_cache().get(target, status) {
+            return Ok(hosts);
+        }
+        let hosts = self.resolve_in_aws(target, status).await?;
+        self.host_cache().put(target, status, &hosts);
+        Ok(hosts)
+    }
+
+    async fn resolve_in_aws(
         &self,
         target: &Target,
         status: Option<&str>,

@@ -23,7 +23,7 @@ pub struct Cluster {
 }
 
 /// The ECS side of a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerInstance {
     pub arn: String,
     /// The last part of the ARN.
@@ -74,7 +74,7 @@ pub struct TaskContainer {
 }
 
 /// The EC2 side of a host, as DescribeInstances reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub instance_id: String,
     /// `running`, `stopped`, `pending`, …

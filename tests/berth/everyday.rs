@@ -3,6 +3,8 @@
 //! and scp, shell completions, the man page and the fuzzy picker.
 
 use crate::server_address;
+use std::path::Path;
+
 use crate::support::{Berth, Run, sandbox};
 
 /// Writes `text` as the config file of `berth` (through BERTH_CONFIG).
@@ -197,4 +199,483 @@ fn the_login_user_follows_the_ami_name_pattern() {
         .clone();
     assert_eq!(ubuntu["user"], "core");
     assert_eq!(ubuntu["user_from"], "config");
+}
+
+/// The host cache files under berth's cache directory.
+fn host_cache_files(berth: &Berth) -> Vec<std::path::PathBuf> {
+    let dir = berth.home().join(".cache/berth");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("hosts-"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `berth --stats ARGS…`: the run and its number of AWS calls.
+fn with_stats(berth: &Berth, args: &[&str]) -> (Run, u64) {
+    let mut words = vec!["--stats"];
+    words.extend_from_slice(args);
+    let run = berth.run(&words);
+    // The stats line comes before an error's message.
+    let calls = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("stats: calls="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stats line: {run:#?}"));
+    (run, calls)
+}
+
+#[test]
+fn a_warm_ssh_makes_no_aws_call_and_lands_on_the_right_host() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let host = sb.host("prod-flatcar");
+    let ip = host.private_ip.as_deref().expect("ip");
+    for target in [host.instance_id.clone(), "prod/prod-flatcar".to_owned()] {
+        let args = [
+            "ssh",
+            &target,
+            "--via",
+            "private",
+            "--",
+            "echo $SSH_CONNECTION",
+        ];
+        let (cold, cold_calls) = with_stats(&berth, &args);
+        cold.expect_code(0);
+        assert!(cold_calls >= 2, "{cold:#?}");
+        let (warm, warm_calls) = with_stats(&berth, &args);
+        warm.expect_code(0);
+        assert_eq!(warm_calls, 0, "{target}: {warm:#?}");
+        assert_eq!(server_address(&warm.stdout), ip, "{target}: {warm:#?}");
+        // --refresh asks AWS again.
+        let mut refreshed = vec!["--refresh"];
+        refreshed.extend_from_slice(&args);
+        let (run, calls) = with_stats(&berth, &refreshed);
+        run.expect_code(0);
+        assert!(calls >= 1, "{run:#?}");
+    }
+    // A TTL of zero asks every time.
+    let (run, calls) = with_stats(
+        &berth,
+        &[
+            "--cache-ttl",
+            "0",
+            "ssh",
+            "prod/prod-flatcar",
+            "--via",
+            "private",
+            "--dry-run",
+        ],
+    );
+    run.expect_code(0);
+    assert!(calls >= 1, "{run:#?}");
+}
+
+#[test]
+fn a_cluster_listing_warms_the_cache_for_its_hosts() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    berth.run(&["ls", "fleet"]).expect_code(0);
+    let host = sb.host("fleet-17");
+    let ip = host.private_ip.as_deref().expect("ip");
+    let by_id = format!("fleet/{}", host.instance_id);
+    for target in ["fleet/fleet-17", &by_id, &format!("fleet/{ip}")] {
+        let (run, calls) = with_stats(
+            &berth,
+            &[
+                "ssh",
+                target,
+                "--via",
+                "private",
+                "--",
+                "echo $SSH_CONNECTION",
+            ],
+        );
+        run.expect_code(0);
+        assert_eq!(calls, 0, "{target}: {run:#?}");
+        assert_eq!(server_address(&run.stdout), ip, "{target}: {run:#?}");
+    }
+    // A Name the listing does not hold may be a new host: AWS is asked.
+    let (run, calls) = with_stats(&berth, &["ssh", "fleet/fleet-99", "--via", "private"]);
+    run.expect_code(3);
+    assert!(calls >= 1, "{run:#?}");
+}
+
+#[test]
+fn a_corrupt_cache_file_is_survived_and_rewritten() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let host = sb.host("prod-al2023");
+    let ip = host.private_ip.as_deref().expect("ip");
+    let args = [
+        "ssh",
+        "prod/prod-al2023",
+        "--via",
+        "private",
+        "--",
+        "echo $SSH_CONNECTION",
+    ];
+    berth.run(&args).expect_code(0);
+    let files = host_cache_files(&berth);
+    assert_eq!(files.len(), 1, "{files:?}");
+    for garbage in [
+        &b"{\"version\":1,\"entries\":{\"cluster prod\":"[..],
+        b"\x00\xff not json",
+        b"",
+    ] {
+        std::fs::write(&files[0], garbage).expect("corrupt");
+        let (run, calls) = with_stats(&berth, &args);
+        run.expect_code(0);
+        assert_eq!(server_address(&run.stdout), ip, "{run:#?}");
+        assert!(calls >= 1, "the corrupt file answered: {run:#?}");
+        let text = std::fs::read(&files[0]).expect("read");
+        let json: serde_json::Value = serde_json::from_slice(&text)
+            .unwrap_or_else(|e| panic!("not rewritten ({e}): {}", String::from_utf8_lossy(&text)));
+        assert!(json["entries"].as_object().is_some_and(|e| !e.is_empty()));
+        let (warm, calls) = with_stats(&berth, &args);
+        warm.expect_code(0);
+        assert_eq!(calls, 0, "{warm:#?}");
+    }
+}
+
+#[test]
+fn a_failed_connection_drops_the_cached_facts_it_used() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    // fleet's unreachable host: no sshd answers there.
+    let target = format!("fleet/{}", sb.fleet.unreachable);
+    let dry = ["ssh", &target, "--via", "private", "--dry-run"];
+    berth.run(&dry).expect_code(0);
+    let (warm, calls) = with_stats(&berth, &dry);
+    warm.expect_code(0);
+    assert_eq!(calls, 0, "{warm:#?}");
+    berth
+        .run(&["ssh", &target, "--via", "private", "--", "true"])
+        .expect_code(255);
+    let (after, calls) = with_stats(&berth, &dry);
+    after.expect_code(0);
+    assert!(
+        calls >= 1,
+        "the facts of the failed connection were reused: {after:#?}"
+    );
+}
+
+#[test]
+fn concurrent_runs_leave_a_whole_cache() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let names: Vec<String> = (0..8).map(|i| format!("fleet/fleet-{i:02}")).collect();
+    let children: Vec<_> = names
+        .iter()
+        .map(|target| {
+            berth
+                .command(&["ssh", target, "--via", "private", "--dry-run"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn berth")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let files = host_cache_files(&berth);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).expect("read")).expect("whole JSON");
+    assert!(
+        json["entries"].as_object().is_some_and(|e| !e.is_empty()),
+        "{json:#}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(berth.home().join(".cache/berth"))
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// The port the sandbox's sshd listens on (22 unless something held it).
+fn sshd_port() -> String {
+    let sb = sandbox();
+    let config = sb
+        .ssh
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("ssh_config"))
+        .expect("the sandbox's ssh_config");
+    std::fs::read_to_string(&config)
+        .expect("read the sandbox's ssh_config")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Port "))
+        .unwrap_or("22")
+        .trim()
+        .to_owned()
+}
+
+/// The real OpenSSH `program` (ssh, scp, sftp) with `-F config`: no user
+/// and no identity given, only what an unattended test needs (no prompts,
+/// its own known_hosts, none of this machine's keys).
+fn openssh(berth: &Berth, program: &str, config: &Path, args: &[&str]) -> Run {
+    let known_hosts = berth.home().join("known_hosts");
+    let mut command = std::process::Command::new(program);
+    command
+        .arg("-F")
+        .arg(config)
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+        .args(["-o", "StrictHostKeyChecking=accept-new"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .args(["-o", &format!("Port={}", sshd_port())])
+        .args(args)
+        .env_clear()
+        .envs(berth.envs())
+        .stdin(std::process::Stdio::null());
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn plain_ssh_and_scp_reach_hosts_by_instance_id_and_berth_name() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let generated = berth.run(&["ssh-config", "--hosts", "prod", "--via", "private"]);
+    generated
+        .expect_code(0)
+        .stdout_has("Host prod.prod-ubuntu.berth")
+        .stdout_has("HostKeyAlias")
+        .stdout_has("prod-windows")
+        .stdout_has("Host i-???????? i-????????????????? *.berth");
+    let config = berth.home().join("generated_ssh_config");
+    std::fs::write(&config, &generated.stdout).expect("write");
+
+    for (name, by) in [
+        ("prod-ubuntu", sb.host("prod-ubuntu").instance_id.clone()),
+        ("prod-flatcar", "prod.prod-flatcar.berth".to_owned()),
+        (
+            "prod-al2023",
+            format!("prod.{}.berth", sb.host("prod-al2023").instance_id),
+        ),
+    ] {
+        let host = sb.host(name);
+        let run = openssh(
+            &berth,
+            "ssh",
+            &config,
+            &[&by, "echo $SSH_CONNECTION; id -un"],
+        );
+        run.expect_code(0);
+        assert_eq!(
+            server_address(&run.stdout),
+            host.private_ip.as_deref().expect("ip"),
+            "{by}: {run:#?}"
+        );
+        assert_eq!(
+            run.stdout.lines().nth(1),
+            host.user.as_deref(),
+            "{by}: {run:#?}"
+        );
+    }
+
+    // scp both ways, by name.
+    let local = berth.home().join("payload.txt");
+    let content = format!("berth scp {}\n", std::process::id());
+    std::fs::write(&local, &content).expect("write payload");
+    let remote_path = format!("/tmp/berth-scp-{}.txt", std::process::id());
+    let up = openssh(
+        &berth,
+        "scp",
+        &config,
+        &[
+            &local.display().to_string(),
+            &format!("prod.prod-ubuntu.berth:{remote_path}"),
+        ],
+    );
+    up.expect_code(0);
+    let back = berth.home().join("back.txt");
+    let down = openssh(
+        &berth,
+        "scp",
+        &config,
+        &[
+            &format!("{}:{remote_path}", sb.host("prod-ubuntu").instance_id),
+            &back.display().to_string(),
+        ],
+    );
+    down.expect_code(0);
+    let _ = std::fs::remove_file(&remote_path);
+    assert_eq!(std::fs::read_to_string(&back).expect("read back"), content);
+}
+
+#[test]
+fn sftp_and_rsync_go_through_the_same_names() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let generated = berth.run(&["ssh-config", "--hosts", "prod", "--via", "private"]);
+    let config = berth.home().join("generated_ssh_config");
+    std::fs::write(&config, &generated.expect_code(0).stdout).expect("write");
+
+    let dir = berth.home().join("site");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("index.html"), "hello\n").expect("write");
+    let remote = format!("/tmp/berth-rsync-{}/", std::process::id());
+    let port = sshd_port();
+    let known_hosts = berth.home().join("known_hosts");
+    let rsh = format!(
+        "ssh -F {} -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={} -o Port={port}",
+        config.display(),
+        known_hosts.display()
+    );
+    let output = std::process::Command::new("rsync")
+        .args(["-a", "-e", &rsh])
+        .arg(format!("{}/", dir.display()))
+        .arg(format!("prod.prod-al2023.berth:{remote}"))
+        .env_clear()
+        .envs(berth.envs())
+        .output()
+        .expect("run rsync (scripts/setup installs it)");
+    assert!(
+        output.status.success(),
+        "rsync: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let copied = std::fs::read_to_string(Path::new(&remote).join("index.html"));
+    let _ = std::fs::remove_dir_all(&remote);
+    assert_eq!(copied.expect("rsync copied the file"), "hello\n");
+
+    let batch = berth.home().join("sftp-batch");
+    std::fs::write(&batch, "pwd\n").expect("write batch");
+    let run = openssh(
+        &berth,
+        "sftp",
+        &config,
+        &[
+            "-b",
+            &batch.display().to_string(),
+            "prod.prod-flatcar.berth",
+        ],
+    );
+    run.expect_code(0)
+        .stdout_has("Remote working directory: /home/core");
+}
+
+#[test]
+fn the_catch_all_resolves_berth_names_it_has_no_snapshot_of() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let generated = berth.run(&["ssh-config", "--via", "private"]);
+    let config = berth.home().join("catch_all");
+    std::fs::write(&config, &generated.expect_code(0).stdout).expect("write");
+    assert!(!generated.stdout.contains("User "), "{generated:#?}");
+    // User and key are ssh's own here: given as ssh takes them.
+    let key = berth.home().join(format!(".ssh/{}.pem", sb.key_name));
+    let host = sb.host("fleet-23");
+    for name in ["fleet.fleet-23.berth", &host.instance_id] {
+        let run = openssh(
+            &berth,
+            "ssh",
+            &config,
+            &[
+                "-l",
+                "ec2-user",
+                "-i",
+                &key.display().to_string(),
+                name,
+                "echo $SSH_CONNECTION",
+            ],
+        );
+        run.expect_code(0);
+        assert_eq!(
+            server_address(&run.stdout),
+            host.private_ip.as_deref().expect("ip"),
+            "{name}: {run:#?}"
+        );
+    }
+}
+
+#[test]
+fn install_adds_one_block_first_keeps_the_users_config_and_uninstalls() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let ssh_config = berth.home().join(".ssh/config");
+    let own = "# mine\nServerAliveInterval 30\n\nHost bastion.example\n    User me\n";
+    std::fs::write(&ssh_config, own).expect("write");
+    let args = [
+        "ssh-config",
+        "--install",
+        "--hosts",
+        "prod",
+        "--via",
+        "private",
+    ];
+    berth
+        .run(&args)
+        .expect_code(0)
+        .stderr_has("added berth's block at the top");
+    let installed = std::fs::read_to_string(&ssh_config).expect("read");
+    assert!(installed.starts_with("# >>> berth"), "{installed}");
+    assert!(installed.ends_with(own), "{installed}");
+    assert_eq!(installed.matches("# >>> berth").count(), 1);
+    let snapshot = berth
+        .home()
+        .join(".local/state/berth/ssh_config.d/prod.conf");
+    let snapshot_text = std::fs::read_to_string(&snapshot).expect("snapshot");
+    assert!(
+        snapshot_text.contains("Host prod.prod-ubuntu.berth"),
+        "{snapshot_text}"
+    );
+    assert!(
+        installed.contains(&format!(
+            "Include {}",
+            snapshot.with_file_name("*.conf").display()
+        )),
+        "{installed}"
+    );
+    // Again: nothing changes.
+    berth.run(&args).expect_code(0).stderr_has("up to date");
+    assert_eq!(
+        std::fs::read_to_string(&ssh_config).expect("read"),
+        installed
+    );
+
+    // ssh reads it (through the Include) with no user or key given.
+    let host = sb.host("prod-ubuntu");
+    let run = openssh(
+        &berth,
+        "ssh",
+        &ssh_config,
+        &["prod.prod-ubuntu.berth", "id -un"],
+    );
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "ubuntu", "{run:#?}");
+    let run = openssh(&berth, "ssh", &ssh_config, &[&host.instance_id, "id -un"]);
+    assert_eq!(run.expect_code(0).stdout.trim(), "ubuntu", "{run:#?}");
+
+    berth
+        .run(&["ssh-config", "--uninstall"])
+        .expect_code(0)
+        .stderr_has("removed berth's block");
+    assert_eq!(std::fs::read_to_string(&ssh_config).expect("read"), own);
+    assert!(!snapshot.exists());
 }
