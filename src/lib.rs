@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod completion;
 pub mod config;
 pub mod doctor;
 pub mod echo;
@@ -61,7 +62,7 @@ fn report(e: &Error) {
 fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "berth", out);
+            completion::write_registration(*shell, out)?;
             return Ok(0);
         }
         Command::Man => {

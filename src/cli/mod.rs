@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCandidates;
 use ipnet::IpNet;
 
+use crate::completion;
 use crate::plan::Via;
 use crate::secrets::ephemeral::KeyType;
 
@@ -265,6 +267,14 @@ PRECEDENCE:
   unless a flag, variable or key says otherwise.")]
     Config,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+The script asks berth for candidates as you type (BERTH_COMPLETE=SHELL berth -- …):
+flags, subcommands and values, and for targets the clusters and hosts in berth's
+cache (no AWS call; `berth ls` fills it).
+
+  bash  echo 'source <(berth completions bash)' >> ~/.bashrc
+  zsh   echo 'source <(berth completions zsh)' >> ~/.zshrc
+  fish  berth completions fish > ~/.config/fish/completions/berth.fish")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -277,7 +287,7 @@ PRECEDENCE:
 pub struct SshConfigArgs {
     /// Also write a block per host of CLUSTER (its names, user, key and
     /// exact target) (repeatable).
-    #[arg(long = "hosts", value_name = "CLUSTER")]
+    #[arg(long = "hosts", value_name = "CLUSTER", add = ArgValueCandidates::new(completion::clusters))]
     pub hosts: Vec<String>,
     /// The route `berth proxy` takes (written into the ProxyCommands;
     /// default: what the config and environment say when ssh runs).
@@ -299,6 +309,7 @@ pub struct SshConfigArgs {
 pub struct LsArgs {
     /// Cluster (name or ARN) whose container instances to list; without it,
     /// list clusters.
+    #[arg(add = ArgValueCandidates::new(completion::clusters))]
     pub cluster: Option<String>,
     #[command(flatten)]
     pub filters: FilterArgs,
@@ -339,7 +350,7 @@ impl InstanceStatus {
 pub struct ConnectArgs {
     /// What to connect to (see TARGETS below); without it, the default
     /// cluster (`cluster` in the config file, or BERTH_CLUSTER).
-    #[arg(default_value = "", hide_default_value = true)]
+    #[arg(default_value = "", hide_default_value = true, add = ArgValueCandidates::new(completion::targets))]
     pub target: String,
     #[command(flatten)]
     pub options: ConnectOptions,
@@ -535,7 +546,7 @@ pub enum ProtocolArg {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// What to check (see TARGETS below); not needed with --cleanup.
-    #[arg(required_unless_present = "cleanup")]
+    #[arg(required_unless_present = "cleanup", add = ArgValueCandidates::new(completion::targets))]
     pub target: Option<String>,
     #[command(flatten)]
     pub options: ConnectOptions,

@@ -679,3 +679,98 @@ fn install_adds_one_block_first_keeps_the_users_config_and_uninstalls() {
     assert_eq!(std::fs::read_to_string(&ssh_config).expect("read"), own);
     assert!(!snapshot.exists());
 }
+
+/// Runs `script` in bash with berth's directory first in PATH.
+fn bash(berth: &Berth, script: &str) -> Run {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_berth"))
+        .parent()
+        .expect("bin dir")
+        .display()
+        .to_string();
+    let path = berth
+        .envs()
+        .find(|(k, _)| k.as_str() == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let output = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", script])
+        .env_clear()
+        .envs(berth.envs())
+        .env("PATH", format!("{bin_dir}:{path}"))
+        .output()
+        .expect("run bash");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn bash_completion_loads_and_completes_clusters_and_hosts_from_the_cache() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let loaded = bash(
+        &berth,
+        "set -e; source <(berth completions bash); complete -p berth",
+    );
+    loaded
+        .expect_code(0)
+        .stdout_has("-F _clap_complete_berth berth");
+    assert_eq!(loaded.stderr, "", "{loaded:#?}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        berth
+            .run(&["completions", shell])
+            .expect_code(0)
+            .stdout_has("BERTH_COMPLETE");
+    }
+    // What bash does on a Tab after `berth ssh pro`: the function asks berth.
+    let complete = |words: &str| {
+        let script = format!(
+            "source <(berth completions bash)\n\
+             COMP_WORDS=({words}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMP_TYPE=9\n\
+             _clap_complete_berth berth \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let run = bash(&berth, &script);
+        run.expect_code(0);
+        run.stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // Flags and subcommands come from clap; nothing cached yet.
+    assert!(complete("berth ssh-con").contains(&"ssh-config".to_owned()));
+    assert!(complete("berth ssh --fir").contains(&"--first".to_owned()));
+    assert!(complete("berth ssh pro").is_empty());
+    // `berth ls` and `berth ls prod` fill the cache; a Tab makes no AWS call.
+    berth.run(&["ls"]).expect_code(0);
+    berth.run(&["ls", "prod"]).expect_code(0);
+    assert_eq!(
+        complete("berth ssh pro"),
+        [
+            "prod",
+            "prod/prod-al2023",
+            "prod/prod-draining",
+            "prod/prod-flatcar",
+            "prod/prod-nokey",
+            "prod/prod-ubuntu",
+            "prod/prod-windows"
+        ]
+    );
+    assert_eq!(complete("berth ssh prod/prod-u"), ["prod/prod-ubuntu"]);
+    assert!(complete("berth ls fl").contains(&"fleet".to_owned()));
+    assert!(complete("berth ssh-config --hosts ed").contains(&"edge".to_owned()));
+}
+
+#[test]
+fn the_man_page_comes_from_the_same_definitions() {
+    let sb = sandbox();
+    let run = Berth::new(sb).run(&["man"]);
+    run.expect_code(0)
+        .stdout_has(".TH berth 1")
+        .stdout_has("ssh\\-config")
+        .stdout_has("completions")
+        .stdout_has("\\-\\-cache\\-ttl");
+}
