@@ -8,6 +8,7 @@
 //! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, …) |
 //! | 5    | an AWS error (EC2 Instance Connect's refusals included) |
 //! | 6    | no usable AWS credentials |
+//! | 130  | the picker was cancelled (Esc, Ctrl-C) |
 //! | 255  | ssh could not connect (ssh's own status, passed through) |
 
 use std::fmt::Write as _;
@@ -71,6 +72,9 @@ pub enum Error {
     EphemeralKey(#[from] EphemeralKeyError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// Esc (or Ctrl-C) in the picker.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl From<AwsError> for Error {
@@ -119,6 +123,8 @@ impl Error {
             Self::Firewall(FirewallError::Journal(_)) | Self::EphemeralKey(_) | Self::Output(_) => {
                 1
             }
+            // As a shell reports a command ended by Ctrl-C.
+            Self::Cancelled => 130,
         }
     }
 
@@ -176,7 +182,7 @@ impl Error {
                 "berth writes one-time keys under $XDG_RUNTIME_DIR/berth, else its state                  directory (~/.local/state/berth): check that it is yours and writable"
                     .to_owned(),
             ),
-            Self::Output(_) => None,
+            Self::Output(_) | Self::Cancelled => None,
         }
     }
 }

@@ -282,6 +282,18 @@ fn resolve_presentation(
     })
 }
 
+impl Settings {
+    /// Whether to colour output on a stream (`--color`, `NO_COLOR`, and
+    /// for `auto` whether the stream is a terminal).
+    pub fn color_on(&self, stream_is_terminal: bool) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stream_is_terminal,
+        }
+    }
+}
+
 /// Profile, region and endpoint: berth's own flag and variable, then the
 /// AWS CLI's variable, then the config file. What the AWS variables (or
 /// nothing) decide is left to the SDK, which reads them itself.

@@ -27,7 +27,9 @@ TARGETS:
   arn:aws:ecs:REGION:ACCOUNT:cluster/NAME                    the cluster (the ARN's region wins)
   arn:aws:ecs:REGION:ACCOUNT:container-instance/CLUSTER/ID   (the ARN's region wins)
   arn:aws:ecs:…:task/CLUSTER/ID or CLUSTER/task/ID           the host running that task
-  CLUSTER/service/NAME         the hosts running that service's tasks"
+  CLUSTER/service/NAME         the hosts running that service's tasks
+  CLUSTER.NAME.berth           CLUSTER/NAME, as ssh names it (berth ssh-config)
+  (none)                       the default cluster (`cluster` in the config, BERTH_CLUSTER)"
     };
 }
 
@@ -51,7 +53,7 @@ EXIT STATUS:
   the remote command's own status when one ran, else
   0 success, 2 usage or a bad target, 3 nothing matched or several did without a
   terminal, 4 a prerequisite failed, 5 an AWS error, 6 no usable AWS credentials,
-  255 ssh could not connect";
+  130 the picker was cancelled, 255 ssh could not connect";
 
 /// Get onto an Amazon ECS container instance in one command.
 #[derive(Debug, Parser)]

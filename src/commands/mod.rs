@@ -17,6 +17,7 @@ pub mod show;
 pub mod ssh;
 pub mod ssh_config;
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,12 +37,12 @@ use crate::inventory::os::Login;
 use crate::inventory::{HostFilter, Inventory};
 use crate::picker;
 use crate::plan::{OneTimeKey, SshRequest, Via};
+use crate::render::{self, HostRow};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{self, KeyLookup};
 use crate::settings::Settings;
 use crate::target;
 use crate::target::{Target, TargetQuery};
-use crate::transport;
 
 /// What every command shares: settings, the call log behind `--stats`,
 /// and the bastions found so far (a fleet's hosts share them).
@@ -271,23 +272,28 @@ pub fn pick_one(
     if hosts.len() == 1 || first {
         return Ok(hosts.remove(0));
     }
-    let labels: Vec<String> = hosts.iter().map(Host::label).collect();
-    let picked = match (&ctx.settings.picker, picker::available()) {
-        (_, false) => None,
-        (Some(command), true) => Some(transport::chooser::choose(command, &labels)?),
-        (None, true) => Some(picker::pick(
-            &format!("{} hosts match", hosts.len()),
-            &labels,
-        )?),
+    let rows: Vec<HostRow<'_>> = hosts
+        .iter()
+        .map(|h| HostRow::new(h, None, config_user(ctx, h).as_deref()))
+        .collect();
+    let (header, lines) = render::host_choices(&rows);
+    let chooser = picker::Chooser::from_setting(ctx.settings.picker.as_deref());
+    let offer = picker::Offer {
+        prompt: &format!("{} hosts match", hosts.len()),
+        header: Some(&header),
+        rows: &lines,
+        color: ctx.settings.color_on(std::io::stderr().is_terminal()),
     };
-    if let Some(choice) = picked {
-        return match choice {
-            Some(i) => Ok(hosts.remove(i)),
-            None => Err(Error::NoMatch {
+    match picker::choose(&chooser, &offer)? {
+        picker::Choice::Picked(i) => return Ok(hosts.remove(i)),
+        picker::Choice::Cancelled => return Err(Error::Cancelled),
+        picker::Choice::NothingChosen => {
+            return Err(Error::NoMatch {
                 what: query.target.to_string(),
                 hint: "nothing was picked".to_owned(),
-            }),
-        };
+            });
+        }
+        picker::Choice::NoTerminal => {}
     }
     Err(Error::Ambiguous {
         what: query.target.to_string(),

@@ -15,7 +15,9 @@ use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
 use crate::plan::route::RouteChoice;
 use crate::plan::{self, Plan, PlanError, UserSource};
 
+mod choices;
 mod settings;
+pub use choices::host_choices;
 pub use settings::settings_table;
 
 /// A host as `ls` lists it and `show` describes it.

@@ -774,3 +774,152 @@ fn the_man_page_comes_from_the_same_definitions() {
         .stdout_has("completions")
         .stdout_has("\\-\\-cache\\-ttl");
 }
+
+/// Runs berth on a pseudo-terminal (util-linux `script`) of 40x160,
+/// typing each of `keys` after its pause; then prints berth's exit status
+/// and the terminal's modes (`stty -a`), to show what berth left behind.
+fn on_terminal(berth: &Berth, args: &[&str], keys: &[(&str, u64)]) -> Run {
+    use std::io::Write;
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = std::iter::once(env!("CARGO_BIN_EXE_berth"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let script = format!("stty rows 40 cols 160; {line}; echo \"exit=$?\"; stty -a");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &script, "/dev/null"])
+        .env_clear()
+        .envs(berth.envs())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run script(1) from util-linux");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (typed, pause_ms) in keys {
+        std::thread::sleep(std::time::Duration::from_millis(*pause_ms));
+        stdin.write_all(typed.as_bytes()).expect("type");
+        stdin.flush().expect("flush");
+    }
+    let output = child.wait_with_output().expect("wait");
+    drop(stdin);
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// berth's exit status on the terminal, as `on_terminal` printed it.
+fn exit_status(run: &Run) -> i32 {
+    run.stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("exit="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no exit status: {run:#?}"))
+}
+
+/// The terminal is back in canonical mode with echo after berth.
+#[track_caller]
+fn terminal_restored(run: &Run) {
+    let words: Vec<&str> = run.stdout.split_whitespace().collect();
+    for (on, off) in [("icanon", "-icanon"), ("echo", "-echo"), ("isig", "-isig")] {
+        assert!(
+            words.contains(&on) && !words.contains(&off),
+            "{on} not restored: {run:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_picker_narrows_fifty_hosts_by_typing_and_picks_with_the_arrows() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let ip = sb.host("fleet-42").private_ip.clone().expect("ip");
+    let run = on_terminal(
+        &berth,
+        &[
+            "ssh",
+            "fleet",
+            "--via",
+            "private",
+            "--",
+            "echo SSH_CONNECTION=$SSH_CONNECTION",
+        ],
+        &[
+            ("'fleet-4", 2500),
+            ("\x1b[B", 500),
+            ("\x1b[B", 300),
+            ("\r", 300),
+        ],
+    );
+    assert_eq!(exit_status(&run), 0, "{run:#?}");
+    // The count went from all fifty to the ten fleet-4x.
+    run.stdout_has("50 hosts match")
+        .stdout_has("50/50")
+        .stdout_has("10/50");
+    let reached = run
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once("SSH_CONNECTION=").map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("ssh did not run: {run:#?}"));
+    assert_eq!(server_address(reached), ip, "{run:#?}");
+    terminal_restored(&run);
+}
+
+#[test]
+fn escape_cancels_the_picker_with_130_and_restores_the_terminal() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    for keys in [vec![("fle", 2500), ("\x1b", 300)], vec![("\x03", 2500)]] {
+        let run = on_terminal(
+            &berth,
+            &[
+                "ssh",
+                "fleet",
+                "--via",
+                "private",
+                "--",
+                "echo SSH_CONNECTION=$SSH_CONNECTION",
+            ],
+            &keys,
+        );
+        assert_eq!(exit_status(&run), 130, "{keys:?}: {run:#?}");
+        run.stdout_has("cancelled");
+        assert!(
+            !run.stdout.contains("SSH_CONNECTION=127"),
+            "ssh ran: {run:#?}"
+        );
+        terminal_restored(&run);
+    }
+}
+
+#[test]
+fn berth_picker_first_or_a_program_picks_without_a_terminal() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    let args = [
+        "ssh",
+        "fleet",
+        "--via",
+        "private",
+        "--",
+        "echo $SSH_CONNECTION",
+    ];
+    berth
+        .run(&args)
+        .expect_code(3)
+        .stderr_has("matches 50 hosts");
+    berth.env("BERTH_PICKER", Some("first"));
+    let run = berth.run(&args);
+    run.expect_code(0);
+    let first = sb.host("fleet-00").private_ip.clone().expect("ip");
+    assert_eq!(server_address(&run.stdout), first, "{run:#?}");
+    berth.env("BERTH_PICKER", Some("grep --max-count=1 fleet-31"));
+    let run = berth.run(&args);
+    run.expect_code(0);
+    let chosen = sb.host("fleet-31").private_ip.clone().expect("ip");
+    assert_eq!(server_address(&run.stdout), chosen, "{run:#?}");
+}
