@@ -25,7 +25,7 @@ pub mod ssh_config;
 pub mod target;
 pub mod transport;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::CommandFactory;
@@ -40,11 +40,17 @@ use settings::Settings;
 pub fn run(cli: &Cli) -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let code = match execute(cli, &mut out) {
+    // Until the settings are resolved (a bad config file): flag, else NO_COLOR.
+    let mut colour = match cli.global.color {
+        Some(cli::ColorChoice::Always) => true,
+        Some(cli::ColorChoice::Never) => false,
+        _ => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    } && io::stderr().is_terminal();
+    let code = match execute(cli, &mut out, &mut colour) {
         Ok(code) => code,
         Err(e) if e.is_broken_pipe() => 0,
         Err(e) => {
-            report(&e);
+            report(&e, render::Palette::new(colour));
             e.exit_code()
         }
     };
@@ -52,14 +58,16 @@ pub fn run(cli: &Cli) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn report(e: &Error) {
-    eprintln!("berth: error: {e}");
+fn report(e: &Error, palette: render::Palette) {
+    eprintln!("{} {e}", palette.error("berth: error:"));
     if let Some(hint) = e.hint() {
-        eprintln!("  hint: {hint}");
+        eprintln!("  {} {hint}", palette.hint("hint:"));
     }
 }
 
-fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
+/// Runs the command; `colour` learns whether stderr is to be coloured
+/// once the settings say.
+fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Error> {
     match &cli.command {
         Command::Completions { shell } => {
             completion::write_registration(*shell, out)?;
@@ -72,6 +80,11 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         _ => {}
     }
     let mut settings = Settings::resolve(&cli.global)?;
+    *colour = settings.color_on(io::stderr().is_terminal());
+    if let Command::Proxy(_) = &cli.command {
+        // ssh's ProxyCommand: its stderr is the user's terminal, mid-login.
+        settings.progress = false;
+    }
     if let Command::Doctor(_) = &cli.command {
         // doctor checks the instance as it is now, never as it was.
         settings.cache_ttl = std::time::Duration::ZERO;

@@ -37,6 +37,9 @@ pub struct Settings {
     pub color: ColorChoice,
     /// How long cached host facts are reused (`--cache-ttl`).
     pub cache_ttl: Duration,
+    /// Spinners on stderr for slow phases (on a terminal only; off for
+    /// `berth proxy`, whose stderr is ssh's).
+    pub progress: bool,
     /// `BERTH_CLUSTER`, else the config's `cluster`: the target of a
     /// command given none.
     pub cluster: Option<String>,
@@ -162,6 +165,7 @@ impl Settings {
             refresh: shown.refresh,
             color: shown.color,
             cache_ttl: shown.cache_ttl,
+            progress: true,
             cluster: cluster.map(|c| c.value.0),
             via_from_env: matches!(via.source, Source::Env { .. }).then_some(via.value.0),
             config,

@@ -44,6 +44,10 @@ use crate::settings::Settings;
 use crate::target;
 use crate::target::{Target, TargetQuery};
 
+/// How long a phase runs before its spinner shows: a warm run never
+/// flickers one.
+const SPINNER_AFTER: Duration = Duration::from_millis(250);
+
 /// What every command shares: settings, the call log behind `--stats`,
 /// and the bastions found so far (a fleet's hosts share them).
 pub struct Context {
@@ -153,8 +157,9 @@ impl Context {
 
     /// Warnings always, notes with `-v`: what a plan wants said.
     pub fn announce(&self, warnings: &[String], notes: &[String]) {
+        let palette = render::Palette::new(self.settings.color_on(std::io::stderr().is_terminal()));
         for warning in warnings {
-            eprintln!("berth: warning: {warning}");
+            eprintln!("{} {warning}", palette.warning("berth: warning:"));
         }
         for note in notes {
             self.verbose(note);
@@ -167,14 +172,25 @@ impl Context {
         }
     }
 
-    /// Times `work` as a named phase of `--stats`, with a spinner on a
-    /// terminal for anything slow.
+    /// Times `work` as a named phase of `--stats`, with a spinner on
+    /// stderr (a terminal only) once it has taken longer than a moment.
     pub async fn phase<T>(&self, name: &str, work: impl Future<Output = T>) -> T {
         let started = Instant::now();
-        let spinner = ProgressBar::new_spinner().with_message(format!("{name}…"));
-        spinner.enable_steady_tick(Duration::from_millis(120));
-        let out = work.await;
-        spinner.finish_and_clear();
+        let mut work = std::pin::pin!(work);
+        let out = if self.settings.progress {
+            tokio::select! {
+                out = &mut work => out,
+                () = tokio::time::sleep(SPINNER_AFTER) => {
+                    let spinner = ProgressBar::new_spinner().with_message(format!("{name}…"));
+                    spinner.enable_steady_tick(Duration::from_millis(120));
+                    let out = work.await;
+                    spinner.finish_and_clear();
+                    out
+                }
+            }
+        } else {
+            work.await
+        };
         self.log.phase(name, started.elapsed());
         out
     }

@@ -16,8 +16,10 @@ use crate::plan::route::RouteChoice;
 use crate::plan::{self, Plan, PlanError, UserSource};
 
 mod choices;
+mod colour;
 mod settings;
 pub use choices::host_choices;
+pub use colour::Palette;
 pub use settings::settings_table;
 
 /// A host as `ls` lists it and `show` describes it.

@@ -923,3 +923,92 @@ fn berth_picker_first_or_a_program_picks_without_a_terminal() {
     let chosen = sb.host("fleet-31").private_ip.clone().expect("ip");
     assert_eq!(server_address(&run.stdout), chosen, "{run:#?}");
 }
+
+/// An AWS endpoint that answers every request after `delay` with
+/// AccessDenied (which the SDK does not retry); serves until dropped.
+fn slow_endpoint(delay: std::time::Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 8192];
+                let _ = conn.read(&mut request);
+                std::thread::sleep(delay);
+                let body = r#"{"__type":"AccessDeniedException","message":"not today"}"#;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+                     x-amzn-ErrorType: AccessDeniedException\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_slow_wait_shows_a_spinner_on_a_terminal_only() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    berth.env(
+        "AWS_ENDPOINT_URL",
+        Some(&slow_endpoint(std::time::Duration::from_millis(1500))),
+    );
+    let run = on_terminal(&berth, &["ls", "prod"], &[]);
+    assert_eq!(exit_status(&run), 5, "{run:#?}");
+    run.stdout_has("resolve…").stdout_has("AccessDenied");
+    // Not a terminal: not a trace of it.
+    let run = berth.run(&["ls", "prod"]);
+    run.expect_code(5);
+    assert!(!run.stderr.contains("resolve…"), "{run:#?}");
+    // A quick answer shows none either (a warm cache, here).
+    let warm = Berth::new(sb);
+    warm.run(&["ssh", "prod/prod-ubuntu", "--via", "private", "--dry-run"])
+        .expect_code(0);
+    let run = on_terminal(
+        &warm,
+        &["ssh", "prod/prod-ubuntu", "--via", "private", "--dry-run"],
+        &[],
+    );
+    assert_eq!(exit_status(&run), 0, "{run:#?}");
+    assert!(!run.stdout.contains("resolve…"), "{run:#?}");
+}
+
+#[test]
+fn color_follows_the_flag_the_environment_and_no_color() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    let args = ["ssh", "nosuchcluster/web-1", "--via", "private"];
+    let painted = "\u{1b}[1;31mberth: error:\u{1b}[0m";
+    // Not a terminal: plain, unless asked for.
+    let run = berth.run(&args);
+    run.expect_code(3).stderr_has("berth: error:");
+    assert!(!run.stderr.contains('\u{1b}'), "{run:#?}");
+    berth
+        .run(&["--color", "always", args[0], args[1], args[2], args[3]])
+        .expect_code(3)
+        .stderr_has(painted)
+        .stderr_has("\u{1b}[1;36mhint:\u{1b}[0m");
+    berth.env("BERTH_COLOR", Some("always"));
+    berth.run(&args).expect_code(3).stderr_has(painted);
+    // A flag beats the variable.
+    let run = berth.run(&["--color", "never", args[0], args[1], args[2], args[3]]);
+    assert!(!run.stderr.contains('\u{1b}'), "{run:#?}");
+    // On a terminal: colour, unless NO_COLOR says otherwise.
+    berth.env("BERTH_COLOR", None);
+    let run = on_terminal(&berth, &args, &[]);
+    assert_eq!(exit_status(&run), 3, "{run:#?}");
+    run.stdout_has(painted);
+    berth.env("NO_COLOR", Some("1"));
+    let run = on_terminal(&berth, &args, &[]);
+    assert_eq!(exit_status(&run), 3, "{run:#?}");
+    assert!(!run.stdout.contains(painted), "{run:#?}");
+    // ... which the config file, and a flag, can overrule.
+    write_config(&mut berth, "color = \"always\"\n");
+    berth.run(&args).expect_code(3).stderr_has(painted);
+}
