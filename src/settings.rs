@@ -3,7 +3,7 @@
 //! [`effective`](crate::effective)). Nothing downstream reads the
 //! environment itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::AwsSettings;
@@ -113,13 +113,12 @@ impl Settings {
                     }
                 },
             ),
-            if env("BERTH_CONFIG").is_some() {
-                Source::Env {
-                    var: "BERTH_CONFIG".to_owned(),
-                }
-            } else {
-                Source::Default
-            },
+            ["BERTH_CONFIG", "XDG_CONFIG_HOME"]
+                .into_iter()
+                .find(|var| env(var).is_some_and(|v| Path::new(&v).is_absolute()))
+                .map_or(Source::Default, |var| Source::Env {
+                    var: var.to_owned(),
+                }),
         );
         let aws = resolve_aws(global, &config, &mut layers, env)?;
         let cluster = layers.pick(
@@ -142,6 +141,7 @@ impl Settings {
         )?;
         let shown = resolve_presentation(global, &config, &mut layers, env)?;
         list_file_settings(&mut layers, &config);
+        list_environment_only(&mut layers, env);
         let effective = layers.listing;
 
         let cache_dir = env("XDG_CACHE_HOME")
@@ -346,6 +346,29 @@ fn resolve_aws(
         env_profile: env("AWS_PROFILE"),
         env_endpoint_url: env("AWS_ENDPOINT_URL"),
     })
+}
+
+/// The programs and services only a variable sets, for `berth config`.
+fn list_environment_only(layers: &mut Layers<'_>, env: &dyn Fn(&str) -> Option<String>) {
+    let programs = [
+        (SSH_PROGRAM_VAR, "ssh"),
+        (PICKER_VAR, "(the built-in finder)"),
+        (RDP_CLIENT_VAR, "(the platform's)"),
+        (EICE_URL_VAR, "(the endpoint's own)"),
+        (ECHO_URL_VAR, DEFAULT_ECHO_URL),
+    ];
+    for (var, default) in programs {
+        let (value, source) = match env(var) {
+            Some(value) => (
+                value,
+                Source::Env {
+                    var: var.to_owned(),
+                },
+            ),
+            None => (default.to_owned(), Source::Default),
+        };
+        layers.list(var, value, source);
+    }
 }
 
 /// The keys only the config file sets, for `berth config`.

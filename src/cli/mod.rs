@@ -384,8 +384,8 @@ pub struct ConnectOptions {
     /// private address), `eice` (a tunnel through an EC2 Instance Connect
     /// Endpoint in its VPC), `instance-connect` (a one-time key pushed with
     /// EC2 Instance Connect, over the public address, else the private one),
-    /// `auto` (the config's `via`, else the public address, else a bastion,
-    /// else an endpoint).
+    /// `auto` (BERTH_VIA, else the config's `via`, else the public address,
+    /// else a bastion, else an endpoint).
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
     /// Go through this bastion (any target: an instance id, CLUSTER/NAME, …;
