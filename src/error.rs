@@ -20,6 +20,7 @@ use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
+use crate::plan::copy::CopyError;
 use crate::plan::exec::ExecError;
 use crate::plan::rdp::RdpError;
 use crate::plan::route::RouteError;
@@ -43,6 +44,8 @@ pub enum Error {
     Route(#[from] RouteError),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
     #[error(transparent)]
     Rdp(#[from] RdpError),
     #[error(transparent)]
@@ -91,6 +94,7 @@ impl Error {
             | Self::Config(_)
             | Self::Key(_)
             | Self::Usage { .. }
+            | Self::Copy(_)
             | Self::Firewall(FirewallError::NotOneAddress(_))
             | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
             Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
@@ -134,6 +138,7 @@ impl Error {
             Self::Plan(e) => Some(e.hint()),
             Self::Route(e) => Some(e.hint()),
             Self::Exec(e) => Some(e.hint()),
+            Self::Copy(e) => Some(e.hint()),
             Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
             Self::Eice(e) => Some(e.hint()),

@@ -10,6 +10,8 @@ use crate::config::{self, Config, ConfigError};
 
 /// Program overrides, so tests (and users) can choose what berth runs.
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
+/// The scp program `berth cp` runs (default `scp`).
+pub const SCP_PROGRAM_VAR: &str = "BERTH_SCP";
 /// A chooser command (fzf, sk, …) to use instead of the built-in picker.
 pub const PICKER_VAR: &str = "BERTH_PICKER";
 /// The address-echo service `--detect-ip` asks (plain HTTP GET, the answer
@@ -42,6 +44,8 @@ pub struct Settings {
     /// `$BERTH_ECHO_URL`: the address-echo service of `--detect-ip`.
     pub echo_url: String,
     pub ssh_program: String,
+    /// `$BERTH_SCP`: the scp program of `berth cp`.
+    pub scp_program: String,
     /// `$BERTH_PICKER`: an external chooser for several matches.
     pub picker: Option<String>,
     /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
@@ -97,6 +101,7 @@ impl Settings {
             runtime_dir,
             echo_url: text(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
+            scp_program: text(SCP_PROGRAM_VAR).unwrap_or_else(|| "scp".to_owned()),
             picker: text(PICKER_VAR),
             rdp_client: text(RDP_CLIENT_VAR),
             eice_url: text(EICE_URL_VAR),

@@ -205,6 +205,24 @@ EXAMPLES:
   berth exec prod/task/0f1e2d… -- cat /etc/os-release
   berth exec prod/web-1 --container nginx"))]
     Exec(ExecArgs),
+    /// Copy files to or from a host with scp, by the route `berth ssh` takes.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+PATHS:
+  The host's side is written with a colon in front: `:PATH`. Copy from the host
+  (sources on the host, destination here) or to it, not both:
+    berth cp prod/web-1 :/var/log/ecs/ecs-agent.log .
+    berth cp prod/web-1 -r ./config :/tmp/
+  scp runs with the same user, key, route, bastion or endpoint (and your ssh
+  config) as `berth ssh`; its exit status is berth's."))]
+    Cp(CpArgs),
+    /// Forward a local port to a port on (or reachable from) a host.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+FORWARDS:
+  LOCAL:REMOTE forwards 127.0.0.1:LOCAL to port REMOTE on the host itself;
+  ADDRESS:LOCAL:REMOTE listens on ADDRESS; LOCAL:HOST:REMOTE reaches HOST from
+  the host (e.g. a database in its VPC). Repeat for several. berth runs
+  `ssh -N -L …` by the route `berth ssh` takes, until Ctrl-C."))]
+    Tunnel(TunnelArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -428,6 +446,36 @@ pub struct ExecArgs {
     /// The command to run in the container (default: sh), after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Sources, then the destination; the host's side as `:PATH`.
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Copy directories recursively.
+    #[arg(short = 'r')]
+    pub recursive: bool,
+    /// SSH port (default: ssh's, normally 22).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Print the scp command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// LOCAL:REMOTE, ADDRESS:LOCAL:REMOTE or LOCAL:HOST:REMOTE (repeatable).
+    #[arg(required = true, value_name = "LOCAL:REMOTE")]
+    pub forwards: Vec<String>,
+    /// Print the ssh command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the operator connects from, for security-group and ACL checks.

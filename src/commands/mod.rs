@@ -2,6 +2,7 @@
 //! to an exit code. They glue the pure parts (target, plan, render) to the
 //! impure ones (inventory, transport) and hold no logic of their own.
 
+pub mod copy;
 pub mod doctor;
 pub mod eice;
 pub mod exec;

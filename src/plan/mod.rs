@@ -18,6 +18,7 @@ use crate::inventory::os::{Login, OsFamily};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
+pub mod copy;
 pub mod exec;
 pub mod proxy;
 pub mod rdp;

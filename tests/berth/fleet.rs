@@ -190,3 +190,114 @@ fn exec_enters_the_tasks_container_on_its_host() {
         .expect_code(3)
         .stderr_has("runs no container");
 }
+
+#[test]
+fn cp_copies_both_ways_by_the_route_ssh_takes() {
+    let sb = sandbox();
+    let host = format!("{}/fleet-03", sb.fleet.cluster);
+    let berth = Berth::new(sb);
+    // From the host.
+    let dest = berth.home().join("hostname");
+    let dest_arg = dest.display().to_string();
+    berth
+        .run(&["cp", &host, "--via", "private", ":/etc/hostname", &dest_arg])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&dest).expect("copied"),
+        std::fs::read_to_string("/etc/hostname").expect("local")
+    );
+    // To the host, then read back over ssh.
+    let local = berth.home().join("note.txt");
+    std::fs::write(&local, "from berth cp\n").expect("write");
+    let remote = format!("/tmp/berth-cp-{}.txt", std::process::id());
+    berth
+        .run(&[
+            "cp",
+            &host,
+            "--via",
+            "private",
+            &local.display().to_string(),
+            &format!(":{remote}"),
+        ])
+        .expect_code(0);
+    berth
+        .run(&[
+            "ssh",
+            &host,
+            "--via",
+            "private",
+            "--",
+            &format!("cat {remote}; rm -f {remote}"),
+        ])
+        .expect_code(0)
+        .stdout_has("from berth cp");
+    // The dry run is scp with ssh's options; both sides local is refused.
+    berth
+        .run(&["cp", &host, "--via", "private", "--dry-run", ":/a", "b"])
+        .expect_code(0)
+        .stdout_has("scp -S ")
+        .stdout_has(":/a b");
+    berth
+        .run(&["cp", &host, "a", "b"])
+        .expect_code(2)
+        .stderr_has("no side is on the host")
+        .stderr_has(":PATH");
+}
+
+#[test]
+fn tunnel_forwards_a_local_port_until_interrupted() {
+    use std::io::{BufRead, BufReader, Read};
+    let sb = sandbox();
+    let host = format!("{}/fleet-04", sb.fleet.cluster);
+    // On a real host sshd answers on localhost too; the sandbox's answers on
+    // the host's own address only, so the forward names it.
+    let ip = sb.host("fleet-04").private_ip.clone().expect("ip");
+    let berth = Berth::new(sb);
+    berth
+        .run(&["tunnel", &host, "--via", "private", "--dry-run", "8080:80"])
+        .expect_code(0)
+        .stdout_has("-L 127.0.0.1:8080:localhost:80");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = berth
+        .command(&[
+            "tunnel",
+            &host,
+            "--via",
+            "private",
+            &format!("{port}:{ip}:22"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start berth tunnel");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read");
+    assert!(
+        line.contains(&format!("forwarding 127.0.0.1:{port} to {ip}:22 on i-")),
+        "{line}"
+    );
+    // The host's own sshd answers through the forward.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let banner = loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let mut buf = [0u8; 7];
+            if stream.read_exact(&mut buf).is_ok() {
+                break String::from_utf8_lossy(&buf).into_owned();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no forward on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(banner, "SSH-2.0");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("interrupt");
+    let status = child.wait().expect("berth ends");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
