@@ -205,6 +205,23 @@ EXAMPLES:
   berth exec prod/task/0f1e2d… -- cat /etc/os-release
   berth exec prod/web-1 --container nginx"))]
     Exec(ExecArgs),
+    /// Rolling maintenance: drain a batch of container instances, run a
+    /// command on them, make them ACTIVE again; batch by batch.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+HOW:
+  For each batch of --batch container instances (in the order `berth ls` lists
+  them): set them DRAINING (UpdateContainerInstancesState), wait until ECS has
+  moved their tasks away (running task count 0; up to --drain-timeout), run the
+  command on them as `berth run` does, then set them ACTIVE again. The first batch
+  that fails (a drain that does not finish, a host where the command fails or
+  cannot run) stops the run: its instances stay DRAINING, so no task lands on
+  them, and later batches are left untouched. The summary says what state each
+  instance was left in. ECS drains only service tasks; standalone tasks keep
+  running until they end (see --drain-timeout).
+
+EXIT STATUS:
+  0 when every instance was maintained and is ACTIVE again, 1 otherwise."))]
+    Maintain(MaintainArgs),
     /// Copy files to or from a host with scp, by the route `berth ssh` takes.
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 PATHS:
@@ -445,6 +462,27 @@ pub struct ExecArgs {
     pub dry_run: bool,
     /// The command to run in the container (default: sh), after `--`.
     #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How many container instances to take out at a time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch: u16,
+    /// How long to wait for a batch's tasks to move away.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Stop a host's command after this long (it counts as failed).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Passed to ssh as `-o OPTION` (repeatable).
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// The maintenance command, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 

@@ -8,6 +8,7 @@ pub mod eice;
 pub mod exec;
 pub mod instance_connect;
 pub mod ls;
+pub mod maintain;
 pub mod proxy;
 pub mod rdp;
 pub mod route;

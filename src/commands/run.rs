@@ -4,10 +4,11 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::{ConnectArgs, OutputFormat, RunArgs};
 use crate::error::Error;
 use futures::StreamExt;
 
@@ -26,25 +27,88 @@ use super::ssh::{SshExtras, plan_with_route, push_keys};
 /// How long ssh may take to connect when no `--timeout` says otherwise.
 const CONNECT_TIMEOUT_SECS: u64 = 15;
 
+/// What a fleet command runs on each host, and how.
+#[derive(Debug, Clone)]
+pub struct FleetRun {
+    /// At most this many hosts at once.
+    pub jobs: u16,
+    pub timeout: Option<Duration>,
+    pub port: Option<u16>,
+    /// `-o` options for ssh.
+    pub options: Vec<String>,
+    pub command: Vec<String>,
+}
+
+impl From<&RunArgs> for FleetRun {
+    fn from(args: &RunArgs) -> Self {
+        Self {
+            jobs: args.jobs,
+            timeout: args.timeout,
+            port: args.port,
+            options: args.options.clone(),
+            command: args.command.clone(),
+        }
+    }
+}
+
 pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let query = target::parse(&args.connect.target)?;
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
     inventory.save();
     let aws = inventory.aws().clone();
+    let live = match (ctx.settings.output, args.group) {
+        (OutputFormat::Table, false) => Live::Prefixed,
+        _ => Live::Quiet,
+    };
+    let reports = run_on(
+        ctx,
+        &aws,
+        &args.connect,
+        &hosts,
+        &FleetRun::from(args),
+        live,
+    )
+    .await?;
+    let tally = Tally::of(&reports);
+    match ctx.settings.output {
+        OutputFormat::Json => render::json(
+            out,
+            &serde_json::json!({ "hosts": reports, "tally": tally }),
+        )?,
+        OutputFormat::Table => {
+            if args.group {
+                render::fleet_grouped(out, &reports)?;
+            }
+            render::fleet_summary(&mut std::io::stderr().lock(), &reports, tally)?;
+        }
+    }
+    Ok(tally.exit_code())
+}
 
-    let passthrough = ssh_options(ctx, args);
+/// Runs `spec` on `hosts`, each planned as `berth ssh` would (a host that
+/// cannot be planned is reported, not fatal), at most `spec.jobs` at once;
+/// the reports are in the hosts' order, unplanned hosts last.
+pub async fn run_on(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    hosts: &[Host],
+    spec: &FleetRun,
+    live: Live,
+) -> Result<Vec<HostReport>, Error> {
+    let passthrough = ssh_options(ctx, spec);
     let mut jobs = Vec::new();
     let mut unplanned = Vec::new();
     let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
-    for host in &hosts {
+    for host in hosts {
         let extras = SshExtras {
-            port: args.port,
+            port: spec.port,
             passthrough: passthrough.clone(),
-            command: args.command.clone(),
+            command: spec.command.clone(),
             ..SshExtras::default()
         };
-        match plan_with_route(ctx, &aws, &args.connect, host, extras).await {
+        match plan_with_route(ctx, aws, connect, host, extras).await {
             Ok((plan, _)) => jobs.push((host, plan)),
             // Nothing about one host stops the others; AWS and usage
             // errors are not about one host.
@@ -62,59 +126,42 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
             Err(e) => return Err(e),
         }
     }
-
-    let live = match (ctx.settings.output, args.group) {
-        (OutputFormat::Table, false) => Live::Prefixed,
-        _ => Live::Quiet,
-    };
     let progress = progress_bar(jobs.len());
     ctx.verbose(&format!(
         "running on {} host(s), {} at a time",
         jobs.len(),
-        args.jobs
+        spec.jobs
     ));
     let runs = jobs.into_iter().map(|(host, plan)| {
-        let (aws, progress) = (&aws, &progress);
+        let progress = &progress;
         async move {
             let name = label(host);
-            let finished = run_host(ctx, aws, &plan, &name, width, args, live, progress).await;
+            let job = Job {
+                prefix: format!("{name:<width$} | "),
+                argv: plan.argv.clone(),
+            };
+            let finished = run_host(ctx, aws, &plan, job, spec.timeout, live, progress).await;
             progress.inc(1);
-            HostReport::new(host.instance_id(), &name, &finished, args.timeout)
+            HostReport::new(host.instance_id(), &name, &finished, spec.timeout)
         }
     });
-    // In the order of the hosts, at most -j at once.
     let mut reports: Vec<HostReport> = futures::stream::iter(runs)
-        .buffered(usize::from(args.jobs))
+        .buffered(usize::from(spec.jobs))
         .collect()
         .await;
     progress.finish_and_clear();
     reports.extend(unplanned);
-    let tally = Tally::of(&reports);
-    match ctx.settings.output {
-        OutputFormat::Json => render::json(
-            out,
-            &serde_json::json!({ "hosts": reports, "tally": tally }),
-        )?,
-        OutputFormat::Table => {
-            if args.group {
-                render::fleet_grouped(out, &reports)?;
-            }
-            render::fleet_summary(&mut std::io::stderr().lock(), &reports, tally)?;
-        }
-    }
-    Ok(tally.exit_code())
+    Ok(reports)
 }
 
 /// One host: its one-time keys pushed (if it needs any) right before its
 /// ssh runs, and removed when it ends.
-#[allow(clippy::too_many_arguments)]
 async fn run_host(
     ctx: &Context,
     aws: &Aws,
     plan: &Plan,
-    label: &str,
-    width: usize,
-    args: &RunArgs,
+    mut job: Job,
+    timeout: Option<Duration>,
     live: Live,
     progress: &ProgressBar,
 ) -> Finished {
@@ -129,11 +176,8 @@ async fn run_host(
             };
         }
     };
-    let job = Job {
-        prefix: format!("{label:<width$} | "),
-        argv: command_line,
-    };
-    let finished = fleet::run_one(&job, args.timeout, live, progress).await;
+    job.argv = command_line;
+    let finished = fleet::run_one(&job, timeout, live, progress).await;
     drop(keys);
     finished
 }
@@ -147,13 +191,13 @@ fn label(host: &Host) -> String {
 /// ssh options for a run: the operator's first (ssh keeps the first value
 /// of an option), then no prompts, no terminal, a connect timeout, and a
 /// shared connection per host when berth has a private socket directory.
-fn ssh_options(ctx: &Context, args: &RunArgs) -> Vec<String> {
+fn ssh_options(ctx: &Context, spec: &FleetRun) -> Vec<String> {
     let mut words = Vec::new();
-    for option in &args.options {
+    for option in &spec.options {
         words.push("-o".to_owned());
         words.push(option.clone());
     }
-    let connect_timeout = args.timeout.map_or(CONNECT_TIMEOUT_SECS, |t| {
+    let connect_timeout = spec.timeout.map_or(CONNECT_TIMEOUT_SECS, |t| {
         t.as_secs().clamp(1, CONNECT_TIMEOUT_SECS)
     });
     words.push("-T".to_owned());

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub mod maintain;
+
 /// ssh's own status when it could not connect or authenticate.
 pub const SSH_FAILED: i32 = 255;
 

@@ -301,3 +301,149 @@ fn tunnel_forwards_a_local_port_until_interrupted() {
     let status = child.wait().expect("berth ends");
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+/// The container-instance status of each fleet host, as `berth ls` shows it.
+fn fleet_statuses(berth: &Berth, cluster: &str) -> std::collections::BTreeMap<String, String> {
+    let rows: Value = serde_json::from_str(
+        &berth
+            .run(&["--output", "json", "ls", cluster])
+            .expect_code(0)
+            .stdout,
+    )
+    .expect("json");
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or_default().to_owned(),
+                r["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn maintain_drains_runs_and_reactivates_batch_by_batch() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let group = &fleet.maintenance["a"];
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "maintain",
+        &fleet.cluster,
+        "--tag",
+        "maintenance=a",
+        "--via",
+        "private",
+        "--batch",
+        "2",
+        "--",
+        "echo maintained",
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(0).stdout).expect("json");
+    let instances = out["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), group.len(), "{out:#}");
+    let batches: std::collections::BTreeSet<u64> = instances
+        .iter()
+        .filter_map(|i| i["batch"].as_u64())
+        .collect();
+    assert_eq!(batches, [1, 2].into_iter().collect(), "{out:#}");
+    for i in instances {
+        assert_eq!(i["left"], "active", "{i:#}");
+        assert_eq!(i["command"]["status"], "ok", "{i:#}");
+    }
+    // ECS agrees: ACTIVE again, and the service tasks were drained away.
+    let statuses = fleet_statuses(&berth, &fleet.cluster);
+    for name in group {
+        assert_eq!(statuses[name], "ACTIVE", "{name}");
+    }
+    let rows: Value = serde_json::from_str(
+        &berth
+            .run(&[
+                "--output",
+                "json",
+                "ls",
+                &fleet.cluster,
+                "--tag",
+                "maintenance=a",
+            ])
+            .expect_code(0)
+            .stdout,
+    )
+    .expect("json");
+    for row in rows.as_array().expect("rows") {
+        assert_eq!(row["running_tasks"], 0, "{row:#}");
+    }
+}
+
+#[test]
+fn maintain_stops_at_the_failing_batch_and_leaves_the_rest_untouched() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "maintain",
+        &fleet.cluster,
+        "--tag",
+        "maintenance=b",
+        "--via",
+        "private",
+        "--batch",
+        "1",
+        "--",
+        "true",
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(1).stdout).expect("json");
+    let instances = out["instances"].as_array().expect("instances");
+    let failing = instances
+        .iter()
+        .find(|i| i["label"] == fleet.failing.as_str())
+        .expect("the failing host");
+    assert_eq!(failing["left"], "draining", "{out:#}");
+    assert_eq!(failing["command"]["status"], "failed", "{out:#}");
+    let failed_batch = failing["batch"].as_u64().expect("batch");
+    let statuses = fleet_statuses(&berth, &fleet.cluster);
+    for i in instances {
+        let name = i["label"].as_str().expect("label");
+        let batch = i["batch"].as_u64().expect("batch");
+        let (left, status) = match batch.cmp(&failed_batch) {
+            std::cmp::Ordering::Less => ("active", "ACTIVE"),
+            std::cmp::Ordering::Equal => ("draining", "DRAINING"),
+            std::cmp::Ordering::Greater => ("untouched", "ACTIVE"),
+        };
+        assert_eq!(i["left"], left, "{i:#}");
+        assert_eq!(statuses[name], status, "{name}");
+        if batch > failed_batch {
+            assert!(i["command"].is_null(), "{i:#}");
+        }
+    }
+
+    // A standalone task is not drained by ECS: the wait runs out, and the
+    // instance stays DRAINING without the command having run.
+    let run = berth.run(&[
+        "maintain",
+        &fleet.cluster,
+        "--tag",
+        "maintenance=c",
+        "--via",
+        "private",
+        "--batch",
+        "1",
+        "--drain-timeout",
+        "3s",
+        "--",
+        "true",
+    ]);
+    run.expect_code(1)
+        .stderr_has("still running after 3s")
+        .stderr_has("DRAINING");
+    assert_eq!(
+        fleet_statuses(&berth, &fleet.cluster)[&fleet.maintenance["c"][0]],
+        "DRAINING"
+    );
+}

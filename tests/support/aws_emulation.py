@@ -453,3 +453,48 @@ for f in "$dir"/*.pub; do
 done
 exit 0
 """
+
+
+# How long after a container instance is set DRAINING the sandbox's ECS
+# stops its service tasks (ECS moves them at the services' own pace).
+DRAIN_DELAY_SECONDS = 1.0
+
+
+def emulate_ecs_draining(ecs_backends):
+    """ECS UpdateContainerInstancesState(DRAINING): "Service tasks on the
+    container instance that are in the RUNNING state are stopped and
+    replaced", while standalone tasks "are not affected" (ECS Developer
+    Guide, container instance draining). moto only changes the status; here
+    the service tasks (group `service:NAME`) on an instance set DRAINING are
+    stopped shortly after, which brings its runningTasksCount to 0. (The
+    replacements the scheduler would start elsewhere are not emulated.)"""
+    import threading
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    if getattr(EC2ContainerServiceBackend, "_berth_draining", False):
+        return
+    original = EC2ContainerServiceBackend.update_container_instances_state
+
+    def update_container_instances_state(self, cluster_str, ids, status):
+        result = original(self, cluster_str, ids, status)
+        if status.upper() != "DRAINING":
+            return result
+        cluster = self._get_cluster(cluster_str)
+        arns = {ci.container_instance_arn for ci in result[0]}
+
+        def stop_service_tasks():
+            for arn, task in list(self.tasks.get(cluster.name, {}).items()):
+                if (task.container_instance_arn in arns
+                        and (task.group or "").startswith("service:")
+                        and task.last_status != "STOPPED"):
+                    self.stop_task(cluster.name, arn,
+                                   "Service: container instance is in DRAINING state")
+
+        timer = threading.Timer(DRAIN_DELAY_SECONDS, stop_service_tasks)
+        timer.daemon = True
+        timer.start()
+        return result
+
+    EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state
+    EC2ContainerServiceBackend._berth_draining = True

@@ -135,8 +135,12 @@ pub struct SandboxFleet {
     pub failing: String,
     pub failing_status: i32,
     pub failing_message: String,
-    /// Host name -> the ARN of the web task it runs (the first three).
+    /// Host name -> the ARN of the task it runs (a `service:web` task on
+    /// the first three, among others).
     pub tasks: BTreeMap<String, String>,
+    /// Tag `maintenance` value -> the hosts that carry it: `a` goes through,
+    /// `b` holds the failing host, `c`'s standalone task never drains.
+    pub maintenance: BTreeMap<String, Vec<String>>,
 }
 
 /// The EC2 Instance Connect Endpoint in the sandbox subnet and the

@@ -135,6 +135,12 @@ FLEET_UNREACHABLE = 49
 FLEET_FAILING = 48
 FLEET_FAILING_STATUS = 3
 FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
+# Tag `maintenance` on some fleet hosts, for `berth maintain` tests of their
+# own: a group that goes through, one with the failing host, one whose
+# standalone task never drains.
+FLEET_MAINTENANCE = {"a": [40, 41, 42, 43], "b": [44, 45, 48], "c": [39]}
+FLEET_SERVICE_TASKS = [0, 1, 2, 40, 41, 44]
+FLEET_STANDALONE_TASKS = [39]
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
 # Every 127.X.0.N sshd listens on.
@@ -607,6 +613,9 @@ class Sandbox:
                                    emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
+        from moto.ecs.models import ecs_backends
+        from aws_emulation import emulate_ecs_draining
+        emulate_ecs_draining(ecs_backends)
         self.setup_instance_connect()
         emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
@@ -1234,14 +1243,17 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         ecs.create_cluster(clusterName=FLEET_CLUSTER)
         self.clusters.append(FLEET_CLUSTER)
         names = []
+        maintenance = {i: group for group, members in FLEET_MAINTENANCE.items() for i in members}
         for i in range(FLEET_SIZE):
             name = f"fleet-{i:02d}"
+            tags = [{"Key": "Name", "Value": name}]
+            if i in maintenance:
+                tags.append({"Key": "maintenance", "Value": maintenance[i]})
             inst = ec2.run_instances(
                 ImageId=AMI_AL2023, MinCount=1, MaxCount=1, InstanceType="t3.small",
                 SubnetId=self.subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
                 PrivateIpAddress=f"{self.net}.{FLEET_FIRST_OCTET + i}",
-                TagSpecifications=[{"ResourceType": "instance",
-                                    "Tags": [{"Key": "Name", "Value": name}]}])["Instances"][0]
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
             self.hosts[name] = {
                 "instance_id": inst["InstanceId"], "private_ip": inst["PrivateIpAddress"],
                 "public_ip": None, "public_dns": None, "user": "ec2-user",
@@ -1251,16 +1263,25 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             }
             names.append(name)
         tasks = {}
-        for name in names[:3]:
+        # Service tasks (ECS drains them), and one standalone task (it does not).
+        service_hosts = [names[i] for i in FLEET_SERVICE_TASKS]
+        for name in service_hosts:
             task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="web",
-                                  containerInstances=[self.hosts[name]["container_instance_arn"]])
+                                  containerInstances=[self.hosts[name]["container_instance_arn"]],
+                                  group="service:web", startedBy="ecs-svc/0123456789")
             tasks[name] = task["tasks"][0]["taskArn"]
+        for i in FLEET_STANDALONE_TASKS:
+            task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="batch",
+                                  containerInstances=[self.hosts[names[i]]["container_instance_arn"]])
+            tasks[names[i]] = task["tasks"][0]["taskArn"]
         self.record_container_runtime_ids(list(tasks.values()) + list(self.tasks.values()))
         self.fleet = {
             "cluster": FLEET_CLUSTER, "hosts": names,
             "unreachable": names[FLEET_UNREACHABLE], "failing": names[FLEET_FAILING],
             "failing_status": FLEET_FAILING_STATUS, "failing_message": FLEET_FAILING_MESSAGE,
             "tasks": tasks,
+            "maintenance": {group: [names[i] for i in members]
+                            for group, members in FLEET_MAINTENANCE.items()},
         }
     # ---------------------------------------------------------------- eice
     def build_instance_connect_endpoint(self):
