@@ -7,6 +7,7 @@ mod ecs;
 mod eice;
 pub mod instance_connect;
 mod network;
+mod run_command;
 pub mod stats;
 
 use std::error::Error as StdError;

@@ -422,10 +422,24 @@ impl SshArgs {
     }
 }
 
+/// How `berth run` reaches the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// ssh from this machine to each host, as `berth ssh` would.
+    Ssh,
+    /// AWS Systems Manager Run Command (AWS-RunShellScript, or
+    /// AWS-RunPowerShellScript on Windows): AWS runs it, berth submits and
+    /// collects; for fleets too big for one machine's connections.
+    Ssm,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// How to reach the hosts.
+    #[arg(long, value_enum, default_value_t = Engine::Ssh)]
+    pub engine: Engine,
     /// How many hosts at once.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,

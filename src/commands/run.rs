@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{ConnectArgs, OutputFormat, RunArgs};
+use crate::cli::{ConnectArgs, Engine, OutputFormat, RunArgs};
 use crate::error::Error;
 use futures::StreamExt;
 
 use crate::aws::Aws;
-use crate::fleet::{Finished, HostReport, Tally};
+use crate::fleet::{Finished, HostReport, Tally, ssm};
 use crate::inventory::model::Host;
+use crate::inventory::os::OsFamily;
 use crate::plan::Plan;
 use crate::render;
 use crate::target;
@@ -61,15 +62,11 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
         (OutputFormat::Table, false) => Live::Prefixed,
         _ => Live::Quiet,
     };
-    let reports = run_on(
-        ctx,
-        &aws,
-        &args.connect,
-        &hosts,
-        &FleetRun::from(args),
-        live,
-    )
-    .await?;
+    let spec = FleetRun::from(args);
+    let reports = match args.engine {
+        Engine::Ssh => run_on(ctx, &aws, &args.connect, &hosts, &spec, live).await?,
+        Engine::Ssm => run_ssm(ctx, &aws, &hosts, &spec, live).await?,
+    };
     let tally = Tally::of(&reports);
     match ctx.settings.output {
         OutputFormat::Json => render::json(
@@ -151,6 +148,115 @@ pub async fn run_on(
         .await;
     progress.finish_and_clear();
     reports.extend(unplanned);
+    Ok(reports)
+}
+
+/// Runs `spec` through SSM Run Command: hosts whose agent is not Online
+/// are reported unreachable; the rest get SendCommand in batches of 50 (one
+/// document per platform), then berth polls with backoff and collects each
+/// host's result as it ends.
+pub async fn run_ssm(
+    ctx: &Context,
+    aws: &Aws,
+    hosts: &[Host],
+    spec: &FleetRun,
+    live: Live,
+) -> Result<Vec<HostReport>, Error> {
+    let ids: Vec<String> = hosts.iter().map(|h| h.instance_id().to_owned()).collect();
+    let pings = ctx.phase("ssm", aws.ssm_ping_statuses(&ids)).await?;
+    let mut reports = Vec::new();
+    let mut reachable = Vec::new();
+    for host in hosts {
+        match ssm::not_reachable(pings.get(host.instance_id()).map(String::as_str)) {
+            Some(reason) => reports.push(HostReport::unplanned(
+                host.instance_id(),
+                &label(host),
+                reason,
+            )),
+            None => reachable.push(host),
+        }
+    }
+    // As ssh would hand it to the remote shell: the words joined.
+    let script = vec![spec.command.join(" ")];
+    let timeout = spec.timeout.map(|t| t.as_secs().max(1));
+    let started = std::time::Instant::now();
+    let mut pending: Vec<(String, &Host)> = Vec::new();
+    for windows in [false, true] {
+        let group: Vec<&Host> = reachable
+            .iter()
+            .copied()
+            .filter(|h| (h.os == OsFamily::Windows) == windows)
+            .collect();
+        for batch in group.chunks(ssm::SEND_COMMAND_BATCH) {
+            let batch_ids: Vec<String> = batch.iter().map(|h| h.instance_id().to_owned()).collect();
+            let command_id = aws
+                .send_command(ssm::document(windows), &batch_ids, &script, timeout)
+                .await?;
+            ctx.verbose(&format!(
+                "SendCommand {command_id}: {} host(s), {}",
+                batch.len(),
+                ssm::document(windows)
+            ));
+            pending.extend(batch.iter().map(|h| (command_id.clone(), *h)));
+        }
+    }
+    let progress = progress_bar(pending.len());
+    let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
+    let mut poll = 0;
+    while !pending.is_empty() {
+        tokio::time::sleep(ssm::poll_delay(poll)).await;
+        poll += 1;
+        let mut commands: Vec<&String> = pending.iter().map(|(c, _)| c).collect();
+        commands.dedup();
+        let mut finals = std::collections::BTreeSet::new();
+        for command_id in commands {
+            for (instance, status) in aws.command_statuses(command_id).await? {
+                if ssm::is_final(&status) {
+                    finals.insert((command_id.clone(), instance));
+                }
+            }
+        }
+        let (done, still): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(c, h)| finals.contains(&(c.clone(), h.instance_id().to_owned())));
+        pending = still;
+        for (command_id, host) in done {
+            let invocation = aws
+                .command_invocation(&command_id, host.instance_id())
+                .await?;
+            let name = label(host);
+            if live == Live::Prefixed {
+                let prefix = format!("{name:<width$} | ");
+                progress.suspend(|| {
+                    let _ = std::io::stdout().lock().write_all(&crate::fleet::prefixed(
+                        &prefix,
+                        invocation.stdout.as_bytes(),
+                    ));
+                    let _ = std::io::stderr().lock().write_all(&crate::fleet::prefixed(
+                        &prefix,
+                        invocation.stderr.as_bytes(),
+                    ));
+                });
+            }
+            progress.inc(1);
+            reports.push(HostReport::reported(
+                host.instance_id(),
+                &name,
+                ssm::judge(
+                    &invocation.status,
+                    &invocation.details,
+                    invocation.response_code,
+                    spec.timeout,
+                ),
+                invocation.stdout,
+                invocation.stderr,
+                started.elapsed(),
+            ));
+        }
+    }
+    progress.finish_and_clear();
+    // In the hosts' order, as with ssh.
+    reports.sort_by_key(|r| hosts.iter().position(|h| h.instance_id() == r.instance_id));
     Ok(reports)
 }
 

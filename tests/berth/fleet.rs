@@ -447,3 +447,55 @@ fn maintain_stops_at_the_failing_batch_and_leaves_the_rest_untouched() {
         "DRAINING"
     );
 }
+
+#[test]
+fn run_through_ssm_run_command_reports_every_host() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    // The same command everywhere; SSM's agent sets AWS_SSM_INSTANCE_ID,
+    // and one host's run fails on purpose.
+    let failing = &sb.host(&fleet.failing).instance_id;
+    let command = format!(
+        "echo \"on $AWS_SSM_INSTANCE_ID\"; [ \"$AWS_SSM_INSTANCE_ID\" != {failing} ] || {{ echo broken >&2; exit 4; }}"
+    );
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "--stats",
+        "run",
+        &fleet.cluster,
+        "--engine",
+        "ssm",
+        "--",
+        &command,
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(1).stdout).expect("json");
+    let hosts = out["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), fleet.hosts.len(), "{out:#}");
+    for name in &fleet.hosts {
+        let id = &sb.host(name).instance_id;
+        let entry = hosts
+            .iter()
+            .find(|h| h["instance_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{name} missing"));
+        if *name == fleet.unreachable {
+            assert_eq!(entry["status"], "unreachable", "{entry:#}");
+            assert!(
+                entry["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("ConnectionLost")),
+                "{entry:#}"
+            );
+        } else if *name == fleet.failing {
+            assert_eq!(entry["status"], "failed", "{entry:#}");
+            assert_eq!(entry["exit_code"], 4);
+            assert_eq!(entry["stderr"], "broken\n");
+        } else {
+            assert_eq!(entry["status"], "ok", "{entry:#}");
+            assert_eq!(entry["stdout"], format!("on {id}\n"));
+        }
+    }
+    // 49 reachable hosts: one SendCommand of 50 at most each, so 1.
+    run.stderr_has("ssm:SendCommand x1");
+}

@@ -498,3 +498,159 @@ def emulate_ecs_draining(ecs_backends):
 
     EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state
     EC2ContainerServiceBackend._berth_draining = True
+
+
+# Run Command's documented limits (SSM API Reference): at most 50 instance
+# ids a SendCommand; GetCommandInvocation returns the first 24,000
+# characters of standard output and 8,000 of standard error;
+# ListCommandInvocations' plugin Output, the first 2,500.
+RUN_COMMAND_MAX_INSTANCES = 50
+STDOUT_LIMIT = 24000
+STDERR_LIMIT = 8000
+LIST_OUTPUT_LIMIT = 2500
+
+
+def emulate_run_command(ec2_backends):
+    """SSM Run Command as the sandbox's SSM agents would answer it (moto
+    records the command but runs nothing and reports Success at once):
+
+    * SendCommand with AWS-RunShellScript (or AWS-RunPowerShellScript)
+      and at most 50 InstanceIds; an id that is not a managed instance whose
+      agent is Online (tag ``sandbox:ssm-ping``) fails the call with
+      InvalidInstanceId, as SSM does;
+    * each instance's "agent" runs the `commands` parameter with ``sh -c``
+      on this machine (the sandbox's hosts all live here), with
+      AWS_SSM_INSTANCE_ID and AWS_SSM_REGION_NAME set as the agent sets them,
+      for at most `executionTimeout` seconds; the invocation goes Pending ->
+      InProgress -> Success / Failed / TimedOut with the exit status as
+      ResponseCode;
+    * GetCommandInvocation and ListCommandInvocations (Details) report it,
+      output truncated at the documented limits.
+    """
+    import datetime
+    import json
+    import subprocess
+    import threading
+    import uuid
+
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    if getattr(SimpleSystemManagerResponse, "_berth_run_command", False):
+        return
+    commands = {}  # command id -> {"instances": {id: invocation}, ...}
+    lock = threading.Lock()
+
+    def now():
+        return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+    def error(code, message):
+        body = json.dumps({"__type": code, "message": message})
+        return 400, {"content-type": "application/x-amz-json-1.1"}, body
+
+    def managed_online(backend, instance_id):
+        for reservation in backend.reservations.values():
+            for inst in reservation.instances:
+                if inst.id == instance_id:
+                    tags = {t["key"]: t["value"] for t in inst.get_tags()}
+                    return tags.get("sandbox:ssm-ping") == "Online"
+        return False
+
+    def run(invocation, script, timeout, region):
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root",
+               "AWS_SSM_INSTANCE_ID": invocation["InstanceId"], "AWS_SSM_REGION_NAME": region}
+        with lock:
+            invocation.update(Status="InProgress", StatusDetails="InProgress",
+                              ExecutionStartDateTime=now())
+        try:
+            done = subprocess.run(["sh", "-c", script], env=env, capture_output=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            status = "Success" if done.returncode == 0 else "Failed"
+            code, out, err = done.returncode, done.stdout, done.stderr
+        except subprocess.TimeoutExpired as e:
+            status, code = "TimedOut", -1
+            out, err = e.stdout or b"", e.stderr or b""
+        with lock:
+            invocation.update(
+                Status=status, StatusDetails="ExecutionTimedOut" if status == "TimedOut" else status,
+                ResponseCode=code, ExecutionEndDateTime=now(),
+                StandardOutputContent=out.decode("utf-8", "replace")[:STDOUT_LIMIT],
+                StandardErrorContent=err.decode("utf-8", "replace")[:STDERR_LIMIT])
+
+    def send_command(self):
+        document = self._get_param("DocumentName")
+        ids = self._get_param("InstanceIds", []) or []
+        parameters = self._get_param("Parameters", {}) or {}
+        if document not in ("AWS-RunShellScript", "AWS-RunPowerShellScript"):
+            return error("InvalidDocument", f"document {document} is not emulated")
+        if not ids or len(ids) > RUN_COMMAND_MAX_INSTANCES:
+            return error("ValidationException",
+                         f"InstanceIds must have 1 to {RUN_COMMAND_MAX_INSTANCES} members")
+        backend = ec2_backends[self.current_account][self.region]
+        if any(not managed_online(backend, i) for i in ids):
+            return error("InvalidInstanceId",
+                         "Instances not in a valid state for account " + self.current_account)
+        script = "\n".join(parameters.get("commands", []))
+        timeout = int((parameters.get("executionTimeout") or ["3600"])[0])
+        command_id = str(uuid.uuid4())
+        requested = now()
+        invocations = {
+            i: {"CommandId": command_id, "InstanceId": i, "DocumentName": document,
+                "Status": "Pending", "StatusDetails": "Pending", "ResponseCode": -1,
+                "StandardOutputContent": "", "StandardErrorContent": "",
+                "PluginName": "aws:runShellScript" if document == "AWS-RunShellScript"
+                else "aws:runPowerShellScript", "RequestedDateTime": requested}
+            for i in ids}
+        with lock:
+            commands[command_id] = invocations
+        for invocation in invocations.values():
+            threading.Thread(target=run, args=(invocation, script, timeout, self.region),
+                             daemon=True).start()
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps({"Command": {
+            "CommandId": command_id, "DocumentName": document, "InstanceIds": ids,
+            "Parameters": parameters, "Status": "Pending", "TargetCount": len(ids),
+            "CompletedCount": 0, "ErrorCount": 0,
+            # a Timestamp in the JSON protocol: epoch seconds
+            "RequestedDateTime": datetime.datetime.fromisoformat(requested).timestamp()}})
+
+    def get_command_invocation(self):
+        command_id = self._get_param("CommandId")
+        instance_id = self._get_param("InstanceId")
+        with lock:
+            invocation = commands.get(command_id, {}).get(instance_id)
+            if invocation is None:
+                return error("InvocationDoesNotExist",
+                             "An invocation cannot be retrieved for that command and instance")
+            body = {k: invocation[k] for k in (
+                "CommandId", "InstanceId", "DocumentName", "PluginName", "ResponseCode",
+                "Status", "StatusDetails", "StandardOutputContent", "StandardErrorContent")}
+            for k in ("ExecutionStartDateTime", "ExecutionEndDateTime"):
+                if k in invocation:
+                    body[k] = invocation[k]
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps(body)
+
+    def list_command_invocations(self):
+        command_id = self._get_param("CommandId")
+        details = self._get_param("Details", False)
+        with lock:
+            found = []
+            for cid, invocations in commands.items():
+                if command_id and cid != command_id:
+                    continue
+                for inv in invocations.values():
+                    entry = {"CommandId": cid, "InstanceId": inv["InstanceId"],
+                             "DocumentName": inv["DocumentName"], "Status": inv["Status"],
+                             "StatusDetails": inv["StatusDetails"]}
+                    if details:
+                        entry["CommandPlugins"] = [{
+                            "Name": inv["PluginName"], "Status": inv["Status"],
+                            "ResponseCode": inv["ResponseCode"],
+                            "Output": (inv["StandardOutputContent"]
+                                       + inv["StandardErrorContent"])[:LIST_OUTPUT_LIMIT]}]
+                    found.append(entry)
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps(
+            {"CommandInvocations": found})
+
+    SimpleSystemManagerResponse.send_command = send_command
+    SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
+    SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
+    SimpleSystemManagerResponse._berth_run_command = True

@@ -614,8 +614,9 @@ class Sandbox:
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
         from moto.ecs.models import ecs_backends
-        from aws_emulation import emulate_ecs_draining
+        from aws_emulation import emulate_ecs_draining, emulate_run_command
         emulate_ecs_draining(ecs_backends)
+        emulate_run_command(ec2_backends)
         self.setup_instance_connect()
         emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
@@ -1246,7 +1247,10 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         maintenance = {i: group for group, members in FLEET_MAINTENANCE.items() for i in members}
         for i in range(FLEET_SIZE):
             name = f"fleet-{i:02d}"
-            tags = [{"Key": "Name", "Value": name}]
+            # Their SSM agents report in (Run Command); the one without sshd
+            # has lost its connection too.
+            ping = "ConnectionLost" if i == FLEET_UNREACHABLE else "Online"
+            tags = [{"Key": "Name", "Value": name}, {"Key": "sandbox:ssm-ping", "Value": ping}]
             if i in maintenance:
                 tags.append({"Key": "maintenance", "Value": maintenance[i]})
             inst = ec2.run_instances(
