@@ -205,6 +205,20 @@ EXAMPLES:
   berth exec prod/task/0f1e2d… -- cat /etc/os-release
   berth exec prod/web-1 --container nginx"))]
     Exec(ExecArgs),
+    /// Collect the ECS diagnostic logs of every host a target matches.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+WHAT:
+  From each host (over ssh, as `berth run` reaches it): /var/log/ecs (the agent's
+  and ecs-init's logs; the ECS log directory under ProgramData on Windows), the
+  agent's introspection API (localhost:51678/v1/metadata and /v1/tasks), the
+  journal of ecs, docker and containerd (since --since), `docker ps -a` and `docker
+  info`, and the system log. One gzipped tar per host in --output-dir, named
+  NAME-INSTANCE.tar.gz, with a MANIFEST of what was collected and what was missing
+  (and why). Reads as root with `sudo -n` where the login user may.
+
+EXIT STATUS:
+  0 when every host gave its archive, 1 otherwise."))]
+    Logs(LogsArgs),
     /// Rolling maintenance: drain a batch of container instances, run a
     /// command on them, make them ACTIVE again; batch by batch.
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
@@ -477,6 +491,24 @@ pub struct ExecArgs {
     /// The command to run in the container (default: sh), after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Only the journal since this long ago (e.g. 2h, 30m); default: all.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Where to write the archives.
+    #[arg(short = 'd', long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// How many hosts at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Give up on a host after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod eice;
 pub mod exec;
 pub mod instance_connect;
+pub mod logs;
 pub mod ls;
 pub mod maintain;
 pub mod proxy;

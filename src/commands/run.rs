@@ -94,6 +94,28 @@ pub async fn run_on(
     spec: &FleetRun,
     live: Live,
 ) -> Result<Vec<HostReport>, Error> {
+    Ok(run_collecting(ctx, aws, connect, hosts, spec, live)
+        .await?
+        .into_iter()
+        .map(|(host, done)| match done {
+            Ok(finished) => {
+                HostReport::new(host.instance_id(), &label(host), &finished, spec.timeout)
+            }
+            Err(reason) => HostReport::unplanned(host.instance_id(), &label(host), reason),
+        })
+        .collect())
+}
+
+/// [`run_on`], keeping what each ssh wrote as bytes (`berth logs` takes a
+/// tar archive from it); a host that cannot be planned has the reason.
+pub async fn run_collecting<'h>(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    hosts: &'h [Host],
+    spec: &FleetRun,
+    live: Live,
+) -> Result<Vec<(&'h Host, Result<Finished, String>)>, Error> {
     let passthrough = ssh_options(ctx, spec);
     let mut jobs = Vec::new();
     let mut unplanned = Vec::new();
@@ -114,11 +136,7 @@ pub async fn run_on(
                     Some(hint) => format!("{e} ({hint})"),
                     None => e.to_string(),
                 };
-                unplanned.push(HostReport::unplanned(
-                    host.instance_id(),
-                    &label(host),
-                    reason,
-                ));
+                unplanned.push((host, Err(reason)));
             }
             Err(e) => return Err(e),
         }
@@ -132,23 +150,22 @@ pub async fn run_on(
     let runs = jobs.into_iter().map(|(host, plan)| {
         let progress = &progress;
         async move {
-            let name = label(host);
             let job = Job {
-                prefix: format!("{name:<width$} | "),
+                prefix: format!("{:<width$} | ", label(host)),
                 argv: plan.argv.clone(),
             };
             let finished = run_host(ctx, aws, &plan, job, spec.timeout, live, progress).await;
             progress.inc(1);
-            HostReport::new(host.instance_id(), &name, &finished, spec.timeout)
+            (host, Ok(finished))
         }
     });
-    let mut reports: Vec<HostReport> = futures::stream::iter(runs)
+    let mut done: Vec<(&Host, Result<Finished, String>)> = futures::stream::iter(runs)
         .buffered(usize::from(spec.jobs))
         .collect()
         .await;
     progress.finish_and_clear();
-    reports.extend(unplanned);
-    Ok(reports)
+    done.extend(unplanned);
+    Ok(done)
 }
 
 /// Runs `spec` through SSM Run Command: hosts whose agent is not Online
@@ -289,7 +306,7 @@ async fn run_host(
 }
 
 /// The host as the output names it: its Name tag, else its id.
-fn label(host: &Host) -> String {
+pub fn label(host: &Host) -> String {
     host.name()
         .map_or_else(|| host.instance_id().to_owned(), str::to_owned)
 }

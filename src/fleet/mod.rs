@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub mod logs;
 pub mod maintain;
 pub mod ssm;
 

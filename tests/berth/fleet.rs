@@ -499,3 +499,66 @@ fn run_through_ssm_run_command_reports_every_host() {
     // 49 reachable hosts: one SendCommand of 50 at most each, so 1.
     run.stderr_has("ssm:SendCommand x1");
 }
+
+#[test]
+fn logs_collects_an_archive_per_host_with_the_agent_logs() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let dir = berth.home().join("logs");
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "logs",
+        &fleet.cluster,
+        "--tag",
+        "Name=fleet-05",
+        "--via",
+        "private",
+        "--since",
+        "2h",
+        "-d",
+        &dir.display().to_string(),
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(0).stdout).expect("json");
+    let host = &out["hosts"][0];
+    let archive = host["archive"].as_str().expect("an archive");
+    assert!(archive.ends_with(&format!(
+        "fleet-05-{}.tar.gz",
+        sb.host("fleet-05").instance_id
+    )));
+    let collected: Vec<&str> = host["collected"]
+        .as_array()
+        .expect("collected")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(collected.contains(&"/var/log/ecs"), "{host:#}");
+    // What is not there is named, with why.
+    for missing in host["missing"].as_array().expect("missing") {
+        assert!(
+            missing.as_str().is_some_and(|m| m.contains(" (")),
+            "{missing}"
+        );
+    }
+    let listing = std::process::Command::new("tar")
+        .args(["-tzf", archive])
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("_var_log_ecs/ecs-agent.log"), "{listing}");
+    assert!(listing.contains("MANIFEST"), "{listing}");
+
+    // An unreachable host gets no archive, and fails the run.
+    berth
+        .run(&[
+            "logs",
+            &format!("{}/{}", fleet.cluster, fleet.unreachable),
+            "--via",
+            "private",
+            "-d",
+            &dir.display().to_string(),
+        ])
+        .expect_code(1)
+        .stdout_has("no archive");
+}

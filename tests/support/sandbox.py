@@ -141,6 +141,8 @@ FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
 FLEET_MAINTENANCE = {"a": [40, 41, 42, 43], "b": [44, 45, 48], "c": [39]}
 FLEET_SERVICE_TASKS = [0, 1, 2, 40, 41, 44]
 FLEET_STANDALONE_TASKS = [39]
+# Where the ECS agent writes its logs on a container instance.
+ECS_LOG_DIR = "/var/log/ecs"
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
 # Every 127.X.0.N sshd listens on.
@@ -1215,6 +1217,59 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
                     for c in task["containers"]:
                         f.write(f"{c['runtimeId']} {c['name']} {task['taskArn']}\n")
 
+    # ------------------------------------------------------- ecs agent
+    def install_ecs_agent_standin(self):
+        """What an ECS container instance has for `berth logs` to collect,
+        on this machine that stands in for every host: the agent's log
+        directory /var/log/ecs (made only if absent, and removed again) and
+        its introspection API on localhost:51678 (if that port is free)."""
+        self.made_ecs_log_dir = False
+        if not os.path.exists(ECS_LOG_DIR):
+            os.makedirs(ECS_LOG_DIR, mode=0o755)
+            self.made_ecs_log_dir = True
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            for name, text in [
+                ("ecs-agent.log", f"level=info time={stamp} msg=\"Loading configuration\" module=agent.go\n"
+                                  f"level=info time={stamp} msg=\"Registered container instance with cluster!\"\n"),
+                ("ecs-init.log", f"level=info time={stamp} msg=\"Starting Amazon Elastic Container Service Agent\"\n"),
+            ]:
+                path = os.path.join(ECS_LOG_DIR, name)
+                with open(path, "w") as f:
+                    f.write(text)
+                os.chmod(path, 0o644)
+        import http.server
+
+        class Introspection(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                answers = {
+                    "/v1/metadata": {"Cluster": FLEET_CLUSTER, "ContainerInstanceArn": None,
+                                     "Version": "Amazon ECS Agent - v1.89.0 (sandbox)"},
+                    "/v1/tasks": {"Tasks": []},
+                }
+                body = answers.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                if body is not None:
+                    self.wfile.write(json.dumps(body).encode())
+
+            def log_message(self, *_):
+                pass
+
+        try:
+            self.introspection = http.server.ThreadingHTTPServer(("127.0.0.1", 51678), Introspection)
+        except OSError as e:
+            log(f"introspection stand-in not started: 127.0.0.1:51678 {e.strerror}")
+            self.introspection = None
+            return
+        threading.Thread(target=self.introspection.serve_forever, daemon=True).start()
+
+    def remove_ecs_agent_standin(self):
+        if getattr(self, "introspection", None) is not None:
+            self.introspection.shutdown()
+        if getattr(self, "made_ecs_log_dir", False):
+            shutil.rmtree(ECS_LOG_DIR, ignore_errors=True)
+
     # ------------------------------------------------------------- fleet
     def start_fleet_sshds(self):
         """sshd for the `fleet` cluster: one process per 16 addresses (sshd's
@@ -1510,6 +1565,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         self.keygen_broken()
         self.client_helpers()
         self.install_docker_standin()
+        self.install_ecs_agent_standin()
         self.build_fleet()
         # After the fleet: the Instance Connect Match blocks name instance ids.
         self.setup_sshd()
@@ -1561,6 +1617,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         self.stop_xrdp()
+        self.remove_ecs_agent_standin()
         if self.eice_server is not None:
             self.eice_server.stop()
         for sshd in (*self.fleet_sshds, self.bastion_sshd, self.sshd):
