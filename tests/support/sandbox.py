@@ -129,8 +129,10 @@ BASTION_SG_NAME = "berth-bastion"
 # Cluster `fleet` (build_fleet_cluster): hosts on 127.X.0.100+; one has no
 # sshd, one's sshd forces a failing command.
 FLEET_CLUSTER = "fleet"
-FLEET_SIZE = 50
-FLEET_FIRST_OCTET = 100
+FLEET_SIZE = 50  # --fleet-size
+# The fleet has a subnet of its own, 127.X.2.0/24, hosts from .10 up.
+FLEET_THIRD_OCTET = 2
+FLEET_FIRST_OCTET = 10
 FLEET_UNREACHABLE = 49
 FLEET_FAILING = 48
 FLEET_FAILING_STATUS = 3
@@ -685,6 +687,7 @@ class Sandbox:
         rt = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag(
             "route-table", Name="berth-sandbox-private"))["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=rt, SubnetId=subnet)
+        self.route_table = rt
         sg = ec2.create_security_group(GroupName=SG_NAME, Description="berth sandbox: ssh and rdp from loopback",
                                        VpcId=vpc)["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
@@ -1122,10 +1125,15 @@ class Sandbox:
         return ci["containerInstance"]["containerInstanceArn"]
 
     def build_bench(self, default_subnet, tag):
-        n = self.args.bench_instances
+        sizes = self.args.bench_instances
+        for n in sizes:
+            self.build_bench_cluster("bench" if len(sizes) == 1 else f"bench-{n}", n,
+                                     default_subnet, tag)
+
+    def build_bench_cluster(self, cluster, n, default_subnet, tag):
         t0 = time.monotonic()
-        self.ecs.create_cluster(clusterName="bench")
-        self.clusters.append("bench")
+        self.ecs.create_cluster(clusterName=cluster)
+        self.clusters.append(cluster)
         _, ec2_be, _ = self._backends()
         insts = []
         chunk = 250
@@ -1138,14 +1146,13 @@ class Sandbox:
         t1 = time.monotonic()
         # distinct Name tags, set in-process (one HTTP call per instance is slow)
         for i, inst in enumerate(insts, 1):
-            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"bench-{i:04d}"})
+            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"{cluster}-{i:04d}"})
         # Registering over HTTP costs ~6 ms each (mostly request handling, GIL-bound);
         # the backend call is what the RegisterContainerInstance handler does anyway.
         _, _, ecs_be = self._backends()
-        self.bench_arns = [
-            ecs_be.register_container_instance("bench", inst["InstanceId"]).container_instance_arn
-            for inst in insts]
-        log(f"bench: {n} instances in {time.monotonic() - t0:.1f}s "
+        for inst in insts:
+            ecs_be.register_container_instance(cluster, inst["InstanceId"])
+        log(f"{cluster}: {n} instances in {time.monotonic() - t0:.1f}s "
             f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
 
     def reap_zombies(self):
@@ -1275,9 +1282,10 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         """sshd for the `fleet` cluster: one process per 16 addresses (sshd's
         limit on listen sockets), quiet logs. FLEET_FAILING's sshd forces a
         command that fails; FLEET_UNREACHABLE has no sshd at all."""
-        self.fleet_listen = [f"{self.net}.{FLEET_FIRST_OCTET + i}" for i in range(FLEET_SIZE)
-                             if i != FLEET_UNREACHABLE]
-        failing = f"{self.net}.{FLEET_FIRST_OCTET + FLEET_FAILING}"
+        self.fleet_net = f"{self.net.rsplit('.', 1)[0]}.{FLEET_THIRD_OCTET}"
+        self.fleet_listen = [f"{self.fleet_net}.{FLEET_FIRST_OCTET + i}"
+                             for i in range(self.args.fleet_size) if i != FLEET_UNREACHABLE]
+        failing = f"{self.fleet_net}.{FLEET_FIRST_OCTET + FLEET_FAILING}"
         for n in range(0, len(self.fleet_listen), 16):
             chunk = self.fleet_listen[n:n + 16]
             cfg = os.path.join(self.dir, f"fleet_sshd_config.{n // 16}")
@@ -1293,14 +1301,20 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         log(f"fleet sshd x{len(self.fleet_sshds)} on {len(self.fleet_listen)} addresses")
 
     def build_fleet_cluster(self):
-        """Cluster `fleet`: FLEET_SIZE Amazon Linux hosts on 127.X.0.100+, a web
-        task on each of the first three."""
+        """Cluster `fleet`: --fleet-size Amazon Linux hosts on 127.X.2.10+ in a
+        subnet of their own, service tasks on some and a standalone one."""
         ec2, ecs = self.ec2, self.ecs
         ecs.create_cluster(clusterName=FLEET_CLUSTER)
         self.clusters.append(FLEET_CLUSTER)
+        subnet = ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"{self.fleet_net}.0/24",
+                                   AvailabilityZone=AZ, TagSpecifications=[{
+                                       "ResourceType": "subnet",
+                                       "Tags": [{"Key": "Name", "Value": "berth-sandbox-fleet"}]}])
+        subnet = subnet["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=self.route_table, SubnetId=subnet)
         names = []
         maintenance = {i: group for group, members in FLEET_MAINTENANCE.items() for i in members}
-        for i in range(FLEET_SIZE):
+        for i in range(self.args.fleet_size):
             name = f"fleet-{i:02d}"
             # Their SSM agents report in (Run Command); the one without sshd
             # has lost its connection too.
@@ -1310,8 +1324,8 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
                 tags.append({"Key": "maintenance", "Value": maintenance[i]})
             inst = ec2.run_instances(
                 ImageId=AMI_AL2023, MinCount=1, MaxCount=1, InstanceType="t3.small",
-                SubnetId=self.subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
-                PrivateIpAddress=f"{self.net}.{FLEET_FIRST_OCTET + i}",
+                SubnetId=subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
+                PrivateIpAddress=f"{self.fleet_net}.{FLEET_FIRST_OCTET + i}",
                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
             self.hosts[name] = {
                 "instance_id": inst["InstanceId"], "private_ip": inst["PrivateIpAddress"],
@@ -1805,15 +1819,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", help="scratch dir (default: fresh mktemp -d berth-sandbox-XXXX)")
     ap.add_argument("--keep", action="store_true", help="do not remove DIR on exit")
-    ap.add_argument("--bench-instances", type=int, default=0, metavar="N",
-                    help="also create cluster 'bench' with N container instances")
+    ap.add_argument("--bench-instances", default="0", metavar="N[,N...]",
+                    help="also create cluster 'bench' with N container instances "
+                         "(several: clusters bench-N each)")
+    ap.add_argument("--fleet-size", type=int, default=FLEET_SIZE, metavar="N",
+                    help=f"hosts in cluster 'fleet' (50 to 240, default {FLEET_SIZE})")
     ap.add_argument("--rdp", action="store_true",
                     help="also run xrdp for prod-windows on 127.X.0.13:3389 (Debian's xrdp, xorgxrdp)")
     ap.add_argument("--until-signal", action="store_true",
                     help="ignore stdin; run until SIGTERM/SIGINT/SIGHUP (for a detached sandbox)")
     args = ap.parse_args()
-    if args.bench_instances < 0:
+    try:
+        args.bench_instances = [int(n) for n in args.bench_instances.split(",") if n]
+    except ValueError:
+        ap.error("--bench-instances takes numbers, comma-separated")
+    if any(n < 0 for n in args.bench_instances):
         ap.error("--bench-instances must be >= 0")
+    args.bench_instances = [n for n in args.bench_instances if n > 0]
+    if not 50 <= args.fleet_size <= 240:
+        ap.error("--fleet-size must be 50 to 240")
 
     # Our boto3 clients must see only fake credentials and the local endpoint.
     os.environ.update({
