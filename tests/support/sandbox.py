@@ -1322,6 +1322,12 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             tags = [{"Key": "Name", "Value": name}, {"Key": "sandbox:ssm-ping", "Value": ping}]
             if i in maintenance:
                 tags.append({"Key": "maintenance", "Value": maintenance[i]})
+            # For scripts/bench: the first 50 and 200 hosts that answer.
+            healthy = i not in (FLEET_UNREACHABLE, FLEET_FAILING)
+            rank = i - sum(1 for b in (FLEET_UNREACHABLE, FLEET_FAILING) if b < i)
+            for group in (50, 200):
+                if healthy and rank < group:
+                    tags.append({"Key": f"bench{group}", "Value": "yes"})
             inst = ec2.run_instances(
                 ImageId=AMI_AL2023, MinCount=1, MaxCount=1, InstanceType="t3.small",
                 SubnetId=subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
