@@ -18,6 +18,9 @@ pub const ECHO_URL_VAR: &str = "BERTH_ECHO_URL";
 pub const DEFAULT_ECHO_URL: &str = "https://checkip.amazonaws.com/";
 /// A FreeRDP-compatible program to run instead of the platform's client.
 pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
+/// `openssh` leaves host keys to OpenSSH alone; anything else (the default,
+/// `pin`) pins them per instance from the console output.
+pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -43,6 +46,9 @@ pub struct Settings {
     pub picker: Option<String>,
     /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
     pub rdp_client: Option<String>,
+    /// Pin host keys per instance from its console output (unless
+    /// `$BERTH_HOST_KEYS` is `openssh`).
+    pub pin_host_keys: bool,
 }
 
 impl Settings {
@@ -93,6 +99,7 @@ impl Settings {
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
             picker: text(PICKER_VAR),
             rdp_client: text(RDP_CLIENT_VAR),
+            pin_host_keys: text(HOST_KEYS_VAR).is_none_or(|v| v != "openssh"),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! clients that count their calls, and wrappers that return berth's own
 //! types so that no SDK type leaks past this module.
 
+mod console;
 mod ec2;
 mod ecs;
 pub mod instance_connect;

@@ -327,9 +327,9 @@ pub struct SshArgs {
     pub ephemeral_key_type: KeyType,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Remote command, after `--`.
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    /// Remote command, after `--` (bytes that are not UTF-8 pass through).
+    #[arg(last = true, value_name = "COMMAND", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 impl SshArgs {

@@ -4,6 +4,7 @@
 
 pub mod doctor;
 pub mod exec;
+pub mod host_keys;
 pub mod instance_connect;
 pub mod ls;
 pub mod rdp;

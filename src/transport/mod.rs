@@ -4,6 +4,7 @@
 pub mod chooser;
 #[cfg(unix)]
 pub mod fleet;
+pub mod probe;
 #[cfg(unix)]
 pub mod rdp;
 #[cfg(unix)]

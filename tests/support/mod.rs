@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 
+mod changes;
 pub mod desktop;
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +172,10 @@ pub struct Sandbox {
     /// fingerprint).
     #[serde(default)]
     pub sshd_log: PathBuf,
+    /// The public host key of every sandbox sshd (what GetConsoleOutput
+    /// prints for the hosts).
+    #[serde(default)]
+    pub host_key_pub: PathBuf,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }

@@ -132,9 +132,14 @@ FLEET_FAILING_STATUS = 3
 FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
+# An instance outside any cluster whose console output prints another
+# machine's host key (sandbox:console=stranger) while the sandbox sshd
+# answers at its address: an address that now belongs to someone else.
+STRANGER_OCTET = 28
 # Every 127.X.0.N sshd listens on.
 SSHD_OCTETS = ([n for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
-               + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS])
+               + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS]
+               + [STRANGER_OCTET])
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
 # AMIs that ship the ec2-instance-connect package (Amazon Linux 2023 and
 # Ubuntu do; Flatcar does not): their sshd asks EC2 Instance Connect for keys.
@@ -377,6 +382,11 @@ class Sandbox:
             subprocess.Popen([kg, "-q", "-t", "ed25519", "-N", "", "-C", "berth-sandbox-host",
                               "-f", self.host_key],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+            # No sshd has it: the host key of a machine that is not the one
+            # answering (GetConsoleOutput of instances tagged sandbox:console=stranger).
+            subprocess.Popen([kg, "-q", "-t", "ed25519", "-N", "", "-C", "berth-sandbox-stranger",
+                              "-f", os.path.join(self.dir, "stranger_host_ed25519_key")],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
         ]
         for p in procs:
             _, err = p.communicate()
@@ -591,13 +601,17 @@ class Sandbox:
 
         emulate_ecs_container_instance_queries()
         from moto.ec2.models import ec2_backends
-        from aws_emulation import (emulate_container_runtime_ids, emulate_instance_connect,
+        from aws_emulation import (emulate_console_output, emulate_container_runtime_ids,
+                                   emulate_instance_connect,
                                    emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
         self.setup_instance_connect()
         emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
+        # The host key files are made by keygen(), before any call is served.
+        emulate_console_output(os.path.join(self.dir, "ssh_host_ed25519_key.pub"),
+                               os.path.join(self.dir, "stranger_host_ed25519_key.pub"))
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
         # -> STOPPING ...) every time it is described; keep them RUNNING.
@@ -1033,6 +1047,21 @@ class Sandbox:
             "security_group_ids": [bastion],
         }
 
+        inst = ec2.run_instances(
+            ImageId=AMI_AL2023, MinCount=1, MaxCount=1, SubnetId=self.subnet,
+            SecurityGroupIds=[self.sg], KeyName=KEY_NAME, InstanceType="t3.micro",
+            PrivateIpAddress=f"{net}.{STRANGER_OCTET}",
+            TagSpecifications=tag("instance", Name="hostkey-stranger",
+                                  **{"sandbox:console": "stranger"}))["Instances"][0]
+        self.hosts["hostkey-stranger"] = {
+            "instance_id": inst["InstanceId"], "container_instance_arn": None,
+            "private_ip": inst.get("PrivateIpAddress"), "public_ip": None, "public_dns": None,
+            "user": "ec2-user", "cluster": None, "ami": AMI_AL2023, "key_name": KEY_NAME,
+            "key_path": self.key_path, "platform": "linux", "role": None, "status": None,
+            "state": "running", "vpc_id": inst.get("VpcId"), "subnet_id": inst.get("SubnetId"),
+            "security_group_ids": [self.sg],
+        }
+
         # Healthy hosts sshd answers on, each in a group of its own that does
         # not admit 127.0.0.0/8, with rules berth must leave alone.
         open_groups = {}
@@ -1451,6 +1480,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "key_path": self.key_path,
             "sshd_pid": self.sshd.pid,
             "sshd_log": os.path.join(self.dir, "sshd.log"),
+            "host_key_pub": self.host_key + ".pub",
             "bastion_sshd_log": os.path.join(self.dir, "bastion-sshd.log"),
             "docker_log": self.docker_log,
             "fleet": self.fleet,
