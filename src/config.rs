@@ -67,6 +67,15 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
 }
 
+impl ConfigError {
+    /// The file at fault.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { path, .. } | Self::Parse { path, .. } => path,
+        }
+    }
+}
+
 impl Config {
     /// Reads `path`; a file that does not exist is an empty config.
     pub fn load(path: &Path, home: Option<&Path>) -> Result<Self, ConfigError> {

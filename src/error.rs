@@ -28,6 +28,9 @@ use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
 
+/// How many candidates an ambiguous target's hint lists.
+const SHOWN_CANDIDATES: usize = 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("bad target: {0}")]
@@ -84,9 +87,9 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
+            Self::Key(e) => e.exit_code(),
             Self::Target(_)
             | Self::Config(_)
-            | Self::Key(_)
             | Self::Usage { .. }
             | Self::Firewall(FirewallError::NotOneAddress(_))
             | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
@@ -103,7 +106,11 @@ impl Error {
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
-            | Self::Firewall(FirewallError::NoGroup(_))
+            // berth's own state on this machine is a prerequisite too.
+            | Self::Firewall(
+                FirewallError::NoGroup(_) | FirewallError::Journal(JournalError::Io { .. }),
+            )
+            | Self::EphemeralKey(EphemeralKeyError::Io { .. })
             | Self::InstanceConnect(InstanceConnectError::NotRunning { .. }) => 4,
             Self::Inventory(InventoryError::Aws(_)) | Self::InstanceConnect(_) => 5,
             Self::Inventory(
@@ -112,9 +119,9 @@ impl Error {
             | Self::Ambiguous { .. }
             | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
             | Self::NoMatch { .. } => 3,
-            Self::Firewall(FirewallError::Journal(_)) | Self::EphemeralKey(_) | Self::Output(_) => {
-                1
-            }
+            Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. }))
+            | Self::EphemeralKey(EphemeralKeyError::Generate(_))
+            | Self::Output(_) => 1,
         }
     }
 
@@ -122,10 +129,14 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Target(e) => Some(e.hint().to_owned()),
-            Self::Config(_) => {
-                Some("fix or move the file; `berth --help` lists the keys".to_owned())
-            }
-            Self::Key(_) => Some("check the path given to -i".to_owned()),
+            Self::Config(e) => Some(format!(
+                "fix or move {} ($BERTH_CONFIG names another file); its keys: key_dirs (a list of \
+                 directories), user, via (auto, public, private, bastion, instance-connect), from \
+                 (a CIDR), bastion, and tables [clusters.NAME] (user, via, bastion) and \
+                 [vpcs.VPC-ID] (bastion)",
+                e.path().display()
+            )),
+            Self::Key(e) => Some(e.hint()),
             Self::Inventory(e) => inventory_hint(e),
             Self::Plan(e) => Some(e.hint()),
             Self::Route(e) => Some(e.hint()),
@@ -134,8 +145,15 @@ impl Error {
             Self::Transport(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
-                for (label, target) in candidates {
+                for (label, target) in candidates.iter().take(SHOWN_CANDIDATES) {
                     let _ = write!(hint, "\n    {target:<40}  {label}");
+                }
+                if candidates.len() > SHOWN_CANDIDATES {
+                    let _ = write!(
+                        hint,
+                        "\n    … and {} more (`berth ls` lists them all)",
+                        candidates.len() - SHOWN_CANDIDATES
+                    );
                 }
                 hint.push_str(
                     "\n  or narrow with --tag/--az/--status, or take the first with --first",
@@ -146,9 +164,11 @@ impl Error {
             Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. })) => Some(
                 "the file lists security-group rules berth added; fix it by hand or remove the rules it names, then delete it".to_owned(),
             ),
-            Self::Firewall(FirewallError::Journal(JournalError::Io { .. })) => {
-                Some("check the permissions of berth's state directory".to_owned())
-            }
+            Self::Firewall(FirewallError::Journal(JournalError::Io { path, .. })) => Some(format!(
+                "berth keeps its state in $XDG_STATE_HOME/berth, else ~/.local/state/berth: make \
+                 {} a directory of yours that you can write to, or point XDG_STATE_HOME elsewhere",
+                path.parent().unwrap_or(path).display()
+            )),
             Self::Firewall(FirewallError::NotOneAddress(net)) => Some(format!(
                 "give your own address, e.g. --from {}/{}",
                 net.addr(),
@@ -163,10 +183,15 @@ impl Error {
                 inventory_hint(&InventoryError::Aws(e.clone()))
             }
             Self::InstanceConnect(e) => e.hint(),
-            Self::EphemeralKey(_) => Some(
-                "berth writes one-time keys under $XDG_RUNTIME_DIR/berth, else its state                  directory (~/.local/state/berth): check that it is yours and writable"
-                    .to_owned(),
-            ),
+            Self::EphemeralKey(EphemeralKeyError::Io { path, .. }) => Some(format!(
+                "berth writes one-time keys under $XDG_RUNTIME_DIR/berth, else its state directory \
+                 ($XDG_STATE_HOME/berth, else ~/.local/state/berth): make {} a directory of yours \
+                 that you can write to, or point XDG_RUNTIME_DIR elsewhere",
+                path.display()
+            )),
+            Self::EphemeralKey(EphemeralKeyError::Generate(_)) => {
+                Some("run berth again; if it persists, report a bug".to_owned())
+            }
             Self::Output(_) => None,
         }
     }

@@ -23,6 +23,7 @@ pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
 pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
 
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, each from its own flag or variable
 pub struct Settings {
     pub aws: AwsSettings,
     pub verbose: u8,
@@ -49,6 +50,9 @@ pub struct Settings {
     /// Pin host keys per instance from its console output (unless
     /// `$BERTH_HOST_KEYS` is `openssh`).
     pub pin_host_keys: bool,
+    /// `$SSH_AUTH_SOCK` or `$SSH_ASKPASS` is set: ssh has a way to a key's
+    /// passphrase (or the key itself) without a terminal.
+    pub ssh_passphrase_helper: bool,
 }
 
 impl Settings {
@@ -100,6 +104,7 @@ impl Settings {
             picker: text(PICKER_VAR),
             rdp_client: text(RDP_CLIENT_VAR),
             pin_host_keys: text(HOST_KEYS_VAR).is_none_or(|v| v != "openssh"),
+            ssh_passphrase_helper: var("SSH_AUTH_SOCK").is_some() || var("SSH_ASKPASS").is_some(),
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::plan::route::RouteChoice;
 use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::render;
 use crate::secrets::ephemeral::KeyType;
+use crate::secrets::keys::{self, KeyError};
 use crate::transport;
 use crate::transport::session::Interrupts;
 
@@ -139,6 +140,9 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
         }
         return Ok(0);
     }
+    if let Some(file) = &plan.key {
+        check_key_file(ctx, &file.path)?;
+    }
     // From here on a Ctrl-C, SIGTERM or SIGHUP is ours to handle: it goes
     // to ssh, and berth still cleans up after it.
     let mut interrupts = Interrupts::install()?;
@@ -211,4 +215,22 @@ fn with_raw_command(argv: &[String], remote: &[OsString]) -> Vec<OsString> {
         .map(OsString::from)
         .chain(remote.iter().cloned())
         .collect()
+}
+
+/// The key file ssh is given must be a private key it can load, and one
+/// with a passphrase needs a terminal (or ssh-agent, or an askpass
+/// program) for ssh to get it: caught here, with the fix, instead of ssh's
+/// "error in libcrypto" or a prompt nobody can answer.
+fn check_key_file(ctx: &Context, path: &std::path::Path) -> Result<(), Error> {
+    let content = keys::inspect(path)?;
+    // ssh asks on /dev/tty, whatever stdin is.
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok();
+    if content.encrypted && !terminal && !ctx.settings.ssh_passphrase_helper {
+        return Err(KeyError::NeedsPassphrase(path.to_owned()).into());
+    }
+    Ok(())
 }

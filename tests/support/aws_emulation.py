@@ -339,3 +339,34 @@ def emulate_console_output(host_key_pub, stranger_key_pub):
 
     General.get_console_output = get_console_output
     General._berth_emulated = True
+
+
+def emulate_instance_lookups_at_scale():
+    """DescribeInstances by id as EC2 answers it, in time for a fleet of
+    thousands: moto compares every requested id with every instance of
+    every reservation (lists, not sets), which takes seconds per call of
+    1000 ids in the sandbox's `huge` cluster. Same answers and errors,
+    looked up in sets."""
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.utils import filter_reservations
+
+    if getattr(InstanceBackend, "_berth_emulated", False):
+        return
+
+    def get_reservations_by_instance_ids(self, instance_ids, filters=None):
+        wanted = set(instance_ids)
+        reservations = []
+        for reservation in self.all_reservations():
+            if any(instance.id in wanted for instance in reservation.instances):
+                reservation.instances = [i for i in reservation.instances if i.id in wanted]
+                reservations.append(reservation)
+        found = {i.id for r in reservations for i in r.instances}
+        if len(found) != len(instance_ids):
+            raise InvalidInstanceIdError(list(set(instance_ids).difference(found))[0])
+        if filters is not None:
+            reservations = filter_reservations(reservations, filters)
+        return reservations
+
+    InstanceBackend.get_reservations_by_instance_ids = get_reservations_by_instance_ids
+    InstanceBackend._berth_emulated = True

@@ -3,7 +3,7 @@
 
 Usage (as root):
 
-    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--rdp] [--until-signal]
+    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--huge-instances N] [--rdp] [--until-signal]
 
 What it sets up:
 
@@ -299,6 +299,7 @@ class Sandbox:
         self.fleet_sshds = []
         self.fleet_listen = []
         self.xrdp = []  # [xrdp-sesman, xrdp] Popen objects, with --rdp
+        self.huge_ready = None  # DIR/huge.ready, with --huge-instances
         self.net = None
         self.subreaper = False
         self.key_store = None  # EC2 Instance Connect's pushed keys
@@ -602,13 +603,14 @@ class Sandbox:
         emulate_ecs_container_instance_queries()
         from moto.ec2.models import ec2_backends
         from aws_emulation import (emulate_console_output, emulate_container_runtime_ids,
-                                   emulate_instance_connect,
+                                   emulate_instance_connect, emulate_instance_lookups_at_scale,
                                    emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
         self.setup_instance_connect()
         emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
+        emulate_instance_lookups_at_scale()
         # The host key files are made by keygen(), before any call is served.
         emulate_console_output(os.path.join(self.dir, "ssh_host_ed25519_key.pub"),
                                os.path.join(self.dir, "stranger_host_ed25519_key.pub"))
@@ -1153,6 +1155,39 @@ class Sandbox:
         log(f"bench: {n} instances in {time.monotonic() - t0:.1f}s "
             f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
 
+    def start_huge_cluster(self):
+        """Cluster ``huge``: --huge-instances container instances in the
+        default VPC, built in the background after
+        the sandbox is ready, since it takes about a minute; DIR/huge.ready
+        appears when it is complete (DIR/huge.failed, with the reason, if it
+        could not be)."""
+        n = self.args.huge_instances
+        self.huge_ready = os.path.join(self.dir, "huge.ready")
+        self.ecs.create_cluster(clusterName="huge")
+        self.clusters.append("huge")
+
+        def build():
+            try:
+                t0 = time.monotonic()
+                _, _, ecs_be = self._backends()
+                ids = []
+                while len(ids) < n:
+                    k = min(1000, n - len(ids))
+                    ids += [i["InstanceId"] for i in self.ec2.run_instances(
+                        ImageId=AMI_AL2023, MinCount=k, MaxCount=k, InstanceType="t3.micro",
+                        KeyName=KEY_NAME)["Instances"]]
+                # Untagged: moto looks every instance's tags up in one list of
+                # all tags, which 10,000 more would make slow for every test.
+                for instance_id in ids:
+                    ecs_be.register_container_instance("huge", instance_id)
+                with open(self.huge_ready, "w") as f:
+                    f.write(f"{n}\n")
+                log(f"huge: {n} container instances in {time.monotonic() - t0:.1f}s")
+            except BaseException as e:  # noqa: BLE001
+                with open(os.path.join(self.dir, "huge.failed"), "w") as f:
+                    f.write(f"{e!r}\n")
+        threading.Thread(target=build, daemon=True).start()
+
     def reap_zombies(self):
         """sshd's per-connection processes get reparented to us (child subreaper)
         once their [priv] parent exits; collect them so they don't pile up."""
@@ -1462,6 +1497,8 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         if self.args.rdp:
             self.start_xrdp()
         self.wait_sshd()
+        if self.args.huge_instances:
+            self.start_huge_cluster()
         log(f"ready in {time.monotonic() - t0:.1f}s")
         return {
             "endpoint": self.endpoint,
@@ -1488,6 +1525,8 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "tasks": self.tasks,
             "clusters": self.clusters,
             "bench_instances": self.args.bench_instances,
+            "huge": ({"cluster": "huge", "instances": self.args.huge_instances,
+                      "ready_file": self.huge_ready} if self.args.huge_instances else None),
             "broken": self.broken,
             "windows_password": WINDOWS_PASSWORD,
             "rdp": self.rdp_info(),
@@ -1690,13 +1729,16 @@ def main():
     ap.add_argument("--keep", action="store_true", help="do not remove DIR on exit")
     ap.add_argument("--bench-instances", type=int, default=0, metavar="N",
                     help="also create cluster 'bench' with N container instances")
+    ap.add_argument("--huge-instances", type=int, default=0, metavar="N",
+                    help="also create cluster 'huge' with N container instances, in the background "
+                         "(DIR/huge.ready appears when it is done)")
     ap.add_argument("--rdp", action="store_true",
                     help="also run xrdp for prod-windows on 127.X.0.13:3389 (Debian's xrdp, xorgxrdp)")
     ap.add_argument("--until-signal", action="store_true",
                     help="ignore stdin; run until SIGTERM/SIGINT/SIGHUP (for a detached sandbox)")
     args = ap.parse_args()
-    if args.bench_instances < 0:
-        ap.error("--bench-instances must be >= 0")
+    if args.bench_instances < 0 or args.huge_instances < 0:
+        ap.error("--bench-instances and --huge-instances must be >= 0")
 
     # Our boto3 clients must see only fake credentials and the local endpoint.
     os.environ.update({
