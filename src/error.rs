@@ -12,8 +12,8 @@
 
 use std::fmt::Write as _;
 
-use crate::aws::AwsError;
 use crate::aws::instance_connect::InstanceConnectError;
+use crate::aws::{AwsError, MAX_ATTEMPTS};
 use crate::config::ConfigError;
 use crate::echo::EchoError;
 use crate::firewall::FirewallError;
@@ -197,6 +197,29 @@ impl Error {
     }
 }
 
+/// Error codes AWS throttles with.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+];
+
+/// Error codes of failures on AWS's side.
+const SERVER_ERRORS: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+];
+
 fn inventory_hint(e: &InventoryError) -> Option<String> {
     match e {
         InventoryError::UnknownCluster { existing, .. } if existing.is_empty() => Some(
@@ -219,8 +242,38 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
                      `aws configure`"
                 .to_owned(),
         }),
-        InventoryError::Aws(AwsError::Unreachable { .. }) => {
-            Some("check the network, --region and --endpoint-url / AWS_ENDPOINT_URL".to_owned())
+        InventoryError::Aws(AwsError::Unreachable { .. }) => Some(format!(
+            "berth tried {MAX_ATTEMPTS} times; check the network, --region and --endpoint-url / \
+             AWS_ENDPOINT_URL"
+        )),
+        InventoryError::Aws(AwsError::TimedOut { .. }) => Some(
+            "check the network and --endpoint-url / AWS_ENDPOINT_URL, or allow more time with \
+             --aws-timeout (e.g. --aws-timeout 1m)"
+                .to_owned(),
+        ),
+        InventoryError::Aws(AwsError::Service { code, .. })
+            if THROTTLING.contains(&code.as_str()) =>
+        {
+            Some(format!(
+                "AWS throttled the call {MAX_ATTEMPTS} times in a row (other tools in the account \
+                 share its rate limit): wait a minute and run berth again"
+            ))
+        }
+        InventoryError::Aws(AwsError::Service { code, .. })
+            if SERVER_ERRORS.contains(&code.as_str()) =>
+        {
+            Some(format!(
+                "AWS failed on its side {MAX_ATTEMPTS} times in a row: run berth again in a \
+                 minute, and see the AWS Health Dashboard if it persists"
+            ))
+        }
+        InventoryError::Aws(AwsError::Other { detail, .. })
+            if detail.contains("response") || detail.contains("body") =>
+        {
+            Some(format!(
+                "the answer from AWS was cut off or garbled ({MAX_ATTEMPTS} attempts); run berth \
+                 again, and check any proxy between you and AWS"
+            ))
         }
         InventoryError::Aws(AwsError::Service { code, .. })
             if code.contains("AccessDenied") || code.contains("UnauthorizedOperation") =>

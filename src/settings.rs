@@ -89,6 +89,7 @@ impl Settings {
                 endpoint_url: global.endpoint_url.clone(),
                 env_profile: text("AWS_PROFILE"),
                 env_endpoint_url: text("AWS_ENDPOINT_URL"),
+                timeout: global.aws_timeout,
             },
             verbose: global.verbose,
             stats: global.stats,

@@ -7,6 +7,7 @@ mod support;
 mod bad_input;
 mod bastion;
 mod doctor;
+mod faults;
 mod fleet;
 mod host_keys;
 mod instance_connect;

@@ -130,4 +130,56 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("RunTask (Fargate) in {cluster}: {e:?}"));
         output.tasks()[0].task_arn().expect("task ARN").to_owned()
     }
+
+    /// Launches an instance of `ami` (no key pair) in the sandbox subnet in
+    /// a security group of its own, which admits nothing: for `--open`.
+    /// The instance id and the group id.
+    pub fn launch_instance_in_own_group(&self, ami: &str, name: &str) -> (String, String) {
+        use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+        let (client, runtime) = self.ec2();
+        let vpc = runtime
+            .block_on(client.describe_subnets().subnet_ids(&self.subnet_id).send())
+            .unwrap_or_else(|e| panic!("DescribeSubnets: {e:?}"))
+            .subnets()[0]
+            .vpc_id()
+            .expect("vpc")
+            .to_owned();
+        let group = runtime
+            .block_on(
+                client
+                    .create_security_group()
+                    .group_name(name)
+                    .description("a test's own group")
+                    .vpc_id(vpc)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("CreateSecurityGroup {name}: {e:?}"))
+            .group_id()
+            .expect("group id")
+            .to_owned();
+        let output = runtime
+            .block_on(
+                client
+                    .run_instances()
+                    .image_id(ami)
+                    .instance_type(InstanceType::T3Micro)
+                    .min_count(1)
+                    .max_count(1)
+                    .subnet_id(&self.subnet_id)
+                    .security_group_ids(&group)
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::Instance)
+                            .tags(Tag::builder().key("Name").value(name).build())
+                            .build(),
+                    )
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("RunInstances {ami}: {e:?}"));
+        let id = output.instances()[0]
+            .instance_id()
+            .expect("instance id")
+            .to_owned();
+        (id, group)
+    }
 }

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 mod changes;
 pub mod desktop;
+pub mod faults;
 
 #[derive(Debug, Deserialize)]
 pub struct SandboxHost {
