@@ -716,7 +716,7 @@ fn zero_one_and_ten_thousand_matches() {
         .as_ref()
         .expect("the sandbox builds cluster huge (--huge-instances)");
     huge.wait_ready();
-    let run = berth.run(&["ssh", &huge.cluster]);
+    let run = berth.run(&["--region", &huge.region, "ssh", &huge.cluster]);
     assert_case(
         &case(
             "ten thousand",

@@ -144,6 +144,8 @@ pub struct SandboxFleet {
 #[derive(Debug, Deserialize)]
 pub struct SandboxHuge {
     pub cluster: String,
+    /// A region of its own: no other test's lookups scan its instances.
+    pub region: String,
     pub instances: usize,
     /// Appears when every container instance is registered.
     pub ready_file: PathBuf,

@@ -60,6 +60,8 @@ import time
 
 REGION = "us-east-1"
 AZ = "us-east-1a"
+# The region of cluster `huge` (--huge-instances), apart from everything else.
+HUGE_REGION = "us-west-2"
 KEY_NAME = "berth-sandbox"
 SG_NAME = "berth-sandbox"
 PROG = "sandbox.py"
@@ -1156,33 +1158,46 @@ class Sandbox:
             f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
 
     def start_huge_cluster(self):
-        """Cluster ``huge``: --huge-instances container instances in the
-        default VPC, built in the background after
-        the sandbox is ready, since it takes about a minute; DIR/huge.ready
-        appears when it is complete (DIR/huge.failed, with the reason, if it
-        could not be)."""
+        """Cluster ``huge`` in region HUGE_REGION: --huge-instances container
+        instances, built in the background after the sandbox is ready, since
+        it takes a minute or more; DIR/huge.ready appears when it is complete
+        (DIR/huge.failed, with the reason, if it could not be). In a region
+        of its own, so that no lookup of the other tests (filters scan every
+        instance of a region) pays for its size."""
         n = self.args.huge_instances
         self.huge_ready = os.path.join(self.dir, "huge.ready")
-        self.ecs.create_cluster(clusterName="huge")
-        self.clusters.append("huge")
+        import boto3
+        from botocore.config import Config
+        session = boto3.session.Session(aws_access_key_id="testing",
+                                        aws_secret_access_key="testing",
+                                        region_name=HUGE_REGION)
+        cfg = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=300)
+        ec2 = session.client("ec2", endpoint_url=self.endpoint, config=cfg)
+        ecs = session.client("ecs", endpoint_url=self.endpoint, config=cfg)
+        ecs.create_cluster(clusterName="huge")
 
         def build():
             try:
+                from moto.ecs.models import ecs_backends
                 t0 = time.monotonic()
-                _, _, ecs_be = self._backends()
+                ecs_be = ecs_backends[self.account][HUGE_REGION]
                 ids = []
                 while len(ids) < n:
-                    k = min(1000, n - len(ids))
-                    ids += [i["InstanceId"] for i in self.ec2.run_instances(
-                        ImageId=AMI_AL2023, MinCount=k, MaxCount=k, InstanceType="t3.micro",
-                        KeyName=KEY_NAME)["Instances"]]
+                    k = min(250, n - len(ids))
+                    ids += [i["InstanceId"] for i in ec2.run_instances(
+                        ImageId=AMI_AL2023, MinCount=k, MaxCount=k,
+                        InstanceType="t3.micro")["Instances"]]
+                    time.sleep(0.2)  # let the other tests' calls through
                 # Untagged: moto looks every instance's tags up in one list of
-                # all tags, which 10,000 more would make slow for every test.
-                for instance_id in ids:
+                # all the region's tags, which 10,000 more would make slow.
+                for i, instance_id in enumerate(ids):
                     ecs_be.register_container_instance("huge", instance_id)
+                    if i % 500 == 0:
+                        time.sleep(0.05)
                 with open(self.huge_ready, "w") as f:
                     f.write(f"{n}\n")
-                log(f"huge: {n} container instances in {time.monotonic() - t0:.1f}s")
+                log(f"huge: {n} container instances in {HUGE_REGION} in "
+                    f"{time.monotonic() - t0:.1f}s")
             except BaseException as e:  # noqa: BLE001
                 with open(os.path.join(self.dir, "huge.failed"), "w") as f:
                     f.write(f"{e!r}\n")
@@ -1525,7 +1540,8 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "tasks": self.tasks,
             "clusters": self.clusters,
             "bench_instances": self.args.bench_instances,
-            "huge": ({"cluster": "huge", "instances": self.args.huge_instances,
+            "huge": ({"cluster": "huge", "region": HUGE_REGION,
+                      "instances": self.args.huge_instances,
                       "ready_file": self.huge_ready} if self.args.huge_instances else None),
             "broken": self.broken,
             "windows_password": WINDOWS_PASSWORD,
