@@ -11,6 +11,7 @@ mod faults;
 mod fleet;
 mod host_keys;
 mod instance_connect;
+mod random_inputs;
 mod secrets_audit;
 
 use std::time::{Duration, Instant};
