@@ -716,7 +716,16 @@ fn zero_one_and_ten_thousand_matches() {
         .as_ref()
         .expect("the sandbox builds cluster huge (--huge-instances)");
     huge.wait_ready();
-    let run = berth.run(&["--region", &huge.region, "ssh", &huge.cluster]);
+    // The stand-in takes seconds per 1000 instances described: more than
+    // the default 20 s per attempt on a busy machine.
+    let run = berth.run(&[
+        "--aws-timeout",
+        "5m",
+        "--region",
+        &huge.region,
+        "ssh",
+        &huge.cluster,
+    ]);
     assert_case(
         &case(
             "ten thousand",

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod bastion;
+mod concurrency;
 mod doctor;
 mod faults;
 mod fleet;

@@ -79,7 +79,9 @@ fn descendants(root: u32) -> Vec<u32> {
 /// or runtime directory (one-time keys), and `journal` while it exists.
 fn watch(mut child: Child, journal: Option<&Path>) -> (Vec<Process>, Vec<SecretFile>, i32) {
     let root = child.id();
-    let mut processes: BTreeMap<u32, Process> = BTreeMap::new();
+    // By pid and command line: a child is seen as berth's fork first, then
+    // again once it has exec'd its program.
+    let mut processes: BTreeMap<(u32, Vec<u8>), Process> = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, SecretFile> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
@@ -111,7 +113,7 @@ fn watch(mut child: Child, journal: Option<&Path>) -> (Vec<Process>, Vec<SecretF
                     }
                 }
             }
-            processes.entry(pid).or_insert(Process {
+            processes.entry((pid, cmdline.clone())).or_insert(Process {
                 comm: comm.trim().to_owned(),
                 cmdline,
                 environ,
