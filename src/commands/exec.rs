@@ -12,6 +12,7 @@ use crate::target::{self, Target};
 use crate::transport;
 use crate::transport::session::Interrupts;
 
+use super::host_keys;
 use super::ssh::{SshExtras, plan_with_route};
 use super::{Context, resolve_host};
 
@@ -29,6 +30,8 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         command: exec::docker_exec(&container.runtime_id, &args.command, terminal),
         ..SshExtras::default()
     };
+    let remote_len = extras.command.len();
+    let passthrough = extras.passthrough.clone();
     let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
     let notes = [
         choice.notes(),
@@ -52,8 +55,12 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    ctx.verbose(&format!("running {}", render::shell_words(&plan.argv)));
-    Ok(transport::session::run(&plan.argv, &mut interrupts)
+    let command_line = match host_keys::prepare(ctx, &aws, &host, &passthrough).await {
+        Some(check) => host_keys::with_options(plan.argv.clone(), remote_len, check.ssh_options()),
+        None => plan.argv.clone(),
+    };
+    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
+    Ok(transport::session::run(&command_line, &mut interrupts)
         .await?
         .exit_code())
 }

@@ -232,3 +232,16 @@ fn dry_run_reads_no_console_output() {
     assert!(!run.stderr.contains("GetConsoleOutput"), "{run:#?}");
     assert!(!known_hosts(&berth).exists());
 }
+
+#[test]
+fn exec_pins_the_hosts_key_too() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let (name, task) = sb.fleet.tasks.iter().next().expect("a fleet task");
+    let id = &sb.host(name).instance_id;
+    berth
+        .run(&["-v", "exec", task, "--via", "private", "--", "true"])
+        .expect_code(0)
+        .stderr_has(&format!("host key: pinned 1 key(s) of {id}"))
+        .stderr_has(&format!("'HostKeyAlias={id}'"));
+}
