@@ -67,6 +67,15 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
 }
 
+impl ConfigError {
+    /// The file at fault.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { path, .. } | Self::Parse { path, .. } => path,
+        }
+    }
+}
+
 impl Config {
     /// Reads `path`; a file that does not exist is an empty config.
     pub fn load(path: &Path, home: Option<&Path>) -> Result<Self, ConfigError> {
@@ -86,7 +95,9 @@ impl Config {
         })
     }
 
-    fn parse(text: &str, home: Option<&Path>) -> Result<Self, String> {
+    /// Parses config text (`~` in key_dirs expands to `home`); the message
+    /// says what is wrong and where.
+    pub fn parse(text: &str, home: Option<&Path>) -> Result<Self, String> {
         let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         let users = std::iter::once(&config.user).chain(config.clusters.values().map(|c| &c.user));
         if users.flatten().any(String::is_empty) {

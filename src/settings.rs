@@ -23,8 +23,12 @@ pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
 /// `ws://HOST:PORT` (or `wss://`): where EC2 Instance Connect Endpoint
 /// tunnels are opened instead of `wss://{DnsName}` (a local stand-in).
 pub const EICE_URL_VAR: &str = "BERTH_EICE_URL";
+/// `openssh` leaves host keys to OpenSSH alone; anything else (the default,
+/// `pin`) pins them per instance from the console output.
+pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
 
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, each from its own flag or variable
 pub struct Settings {
     pub aws: AwsSettings,
     pub verbose: u8,
@@ -53,6 +57,12 @@ pub struct Settings {
     /// `$BERTH_EICE_URL`: the scheme and host every endpoint tunnel goes
     /// to instead of the endpoint's own.
     pub eice_url: Option<String>,
+    /// Pin host keys per instance from its console output (unless
+    /// `$BERTH_HOST_KEYS` is `openssh`).
+    pub pin_host_keys: bool,
+    /// `$SSH_AUTH_SOCK` or `$SSH_ASKPASS` is set: ssh has a way to a key's
+    /// passphrase (or the key itself) without a terminal.
+    pub ssh_passphrase_helper: bool,
 }
 
 impl Settings {
@@ -89,6 +99,7 @@ impl Settings {
                 endpoint_url: global.endpoint_url.clone(),
                 env_profile: text("AWS_PROFILE"),
                 env_endpoint_url: text("AWS_ENDPOINT_URL"),
+                timeout: global.aws_timeout,
             },
             verbose: global.verbose,
             stats: global.stats,
@@ -105,6 +116,8 @@ impl Settings {
             picker: text(PICKER_VAR),
             rdp_client: text(RDP_CLIENT_VAR),
             eice_url: text(EICE_URL_VAR),
+            pin_host_keys: text(HOST_KEYS_VAR).is_none_or(|v| v != "openssh"),
+            ssh_passphrase_helper: var("SSH_AUTH_SOCK").is_some() || var("SSH_ASKPASS").is_some(),
         })
     }
 }

@@ -94,9 +94,16 @@ pub struct GlobalArgs {
     /// Output format of listings and plans.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
-    /// Ignore cached facts (AMIs) and ask AWS again.
+    /// Ignore cached facts (AMIs) and ask AWS again (and read a host's
+    /// keys from its console output again).
     #[arg(long, global = true)]
     pub refresh: bool,
+    /// How long one attempt of an AWS call may take (e.g. 5s, 1m). A call
+    /// that is throttled, fails with 5xx, times out or loses its
+    /// connection is tried 3 times in all, with the SDK's backoff.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout,
+          default_value = "20s")]
+    pub aws_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -406,9 +413,9 @@ pub struct SshArgs {
     pub ephemeral_key_type: KeyType,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Remote command, after `--`.
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    /// Remote command, after `--` (bytes that are not UTF-8 pass through).
+    #[arg(last = true, value_name = "COMMAND", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 impl SshArgs {
@@ -677,6 +684,14 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
         .map(|net| net.trunc())
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{s}` is not an address or CIDR (e.g. 198.51.100.7/32)"))
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("the timeout must be more than 0".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("`{s}` is not a duration (e.g. 10s, 1m): {e}")),
+    }
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {

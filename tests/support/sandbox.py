@@ -3,7 +3,7 @@
 
 Usage (as root):
 
-    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--rdp] [--until-signal]
+    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--huge-instances N] [--rdp] [--until-signal]
 
 What it sets up:
 
@@ -65,6 +65,8 @@ import time
 
 REGION = "us-east-1"
 AZ = "us-east-1a"
+# The region of cluster `huge` (--huge-instances), apart from everything else.
+HUGE_REGION = "us-west-2"
 KEY_NAME = "berth-sandbox"
 SG_NAME = "berth-sandbox"
 PROG = "sandbox.py"
@@ -147,9 +149,14 @@ FLEET_STANDALONE_TASKS = [39]
 ECS_LOG_DIR = "/var/log/ecs"
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
+# An instance outside any cluster whose console output prints another
+# machine's host key (sandbox:console=stranger) while the sandbox sshd
+# answers at its address: an address that now belongs to someone else.
+STRANGER_OCTET = 28
 # Every 127.X.0.N sshd listens on.
 SSHD_OCTETS = ([n for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
-               + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS])
+               + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS]
+               + [STRANGER_OCTET])
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
 # AMIs that ship the ec2-instance-connect package (Amazon Linux 2023 and
 # Ubuntu do; Flatcar does not): their sshd asks EC2 Instance Connect for keys.
@@ -309,6 +316,7 @@ class Sandbox:
         self.fleet_sshds = []
         self.fleet_listen = []
         self.xrdp = []  # [xrdp-sesman, xrdp] Popen objects, with --rdp
+        self.huge_ready = None  # DIR/huge.ready, with --huge-instances
         self.net = None
         self.subreaper = False
         self.key_store = None  # EC2 Instance Connect's pushed keys
@@ -393,6 +401,11 @@ class Sandbox:
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
             subprocess.Popen([kg, "-q", "-t", "ed25519", "-N", "", "-C", "berth-sandbox-host",
                               "-f", self.host_key],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+            # No sshd has it: the host key of a machine that is not the one
+            # answering (GetConsoleOutput of instances tagged sandbox:console=stranger).
+            subprocess.Popen([kg, "-q", "-t", "ed25519", "-N", "", "-C", "berth-sandbox-stranger",
+                              "-f", os.path.join(self.dir, "stranger_host_ed25519_key")],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
         ]
         for p in procs:
@@ -613,7 +626,8 @@ class Sandbox:
 
         emulate_ecs_container_instance_queries()
         from moto.ec2.models import ec2_backends
-        from aws_emulation import (emulate_container_runtime_ids, emulate_instance_connect,
+        from aws_emulation import (emulate_console_output, emulate_container_runtime_ids,
+                                   emulate_instance_connect, emulate_instance_lookups_at_scale,
                                    emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
@@ -624,6 +638,10 @@ class Sandbox:
         self.setup_instance_connect()
         emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
+        emulate_instance_lookups_at_scale()
+        # The host key files are made by keygen(), before any call is served.
+        emulate_console_output(os.path.join(self.dir, "ssh_host_ed25519_key.pub"),
+                               os.path.join(self.dir, "stranger_host_ed25519_key.pub"))
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
         # -> STOPPING ...) every time it is described; keep them RUNNING.
@@ -1060,6 +1078,21 @@ class Sandbox:
             "security_group_ids": [bastion],
         }
 
+        inst = ec2.run_instances(
+            ImageId=AMI_AL2023, MinCount=1, MaxCount=1, SubnetId=self.subnet,
+            SecurityGroupIds=[self.sg], KeyName=KEY_NAME, InstanceType="t3.micro",
+            PrivateIpAddress=f"{net}.{STRANGER_OCTET}",
+            TagSpecifications=tag("instance", Name="hostkey-stranger",
+                                  **{"sandbox:console": "stranger"}))["Instances"][0]
+        self.hosts["hostkey-stranger"] = {
+            "instance_id": inst["InstanceId"], "container_instance_arn": None,
+            "private_ip": inst.get("PrivateIpAddress"), "public_ip": None, "public_dns": None,
+            "user": "ec2-user", "cluster": None, "ami": AMI_AL2023, "key_name": KEY_NAME,
+            "key_path": self.key_path, "platform": "linux", "role": None, "status": None,
+            "state": "running", "vpc_id": inst.get("VpcId"), "subnet_id": inst.get("SubnetId"),
+            "security_group_ids": [self.sg],
+        }
+
         # Healthy hosts sshd answers on, each in a group of its own that does
         # not admit 127.0.0.0/8, with rules berth must leave alone.
         open_groups = {}
@@ -1154,6 +1187,52 @@ class Sandbox:
             ecs_be.register_container_instance(cluster, inst["InstanceId"])
         log(f"{cluster}: {n} instances in {time.monotonic() - t0:.1f}s "
             f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
+
+    def start_huge_cluster(self):
+        """Cluster ``huge`` in region HUGE_REGION: --huge-instances container
+        instances, built in the background after the sandbox is ready, since
+        it takes a minute or more; DIR/huge.ready appears when it is complete
+        (DIR/huge.failed, with the reason, if it could not be). In a region
+        of its own, so that no lookup of the other tests (filters scan every
+        instance of a region) pays for its size."""
+        n = self.args.huge_instances
+        self.huge_ready = os.path.join(self.dir, "huge.ready")
+        import boto3
+        from botocore.config import Config
+        session = boto3.session.Session(aws_access_key_id="testing",
+                                        aws_secret_access_key="testing",
+                                        region_name=HUGE_REGION)
+        cfg = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=300)
+        ec2 = session.client("ec2", endpoint_url=self.endpoint, config=cfg)
+        ecs = session.client("ecs", endpoint_url=self.endpoint, config=cfg)
+        ecs.create_cluster(clusterName="huge")
+
+        def build():
+            try:
+                from moto.ecs.models import ecs_backends
+                t0 = time.monotonic()
+                ecs_be = ecs_backends[self.account][HUGE_REGION]
+                ids = []
+                while len(ids) < n:
+                    k = min(250, n - len(ids))
+                    ids += [i["InstanceId"] for i in ec2.run_instances(
+                        ImageId=AMI_AL2023, MinCount=k, MaxCount=k,
+                        InstanceType="t3.micro")["Instances"]]
+                    time.sleep(0.2)  # let the other tests' calls through
+                # Untagged: moto looks every instance's tags up in one list of
+                # all the region's tags, which 10,000 more would make slow.
+                for i, instance_id in enumerate(ids):
+                    ecs_be.register_container_instance("huge", instance_id)
+                    if i % 500 == 0:
+                        time.sleep(0.05)
+                with open(self.huge_ready, "w") as f:
+                    f.write(f"{n}\n")
+                log(f"huge: {n} container instances in {HUGE_REGION} in "
+                    f"{time.monotonic() - t0:.1f}s")
+            except BaseException as e:  # noqa: BLE001
+                with open(os.path.join(self.dir, "huge.failed"), "w") as f:
+                    f.write(f"{e!r}\n")
+        threading.Thread(target=build, daemon=True).start()
 
     def reap_zombies(self):
         """sshd's per-connection processes get reparented to us (child subreaper)
@@ -1596,6 +1675,8 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         if self.args.rdp:
             self.start_xrdp()
         self.wait_sshd()
+        if self.args.huge_instances:
+            self.start_huge_cluster()
         log(f"ready in {time.monotonic() - t0:.1f}s")
         return {
             "endpoint": self.endpoint,
@@ -1614,6 +1695,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "key_path": self.key_path,
             "sshd_pid": self.sshd.pid,
             "sshd_log": os.path.join(self.dir, "sshd.log"),
+            "host_key_pub": self.host_key + ".pub",
             "bastion_sshd_log": os.path.join(self.dir, "bastion-sshd.log"),
             "docker_log": self.docker_log,
             "fleet": self.fleet,
@@ -1621,6 +1703,9 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "tasks": self.tasks,
             "clusters": self.clusters,
             "bench_instances": self.args.bench_instances,
+            "huge": ({"cluster": "huge", "region": HUGE_REGION,
+                      "instances": self.args.huge_instances,
+                      "ready_file": self.huge_ready} if self.args.huge_instances else None),
             "broken": self.broken,
             "windows_password": WINDOWS_PASSWORD,
             "rdp": self.rdp_info(),
@@ -1830,6 +1915,9 @@ def main():
                          "(several: clusters bench-N each)")
     ap.add_argument("--fleet-size", type=int, default=FLEET_SIZE, metavar="N",
                     help=f"hosts in cluster 'fleet' (50 to 240, default {FLEET_SIZE})")
+    ap.add_argument("--huge-instances", type=int, default=0, metavar="N",
+                    help="also create cluster 'huge' with N container instances, in the background "
+                         "(DIR/huge.ready appears when it is done)")
     ap.add_argument("--rdp", action="store_true",
                     help="also run xrdp for prod-windows on 127.X.0.13:3389 (Debian's xrdp, xorgxrdp)")
     ap.add_argument("--until-signal", action="store_true",
@@ -1844,6 +1932,8 @@ def main():
     args.bench_instances = [n for n in args.bench_instances if n > 0]
     if not 50 <= args.fleet_size <= 240:
         ap.error("--fleet-size must be 50 to 240")
+    if args.huge_instances < 0:
+        ap.error("--huge-instances must be >= 0")
 
     # Our boto3 clients must see only fake credentials and the local endpoint.
     os.environ.update({
