@@ -62,6 +62,9 @@ pub struct Config {
     /// How long host facts are reused (`--cache-ttl`).
     #[serde(default, deserialize_with = "duration")]
     pub cache_ttl: Option<Duration>,
+    /// How long one attempt of an AWS call may take (`--aws-timeout`).
+    #[serde(default, deserialize_with = "positive_duration")]
+    pub aws_timeout: Option<Duration>,
     #[serde(default)]
     pub key_dirs: Vec<PathBuf>,
     #[serde(default, deserialize_with = "non_empty")]
@@ -118,10 +121,10 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error(
-        "config file {}{}{}: {message}",
+        "config file {} is not valid: {}{}{message}",
         .path.display(),
-        .line.map(|l| format!(", line {l}")).unwrap_or_default(),
-        .key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
+        .line.map(|l| format!("line {l}, ")).unwrap_or_default(),
+        .key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default()
     )]
     Parse {
         path: PathBuf,
@@ -147,6 +150,28 @@ struct ParseFailure {
     message: String,
 }
 
+impl ConfigError {
+    /// The file at fault (none for a bad environment variable).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Read { path, .. } | Self::Parse { path, .. } => Some(path),
+            Self::Environment { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ParseFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}, ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
 impl Config {
     /// Reads `path`; a file that does not exist is an empty config.
     pub fn load(path: &Path, home: Option<&Path>) -> Result<Self, ConfigError> {
@@ -160,7 +185,7 @@ impl Config {
                 });
             }
         };
-        Self::parse(&text, home).map_err(|failure| ConfigError::Parse {
+        Self::parse_located(&text, home).map_err(|failure| ConfigError::Parse {
             path: path.to_owned(),
             line: failure.line,
             key: failure.key,
@@ -168,7 +193,13 @@ impl Config {
         })
     }
 
-    fn parse(text: &str, home: Option<&Path>) -> Result<Self, ParseFailure> {
+    /// Parses config text (`~` in key_dirs expands to `home`); the message
+    /// says what is wrong and where (`line 3, key `via`: …`).
+    pub fn parse(text: &str, home: Option<&Path>) -> Result<Self, String> {
+        Self::parse_located(text, home).map_err(|failure| failure.to_string())
+    }
+
+    fn parse_located(text: &str, home: Option<&Path>) -> Result<Self, ParseFailure> {
         let mut config: Self = toml::from_str(text).map_err(|e| {
             let at = e.span().map(|span| span.start);
             ParseFailure {
@@ -331,10 +362,18 @@ fn cluster_name<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::E
                     selector: None,
                 },
             region: None,
+            account: None,
         }) => Ok(Some(cluster)),
         _ => Err(serde::de::Error::custom(format!(
             "`{value}` is not a cluster name (letters, digits, `-` and `_`)"
         ))),
+    }
+}
+
+fn positive_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    match duration(de)? {
+        Some(d) if d.is_zero() => Err(serde::de::Error::custom("must be more than 0")),
+        d => Ok(d),
     }
 }
 
@@ -427,7 +466,7 @@ via = "public"
                 "clusters.prod.via",
             ),
         ] {
-            let failure = Config::parse(text, None).expect_err(text);
+            let failure = Config::parse_located(text, None).expect_err(text);
             assert_eq!(failure.line, Some(line), "{text}: {failure:?}");
             assert_eq!(failure.key.as_deref(), Some(key), "{text}: {failure:?}");
             assert!(!failure.message.is_empty(), "{text}");
@@ -446,7 +485,7 @@ via = "public"
         let message = Config::load(&path, None).expect_err("bad").to_string();
         assert!(
             message.starts_with(&format!(
-                "config file {}, line 4, key `clusters.prod.via`: unknown variant `teleport`",
+                "config file {} is not valid: line 4, key `clusters.prod.via`: unknown variant `teleport`",
                 path.display()
             )),
             "{message}"

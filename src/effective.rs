@@ -233,6 +233,22 @@ impl Setting for Duration {
     }
 }
 
+/// A duration that must not be zero (`aws_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub Duration);
+
+impl Setting for Timeout {
+    fn parse(text: &str) -> Result<Self, String> {
+        match Duration::parse(text)? {
+            d if d.is_zero() => Err("the timeout must be more than 0".to_owned()),
+            d => Ok(Self(d)),
+        }
+    }
+    fn show(&self) -> String {
+        self.0.show()
+    }
+}
+
 /// Enums that clap knows: the same spellings as their flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice<T>(pub T);
@@ -269,6 +285,7 @@ impl Setting for ClusterName {
                         selector: None,
                     },
                 region: None,
+                account: None,
             }) => Ok(Self(cluster)),
             _ => Err("expected a cluster name (letters, digits, `-` and `_`)".to_owned()),
         }

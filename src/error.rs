@@ -13,14 +13,15 @@
 
 use std::fmt::Write as _;
 
-use crate::aws::AwsError;
 use crate::aws::instance_connect::InstanceConnectError;
+use crate::aws::{AwsError, MAX_ATTEMPTS};
 use crate::config::ConfigError;
 use crate::echo::EchoError;
 use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
+use crate::plan::copy::CopyError;
 use crate::plan::exec::ExecError;
 use crate::plan::rdp::RdpError;
 use crate::plan::route::RouteError;
@@ -29,6 +30,9 @@ use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
 use crate::transport::eice::EiceError;
+
+/// How many candidates an ambiguous target's hint lists.
+const SHOWN_CANDIDATES: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,6 +48,8 @@ pub enum Error {
     Route(#[from] RouteError),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
     #[error(transparent)]
     Rdp(#[from] RdpError),
     #[error(transparent)]
@@ -91,10 +97,11 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
+            Self::Key(e) => e.exit_code(),
             Self::Target(_)
             | Self::Config(_)
-            | Self::Key(_)
             | Self::Usage { .. }
+            | Self::Copy(_)
             | Self::Firewall(FirewallError::NotOneAddress(_))
             | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
             Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
@@ -110,7 +117,11 @@ impl Error {
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
-            | Self::Firewall(FirewallError::NoGroup(_))
+            // berth's own state on this machine is a prerequisite too.
+            | Self::Firewall(
+                FirewallError::NoGroup(_) | FirewallError::Journal(JournalError::Io { .. }),
+            )
+            | Self::EphemeralKey(EphemeralKeyError::Io { .. })
             | Self::InstanceConnect(InstanceConnectError::NotRunning { .. }) => 4,
             Self::Inventory(InventoryError::Aws(_)) | Self::InstanceConnect(_) => 5,
             Self::Inventory(
@@ -120,9 +131,9 @@ impl Error {
             | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
             | Self::NoMatch { .. } => 3,
             Self::Eice(e) => e.exit_code(),
-            Self::Firewall(FirewallError::Journal(_)) | Self::EphemeralKey(_) | Self::Output(_) => {
-                1
-            }
+            Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. }))
+            | Self::EphemeralKey(EphemeralKeyError::Generate(_))
+            | Self::Output(_) => 1,
             // As a shell reports a command ended by Ctrl-C.
             Self::Cancelled => 130,
         }
@@ -132,25 +143,39 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Target(e) => Some(e.hint().to_owned()),
-            Self::Config(ConfigError::Environment { var, .. }) => {
-                Some(format!("fix or unset {var}; `berth config --help` says how settings combine"))
-            }
-            Self::Config(_) => Some(
-                "fix or move the file; the README's \"Config file\" lists the keys, `berth config` shows what is in effect"
-                    .to_owned(),
-            ),
-            Self::Key(_) => Some("check the path given to -i".to_owned()),
+            Self::Config(ConfigError::Environment { var, .. }) => Some(format!(
+                "fix or unset {var}; `berth config --help` says how flags, variables and the \
+                 config file combine"
+            )),
+            Self::Config(e) => Some(format!(
+                "fix or move {} ($BERTH_CONFIG names another file); its keys: key_dirs (a list of \
+                 directories), user, via (auto, public, private, bastion, instance-connect, eice), \
+                 from (a CIDR), bastion, profile, region, endpoint_url, cluster, output, color, \
+                 verbose, stats, refresh, cache_ttl, aws_timeout, and tables [clusters.NAME] \
+                 (user, via, bastion), [vpcs.VPC-ID] (bastion) and [[amis]] (name, user); \
+                 `berth config` shows what is in effect",
+                e.path().map(|p| p.display().to_string()).unwrap_or_default()
+            )),
+            Self::Key(e) => Some(e.hint()),
             Self::Inventory(e) => inventory_hint(e),
             Self::Plan(e) => Some(e.hint()),
             Self::Route(e) => Some(e.hint()),
             Self::Exec(e) => Some(e.hint()),
+            Self::Copy(e) => Some(e.hint()),
             Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
             Self::Eice(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
-                for (label, target) in candidates {
+                for (label, target) in candidates.iter().take(SHOWN_CANDIDATES) {
                     let _ = write!(hint, "\n    {target:<40}  {label}");
+                }
+                if candidates.len() > SHOWN_CANDIDATES {
+                    let _ = write!(
+                        hint,
+                        "\n    … and {} more (`berth ls` lists them all)",
+                        candidates.len() - SHOWN_CANDIDATES
+                    );
                 }
                 hint.push_str(
                     "\n  or narrow with --tag/--az/--status, or take the first with --first",
@@ -161,9 +186,11 @@ impl Error {
             Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. })) => Some(
                 "the file lists security-group rules berth added; fix it by hand or remove the rules it names, then delete it".to_owned(),
             ),
-            Self::Firewall(FirewallError::Journal(JournalError::Io { .. })) => {
-                Some("check the permissions of berth's state directory".to_owned())
-            }
+            Self::Firewall(FirewallError::Journal(JournalError::Io { path, .. })) => Some(format!(
+                "berth keeps its state in $XDG_STATE_HOME/berth, else ~/.local/state/berth: make \
+                 {} a directory of yours that you can write to, or point XDG_STATE_HOME elsewhere",
+                path.parent().unwrap_or(path).display()
+            )),
             Self::Firewall(FirewallError::NotOneAddress(net)) => Some(format!(
                 "give your own address, e.g. --from {}/{}",
                 net.addr(),
@@ -178,14 +205,42 @@ impl Error {
                 inventory_hint(&InventoryError::Aws(e.clone()))
             }
             Self::InstanceConnect(e) => e.hint(),
-            Self::EphemeralKey(_) => Some(
-                "berth writes one-time keys under $XDG_RUNTIME_DIR/berth, else its state                  directory (~/.local/state/berth): check that it is yours and writable"
-                    .to_owned(),
-            ),
+            Self::EphemeralKey(EphemeralKeyError::Io { path, .. }) => Some(format!(
+                "berth writes one-time keys under $XDG_RUNTIME_DIR/berth, else its state directory \
+                 ($XDG_STATE_HOME/berth, else ~/.local/state/berth): make {} a directory of yours \
+                 that you can write to, or point XDG_RUNTIME_DIR elsewhere",
+                path.display()
+            )),
+            Self::EphemeralKey(EphemeralKeyError::Generate(_)) => {
+                Some("run berth again; if it persists, report a bug".to_owned())
+            }
             Self::Output(_) | Self::Cancelled => None,
         }
     }
 }
+
+/// Error codes AWS throttles with.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+];
+
+/// Error codes of failures on AWS's side.
+const SERVER_ERRORS: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+];
 
 fn inventory_hint(e: &InventoryError) -> Option<String> {
     match e {
@@ -209,8 +264,38 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
                      `aws configure`"
                 .to_owned(),
         }),
-        InventoryError::Aws(AwsError::Unreachable { .. }) => {
-            Some("check the network, --region and --endpoint-url / AWS_ENDPOINT_URL".to_owned())
+        InventoryError::Aws(AwsError::Unreachable { .. }) => Some(format!(
+            "berth tried {MAX_ATTEMPTS} times; check the network, --region and --endpoint-url / \
+             AWS_ENDPOINT_URL"
+        )),
+        InventoryError::Aws(AwsError::TimedOut { .. }) => Some(
+            "check the network and --endpoint-url / AWS_ENDPOINT_URL, or allow more time with \
+             --aws-timeout (e.g. --aws-timeout 1m)"
+                .to_owned(),
+        ),
+        InventoryError::Aws(AwsError::Service { code, .. })
+            if THROTTLING.contains(&code.as_str()) =>
+        {
+            Some(format!(
+                "AWS throttled the call {MAX_ATTEMPTS} times in a row (other tools in the account \
+                 share its rate limit): wait a minute and run berth again"
+            ))
+        }
+        InventoryError::Aws(AwsError::Service { code, .. })
+            if SERVER_ERRORS.contains(&code.as_str()) =>
+        {
+            Some(format!(
+                "AWS failed on its side {MAX_ATTEMPTS} times in a row: run berth again in a \
+                 minute, and see the AWS Health Dashboard if it persists"
+            ))
+        }
+        InventoryError::Aws(AwsError::Other { detail, .. })
+            if detail.contains("response") || detail.contains("body") =>
+        {
+            Some(format!(
+                "the answer from AWS was cut off or garbled ({MAX_ATTEMPTS} attempts); run berth \
+                 again, and check any proxy between you and AWS"
+            ))
         }
         InventoryError::Aws(AwsError::Service { code, .. })
             if code.contains("AccessDenied") || code.contains("UnauthorizedOperation") =>

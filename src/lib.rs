@@ -15,9 +15,11 @@ pub mod effective;
 pub mod error;
 pub mod firewall;
 pub mod fleet;
+pub mod host_keys;
 pub mod inventory;
 pub mod picker;
 pub mod plan;
+pub mod private_files;
 pub mod render;
 pub mod secrets;
 pub mod settings;
@@ -85,8 +87,9 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
         // ssh's ProxyCommand: its stderr is the user's terminal, mid-login.
         settings.progress = false;
     }
-    if let Command::Doctor(_) = &cli.command {
-        // doctor checks the instance as it is now, never as it was.
+    if let Command::Doctor(_) | Command::Maintain(_) = &cli.command {
+        // doctor checks the instances as they are now, and maintain drains
+        // them: never as they were a minute ago.
         settings.cache_ttl = std::time::Duration::ZERO;
     }
     if let Command::Config = &cli.command {
@@ -105,6 +108,12 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
         Command::Rdp(args) => runtime.block_on(tracked(commands::rdp::run(&ctx, args, out))),
         Command::Run(args) => runtime.block_on(tracked(commands::run::run(&ctx, args, out))),
         Command::Exec(args) => runtime.block_on(tracked(commands::exec::run(&ctx, args, out))),
+        Command::Logs(args) => runtime.block_on(tracked(commands::logs::run(&ctx, args, out))),
+        Command::Maintain(args) => {
+            runtime.block_on(tracked(commands::maintain::run(&ctx, args, out)))
+        }
+        Command::Cp(args) => runtime.block_on(tracked(commands::copy::cp(&ctx, args, out))),
+        Command::Tunnel(args) => runtime.block_on(tracked(commands::copy::tunnel(&ctx, args, out))),
         Command::Proxy(args) => runtime.block_on(tracked(commands::proxy::run(&ctx, args))),
         Command::SshConfig(args) => {
             runtime.block_on(tracked(commands::ssh_config::run(&ctx, args, out)))

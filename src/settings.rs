@@ -9,11 +9,15 @@ use std::time::Duration;
 use crate::aws::AwsSettings;
 use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
 use crate::config::{self, Config, ConfigError};
-use crate::effective::{Candidates, Choice, ClusterName, Effective, Layers, Source, Sourced};
+use crate::effective::{
+    Candidates, Choice, ClusterName, Effective, Layers, Source, Sourced, Timeout,
+};
 use crate::plan::Via;
 
 /// Program overrides, so tests (and users) can choose what berth runs.
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
+/// The scp program `berth cp` runs (default `scp`).
+pub const SCP_PROGRAM_VAR: &str = "BERTH_SCP";
 /// A chooser command (fzf, sk, …) to use instead of the built-in picker.
 pub const PICKER_VAR: &str = "BERTH_PICKER";
 /// The address-echo service `--detect-ip` asks (plain HTTP GET, the answer
@@ -25,8 +29,12 @@ pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
 /// `ws://HOST:PORT` (or `wss://`): where EC2 Instance Connect Endpoint
 /// tunnels are opened instead of `wss://{DnsName}` (a local stand-in).
 pub const EICE_URL_VAR: &str = "BERTH_EICE_URL";
+/// `openssh` leaves host keys to OpenSSH alone; anything else (the default,
+/// `pin`) pins them per instance from the console output.
+pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
 
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, each from its own flag or variable
 pub struct Settings {
     pub aws: AwsSettings,
     pub verbose: u8,
@@ -63,6 +71,8 @@ pub struct Settings {
     /// `$BERTH_ECHO_URL`: the address-echo service of `--detect-ip`.
     pub echo_url: String,
     pub ssh_program: String,
+    /// `$BERTH_SCP`: the scp program of `berth cp`.
+    pub scp_program: String,
     /// `$BERTH_PICKER`: an external chooser for several matches.
     pub picker: Option<String>,
     /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
@@ -70,7 +80,16 @@ pub struct Settings {
     /// `$BERTH_EICE_URL`: the scheme and host every endpoint tunnel goes
     /// to instead of the endpoint's own.
     pub eice_url: Option<String>,
+    /// Pin host keys per instance from its console output (unless
+    /// `$BERTH_HOST_KEYS` is `openssh`).
+    pub pin_host_keys: bool,
+    /// `$SSH_AUTH_SOCK` or `$SSH_ASKPASS` is set: ssh has a way to a key's
+    /// passphrase (or the key itself) without a terminal.
+    pub ssh_passphrase_helper: bool,
 }
+
+/// How long one attempt of an AWS call may take unless configured otherwise.
+pub const DEFAULT_AWS_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long host facts are reused unless configured otherwise.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -177,9 +196,12 @@ impl Settings {
             runtime_dir,
             echo_url: env(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
             ssh_program: env(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
+            scp_program: env(SCP_PROGRAM_VAR).unwrap_or_else(|| "scp".to_owned()),
             picker: env(PICKER_VAR),
             rdp_client: env(RDP_CLIENT_VAR),
             eice_url: env(EICE_URL_VAR),
+            pin_host_keys: env(HOST_KEYS_VAR).is_none_or(|v| v != "openssh"),
+            ssh_passphrase_helper: env("SSH_AUTH_SOCK").is_some() || env("SSH_ASKPASS").is_some(),
         })
     }
 }
@@ -339,12 +361,22 @@ fn resolve_aws(
         },
         None,
     )?;
+    let timeout = layers.pick_or(
+        Candidates {
+            key: "aws_timeout",
+            flag: global.aws_timeout.map(|t| (Timeout(t), "--aws-timeout")),
+            env: &["BERTH_AWS_TIMEOUT"],
+            file: config.aws_timeout.map(Timeout),
+        },
+        Timeout(DEFAULT_AWS_TIMEOUT),
+    )?;
     Ok(AwsSettings {
         profile: ours(profile),
         region: ours(region),
         endpoint_url: ours(endpoint_url),
         env_profile: env("AWS_PROFILE"),
         env_endpoint_url: env("AWS_ENDPOINT_URL"),
+        timeout: timeout.value.0,
     })
 }
 
@@ -352,6 +384,8 @@ fn resolve_aws(
 fn list_environment_only(layers: &mut Layers<'_>, env: &dyn Fn(&str) -> Option<String>) {
     let programs = [
         (SSH_PROGRAM_VAR, "ssh"),
+        (SCP_PROGRAM_VAR, "scp"),
+        (HOST_KEYS_VAR, "pin"),
         (PICKER_VAR, "(the built-in finder)"),
         (RDP_CLIENT_VAR, "(the platform's)"),
         (EICE_URL_VAR, "(the endpoint's own)"),

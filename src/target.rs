@@ -29,6 +29,10 @@ pub struct TargetQuery {
     /// The region named inside an ARN; it overrides `--region`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The account named inside an ARN: berth looks with the credentials it
+    /// has, and says so when that is another account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +79,36 @@ pub enum TargetError {
     ArnWithoutCluster(String),
     #[error("`{0}` has too many `/` parts")]
     TooManyParts(String),
+    #[error("the target is {0} characters long: longer than any name or ARN it could be")]
+    TooLong(usize),
+    #[error("`{0}` is not an EC2 instance id: those are `i-` and 8 or 17 lowercase hex digits")]
+    BadInstanceId(String),
+    #[error(
+        "`{0}` is an ECS ARN of another kind of resource (berth takes cluster, container-instance, task and service ARNs)"
+    )]
+    OtherEcsArn(String),
+    #[error("`{0}` is the ARN of another AWS service than ECS")]
+    OtherServiceArn(String),
+}
+
+/// The longest target berth accepts: an ARN of the longest cluster name
+/// (255) and a container instance or task id is well under it.
+pub const MAX_TARGET: usize = 1024;
+
+/// The longest part between `/`s: AWS allows 255 characters in cluster and
+/// service names and 256 in tag values.
+const MAX_PART: usize = 256;
+
+/// How much of a bad input an error message repeats.
+const SHOWN: usize = 80;
+
+/// `input` as an error message quotes it: at most [`SHOWN`] characters.
+fn shown(input: &str) -> String {
+    if input.chars().count() <= SHOWN {
+        return input.to_owned();
+    }
+    let head: String = input.chars().take(SHOWN).collect();
+    format!("{head}… ({} characters)", input.chars().count())
 }
 
 impl TargetError {
@@ -83,6 +117,19 @@ impl TargetError {
             Self::ArnWithoutCluster(_) => {
                 "write it as CLUSTER/ID (for a task: CLUSTER/task/ID) so berth knows the cluster"
             }
+            Self::BadInstanceId(_) => {
+                "copy the id from `berth ls CLUSTER` or the EC2 console (e.g. i-0123456789abcdef0, \
+                 lowercase); a cluster of that name is reached as arn:aws:ecs:REGION:ACCOUNT:cluster/NAME"
+            }
+            Self::OtherEcsArn(_) => {
+                "for a service write CLUSTER/service/NAME; otherwise name the cluster, a container \
+                 instance or a task"
+            }
+            Self::OtherServiceArn(_) => {
+                "for an EC2 instance give its id alone (i-0abc…); otherwise an ECS cluster, \
+                 container-instance or task ARN"
+            }
+            Self::TooLong(_) => "check what was pasted: a target is a name, an id or an ARN",
             _ => {
                 "targets look like CLUSTER, CLUSTER/NAME, CLUSTER/i-0abc…, i-0abc…, \
                  CLUSTER/task/ID, CLUSTER/service/NAME or an ECS ARN (see `berth ssh --help`)"
@@ -97,6 +144,9 @@ pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
     if input.is_empty() {
         return Err(TargetError::Empty);
     }
+    if input.len() > MAX_TARGET {
+        return Err(TargetError::TooLong(input.chars().count()));
+    }
     if input.starts_with("arn:") {
         return parse_arn(input);
     }
@@ -104,6 +154,7 @@ pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
         return Ok(TargetQuery {
             target,
             region: None,
+            account: None,
         });
     }
     if is_instance_id(input) {
@@ -112,11 +163,19 @@ pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
                 instance_id: input.to_owned(),
             },
             region: None,
+            account: None,
         });
+    }
+    if looks_like_instance_id(input) {
+        return Err(TargetError::BadInstanceId(input.to_owned()));
     }
     let parts: Vec<&str> = input.split('/').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(TargetError::EmptyPart(input.to_owned()));
+        return Err(TargetError::EmptyPart(shown(input)));
+    }
+    // Cluster and service names, Name tags and ids are at most 256 long.
+    if parts.iter().any(|p| p.len() > MAX_PART) {
+        return Err(TargetError::TooLong(input.chars().count()));
     }
     let cluster = cluster_name(parts[0], input)?;
     let target = match parts.as_slice() {
@@ -136,11 +195,12 @@ pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
             cluster,
             selector: Some(classify_selector(selector)),
         },
-        _ => return Err(TargetError::TooManyParts(input.to_owned())),
+        _ => return Err(TargetError::TooManyParts(shown(input))),
     };
     Ok(TargetQuery {
         target,
         region: None,
+        account: None,
     })
 }
 
@@ -159,11 +219,14 @@ fn ssh_host_name(input: &str) -> Option<Target> {
 /// `arn:PARTITION:ecs:REGION:ACCOUNT:RESOURCE`, where RESOURCE is
 /// `cluster/NAME`, `container-instance/CLUSTER/ID` or `task/CLUSTER/ID`.
 fn parse_arn(arn: &str) -> Result<TargetQuery, TargetError> {
-    let bad = || TargetError::BadArn(arn.to_owned());
+    let bad = || TargetError::BadArn(shown(arn));
     let fields: Vec<&str> = arn.splitn(6, ':').collect();
-    let [_, _partition, service, region, _account, resource] = fields.as_slice() else {
+    let [_, _partition, service, region, account, resource] = fields.as_slice() else {
         return Err(bad());
     };
+    if !service.is_empty() && *service != "ecs" {
+        return Err(TargetError::OtherServiceArn(shown(arn)));
+    }
     if *service != "ecs" || region.is_empty() {
         return Err(bad());
     }
@@ -181,14 +244,22 @@ fn parse_arn(arn: &str) -> Result<TargetQuery, TargetError> {
             cluster: cluster_name(cluster, arn)?,
             task_id: (*id).to_owned(),
         },
+        ["service", cluster, name] if !name.is_empty() => Target::Service {
+            cluster: cluster_name(cluster, arn)?,
+            service: (*name).to_owned(),
+        },
         ["container-instance" | "task", _] => {
-            return Err(TargetError::ArnWithoutCluster(arn.to_owned()));
+            return Err(TargetError::ArnWithoutCluster(shown(arn)));
+        }
+        [kind, ..] if !["cluster", "container-instance", "task", "service"].contains(kind) => {
+            return Err(TargetError::OtherEcsArn(shown(arn)));
         }
         _ => return Err(bad()),
     };
     Ok(TargetQuery {
         target,
         region: Some((*region).to_owned()),
+        account: Some((*account).to_owned()).filter(|a| !a.is_empty()),
     })
 }
 
@@ -201,9 +272,9 @@ fn cluster_name(name: &str, whole: &str) -> Result<String, TargetError> {
     if valid {
         Ok(name.to_owned())
     } else if name.is_empty() {
-        Err(TargetError::EmptyPart(whole.to_owned()))
+        Err(TargetError::EmptyPart(shown(whole)))
     } else {
-        Err(TargetError::BadCluster(name.to_owned()))
+        Err(TargetError::BadCluster(shown(name)))
     }
 }
 
@@ -227,6 +298,17 @@ fn classify_selector(s: &str) -> Selector {
         return Selector::ContainerInstancePrefix(s.to_owned());
     }
     Selector::Name(s.to_owned())
+}
+
+/// Meant as an instance id but not one: `i-` and up to 24 letters and
+/// digits, at least one a digit (a typo, a cut, upper case). A cluster
+/// named so is still reached through its ARN.
+fn looks_like_instance_id(s: &str) -> bool {
+    s.strip_prefix("i-").is_some_and(|rest| {
+        (1..=24).contains(&rest.len())
+            && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            && rest.chars().any(|c| c.is_ascii_digit())
+    })
 }
 
 /// `i-` followed by 8 or 17 lowercase hex digits, as EC2 issues them.
@@ -393,6 +475,15 @@ mod tests {
                 Some("us-west-2"),
             ),
             (
+                "arn:aws:ecs:eu-west-1:123456789012:service/prod/web",
+                Target::Service {
+                    cluster: "prod".into(),
+                    service: "web".into(),
+                },
+                Some("eu-west-1"),
+            ),
+            ("i-abcdef", cluster("i-abcdef", None), None),
+            (
                 "arn:aws-cn:ecs:cn-north-1:123456789012:task/prod/77aa",
                 Target::Task {
                     cluster: "prod".into(),
@@ -447,8 +538,22 @@ mod tests {
             ("prod/web/x", TargetError::TooManyParts("prod/web/x".into())),
             (
                 "arn:aws:ec2:us-east-1:1:instance/i-12345678",
-                TargetError::BadArn("arn:aws:ec2:us-east-1:1:instance/i-12345678".into()),
+                TargetError::OtherServiceArn("arn:aws:ec2:us-east-1:1:instance/i-12345678".into()),
             ),
+            (
+                "arn:aws:ecs:us-east-1:1:task-definition/web:3",
+                TargetError::OtherEcsArn("arn:aws:ecs:us-east-1:1:task-definition/web:3".into()),
+            ),
+            ("i-123", TargetError::BadInstanceId("i-123".into())),
+            (
+                "i-0123456789abcdefg",
+                TargetError::BadInstanceId("i-0123456789abcdefg".into()),
+            ),
+            (
+                "i-0123456789ABCDEF0",
+                TargetError::BadInstanceId("i-0123456789ABCDEF0".into()),
+            ),
+            ("i-1234567", TargetError::BadInstanceId("i-1234567".into())),
             (
                 "arn:aws:ecs:us-east-1:1:container-instance/abc",
                 TargetError::ArnWithoutCluster(
@@ -456,10 +561,6 @@ mod tests {
                 ),
             ),
             ("arn:aws:ecs", TargetError::BadArn("arn:aws:ecs".into())),
-            (
-                "arn:aws:ecs:us-east-1:1:service/prod/web",
-                TargetError::BadArn("arn:aws:ecs:us-east-1:1:service/prod/web".into()),
-            ),
         ];
         for (input, expected) in table {
             assert_eq!(parse(input), Err(expected), "{input:?}");
@@ -502,6 +603,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn long_inputs_are_refused_and_never_repeated_whole() {
+        let long = "a".repeat(MAX_TARGET + 1);
+        assert_eq!(parse(&long), Err(TargetError::TooLong(MAX_TARGET + 1)));
+        assert_eq!(
+            parse(&format!("prod/{}", "b".repeat(257))),
+            Err(TargetError::TooLong(262))
+        );
+        let name = format!("prod/{}/x/y", "b".repeat(200));
+        let err = parse(&name).expect_err("too many parts");
+        let message = err.to_string();
+        assert!(message.len() < 200, "{message}");
+        assert!(message.contains("(209 characters)"), "{message}");
+        let cluster = format!("{}!", "c".repeat(200));
+        let err = parse(&cluster).expect_err("not a cluster name");
+        assert!(err.to_string().contains("(201 characters)"), "{err}");
     }
 
     #[test]

@@ -2,17 +2,22 @@
 //! clients that count their calls, and wrappers that return berth's own
 //! types so that no SDK type leaks past this module.
 
+mod console;
 mod ec2;
 mod ecs;
 mod eice;
 pub mod instance_connect;
 mod network;
+mod run_command;
 pub mod stats;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -25,7 +30,7 @@ use stats::{CallCounter, CallLog};
 /// Where AWS is and who we are there: `--profile`, `--region`,
 /// `--endpoint-url`. Anything unset falls back to the standard `AWS_*`
 /// environment and the shared config files, exactly as the AWS CLI does.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsSettings {
     /// `--profile`.
     pub profile: Option<String>,
@@ -37,7 +42,20 @@ pub struct AwsSettings {
     pub env_profile: Option<String>,
     /// `$AWS_ENDPOINT_URL`, to keep caches apart (the SDK reads it itself).
     pub env_endpoint_url: Option<String>,
+    /// `--aws-timeout`: how long one attempt of a call may take.
+    pub timeout: Duration,
 }
+
+/// How long one attempt of an AWS call may take unless `--aws-timeout`
+/// says otherwise. The SDK itself waits for ever for an answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long to wait for a connection to the endpoint (at most).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Attempts per call: the SDK's standard retry mode (exponential backoff
+/// with jitter, a retry quota against throttling) with its default count.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The clients of one berth run.
 #[derive(Debug, Clone)]
@@ -54,6 +72,8 @@ pub struct Aws {
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
     pub log: Arc<CallLog>,
+    /// How long one attempt of a call may take (`--aws-timeout`).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,6 +95,14 @@ pub enum AwsError {
     Unreachable {
         operation: &'static str,
         detail: String,
+    },
+    #[error(
+        "{operation}: AWS did not answer within {} ({MAX_ATTEMPTS} attempts)",
+        humantime::format_duration(*.timeout)
+    )]
+    TimedOut {
+        operation: &'static str,
+        timeout: Duration,
     },
     #[error("{operation} failed: {detail}")]
     Other {
@@ -140,7 +168,14 @@ impl Aws {
         region_override: Option<&str>,
         log: Arc<CallLog>,
     ) -> Result<Self, AwsError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(settings.timeout.min(CONNECT_TIMEOUT))
+                    .operation_attempt_timeout(settings.timeout)
+                    .build(),
+            );
         if let Some(profile) = &settings.profile {
             // As with the AWS CLI, an explicit --profile beats credentials in
             // the environment; AWS_PROFILE alone does not.
@@ -196,6 +231,7 @@ impl Aws {
                 .clone()
                 .or_else(|| settings.env_endpoint_url.clone()),
             log,
+            timeout: settings.timeout,
         })
     }
 
@@ -249,10 +285,17 @@ impl Aws {
             };
         }
         match err {
-            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
+            SdkError::DispatchFailure(d) if d.is_timeout() => AwsError::TimedOut {
+                operation,
+                timeout: self.timeout,
+            },
+            SdkError::TimeoutError(_) => AwsError::TimedOut {
+                operation,
+                timeout: self.timeout,
+            },
+            SdkError::DispatchFailure(d) if d.is_io() => {
                 AwsError::Unreachable { operation, detail }
             }
-            SdkError::TimeoutError(_) => AwsError::Unreachable { operation, detail },
             _ => AwsError::Other { operation, detail },
         }
     }

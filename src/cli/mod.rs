@@ -98,9 +98,16 @@ pub struct GlobalArgs {
     /// Output format of listings and plans [default: table].
     #[arg(long, global = true, value_enum)]
     pub output: Option<OutputFormat>,
-    /// Ignore cached facts (hosts and AMIs) and ask AWS again.
+    /// Ignore cached facts (hosts and AMIs) and ask AWS again (and read a
+    /// host's keys from its console output again).
     #[arg(long, global = true)]
     pub refresh: bool,
+    /// How long one attempt of an AWS call may take (e.g. 5s, 1m). A call
+    /// that is throttled, fails with 5xx, times out or loses its
+    /// connection is tried 3 times in all, with the SDK's backoff
+    /// [default: 20s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    pub aws_timeout: Option<Duration>,
     /// Colour in tables and messages: `auto` (on a terminal, unless NO_COLOR
     /// is set), `always` or `never` [default: auto].
     #[arg(long, global = true, value_enum, value_name = "WHEN")]
@@ -234,6 +241,65 @@ EXAMPLES:
   berth exec prod/task/0f1e2d… -- cat /etc/os-release
   berth exec prod/web-1 --container nginx"))]
     Exec(ExecArgs),
+    /// Collect the ECS diagnostic logs of every host a target matches.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+WHAT:
+  From each host (over ssh, as `berth run` reaches it): /var/log/ecs (the agent's
+  and ecs-init's logs; the ECS log directory under ProgramData on Windows), the
+  agent's introspection API (localhost:51678/v1/metadata and /v1/tasks), the
+  journal of ecs, docker and containerd (since --since), `docker ps -a` and `docker
+  info`, and the system log. One gzipped tar per host in --output-dir, named
+  NAME-INSTANCE.tar.gz, with a MANIFEST of what was collected and what was missing
+  (and why). Reads as root with `sudo -n` where the login user may.
+
+EXIT STATUS:
+  0 when every host gave its archive, 1 otherwise."))]
+    Logs(LogsArgs),
+    /// Rolling maintenance: drain a batch of container instances, run a
+    /// command on them, make them ACTIVE again; batch by batch.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+HOW:
+  For each batch of --batch container instances (in the order `berth ls` lists
+  them): set them DRAINING (UpdateContainerInstancesState), wait until ECS has
+  moved their tasks away (running task count 0; up to --drain-timeout), run the
+  command on them as `berth run` does, then set them ACTIVE again. The first batch
+  that fails (a drain that does not finish, a host where the command fails or
+  cannot run) stops the run: its instances stay DRAINING, so no task lands on
+  them, and later batches are left untouched. The summary says what state each
+  instance was left in. ECS drains only service tasks; standalone tasks keep
+  running until they end (see --drain-timeout).
+
+EXIT STATUS:
+  0 when every instance was maintained and is ACTIVE again, 1 otherwise."))]
+    Maintain(MaintainArgs),
+    /// Copy files to or from a host with scp, by the route `berth ssh` takes.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+PATHS:
+  The host's side is written with a colon in front: `:PATH`. Copy from the host
+  (sources on the host, destination here) or to it, not both:
+    berth cp prod/web-1 :/var/log/ecs/ecs-agent.log .
+    berth cp prod/web-1 -r ./config :/tmp/
+  scp runs with the same user, key, route, bastion or endpoint (and your ssh
+  config) as `berth ssh`; its exit status is berth's."))]
+    // The target comes before PATH here: required, with PATH moved after it
+    // (mut_arg moves an argument to the end).
+    #[command(
+        mut_arg("target", |a| a.required(true).default_value(None)),
+        mut_arg("paths", |a| a)
+    )]
+    Cp(CpArgs),
+    /// Forward a local port to a port on (or reachable from) a host.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+FORWARDS:
+  LOCAL:REMOTE forwards 127.0.0.1:LOCAL to port REMOTE on the host itself;
+  ADDRESS:LOCAL:REMOTE listens on ADDRESS; LOCAL:HOST:REMOTE reaches HOST from
+  the host (e.g. a database in its VPC). Repeat for several. berth runs
+  `ssh -N -L …` by the route `berth ssh` takes, until Ctrl-C."))]
+    #[command(
+        mut_arg("target", |a| a.required(true).default_value(None)),
+        mut_arg("forwards", |a| a)
+    )]
+    Tunnel(TunnelArgs),
     /// Print (or --install) an OpenSSH config that sends `ssh i-…` and
     /// `ssh CLUSTER.NAME.berth` (scp, rsync, sftp, VS Code, …) through berth.
     #[command(after_help = "\
@@ -453,9 +519,9 @@ pub struct SshArgs {
     pub ephemeral_key_type: KeyType,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Remote command, after `--`.
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    /// Remote command, after `--` (bytes that are not UTF-8 pass through).
+    #[arg(last = true, value_name = "COMMAND", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 impl SshArgs {
@@ -483,10 +549,24 @@ impl SshArgs {
     }
 }
 
+/// How `berth run` reaches the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// ssh from this machine to each host, as `berth ssh` would.
+    Ssh,
+    /// AWS Systems Manager Run Command (AWS-RunShellScript, or
+    /// AWS-RunPowerShellScript on Windows): AWS runs it, berth submits and
+    /// collects; for fleets too big for one machine's connections.
+    Ssm,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// How to reach the hosts.
+    #[arg(long, value_enum, default_value_t = Engine::Ssh)]
+    pub engine: Engine,
     /// How many hosts at once.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
@@ -524,6 +604,75 @@ pub struct ExecArgs {
     /// The command to run in the container (default: sh), after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Only the journal since this long ago (e.g. 2h, 30m); default: all.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Where to write the archives.
+    #[arg(short = 'd', long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// How many hosts at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Give up on a host after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How many container instances to take out at a time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch: u16,
+    /// How long to wait for a batch's tasks to move away.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Stop a host's command after this long (it counts as failed).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Passed to ssh as `-o OPTION` (repeatable).
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// The maintenance command, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Sources, then the destination; the host's side as `:PATH`.
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Copy directories recursively.
+    #[arg(short = 'r')]
+    pub recursive: bool,
+    /// SSH port (default: ssh's, normally 22).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Print the scp command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// LOCAL:REMOTE, ADDRESS:LOCAL:REMOTE or LOCAL:HOST:REMOTE (repeatable).
+    #[arg(required = true, value_name = "LOCAL:REMOTE")]
+    pub forwards: Vec<String>,
+    /// Print the ssh command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the operator connects from, for security-group and ACL checks.
@@ -641,6 +790,14 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
         .map(|net| net.trunc())
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{s}` is not an address or CIDR (e.g. 198.51.100.7/32)"))
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("the timeout must be more than 0".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("`{s}` is not a duration (e.g. 10s, 1m): {e}")),
+    }
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {

@@ -12,6 +12,7 @@ use crate::target::Target;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
+use super::host_keys;
 use super::ssh::{SshExtras, plan_with_route, push_keys};
 use super::{Context, resolve_host};
 
@@ -29,6 +30,8 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         command: exec::docker_exec(&container.runtime_id, &args.command, terminal),
         ..SshExtras::default()
     };
+    let remote_len = extras.command.len();
+    let passthrough = extras.passthrough.clone();
     let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
     let notes = [
         choice.notes(),
@@ -53,6 +56,10 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
     }
     let mut interrupts = Interrupts::install()?;
     let (command_line, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
+    let command_line = match host_keys::prepare(ctx, &aws, &host, &passthrough).await {
+        Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),
+        None => command_line,
+    };
     ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
     let outcome = transport::session::run(&command_line, &mut interrupts).await;
     drop(one_time_keys);

@@ -3,11 +3,15 @@
 //! impure ones (inventory, transport) and hold no logic of their own.
 
 pub mod config;
+pub mod copy;
 pub mod doctor;
 pub mod eice;
 pub mod exec;
+pub mod host_keys;
 pub mod instance_connect;
+pub mod logs;
 pub mod ls;
+pub mod maintain;
 pub mod proxy;
 pub mod rdp;
 pub mod route;
@@ -34,7 +38,7 @@ use crate::inventory::cache::AmiCache;
 use crate::inventory::host_cache::{self, HostCache};
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
-use crate::inventory::{HostFilter, Inventory};
+use crate::inventory::{HostFilter, Inventory, InventoryError};
 use crate::picker;
 use crate::plan::{OneTimeKey, SshRequest, Via};
 use crate::render::{self, HostRow};
@@ -233,13 +237,28 @@ pub async fn find_hosts(
         .await;
     let hosts = match resolved {
         Ok(hosts) => hosts,
-        Err(e) => return Err(inventory.explain(e).await.into()),
+        Err(e) => {
+            let e = inventory.explain(e).await;
+            if matches!(
+                e,
+                InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. }
+            ) && let Some(hint) = other_account(inventory, query).await
+            {
+                return Err(Error::NoMatch {
+                    what: format!("{} ({e})", query.target),
+                    hint,
+                });
+            }
+            return Err(e.into());
+        }
     };
     let found = hosts.len();
     let hosts: Vec<Host> = hosts.into_iter().filter(|h| filter.matches(h)).collect();
     if hosts.is_empty() {
         let hint = if found > 0 {
             format!("{found} host(s) matched before --tag/--az/--status; loosen the filters")
+        } else if let Some(hint) = other_account(inventory, query).await {
+            hint
         } else {
             match &query.target {
                 Target::Cluster { cluster, .. } => {
@@ -254,6 +273,29 @@ pub async fn find_hosts(
         });
     }
     Ok(hosts)
+}
+
+/// When an ARN target found nothing: the hint that the ARN names another
+/// account than the credentials reach (read from the region's cluster
+/// ARNs).
+async fn other_account(inventory: &Inventory, query: &TargetQuery) -> Option<String> {
+    let wanted = query.account.as_deref()?;
+    let ours = inventory
+        .aws()
+        .list_cluster_arns()
+        .await
+        .ok()?
+        .iter()
+        .find_map(|arn| arn.split(':').nth(4).map(str::to_owned));
+    // With no cluster in sight, the account cannot be told: the region is
+    // the likelier miss, and the usual hint says so.
+    let ours = ours?;
+    (ours != wanted).then(|| {
+        format!(
+            "the ARN is of account {wanted}, but your credentials are for account {ours}: \
+             use --profile with a profile of account {wanted}"
+        )
+    })
 }
 
 /// Picks one host: the only match, the first with `--first`, the user's
@@ -337,10 +379,12 @@ pub fn target_query(ctx: &Context, target: &str) -> Result<TargetQuery, Error> {
     match &ctx.settings.cluster {
         Some(cluster) => Ok(target::parse(cluster)?),
         None => Err(Error::Usage {
-            message: "no target given, and no default cluster".to_owned(),
-            hint: "name a target (see `berth ssh --help`), or set a default cluster: \
-                   `cluster = \"NAME\"` in the config file, or BERTH_CLUSTER"
-                .to_owned(),
+            message: "the target is empty, and there is no default cluster".to_owned(),
+            hint: format!(
+                "{}; or set a default cluster: `cluster = \"NAME\"` in the config file, or \
+                 BERTH_CLUSTER",
+                target::TargetError::Empty.hint()
+            ),
         }),
     }
 }

@@ -3,6 +3,7 @@
 //! session; with a one-time key, push it right before ssh runs and remove
 //! it when ssh ends; when ssh cannot connect, say which prerequisite fails.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::time::Instant;
 
@@ -18,9 +19,11 @@ use crate::plan::route::{RouteChoice, RouteKind};
 use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::render;
 use crate::secrets::ephemeral::{EphemeralKey, KeyType};
+use crate::secrets::keys::{self, KeyError};
 use crate::transport;
 use crate::transport::session::Interrupts;
 
+use super::host_keys;
 use super::instance_connect::push_planned;
 use super::route::{self, Reach};
 use super::session;
@@ -59,7 +62,11 @@ pub async fn prepare(
     let extras = SshExtras {
         port: args.port,
         passthrough: args.passthrough(),
-        command: args.command.clone(),
+        command: args
+            .command
+            .iter()
+            .map(|word| word.to_string_lossy().into_owned())
+            .collect(),
         ephemeral_key: args.ephemeral_key,
         ephemeral_key_type: args.ephemeral_key_type,
     };
@@ -164,11 +171,15 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
         }
         return Ok(0);
     }
+    if let Some(file) = &plan.key {
+        check_key_file(ctx, &file.path)?;
+    }
     // From here on a Ctrl-C, SIGTERM or SIGHUP is ours to handle: it goes
     // to ssh, and berth still cleans up after it.
     let mut interrupts = Interrupts::install()?;
     let from = operator_address(ctx, &args.source).await?;
     let port = args.port.unwrap_or(Protocol::Ssh.default_port());
+    let host_key = host_keys::prepare(ctx, &aws, &host, &args.passthrough()).await;
     let opened = if args.open {
         session::open(ctx, &aws, &host, from, port).await?
     } else {
@@ -182,15 +193,30 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
             return Err(e);
         }
     };
+    let remote_len = args.command.len();
+    let command_line = match &host_key {
+        Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),
+        None => command_line,
+    };
     ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
-    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    let outcome = transport::session::run(
+        &with_raw_command(&command_line, &args.command),
+        &mut interrupts,
+    )
+    .await;
     // Removed as soon as ssh is done with them, whatever happened.
     drop(one_time_keys);
     // Diagnosed while an --open rule still stands, so that it is counted.
-    if let Ok(o) = &outcome
-        && o.code == SSH_FAILED
-        && o.interrupted_by.is_none()
-    {
+    let failed = outcome
+        .as_ref()
+        .is_ok_and(|o| o.code == SSH_FAILED && o.interrupted_by.is_none());
+    let mismatch = match (&host_key, failed) {
+        (Some(check), true) => {
+            host_keys::explain_mismatch(check, &command_line, remote_len, &plan.address).await
+        }
+        _ => false,
+    };
+    if failed && !mismatch {
         let route = choice.route.via();
         let probe = Probe {
             protocol: Protocol::Ssh,
@@ -203,4 +229,33 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     }
     session::close(&aws, opened).await;
     Ok(outcome?.exit_code())
+}
+
+/// The command line as it runs: the remote command's words as given, bytes
+/// that are not UTF-8 included (the plan holds them lossily, for display).
+fn with_raw_command(argv: &[String], remote: &[OsString]) -> Vec<OsString> {
+    let keep = argv.len().saturating_sub(remote.len());
+    argv[..keep]
+        .iter()
+        .map(OsString::from)
+        .chain(remote.iter().cloned())
+        .collect()
+}
+
+/// The key file ssh is given must be a private key it can load, and one
+/// with a passphrase needs a terminal (or ssh-agent, or an askpass
+/// program) for ssh to get it: caught here, with the fix, instead of ssh's
+/// "error in libcrypto" or a prompt nobody can answer.
+fn check_key_file(ctx: &Context, path: &std::path::Path) -> Result<(), Error> {
+    let content = keys::inspect(path)?;
+    // ssh asks on /dev/tty, whatever stdin is.
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok();
+    if content.encrypted && !terminal && !ctx.settings.ssh_passphrase_helper {
+        return Err(KeyError::NeedsPassphrase(path.to_owned()).into());
+    }
+    Ok(())
 }

@@ -5,12 +5,14 @@
 //! One JSON file in berth's state directory, rewritten whole under an
 //! exclusive lock on a sibling lock file.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+use crate::private_files::{private_dir, private_file, private_lock_file};
 
 /// A rule berth added (or is about to add).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,14 +120,9 @@ impl Journal {
 
     fn locked(&self) -> Result<File, JournalError> {
         if let Some(dir) = self.lock.parent() {
-            fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+            private_dir(dir).map_err(|e| self.io(e))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(|e| self.io(e))?;
+        let file = private_lock_file(&self.lock).map_err(|e| self.io(e))?;
         file.lock().map_err(|e| self.io(e))?;
         Ok(file)
     }
@@ -152,7 +149,7 @@ impl Journal {
             message: e.to_string(),
         })?;
         let tmp = self.path.with_extension("json.tmp");
-        let mut file = File::create(&tmp).map_err(|e| self.io(e))?;
+        let mut file = private_file(&tmp).map_err(|e| self.io(e))?;
         file.write_all(text.as_bytes()).map_err(|e| self.io(e))?;
         file.sync_all().map_err(|e| self.io(e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;

@@ -18,6 +18,7 @@ use crate::inventory::os::{Login, OsFamily};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
+pub mod copy;
 pub mod exec;
 pub mod proxy;
 pub mod rdp;
@@ -257,6 +258,11 @@ impl PlanError {
                 Instance::NOT_FOUND => "EC2 no longer knows this instance; ECS will deregister \
                      it: pick another host"
                     .to_owned(),
+                "terminated" | "shutting-down" => {
+                    "a terminated instance never comes back: pick another host (`berth ls` \
+                     lists them)"
+                        .to_owned()
+                }
                 _ => "wait until it is running, or pick another host".to_owned(),
             },
             Self::NoKeyPair { instance_id } => format!(

@@ -9,6 +9,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::doctor::{Protocol, Report, Scope};
+use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
 use crate::inventory::model::{Cluster, Host};
 use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
@@ -475,6 +476,30 @@ pub fn fleet_summary(out: &mut dyn Write, hosts: &[HostReport], tally: Tally) ->
         tally.unreachable,
         tally.timed_out
     )
+}
+
+/// `maintain`'s summary: each container instance, its batch, the
+/// command's result and the state it was left in.
+pub fn maintain_summary(out: &mut dyn Write, outcomes: &[InstanceOutcome]) -> io::Result<()> {
+    let mut t = table(&["HOST", "INSTANCE", "BATCH", "COMMAND", "LEFT", "NOTE"]);
+    for o in outcomes {
+        t.add_row(vec![
+            o.label.clone(),
+            o.instance_id.clone(),
+            o.batch.to_string(),
+            o.command
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |s| s.word().to_owned()),
+            match o.left {
+                Left::Active => "ACTIVE",
+                Left::Draining => "DRAINING",
+                Left::Untouched => "untouched",
+            }
+            .to_owned(),
+            o.note.clone().unwrap_or_default(),
+        ]);
+    }
+    write_table(out, t)
 }
 
 #[cfg(test)]

@@ -45,8 +45,144 @@ pub struct KeyLookup {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("identity file {} does not exist or cannot be read", .0.display())]
+    #[error("identity file {} does not exist", .0.display())]
     Missing(PathBuf),
+    #[error("identity file {} is a directory, not a key file", .0.display())]
+    Directory(PathBuf),
+    #[error("cannot read identity file {}: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("identity file {} is {what}, not a private key", .path.display())]
+    NotAPrivateKey {
+        path: PathBuf,
+        /// What it is instead: `empty`, `a public key`, …
+        what: &'static str,
+    },
+    #[error(
+        "private key {} is protected by a passphrase, and there is no terminal to ask for it \
+         and no ssh-agent to hold it", .0.display()
+    )]
+    NeedsPassphrase(PathBuf),
+}
+
+impl KeyError {
+    /// 2 for a bad `-i` (usage), 4 for a key ssh cannot unlock here (a
+    /// prerequisite).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::NeedsPassphrase(_) => 4,
+            _ => 2,
+        }
+    }
+
+    /// The next step, with the file named.
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Missing(path) => format!(
+                "check the path given to -i (`ls -l {}`), or drop -i to use the key pair's \
+                 KEYNAME.pem from ~/.ssh",
+                path.display()
+            ),
+            Self::Directory(path) => format!(
+                "give -i the key file inside it, e.g. -i {}",
+                path.join("KEYNAME.pem").display()
+            ),
+            Self::Unreadable { path, .. } => format!(
+                "make it readable by you alone: `chmod 600 {0}` (and own it: `chown $USER {0}`)",
+                path.display()
+            ),
+            Self::NotAPrivateKey { path, what } => match *what {
+                PUBLIC_KEY => format!(
+                    "give -i the private half: {}",
+                    path.with_extension("").display()
+                ),
+                PUTTY_KEY => format!(
+                    "convert it for OpenSSH: `puttygen {} -O private-openssh -o KEY.pem`, then -i KEY.pem",
+                    path.display()
+                ),
+                _ => "give -i the private key file EC2 gave you for the key pair (KEYNAME.pem, \
+                      `-----BEGIN RSA PRIVATE KEY-----`) or one ssh-keygen made"
+                    .to_owned(),
+            },
+            Self::NeedsPassphrase(path) => format!(
+                "add it to your agent first (`ssh-add {}`), or run berth on a terminal",
+                path.display()
+            ),
+        }
+    }
+}
+
+const PUBLIC_KEY: &str = "a public key";
+const PUTTY_KEY: &str = "a PuTTY key (.ppk)";
+
+/// What a key file holds, as far as berth needs to know before ssh reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyContent {
+    /// Protected by a passphrase (PEM `Proc-Type: 4,ENCRYPTED`, encrypted
+    /// PKCS#8, or an OpenSSH key with a cipher).
+    pub encrypted: bool,
+}
+
+/// Reads `path` and tells whether it is a private key ssh can load; never
+/// keeps or prints the key.
+pub fn inspect(path: &Path) -> Result<KeyContent, KeyError> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeyError::Missing(path.to_owned()));
+        }
+        Ok(meta) if meta.is_dir() => return Err(KeyError::Directory(path.to_owned())),
+        _ => {}
+    }
+    let bytes = std::fs::read(path).map_err(|source| KeyError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    classify(&bytes).map_err(|what| KeyError::NotAPrivateKey {
+        path: path.to_owned(),
+        what,
+    })
+}
+
+/// A private key's content, or what the bytes are instead.
+fn classify(bytes: &[u8]) -> Result<KeyContent, &'static str> {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty");
+    }
+    if text.starts_with("PuTTY-User-Key-File") {
+        return Err(PUTTY_KEY);
+    }
+    let first = text.split_whitespace().next().unwrap_or_default();
+    if first.starts_with("ssh-") || first.starts_with("ecdsa-") || first.starts_with("sk-") {
+        return Err(PUBLIC_KEY);
+    }
+    if text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err("an X.509 certificate");
+    }
+    if text.contains("-----BEGIN PUBLIC KEY-----")
+        || text.contains("-----BEGIN RSA PUBLIC KEY-----")
+    {
+        return Err(PUBLIC_KEY);
+    }
+    if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        return match ssh_key::PrivateKey::from_openssh(text) {
+            Ok(key) => Ok(KeyContent {
+                encrypted: key.is_encrypted(),
+            }),
+            Err(_) => Err("a damaged OpenSSH private key"),
+        };
+    }
+    let pem = text.contains("-----BEGIN ") && text.contains(" PRIVATE KEY-----");
+    if !pem {
+        return Err("not a key file");
+    }
+    Ok(KeyContent {
+        encrypted: text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+            || text.contains("Proc-Type: 4,ENCRYPTED"),
+    })
 }
 
 /// Looks for the key of `key_name` (the instance's KeyName).
@@ -57,6 +193,7 @@ pub fn find_key(
     home: Option<&Path>,
 ) -> Result<KeyLookup, KeyError> {
     if let Some(path) = explicit {
+        inspect(path)?;
         let found =
             probe(path, KeySource::Flag).ok_or_else(|| KeyError::Missing(path.to_owned()))?;
         return Ok(KeyLookup {
@@ -120,7 +257,7 @@ mod tests {
     use super::*;
 
     fn touch(path: &Path, mode: u32) {
-        std::fs::write(path, "key").expect("write");
+        std::fs::write(path, include_str!("testdata/rsa-pkcs1.pem")).expect("write");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -178,6 +315,64 @@ mod tests {
             .expect("found");
         assert_eq!(found.source, KeySource::Flag);
         assert!(!found.too_open());
+    }
+
+    #[test]
+    fn key_files_are_told_from_what_is_not_one() {
+        let table: Vec<(&str, Result<bool, &str>)> = vec![
+            (include_str!("testdata/rsa-pkcs1.pem"), Ok(false)),
+            (include_str!("testdata/rsa-pkcs8.pem"), Ok(false)),
+            (include_str!("testdata/rsa-openssh.key"), Ok(false)),
+            (include_str!("testdata/rsa-openssh-encrypted.key"), Ok(true)),
+            (include_str!("testdata/rsa-pkcs8-encrypted.pem"), Ok(true)),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+                Ok(true),
+            ),
+            ("", Err("empty")),
+            ("  \n", Err("empty")),
+            ("ssh-ed25519 AAAAC3Nz comment\n", Err(PUBLIC_KEY)),
+            (
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+                Err(PUBLIC_KEY),
+            ),
+            (
+                "PuTTY-User-Key-File-3: ssh-rsa\nEncryption: none\n",
+                Err(PUTTY_KEY),
+            ),
+            (
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                Err("an X.509 certificate"),
+            ),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nnot base64\n-----END OPENSSH PRIVATE KEY-----\n",
+                Err("a damaged OpenSSH private key"),
+            ),
+            ("hello\n", Err("not a key file")),
+        ];
+        for (text, expected) in table {
+            assert_eq!(
+                classify(text.as_bytes()).map(|c| c.encrypted),
+                expected,
+                "{text:?}"
+            );
+        }
+        assert_eq!(classify(&[0xff, 0xfe, 0x00]), Err("not a key file"));
+    }
+
+    #[test]
+    fn an_identity_that_is_no_file_says_what_it_is() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        assert!(matches!(
+            inspect(tmp.path()),
+            Err(KeyError::Directory(p)) if p == tmp.path()
+        ));
+        let empty = tmp.path().join("empty.pem");
+        std::fs::write(&empty, "").expect("write");
+        assert!(matches!(
+            find_key(Some(&empty), None, &[], None),
+            Err(KeyError::NotAPrivateKey { what: "empty", .. })
+        ));
     }
 
     #[test]

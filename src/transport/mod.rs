@@ -5,6 +5,7 @@ pub mod chooser;
 pub mod eice;
 #[cfg(unix)]
 pub mod fleet;
+pub mod probe;
 #[cfg(unix)]
 pub mod rdp;
 pub mod relay;

@@ -9,6 +9,7 @@
 //! foreground process group); in raw mode ssh sends it to the remote side
 //! and berth, which sees nothing, keeps waiting.
 
+use std::ffi::OsStr;
 use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
@@ -85,7 +86,10 @@ impl Interrupts {
 /// Runs `argv` with the terminal and standard streams inherited, passing
 /// on any signal berth receives, and waits for it to end.
 #[cfg(unix)]
-pub async fn run(argv: &[String], interrupts: &mut Interrupts) -> Result<Outcome, TransportError> {
+pub async fn run<S: AsRef<OsStr>>(
+    argv: &[S],
+    interrupts: &mut Interrupts,
+) -> Result<Outcome, TransportError> {
     run_with_input(argv, None, interrupts, |program, source| {
         TransportError::Spawn { program, source }
     })
@@ -96,8 +100,8 @@ pub async fn run(argv: &[String], interrupts: &mut Interrupts) -> Result<Outcome
 /// the pipe closed, instead of the terminal. `spawn_error` names the
 /// failure for this kind of program.
 #[cfg(unix)]
-pub async fn run_with_input(
-    argv: &[String],
+pub async fn run_with_input<S: AsRef<OsStr>>(
+    argv: &[S],
     input: Option<&[u8]>,
     interrupts: &mut Interrupts,
     spawn_error: impl Fn(String, std::io::Error) -> TransportError,
@@ -108,8 +112,13 @@ pub async fn run_with_input(
             interrupted_by: Some(sig),
         });
     }
-    let (program, rest) = super::split(argv);
-    let failed = |source| spawn_error(program.to_owned(), source);
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(spawn_error(
+            String::new(),
+            std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        ));
+    };
+    let failed = |source| spawn_error(program.as_ref().to_string_lossy().into_owned(), source);
     let mut child = Command::new(program)
         .args(rest)
         .stdin(if input.is_some() {

@@ -129,7 +129,7 @@ fn a_bad_config_file_is_named_with_its_line_and_key() {
         "region = \"us-east-1\"\n\n[clusters.prod]\nuser = \"ops\"\nvia = \"teleport\"\n",
     );
     berth.run(&["ls"]).expect_code(2).stderr_has(&format!(
-        "config file {}, line 5, key `clusters.prod.via`: unknown variant `teleport`",
+        "config file {} is not valid: line 5, key `clusters.prod.via`: unknown variant `teleport`",
         path.display()
     ));
     std::fs::write(&path, "cache_ttl = \"a while\"\n").expect("write");
@@ -146,7 +146,7 @@ fn the_default_cluster_is_the_target_when_none_is_given() {
     berth
         .run(&["ssh", "--first", "--dry-run"])
         .expect_code(2)
-        .stderr_has("no target given")
+        .stderr_has("the target is empty, and there is no default cluster")
         .stderr_has("BERTH_CLUSTER");
     berth.env("BERTH_CLUSTER", Some("prod"));
     let run = berth.run(&["ssh", "--via", "private", "--first", "--dry-run"]);
@@ -287,6 +287,16 @@ fn a_cluster_listing_warms_the_cache_for_its_hosts() {
     let berth = Berth::new(sb);
     berth.run(&["ls", "fleet"]).expect_code(0);
     let host = sb.host("fleet-17");
+    // The first contact asks only for the host key to pin (the console
+    // output); where the host is, the listing said.
+    let (first, calls) = with_stats(
+        &berth,
+        &["ssh", "fleet/fleet-17", "--via", "private", "--", "true"],
+    );
+    first
+        .expect_code(0)
+        .stderr_has("stats: call ec2:GetConsoleOutput x1");
+    assert_eq!(calls, 1, "{first:#?}");
     let ip = host.private_ip.as_deref().expect("ip");
     let by_id = format!("fleet/{}", host.instance_id);
     for target in ["fleet/fleet-17", &by_id, &format!("fleet/{ip}")] {

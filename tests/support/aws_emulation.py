@@ -453,3 +453,330 @@ for f in "$dir"/*.pub; do
 done
 exit 0
 """
+
+
+# How long after a container instance is set DRAINING the sandbox's ECS
+# stops its service tasks (ECS moves them at the services' own pace).
+DRAIN_DELAY_SECONDS = 1.0
+
+
+def emulate_ecs_draining(ecs_backends):
+    """ECS UpdateContainerInstancesState(DRAINING): "Service tasks on the
+    container instance that are in the RUNNING state are stopped and
+    replaced", while standalone tasks "are not affected" (ECS Developer
+    Guide, container instance draining). moto only changes the status; here
+    the service tasks (group `service:NAME`) on an instance set DRAINING are
+    stopped shortly after, which brings its runningTasksCount to 0. (The
+    replacements the scheduler would start elsewhere are not emulated.)"""
+    import threading
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    if getattr(EC2ContainerServiceBackend, "_berth_draining", False):
+        return
+    original = EC2ContainerServiceBackend.update_container_instances_state
+
+    def update_container_instances_state(self, cluster_str, ids, status):
+        result = original(self, cluster_str, ids, status)
+        if status.upper() != "DRAINING":
+            return result
+        cluster = self._get_cluster(cluster_str)
+        arns = {ci.container_instance_arn for ci in result[0]}
+
+        def stop_service_tasks():
+            for arn, task in list(self.tasks.get(cluster.name, {}).items()):
+                if (task.container_instance_arn in arns
+                        and (task.group or "").startswith("service:")
+                        and task.last_status != "STOPPED"):
+                    self.stop_task(cluster.name, arn,
+                                   "Service: container instance is in DRAINING state")
+
+        timer = threading.Timer(DRAIN_DELAY_SECONDS, stop_service_tasks)
+        timer.daemon = True
+        timer.start()
+        return result
+
+    EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state
+    EC2ContainerServiceBackend._berth_draining = True
+
+
+# Run Command's documented limits (SSM API Reference): at most 50 instance
+# ids a SendCommand; GetCommandInvocation returns the first 24,000
+# characters of standard output and 8,000 of standard error;
+# ListCommandInvocations' plugin Output, the first 2,500.
+RUN_COMMAND_MAX_INSTANCES = 50
+STDOUT_LIMIT = 24000
+STDERR_LIMIT = 8000
+LIST_OUTPUT_LIMIT = 2500
+
+
+def emulate_run_command(ec2_backends):
+    """SSM Run Command as the sandbox's SSM agents would answer it (moto
+    records the command but runs nothing and reports Success at once):
+
+    * SendCommand with AWS-RunShellScript (or AWS-RunPowerShellScript)
+      and at most 50 InstanceIds; an id that is not a managed instance whose
+      agent is Online (tag ``sandbox:ssm-ping``) fails the call with
+      InvalidInstanceId, as SSM does;
+    * each instance's "agent" runs the `commands` parameter with ``sh -c``
+      on this machine (the sandbox's hosts all live here), with
+      AWS_SSM_INSTANCE_ID and AWS_SSM_REGION_NAME set as the agent sets them,
+      for at most `executionTimeout` seconds; the invocation goes Pending ->
+      InProgress -> Success / Failed / TimedOut with the exit status as
+      ResponseCode;
+    * GetCommandInvocation and ListCommandInvocations (Details) report it,
+      output truncated at the documented limits.
+    """
+    import datetime
+    import json
+    import subprocess
+    import threading
+    import uuid
+
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    if getattr(SimpleSystemManagerResponse, "_berth_run_command", False):
+        return
+    commands = {}  # command id -> {"instances": {id: invocation}, ...}
+    lock = threading.Lock()
+
+    def now():
+        return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+    def error(code, message):
+        body = json.dumps({"__type": code, "message": message})
+        return 400, {"content-type": "application/x-amz-json-1.1"}, body
+
+    def managed_online(backend, instance_id):
+        for reservation in backend.reservations.values():
+            for inst in reservation.instances:
+                if inst.id == instance_id:
+                    tags = {t["key"]: t["value"] for t in inst.get_tags()}
+                    return tags.get("sandbox:ssm-ping") == "Online"
+        return False
+
+    def run(invocation, script, timeout, region):
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root",
+               "AWS_SSM_INSTANCE_ID": invocation["InstanceId"], "AWS_SSM_REGION_NAME": region}
+        with lock:
+            invocation.update(Status="InProgress", StatusDetails="InProgress",
+                              ExecutionStartDateTime=now())
+        try:
+            done = subprocess.run(["sh", "-c", script], env=env, capture_output=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            status = "Success" if done.returncode == 0 else "Failed"
+            code, out, err = done.returncode, done.stdout, done.stderr
+        except subprocess.TimeoutExpired as e:
+            status, code = "TimedOut", -1
+            out, err = e.stdout or b"", e.stderr or b""
+        with lock:
+            invocation.update(
+                Status=status, StatusDetails="ExecutionTimedOut" if status == "TimedOut" else status,
+                ResponseCode=code, ExecutionEndDateTime=now(),
+                StandardOutputContent=out.decode("utf-8", "replace")[:STDOUT_LIMIT],
+                StandardErrorContent=err.decode("utf-8", "replace")[:STDERR_LIMIT])
+
+    def send_command(self):
+        document = self._get_param("DocumentName")
+        ids = self._get_param("InstanceIds", []) or []
+        parameters = self._get_param("Parameters", {}) or {}
+        if document not in ("AWS-RunShellScript", "AWS-RunPowerShellScript"):
+            return error("InvalidDocument", f"document {document} is not emulated")
+        if not ids or len(ids) > RUN_COMMAND_MAX_INSTANCES:
+            return error("ValidationException",
+                         f"InstanceIds must have 1 to {RUN_COMMAND_MAX_INSTANCES} members")
+        backend = ec2_backends[self.current_account][self.region]
+        if any(not managed_online(backend, i) for i in ids):
+            return error("InvalidInstanceId",
+                         "Instances not in a valid state for account " + self.current_account)
+        script = "\n".join(parameters.get("commands", []))
+        timeout = int((parameters.get("executionTimeout") or ["3600"])[0])
+        command_id = str(uuid.uuid4())
+        requested = now()
+        invocations = {
+            i: {"CommandId": command_id, "InstanceId": i, "DocumentName": document,
+                "Status": "Pending", "StatusDetails": "Pending", "ResponseCode": -1,
+                "StandardOutputContent": "", "StandardErrorContent": "",
+                "PluginName": "aws:runShellScript" if document == "AWS-RunShellScript"
+                else "aws:runPowerShellScript", "RequestedDateTime": requested}
+            for i in ids}
+        with lock:
+            commands[command_id] = invocations
+        for invocation in invocations.values():
+            threading.Thread(target=run, args=(invocation, script, timeout, self.region),
+                             daemon=True).start()
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps({"Command": {
+            "CommandId": command_id, "DocumentName": document, "InstanceIds": ids,
+            "Parameters": parameters, "Status": "Pending", "TargetCount": len(ids),
+            "CompletedCount": 0, "ErrorCount": 0,
+            # a Timestamp in the JSON protocol: epoch seconds
+            "RequestedDateTime": datetime.datetime.fromisoformat(requested).timestamp()}})
+
+    def get_command_invocation(self):
+        command_id = self._get_param("CommandId")
+        instance_id = self._get_param("InstanceId")
+        with lock:
+            invocation = commands.get(command_id, {}).get(instance_id)
+            if invocation is None:
+                return error("InvocationDoesNotExist",
+                             "An invocation cannot be retrieved for that command and instance")
+            body = {k: invocation[k] for k in (
+                "CommandId", "InstanceId", "DocumentName", "PluginName", "ResponseCode",
+                "Status", "StatusDetails", "StandardOutputContent", "StandardErrorContent")}
+            for k in ("ExecutionStartDateTime", "ExecutionEndDateTime"):
+                if k in invocation:
+                    body[k] = invocation[k]
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps(body)
+
+    def list_command_invocations(self):
+        command_id = self._get_param("CommandId")
+        details = self._get_param("Details", False)
+        with lock:
+            found = []
+            for cid, invocations in commands.items():
+                if command_id and cid != command_id:
+                    continue
+                for inv in invocations.values():
+                    entry = {"CommandId": cid, "InstanceId": inv["InstanceId"],
+                             "DocumentName": inv["DocumentName"], "Status": inv["Status"],
+                             "StatusDetails": inv["StatusDetails"]}
+                    if details:
+                        entry["CommandPlugins"] = [{
+                            "Name": inv["PluginName"], "Status": inv["Status"],
+                            "ResponseCode": inv["ResponseCode"],
+                            "Output": (inv["StandardOutputContent"]
+                                       + inv["StandardErrorContent"])[:LIST_OUTPUT_LIMIT]}]
+                    found.append(entry)
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps(
+            {"CommandInvocations": found})
+
+    SimpleSystemManagerResponse.send_command = send_command
+    SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
+    SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
+    SimpleSystemManagerResponse._berth_run_command = True
+
+
+# The tag that tells the console-output emulation what an instance printed
+# (see emulate_console_output).
+CONSOLE_TAG = "sandbox:console"
+
+
+def _ssh_fingerprint(public_key_line):
+    """`SHA256:…` of an OpenSSH public key line, as `ssh-keygen -l` prints it."""
+    import base64
+    import hashlib
+
+    blob = base64.b64decode(public_key_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def cloud_init_console(private_ip, public_key_lines, keys=True):
+    """Console text of a first boot with cloud-init: the kernel's lines, then
+    write-ssh-key-fingerprints' two blocks (fingerprints through the `ec2:`
+    logger, then the keys), as on Amazon Linux and Ubuntu."""
+    host = "ip-" + (private_ip or "10-0-0-1").replace(".", "-")
+    lines = [
+        "[    0.000000] Linux version 6.1.112-122.189.amzn2023.x86_64 (mockbuild@ip-10-0-43-165) #1 SMP",
+        "[    0.000000] Command line: BOOT_IMAGE=(hd0,gpt1)/boot/vmlinuz-6.1 root=UUID=0 ro console=ttyS0,115200n8",
+        f"[   11.504331] cloud-init[1702]: Cloud-init v. 22.2.2 running 'modules:final' at Mon, 10 Nov 2025 08:01:12 +0000.",
+        "ec2: ",
+        "ec2: #############################################################",
+        "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----",
+    ]
+    for key in public_key_lines:
+        kind = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA"}.get(key.split()[0], "ECDSA")
+        bits = "256" if kind != "RSA" else "3072"
+        lines.append(f"ec2: {bits} {_ssh_fingerprint(key)} root@{host} ({kind})")
+    lines += [
+        "ec2: -----END SSH HOST KEY FINGERPRINTS-----",
+        "ec2: #############################################################",
+    ]
+    if keys:
+        lines.append("-----BEGIN SSH HOST KEY KEYS-----")
+        lines += [" ".join(key.split()[:2]) + f" root@{host}" for key in public_key_lines]
+        lines.append("-----END SSH HOST KEY KEYS-----")
+    lines.append(f"[   11.912808] cloud-init[1702]: Cloud-init v. 22.2.2 finished at Mon, 10 Nov 2025 08:01:12 +0000. Up 11.89 seconds")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def emulate_console_output(host_key_pub, stranger_key_pub):
+    """EC2 GetConsoleOutput as EC2 answers it for a booted instance (moto
+    returns one canned kernel log without host keys for every instance):
+    the console text, base64-encoded, in which cloud-init printed the SSH
+    host keys at first boot. Every Linux host of the sandbox has the
+    sandbox sshd's host key (read from ``host_key_pub``). The tag
+    ``sandbox:console`` stands for other consoles:
+
+    * ``stranger``: the keys of another machine (``stranger_key_pub``), as
+      for an instance whose address now answers with someone else's sshd;
+    * ``fingerprints-only``: the fingerprints block without the keys;
+    * ``no-host-keys``: the kernel's lines only (cloud-init told not to
+      print them, or the 64 KB EC2 keeps no longer hold them);
+    * ``empty``: no output at all (EC2 has none yet).
+
+    A Windows instance's console (EC2Launch) has no SSH host keys.
+    """
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.ec2.responses.general import SAMPLE_CONSOLE_OUTPUT, General
+    from moto.ec2.utils import Base64EncodedString
+
+    if getattr(General, "_berth_emulated", False):
+        return
+
+    def read_key(path):
+        with open(path) as f:
+            return f.read().strip()
+
+    def get_console_output(self):
+        instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
+        tags = {t["key"]: t["value"] for t in instance.get_tags()}
+        console = tags.get(CONSOLE_TAG)
+        result = {"InstanceId": instance.id, "Timestamp": utcnow()}
+        if console == "empty":
+            return ActionResult(result)
+        if instance.platform == "windows":
+            text = ("Windows is Ready to use\r\nEC2LaunchTelemetry: IsTelemetryEnabled=true\r\n"
+                    "Message: Windows is Ready to use\r\n")
+        elif console == "no-host-keys":
+            text = SAMPLE_CONSOLE_OUTPUT
+        else:
+            key = read_key(stranger_key_pub if console == "stranger" else host_key_pub)
+            text = cloud_init_console(instance.private_ip, [key],
+                                      keys=console != "fingerprints-only")
+        result["Output"] = Base64EncodedString.from_raw_string(text)
+        return ActionResult(result)
+
+    General.get_console_output = get_console_output
+    General._berth_emulated = True
+
+
+def emulate_instance_lookups_at_scale():
+    """DescribeInstances by id as EC2 answers it, in time for a fleet of
+    thousands: moto compares every requested id with every instance of
+    every reservation (lists, not sets), which takes seconds per call of
+    1000 ids in the sandbox's `huge` cluster. Same answers and errors,
+    looked up in sets."""
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.utils import filter_reservations
+
+    if getattr(InstanceBackend, "_berth_emulated", False):
+        return
+
+    def get_reservations_by_instance_ids(self, instance_ids, filters=None):
+        wanted = set(instance_ids)
+        reservations = []
+        for reservation in self.all_reservations():
+            if any(instance.id in wanted for instance in reservation.instances):
+                reservation.instances = [i for i in reservation.instances if i.id in wanted]
+                reservations.append(reservation)
+        found = {i.id for r in reservations for i in r.instances}
+        if len(found) != len(instance_ids):
+            raise InvalidInstanceIdError(list(set(instance_ids).difference(found))[0])
+        if filters is not None:
+            reservations = filter_reservations(reservations, filters)
+        return reservations
+
+    InstanceBackend.get_reservations_by_instance_ids = get_reservations_by_instance_ids
+    InstanceBackend._berth_emulated = True

@@ -16,7 +16,9 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 
+mod changes;
 pub mod desktop;
+pub mod faults;
 
 #[derive(Debug, Deserialize)]
 pub struct SandboxHost {
@@ -135,8 +137,12 @@ pub struct SandboxFleet {
     pub failing: String,
     pub failing_status: i32,
     pub failing_message: String,
-    /// Host name -> the ARN of the web task it runs (the first three).
+    /// Host name -> the ARN of the task it runs (a `service:web` task on
+    /// the first three, among others).
     pub tasks: BTreeMap<String, String>,
+    /// Tag `maintenance` value -> the hosts that carry it: `a` goes through,
+    /// `b` holds the failing host, `c`'s standalone task never drains.
+    pub maintenance: BTreeMap<String, Vec<String>>,
 }
 
 /// The EC2 Instance Connect Endpoint in the sandbox subnet and the
@@ -189,6 +195,40 @@ impl SandboxEice {
     }
 }
 
+/// Cluster `huge` (`start_huge_cluster` in sandbox.py), built in the
+/// background after the sandbox is ready.
+#[derive(Debug, Deserialize)]
+pub struct SandboxHuge {
+    pub cluster: String,
+    /// A region of its own: no other test's lookups scan its instances.
+    pub region: String,
+    pub instances: usize,
+    /// Appears when every container instance is registered.
+    pub ready_file: PathBuf,
+}
+
+impl SandboxHuge {
+    /// Waits (up to 5 minutes) until the cluster is complete.
+    pub fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        let failed = self.ready_file.with_file_name("huge.failed");
+        while !self.ready_file.exists() {
+            if let Ok(why) = std::fs::read_to_string(&failed) {
+                panic!(
+                    "the sandbox could not build cluster {}: {why}",
+                    self.cluster
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cluster {} was not built within 5 minutes",
+                self.cluster
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Sandbox {
     pub endpoint: String,
@@ -224,6 +264,13 @@ pub struct Sandbox {
     #[serde(default)]
     pub sshd_log: PathBuf,
     pub eice: SandboxEice,
+    /// The public host key of every sandbox sshd (what GetConsoleOutput
+    /// prints for the hosts).
+    #[serde(default)]
+    pub host_key_pub: PathBuf,
+    /// Cluster `huge`, for a target with 10,000 matches.
+    #[serde(default)]
+    pub huge: Option<SandboxHuge>,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }
@@ -440,6 +487,8 @@ static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
 
 /// Container instances in the sandbox's `bench` cluster.
 pub const BENCH_INSTANCES: usize = 150;
+/// Container instances in the sandbox's `huge` cluster.
+pub const HUGE_INSTANCES: usize = 10_000;
 
 /// The shared sandbox, started on first use. A missing stand-in fails the
 /// test with what to install; it never skips.
@@ -460,6 +509,8 @@ fn start() -> Sandbox {
         .arg(root.join("tests/support/sandbox.py"))
         // Enough instances for two pages of ListContainerInstances.
         .args(["--bench-instances", &BENCH_INSTANCES.to_string()])
+        // A target with 10,000 matches; built in the background.
+        .args(["--huge-instances", &HUGE_INSTANCES.to_string()])
         // xrdp for prod-windows: it starts in well under a second.
         .arg("--rdp")
         .stdin(Stdio::piped())

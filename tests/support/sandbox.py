@@ -3,7 +3,7 @@
 
 Usage (as root):
 
-    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--rdp] [--until-signal]
+    .venv/bin/python tests/support/sandbox.py [--dir DIR] [--keep] [--bench-instances N] [--huge-instances N] [--rdp] [--until-signal]
 
 What it sets up:
 
@@ -65,6 +65,8 @@ import time
 
 REGION = "us-east-1"
 AZ = "us-east-1a"
+# The region of cluster `huge` (--huge-instances), apart from everything else.
+HUGE_REGION = "us-west-2"
 KEY_NAME = "berth-sandbox"
 SG_NAME = "berth-sandbox"
 PROG = "sandbox.py"
@@ -129,17 +131,32 @@ BASTION_SG_NAME = "berth-bastion"
 # Cluster `fleet` (build_fleet_cluster): hosts on 127.X.0.100+; one has no
 # sshd, one's sshd forces a failing command.
 FLEET_CLUSTER = "fleet"
-FLEET_SIZE = 50
-FLEET_FIRST_OCTET = 100
+FLEET_SIZE = 50  # --fleet-size
+# The fleet has a subnet of its own, 127.X.2.0/24, hosts from .10 up.
+FLEET_THIRD_OCTET = 2
+FLEET_FIRST_OCTET = 10
 FLEET_UNREACHABLE = 49
 FLEET_FAILING = 48
 FLEET_FAILING_STATUS = 3
 FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
+# Tag `maintenance` on some fleet hosts, for `berth maintain` tests of their
+# own: a group that goes through, one with the failing host, one whose
+# standalone task never drains.
+FLEET_MAINTENANCE = {"a": [40, 41, 42, 43], "b": [44, 45, 48], "c": [39]}
+FLEET_SERVICE_TASKS = [0, 1, 2, 40, 41, 44]
+FLEET_STANDALONE_TASKS = [39]
+# Where the ECS agent writes its logs on a container instance.
+ECS_LOG_DIR = "/var/log/ecs"
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
+# An instance outside any cluster whose console output prints another
+# machine's host key (sandbox:console=stranger) while the sandbox sshd
+# answers at its address: an address that now belongs to someone else.
+STRANGER_OCTET = 28
 # Every 127.X.0.N sshd listens on.
 SSHD_OCTETS = ([n for _, n, ami, *_ in PROD_HOSTS if ami != AMI_WINDOWS]
-               + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS])
+               + [n for _, n in OPEN_HOSTS] + [BROKEN_OCTETS[h] for h in BROKEN_SSHD_HOSTS]
+               + [STRANGER_OCTET])
 SSH_USERS = ["ec2-user", "ubuntu", "core"]
 # AMIs that ship the ec2-instance-connect package (Amazon Linux 2023 and
 # Ubuntu do; Flatcar does not): their sshd asks EC2 Instance Connect for keys.
@@ -299,6 +316,7 @@ class Sandbox:
         self.fleet_sshds = []
         self.fleet_listen = []
         self.xrdp = []  # [xrdp-sesman, xrdp] Popen objects, with --rdp
+        self.huge_ready = None  # DIR/huge.ready, with --huge-instances
         self.net = None
         self.subreaper = False
         self.key_store = None  # EC2 Instance Connect's pushed keys
@@ -383,6 +401,11 @@ class Sandbox:
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
             subprocess.Popen([kg, "-q", "-t", "ed25519", "-N", "", "-C", "berth-sandbox-host",
                               "-f", self.host_key],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+            # No sshd has it: the host key of a machine that is not the one
+            # answering (GetConsoleOutput of instances tagged sandbox:console=stranger).
+            subprocess.Popen([kg, "-q", "-t", "ed25519", "-N", "", "-C", "berth-sandbox-stranger",
+                              "-f", os.path.join(self.dir, "stranger_host_ed25519_key")],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
         ]
         for p in procs:
@@ -603,13 +626,22 @@ class Sandbox:
 
         emulate_ecs_container_instance_queries()
         from moto.ec2.models import ec2_backends
-        from aws_emulation import (emulate_container_runtime_ids, emulate_instance_connect,
+        from aws_emulation import (emulate_console_output, emulate_container_runtime_ids,
+                                   emulate_instance_connect, emulate_instance_lookups_at_scale,
                                    emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
+        from moto.ecs.models import ecs_backends
+        from aws_emulation import emulate_ecs_draining, emulate_run_command
+        emulate_ecs_draining(ecs_backends)
+        emulate_run_command(ec2_backends)
         self.setup_instance_connect()
         emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
+        emulate_instance_lookups_at_scale()
+        # The host key files are made by keygen(), before any call is served.
+        emulate_console_output(os.path.join(self.dir, "ssh_host_ed25519_key.pub"),
+                               os.path.join(self.dir, "stranger_host_ed25519_key.pub"))
 
         # moto advances an ECS task one lifecycle step (RUNNING -> DEACTIVATING
         # -> STOPPING ...) every time it is described; keep them RUNNING.
@@ -673,6 +705,7 @@ class Sandbox:
         rt = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag(
             "route-table", Name="berth-sandbox-private"))["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=rt, SubnetId=subnet)
+        self.route_table = rt
         sg = ec2.create_security_group(GroupName=SG_NAME, Description="berth sandbox: ssh and rdp from loopback",
                                        VpcId=vpc)["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
@@ -1045,6 +1078,21 @@ class Sandbox:
             "security_group_ids": [bastion],
         }
 
+        inst = ec2.run_instances(
+            ImageId=AMI_AL2023, MinCount=1, MaxCount=1, SubnetId=self.subnet,
+            SecurityGroupIds=[self.sg], KeyName=KEY_NAME, InstanceType="t3.micro",
+            PrivateIpAddress=f"{net}.{STRANGER_OCTET}",
+            TagSpecifications=tag("instance", Name="hostkey-stranger",
+                                  **{"sandbox:console": "stranger"}))["Instances"][0]
+        self.hosts["hostkey-stranger"] = {
+            "instance_id": inst["InstanceId"], "container_instance_arn": None,
+            "private_ip": inst.get("PrivateIpAddress"), "public_ip": None, "public_dns": None,
+            "user": "ec2-user", "cluster": None, "ami": AMI_AL2023, "key_name": KEY_NAME,
+            "key_path": self.key_path, "platform": "linux", "role": None, "status": None,
+            "state": "running", "vpc_id": inst.get("VpcId"), "subnet_id": inst.get("SubnetId"),
+            "security_group_ids": [self.sg],
+        }
+
         # Healthy hosts sshd answers on, each in a group of its own that does
         # not admit 127.0.0.0/8, with rules berth must leave alone.
         open_groups = {}
@@ -1110,10 +1158,15 @@ class Sandbox:
         return ci["containerInstance"]["containerInstanceArn"]
 
     def build_bench(self, default_subnet, tag):
-        n = self.args.bench_instances
+        sizes = self.args.bench_instances
+        for n in sizes:
+            self.build_bench_cluster("bench" if len(sizes) == 1 else f"bench-{n}", n,
+                                     default_subnet, tag)
+
+    def build_bench_cluster(self, cluster, n, default_subnet, tag):
         t0 = time.monotonic()
-        self.ecs.create_cluster(clusterName="bench")
-        self.clusters.append("bench")
+        self.ecs.create_cluster(clusterName=cluster)
+        self.clusters.append(cluster)
         _, ec2_be, _ = self._backends()
         insts = []
         chunk = 250
@@ -1126,15 +1179,60 @@ class Sandbox:
         t1 = time.monotonic()
         # distinct Name tags, set in-process (one HTTP call per instance is slow)
         for i, inst in enumerate(insts, 1):
-            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"bench-{i:04d}"})
+            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"{cluster}-{i:04d}"})
         # Registering over HTTP costs ~6 ms each (mostly request handling, GIL-bound);
         # the backend call is what the RegisterContainerInstance handler does anyway.
         _, _, ecs_be = self._backends()
-        self.bench_arns = [
-            ecs_be.register_container_instance("bench", inst["InstanceId"]).container_instance_arn
-            for inst in insts]
-        log(f"bench: {n} instances in {time.monotonic() - t0:.1f}s "
+        for inst in insts:
+            ecs_be.register_container_instance(cluster, inst["InstanceId"])
+        log(f"{cluster}: {n} instances in {time.monotonic() - t0:.1f}s "
             f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
+
+    def start_huge_cluster(self):
+        """Cluster ``huge`` in region HUGE_REGION: --huge-instances container
+        instances, built in the background after the sandbox is ready, since
+        it takes a minute or more; DIR/huge.ready appears when it is complete
+        (DIR/huge.failed, with the reason, if it could not be). In a region
+        of its own, so that no lookup of the other tests (filters scan every
+        instance of a region) pays for its size."""
+        n = self.args.huge_instances
+        self.huge_ready = os.path.join(self.dir, "huge.ready")
+        import boto3
+        from botocore.config import Config
+        session = boto3.session.Session(aws_access_key_id="testing",
+                                        aws_secret_access_key="testing",
+                                        region_name=HUGE_REGION)
+        cfg = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=300)
+        ec2 = session.client("ec2", endpoint_url=self.endpoint, config=cfg)
+        ecs = session.client("ecs", endpoint_url=self.endpoint, config=cfg)
+        ecs.create_cluster(clusterName="huge")
+
+        def build():
+            try:
+                from moto.ecs.models import ecs_backends
+                t0 = time.monotonic()
+                ecs_be = ecs_backends[self.account][HUGE_REGION]
+                ids = []
+                while len(ids) < n:
+                    k = min(250, n - len(ids))
+                    ids += [i["InstanceId"] for i in ec2.run_instances(
+                        ImageId=AMI_AL2023, MinCount=k, MaxCount=k,
+                        InstanceType="t3.micro")["Instances"]]
+                    time.sleep(0.2)  # let the other tests' calls through
+                # Untagged: moto looks every instance's tags up in one list of
+                # all the region's tags, which 10,000 more would make slow.
+                for i, instance_id in enumerate(ids):
+                    ecs_be.register_container_instance("huge", instance_id)
+                    if i % 500 == 0:
+                        time.sleep(0.05)
+                with open(self.huge_ready, "w") as f:
+                    f.write(f"{n}\n")
+                log(f"huge: {n} container instances in {HUGE_REGION} in "
+                    f"{time.monotonic() - t0:.1f}s")
+            except BaseException as e:  # noqa: BLE001
+                with open(os.path.join(self.dir, "huge.failed"), "w") as f:
+                    f.write(f"{e!r}\n")
+        threading.Thread(target=build, daemon=True).start()
 
     def reap_zombies(self):
         """sshd's per-connection processes get reparented to us (child subreaper)
@@ -1205,14 +1303,68 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
                     for c in task["containers"]:
                         f.write(f"{c['runtimeId']} {c['name']} {task['taskArn']}\n")
 
+    # ------------------------------------------------------- ecs agent
+    def install_ecs_agent_standin(self):
+        """What an ECS container instance has for `berth logs` to collect,
+        on this machine that stands in for every host: the agent's log
+        directory /var/log/ecs (made only if absent, and removed again) and
+        its introspection API on localhost:51678 (if that port is free)."""
+        self.made_ecs_log_dir = False
+        if not os.path.exists(ECS_LOG_DIR):
+            os.makedirs(ECS_LOG_DIR, mode=0o755)
+            self.made_ecs_log_dir = True
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            for name, text in [
+                ("ecs-agent.log", f"level=info time={stamp} msg=\"Loading configuration\" module=agent.go\n"
+                                  f"level=info time={stamp} msg=\"Registered container instance with cluster!\"\n"),
+                ("ecs-init.log", f"level=info time={stamp} msg=\"Starting Amazon Elastic Container Service Agent\"\n"),
+            ]:
+                path = os.path.join(ECS_LOG_DIR, name)
+                with open(path, "w") as f:
+                    f.write(text)
+                os.chmod(path, 0o644)
+        import http.server
+
+        class Introspection(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                answers = {
+                    "/v1/metadata": {"Cluster": FLEET_CLUSTER, "ContainerInstanceArn": None,
+                                     "Version": "Amazon ECS Agent - v1.89.0 (sandbox)"},
+                    "/v1/tasks": {"Tasks": []},
+                }
+                body = answers.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                if body is not None:
+                    self.wfile.write(json.dumps(body).encode())
+
+            def log_message(self, *_):
+                pass
+
+        try:
+            self.introspection = http.server.ThreadingHTTPServer(("127.0.0.1", 51678), Introspection)
+        except OSError as e:
+            log(f"introspection stand-in not started: 127.0.0.1:51678 {e.strerror}")
+            self.introspection = None
+            return
+        threading.Thread(target=self.introspection.serve_forever, daemon=True).start()
+
+    def remove_ecs_agent_standin(self):
+        if getattr(self, "introspection", None) is not None:
+            self.introspection.shutdown()
+        if getattr(self, "made_ecs_log_dir", False):
+            shutil.rmtree(ECS_LOG_DIR, ignore_errors=True)
+
     # ------------------------------------------------------------- fleet
     def start_fleet_sshds(self):
         """sshd for the `fleet` cluster: one process per 16 addresses (sshd's
         limit on listen sockets), quiet logs. FLEET_FAILING's sshd forces a
         command that fails; FLEET_UNREACHABLE has no sshd at all."""
-        self.fleet_listen = [f"{self.net}.{FLEET_FIRST_OCTET + i}" for i in range(FLEET_SIZE)
-                             if i != FLEET_UNREACHABLE]
-        failing = f"{self.net}.{FLEET_FIRST_OCTET + FLEET_FAILING}"
+        self.fleet_net = f"{self.net.rsplit('.', 1)[0]}.{FLEET_THIRD_OCTET}"
+        self.fleet_listen = [f"{self.fleet_net}.{FLEET_FIRST_OCTET + i}"
+                             for i in range(self.args.fleet_size) if i != FLEET_UNREACHABLE]
+        failing = f"{self.fleet_net}.{FLEET_FIRST_OCTET + FLEET_FAILING}"
         for n in range(0, len(self.fleet_listen), 16):
             chunk = self.fleet_listen[n:n + 16]
             cfg = os.path.join(self.dir, f"fleet_sshd_config.{n // 16}")
@@ -1228,20 +1380,38 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         log(f"fleet sshd x{len(self.fleet_sshds)} on {len(self.fleet_listen)} addresses")
 
     def build_fleet_cluster(self):
-        """Cluster `fleet`: FLEET_SIZE Amazon Linux hosts on 127.X.0.100+, a web
-        task on each of the first three."""
+        """Cluster `fleet`: --fleet-size Amazon Linux hosts on 127.X.2.10+ in a
+        subnet of their own, service tasks on some and a standalone one."""
         ec2, ecs = self.ec2, self.ecs
         ecs.create_cluster(clusterName=FLEET_CLUSTER)
         self.clusters.append(FLEET_CLUSTER)
+        subnet = ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"{self.fleet_net}.0/24",
+                                   AvailabilityZone=AZ, TagSpecifications=[{
+                                       "ResourceType": "subnet",
+                                       "Tags": [{"Key": "Name", "Value": "berth-sandbox-fleet"}]}])
+        subnet = subnet["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=self.route_table, SubnetId=subnet)
         names = []
-        for i in range(FLEET_SIZE):
+        maintenance = {i: group for group, members in FLEET_MAINTENANCE.items() for i in members}
+        for i in range(self.args.fleet_size):
             name = f"fleet-{i:02d}"
+            # Their SSM agents report in (Run Command); the one without sshd
+            # has lost its connection too.
+            ping = "ConnectionLost" if i == FLEET_UNREACHABLE else "Online"
+            tags = [{"Key": "Name", "Value": name}, {"Key": "sandbox:ssm-ping", "Value": ping}]
+            if i in maintenance:
+                tags.append({"Key": "maintenance", "Value": maintenance[i]})
+            # For scripts/bench: the first 50 and 200 hosts that answer.
+            healthy = i not in (FLEET_UNREACHABLE, FLEET_FAILING)
+            rank = i - sum(1 for b in (FLEET_UNREACHABLE, FLEET_FAILING) if b < i)
+            for group in (50, 200):
+                if healthy and rank < group:
+                    tags.append({"Key": f"bench{group}", "Value": "yes"})
             inst = ec2.run_instances(
                 ImageId=AMI_AL2023, MinCount=1, MaxCount=1, InstanceType="t3.small",
-                SubnetId=self.subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
-                PrivateIpAddress=f"{self.net}.{FLEET_FIRST_OCTET + i}",
-                TagSpecifications=[{"ResourceType": "instance",
-                                    "Tags": [{"Key": "Name", "Value": name}]}])["Instances"][0]
+                SubnetId=subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
+                PrivateIpAddress=f"{self.fleet_net}.{FLEET_FIRST_OCTET + i}",
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
             self.hosts[name] = {
                 "instance_id": inst["InstanceId"], "private_ip": inst["PrivateIpAddress"],
                 "public_ip": None, "public_dns": None, "user": "ec2-user",
@@ -1251,16 +1421,25 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             }
             names.append(name)
         tasks = {}
-        for name in names[:3]:
+        # Service tasks (ECS drains them), and one standalone task (it does not).
+        service_hosts = [names[i] for i in FLEET_SERVICE_TASKS]
+        for name in service_hosts:
             task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="web",
-                                  containerInstances=[self.hosts[name]["container_instance_arn"]])
+                                  containerInstances=[self.hosts[name]["container_instance_arn"]],
+                                  group="service:web", startedBy="ecs-svc/0123456789")
             tasks[name] = task["tasks"][0]["taskArn"]
+        for i in FLEET_STANDALONE_TASKS:
+            task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="batch",
+                                  containerInstances=[self.hosts[names[i]]["container_instance_arn"]])
+            tasks[names[i]] = task["tasks"][0]["taskArn"]
         self.record_container_runtime_ids(list(tasks.values()) + list(self.tasks.values()))
         self.fleet = {
             "cluster": FLEET_CLUSTER, "hosts": names,
             "unreachable": names[FLEET_UNREACHABLE], "failing": names[FLEET_FAILING],
             "failing_status": FLEET_FAILING_STATUS, "failing_message": FLEET_FAILING_MESSAGE,
             "tasks": tasks,
+            "maintenance": {group: [names[i] for i in members]
+                            for group, members in FLEET_MAINTENANCE.items()},
         }
     # ---------------------------------------------------------------- eice
     def build_instance_connect_endpoint(self):
@@ -1485,6 +1664,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         self.keygen_broken()
         self.client_helpers()
         self.install_docker_standin()
+        self.install_ecs_agent_standin()
         self.build_fleet()
         # After the fleet: the Instance Connect Match blocks name instance ids.
         self.setup_sshd()
@@ -1495,6 +1675,8 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         if self.args.rdp:
             self.start_xrdp()
         self.wait_sshd()
+        if self.args.huge_instances:
+            self.start_huge_cluster()
         log(f"ready in {time.monotonic() - t0:.1f}s")
         return {
             "endpoint": self.endpoint,
@@ -1513,6 +1695,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "key_path": self.key_path,
             "sshd_pid": self.sshd.pid,
             "sshd_log": os.path.join(self.dir, "sshd.log"),
+            "host_key_pub": self.host_key + ".pub",
             "bastion_sshd_log": os.path.join(self.dir, "bastion-sshd.log"),
             "docker_log": self.docker_log,
             "fleet": self.fleet,
@@ -1520,6 +1703,9 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             "tasks": self.tasks,
             "clusters": self.clusters,
             "bench_instances": self.args.bench_instances,
+            "huge": ({"cluster": "huge", "region": HUGE_REGION,
+                      "instances": self.args.huge_instances,
+                      "ready_file": self.huge_ready} if self.args.huge_instances else None),
             "broken": self.broken,
             "windows_password": WINDOWS_PASSWORD,
             "rdp": self.rdp_info(),
@@ -1536,6 +1722,7 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         self.stop_xrdp()
+        self.remove_ecs_agent_standin()
         if self.eice_server is not None:
             self.eice_server.stop()
         for sshd in (*self.fleet_sshds, self.bastion_sshd, self.sshd):
@@ -1723,15 +1910,30 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", help="scratch dir (default: fresh mktemp -d berth-sandbox-XXXX)")
     ap.add_argument("--keep", action="store_true", help="do not remove DIR on exit")
-    ap.add_argument("--bench-instances", type=int, default=0, metavar="N",
-                    help="also create cluster 'bench' with N container instances")
+    ap.add_argument("--bench-instances", default="0", metavar="N[,N...]",
+                    help="also create cluster 'bench' with N container instances "
+                         "(several: clusters bench-N each)")
+    ap.add_argument("--fleet-size", type=int, default=FLEET_SIZE, metavar="N",
+                    help=f"hosts in cluster 'fleet' (50 to 240, default {FLEET_SIZE})")
+    ap.add_argument("--huge-instances", type=int, default=0, metavar="N",
+                    help="also create cluster 'huge' with N container instances, in the background "
+                         "(DIR/huge.ready appears when it is done)")
     ap.add_argument("--rdp", action="store_true",
                     help="also run xrdp for prod-windows on 127.X.0.13:3389 (Debian's xrdp, xorgxrdp)")
     ap.add_argument("--until-signal", action="store_true",
                     help="ignore stdin; run until SIGTERM/SIGINT/SIGHUP (for a detached sandbox)")
     args = ap.parse_args()
-    if args.bench_instances < 0:
+    try:
+        args.bench_instances = [int(n) for n in args.bench_instances.split(",") if n]
+    except ValueError:
+        ap.error("--bench-instances takes numbers, comma-separated")
+    if any(n < 0 for n in args.bench_instances):
         ap.error("--bench-instances must be >= 0")
+    args.bench_instances = [n for n in args.bench_instances if n > 0]
+    if not 50 <= args.fleet_size <= 240:
+        ap.error("--fleet-size must be 50 to 240")
+    if args.huge_instances < 0:
+        ap.error("--huge-instances must be >= 0")
 
     # Our boto3 clients must see only fake credentials and the local endpoint.
     os.environ.update({
