@@ -20,6 +20,7 @@ use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
 use crate::plan::PlanError;
+use crate::plan::copy::CopyError;
 use crate::plan::exec::ExecError;
 use crate::plan::rdp::RdpError;
 use crate::plan::route::RouteError;
@@ -27,6 +28,7 @@ use crate::secrets::ephemeral::EphemeralKeyError;
 use crate::secrets::keys::KeyError;
 use crate::target::TargetError;
 use crate::transport::TransportError;
+use crate::transport::eice::EiceError;
 
 /// How many candidates an ambiguous target's hint lists.
 const SHOWN_CANDIDATES: usize = 20;
@@ -46,11 +48,15 @@ pub enum Error {
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
+    Copy(#[from] CopyError),
+    #[error(transparent)]
     Rdp(#[from] RdpError),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Eice(#[from] EiceError),
     #[error("{what} matches {} hosts", candidates.len())]
     Ambiguous {
         what: String,
@@ -91,6 +97,7 @@ impl Error {
             Self::Target(_)
             | Self::Config(_)
             | Self::Usage { .. }
+            | Self::Copy(_)
             | Self::Firewall(FirewallError::NotOneAddress(_))
             | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
             Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
@@ -119,6 +126,7 @@ impl Error {
             | Self::Ambiguous { .. }
             | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
             | Self::NoMatch { .. } => 3,
+            Self::Eice(e) => e.exit_code(),
             Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. }))
             | Self::EphemeralKey(EphemeralKeyError::Generate(_))
             | Self::Output(_) => 1,
@@ -141,8 +149,10 @@ impl Error {
             Self::Plan(e) => Some(e.hint()),
             Self::Route(e) => Some(e.hint()),
             Self::Exec(e) => Some(e.hint()),
+            Self::Copy(e) => Some(e.hint()),
             Self::Rdp(e) => Some(e.hint()),
             Self::Transport(e) => Some(e.hint()),
+            Self::Eice(e) => Some(e.hint()),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
                 for (label, target) in candidates.iter().take(SHOWN_CANDIDATES) {

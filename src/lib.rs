@@ -83,6 +83,13 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Rdp(args) => runtime.block_on(tracked(commands::rdp::run(&ctx, args, out))),
         Command::Run(args) => runtime.block_on(tracked(commands::run::run(&ctx, args, out))),
         Command::Exec(args) => runtime.block_on(tracked(commands::exec::run(&ctx, args, out))),
+        Command::Logs(args) => runtime.block_on(tracked(commands::logs::run(&ctx, args, out))),
+        Command::Maintain(args) => {
+            runtime.block_on(tracked(commands::maintain::run(&ctx, args, out)))
+        }
+        Command::Cp(args) => runtime.block_on(tracked(commands::copy::cp(&ctx, args, out))),
+        Command::Tunnel(args) => runtime.block_on(tracked(commands::copy::tunnel(&ctx, args, out))),
+        Command::Proxy(args) => runtime.block_on(tracked(commands::proxy::run(&ctx, args))),
         Command::Completions { .. } | Command::Man => Ok(0),
     };
     ctx.print_stats();

@@ -10,6 +10,8 @@ use crate::config::{self, Config, ConfigError};
 
 /// Program overrides, so tests (and users) can choose what berth runs.
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";
+/// The scp program `berth cp` runs (default `scp`).
+pub const SCP_PROGRAM_VAR: &str = "BERTH_SCP";
 /// A chooser command (fzf, sk, …) to use instead of the built-in picker.
 pub const PICKER_VAR: &str = "BERTH_PICKER";
 /// The address-echo service `--detect-ip` asks (plain HTTP GET, the answer
@@ -21,6 +23,9 @@ pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
 /// `openssh` leaves host keys to OpenSSH alone; anything else (the default,
 /// `pin`) pins them per instance from the console output.
 pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
+/// `ws://HOST:PORT` (or `wss://`): where EC2 Instance Connect Endpoint
+/// tunnels are opened instead of `wss://{DnsName}` (a local stand-in).
+pub const EICE_URL_VAR: &str = "BERTH_EICE_URL";
 
 #[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, each from its own flag or variable
@@ -43,6 +48,8 @@ pub struct Settings {
     /// `$BERTH_ECHO_URL`: the address-echo service of `--detect-ip`.
     pub echo_url: String,
     pub ssh_program: String,
+    /// `$BERTH_SCP`: the scp program of `berth cp`.
+    pub scp_program: String,
     /// `$BERTH_PICKER`: an external chooser for several matches.
     pub picker: Option<String>,
     /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
@@ -53,6 +60,9 @@ pub struct Settings {
     /// `$SSH_AUTH_SOCK` or `$SSH_ASKPASS` is set: ssh has a way to a key's
     /// passphrase (or the key itself) without a terminal.
     pub ssh_passphrase_helper: bool,
+    /// `$BERTH_EICE_URL`: the scheme and host every endpoint tunnel goes
+    /// to instead of the endpoint's own.
+    pub eice_url: Option<String>,
 }
 
 impl Settings {
@@ -102,10 +112,12 @@ impl Settings {
             runtime_dir,
             echo_url: text(ECHO_URL_VAR).unwrap_or_else(|| DEFAULT_ECHO_URL.to_owned()),
             ssh_program: text(SSH_PROGRAM_VAR).unwrap_or_else(|| "ssh".to_owned()),
+            scp_program: text(SCP_PROGRAM_VAR).unwrap_or_else(|| "scp".to_owned()),
             picker: text(PICKER_VAR),
             rdp_client: text(RDP_CLIENT_VAR),
             pin_host_keys: text(HOST_KEYS_VAR).is_none_or(|v| v != "openssh"),
             ssh_passphrase_helper: var("SSH_AUTH_SOCK").is_some() || var("SSH_ASKPASS").is_some(),
+            eice_url: text(EICE_URL_VAR),
         })
     }
 }

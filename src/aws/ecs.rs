@@ -10,6 +10,9 @@ use crate::inventory::model::{Cluster, ContainerInstance, TaskContainer, TaskPla
 /// most 100 names a call.
 pub const ECS_BATCH: usize = 100;
 
+/// UpdateContainerInstancesState takes at most 10 a call.
+pub const STATE_BATCH: usize = 10;
+
 impl Aws {
     pub async fn list_cluster_arns(&self) -> Result<Vec<String>, AwsError> {
         let mut arns = Vec::new();
@@ -204,5 +207,37 @@ impl Aws {
                 return Ok(arns);
             }
         }
+    }
+
+    /// UpdateContainerInstancesState (`ACTIVE` or `DRAINING`), 10 container
+    /// instances a call as the API takes them; the ids ECS could not
+    /// update, with its reason.
+    pub async fn set_container_instances_state(
+        &self,
+        cluster: &str,
+        arns: &[String],
+        status: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let mut failures = Vec::new();
+        for batch in arns.chunks(STATE_BATCH) {
+            let out = self
+                .call(
+                    "ecs:UpdateContainerInstancesState",
+                    self.ecs
+                        .update_container_instances_state()
+                        .cluster(cluster)
+                        .set_container_instances(Some(batch.to_vec()))
+                        .status(ContainerInstanceStatus::from(status))
+                        .send(),
+                )
+                .await?;
+            failures.extend(out.failures().iter().map(|f| {
+                (
+                    f.arn().unwrap_or_default().to_owned(),
+                    f.reason().unwrap_or("no reason given").to_owned(),
+                )
+            }));
+        }
+        Ok(failures)
     }
 }

@@ -5,8 +5,10 @@
 mod console;
 mod ec2;
 mod ecs;
+mod eice;
 pub mod instance_connect;
 mod network;
+mod run_command;
 pub mod stats;
 
 use std::error::Error as StdError;
@@ -17,6 +19,7 @@ use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -61,6 +64,10 @@ pub struct Aws {
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
     instance_connect: aws_sdk_ec2instanceconnect::Client,
+    /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
+    credentials: Option<SharedCredentialsProvider>,
+    /// `use_fips_endpoint` / `AWS_USE_FIPS_ENDPOINT`: FIPS endpoints only.
+    pub use_fips: bool,
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -212,6 +219,8 @@ impl Aws {
             ec2,
             ssm,
             instance_connect,
+            credentials: sdk.credentials_provider(),
+            use_fips: sdk.use_fips().unwrap_or(false),
             region,
             profile: settings
                 .profile

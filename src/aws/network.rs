@@ -263,35 +263,6 @@ impl Aws {
             }))
     }
 
-    /// EC2 Instance Connect Endpoints in a VPC, with their security groups.
-    pub async fn instance_connect_endpoints(
-        &self,
-        vpc: &str,
-    ) -> Result<Vec<(String, Vec<String>)>, AwsError> {
-        let out = self
-            .call(
-                "ec2:DescribeInstanceConnectEndpoints",
-                self.ec2
-                    .describe_instance_connect_endpoints()
-                    .filters(filter("vpc-id", vec![vpc.to_owned()]))
-                    .send(),
-            )
-            .await?;
-        Ok(out
-            .instance_connect_endpoints()
-            .iter()
-            .filter(|e| e.state().is_none_or(|s| s.as_str() == "create-complete"))
-            .map(|e| {
-                (
-                    e.instance_connect_endpoint_id()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    e.security_group_ids().to_vec(),
-                )
-            })
-            .collect())
-    }
-
     /// The rules of one security group.
     pub async fn security_group_rules(&self, group: &str) -> Result<Vec<GroupRule>, AwsError> {
         let out = self

@@ -41,6 +41,9 @@ EXAMPLES:
                                              why a connection fails, and the fix
   berth ssh prod/web-1 --open --from 198.51.100.7/32
                                              port 22 opened for this session only
+  berth ssh prod/web-1 --via eice            through an EC2 Instance Connect Endpoint
+  ssh -o ProxyCommand='berth proxy %h %p' ec2-user@i-0123456789abcdef0
+                                             berth as your own ssh's way in
 
 EXIT STATUS:
   the remote command's own status when one ran, else
@@ -137,11 +140,36 @@ PASSWORD:
   Windows   cmdkey /generic:TERMSRV/HOST /user:USER /pass (which reads the password
             from its stdin), then mstsc /v:HOST"))]
     Rdp(RdpArgs),
+    /// Carry stdin and stdout to a port of a host (an OpenSSH ProxyCommand),
+    /// directly or through an EC2 Instance Connect Endpoint.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+ROUTES (--via):
+  auto      the public address if the host has one, else a tunnel through an EC2
+            Instance Connect Endpoint in its VPC, else an error naming what is missing
+  public    a TCP connection to the public DNS name (else the public IPv4 address)
+  private   a TCP connection to the private IPv4 address (from inside the VPC)
+  eice      a tunnel through an EC2 Instance Connect Endpoint of the host's VPC (the
+            one in its subnet if any) to its private IPv4 address; your credentials
+            need ec2-instance-connect:OpenTunnel on the endpoint
+
+  Nothing but the connection's bytes goes to stdout; messages go to stderr.
+
+EXAMPLES:
+  ssh -o ProxyCommand='berth proxy %h %p' ec2-user@i-0123456789abcdef0
+  scp -o ProxyCommand='berth proxy --via eice %h %p' app.tar ec2-user@i-0123456789abcdef0:
+  In ~/.ssh/config, for every instance id:
+    Host i-*
+      ProxyCommand berth proxy %h %p
+
+ENVIRONMENT:
+  BERTH_EICE_URL   ws://HOST:PORT (or wss://): open endpoint tunnels there instead of
+                   at wss://{the endpoint's DnsName}, e.g. a local stand-in"))]
+    Proxy(ProxyArgs),
     /// Show what berth knows about a target and the connection it would make.
     #[command(after_help = targets_help!())]
     Show(ShowArgs),
     /// Check every prerequisite of a connection; say which fails and how to fix it.
-    #[command(mut_arg("via", |a| a.help("Which route to check: `public`, `private` (you are inside the VPC or on a VPN), `instance-connect` (a one-time key instead of the key pair's), or `auto`: every route")))]
+    #[command(mut_arg("via", |a| a.help("Which route to check: `public`, `private` (you are inside the VPC or on a VPN), `bastion`, `eice` (an EC2 Instance Connect Endpoint), `instance-connect` (a one-time key instead of the key pair's), or `auto`: every route")))]
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 CHECKS:
   instance state, container instance status and agent; each route (public address
@@ -184,6 +212,55 @@ EXAMPLES:
   berth exec prod/task/0f1e2d… -- cat /etc/os-release
   berth exec prod/web-1 --container nginx"))]
     Exec(ExecArgs),
+    /// Collect the ECS diagnostic logs of every host a target matches.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+WHAT:
+  From each host (over ssh, as `berth run` reaches it): /var/log/ecs (the agent's
+  and ecs-init's logs; the ECS log directory under ProgramData on Windows), the
+  agent's introspection API (localhost:51678/v1/metadata and /v1/tasks), the
+  journal of ecs, docker and containerd (since --since), `docker ps -a` and `docker
+  info`, and the system log. One gzipped tar per host in --output-dir, named
+  NAME-INSTANCE.tar.gz, with a MANIFEST of what was collected and what was missing
+  (and why). Reads as root with `sudo -n` where the login user may.
+
+EXIT STATUS:
+  0 when every host gave its archive, 1 otherwise."))]
+    Logs(LogsArgs),
+    /// Rolling maintenance: drain a batch of container instances, run a
+    /// command on them, make them ACTIVE again; batch by batch.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+HOW:
+  For each batch of --batch container instances (in the order `berth ls` lists
+  them): set them DRAINING (UpdateContainerInstancesState), wait until ECS has
+  moved their tasks away (running task count 0; up to --drain-timeout), run the
+  command on them as `berth run` does, then set them ACTIVE again. The first batch
+  that fails (a drain that does not finish, a host where the command fails or
+  cannot run) stops the run: its instances stay DRAINING, so no task lands on
+  them, and later batches are left untouched. The summary says what state each
+  instance was left in. ECS drains only service tasks; standalone tasks keep
+  running until they end (see --drain-timeout).
+
+EXIT STATUS:
+  0 when every instance was maintained and is ACTIVE again, 1 otherwise."))]
+    Maintain(MaintainArgs),
+    /// Copy files to or from a host with scp, by the route `berth ssh` takes.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+PATHS:
+  The host's side is written with a colon in front: `:PATH`. Copy from the host
+  (sources on the host, destination here) or to it, not both:
+    berth cp prod/web-1 :/var/log/ecs/ecs-agent.log .
+    berth cp prod/web-1 -r ./config :/tmp/
+  scp runs with the same user, key, route, bastion or endpoint (and your ssh
+  config) as `berth ssh`; its exit status is berth's."))]
+    Cp(CpArgs),
+    /// Forward a local port to a port on (or reachable from) a host.
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+FORWARDS:
+  LOCAL:REMOTE forwards 127.0.0.1:LOCAL to port REMOTE on the host itself;
+  ADDRESS:LOCAL:REMOTE listens on ADDRESS; LOCAL:HOST:REMOTE reaches HOST from
+  the host (e.g. a database in its VPC). Repeat for several. berth runs
+  `ssh -N -L …` by the route `berth ssh` takes, until Ctrl-C."))]
+    Tunnel(TunnelArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -264,9 +341,11 @@ pub struct ConnectOptions {
     pub user: Option<String>,
     /// Route to the host: `public` (public DNS, else public IPv4), `private`
     /// (from inside the VPC or a VPN), `bastion` (through a bastion to the
-    /// private address), `instance-connect` (a one-time key pushed with EC2
-    /// Instance Connect, over the public address, else the private one),
-    /// `auto` (the config's `via`, else the public address, else a bastion).
+    /// private address), `eice` (a tunnel through an EC2 Instance Connect
+    /// Endpoint in its VPC), `instance-connect` (a one-time key pushed with
+    /// EC2 Instance Connect, over the public address, else the private one),
+    /// `auto` (the config's `via`, else the public address, else a bastion,
+    /// else an endpoint).
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
     /// Go through this bastion (any target: an instance id, CLUSTER/NAME, …;
@@ -364,10 +443,24 @@ impl SshArgs {
     }
 }
 
+/// How `berth run` reaches the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// ssh from this machine to each host, as `berth ssh` would.
+    Ssh,
+    /// AWS Systems Manager Run Command (AWS-RunShellScript, or
+    /// AWS-RunPowerShellScript on Windows): AWS runs it, berth submits and
+    /// collects; for fleets too big for one machine's connections.
+    Ssm,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// How to reach the hosts.
+    #[arg(long, value_enum, default_value_t = Engine::Ssh)]
+    pub engine: Engine,
     /// How many hosts at once.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
@@ -405,6 +498,75 @@ pub struct ExecArgs {
     /// The command to run in the container (default: sh), after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Only the journal since this long ago (e.g. 2h, 30m); default: all.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Where to write the archives.
+    #[arg(short = 'd', long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// How many hosts at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Give up on a host after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How many container instances to take out at a time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch: u16,
+    /// How long to wait for a batch's tasks to move away.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Stop a host's command after this long (it counts as failed).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Passed to ssh as `-o OPTION` (repeatable).
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// The maintenance command, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Sources, then the destination; the host's side as `:PATH`.
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Copy directories recursively.
+    #[arg(short = 'r')]
+    pub recursive: bool,
+    /// SSH port (default: ssh's, normally 22).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Print the scp command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// LOCAL:REMOTE, ADDRESS:LOCAL:REMOTE or LOCAL:HOST:REMOTE (repeatable).
+    #[arg(required = true, value_name = "LOCAL:REMOTE")]
+    pub forwards: Vec<String>,
+    /// Print the ssh command line instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the operator connects from, for security-group and ACL checks.
@@ -458,6 +620,15 @@ pub struct DoctorArgs {
     /// that have not expired.
     #[arg(long, requires = "cleanup")]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The port to reach on the host (ssh's `%p`).
+    #[arg(value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -640,6 +811,29 @@ mod tests {
     }
 
     #[test]
+    fn proxy_takes_a_target_and_a_port_like_ssh_gives_them() {
+        // What ssh runs for `ProxyCommand berth --region R proxy --via eice %h %p`.
+        let cli = Cli::try_parse_from([
+            "berth",
+            "--region",
+            "eu-west-1",
+            "proxy",
+            "--via",
+            "eice",
+            "i-0123456789abcdef0",
+            "22",
+        ])
+        .expect("parses");
+        let Command::Proxy(args) = cli.command else {
+            panic!("not proxy")
+        };
+        assert_eq!(args.connect.target, "i-0123456789abcdef0");
+        assert_eq!(args.port, 22);
+        assert_eq!(args.connect.via, Via::Eice);
+        assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
     fn bad_input_is_a_usage_error() {
         for argv in [
             vec!["berth", "ssh"],
@@ -652,6 +846,9 @@ mod tests {
             vec!["berth", "rdp", "prod", "--client", ""],
             vec!["berth", "ssh", "prod", "--ephemeral-key", "-i", "k.pem"],
             vec!["berth", "ssh", "prod", "--ephemeral-key-type", "dsa"],
+            vec!["berth", "proxy", "i-0123456789abcdef0"],
+            vec!["berth", "proxy", "i-0123456789abcdef0", "0"],
+            vec!["berth", "proxy", "i-0123456789abcdef0", "ssh"],
         ] {
             let err = Cli::try_parse_from(&argv).expect_err("must fail");
             assert_eq!(err.exit_code(), 2, "{argv:?}");

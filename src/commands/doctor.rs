@@ -23,6 +23,7 @@ use crate::plan::Via;
 use crate::plan::route::{BastionLookup, BastionSource, no_bastion_reason};
 use crate::render;
 use crate::secrets::fingerprint::{self, FingerprintMatch};
+use crate::transport::eice::{self, InstanceConnectEndpoint};
 
 use super::route::{self, BastionHost};
 use super::{Context, find_key, operator_address, resolve_host};
@@ -46,7 +47,7 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
     let via = route::requested_via(ctx, &connect, &host)?;
     let bastion = match via {
         Via::Auto | Via::Bastion => bastion(ctx, &aws, &connect, &host).await?,
-        Via::Public | Via::Private | Via::InstanceConnect => BastionState::NotChecked,
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice => BastionState::NotChecked,
     };
     let probe = Probe {
         protocol,
@@ -184,7 +185,11 @@ pub async fn examine(
     let endpoints = branch(async {
         match vpc {
             _ if !routes.contains(&RouteKind::InstanceConnectEndpoint) => not_checked(),
-            Some(v) => Lookup::from_result(aws.instance_connect_endpoints(v).await),
+            Some(v) => Lookup::from_result(
+                aws.instance_connect_endpoints(v)
+                    .await
+                    .map(|found| endpoints_for(&found, host)),
+            ),
             None => missing("VPC"),
         }
     });
@@ -233,6 +238,18 @@ pub async fn examine(
         password,
         bastion: probe.bastion.clone(),
     }))
+}
+
+/// The endpoints doctor evaluates, as (id, security groups): the one a
+/// tunnel would go through first (see [`eice::choose_endpoint`]), then
+/// any other usable one.
+fn endpoints_for(found: &[InstanceConnectEndpoint], host: &Host) -> Vec<(String, Vec<String>)> {
+    let chosen = eice::choose_endpoint(found, host).ok();
+    chosen
+        .into_iter()
+        .chain(found.iter().filter(|e| e.usable() && Some(*e) != chosen))
+        .map(|e| (e.id.clone(), e.security_group_ids.clone()))
+        .collect()
 }
 
 /// The bastion as [`route::find_bastion`] finds it, reduced to what the

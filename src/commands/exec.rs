@@ -13,7 +13,7 @@ use crate::transport;
 use crate::transport::session::Interrupts;
 
 use super::host_keys;
-use super::ssh::{SshExtras, plan_with_route};
+use super::ssh::{SshExtras, plan_with_route, push_keys};
 use super::{Context, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -55,14 +55,16 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let command_line = match host_keys::prepare(ctx, &aws, &host, &passthrough).await {
-        Some(check) => host_keys::with_options(plan.argv.clone(), remote_len, check.ssh_options()),
-        None => plan.argv.clone(),
+    let host_key = host_keys::prepare(ctx, &aws, &host, &passthrough).await;
+    let (command_line, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
+    let command_line = match &host_key {
+        Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),
+        None => command_line,
     };
     ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
-    Ok(transport::session::run(&command_line, &mut interrupts)
-        .await?
-        .exit_code())
+    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    drop(one_time_keys);
+    Ok(outcome?.exit_code())
 }
 
 /// The container to enter: the task's (for a task target) or one of the

@@ -2,11 +2,16 @@
 //! to an exit code. They glue the pure parts (target, plan, render) to the
 //! impure ones (inventory, transport) and hold no logic of their own.
 
+pub mod copy;
 pub mod doctor;
+pub mod eice;
 pub mod exec;
 pub mod host_keys;
 pub mod instance_connect;
+pub mod logs;
 pub mod ls;
+pub mod maintain;
+pub mod proxy;
 pub mod rdp;
 pub mod route;
 pub mod run;

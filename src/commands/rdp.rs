@@ -10,22 +10,27 @@ use pkcs8::der::zeroize::Zeroizing;
 use serde_json::json;
 
 use super::doctor::Probe;
+use super::instance_connect::push_planned;
 use crate::aws::Aws;
 use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
 use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::inventory::os::Login;
-use crate::plan::Via;
-use crate::plan::rdp::{self, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
-use crate::plan::route::RouteChoice;
+use crate::plan::rdp::{self, Forwarder, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
+use crate::plan::route::{RouteChoice, RouteKind};
+use crate::plan::{BASTION_ONE_TIME_KEY, InstanceConnectPush, Via};
 use crate::render;
+use crate::secrets::ephemeral::EphemeralKey;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::transport;
+use crate::transport::eice::TunnelTarget;
+use crate::transport::eice::forward::LocalForward;
 use crate::transport::session::Interrupts;
+use crate::transport::tunnel::TunnelProcess;
 
 use super::route::{self, BastionHost, Reach};
-use super::{Context, connect_request, operator_address, resolve_host_preferring, session};
+use super::{Context, connect_request, eice, operator_address, resolve_host_preferring, session};
 
 /// How often to ask EC2 again while the password is not there yet.
 const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -37,6 +42,8 @@ pub struct Prepared {
     pub plan: RdpPlan,
     /// How the route was chosen.
     pub route: RouteChoice,
+    /// The one-time key to push for the bastion of the tunnel.
+    pub tunnel_push: Option<InstanceConnectPush>,
     pub password: Option<WindowsPassword>,
 }
 
@@ -48,10 +55,21 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     // Linux match is refused by the planner, with the way to it.
     let (host, aws) =
         resolve_host_preferring(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
-    let Reach { choice, bastion } = route::reach(ctx, &aws, connect, &host).await?;
-    let tunnel = match &bastion {
-        Some(bastion) => Some(bastion_tunnel(ctx, args, bastion, &host)?),
-        None => None,
+    let Reach {
+        choice,
+        bastion,
+        endpoint,
+    } = route::reach(ctx, &aws, connect, &host).await?;
+    let (tunnel, tunnel_push) = match (&bastion, choice.route) {
+        (Some(bastion), _) => {
+            let (tunnel, push) = bastion_tunnel(ctx, args, bastion, &host)?;
+            (Some(tunnel), push)
+        }
+        (None, RouteKind::Eice) => match &endpoint {
+            Some(endpoint) => (Some(eice::rdp_tunnel(&aws, &host, endpoint)?), None),
+            None => (None, None),
+        },
+        (None, _) => (None, None),
     };
 
     let started = Instant::now();
@@ -74,6 +92,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
             aws,
             plan,
             route: choice,
+            tunnel_push,
             password: None,
         });
     }
@@ -90,6 +109,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         aws,
         plan,
         route: choice,
+        tunnel_push,
         password: Some(password),
     })
 }
@@ -139,13 +159,14 @@ pub fn plan(
 }
 
 /// Plans the ssh to the bastion that forwards a free local port to the
-/// instance's private address.
+/// instance's private address, and the one-time key it needs, if any (its
+/// file at [`BASTION_ONE_TIME_KEY`] in the tunnel's argv).
 fn bastion_tunnel(
     ctx: &Context,
     args: &RdpArgs,
     bastion: &BastionHost,
     host: &Host,
-) -> Result<Tunnel, Error> {
+) -> Result<(Tunnel, Option<InstanceConnectPush>), Error> {
     let address = host.ec2.private_ip.clone().ok_or_else(|| Error::Usage {
         message: format!("{} has no private address to tunnel to", host.instance_id()),
         hint: "connect to its public address with `--via public`".to_owned(),
@@ -159,12 +180,67 @@ fn bastion_tunnel(
         "-L".to_owned(),
         Tunnel::forward(local_port, &address, port),
     ];
-    let ssh_argv = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
-    Ok(Tunnel {
-        local_port,
-        jump: bastion.label(),
-        argv: ssh_argv,
-    })
+    let ssh = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
+    Ok((
+        Tunnel {
+            local_port,
+            through: bastion.label(),
+            forwarder: Forwarder::Ssh { argv: ssh.argv },
+        },
+        ssh.push,
+    ))
+}
+
+/// Starts what holds the plan's tunnel open: the bastion's ssh (its
+/// one-time key pushed first when it needs one, and kept until the tunnel
+/// closes), or berth's own listener for an EC2 Instance Connect Endpoint.
+async fn open_tunnel(
+    ctx: &Context,
+    aws: &Aws,
+    tunnel: &Tunnel,
+    plan: &RdpPlan,
+    push: Option<&InstanceConnectPush>,
+) -> Result<(HeldTunnel, Option<EphemeralKey>), Error> {
+    match &tunnel.forwarder {
+        Forwarder::Ssh { argv } => {
+            let key = match push {
+                Some(push) => Some(push_planned(ctx, aws, push).await?),
+                None => None,
+            };
+            let argv: Vec<String> = argv
+                .iter()
+                .map(|w| match &key {
+                    Some(key) if w == BASTION_ONE_TIME_KEY => key.path().display().to_string(),
+                    _ => w.clone(),
+                })
+                .collect();
+            ctx.verbose(&format!("tunnel: {}", render::shell_words(&argv)));
+            let process = transport::tunnel::open(&argv, tunnel.local_port).await?;
+            Ok((HeldTunnel::Ssh(process), key))
+        }
+        Forwarder::Eice {
+            endpoint_id,
+            dns_name,
+        } => {
+            let target = TunnelTarget {
+                endpoint_id: endpoint_id.clone(),
+                private_ip: plan.address.clone(),
+                port: plan.port,
+                max_duration: None,
+            };
+            let opener = eice::tunnel_opener(ctx, aws, dns_name, target)?;
+            ctx.verbose(&format!(
+                "tunnel: {}:{} through {}",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                opener.describe()
+            ));
+            Ok((
+                HeldTunnel::Eice(LocalForward::open(tunnel.local_port, opener).await?),
+                None,
+            ))
+        }
+    }
 }
 
 /// Reads and opens the private key, asking for its passphrase if it has one.
@@ -328,20 +404,20 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     };
     let tunnel = match &plan.tunnel {
         Some(tunnel) => {
-            ctx.verbose(&format!("tunnel: {}", render::shell_words(&tunnel.argv)));
-            match transport::tunnel::open(&tunnel.argv, tunnel.local_port).await {
-                Ok(process) => Some(process),
+            match open_tunnel(ctx, aws, tunnel, plan, prepared.tunnel_push.as_ref()).await {
+                Ok(held) => Some(held),
                 Err(e) => {
                     session::close(aws, opened).await;
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
         }
         None => None,
     };
     let outcome = transport::rdp::run(&plan.steps, password, &mut interrupts).await;
-    if let Some(tunnel) = tunnel {
+    if let Some((tunnel, key)) = tunnel {
         tunnel.close().await;
+        drop(key);
     }
     // Diagnosed while an --open rule still stands, so that it is counted.
     if let Ok(o) = &outcome
@@ -360,6 +436,21 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     }
     session::close(aws, opened).await;
     Ok(outcome?.exit_code())
+}
+
+/// A tunnel held open while the client runs.
+enum HeldTunnel {
+    Ssh(TunnelProcess),
+    Eice(LocalForward),
+}
+
+impl HeldTunnel {
+    async fn close(self) {
+        match self {
+            Self::Ssh(process) => process.close().await,
+            Self::Eice(forward) => forward.close().await,
+        }
+    }
 }
 
 /// The `.rdp` file holds no secret; its directory is made private anyway.

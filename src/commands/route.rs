@@ -10,16 +10,20 @@ use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs};
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::plan::route::{
-    self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, RouteChoice, RouteKind,
+    self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, EndpointLookup, RouteChoice,
+    RouteKind,
 };
-use crate::plan::{self, OneTimeKey, SshRequest, Via};
+use crate::plan::{self, SshRequest, Via};
+use crate::transport::eice::{InstanceConnectEndpoint, choose_endpoint};
 
-use super::{Context, connect_request, effective_via, resolve_one};
+use super::{Context, connect_request, effective_via, eice, resolve_one};
 
-/// The route decided, and the bastion host when it goes through one.
+/// The route decided, and the bastion host or the endpoint it goes
+/// through.
 pub struct Reach {
     pub choice: RouteChoice,
     pub bastion: Option<BastionHost>,
+    pub endpoint: Option<InstanceConnectEndpoint>,
 }
 
 /// A bastion: an EC2 instance, or a host outside EC2 that ssh knows by
@@ -47,14 +51,35 @@ pub async fn reach(
     host: &Host,
 ) -> Result<Reach, Error> {
     let via = requested_via(ctx, connect, host)?;
-    let (lookup, bastion) = if route::needs_bastion(via, host) {
-        find_bastion(ctx, aws, connect, host).await?
-    } else {
-        (BastionLookup::NotNeeded, None)
+    let bastions = async {
+        if route::needs_bastion(via, host) {
+            find_bastion(ctx, aws, connect, host).await
+        } else {
+            Ok((BastionLookup::NotNeeded, None))
+        }
     };
-    let choice = route::choose(via, host, &lookup)?;
-    let bastion = bastion.filter(|_| choice.route == RouteKind::Bastion);
-    Ok(Reach { choice, bastion })
+    let endpoints = async {
+        if route::needs_endpoint(via, host) {
+            ctx.phase("endpoints", eice::endpoints_of(aws, host)).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let ((lookup, bastion), endpoints) = tokio::try_join!(bastions, endpoints)?;
+    let endpoint = choose_endpoint(&endpoints, host).ok().cloned();
+    let endpoint_lookup = match (&endpoint, route::needs_endpoint(via, host)) {
+        (_, false) => EndpointLookup::NotNeeded,
+        (Some(e), true) => EndpointLookup::Found(e.id.clone()),
+        (None, true) => EndpointLookup::NoneIn {
+            vpc_id: host.ec2.vpc_id.clone(),
+        },
+    };
+    let choice = route::choose(via, host, &lookup, &endpoint_lookup)?;
+    Ok(Reach {
+        bastion: bastion.filter(|_| choice.route == RouteKind::Bastion),
+        endpoint: endpoint.filter(|_| choice.route == RouteKind::Eice),
+        choice,
+    })
 }
 
 /// `--via`, else the config's for the cluster; `--bastion` asks for the
@@ -62,7 +87,7 @@ pub async fn reach(
 pub fn requested_via(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Result<Via, Error> {
     match (&connect.bastion, connect.via) {
         (None, _) => Ok(effective_via(ctx, connect, host)),
-        (Some(_), Via::Auto | Via::Bastion) => Ok(Via::Bastion),
+        (Some(_), Via::Auto | Via::Bastion | Via::InstanceConnect) => Ok(Via::Bastion),
         (Some(bastion), other) => Err(Error::Usage {
             message: format!(
                 "--bastion {bastion} goes through a bastion, but --via {} asks for another route",
@@ -234,6 +259,13 @@ pub fn bastion_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
     }
 }
 
+/// The ssh to a bastion: its argv, and the one-time key to push for it
+/// first (its file at [`plan::BASTION_ONE_TIME_KEY`] in the argv).
+pub struct BastionSsh {
+    pub argv: Vec<String>,
+    pub push: Option<plan::InstanceConnectPush>,
+}
+
 /// The ssh argv to the bastion itself, with `passthrough` (`-W %h:%p` for a
 /// ProxyCommand, `-N -L …` for a tunnel). Its user and key are its own; its
 /// address is the config's route for its cluster, else its public address,
@@ -244,15 +276,14 @@ pub fn bastion_plan(
     options: &ConnectOptions,
     bastion: &BastionHost,
     passthrough: Vec<String>,
-) -> Result<Vec<String>, Error> {
+) -> Result<BastionSsh, Error> {
     let bastion = match bastion {
         BastionHost::Instance(host) => host,
         BastionHost::External(name) => {
-            return Ok(route::external_bastion_argv(
-                &ctx.settings.ssh_program,
-                passthrough,
-                name,
-            ));
+            return Ok(BastionSsh {
+                argv: route::external_bastion_argv(&ctx.settings.ssh_program, passthrough, name),
+                push: None,
+            });
         }
     };
     let connect = bastion_connect(bastion.instance_id(), options);
@@ -267,11 +298,15 @@ pub fn bastion_plan(
     let request = SshRequest {
         via,
         passthrough,
-        // The ProxyCommand is fixed before a key could be pushed.
-        one_time_key: OneTimeKey::Never,
         ..request
     };
     let plan = plan::plan_ssh(bastion, &request, &key)?;
     ctx.announce(&plan.warnings, &[]);
-    Ok(plan.argv)
+    if let Some(push) = &plan.instance_connect {
+        ctx.verbose(&format!("bastion {}: {}", bastion.label(), push.reason));
+    }
+    Ok(BastionSsh {
+        argv: plan.bastion_argv(),
+        push: plan.instance_connect,
+    })
 }

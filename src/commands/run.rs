@@ -4,23 +4,53 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::{ConnectArgs, Engine, OutputFormat, RunArgs};
 use crate::error::Error;
-use crate::fleet::{HostReport, Tally};
+use futures::StreamExt;
+
+use crate::aws::Aws;
+use crate::fleet::{Finished, HostReport, Tally, ssm};
 use crate::inventory::model::Host;
+use crate::inventory::os::OsFamily;
+use crate::plan::Plan;
 use crate::render;
 use crate::target;
 use crate::transport::fleet::{self, Job, Live};
 
 use super::Context;
 use super::find_hosts;
-use super::ssh::{SshExtras, plan_with_route};
+use super::ssh::{SshExtras, plan_with_route, push_keys};
 
 /// How long ssh may take to connect when no `--timeout` says otherwise.
 const CONNECT_TIMEOUT_SECS: u64 = 15;
+
+/// What a fleet command runs on each host, and how.
+#[derive(Debug, Clone)]
+pub struct FleetRun {
+    /// At most this many hosts at once.
+    pub jobs: u16,
+    pub timeout: Option<Duration>,
+    pub port: Option<u16>,
+    /// `-o` options for ssh.
+    pub options: Vec<String>,
+    pub command: Vec<String>,
+}
+
+impl From<&RunArgs> for FleetRun {
+    fn from(args: &RunArgs) -> Self {
+        Self {
+            jobs: args.jobs,
+            timeout: args.timeout,
+            port: args.port,
+            options: args.options.clone(),
+            command: args.command.clone(),
+        }
+    }
+}
 
 pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let query = target::parse(&args.connect.target)?;
@@ -28,64 +58,15 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
     let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
     inventory.save();
     let aws = inventory.aws().clone();
-
-    let passthrough = ssh_options(ctx, args);
-    let mut jobs = Vec::new();
-    let mut planned_hosts = Vec::new();
-    let mut unplanned = Vec::new();
-    let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
-    for host in &hosts {
-        let extras = SshExtras {
-            port: args.port,
-            passthrough: passthrough.clone(),
-            command: args.command.clone(),
-            ..SshExtras::default()
-        };
-        match plan_with_route(ctx, &aws, &args.connect, host, extras).await {
-            Ok((plan, _)) => {
-                jobs.push(Job {
-                    prefix: format!("{:<width$} | ", label(host)),
-                    argv: plan.argv,
-                });
-                planned_hosts.push(host);
-            }
-            // Nothing about one host stops the others; AWS and usage
-            // errors are not about one host.
-            Err(e @ (Error::Plan(_) | Error::Route(_) | Error::Key(_))) => {
-                let reason = match e.hint() {
-                    Some(hint) => format!("{e} ({hint})"),
-                    None => e.to_string(),
-                };
-                unplanned.push(HostReport::unplanned(
-                    host.instance_id(),
-                    &label(host),
-                    reason,
-                ));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-
     let live = match (ctx.settings.output, args.group) {
         (OutputFormat::Table, false) => Live::Prefixed,
         _ => Live::Quiet,
     };
-    let progress = progress_bar(jobs.len());
-    ctx.verbose(&format!(
-        "running on {} host(s), {} at a time",
-        jobs.len(),
-        args.jobs
-    ));
-    let finished =
-        fleet::run_all(jobs, usize::from(args.jobs), args.timeout, live, &progress).await;
-    progress.finish_and_clear();
-
-    let mut reports: Vec<HostReport> = planned_hosts
-        .iter()
-        .zip(&finished)
-        .map(|(host, done)| HostReport::new(host.instance_id(), &label(host), done, args.timeout))
-        .collect();
-    reports.extend(unplanned);
+    let spec = FleetRun::from(args);
+    let reports = match args.engine {
+        Engine::Ssh => run_on(ctx, &aws, &args.connect, &hosts, &spec, live).await?,
+        Engine::Ssm => run_ssm(ctx, &aws, &hosts, &spec, live).await?,
+    };
     let tally = Tally::of(&reports);
     match ctx.settings.output {
         OutputFormat::Json => render::json(
@@ -102,8 +83,230 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
     Ok(tally.exit_code())
 }
 
+/// Runs `spec` on `hosts`, each planned as `berth ssh` would (a host that
+/// cannot be planned is reported, not fatal), at most `spec.jobs` at once;
+/// the reports are in the hosts' order, unplanned hosts last.
+pub async fn run_on(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    hosts: &[Host],
+    spec: &FleetRun,
+    live: Live,
+) -> Result<Vec<HostReport>, Error> {
+    Ok(run_collecting(ctx, aws, connect, hosts, spec, live)
+        .await?
+        .into_iter()
+        .map(|(host, done)| match done {
+            Ok(finished) => {
+                HostReport::new(host.instance_id(), &label(host), &finished, spec.timeout)
+            }
+            Err(reason) => HostReport::unplanned(host.instance_id(), &label(host), reason),
+        })
+        .collect())
+}
+
+/// [`run_on`], keeping what each ssh wrote as bytes (`berth logs` takes a
+/// tar archive from it); a host that cannot be planned has the reason.
+pub async fn run_collecting<'h>(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &ConnectArgs,
+    hosts: &'h [Host],
+    spec: &FleetRun,
+    live: Live,
+) -> Result<Vec<(&'h Host, Result<Finished, String>)>, Error> {
+    let passthrough = ssh_options(ctx, spec);
+    let mut jobs = Vec::new();
+    let mut unplanned = Vec::new();
+    let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
+    for host in hosts {
+        let extras = SshExtras {
+            port: spec.port,
+            passthrough: passthrough.clone(),
+            command: spec.command.clone(),
+            ..SshExtras::default()
+        };
+        match plan_with_route(ctx, aws, connect, host, extras).await {
+            Ok((plan, _)) => jobs.push((host, plan)),
+            // Nothing about one host stops the others; AWS and usage
+            // errors are not about one host.
+            Err(e @ (Error::Plan(_) | Error::Route(_) | Error::Key(_))) => {
+                let reason = match e.hint() {
+                    Some(hint) => format!("{e} ({hint})"),
+                    None => e.to_string(),
+                };
+                unplanned.push((host, Err(reason)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let progress = progress_bar(jobs.len());
+    ctx.verbose(&format!(
+        "running on {} host(s), {} at a time",
+        jobs.len(),
+        spec.jobs
+    ));
+    let runs = jobs.into_iter().map(|(host, plan)| {
+        let progress = &progress;
+        async move {
+            let job = Job {
+                prefix: format!("{:<width$} | ", label(host)),
+                argv: plan.argv.clone(),
+            };
+            let finished = run_host(ctx, aws, &plan, job, spec.timeout, live, progress).await;
+            progress.inc(1);
+            (host, Ok(finished))
+        }
+    });
+    let mut done: Vec<(&Host, Result<Finished, String>)> = futures::stream::iter(runs)
+        .buffered(usize::from(spec.jobs))
+        .collect()
+        .await;
+    progress.finish_and_clear();
+    done.extend(unplanned);
+    Ok(done)
+}
+
+/// Runs `spec` through SSM Run Command: hosts whose agent is not Online
+/// are reported unreachable; the rest get SendCommand in batches of 50 (one
+/// document per platform), then berth polls with backoff and collects each
+/// host's result as it ends.
+pub async fn run_ssm(
+    ctx: &Context,
+    aws: &Aws,
+    hosts: &[Host],
+    spec: &FleetRun,
+    live: Live,
+) -> Result<Vec<HostReport>, Error> {
+    let ids: Vec<String> = hosts.iter().map(|h| h.instance_id().to_owned()).collect();
+    let pings = ctx.phase("ssm", aws.ssm_ping_statuses(&ids)).await?;
+    let mut reports = Vec::new();
+    let mut reachable = Vec::new();
+    for host in hosts {
+        match ssm::not_reachable(pings.get(host.instance_id()).map(String::as_str)) {
+            Some(reason) => reports.push(HostReport::unplanned(
+                host.instance_id(),
+                &label(host),
+                reason,
+            )),
+            None => reachable.push(host),
+        }
+    }
+    // As ssh would hand it to the remote shell: the words joined.
+    let script = vec![spec.command.join(" ")];
+    let timeout = spec.timeout.map(|t| t.as_secs().max(1));
+    let started = std::time::Instant::now();
+    let mut pending: Vec<(String, &Host)> = Vec::new();
+    for windows in [false, true] {
+        let group: Vec<&Host> = reachable
+            .iter()
+            .copied()
+            .filter(|h| (h.os == OsFamily::Windows) == windows)
+            .collect();
+        for batch in group.chunks(ssm::SEND_COMMAND_BATCH) {
+            let batch_ids: Vec<String> = batch.iter().map(|h| h.instance_id().to_owned()).collect();
+            let command_id = aws
+                .send_command(ssm::document(windows), &batch_ids, &script, timeout)
+                .await?;
+            ctx.verbose(&format!(
+                "SendCommand {command_id}: {} host(s), {}",
+                batch.len(),
+                ssm::document(windows)
+            ));
+            pending.extend(batch.iter().map(|h| (command_id.clone(), *h)));
+        }
+    }
+    let progress = progress_bar(pending.len());
+    let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
+    let mut poll = 0;
+    while !pending.is_empty() {
+        tokio::time::sleep(ssm::poll_delay(poll)).await;
+        poll += 1;
+        let mut commands: Vec<&String> = pending.iter().map(|(c, _)| c).collect();
+        commands.dedup();
+        let mut finals = std::collections::BTreeSet::new();
+        for command_id in commands {
+            for (instance, status) in aws.command_statuses(command_id).await? {
+                if ssm::is_final(&status) {
+                    finals.insert((command_id.clone(), instance));
+                }
+            }
+        }
+        let (done, still): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(c, h)| finals.contains(&(c.clone(), h.instance_id().to_owned())));
+        pending = still;
+        for (command_id, host) in done {
+            let invocation = aws
+                .command_invocation(&command_id, host.instance_id())
+                .await?;
+            let name = label(host);
+            if live == Live::Prefixed {
+                let prefix = format!("{name:<width$} | ");
+                progress.suspend(|| {
+                    let _ = std::io::stdout().lock().write_all(&crate::fleet::prefixed(
+                        &prefix,
+                        invocation.stdout.as_bytes(),
+                    ));
+                    let _ = std::io::stderr().lock().write_all(&crate::fleet::prefixed(
+                        &prefix,
+                        invocation.stderr.as_bytes(),
+                    ));
+                });
+            }
+            progress.inc(1);
+            reports.push(HostReport::reported(
+                host.instance_id(),
+                &name,
+                ssm::judge(
+                    &invocation.status,
+                    &invocation.details,
+                    invocation.response_code,
+                    spec.timeout,
+                ),
+                invocation.stdout,
+                invocation.stderr,
+                started.elapsed(),
+            ));
+        }
+    }
+    progress.finish_and_clear();
+    // In the hosts' order, as with ssh.
+    reports.sort_by_key(|r| hosts.iter().position(|h| h.instance_id() == r.instance_id));
+    Ok(reports)
+}
+
+/// One host: its one-time keys pushed (if it needs any) right before its
+/// ssh runs, and removed when it ends.
+async fn run_host(
+    ctx: &Context,
+    aws: &Aws,
+    plan: &Plan,
+    mut job: Job,
+    timeout: Option<Duration>,
+    live: Live,
+    progress: &ProgressBar,
+) -> Finished {
+    let started = std::time::Instant::now();
+    let (command_line, keys) = match push_keys(ctx, aws, plan).await {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            return Finished {
+                spawn_error: Some(e.to_string()),
+                duration: started.elapsed(),
+                ..Finished::default()
+            };
+        }
+    };
+    job.argv = command_line;
+    let finished = fleet::run_one(&job, timeout, live, progress).await;
+    drop(keys);
+    finished
+}
+
 /// The host as the output names it: its Name tag, else its id.
-fn label(host: &Host) -> String {
+pub fn label(host: &Host) -> String {
     host.name()
         .map_or_else(|| host.instance_id().to_owned(), str::to_owned)
 }
@@ -111,13 +314,13 @@ fn label(host: &Host) -> String {
 /// ssh options for a run: the operator's first (ssh keeps the first value
 /// of an option), then no prompts, no terminal, a connect timeout, and a
 /// shared connection per host when berth has a private socket directory.
-fn ssh_options(ctx: &Context, args: &RunArgs) -> Vec<String> {
+fn ssh_options(ctx: &Context, spec: &FleetRun) -> Vec<String> {
     let mut words = Vec::new();
-    for option in &args.options {
+    for option in &spec.options {
         words.push("-o".to_owned());
         words.push(option.clone());
     }
-    let connect_timeout = args.timeout.map_or(CONNECT_TIMEOUT_SECS, |t| {
+    let connect_timeout = spec.timeout.map_or(CONNECT_TIMEOUT_SECS, |t| {
         t.as_secs().clamp(1, CONNECT_TIMEOUT_SECS)
     });
     words.push("-T".to_owned());

@@ -19,7 +19,7 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
     let (planned, rdp_planned) = match host.os.login() {
         Login::Rdp(_) => {
             let rdp = match route::reach(ctx, &aws, connect, &host).await {
-                Ok(Reach { choice, bastion: _ }) => {
+                Ok(Reach { choice, .. }) => {
                     let options = super::rdp::RdpOptions {
                         via: Some(choice.route.via()),
                         ..super::rdp::RdpOptions::default()

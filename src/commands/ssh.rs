@@ -15,10 +15,10 @@ use crate::cli::{ConnectArgs, OutputFormat, SshArgs};
 use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
 use crate::inventory::model::Host;
-use crate::plan::route::RouteChoice;
+use crate::plan::route::{RouteChoice, RouteKind};
 use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::render;
-use crate::secrets::ephemeral::KeyType;
+use crate::secrets::ephemeral::{EphemeralKey, KeyType};
 use crate::secrets::keys::{self, KeyError};
 use crate::transport;
 use crate::transport::session::Interrupts;
@@ -27,7 +27,7 @@ use super::host_keys;
 use super::instance_connect::push_planned;
 use super::route::{self, Reach};
 use super::session;
-use super::{Context, connect_request, operator_address, resolve_host};
+use super::{Context, connect_request, eice, operator_address, resolve_host};
 
 /// ssh's own status when it could not connect (or authenticate).
 const SSH_FAILED: i32 = 255;
@@ -83,17 +83,25 @@ pub async fn plan_with_route(
     host: &Host,
     extras: SshExtras,
 ) -> Result<(Plan, RouteChoice), Error> {
-    let Reach { choice, bastion } = route::reach(ctx, aws, connect, host).await?;
+    let Reach {
+        choice, bastion, ..
+    } = route::reach(ctx, aws, connect, host).await?;
     let started = Instant::now();
     let (request, key) = connect_request(ctx, connect, host)?;
     let mut passthrough = extras.passthrough;
+    let mut bastion_push = None;
     if let Some(bastion) = &bastion {
         let forward = vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()];
         let jump = route::bastion_plan(ctx, &connect.options, bastion, forward)?;
         passthrough.extend([
             "-o".to_owned(),
-            format!("ProxyCommand={}", plan::proxy_command(&jump)),
+            format!("ProxyCommand={}", plan::proxy_command(&jump.argv)),
         ]);
+        bastion_push = jump.push;
+    } else if choice.route == RouteKind::Eice {
+        // The tunnel is berth's own: `berth proxy` as ssh's ProxyCommand.
+        let proxy = eice::ssh_proxy_command(ctx, &aws.region, host.instance_id());
+        passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
     }
     let request = SshRequest {
         port: extras.port,
@@ -109,9 +117,32 @@ pub async fn plan_with_route(
         via: choice.route.via(),
         ..request
     };
-    let plan = plan::plan_ssh(host, &request, &key)?;
+    let mut plan = plan::plan_ssh(host, &request, &key)?;
+    plan.bastion_instance_connect = bastion_push;
     ctx.log.phase("plan", started.elapsed());
     Ok((plan, choice))
+}
+
+/// The plan's one-time keys (the host's, the bastion's), pushed; the argv
+/// with their files in place, and the keys, removed when dropped.
+pub async fn push_keys(
+    ctx: &Context,
+    aws: &Aws,
+    plan: &Plan,
+) -> Result<(Vec<String>, Vec<EphemeralKey>), Error> {
+    let bastion_key = match &plan.bastion_instance_connect {
+        Some(push) => Some(push_planned(ctx, aws, push).await?),
+        None => None,
+    };
+    let key = match &plan.instance_connect {
+        Some(push) => Some(push_planned(ctx, aws, push).await?),
+        None => None,
+    };
+    let argv = plan.argv_with_keys(
+        key.as_ref().map(EphemeralKey::path),
+        bastion_key.as_ref().map(EphemeralKey::path),
+    );
+    Ok((argv, key.into_iter().chain(bastion_key).collect()))
 }
 
 pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -154,20 +185,14 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     } else {
         None
     };
-    // The key last: the instance keeps it for a minute only.
-    let one_time_key = match &plan.instance_connect {
-        Some(push) => match push_planned(ctx, &aws, push).await {
-            Ok(key) => Some(key),
-            Err(e) => {
-                session::close(&aws, opened).await;
-                return Err(e);
-            }
-        },
-        None => None,
+    // The keys last: the instance keeps them for a minute only.
+    let (command_line, one_time_keys) = match push_keys(ctx, &aws, &plan).await {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            session::close(&aws, opened).await;
+            return Err(e);
+        }
     };
-    let command_line = one_time_key
-        .as_ref()
-        .map_or_else(|| plan.argv.clone(), |key| plan.argv_with_key(key.path()));
     let remote_len = args.command.len();
     let command_line = match &host_key {
         Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),
@@ -179,8 +204,8 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
         &mut interrupts,
     )
     .await;
-    // Removed as soon as ssh is done with it, whatever happened.
-    drop(one_time_key);
+    // Removed as soon as ssh is done with them, whatever happened.
+    drop(one_time_keys);
     // Diagnosed while an --open rule still stands, so that it is counted.
     let failed = outcome
         .as_ref()

@@ -394,6 +394,7 @@ pub fn selected_routes(via: Via, bastion: &BastionState) -> Vec<RouteKind> {
         Via::Bastion => return vec![RouteKind::Bastion],
         // A one-time key travels the default network route.
         Via::InstanceConnect => vec![RouteKind::Public, RouteKind::Private],
+        Via::Eice => vec![RouteKind::InstanceConnectEndpoint],
         Via::Auto => vec![
             RouteKind::Public,
             RouteKind::Private,

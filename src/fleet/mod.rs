@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub mod logs;
+pub mod maintain;
+pub mod ssm;
+
 /// ssh's own status when it could not connect or authenticate.
 pub const SSH_FAILED: i32 = 255;
 
@@ -123,6 +127,25 @@ impl HostReport {
             stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
             duration_ms: u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// A host whose result came from elsewhere (SSM Run Command).
+    pub fn reported(
+        instance_id: &str,
+        label: &str,
+        status: HostStatus,
+        stdout: String,
+        stderr: String,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            instance_id: instance_id.to_owned(),
+            label: label.to_owned(),
+            status,
+            stdout,
+            stderr,
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         }
     }
 

@@ -18,7 +18,9 @@ use crate::inventory::os::{Login, OsFamily};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
+pub mod copy;
 pub mod exec;
+pub mod proxy;
 pub mod rdp;
 pub mod route;
 
@@ -38,6 +40,8 @@ pub enum Via {
     /// A one-time key pushed with EC2 Instance Connect, over the public
     /// address, else the private one.
     InstanceConnect,
+    /// An EC2 Instance Connect Endpoint tunnel to the private IPv4 address.
+    Eice,
 }
 
 impl Via {
@@ -49,6 +53,7 @@ impl Via {
             Self::Private => "private",
             Self::Bastion => "bastion",
             Self::InstanceConnect => "instance-connect",
+            Self::Eice => "eice",
         }
     }
 }
@@ -60,6 +65,8 @@ pub enum Route {
     PublicDns,
     PublicIp,
     Private,
+    /// The private address, through an EC2 Instance Connect Endpoint.
+    Eice,
 }
 
 /// Where the login user came from, strongest first.
@@ -114,6 +121,9 @@ pub enum OneTimeKey {
 /// Where the one-time key's file goes in a plan's argv until it exists.
 pub const ONE_TIME_KEY: &str = "<one-time-key>";
 
+/// Where the bastion's one-time key goes, inside the ProxyCommand word.
+pub const BASTION_ONE_TIME_KEY: &str = "<bastion-one-time-key>";
+
 /// A one-time key to push with EC2 Instance Connect before ssh runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceConnectPush {
@@ -143,6 +153,10 @@ pub struct Plan {
     /// its file goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_connect: Option<InstanceConnectPush>,
+    /// A one-time key to push for the bastion first; the ProxyCommand in
+    /// `argv` holds [`BASTION_ONE_TIME_KEY`] where its file goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bastion_instance_connect: Option<InstanceConnectPush>,
     /// The exact command line; `argv[0]` is the program.
     pub argv: Vec<String>,
     /// How the choices were made (shown with `-v` and by `show`).
@@ -155,11 +169,42 @@ impl Plan {
     /// The argv to run once the one-time key is at `key` (the argv itself
     /// when the plan pushes no key).
     pub fn argv_with_key(&self, key: &Path) -> Vec<String> {
+        self.argv_with_keys(Some(key), None)
+    }
+
+    /// The argv to run once the one-time keys are on disk: the host's at
+    /// `key`, the bastion's at `bastion_key` (shell-quoted inside the
+    /// ProxyCommand, which ssh runs with the shell).
+    pub fn argv_with_keys(&self, key: Option<&Path>, bastion_key: Option<&Path>) -> Vec<String> {
+        let mut argv = self.argv.clone();
+        if let (Some(push), Some(key)) = (&self.instance_connect, key)
+            && let Some(word) = argv.get_mut(push.argv_index)
+        {
+            *word = key.display().to_string();
+        }
+        if let Some(bastion_key) = bastion_key {
+            let placeholder = shlex::try_quote(BASTION_ONE_TIME_KEY)
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default();
+            let path = bastion_key.display().to_string();
+            let quoted = shlex::try_quote(&path).map_or(path.clone(), std::borrow::Cow::into_owned);
+            for word in &mut argv {
+                if word.contains(&placeholder) {
+                    *word = word.replace(&placeholder, &quoted.replace('%', "%%"));
+                }
+            }
+        }
+        argv
+    }
+
+    /// The argv of a bastion's own ssh with [`BASTION_ONE_TIME_KEY`] where
+    /// its one-time key goes (the argv itself when it pushes none).
+    pub fn bastion_argv(&self) -> Vec<String> {
         let mut argv = self.argv.clone();
         if let Some(push) = &self.instance_connect
             && let Some(word) = argv.get_mut(push.argv_index)
         {
-            *word = key.display().to_string();
+            BASTION_ONE_TIME_KEY.clone_into(word);
         }
         argv
     }
@@ -263,16 +308,21 @@ pub fn container_warnings(host: &Host) -> Vec<String> {
 /// the target, which ssh fills in for `%h:%p`.
 pub const JUMP_FORWARD: &str = "%h:%p";
 
+/// The word ssh replaces with the port it connects to, for a ProxyCommand
+/// that opens the connection itself (`berth proxy … %p`).
+pub const PORT_TOKEN: &str = "%p";
+
 /// The `ProxyCommand` that reaches the target through a jump host, from the
-/// jump host's ssh argv (planned with `-W` [`JUMP_FORWARD`]). A command line
-/// given to `-o` does not reach a `-J` jump host; a ProxyCommand with the
-/// jump host's own options does. ssh expands `%` tokens in it and runs it
-/// with the shell: other `%` are doubled and every word is quoted.
+/// jump host's ssh argv (planned with `-W` [`JUMP_FORWARD`]), or through
+/// `berth proxy` (ending in [`PORT_TOKEN`]). A command line given to `-o`
+/// does not reach a `-J` jump host; a ProxyCommand with the jump host's own
+/// options does. ssh expands `%` tokens in it and runs it with the shell:
+/// other `%` are doubled and every word is quoted.
 pub fn proxy_command(jump_argv: &[String]) -> String {
     let words: Vec<String> = jump_argv
         .iter()
         .map(|w| {
-            if w == JUMP_FORWARD {
+            if w == JUMP_FORWARD || w == PORT_TOKEN {
                 w.clone()
             } else {
                 w.replace('%', "%%")
@@ -377,6 +427,7 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         port: request.port,
         key,
         instance_connect,
+        bastion_instance_connect: None,
         argv,
         notes,
         warnings,
@@ -517,12 +568,13 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
         // A bastion reaches the private address.
         Via::Private | Via::Bastion => private,
         Via::InstanceConnect => public.or(private),
+        Via::Eice => private.map(|(ip, _)| (ip, Route::Eice)),
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),
         wanted: match via {
             Via::Auto | Via::Public => "public",
-            Via::Private | Via::Bastion => "private",
+            Via::Private | Via::Bastion | Via::Eice => "private",
             Via::InstanceConnect => "public or private",
         },
         available: available_routes(host),
@@ -541,6 +593,9 @@ fn available_routes(host: &Host) -> Vec<String> {
         routes.push(format!(
             "private IP {ip} (--via private, from inside the VPC, over a VPN or a peered network)"
         ));
+        routes.push(format!(
+            "private IP {ip} through an EC2 Instance Connect Endpoint in its VPC (--via eice)"
+        ));
     }
     routes
 }
@@ -550,6 +605,7 @@ fn route_label(route: Route) -> &'static str {
         Route::PublicDns => "public DNS name",
         Route::PublicIp => "public IPv4",
         Route::Private => "private IPv4",
+        Route::Eice => "private IPv4 through an EC2 Instance Connect Endpoint",
     }
 }
 

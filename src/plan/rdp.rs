@@ -87,20 +87,35 @@ pub struct RdpRequest {
     pub rdp_file: Option<PathBuf>,
     /// A private directory for the `.rdp` file the macOS launcher opens.
     pub scratch_dir: PathBuf,
-    /// `--jump`: an ssh tunnel that forwards this local port to the
-    /// instance; the client connects to it instead of the instance.
+    /// `--jump` or `--via eice`: a tunnel that forwards this local port to
+    /// the instance; the client connects to it instead of the instance.
     pub tunnel: Option<Tunnel>,
 }
 
-/// An ssh port forward from 127.0.0.1:`local_port` through a jump host to
-/// the instance's RDP port.
+/// A port forward from 127.0.0.1:`local_port` to the instance's RDP port,
+/// through a jump host or an EC2 Instance Connect Endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tunnel {
     pub local_port: u16,
-    /// The jump host, as a label.
-    pub jump: String,
-    /// The ssh command that holds the forward open (`-N -L …`).
-    pub argv: Vec<String>,
+    /// What the forward goes through, as a label: the jump host, or the
+    /// endpoint.
+    pub through: String,
+    /// What holds the forward open.
+    pub forwarder: Forwarder,
+}
+
+/// What holds a [`Tunnel`] open while the client runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Forwarder {
+    /// This ssh command to the jump host (`-N -L …`).
+    Ssh { argv: Vec<String> },
+    /// berth itself: each connection to the local port gets its own tunnel
+    /// through this endpoint.
+    Eice {
+        endpoint_id: String,
+        dns_name: String,
+    },
 }
 
 impl Tunnel {
@@ -340,7 +355,7 @@ pub fn plan_rdp(host: &Host, request: &RdpRequest, key: &KeyLookup) -> Result<Rd
                 "tunnel: {}:{} forwards through {} to {address}:{port}",
                 Tunnel::LOCAL_ADDRESS,
                 tunnel.local_port,
-                tunnel.jump
+                tunnel.through
             ));
             (Tunnel::LOCAL_ADDRESS.to_owned(), tunnel.local_port)
         }

@@ -2,12 +2,15 @@
 //! first route whose prerequisites hold, with the reason each route was
 //! taken or passed over (`-v`, `show`, `--dry-run`).
 //!
-//! Pure: the commands look the facts up (a bastion only when a route needs
-//! one) and this decides. `auto` tries, in order: the public address (no
-//! extra hop); a bastion, when one is named (`--bastion`, the config file)
-//! or tagged `berth:bastion` in the host's VPC. A host reachable only on
-//! its private address is not tried by `auto`: from outside the VPC that
-//! would hang until ssh's timeout, so the operator says `--via private`.
+//! Pure: the commands look the facts up (a bastion and the VPC's EC2
+//! Instance Connect Endpoints only when a route needs them) and this
+//! decides. `auto` tries, in order: the public address (no extra hop); a
+//! bastion, when one is named (`--bastion`, the config file) or tagged
+//! `berth:bastion` in the host's VPC (the operator's own choice); an
+//! Instance Connect Endpoint in the VPC (nothing to run or maintain). A
+//! host reachable only on its private address is not tried by `auto`: from
+//! outside the VPC that would hang until ssh's timeout, so the operator
+//! says `--via private`.
 
 use serde::Serialize;
 
@@ -25,6 +28,7 @@ pub enum RouteKind {
     Public,
     Private,
     Bastion,
+    Eice,
 }
 
 impl RouteKind {
@@ -34,6 +38,7 @@ impl RouteKind {
             Self::Public => Via::Public,
             Self::Private => Via::Private,
             Self::Bastion => Via::Bastion,
+            Self::Eice => Via::Eice,
         }
     }
 }
@@ -67,6 +72,15 @@ pub enum BastionLookup {
     NoneIn {
         vpc_id: Option<String>,
     },
+}
+
+/// The endpoint lookup: the EC2 Instance Connect Endpoint a tunnel would
+/// go through (`eice-…`), as far as it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointLookup {
+    NotNeeded,
+    Found(String),
+    NoneIn { vpc_id: Option<String> },
 }
 
 /// One route considered, in the order `auto` tries them.
@@ -129,6 +143,12 @@ pub enum RouteError {
     },
     #[error("{instance_id} has no private address for a bastion to reach")]
     NoPrivateAddress { instance_id: String },
+    #[error("no EC2 Instance Connect Endpoint for {instance_id}: none in {}", .vpc_id.as_deref().unwrap_or("its VPC"))]
+    NoEndpoint {
+        instance_id: String,
+        vpc_id: Option<String>,
+        subnet_id: Option<String>,
+    },
 }
 
 impl RouteError {
@@ -139,10 +159,15 @@ impl RouteError {
                 let vpc = vpc_id.as_deref().unwrap_or("its VPC");
                 format!(
                     "name a bastion with `--bastion TARGET`, or tag one in {vpc} with \
-                     `aws ec2 create-tags --resources i-… --tags Key={BASTION_TAG},Value=`; \
-                     from inside the VPC or over a VPN use `--via private`"
+                     `aws ec2 create-tags --resources i-… --tags Key={BASTION_TAG},Value=`, \
+                     or create an endpoint with `aws ec2 create-instance-connect-endpoint \
+                     --subnet-id SUBNET`; from inside the VPC or over a VPN use `--via private`"
                 )
             }
+            Self::NoEndpoint { subnet_id, .. } => format!(
+                "create one: `aws ec2 create-instance-connect-endpoint --subnet-id {}`",
+                subnet_id.as_deref().unwrap_or("subnet-…")
+            ),
             Self::NoPrivateAddress { .. } => {
                 "connect to its public address with `--via public`".to_owned()
             }
@@ -156,12 +181,28 @@ pub fn needs_bastion(via: Via, host: &Host) -> bool {
     match via {
         Via::Bastion => true,
         Via::Auto => public_address(host).is_none(),
-        Via::Public | Via::Private | Via::InstanceConnect => false,
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice => false,
+    }
+}
+
+/// Whether `via` on `host` needs the VPC's endpoints: always for `eice`,
+/// and for `auto` when there is no public address (looked up beside the
+/// bastion, so that the two cost one round trip).
+pub fn needs_endpoint(via: Via, host: &Host) -> bool {
+    match via {
+        Via::Eice => true,
+        Via::Auto => public_address(host).is_none(),
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Bastion => false,
     }
 }
 
 /// Decides the route for `host`.
-pub fn choose(via: Via, host: &Host, bastion: &BastionLookup) -> Result<RouteChoice, RouteError> {
+pub fn choose(
+    via: Via,
+    host: &Host,
+    bastion: &BastionLookup,
+    endpoint: &EndpointLookup,
+) -> Result<RouteChoice, RouteError> {
     let instance_id = host.ec2.instance_id.clone();
     let public = public_considered(host);
     let found = match bastion {
@@ -207,8 +248,28 @@ pub fn choose(via: Via, host: &Host, bastion: &BastionLookup) -> Result<RouteCho
                 reason: "none was looked up".to_owned(),
             }),
         },
+        Via::Eice => match endpoint {
+            EndpointLookup::Found(_) if host.ec2.private_ip.is_none() => {
+                Err(RouteError::NoPrivateAddress { instance_id })
+            }
+            EndpointLookup::Found(_) => Ok(take(
+                RouteKind::Eice,
+                vec![endpoint_considered(host, endpoint)],
+            )),
+            EndpointLookup::NoneIn { .. } | EndpointLookup::NotNeeded => {
+                Err(RouteError::NoEndpoint {
+                    instance_id,
+                    vpc_id: host.ec2.vpc_id.clone(),
+                    subnet_id: host.ec2.subnet_id.clone(),
+                })
+            }
+        },
         Via::Auto => {
-            let considered = vec![public, bastion_considered(host, bastion)];
+            let considered = vec![
+                public,
+                bastion_considered(host, bastion),
+                endpoint_considered(host, endpoint),
+            ];
             match considered.iter().find(|c| c.usable) {
                 Some(first) => Ok(take(first.route, considered)),
                 None => Err(RouteError::NoneWorks {
@@ -244,6 +305,32 @@ fn private_considered(host: &Host, why: &str) -> Considered {
             || "no private address".to_owned(),
             |ip| format!("private address {ip} ({why})"),
         ),
+    }
+}
+
+fn endpoint_considered(host: &Host, endpoint: &EndpointLookup) -> Considered {
+    let (usable, reason) = match (endpoint, &host.ec2.private_ip) {
+        (EndpointLookup::Found(id), Some(ip)) => (
+            true,
+            format!("through EC2 Instance Connect Endpoint {id} to {ip}"),
+        ),
+        (EndpointLookup::Found(id), None) => (
+            false,
+            format!("endpoint {id} found, but no private address"),
+        ),
+        (EndpointLookup::NoneIn { vpc_id }, _) => (
+            false,
+            format!(
+                "no EC2 Instance Connect Endpoint in {}",
+                vpc_id.as_deref().unwrap_or("the host's VPC (it has none)")
+            ),
+        ),
+        (EndpointLookup::NotNeeded, _) => (false, "not looked up".to_owned()),
+    };
+    Considered {
+        route: RouteKind::Eice,
+        usable,
+        reason,
     }
 }
 
@@ -329,43 +416,62 @@ mod tests {
         }
     }
 
-    /// (case, via, public address?, private address?, bastion, route taken)
+    fn eice() -> EndpointLookup {
+        EndpointLookup::Found("eice-1".to_owned())
+    }
+
+    fn no_eice() -> EndpointLookup {
+        EndpointLookup::NoneIn {
+            vpc_id: Some("vpc-1".to_owned()),
+        }
+    }
+
+    /// (case, via, public address?, private address?, bastion, endpoint,
+    /// route taken)
     type Row = (
         &'static str,
         Via,
         bool,
         bool,
         BastionLookup,
+        EndpointLookup,
         Option<RouteKind>,
     );
 
     #[rustfmt::skip]
     fn rows() -> Vec<Row> {
-        use RouteKind::{Bastion, Private, Public};
+        use RouteKind::{Bastion, Eice, Private, Public};
+        use BastionLookup::NotNeeded as NoBastionLookup;
+        use EndpointLookup::NotNeeded as NoEndpointLookup;
         let tag = || found(BastionSource::Tag);
         vec![
-            ("auto: public first", Via::Auto, true, true, BastionLookup::NotNeeded, Some(Public)),
-            ("auto: public beats a bastion", Via::Auto, true, true, tag(), Some(Public)),
-            ("auto: private only, tagged bastion", Via::Auto, false, true, tag(), Some(Bastion)),
+            ("auto: public first", Via::Auto, true, true, NoBastionLookup, NoEndpointLookup, Some(Public)),
+            ("auto: public beats a bastion", Via::Auto, true, true, tag(), eice(), Some(Public)),
+            ("auto: private only, tagged bastion", Via::Auto, false, true, tag(), no_eice(), Some(Bastion)),
+            ("auto: a bastion beats an endpoint", Via::Auto, false, true, tag(), eice(), Some(Bastion)),
             ("auto: private only, configured bastion", Via::Auto, false, true,
-             found(BastionSource::Config("bastion".into())), Some(Bastion)),
-            ("auto: private only, no bastion", Via::Auto, false, true, none(), None),
-            ("auto: no address at all", Via::Auto, false, false, none(), None),
-            ("auto: a bastion, no private address", Via::Auto, false, false, tag(), None),
-            ("public, though it has none", Via::Public, false, true, BastionLookup::NotNeeded, Some(Public)),
-            ("private", Via::Private, true, true, BastionLookup::NotNeeded, Some(Private)),
-            ("bastion given", Via::Bastion, true, true, found(BastionSource::Flag), Some(Bastion)),
-            ("bastion asked for, none found", Via::Bastion, true, true, none(), None),
-            ("bastion, no private address", Via::Bastion, true, false, found(BastionSource::Flag), None),
-            ("one-time key, public", Via::InstanceConnect, true, true, BastionLookup::NotNeeded, Some(Public)),
-            ("one-time key, private only", Via::InstanceConnect, false, true, BastionLookup::NotNeeded, Some(Private)),
+             found(BastionSource::Config("bastion".into())), no_eice(), Some(Bastion)),
+            ("auto: private only, an endpoint", Via::Auto, false, true, none(), eice(), Some(Eice)),
+            ("auto: private only, nothing", Via::Auto, false, true, none(), no_eice(), None),
+            ("auto: no address at all", Via::Auto, false, false, none(), eice(), None),
+            ("auto: a bastion, no private address", Via::Auto, false, false, tag(), no_eice(), None),
+            ("public, though it has none", Via::Public, false, true, NoBastionLookup, NoEndpointLookup, Some(Public)),
+            ("private", Via::Private, true, true, NoBastionLookup, NoEndpointLookup, Some(Private)),
+            ("bastion given", Via::Bastion, true, true, found(BastionSource::Flag), NoEndpointLookup, Some(Bastion)),
+            ("bastion asked for, none found", Via::Bastion, true, true, none(), NoEndpointLookup, None),
+            ("bastion, no private address", Via::Bastion, true, false, found(BastionSource::Flag), NoEndpointLookup, None),
+            ("eice", Via::Eice, true, true, NoBastionLookup, eice(), Some(Eice)),
+            ("eice, none in the VPC", Via::Eice, true, true, NoBastionLookup, no_eice(), None),
+            ("eice, no private address", Via::Eice, true, false, NoBastionLookup, eice(), None),
+            ("one-time key, public", Via::InstanceConnect, true, true, NoBastionLookup, NoEndpointLookup, Some(Public)),
+            ("one-time key, private only", Via::InstanceConnect, false, true, NoBastionLookup, NoEndpointLookup, Some(Private)),
         ]
     }
 
     #[test]
     fn route_table() {
-        for (case, via, public, private, bastion, expected) in rows() {
-            let got = choose(via, &host(public, private), &bastion);
+        for (case, via, public, private, bastion, endpoint, expected) in rows() {
+            let got = choose(via, &host(public, private), &bastion, &endpoint);
             assert_eq!(
                 got.as_ref().ok().map(|c| c.route),
                 expected,
@@ -380,12 +486,20 @@ mod tests {
         assert!(needs_bastion(Via::Auto, &host(false, true)));
         assert!(needs_bastion(Via::Bastion, &host(true, true)));
         assert!(!needs_bastion(Via::Private, &host(false, true)));
+        assert!(needs_endpoint(Via::Eice, &host(true, true)));
+        assert!(needs_endpoint(Via::Auto, &host(false, true)));
+        assert!(!needs_endpoint(Via::Auto, &host(true, true)));
     }
 
     #[test]
     fn auto_says_why_each_route_was_taken_or_not() {
-        let choice =
-            choose(Via::Auto, &host(false, true), &found(BastionSource::Tag)).expect("bastion");
+        let choice = choose(
+            Via::Auto,
+            &host(false, true),
+            &found(BastionSource::Tag),
+            &no_eice(),
+        )
+        .expect("bastion");
         assert_eq!(
             choice.notes(),
             vec![
@@ -393,6 +507,7 @@ mod tests {
                 "route bastion: taken: through bastion bastion (i-0b) (tagged berth:bastion) \
                  to 10.0.1.7"
                     .to_owned(),
+                "route eice: not possible: no EC2 Instance Connect Endpoint in vpc-1".to_owned(),
             ]
         );
         assert_eq!(choice.bastion.map(|b| b.source), Some(BastionSource::Tag));
@@ -400,7 +515,7 @@ mod tests {
 
     #[test]
     fn no_route_names_each_missing_piece_and_the_fix() {
-        let err = choose(Via::Auto, &host(false, true), &none()).expect_err("no route");
+        let err = choose(Via::Auto, &host(false, true), &none(), &no_eice()).expect_err("no route");
         let message = err.to_string();
         assert!(message.contains("public: no public address"), "{message}");
         assert!(
@@ -409,5 +524,14 @@ mod tests {
         );
         assert!(err.hint().contains("--via private"), "{}", err.hint());
         assert!(err.hint().contains("--bastion TARGET"), "{}", err.hint());
+        assert!(
+            message.contains("no EC2 Instance Connect Endpoint in vpc-1"),
+            "{message}"
+        );
+        assert!(
+            err.hint().contains("create-instance-connect-endpoint"),
+            "{}",
+            err.hint()
+        );
     }
 }

@@ -315,6 +315,8 @@ fn refusals_name_the_prerequisite() {
                 available: vec![
                     "private IP 10.0.1.7 (--via private, from inside the VPC, over a VPN or a peered network)"
                         .into(),
+                    "private IP 10.0.1.7 through an EC2 Instance Connect Endpoint in its VPC (--via eice)"
+                        .into(),
                 ],
             },
         ),
@@ -398,6 +400,27 @@ fn missing_key_file_is_a_note_not_an_error() {
                 && n.contains("/home/op/.ssh/prod.pem")),
         "{:?}",
         plan.warnings
+    );
+}
+
+#[test]
+fn berth_proxy_as_a_proxy_command_keeps_ssh_s_port_token() {
+    let argv: Vec<String> = [
+        "/opt/berth 100%/berth",
+        "--region",
+        "us-east-1",
+        "proxy",
+        "--via",
+        "eice",
+        "i-0123456789abcdef0",
+        PORT_TOKEN,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(
+        proxy_command(&argv),
+        "'/opt/berth 100%%/berth' --region us-east-1 proxy --via eice i-0123456789abcdef0 '%p'"
     );
 }
 

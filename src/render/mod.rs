@@ -9,9 +9,10 @@ use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::doctor::{Protocol, Report, Scope};
+use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
 use crate::inventory::model::{Cluster, Host};
-use crate::plan::rdp::{RdpError, RdpPlan, Step};
+use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
 use crate::plan::route::RouteChoice;
 use crate::plan::{self, Plan, PlanError, UserSource};
 
@@ -309,11 +310,22 @@ fn step_line(step: &Step) -> String {
 /// `rdp --dry-run`: the `.rdp` file to write, then each command.
 pub fn rdp_steps(out: &mut dyn Write, plan: &RdpPlan) -> io::Result<()> {
     if let Some(tunnel) = &plan.tunnel {
-        writeln!(
-            out,
-            "{}  # tunnel, held open while the client runs",
-            shell_words(&tunnel.argv)
-        )?;
+        match &tunnel.forwarder {
+            Forwarder::Ssh { argv } => writeln!(
+                out,
+                "{}  # tunnel, held open while the client runs",
+                shell_words(argv)
+            )?,
+            Forwarder::Eice { endpoint_id, .. } => writeln!(
+                out,
+                "# berth forwards {}:{} to {}:{} through EC2 Instance Connect Endpoint {endpoint_id}, \
+                 one tunnel per connection, while the client runs",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                plan.address,
+                plan.port
+            )?,
+        }
     }
     if let Some(file) = &plan.rdp_file {
         writeln!(out, "# write {}:", file.path.display())?;
@@ -457,6 +469,30 @@ pub fn fleet_summary(out: &mut dyn Write, hosts: &[HostReport], tally: Tally) ->
         tally.unreachable,
         tally.timed_out
     )
+}
+
+/// `maintain`'s summary: each container instance, its batch, the
+/// command's result and the state it was left in.
+pub fn maintain_summary(out: &mut dyn Write, outcomes: &[InstanceOutcome]) -> io::Result<()> {
+    let mut t = table(&["HOST", "INSTANCE", "BATCH", "COMMAND", "LEFT", "NOTE"]);
+    for o in outcomes {
+        t.add_row(vec![
+            o.label.clone(),
+            o.instance_id.clone(),
+            o.batch.to_string(),
+            o.command
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |s| s.word().to_owned()),
+            match o.left {
+                Left::Active => "ACTIVE",
+                Left::Draining => "DRAINING",
+                Left::Untouched => "untouched",
+            }
+            .to_owned(),
+            o.note.clone().unwrap_or_default(),
+        ]);
+    }
+    write_table(out, t)
 }
 
 #[cfg(test)]

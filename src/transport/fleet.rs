@@ -1,15 +1,14 @@
-//! Runs one ssh per host, at most `concurrency` at a time, each with its
-//! own deadline. Output is collected per host and, in [`Live::Prefixed`]
-//! mode, also written as it arrives, each line prefixed with its host, so a
-//! slow host never holds back a fast one. A host whose ssh cannot start or
-//! hangs is recorded and the others go on.
+//! Runs one host's ssh with its own deadline (the caller runs many at
+//! once). Output is collected and, in [`Live::Prefixed`] mode, also written
+//! as it arrives, each line prefixed with its host, so a slow host never
+//! holds back a fast one. An ssh that cannot start or hangs is recorded as
+//! such; it never stops the others.
 
 use std::io::Write;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
@@ -35,27 +34,9 @@ pub enum Live {
     Quiet,
 }
 
-/// Runs `jobs`; the results are in the same order. `progress` is ticked
-/// once per finished host (and hidden when stderr is not a terminal).
-pub async fn run_all(
-    jobs: Vec<Job>,
-    concurrency: usize,
-    timeout: Option<Duration>,
-    live: Live,
-    progress: &ProgressBar,
-) -> Vec<Finished> {
-    let runs = jobs.into_iter().map(|job| async move {
-        let finished = run_one(&job, timeout, live, progress).await;
-        progress.inc(1);
-        finished
-    });
-    futures::stream::iter(runs)
-        .buffered(concurrency.max(1))
-        .collect()
-        .await
-}
-
-async fn run_one(
+/// Runs one host's ssh to its end (or `timeout`), collecting its output
+/// and, in live mode, echoing it line by line above `progress`.
+pub async fn run_one(
     job: &Job,
     timeout: Option<Duration>,
     live: Live,

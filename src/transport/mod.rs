@@ -2,11 +2,13 @@
 //! Programs are always run from argv vectors, never through a shell.
 
 pub mod chooser;
+pub mod eice;
 #[cfg(unix)]
 pub mod fleet;
 pub mod probe;
 #[cfg(unix)]
 pub mod rdp;
+pub mod relay;
 #[cfg(unix)]
 pub mod session;
 pub mod tunnel;
@@ -27,6 +29,12 @@ pub enum TransportError {
     RdpClient { program: String, source: io::Error },
     #[error("`{program}` failed (exit status {status})")]
     Failed { program: String, status: i32 },
+    #[error("cannot connect to {address}: {source}")]
+    Connect { address: String, source: io::Error },
+    #[error("the connection to {address} broke: {source}")]
+    Relay { address: String, source: io::Error },
+    #[error("cannot use standard input and output: {0}")]
+    Stdio(io::Error),
 }
 
 /// A child's exit status as a shell reports it: 128 + the signal for one
@@ -75,7 +83,15 @@ impl TransportError {
             Self::Failed { program, .. } => {
                 format!("see `{program}`'s messages above; `--print-password` shows the password")
             }
-            Self::Signals(_) => "run berth again; if it persists, report a bug".to_owned(),
+            Self::Signals(_) | Self::Stdio(_) | Self::Relay { .. } => {
+                "run berth again; if it persists, report a bug".to_owned()
+            }
+            Self::Connect { .. } => {
+                "a public address needs a route from here and a security group \
+                 that lets you in (`berth doctor TARGET`); a private one needs you inside the VPC \
+                 or on a VPN; --via eice goes through an EC2 Instance Connect Endpoint"
+                    .to_owned()
+            }
             Self::TunnelNotReady { .. } => {
                 "check that `berth ssh` reaches the --jump host; `-v` shows the ssh command"
                     .to_owned()

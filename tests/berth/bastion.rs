@@ -146,3 +146,39 @@ fn no_bastion_anywhere_names_what_is_missing() {
         .expect_code(2)
         .stderr_has("drop one of them");
 }
+
+#[test]
+fn without_a_local_key_the_bastion_and_the_host_get_one_time_keys() {
+    let sb = sandbox();
+    let target = sb.host("prod-nokey");
+    let ip = target.private_ip.as_deref().expect("ip");
+    let berth = Berth::new(sb);
+    // No key file at all: both Amazon Linux hosts take Instance Connect keys.
+    std::fs::remove_file(
+        berth
+            .home()
+            .join(".ssh")
+            .join(format!("{}.pem", sb.key_name)),
+    )
+    .expect("remove the sandbox key");
+    let before = forwards_to_now(sb, ip);
+    let run = berth.run(&[
+        "-v",
+        "ssh",
+        "prod/prod-nokey",
+        "--via",
+        "bastion",
+        "--",
+        "echo $SSH_CONNECTION",
+    ]);
+    run.expect_code(0)
+        .stderr_has("bastion i-")
+        .stderr_has("one-time");
+    assert_eq!(server_address(&run.stdout), ip);
+    assert!(forwards_to(sb, ip) > before, "not through the bastion");
+    // The dry run shows where each key will go and pushes nothing.
+    let dry = berth.run(&["ssh", "prod/prod-nokey", "--via", "bastion", "--dry-run"]);
+    dry.expect_code(0)
+        .stdout_has("<bastion-one-time-key>")
+        .stdout_has("<one-time-key>");
+}

@@ -766,30 +766,55 @@ fn open_takes_one_address_not_a_network() {
         .stderr_has("single address");
 }
 
+/// The route of that name in a doctor report.
+fn route(run: &Run, name: &str) -> Value {
+    let routes = run.json()["routes"].clone();
+    routes
+        .as_array()
+        .expect("routes")
+        .iter()
+        .find(|r| r["route"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} route: {routes:#}"))
+}
+
 #[test]
 fn by_default_every_route_is_checked() {
     let sb = sandbox();
     let berth = Berth::new(sb);
     // A private host: no public route, and the private one is not assumed;
-    // the VPC's bastion (tagged berth:bastion) is a way in.
+    // the sandbox VPC's Instance Connect Endpoint is let in by the host's
+    // group, and so is the VPC's bastion (tagged berth:bastion).
     let run = doctor(&berth, &target(sb, "prod-al2023"), &["--from", ME]);
     run.expect_code(0);
-    let routes = run.json()["routes"].clone();
-    let route = |name: &str| {
-        routes
-            .as_array()
-            .expect("routes")
-            .iter()
-            .find(|r| r["route"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name} route: {routes:#}"))
-    };
-    assert_eq!(route("public")["blocked_by"], "public-address");
-    assert_eq!(route("private")["blocked_by"], "private-address");
-    assert_eq!(route("instance-connect-endpoint")["works"], false);
-    assert_eq!(route("ssm")["works"], false);
-    assert_eq!(route("bastion")["works"], true);
+    assert_eq!(route(&run, "public")["blocked_by"], "public-address");
+    assert_eq!(route(&run, "private")["blocked_by"], "private-address");
+    assert_eq!(route(&run, "instance-connect-endpoint")["works"], true);
+    assert_eq!(route(&run, "ssm")["works"], false);
+    assert_eq!(route(&run, "bastion")["works"], true);
     assert_eq!(finding(&run, "private-address")["status"], "skipped");
+    assert!(
+        run.json()["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["check"] == "instance-connect-endpoint"
+                && f["evidence"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(&sb.eice.endpoint_id))),
+        "{}",
+        run.stdout
+    );
+
+    // A host whose group admits neither the endpoint nor you: no route
+    // works, and the endpoint's is blocked by that group.
+    let run = doctor(&berth, &target(sb, "broken-othercidr"), &["--from", ME]);
+    run.expect_code(4);
+    assert_eq!(
+        route(&run, "instance-connect-endpoint")["blocked_by"],
+        "security-group"
+    );
+    assert_eq!(route(&run, "ssm")["works"], false);
 
     // A public host whose group is open to the world: the public route works.
     let run = doctor(

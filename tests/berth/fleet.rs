@@ -190,3 +190,375 @@ fn exec_enters_the_tasks_container_on_its_host() {
         .expect_code(3)
         .stderr_has("runs no container");
 }
+
+#[test]
+fn cp_copies_both_ways_by_the_route_ssh_takes() {
+    let sb = sandbox();
+    let host = format!("{}/fleet-03", sb.fleet.cluster);
+    let berth = Berth::new(sb);
+    // From the host.
+    let dest = berth.home().join("hostname");
+    let dest_arg = dest.display().to_string();
+    berth
+        .run(&["cp", &host, "--via", "private", ":/etc/hostname", &dest_arg])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&dest).expect("copied"),
+        std::fs::read_to_string("/etc/hostname").expect("local")
+    );
+    // To the host, then read back over ssh.
+    let local = berth.home().join("note.txt");
+    std::fs::write(&local, "from berth cp\n").expect("write");
+    let remote = format!("/tmp/berth-cp-{}.txt", std::process::id());
+    berth
+        .run(&[
+            "cp",
+            &host,
+            "--via",
+            "private",
+            &local.display().to_string(),
+            &format!(":{remote}"),
+        ])
+        .expect_code(0);
+    berth
+        .run(&[
+            "ssh",
+            &host,
+            "--via",
+            "private",
+            "--",
+            &format!("cat {remote}; rm -f {remote}"),
+        ])
+        .expect_code(0)
+        .stdout_has("from berth cp");
+    // The dry run is scp with ssh's options; both sides local is refused.
+    berth
+        .run(&["cp", &host, "--via", "private", "--dry-run", ":/a", "b"])
+        .expect_code(0)
+        .stdout_has("scp -S ")
+        .stdout_has(":/a b");
+    berth
+        .run(&["cp", &host, "a", "b"])
+        .expect_code(2)
+        .stderr_has("no side is on the host")
+        .stderr_has(":PATH");
+}
+
+#[test]
+fn tunnel_forwards_a_local_port_until_interrupted() {
+    use std::io::{BufRead, BufReader, Read};
+    let sb = sandbox();
+    let host = format!("{}/fleet-04", sb.fleet.cluster);
+    // On a real host sshd answers on localhost too; the sandbox's answers on
+    // the host's own address only, so the forward names it.
+    let ip = sb.host("fleet-04").private_ip.clone().expect("ip");
+    let berth = Berth::new(sb);
+    berth
+        .run(&["tunnel", &host, "--via", "private", "--dry-run", "8080:80"])
+        .expect_code(0)
+        .stdout_has("-L 127.0.0.1:8080:localhost:80");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = berth
+        .command(&[
+            "tunnel",
+            &host,
+            "--via",
+            "private",
+            &format!("{port}:{ip}:22"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start berth tunnel");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read");
+    assert!(
+        line.contains(&format!("forwarding 127.0.0.1:{port} to {ip}:22 on i-")),
+        "{line}"
+    );
+    // The host's own sshd answers through the forward.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let banner = loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let mut buf = [0u8; 7];
+            if stream.read_exact(&mut buf).is_ok() {
+                break String::from_utf8_lossy(&buf).into_owned();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no forward on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(banner, "SSH-2.0");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("interrupt");
+    let status = child.wait().expect("berth ends");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// The container-instance status of each fleet host, as `berth ls` shows it.
+fn fleet_statuses(berth: &Berth, cluster: &str) -> std::collections::BTreeMap<String, String> {
+    let rows: Value = serde_json::from_str(
+        &berth
+            .run(&["--output", "json", "ls", cluster])
+            .expect_code(0)
+            .stdout,
+    )
+    .expect("json");
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or_default().to_owned(),
+                r["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn maintain_drains_runs_and_reactivates_batch_by_batch() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let group = &fleet.maintenance["a"];
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "maintain",
+        &fleet.cluster,
+        "--tag",
+        "maintenance=a",
+        "--via",
+        "private",
+        "--batch",
+        "2",
+        "--",
+        "echo maintained",
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(0).stdout).expect("json");
+    let instances = out["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), group.len(), "{out:#}");
+    let batches: std::collections::BTreeSet<u64> = instances
+        .iter()
+        .filter_map(|i| i["batch"].as_u64())
+        .collect();
+    assert_eq!(batches, [1, 2].into_iter().collect(), "{out:#}");
+    for i in instances {
+        assert_eq!(i["left"], "active", "{i:#}");
+        assert_eq!(i["command"]["status"], "ok", "{i:#}");
+    }
+    // ECS agrees: ACTIVE again, and the service tasks were drained away.
+    let statuses = fleet_statuses(&berth, &fleet.cluster);
+    for name in group {
+        assert_eq!(statuses[name], "ACTIVE", "{name}");
+    }
+    let rows: Value = serde_json::from_str(
+        &berth
+            .run(&[
+                "--output",
+                "json",
+                "ls",
+                &fleet.cluster,
+                "--tag",
+                "maintenance=a",
+            ])
+            .expect_code(0)
+            .stdout,
+    )
+    .expect("json");
+    for row in rows.as_array().expect("rows") {
+        assert_eq!(row["running_tasks"], 0, "{row:#}");
+    }
+}
+
+#[test]
+fn maintain_stops_at_the_failing_batch_and_leaves_the_rest_untouched() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "maintain",
+        &fleet.cluster,
+        "--tag",
+        "maintenance=b",
+        "--via",
+        "private",
+        "--batch",
+        "1",
+        "--",
+        "true",
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(1).stdout).expect("json");
+    let instances = out["instances"].as_array().expect("instances");
+    let failing = instances
+        .iter()
+        .find(|i| i["label"] == fleet.failing.as_str())
+        .expect("the failing host");
+    assert_eq!(failing["left"], "draining", "{out:#}");
+    assert_eq!(failing["command"]["status"], "failed", "{out:#}");
+    let failed_batch = failing["batch"].as_u64().expect("batch");
+    let statuses = fleet_statuses(&berth, &fleet.cluster);
+    for i in instances {
+        let name = i["label"].as_str().expect("label");
+        let batch = i["batch"].as_u64().expect("batch");
+        let (left, status) = match batch.cmp(&failed_batch) {
+            std::cmp::Ordering::Less => ("active", "ACTIVE"),
+            std::cmp::Ordering::Equal => ("draining", "DRAINING"),
+            std::cmp::Ordering::Greater => ("untouched", "ACTIVE"),
+        };
+        assert_eq!(i["left"], left, "{i:#}");
+        assert_eq!(statuses[name], status, "{name}");
+        if batch > failed_batch {
+            assert!(i["command"].is_null(), "{i:#}");
+        }
+    }
+
+    // A standalone task is not drained by ECS: the wait runs out, and the
+    // instance stays DRAINING without the command having run.
+    let run = berth.run(&[
+        "maintain",
+        &fleet.cluster,
+        "--tag",
+        "maintenance=c",
+        "--via",
+        "private",
+        "--batch",
+        "1",
+        "--drain-timeout",
+        "3s",
+        "--",
+        "true",
+    ]);
+    run.expect_code(1)
+        .stderr_has("still running after 3s")
+        .stderr_has("DRAINING");
+    assert_eq!(
+        fleet_statuses(&berth, &fleet.cluster)[&fleet.maintenance["c"][0]],
+        "DRAINING"
+    );
+}
+
+#[test]
+fn run_through_ssm_run_command_reports_every_host() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    // The same command everywhere; SSM's agent sets AWS_SSM_INSTANCE_ID,
+    // and one host's run fails on purpose.
+    let failing = &sb.host(&fleet.failing).instance_id;
+    let command = format!(
+        "echo \"on $AWS_SSM_INSTANCE_ID\"; [ \"$AWS_SSM_INSTANCE_ID\" != {failing} ] || {{ echo broken >&2; exit 4; }}"
+    );
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "--stats",
+        "run",
+        &fleet.cluster,
+        "--engine",
+        "ssm",
+        "--",
+        &command,
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(1).stdout).expect("json");
+    let hosts = out["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), fleet.hosts.len(), "{out:#}");
+    for name in &fleet.hosts {
+        let id = &sb.host(name).instance_id;
+        let entry = hosts
+            .iter()
+            .find(|h| h["instance_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{name} missing"));
+        if *name == fleet.unreachable {
+            assert_eq!(entry["status"], "unreachable", "{entry:#}");
+            assert!(
+                entry["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("ConnectionLost")),
+                "{entry:#}"
+            );
+        } else if *name == fleet.failing {
+            assert_eq!(entry["status"], "failed", "{entry:#}");
+            assert_eq!(entry["exit_code"], 4);
+            assert_eq!(entry["stderr"], "broken\n");
+        } else {
+            assert_eq!(entry["status"], "ok", "{entry:#}");
+            assert_eq!(entry["stdout"], format!("on {id}\n"));
+        }
+    }
+    // 49 reachable hosts: one SendCommand of 50 at most each, so 1.
+    run.stderr_has("ssm:SendCommand x1");
+}
+
+#[test]
+fn logs_collects_an_archive_per_host_with_the_agent_logs() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let dir = berth.home().join("logs");
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "logs",
+        &fleet.cluster,
+        "--tag",
+        "Name=fleet-05",
+        "--via",
+        "private",
+        "--since",
+        "2h",
+        "-d",
+        &dir.display().to_string(),
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(0).stdout).expect("json");
+    let host = &out["hosts"][0];
+    let archive = host["archive"].as_str().expect("an archive");
+    assert!(archive.ends_with(&format!(
+        "fleet-05-{}.tar.gz",
+        sb.host("fleet-05").instance_id
+    )));
+    let collected: Vec<&str> = host["collected"]
+        .as_array()
+        .expect("collected")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(collected.contains(&"/var/log/ecs"), "{host:#}");
+    // What is not there is named, with why.
+    for missing in host["missing"].as_array().expect("missing") {
+        assert!(
+            missing.as_str().is_some_and(|m| m.contains(" (")),
+            "{missing}"
+        );
+    }
+    let listing = std::process::Command::new("tar")
+        .args(["-tzf", archive])
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("_var_log_ecs/ecs-agent.log"), "{listing}");
+    assert!(listing.contains("MANIFEST"), "{listing}");
+
+    // An unreachable host gets no archive, and fails the run.
+    berth
+        .run(&[
+            "logs",
+            &format!("{}/{}", fleet.cluster, fleet.unreachable),
+            "--via",
+            "private",
+            "-d",
+            &dir.display().to_string(),
+        ])
+        .expect_code(1)
+        .stdout_has("no archive");
+}

@@ -8,6 +8,7 @@ mod bad_input;
 mod bastion;
 mod concurrency;
 mod doctor;
+mod eice;
 mod faults;
 mod fleet;
 mod host_keys;

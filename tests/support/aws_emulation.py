@@ -6,15 +6,99 @@ emulated as the AWS documentation describes them, for the sandbox.
   the tag ``sandbox:ssm-ping`` (its value is the PingStatus: Online,
   ConnectionLost, Inactive). Untagged instances are not managed, so they
   are absent from the list, as in SSM.
-* EC2 DescribeInstanceConnectEndpoints: the sandbox has no EC2 Instance
-  Connect Endpoint, so the list is empty (filters are accepted).
+* EC2 CreateInstanceConnectEndpoint, DescribeInstanceConnectEndpoints and
+  DeleteInstanceConnectEndpoint (the EC2 API reference): an endpoint lives
+  in one subnet, with a requester-managed network interface there (a free
+  address of the subnet, as EC2 gives it), the security groups given (else
+  the VPC's default group), ``PreserveClientIp`` false unless asked, and
+  DNS names ``eice-….<8 hex>.ec2-instance-connect-endpoint.REGION.amazonaws.com``
+  (and ``.fips.``). EC2 takes a few minutes to create one: CreateInstanceConnectEndpoint
+  answers ``create-in-progress`` as EC2 does, and the endpoint is
+  ``create-complete`` by the next describe (the sandbox does not make
+  anyone wait). Describe takes the ids and the filters
+  ``instance-connect-endpoint-id``, ``vpc-id``, ``subnet-id``, ``state``,
+  ``tag:KEY``, ``tag-key`` and ``tag-value`` (wildcards ``*`` and ``?``
+  as EC2 filters take them), and pages with MaxResults/NextToken.
+  ``instance_connect_endpoint()`` gives the tunnel stand-in
+  (eice_endpoint.py) the endpoint a tunnel names.
 """
+
+import base64
+import datetime
+import ipaddress
+import random
+import re
+import threading
 
 from moto.core.responses import ActionResult
 
+# What the tunnel stand-in reads and the API writes: per EC2 backend
+# (account and region), endpoint id -> endpoint.
+_ENDPOINTS_ATTR = "_berth_instance_connect_endpoints"
+_LOCK = threading.RLock()
+# States that take tunnels (the AWS CLI's open-tunnel accepts these).
+USABLE_STATES = ("create-complete", "update-in-progress", "update-complete", "update-failed")
+
+
+def _endpoints(backend):
+    with _LOCK:
+        if not hasattr(backend, _ENDPOINTS_ATTR):
+            setattr(backend, _ENDPOINTS_ATTR, {})
+        return getattr(backend, _ENDPOINTS_ATTR)
+
+
+def instance_connect_endpoint(backend, endpoint_id):
+    """The endpoint with this id in the backend, or None."""
+    return _endpoints(backend).get(endpoint_id)
+
+
+def vpc_networks(backend, vpc_id):
+    """The IPv4 CIDR blocks of a VPC (its primary and associated ones)."""
+    vpc = backend.get_vpc(vpc_id)
+    blocks = {vpc.cidr_block}
+    for assoc in vpc.get_cidr_block_association_set(ipv6=False):
+        if assoc.get("cidr_block_state", {}).get("state", "associated") == "associated":
+            blocks.add(assoc.get("cidr_block"))
+    return [ipaddress.ip_network(b) for b in sorted(blocks) if b]
+
+
+def _free_address(backend, subnet):
+    """The highest address of the subnet nothing holds yet. EC2 keeps the
+    first four and the last address of every subnet for itself."""
+    network = ipaddress.ip_network(subnet.cidr_block)
+    used = set()
+    for reservation in backend.all_reservations():
+        for instance in reservation.instances:
+            used.add(instance.private_ip)
+    for eni in backend.enis.values():
+        used.add(eni.private_ip_address)
+    for address in reversed(list(network.hosts())[3:]):
+        if str(address) not in used:
+            return str(address)
+    from moto.ec2.exceptions import EC2ClientError
+    raise EC2ClientError("InsufficientFreeAddressesInSubnet",
+                         f"There are not enough free addresses in subnet '{subnet.id}'")
+
+
+def _new_id():
+    return "eice-" + "".join(random.choice("0123456789abcdef") for _ in range(17))
+
+
+def _created(endpoint, state):
+    """An endpoint as the API serializes it, in `state`."""
+    shown = {k: v for k, v in endpoint.items() if not k.startswith("_")}
+    shown["State"] = state
+    return shown
+
 
 def emulate_ssm_and_instance_connect_endpoints(ec2_backends):
+    from moto.ec2.exceptions import (
+        EC2ClientError,
+        InvalidSecurityGroupNotFoundError,
+        MissingParameterError,
+    )
     from moto.ec2.responses import EC2Response
+    from moto.ec2.utils import simple_aws_filter_to_re
     from moto.ssm.responses import SimpleSystemManagerResponse
 
     if getattr(SimpleSystemManagerResponse, "_berth_emulated", False):
@@ -46,12 +130,137 @@ def emulate_ssm_and_instance_connect_endpoints(ec2_backends):
                 })
         return ActionResult({"InstanceInformationList": found})
 
+    def create_instance_connect_endpoint(self):
+        backend = self.ec2_backend
+        subnet_id = self._get_param("SubnetId")
+        if not subnet_id:
+            raise MissingParameterError("SubnetId")
+        subnet = backend.get_subnet(subnet_id)  # InvalidSubnetID.NotFound
+        group_ids = self._get_param("SecurityGroupIds") or []
+        for group_id in group_ids:
+            group = backend.get_security_group_from_id(group_id)
+            if group is None or group.vpc_id != subnet.vpc_id:
+                raise InvalidSecurityGroupNotFoundError(group_id)
+        if not group_ids:
+            group_ids = [backend.get_default_security_group(subnet.vpc_id).id]
+        ip_type = self._get_param("IpAddressType") or "ipv4"
+        preserve = self._get_bool_param("PreserveClientIp", False)
+        if preserve and ip_type != "ipv4":
+            raise EC2ClientError("InvalidParameterCombination",
+                                 "PreserveClientIp is only supported for IpAddressType ipv4")
+        token = self._get_param("ClientToken")
+        endpoints = _endpoints(backend)
+        with _LOCK:
+            for existing in endpoints.values():
+                if token and existing["_client_token"] == token:
+                    return ActionResult({"InstanceConnectEndpoint": _created(
+                        existing, "create-in-progress"), "ClientToken": token})
+        self.error_on_dryrun()
+        tags = []
+        for spec in self._get_param("TagSpecifications") or []:
+            if spec.get("ResourceType") in (None, "instance-connect-endpoint"):
+                tags += [{"Key": t["Key"], "Value": t.get("Value", "")}
+                         for t in spec.get("Tags") or []]
+        endpoint_id = _new_id()
+        eni = backend.create_network_interface(
+            subnet, _free_address(backend, subnet), group_ids=group_ids,
+            description=f"EC2 Instance Connect Endpoint {endpoint_id}")
+        eni.requester_managed = True
+        eni.interface_type = "ec2_instance_connect_endpoint"
+        zone = f"{random.getrandbits(32):08x}"
+        region = self.region
+        endpoint = {
+            "OwnerId": self.current_account,
+            "InstanceConnectEndpointId": endpoint_id,
+            "InstanceConnectEndpointArn":
+                f"arn:aws:ec2:{region}:{self.current_account}:instance-connect-endpoint/{endpoint_id}",
+            "State": "create-complete",
+            "StateMessage": "",
+            "DnsName": f"{endpoint_id}.{zone}.ec2-instance-connect-endpoint.{region}.amazonaws.com",
+            "FipsDnsName":
+                f"{endpoint_id}.{zone}.fips.ec2-instance-connect-endpoint.{region}.amazonaws.com",
+            "NetworkInterfaceIds": [eni.id],
+            "VpcId": subnet.vpc_id,
+            "AvailabilityZone": subnet.availability_zone,
+            "AvailabilityZoneId": subnet.availability_zone_id,
+            "CreatedAt": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0),
+            "SubnetId": subnet.id,
+            "PreserveClientIp": preserve,
+            "SecurityGroupIds": list(group_ids),
+            "Tags": tags,
+            "IpAddressType": ip_type,
+            # Not part of the API: what the tunnel stand-in needs.
+            "_client_token": token,
+            "_address": eni.private_ip_address,
+        }
+        with _LOCK:
+            endpoints[endpoint_id] = endpoint
+        result = {"InstanceConnectEndpoint": _created(endpoint, "create-in-progress")}
+        if token:
+            result["ClientToken"] = token
+        return ActionResult(result)
+
     def describe_instance_connect_endpoints(self):
-        return ActionResult({"InstanceConnectEndpoints": []})
+        backend = self.ec2_backend
+        ids = self._get_param("InstanceConnectEndpointIds") or []
+        filters = self._filters_from_querystring()
+        self.error_on_dryrun()
+        endpoints = list(_endpoints(backend).values())
+        for endpoint_id in ids:
+            if not any(e["InstanceConnectEndpointId"] == endpoint_id for e in endpoints):
+                raise EC2ClientError(
+                    "InvalidInstanceConnectEndpointId.NotFound",
+                    f"The instanceConnectEndpointId '{endpoint_id}' does not exist")
+        if ids:
+            endpoints = [e for e in endpoints if e["InstanceConnectEndpointId"] in ids]
+        fields = {"instance-connect-endpoint-id": "InstanceConnectEndpointId",
+                  "vpc-id": "VpcId", "subnet-id": "SubnetId", "state": "State"}
+
+        def matches(endpoint, name, values):
+            patterns = [re.compile(simple_aws_filter_to_re(v)) for v in values]
+            tags = {t["Key"]: t["Value"] for t in endpoint["Tags"]}
+            if name in fields:
+                candidates = [endpoint[fields[name]]]
+            elif name.startswith("tag:"):
+                candidates = [tags[name[4:]]] if name[4:] in tags else []
+            elif name == "tag-key":
+                candidates = list(tags)
+            elif name == "tag-value":
+                candidates = list(tags.values())
+            else:
+                raise EC2ClientError("InvalidParameterValue", f"The filter '{name}' is invalid")
+            return any(p.match(c) for p in patterns for c in candidates)
+
+        endpoints = [e for e in endpoints
+                     if all(matches(e, name, values) for name, values in filters.items())]
+        limit = self._get_int_param("MaxResults") or 1000
+        token = self._get_param("NextToken")
+        start = int(base64.b64decode(token).decode()) if token else 0
+        page = {"InstanceConnectEndpoints": [_created(e, e["State"])
+                                             for e in endpoints[start:start + limit]]}
+        if start + limit < len(endpoints):
+            page["NextToken"] = base64.b64encode(str(start + limit).encode()).decode()
+        return ActionResult(page)
+
+    def delete_instance_connect_endpoint(self):
+        backend = self.ec2_backend
+        endpoint_id = self._get_param("InstanceConnectEndpointId")
+        self.error_on_dryrun()
+        with _LOCK:
+            endpoint = _endpoints(backend).pop(endpoint_id, None)
+        if endpoint is None:
+            raise EC2ClientError(
+                "InvalidInstanceConnectEndpointId.NotFound",
+                f"The instanceConnectEndpointId '{endpoint_id}' does not exist")
+        for eni_id in endpoint["NetworkInterfaceIds"]:
+            backend.enis.pop(eni_id, None)
+        return ActionResult({"InstanceConnectEndpoint": _created(endpoint, "delete-in-progress")})
 
     SimpleSystemManagerResponse.describe_instance_information = describe_instance_information
     SimpleSystemManagerResponse._berth_emulated = True
+    EC2Response.create_instance_connect_endpoint = create_instance_connect_endpoint
     EC2Response.describe_instance_connect_endpoints = describe_instance_connect_endpoints
+    EC2Response.delete_instance_connect_endpoint = delete_instance_connect_endpoint
 
 
 def emulate_container_runtime_ids():
@@ -370,3 +579,202 @@ def emulate_instance_lookups_at_scale():
 
     InstanceBackend.get_reservations_by_instance_ids = get_reservations_by_instance_ids
     InstanceBackend._berth_emulated = True
+# How long after a container instance is set DRAINING the sandbox's ECS
+# stops its service tasks (ECS moves them at the services' own pace).
+DRAIN_DELAY_SECONDS = 1.0
+
+
+def emulate_ecs_draining(ecs_backends):
+    """ECS UpdateContainerInstancesState(DRAINING): "Service tasks on the
+    container instance that are in the RUNNING state are stopped and
+    replaced", while standalone tasks "are not affected" (ECS Developer
+    Guide, container instance draining). moto only changes the status; here
+    the service tasks (group `service:NAME`) on an instance set DRAINING are
+    stopped shortly after, which brings its runningTasksCount to 0. (The
+    replacements the scheduler would start elsewhere are not emulated.)"""
+    import threading
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    if getattr(EC2ContainerServiceBackend, "_berth_draining", False):
+        return
+    original = EC2ContainerServiceBackend.update_container_instances_state
+
+    def update_container_instances_state(self, cluster_str, ids, status):
+        result = original(self, cluster_str, ids, status)
+        if status.upper() != "DRAINING":
+            return result
+        cluster = self._get_cluster(cluster_str)
+        arns = {ci.container_instance_arn for ci in result[0]}
+
+        def stop_service_tasks():
+            for arn, task in list(self.tasks.get(cluster.name, {}).items()):
+                if (task.container_instance_arn in arns
+                        and (task.group or "").startswith("service:")
+                        and task.last_status != "STOPPED"):
+                    self.stop_task(cluster.name, arn,
+                                   "Service: container instance is in DRAINING state")
+
+        timer = threading.Timer(DRAIN_DELAY_SECONDS, stop_service_tasks)
+        timer.daemon = True
+        timer.start()
+        return result
+
+    EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state
+    EC2ContainerServiceBackend._berth_draining = True
+
+
+# Run Command's documented limits (SSM API Reference): at most 50 instance
+# ids a SendCommand; GetCommandInvocation returns the first 24,000
+# characters of standard output and 8,000 of standard error;
+# ListCommandInvocations' plugin Output, the first 2,500.
+RUN_COMMAND_MAX_INSTANCES = 50
+STDOUT_LIMIT = 24000
+STDERR_LIMIT = 8000
+LIST_OUTPUT_LIMIT = 2500
+
+
+def emulate_run_command(ec2_backends):
+    """SSM Run Command as the sandbox's SSM agents would answer it (moto
+    records the command but runs nothing and reports Success at once):
+
+    * SendCommand with AWS-RunShellScript (or AWS-RunPowerShellScript)
+      and at most 50 InstanceIds; an id that is not a managed instance whose
+      agent is Online (tag ``sandbox:ssm-ping``) fails the call with
+      InvalidInstanceId, as SSM does;
+    * each instance's "agent" runs the `commands` parameter with ``sh -c``
+      on this machine (the sandbox's hosts all live here), with
+      AWS_SSM_INSTANCE_ID and AWS_SSM_REGION_NAME set as the agent sets them,
+      for at most `executionTimeout` seconds; the invocation goes Pending ->
+      InProgress -> Success / Failed / TimedOut with the exit status as
+      ResponseCode;
+    * GetCommandInvocation and ListCommandInvocations (Details) report it,
+      output truncated at the documented limits.
+    """
+    import datetime
+    import json
+    import subprocess
+    import threading
+    import uuid
+
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    if getattr(SimpleSystemManagerResponse, "_berth_run_command", False):
+        return
+    commands = {}  # command id -> {"instances": {id: invocation}, ...}
+    lock = threading.Lock()
+
+    def now():
+        return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+    def error(code, message):
+        body = json.dumps({"__type": code, "message": message})
+        return 400, {"content-type": "application/x-amz-json-1.1"}, body
+
+    def managed_online(backend, instance_id):
+        for reservation in backend.reservations.values():
+            for inst in reservation.instances:
+                if inst.id == instance_id:
+                    tags = {t["key"]: t["value"] for t in inst.get_tags()}
+                    return tags.get("sandbox:ssm-ping") == "Online"
+        return False
+
+    def run(invocation, script, timeout, region):
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root",
+               "AWS_SSM_INSTANCE_ID": invocation["InstanceId"], "AWS_SSM_REGION_NAME": region}
+        with lock:
+            invocation.update(Status="InProgress", StatusDetails="InProgress",
+                              ExecutionStartDateTime=now())
+        try:
+            done = subprocess.run(["sh", "-c", script], env=env, capture_output=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            status = "Success" if done.returncode == 0 else "Failed"
+            code, out, err = done.returncode, done.stdout, done.stderr
+        except subprocess.TimeoutExpired as e:
+            status, code = "TimedOut", -1
+            out, err = e.stdout or b"", e.stderr or b""
+        with lock:
+            invocation.update(
+                Status=status, StatusDetails="ExecutionTimedOut" if status == "TimedOut" else status,
+                ResponseCode=code, ExecutionEndDateTime=now(),
+                StandardOutputContent=out.decode("utf-8", "replace")[:STDOUT_LIMIT],
+                StandardErrorContent=err.decode("utf-8", "replace")[:STDERR_LIMIT])
+
+    def send_command(self):
+        document = self._get_param("DocumentName")
+        ids = self._get_param("InstanceIds", []) or []
+        parameters = self._get_param("Parameters", {}) or {}
+        if document not in ("AWS-RunShellScript", "AWS-RunPowerShellScript"):
+            return error("InvalidDocument", f"document {document} is not emulated")
+        if not ids or len(ids) > RUN_COMMAND_MAX_INSTANCES:
+            return error("ValidationException",
+                         f"InstanceIds must have 1 to {RUN_COMMAND_MAX_INSTANCES} members")
+        backend = ec2_backends[self.current_account][self.region]
+        if any(not managed_online(backend, i) for i in ids):
+            return error("InvalidInstanceId",
+                         "Instances not in a valid state for account " + self.current_account)
+        script = "\n".join(parameters.get("commands", []))
+        timeout = int((parameters.get("executionTimeout") or ["3600"])[0])
+        command_id = str(uuid.uuid4())
+        requested = now()
+        invocations = {
+            i: {"CommandId": command_id, "InstanceId": i, "DocumentName": document,
+                "Status": "Pending", "StatusDetails": "Pending", "ResponseCode": -1,
+                "StandardOutputContent": "", "StandardErrorContent": "",
+                "PluginName": "aws:runShellScript" if document == "AWS-RunShellScript"
+                else "aws:runPowerShellScript", "RequestedDateTime": requested}
+            for i in ids}
+        with lock:
+            commands[command_id] = invocations
+        for invocation in invocations.values():
+            threading.Thread(target=run, args=(invocation, script, timeout, self.region),
+                             daemon=True).start()
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps({"Command": {
+            "CommandId": command_id, "DocumentName": document, "InstanceIds": ids,
+            "Parameters": parameters, "Status": "Pending", "TargetCount": len(ids),
+            "CompletedCount": 0, "ErrorCount": 0,
+            # a Timestamp in the JSON protocol: epoch seconds
+            "RequestedDateTime": datetime.datetime.fromisoformat(requested).timestamp()}})
+
+    def get_command_invocation(self):
+        command_id = self._get_param("CommandId")
+        instance_id = self._get_param("InstanceId")
+        with lock:
+            invocation = commands.get(command_id, {}).get(instance_id)
+            if invocation is None:
+                return error("InvocationDoesNotExist",
+                             "An invocation cannot be retrieved for that command and instance")
+            body = {k: invocation[k] for k in (
+                "CommandId", "InstanceId", "DocumentName", "PluginName", "ResponseCode",
+                "Status", "StatusDetails", "StandardOutputContent", "StandardErrorContent")}
+            for k in ("ExecutionStartDateTime", "ExecutionEndDateTime"):
+                if k in invocation:
+                    body[k] = invocation[k]
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps(body)
+
+    def list_command_invocations(self):
+        command_id = self._get_param("CommandId")
+        details = self._get_param("Details", False)
+        with lock:
+            found = []
+            for cid, invocations in commands.items():
+                if command_id and cid != command_id:
+                    continue
+                for inv in invocations.values():
+                    entry = {"CommandId": cid, "InstanceId": inv["InstanceId"],
+                             "DocumentName": inv["DocumentName"], "Status": inv["Status"],
+                             "StatusDetails": inv["StatusDetails"]}
+                    if details:
+                        entry["CommandPlugins"] = [{
+                            "Name": inv["PluginName"], "Status": inv["Status"],
+                            "ResponseCode": inv["ResponseCode"],
+                            "Output": (inv["StandardOutputContent"]
+                                       + inv["StandardErrorContent"])[:LIST_OUTPUT_LIMIT]}]
+                    found.append(entry)
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps(
+            {"CommandInvocations": found})
+
+    SimpleSystemManagerResponse.send_command = send_command
+    SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
+    SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
+    SimpleSystemManagerResponse._berth_run_command = True

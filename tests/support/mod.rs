@@ -1,6 +1,8 @@
 //! The test environment: one sandbox per test binary (moto in server mode
 //! plus a real sshd on 127.X.0.N and xrdp on prod-windows's 127.X.0.13;
-//! EC2 Instance Connect's pushed keys reach that sshd as on Amazon Linux),
+//! EC2 Instance Connect's pushed keys reach that sshd as on Amazon Linux,
+//! and an EC2 Instance Connect Endpoint's tunnels are served by a local
+//! stand-in),
 //! started on first use by
 //! `tests/support/sandbox.py` and torn down when this process exits and
 //! closes the sandbox's stdin. Each test runs the real `berth` binary with
@@ -135,8 +137,62 @@ pub struct SandboxFleet {
     pub failing: String,
     pub failing_status: i32,
     pub failing_message: String,
-    /// Host name -> the ARN of the web task it runs (the first three).
+    /// Host name -> the ARN of the task it runs (a `service:web` task on
+    /// the first three, among others).
     pub tasks: BTreeMap<String, String>,
+    /// Tag `maintenance` value -> the hosts that carry it: `a` goes through,
+    /// `b` holds the failing host, `c`'s standalone task never drains.
+    pub maintenance: BTreeMap<String, Vec<String>>,
+}
+
+/// The EC2 Instance Connect Endpoint in the sandbox subnet and the
+/// stand-in that serves its tunnels.
+#[derive(Debug, Deserialize)]
+pub struct SandboxEice {
+    pub endpoint_id: String,
+    pub dns_name: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    /// The endpoint's own group, which the prod hosts' group admits.
+    pub security_group_id: String,
+    /// The endpoint's network interface address: where tunnels come from.
+    pub address: String,
+    /// `ws://127.0.0.1:PORT`, for BERTH_EICE_URL.
+    pub url: String,
+    /// JSON lines: `open`, `closed` (with bytes each way) and `refused`.
+    pub log: PathBuf,
+}
+
+impl SandboxEice {
+    /// The stand-in's log entries so far.
+    pub fn log_entries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) for a log entry `matching`, and returns it.
+    #[track_caller]
+    pub fn wait_for_entry(
+        &self,
+        matching: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(entry) = self.log_entries().into_iter().find(&matching) {
+                return entry;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no such entry in {}: {:#?}",
+                self.log.display(),
+                self.log_entries()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 /// Cluster `huge` (`start_huge_cluster` in sandbox.py), built in the
@@ -214,6 +270,7 @@ pub struct Sandbox {
     /// Cluster `huge`, for a target with 10,000 matches.
     #[serde(default)]
     pub huge: Option<SandboxHuge>,
+    pub eice: SandboxEice,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }
@@ -361,6 +418,33 @@ impl Sandbox {
             .collect();
         keys.sort();
         keys
+    }
+
+    /// DescribeInstanceConnectEndpoints with `filters` (name, value), as
+    /// the sandbox's EC2 answers it.
+    pub fn instance_connect_endpoints(
+        &self,
+        filters: &[(&str, &str)],
+    ) -> Vec<aws_sdk_ec2::types::Ec2InstanceConnectEndpoint> {
+        use aws_sdk_ec2::types::Filter;
+        let (client, runtime) = self.ec2();
+        runtime
+            .block_on(
+                client
+                    .describe_instance_connect_endpoints()
+                    .set_filters(Some(
+                        filters
+                            .iter()
+                            .map(|(name, value)| {
+                                Filter::builder().name(*name).values(*value).build()
+                            })
+                            .collect(),
+                    ))
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("DescribeInstanceConnectEndpoints {filters:?}: {e:?}"))
+            .instance_connect_endpoints()
+            .to_vec()
     }
 
     pub fn ingress_rules(&self, group_id: &str) -> Vec<IngressRule> {
@@ -524,6 +608,8 @@ impl Berth {
                 format!("{h}/.aws/credentials"),
             ),
             ("BERTH_SSH".into(), sandbox.ssh.display().to_string()),
+            // Endpoint tunnels go to the stand-in, never to a real DnsName.
+            ("BERTH_EICE_URL".into(), sandbox.eice.url.clone()),
         ];
         Self { home, env }
     }

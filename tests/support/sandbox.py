@@ -30,6 +30,11 @@ What it sets up:
   ec2-instance-connect sshd reads them through an AuthorizedKeysCommand
   (a script in /run/berth-sandbox-127.X, as sshd wants it root-owned all the
   way up). prod-nokey, launched without a key pair, accepts nothing else.
+* an EC2 Instance Connect Endpoint in the sandbox subnet (the prod hosts'),
+  in a group of its own that the prod hosts' group admits on 22 and 3389,
+  and the tunnels it opens: a websocket stand-in on ws://127.0.0.1:<free
+  port> (eice_endpoint.py) that checks each SigV4-presigned openTunnel
+  request and relays to 127.X.0.N, logging each tunnel to DIR/eice.log.
 
 It prints exactly one JSON line on stdout describing all of it, then waits
 until stdin reaches EOF (or SIGTERM/SIGINT/SIGHUP) and tears everything down:
@@ -126,12 +131,22 @@ BASTION_SG_NAME = "berth-bastion"
 # Cluster `fleet` (build_fleet_cluster): hosts on 127.X.0.100+; one has no
 # sshd, one's sshd forces a failing command.
 FLEET_CLUSTER = "fleet"
-FLEET_SIZE = 50
-FLEET_FIRST_OCTET = 100
+FLEET_SIZE = 50  # --fleet-size
+# The fleet has a subnet of its own, 127.X.2.0/24, hosts from .10 up.
+FLEET_THIRD_OCTET = 2
+FLEET_FIRST_OCTET = 10
 FLEET_UNREACHABLE = 49
 FLEET_FAILING = 48
 FLEET_FAILING_STATUS = 3
 FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
+# Tag `maintenance` on some fleet hosts, for `berth maintain` tests of their
+# own: a group that goes through, one with the failing host, one whose
+# standalone task never drains.
+FLEET_MAINTENANCE = {"a": [40, 41, 42, 43], "b": [44, 45, 48], "c": [39]}
+FLEET_SERVICE_TASKS = [0, 1, 2, 40, 41, 44]
+FLEET_STANDALONE_TASKS = [39]
+# Where the ECS agent writes its logs on a container instance.
+ECS_LOG_DIR = "/var/log/ecs"
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
 # An instance outside any cluster whose console output prints another
@@ -306,6 +321,8 @@ class Sandbox:
         self.subreaper = False
         self.key_store = None  # EC2 Instance Connect's pushed keys
         self.eic_run_dir = None  # holds the AuthorizedKeysCommand
+        self.eice_server = None
+        self.eice = None
 
     # ---------------------------------------------------------------- setup
     def make_dir(self):
@@ -508,7 +525,12 @@ class Sandbox:
         with open(bastion_cfg, "w") as f:
             f.write("\n".join([f"ListenAddress {self.bastion_listen}:{self.ssh_port}",
                                "LogLevel DEBUG1", f"PidFile {self.dir}/bastion-sshd.pid"]
-                              + [l for l in base if not l.startswith(("LogLevel", "PidFile"))])
+                              + [l for l in base if not l.startswith(("LogLevel", "PidFile"))]
+                              # Amazon Linux: it takes Instance Connect keys too
+                              + [f"Match LocalAddress {self.bastion_listen}",
+                                 f"  AuthorizedKeysCommand {self.eic_command} "
+                                 f"{self.hosts['bastion']['instance_id']} %u",
+                                 "  AuthorizedKeysCommandUser nobody"])
                     + "\n")
         self.bastion_sshd = self._spawn_sshd(bastion_cfg, "bastion-sshd.log", self.sshd_err)
         log(f"bastion sshd pid {self.bastion_sshd.pid} on {self.bastion_listen}")
@@ -609,6 +631,10 @@ class Sandbox:
                                    emulate_ssm_and_instance_connect_endpoints)
         emulate_ssm_and_instance_connect_endpoints(ec2_backends)
         emulate_container_runtime_ids()
+        from moto.ecs.models import ecs_backends
+        from aws_emulation import emulate_ecs_draining, emulate_run_command
+        emulate_ecs_draining(ecs_backends)
+        emulate_run_command(ec2_backends)
         self.setup_instance_connect()
         emulate_instance_connect(ec2_backends, self.key_store)
         emulate_windows_password_data(WINDOWS_PASSWORD)
@@ -679,6 +705,7 @@ class Sandbox:
         rt = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag(
             "route-table", Name="berth-sandbox-private"))["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=rt, SubnetId=subnet)
+        self.route_table = rt
         sg = ec2.create_security_group(GroupName=SG_NAME, Description="berth sandbox: ssh and rdp from loopback",
                                        VpcId=vpc)["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
@@ -1131,10 +1158,15 @@ class Sandbox:
         return ci["containerInstance"]["containerInstanceArn"]
 
     def build_bench(self, default_subnet, tag):
-        n = self.args.bench_instances
+        sizes = self.args.bench_instances
+        for n in sizes:
+            self.build_bench_cluster("bench" if len(sizes) == 1 else f"bench-{n}", n,
+                                     default_subnet, tag)
+
+    def build_bench_cluster(self, cluster, n, default_subnet, tag):
         t0 = time.monotonic()
-        self.ecs.create_cluster(clusterName="bench")
-        self.clusters.append("bench")
+        self.ecs.create_cluster(clusterName=cluster)
+        self.clusters.append(cluster)
         _, ec2_be, _ = self._backends()
         insts = []
         chunk = 250
@@ -1147,14 +1179,13 @@ class Sandbox:
         t1 = time.monotonic()
         # distinct Name tags, set in-process (one HTTP call per instance is slow)
         for i, inst in enumerate(insts, 1):
-            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"bench-{i:04d}"})
+            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"{cluster}-{i:04d}"})
         # Registering over HTTP costs ~6 ms each (mostly request handling, GIL-bound);
         # the backend call is what the RegisterContainerInstance handler does anyway.
         _, _, ecs_be = self._backends()
-        self.bench_arns = [
-            ecs_be.register_container_instance("bench", inst["InstanceId"]).container_instance_arn
-            for inst in insts]
-        log(f"bench: {n} instances in {time.monotonic() - t0:.1f}s "
+        for inst in insts:
+            ecs_be.register_container_instance(cluster, inst["InstanceId"])
+        log(f"{cluster}: {n} instances in {time.monotonic() - t0:.1f}s "
             f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
 
     def start_huge_cluster(self):
@@ -1272,14 +1303,68 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
                     for c in task["containers"]:
                         f.write(f"{c['runtimeId']} {c['name']} {task['taskArn']}\n")
 
+    # ------------------------------------------------------- ecs agent
+    def install_ecs_agent_standin(self):
+        """What an ECS container instance has for `berth logs` to collect,
+        on this machine that stands in for every host: the agent's log
+        directory /var/log/ecs (made only if absent, and removed again) and
+        its introspection API on localhost:51678 (if that port is free)."""
+        self.made_ecs_log_dir = False
+        if not os.path.exists(ECS_LOG_DIR):
+            os.makedirs(ECS_LOG_DIR, mode=0o755)
+            self.made_ecs_log_dir = True
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            for name, text in [
+                ("ecs-agent.log", f"level=info time={stamp} msg=\"Loading configuration\" module=agent.go\n"
+                                  f"level=info time={stamp} msg=\"Registered container instance with cluster!\"\n"),
+                ("ecs-init.log", f"level=info time={stamp} msg=\"Starting Amazon Elastic Container Service Agent\"\n"),
+            ]:
+                path = os.path.join(ECS_LOG_DIR, name)
+                with open(path, "w") as f:
+                    f.write(text)
+                os.chmod(path, 0o644)
+        import http.server
+
+        class Introspection(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                answers = {
+                    "/v1/metadata": {"Cluster": FLEET_CLUSTER, "ContainerInstanceArn": None,
+                                     "Version": "Amazon ECS Agent - v1.89.0 (sandbox)"},
+                    "/v1/tasks": {"Tasks": []},
+                }
+                body = answers.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                if body is not None:
+                    self.wfile.write(json.dumps(body).encode())
+
+            def log_message(self, *_):
+                pass
+
+        try:
+            self.introspection = http.server.ThreadingHTTPServer(("127.0.0.1", 51678), Introspection)
+        except OSError as e:
+            log(f"introspection stand-in not started: 127.0.0.1:51678 {e.strerror}")
+            self.introspection = None
+            return
+        threading.Thread(target=self.introspection.serve_forever, daemon=True).start()
+
+    def remove_ecs_agent_standin(self):
+        if getattr(self, "introspection", None) is not None:
+            self.introspection.shutdown()
+        if getattr(self, "made_ecs_log_dir", False):
+            shutil.rmtree(ECS_LOG_DIR, ignore_errors=True)
+
     # ------------------------------------------------------------- fleet
     def start_fleet_sshds(self):
         """sshd for the `fleet` cluster: one process per 16 addresses (sshd's
         limit on listen sockets), quiet logs. FLEET_FAILING's sshd forces a
         command that fails; FLEET_UNREACHABLE has no sshd at all."""
-        self.fleet_listen = [f"{self.net}.{FLEET_FIRST_OCTET + i}" for i in range(FLEET_SIZE)
-                             if i != FLEET_UNREACHABLE]
-        failing = f"{self.net}.{FLEET_FIRST_OCTET + FLEET_FAILING}"
+        self.fleet_net = f"{self.net.rsplit('.', 1)[0]}.{FLEET_THIRD_OCTET}"
+        self.fleet_listen = [f"{self.fleet_net}.{FLEET_FIRST_OCTET + i}"
+                             for i in range(self.args.fleet_size) if i != FLEET_UNREACHABLE]
+        failing = f"{self.fleet_net}.{FLEET_FIRST_OCTET + FLEET_FAILING}"
         for n in range(0, len(self.fleet_listen), 16):
             chunk = self.fleet_listen[n:n + 16]
             cfg = os.path.join(self.dir, f"fleet_sshd_config.{n // 16}")
@@ -1295,20 +1380,38 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         log(f"fleet sshd x{len(self.fleet_sshds)} on {len(self.fleet_listen)} addresses")
 
     def build_fleet_cluster(self):
-        """Cluster `fleet`: FLEET_SIZE Amazon Linux hosts on 127.X.0.100+, a web
-        task on each of the first three."""
+        """Cluster `fleet`: --fleet-size Amazon Linux hosts on 127.X.2.10+ in a
+        subnet of their own, service tasks on some and a standalone one."""
         ec2, ecs = self.ec2, self.ecs
         ecs.create_cluster(clusterName=FLEET_CLUSTER)
         self.clusters.append(FLEET_CLUSTER)
+        subnet = ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"{self.fleet_net}.0/24",
+                                   AvailabilityZone=AZ, TagSpecifications=[{
+                                       "ResourceType": "subnet",
+                                       "Tags": [{"Key": "Name", "Value": "berth-sandbox-fleet"}]}])
+        subnet = subnet["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=self.route_table, SubnetId=subnet)
         names = []
-        for i in range(FLEET_SIZE):
+        maintenance = {i: group for group, members in FLEET_MAINTENANCE.items() for i in members}
+        for i in range(self.args.fleet_size):
             name = f"fleet-{i:02d}"
+            # Their SSM agents report in (Run Command); the one without sshd
+            # has lost its connection too.
+            ping = "ConnectionLost" if i == FLEET_UNREACHABLE else "Online"
+            tags = [{"Key": "Name", "Value": name}, {"Key": "sandbox:ssm-ping", "Value": ping}]
+            if i in maintenance:
+                tags.append({"Key": "maintenance", "Value": maintenance[i]})
+            # For scripts/bench: the first 50 and 200 hosts that answer.
+            healthy = i not in (FLEET_UNREACHABLE, FLEET_FAILING)
+            rank = i - sum(1 for b in (FLEET_UNREACHABLE, FLEET_FAILING) if b < i)
+            for group in (50, 200):
+                if healthy and rank < group:
+                    tags.append({"Key": f"bench{group}", "Value": "yes"})
             inst = ec2.run_instances(
                 ImageId=AMI_AL2023, MinCount=1, MaxCount=1, InstanceType="t3.small",
-                SubnetId=self.subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
-                PrivateIpAddress=f"{self.net}.{FLEET_FIRST_OCTET + i}",
-                TagSpecifications=[{"ResourceType": "instance",
-                                    "Tags": [{"Key": "Name", "Value": name}]}])["Instances"][0]
+                SubnetId=subnet, SecurityGroupIds=[self.sg], KeyName=KEY_NAME,
+                PrivateIpAddress=f"{self.fleet_net}.{FLEET_FIRST_OCTET + i}",
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
             self.hosts[name] = {
                 "instance_id": inst["InstanceId"], "private_ip": inst["PrivateIpAddress"],
                 "public_ip": None, "public_dns": None, "user": "ec2-user",
@@ -1318,17 +1421,75 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             }
             names.append(name)
         tasks = {}
-        for name in names[:3]:
+        # Service tasks (ECS drains them), and one standalone task (it does not).
+        service_hosts = [names[i] for i in FLEET_SERVICE_TASKS]
+        for name in service_hosts:
             task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="web",
-                                  containerInstances=[self.hosts[name]["container_instance_arn"]])
+                                  containerInstances=[self.hosts[name]["container_instance_arn"]],
+                                  group="service:web", startedBy="ecs-svc/0123456789")
             tasks[name] = task["tasks"][0]["taskArn"]
+        for i in FLEET_STANDALONE_TASKS:
+            task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="batch",
+                                  containerInstances=[self.hosts[names[i]]["container_instance_arn"]])
+            tasks[names[i]] = task["tasks"][0]["taskArn"]
         self.record_container_runtime_ids(list(tasks.values()) + list(self.tasks.values()))
         self.fleet = {
             "cluster": FLEET_CLUSTER, "hosts": names,
             "unreachable": names[FLEET_UNREACHABLE], "failing": names[FLEET_FAILING],
             "failing_status": FLEET_FAILING_STATUS, "failing_message": FLEET_FAILING_MESSAGE,
             "tasks": tasks,
+            "maintenance": {group: [names[i] for i in members]
+                            for group, members in FLEET_MAINTENANCE.items()},
         }
+    # ---------------------------------------------------------------- eice
+    def build_instance_connect_endpoint(self):
+        """An EC2 Instance Connect Endpoint in the sandbox subnet, set up as
+        the AWS guide has it: the endpoint in a security group of its own
+        whose outbound rules reach the instances' group on 22 and 3389 (no
+        allow-all), and the instances' group admitting the endpoint's group
+        on those ports. Tunnels through it go to the stand-in on
+        ws://127.0.0.1:<port>, which connects from the endpoint's network
+        interface address (the subnet's last free one)."""
+        from eice_endpoint import TunnelEndpointServer
+        ec2 = self.ec2
+        eice_sg = ec2.create_security_group(
+            GroupName="berth-sandbox-eice", VpcId=self.vpc,
+            Description="EC2 Instance Connect Endpoint: ssh and rdp to the sandbox hosts")["GroupId"]
+        ec2.revoke_security_group_egress(GroupId=eice_sg, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ports = (22, 3389)
+        ec2.authorize_security_group_egress(GroupId=eice_sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "UserIdGroupPairs": [{"GroupId": self.sg, "Description": "to the sandbox hosts"}]}
+            for port in ports])
+        ec2.authorize_security_group_ingress(GroupId=self.sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "UserIdGroupPairs": [{"GroupId": eice_sg,
+                                  "Description": "EC2 Instance Connect Endpoint"}]}
+            for port in ports])
+        endpoint = ec2.create_instance_connect_endpoint(
+            SubnetId=self.subnet, SecurityGroupIds=[eice_sg],
+            TagSpecifications=[{"ResourceType": "instance-connect-endpoint",
+                                "Tags": [{"Key": "Name", "Value": "berth-sandbox"}]}],
+        )["InstanceConnectEndpoint"]
+        _, ec2_be, _ = self._backends()
+        log_path = os.path.join(self.dir, "eice.log")
+        self.eice_server = TunnelEndpointServer(lambda: ec2_be, REGION, log_path)
+        url = self.eice_server.start()
+        address = ec2.describe_network_interfaces(NetworkInterfaceIds=endpoint[
+            "NetworkInterfaceIds"])["NetworkInterfaces"][0]["PrivateIpAddress"]
+        self.eice = {
+            "endpoint_id": endpoint["InstanceConnectEndpointId"],
+            "dns_name": endpoint["DnsName"],
+            "vpc_id": endpoint["VpcId"],
+            "subnet_id": endpoint["SubnetId"],
+            "security_group_id": eice_sg,
+            "address": address,
+            "url": url,
+            "log": log_path,
+        }
+        log(f"instance connect endpoint {endpoint['InstanceConnectEndpointId']} "
+            f"({address}); tunnels at {url}")
 
     # ---------------------------------------------------------------- rdp
     def build_rdp_fleet(self):
@@ -1503,12 +1664,14 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
         self.keygen_broken()
         self.client_helpers()
         self.install_docker_standin()
+        self.install_ecs_agent_standin()
         self.build_fleet()
         # After the fleet: the Instance Connect Match blocks name instance ids.
         self.setup_sshd()
         self.start_fleet_sshds()
         self.build_fleet_cluster()
         self.build_rdp_fleet()
+        self.build_instance_connect_endpoint()
         if self.args.rdp:
             self.start_xrdp()
         self.wait_sshd()
@@ -1552,12 +1715,16 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
                 "authorized_keys_command": self.eic_command,
                 "hosts": self.instance_connect_hosts(),
             },
+            "eice": self.eice,
         }
 
     def cleanup(self):
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         self.stop_xrdp()
+        self.remove_ecs_agent_standin()
+        if self.eice_server is not None:
+            self.eice_server.stop()
         for sshd in (*self.fleet_sshds, self.bastion_sshd, self.sshd):
             if sshd is not None:
                 if sshd.poll() is None:
@@ -1743,18 +1910,30 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", help="scratch dir (default: fresh mktemp -d berth-sandbox-XXXX)")
     ap.add_argument("--keep", action="store_true", help="do not remove DIR on exit")
-    ap.add_argument("--bench-instances", type=int, default=0, metavar="N",
-                    help="also create cluster 'bench' with N container instances")
+    ap.add_argument("--bench-instances", default="0", metavar="N[,N...]",
+                    help="also create cluster 'bench' with N container instances "
+                         "(several: clusters bench-N each)")
     ap.add_argument("--huge-instances", type=int, default=0, metavar="N",
                     help="also create cluster 'huge' with N container instances, in the background "
                          "(DIR/huge.ready appears when it is done)")
+    ap.add_argument("--fleet-size", type=int, default=FLEET_SIZE, metavar="N",
+                    help=f"hosts in cluster 'fleet' (50 to 240, default {FLEET_SIZE})")
     ap.add_argument("--rdp", action="store_true",
                     help="also run xrdp for prod-windows on 127.X.0.13:3389 (Debian's xrdp, xorgxrdp)")
     ap.add_argument("--until-signal", action="store_true",
                     help="ignore stdin; run until SIGTERM/SIGINT/SIGHUP (for a detached sandbox)")
     args = ap.parse_args()
-    if args.bench_instances < 0 or args.huge_instances < 0:
-        ap.error("--bench-instances and --huge-instances must be >= 0")
+    try:
+        args.bench_instances = [int(n) for n in args.bench_instances.split(",") if n]
+    except ValueError:
+        ap.error("--bench-instances takes numbers, comma-separated")
+    if any(n < 0 for n in args.bench_instances):
+        ap.error("--bench-instances must be >= 0")
+    args.bench_instances = [n for n in args.bench_instances if n > 0]
+    if not 50 <= args.fleet_size <= 240:
+        ap.error("--fleet-size must be 50 to 240")
+    if args.huge_instances < 0:
+        ap.error("--huge-instances must be >= 0")
 
     # Our boto3 clients must see only fake credentials and the local endpoint.
     os.environ.update({

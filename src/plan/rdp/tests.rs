@@ -321,8 +321,10 @@ fn through_a_tunnel_the_client_connects_to_its_local_end() {
     let host = windows_with(|i| i.private_ip = Some("10.0.1.20".into()));
     let tunnel = Tunnel {
         local_port: 40123,
-        jump: "i-0jump (bastion)".into(),
-        argv: vec!["ssh".into(), "-N".into()],
+        through: "i-0jump (bastion)".into(),
+        forwarder: Forwarder::Ssh {
+            argv: vec!["ssh".into(), "-N".into()],
+        },
     };
     let request = RdpRequest {
         via: Via::Private,

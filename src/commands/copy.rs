@@ -1,0 +1,118 @@
+//! `berth cp` and `berth tunnel`: scp and `ssh -N -L` by the route, user
+//! and key `berth ssh` would use, one-time keys and all.
+
+use std::io::Write;
+
+use crate::cli::{CpArgs, OutputFormat, TunnelArgs};
+use crate::error::Error;
+use crate::plan::copy::{self, CopyPath};
+use crate::render;
+use crate::transport;
+use crate::transport::session::Interrupts;
+
+use super::ssh::{SshExtras, plan_with_route, push_keys};
+use super::{Context, resolve_host};
+
+pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let mut paths: Vec<CopyPath> = args.paths.iter().map(|p| copy::parse_path(p)).collect();
+    let dest = paths.pop().unwrap_or(CopyPath::Local(".".to_owned()));
+    copy::check_direction(&paths, &dest)?;
+    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let extras = SshExtras {
+        port: args.port,
+        ..SshExtras::default()
+    };
+    let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
+    ctx.announce(
+        &plan.warnings,
+        &[choice.notes(), plan.notes.clone()].concat(),
+    );
+    let scp = |ssh_argv: &[String]| {
+        copy::scp_argv(
+            &ctx.settings.scp_program,
+            ssh_argv,
+            args.recursive,
+            &paths,
+            &dest,
+        )
+    };
+    if args.dry_run {
+        print_argv(ctx, out, &scp(&plan.argv))?;
+        return Ok(0);
+    }
+    let mut interrupts = Interrupts::install()?;
+    let (ssh_argv, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
+    let command_line = scp(&ssh_argv);
+    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
+    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    drop(one_time_keys);
+    Ok(outcome?.exit_code())
+}
+
+pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let specs = args
+        .forwards
+        .iter()
+        .map(|f| copy::forward_spec(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let mut passthrough = vec![
+        "-N".to_owned(),
+        "-o".to_owned(),
+        "ExitOnForwardFailure=yes".to_owned(),
+    ];
+    for spec in &specs {
+        passthrough.push("-L".to_owned());
+        passthrough.push(spec.clone());
+    }
+    let extras = SshExtras {
+        passthrough,
+        ..SshExtras::default()
+    };
+    let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
+    ctx.announce(
+        &plan.warnings,
+        &[choice.notes(), plan.notes.clone()].concat(),
+    );
+    if args.dry_run {
+        print_argv(ctx, out, &plan.argv)?;
+        return Ok(0);
+    }
+    let mut interrupts = Interrupts::install()?;
+    let (command_line, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
+    for spec in &specs {
+        let (local, remote) = split_spec(spec);
+        let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
+        eprintln!(
+            "berth: forwarding {local} to {remote} on {}{name}; Ctrl-C to stop",
+            host.instance_id()
+        );
+    }
+    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
+    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    drop(one_time_keys);
+    let outcome = outcome?;
+    // Ctrl-C is how a tunnel is meant to end.
+    Ok(if outcome.interrupted_by.is_some() {
+        0
+    } else {
+        outcome.exit_code()
+    })
+}
+
+/// `A:P:H:Q` as (`A:P`, `H:Q`).
+fn split_spec(spec: &str) -> (&str, &str) {
+    let mut colons = spec.match_indices(':').map(|(i, _)| i);
+    match colons.nth(1) {
+        Some(i) => (&spec[..i], &spec[i + 1..]),
+        None => (spec, ""),
+    }
+}
+
+fn print_argv(ctx: &Context, out: &mut dyn Write, argv: &[String]) -> Result<(), Error> {
+    match ctx.settings.output {
+        OutputFormat::Json => render::json(out, &serde_json::json!({ "argv": argv }))?,
+        OutputFormat::Table => writeln!(out, "{}", render::shell_words(argv))?,
+    }
+    Ok(())
+}

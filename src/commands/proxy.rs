@@ -1,0 +1,137 @@
+//! `berth proxy TARGET PORT`: carry standard input and output to PORT on
+//! the host, straight over TCP, through an EC2 Instance Connect Endpoint
+//! tunnel, or through a bastion (its ssh `-W`), by the route `berth ssh`
+//! would take, so that OpenSSH can use it as a `ProxyCommand`
+//! (`ssh -o ProxyCommand='berth proxy %h %p' ec2-user@i-…`).
+//!
+//! Nothing but the connection's bytes goes to stdout; everything berth has
+//! to say goes to stderr.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::aws::Aws;
+use crate::cli::ProxyArgs;
+use crate::error::Error;
+use crate::inventory::model::Host;
+use crate::plan::BASTION_ONE_TIME_KEY;
+use crate::plan::proxy::{self, ProxyRoute};
+use crate::transport::eice;
+use crate::transport::relay::{self, StandardStreams};
+use crate::transport::session::Interrupts;
+use crate::transport::{self, TransportError};
+
+use super::eice::tunnel_opener;
+use super::instance_connect::push_planned;
+use super::route::{self, BastionHost, Reach};
+use super::{Context, resolve_host};
+
+/// How long a direct TCP connection may take to open.
+const CONNECT_WITHIN: Duration = Duration::from_secs(15);
+
+pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
+    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let Reach {
+        choice,
+        bastion,
+        endpoint,
+    } = route::reach(ctx, &aws, &args.connect, &host).await?;
+    if let Some(bastion) = &bastion {
+        return through_bastion(ctx, &aws, args, &host, bastion).await;
+    }
+    let endpoints: Vec<_> = endpoint.into_iter().collect();
+    let route = proxy::plan_proxy(&host, choice.route.via(), args.port, &endpoints)?;
+    ctx.verbose(&format!(
+        "proxy: {} port {} {route}",
+        host.label(),
+        args.port
+    ));
+
+    let mut streams = StandardStreams::open().map_err(TransportError::Stdio)?;
+    let result = match &route {
+        ProxyRoute::Direct { address, port, .. } => {
+            let where_to = format!("{address}:{port}");
+            let connection = tokio::time::timeout(
+                CONNECT_WITHIN,
+                TcpStream::connect((address.as_str(), *port)),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {}s", CONNECT_WITHIN.as_secs()),
+                ))
+            })
+            .map_err(|source| TransportError::Connect {
+                address: where_to.clone(),
+                source,
+            })?;
+            relay::relay(connection, &mut streams.input, &mut streams.output)
+                .await
+                .map_err(|source| {
+                    TransportError::Relay {
+                        address: where_to,
+                        source,
+                    }
+                    .into()
+                })
+        }
+        ProxyRoute::Eice { endpoint, target } => {
+            let dns_name = endpoint.tunnel_host(aws.use_fips)?;
+            let opener = tunnel_opener(ctx, &aws, dns_name, target.clone())?;
+            let tunnel = opener.open().await?;
+            eice::carry(tunnel, &mut streams.input, &mut streams.output)
+                .await
+                .map(|carried| {
+                    ctx.verbose(&format!(
+                        "proxy: {} bytes sent, {} received",
+                        carried.sent, carried.received
+                    ));
+                })
+                .map_err(Error::from)
+        }
+    };
+    streams.finish().await;
+    result.map(|()| 0)
+}
+
+/// Through a bastion: its own ssh with `-W ADDRESS:PORT` carries standard
+/// input and output (its one-time key pushed first if it needs one).
+async fn through_bastion(
+    ctx: &Context,
+    aws: &Aws,
+    args: &ProxyArgs,
+    host: &Host,
+    bastion: &BastionHost,
+) -> Result<u8, Error> {
+    let address = host.ec2.private_ip.clone().ok_or_else(|| {
+        crate::plan::route::RouteError::NoPrivateAddress {
+            instance_id: host.instance_id().to_owned(),
+        }
+    })?;
+    let forward = vec!["-W".to_owned(), format!("{address}:{}", args.port)];
+    let ssh = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
+    let key = match &ssh.push {
+        Some(push) => Some(push_planned(ctx, aws, push).await?),
+        None => None,
+    };
+    let command_line: Vec<String> = ssh
+        .argv
+        .iter()
+        .map(|w| match &key {
+            Some(key) if w == BASTION_ONE_TIME_KEY => key.path().display().to_string(),
+            _ => w.clone(),
+        })
+        .collect();
+    ctx.verbose(&format!(
+        "proxy: {} port {} through bastion {}",
+        host.label(),
+        args.port,
+        bastion.label()
+    ));
+    let mut interrupts = Interrupts::install()?;
+    let outcome = transport::session::run(&command_line, &mut interrupts).await;
+    drop(key);
+    Ok(outcome?.exit_code())
+}

@@ -1,0 +1,113 @@
+//! `berth run --engine ssm`, as data: SSM Run Command's batches, the
+//! invocation statuses that are final, what each means for the host, and
+//! how long to wait between polls.
+
+use std::time::Duration;
+
+use super::HostStatus;
+
+/// SendCommand takes at most 50 instance ids.
+pub const SEND_COMMAND_BATCH: usize = 50;
+
+/// The Run Command document for a host: PowerShell on Windows.
+pub fn document(windows: bool) -> &'static str {
+    if windows {
+        "AWS-RunPowerShellScript"
+    } else {
+        "AWS-RunShellScript"
+    }
+}
+
+/// Whether an invocation status is final (SSM API Reference,
+/// CommandInvocation Status).
+pub fn is_final(status: &str) -> bool {
+    matches!(
+        status,
+        "Success" | "Failed" | "Cancelled" | "TimedOut" | "Undeliverable" | "Terminated"
+    )
+}
+
+/// What a final invocation means for its host.
+pub fn judge(
+    status: &str,
+    details: &str,
+    response_code: i32,
+    timeout: Option<Duration>,
+) -> HostStatus {
+    match status {
+        "Success" => HostStatus::Ok,
+        "Failed" => HostStatus::Failed {
+            exit_code: response_code,
+        },
+        "TimedOut" if details != "DeliveryTimedOut" => HostStatus::TimedOut {
+            after_ms: timeout.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        },
+        other => HostStatus::Unreachable {
+            reason: format!("SSM Run Command: {other} ({details})"),
+        },
+    }
+}
+
+/// The wait before poll `n` (0-based): 1 s, doubling, at most 8 s.
+pub fn poll_delay(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.min(3))
+}
+
+/// The reason a host cannot take Run Command, from its SSM ping status
+/// (`None`: not a managed instance).
+pub fn not_reachable(ping: Option<&str>) -> Option<String> {
+    match ping {
+        Some("Online") => None,
+        Some(other) => Some(format!(
+            "its SSM agent is {other}: Run Command cannot reach it"
+        )),
+        None => Some(
+            "not a managed instance (no SSM agent registered): Run Command cannot reach it"
+                .to_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_statuses_and_their_meaning() {
+        let t = Some(Duration::from_secs(30));
+        assert!(!is_final("Pending") && !is_final("InProgress") && !is_final("Delayed"));
+        assert_eq!(judge("Success", "Success", 0, t), HostStatus::Ok);
+        assert_eq!(
+            judge("Failed", "Failed", 3, t),
+            HostStatus::Failed { exit_code: 3 }
+        );
+        assert_eq!(
+            judge("TimedOut", "ExecutionTimedOut", -1, t),
+            HostStatus::TimedOut { after_ms: 30_000 }
+        );
+        assert!(matches!(
+            judge("TimedOut", "DeliveryTimedOut", -1, t),
+            HostStatus::Unreachable { .. }
+        ));
+        assert!(matches!(
+            judge("Undeliverable", "Undeliverable", -1, t),
+            HostStatus::Unreachable { .. }
+        ));
+    }
+
+    #[test]
+    fn polls_back_off_to_eight_seconds() {
+        let waits: Vec<u64> = (0..6).map(|n| poll_delay(n).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 8, 8]);
+    }
+
+    #[test]
+    fn only_online_agents_take_commands() {
+        assert_eq!(not_reachable(Some("Online")), None);
+        assert!(
+            not_reachable(Some("ConnectionLost")).is_some_and(|r| r.contains("ConnectionLost"))
+        );
+        assert!(not_reachable(None).is_some_and(|r| r.contains("not a managed instance")));
+        assert_eq!(document(true), "AWS-RunPowerShellScript");
+    }
+}
