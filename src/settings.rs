@@ -20,12 +20,12 @@ pub const ECHO_URL_VAR: &str = "BERTH_ECHO_URL";
 pub const DEFAULT_ECHO_URL: &str = "https://checkip.amazonaws.com/";
 /// A FreeRDP-compatible program to run instead of the platform's client.
 pub const RDP_CLIENT_VAR: &str = "BERTH_RDP_CLIENT";
-/// `openssh` leaves host keys to OpenSSH alone; anything else (the default,
-/// `pin`) pins them per instance from the console output.
-pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
 /// `ws://HOST:PORT` (or `wss://`): where EC2 Instance Connect Endpoint
 /// tunnels are opened instead of `wss://{DnsName}` (a local stand-in).
 pub const EICE_URL_VAR: &str = "BERTH_EICE_URL";
+/// `openssh` leaves host keys to OpenSSH alone; anything else (the default,
+/// `pin`) pins them per instance from the console output.
+pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
 
 #[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, each from its own flag or variable
@@ -54,15 +54,15 @@ pub struct Settings {
     pub picker: Option<String>,
     /// `$BERTH_RDP_CLIENT`: what `berth rdp` runs unless `--client` says.
     pub rdp_client: Option<String>,
+    /// `$BERTH_EICE_URL`: the scheme and host every endpoint tunnel goes
+    /// to instead of the endpoint's own.
+    pub eice_url: Option<String>,
     /// Pin host keys per instance from its console output (unless
     /// `$BERTH_HOST_KEYS` is `openssh`).
     pub pin_host_keys: bool,
     /// `$SSH_AUTH_SOCK` or `$SSH_ASKPASS` is set: ssh has a way to a key's
     /// passphrase (or the key itself) without a terminal.
     pub ssh_passphrase_helper: bool,
-    /// `$BERTH_EICE_URL`: the scheme and host every endpoint tunnel goes
-    /// to instead of the endpoint's own.
-    pub eice_url: Option<String>,
 }
 
 impl Settings {
@@ -115,9 +115,9 @@ impl Settings {
             scp_program: text(SCP_PROGRAM_VAR).unwrap_or_else(|| "scp".to_owned()),
             picker: text(PICKER_VAR),
             rdp_client: text(RDP_CLIENT_VAR),
+            eice_url: text(EICE_URL_VAR),
             pin_host_keys: text(HOST_KEYS_VAR).is_none_or(|v| v != "openssh"),
             ssh_passphrase_helper: var("SSH_AUTH_SOCK").is_some() || var("SSH_ASKPASS").is_some(),
-            eice_url: text(EICE_URL_VAR),
         })
     }
 }

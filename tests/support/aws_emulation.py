@@ -455,130 +455,6 @@ exit 0
 """
 
 
-# The tag that tells the console-output emulation what an instance printed
-# (see emulate_console_output).
-CONSOLE_TAG = "sandbox:console"
-
-
-def _ssh_fingerprint(public_key_line):
-    """`SHA256:…` of an OpenSSH public key line, as `ssh-keygen -l` prints it."""
-    import base64
-    import hashlib
-
-    blob = base64.b64decode(public_key_line.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
-
-def cloud_init_console(private_ip, public_key_lines, keys=True):
-    """Console text of a first boot with cloud-init: the kernel's lines, then
-    write-ssh-key-fingerprints' two blocks (fingerprints through the `ec2:`
-    logger, then the keys), as on Amazon Linux and Ubuntu."""
-    host = "ip-" + (private_ip or "10-0-0-1").replace(".", "-")
-    lines = [
-        "[    0.000000] Linux version 6.1.112-122.189.amzn2023.x86_64 (mockbuild@ip-10-0-43-165) #1 SMP",
-        "[    0.000000] Command line: BOOT_IMAGE=(hd0,gpt1)/boot/vmlinuz-6.1 root=UUID=0 ro console=ttyS0,115200n8",
-        f"[   11.504331] cloud-init[1702]: Cloud-init v. 22.2.2 running 'modules:final' at Mon, 10 Nov 2025 08:01:12 +0000.",
-        "ec2: ",
-        "ec2: #############################################################",
-        "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----",
-    ]
-    for key in public_key_lines:
-        kind = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA"}.get(key.split()[0], "ECDSA")
-        bits = "256" if kind != "RSA" else "3072"
-        lines.append(f"ec2: {bits} {_ssh_fingerprint(key)} root@{host} ({kind})")
-    lines += [
-        "ec2: -----END SSH HOST KEY FINGERPRINTS-----",
-        "ec2: #############################################################",
-    ]
-    if keys:
-        lines.append("-----BEGIN SSH HOST KEY KEYS-----")
-        lines += [" ".join(key.split()[:2]) + f" root@{host}" for key in public_key_lines]
-        lines.append("-----END SSH HOST KEY KEYS-----")
-    lines.append(f"[   11.912808] cloud-init[1702]: Cloud-init v. 22.2.2 finished at Mon, 10 Nov 2025 08:01:12 +0000. Up 11.89 seconds")
-    return "\r\n".join(lines) + "\r\n"
-
-
-def emulate_console_output(host_key_pub, stranger_key_pub):
-    """EC2 GetConsoleOutput as EC2 answers it for a booted instance (moto
-    returns one canned kernel log without host keys for every instance):
-    the console text, base64-encoded, in which cloud-init printed the SSH
-    host keys at first boot. Every Linux host of the sandbox has the
-    sandbox sshd's host key (read from ``host_key_pub``). The tag
-    ``sandbox:console`` stands for other consoles:
-
-    * ``stranger``: the keys of another machine (``stranger_key_pub``), as
-      for an instance whose address now answers with someone else's sshd;
-    * ``fingerprints-only``: the fingerprints block without the keys;
-    * ``no-host-keys``: the kernel's lines only (cloud-init told not to
-      print them, or the 64 KB EC2 keeps no longer hold them);
-    * ``empty``: no output at all (EC2 has none yet).
-
-    A Windows instance's console (EC2Launch) has no SSH host keys.
-    """
-    from moto.core.responses import ActionResult
-    from moto.core.utils import utcnow
-    from moto.ec2.responses.general import SAMPLE_CONSOLE_OUTPUT, General
-    from moto.ec2.utils import Base64EncodedString
-
-    if getattr(General, "_berth_emulated", False):
-        return
-
-    def read_key(path):
-        with open(path) as f:
-            return f.read().strip()
-
-    def get_console_output(self):
-        instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
-        tags = {t["key"]: t["value"] for t in instance.get_tags()}
-        console = tags.get(CONSOLE_TAG)
-        result = {"InstanceId": instance.id, "Timestamp": utcnow()}
-        if console == "empty":
-            return ActionResult(result)
-        if instance.platform == "windows":
-            text = ("Windows is Ready to use\r\nEC2LaunchTelemetry: IsTelemetryEnabled=true\r\n"
-                    "Message: Windows is Ready to use\r\n")
-        elif console == "no-host-keys":
-            text = SAMPLE_CONSOLE_OUTPUT
-        else:
-            key = read_key(stranger_key_pub if console == "stranger" else host_key_pub)
-            text = cloud_init_console(instance.private_ip, [key],
-                                      keys=console != "fingerprints-only")
-        result["Output"] = Base64EncodedString.from_raw_string(text)
-        return ActionResult(result)
-
-    General.get_console_output = get_console_output
-    General._berth_emulated = True
-
-
-def emulate_instance_lookups_at_scale():
-    """DescribeInstances by id as EC2 answers it, in time for a fleet of
-    thousands: moto compares every requested id with every instance of
-    every reservation (lists, not sets), which takes seconds per call of
-    1000 ids in the sandbox's `huge` cluster. Same answers and errors,
-    looked up in sets."""
-    from moto.ec2.exceptions import InvalidInstanceIdError
-    from moto.ec2.models.instances import InstanceBackend
-    from moto.ec2.utils import filter_reservations
-
-    if getattr(InstanceBackend, "_berth_emulated", False):
-        return
-
-    def get_reservations_by_instance_ids(self, instance_ids, filters=None):
-        wanted = set(instance_ids)
-        reservations = []
-        for reservation in self.all_reservations():
-            if any(instance.id in wanted for instance in reservation.instances):
-                reservation.instances = [i for i in reservation.instances if i.id in wanted]
-                reservations.append(reservation)
-        found = {i.id for r in reservations for i in r.instances}
-        if len(found) != len(instance_ids):
-            raise InvalidInstanceIdError(list(set(instance_ids).difference(found))[0])
-        if filters is not None:
-            reservations = filter_reservations(reservations, filters)
-        return reservations
-
-    InstanceBackend.get_reservations_by_instance_ids = get_reservations_by_instance_ids
-    InstanceBackend._berth_emulated = True
 # How long after a container instance is set DRAINING the sandbox's ECS
 # stops its service tasks (ECS moves them at the services' own pace).
 DRAIN_DELAY_SECONDS = 1.0
@@ -778,3 +654,129 @@ def emulate_run_command(ec2_backends):
     SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
     SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
     SimpleSystemManagerResponse._berth_run_command = True
+
+
+# The tag that tells the console-output emulation what an instance printed
+# (see emulate_console_output).
+CONSOLE_TAG = "sandbox:console"
+
+
+def _ssh_fingerprint(public_key_line):
+    """`SHA256:…` of an OpenSSH public key line, as `ssh-keygen -l` prints it."""
+    import base64
+    import hashlib
+
+    blob = base64.b64decode(public_key_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def cloud_init_console(private_ip, public_key_lines, keys=True):
+    """Console text of a first boot with cloud-init: the kernel's lines, then
+    write-ssh-key-fingerprints' two blocks (fingerprints through the `ec2:`
+    logger, then the keys), as on Amazon Linux and Ubuntu."""
+    host = "ip-" + (private_ip or "10-0-0-1").replace(".", "-")
+    lines = [
+        "[    0.000000] Linux version 6.1.112-122.189.amzn2023.x86_64 (mockbuild@ip-10-0-43-165) #1 SMP",
+        "[    0.000000] Command line: BOOT_IMAGE=(hd0,gpt1)/boot/vmlinuz-6.1 root=UUID=0 ro console=ttyS0,115200n8",
+        f"[   11.504331] cloud-init[1702]: Cloud-init v. 22.2.2 running 'modules:final' at Mon, 10 Nov 2025 08:01:12 +0000.",
+        "ec2: ",
+        "ec2: #############################################################",
+        "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----",
+    ]
+    for key in public_key_lines:
+        kind = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA"}.get(key.split()[0], "ECDSA")
+        bits = "256" if kind != "RSA" else "3072"
+        lines.append(f"ec2: {bits} {_ssh_fingerprint(key)} root@{host} ({kind})")
+    lines += [
+        "ec2: -----END SSH HOST KEY FINGERPRINTS-----",
+        "ec2: #############################################################",
+    ]
+    if keys:
+        lines.append("-----BEGIN SSH HOST KEY KEYS-----")
+        lines += [" ".join(key.split()[:2]) + f" root@{host}" for key in public_key_lines]
+        lines.append("-----END SSH HOST KEY KEYS-----")
+    lines.append(f"[   11.912808] cloud-init[1702]: Cloud-init v. 22.2.2 finished at Mon, 10 Nov 2025 08:01:12 +0000. Up 11.89 seconds")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def emulate_console_output(host_key_pub, stranger_key_pub):
+    """EC2 GetConsoleOutput as EC2 answers it for a booted instance (moto
+    returns one canned kernel log without host keys for every instance):
+    the console text, base64-encoded, in which cloud-init printed the SSH
+    host keys at first boot. Every Linux host of the sandbox has the
+    sandbox sshd's host key (read from ``host_key_pub``). The tag
+    ``sandbox:console`` stands for other consoles:
+
+    * ``stranger``: the keys of another machine (``stranger_key_pub``), as
+      for an instance whose address now answers with someone else's sshd;
+    * ``fingerprints-only``: the fingerprints block without the keys;
+    * ``no-host-keys``: the kernel's lines only (cloud-init told not to
+      print them, or the 64 KB EC2 keeps no longer hold them);
+    * ``empty``: no output at all (EC2 has none yet).
+
+    A Windows instance's console (EC2Launch) has no SSH host keys.
+    """
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.ec2.responses.general import SAMPLE_CONSOLE_OUTPUT, General
+    from moto.ec2.utils import Base64EncodedString
+
+    if getattr(General, "_berth_emulated", False):
+        return
+
+    def read_key(path):
+        with open(path) as f:
+            return f.read().strip()
+
+    def get_console_output(self):
+        instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
+        tags = {t["key"]: t["value"] for t in instance.get_tags()}
+        console = tags.get(CONSOLE_TAG)
+        result = {"InstanceId": instance.id, "Timestamp": utcnow()}
+        if console == "empty":
+            return ActionResult(result)
+        if instance.platform == "windows":
+            text = ("Windows is Ready to use\r\nEC2LaunchTelemetry: IsTelemetryEnabled=true\r\n"
+                    "Message: Windows is Ready to use\r\n")
+        elif console == "no-host-keys":
+            text = SAMPLE_CONSOLE_OUTPUT
+        else:
+            key = read_key(stranger_key_pub if console == "stranger" else host_key_pub)
+            text = cloud_init_console(instance.private_ip, [key],
+                                      keys=console != "fingerprints-only")
+        result["Output"] = Base64EncodedString.from_raw_string(text)
+        return ActionResult(result)
+
+    General.get_console_output = get_console_output
+    General._berth_emulated = True
+
+
+def emulate_instance_lookups_at_scale():
+    """DescribeInstances by id as EC2 answers it, in time for a fleet of
+    thousands: moto compares every requested id with every instance of
+    every reservation (lists, not sets), which takes seconds per call of
+    1000 ids in the sandbox's `huge` cluster. Same answers and errors,
+    looked up in sets."""
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.utils import filter_reservations
+
+    if getattr(InstanceBackend, "_berth_emulated", False):
+        return
+
+    def get_reservations_by_instance_ids(self, instance_ids, filters=None):
+        wanted = set(instance_ids)
+        reservations = []
+        for reservation in self.all_reservations():
+            if any(instance.id in wanted for instance in reservation.instances):
+                reservation.instances = [i for i in reservation.instances if i.id in wanted]
+                reservations.append(reservation)
+        found = {i.id for r in reservations for i in r.instances}
+        if len(found) != len(instance_ids):
+            raise InvalidInstanceIdError(list(set(instance_ids).difference(found))[0])
+        if filters is not None:
+            reservations = filter_reservations(reservations, filters)
+        return reservations
+
+    InstanceBackend.get_reservations_by_instance_ids = get_reservations_by_instance_ids
+    InstanceBackend._berth_emulated = True

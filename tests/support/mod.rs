@@ -264,6 +264,7 @@ pub struct Sandbox {
     /// fingerprint).
     #[serde(default)]
     pub sshd_log: PathBuf,
+    pub eice: SandboxEice,
     /// The public host key of every sandbox sshd (what GetConsoleOutput
     /// prints for the hosts).
     #[serde(default)]
@@ -271,7 +272,6 @@ pub struct Sandbox {
     /// Cluster `huge`, for a target with 10,000 matches.
     #[serde(default)]
     pub huge: Option<SandboxHuge>,
-    pub eice: SandboxEice,
     #[serde(skip)]
     keepalive: Option<Mutex<(Child, ChildStdin)>>,
 }

@@ -1922,11 +1922,11 @@ def main():
     ap.add_argument("--bench-instances", default="0", metavar="N[,N...]",
                     help="also create cluster 'bench' with N container instances "
                          "(several: clusters bench-N each)")
+    ap.add_argument("--fleet-size", type=int, default=FLEET_SIZE, metavar="N",
+                    help=f"hosts in cluster 'fleet' (50 to 240, default {FLEET_SIZE})")
     ap.add_argument("--huge-instances", type=int, default=0, metavar="N",
                     help="also create cluster 'huge' with N container instances, in the background "
                          "(DIR/huge.ready appears when it is done)")
-    ap.add_argument("--fleet-size", type=int, default=FLEET_SIZE, metavar="N",
-                    help=f"hosts in cluster 'fleet' (50 to 240, default {FLEET_SIZE})")
     ap.add_argument("--rdp", action="store_true",
                     help="also run xrdp for prod-windows on 127.X.0.13:3389 (Debian's xrdp, xorgxrdp)")
     ap.add_argument("--until-signal", action="store_true",
