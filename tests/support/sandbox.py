@@ -1198,27 +1198,36 @@ class Sandbox:
         n = self.args.huge_instances
         self.huge_ready = os.path.join(self.dir, "huge.ready")
         import boto3
-        from botocore.config import Config
-        session = boto3.session.Session(aws_access_key_id="testing",
-                                        aws_secret_access_key="testing",
-                                        region_name=HUGE_REGION)
-        cfg = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=300)
-        ec2 = session.client("ec2", endpoint_url=self.endpoint, config=cfg)
-        ecs = session.client("ecs", endpoint_url=self.endpoint, config=cfg)
-        ecs.create_cluster(clusterName="huge")
+        boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                              region_name=HUGE_REGION).client(
+            "ecs", endpoint_url=self.endpoint).create_cluster(clusterName="huge")
 
         def build():
             try:
+                from moto.ec2.models import ec2_backends
                 from moto.ecs.models import ecs_backends
                 t0 = time.monotonic()
+                ec2_be = ec2_backends[self.account][HUGE_REGION]
                 ecs_be = ecs_backends[self.account][HUGE_REGION]
                 ids = []
+                # In process, with the arguments RunInstances' handler passes:
+                # rendering thousands of instances as XML is what costs.
                 while len(ids) < n:
                     k = min(250, n - len(ids))
-                    ids += [i["InstanceId"] for i in ec2.run_instances(
-                        ImageId=AMI_AL2023, MinCount=k, MaxCount=k,
-                        InstanceType="t3.micro")["Instances"]]
-                    time.sleep(0.2)  # let the other tests' calls through
+                    reservation = ec2_be.run_instances(
+                        AMI_AL2023, k, None, [], instance_type="t3.micro",
+                        is_instance_type_default=False, placement=None, placement_hostid=None,
+                        region_name=HUGE_REGION, subnet_id=None, key_name=None,
+                        security_group_ids=[], nics=[], private_ip=None,
+                        associate_public_ip=None, tags={}, ebs_optimized=False,
+                        disable_api_stop=False, instance_market_options={},
+                        instance_initiated_shutdown_behavior=None, launch_template={},
+                        hibernation_options={}, iam_instance_profile_name=None,
+                        iam_instance_profile_arn=None, monitoring_state="disabled",
+                        ipv6_address_count=None, metadata_options={},
+                        client_token=f"berth-huge-{len(ids)}")
+                    ids += [i.id for i in reservation.instances]
+                    time.sleep(0.05)  # let the other tests' calls through
                 # Untagged: moto looks every instance's tags up in one list of
                 # all the region's tags, which 10,000 more would make slow.
                 for i, instance_id in enumerate(ids):
