@@ -398,33 +398,27 @@ impl Inventory {
         vpc_id: &str,
         key: &str,
     ) -> Result<Vec<Host>, InventoryError> {
-        let instances = self
-            .aws
-            .find_instances(vec![
-                ("vpc-id", vec![vpc_id.to_owned()]),
-                ("tag-key", vec![key.to_owned()]),
-                ("instance-state-name", vec!["running".to_owned()]),
-            ])
-            .await?;
-        let ami_ids: Vec<String> = instances
-            .iter()
-            .filter_map(|i| i.image_id.clone())
-            .collect();
-        let images = self.images(&ami_ids).await?;
-        let mut hosts = assemble((instances, images), &[]);
-        hosts.sort_by(|a, b| a.instance_id().cmp(b.instance_id()));
-        Ok(hosts)
+        self.running_where(vec![
+            ("vpc-id", vec![vpc_id.to_owned()]),
+            ("tag-key", vec![key.to_owned()]),
+        ])
+        .await
     }
 
     /// The running instances whose Name tag is `name`.
     pub async fn named(&self, name: &str) -> Result<Vec<Host>, InventoryError> {
-        let instances = self
-            .aws
-            .find_instances(vec![
-                ("tag:Name", vec![name.to_owned()]),
-                ("instance-state-name", vec!["running".to_owned()]),
-            ])
-            .await?;
+        self.running_where(vec![("tag:Name", vec![name.to_owned()])])
+            .await
+    }
+
+    /// The running instances that match `filters`, with their AMIs, in id
+    /// order; outside any cluster (bastions).
+    async fn running_where(
+        &self,
+        mut filters: Vec<(&str, Vec<String>)>,
+    ) -> Result<Vec<Host>, InventoryError> {
+        filters.push(("instance-state-name", vec!["running".to_owned()]));
+        let instances = self.aws.find_instances(filters).await?;
         let ami_ids: Vec<String> = instances
             .iter()
             .filter_map(|i| i.image_id.clone())

@@ -1170,11 +1170,16 @@ class Sandbox:
         _, ec2_be, _ = self._backends()
         insts = []
         chunk = 250
+        # Spread over the default VPC's subnets (one /20 per zone): one
+        # subnet cannot hold thousands of instances.
+        subnets = [s["SubnetId"] for s in self.ec2.describe_subnets(Filters=[
+            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]] or [default_subnet]
         while len(insts) < n:
             k = min(chunk, n - len(insts))
+            subnet = subnets[(len(insts) // chunk) % len(subnets)]
             insts += self.ec2.run_instances(
                 ImageId=AMI_AL2023, MinCount=k, MaxCount=k, InstanceType="t3.medium",
-                KeyName=KEY_NAME, SubnetId=default_subnet, SecurityGroupIds=[self.default_sg],
+                KeyName=KEY_NAME, SubnetId=subnet, SecurityGroupIds=[self.default_sg],
                 TagSpecifications=tag("instance", role="bench"))["Instances"]
         t1 = time.monotonic()
         # distinct Name tags, set in-process (one HTTP call per instance is slow)
