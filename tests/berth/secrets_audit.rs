@@ -364,3 +364,24 @@ fn the_windows_password_reaches_the_client_on_stdin_only() {
         assert_quiet_logs(&berth, &secrets);
     }
 }
+
+/// The audit can fail: a process whose environment holds a line of key
+/// material, or whose command line holds a PEM header, is caught.
+#[test]
+fn the_audit_catches_a_leak() {
+    let key = std::fs::read(&sandbox().key_path).expect("key");
+    let material = key_material(&key);
+    let leak = |cmdline: &[u8], environ: &[u8]| {
+        let process = Process {
+            comm: "ssh".to_owned(),
+            cmdline: cmdline.to_vec(),
+            environ: environ.to_vec(),
+        };
+        std::panic::catch_unwind(|| assert_clean(&[process], &material)).is_err()
+    };
+    assert!(!leak(b"ssh\0-i\0/tmp/k\0", b"HOME=/root\0"));
+    let mut environ = b"SECRET=".to_vec();
+    environ.extend_from_slice(&material[3]);
+    assert!(leak(b"ssh\0", &environ));
+    assert!(leak(b"ssh\0-----BEGIN RSA PRIVATE KEY-----\0", b""));
+}
