@@ -15,8 +15,9 @@ use crate::aws::Aws;
 use crate::cli::ProxyArgs;
 use crate::error::Error;
 use crate::inventory::model::Host;
-use crate::plan::BASTION_ONE_TIME_KEY;
 use crate::plan::proxy::{self, ProxyRoute};
+use crate::plan::with_bastion_key;
+use crate::secrets::ephemeral::EphemeralKey;
 use crate::transport::eice;
 use crate::transport::relay::{self, StandardStreams};
 use crate::transport::session::Interrupts;
@@ -116,14 +117,7 @@ async fn through_bastion(
         Some(push) => Some(push_planned(ctx, aws, push).await?),
         None => None,
     };
-    let command_line: Vec<String> = ssh
-        .argv
-        .iter()
-        .map(|w| match &key {
-            Some(key) if w == BASTION_ONE_TIME_KEY => key.path().display().to_string(),
-            _ => w.clone(),
-        })
-        .collect();
+    let command_line = with_bastion_key(&ssh.argv, key.as_ref().map(EphemeralKey::path));
     ctx.verbose(&format!(
         "proxy: {} port {} through bastion {}",
         host.label(),

@@ -19,7 +19,7 @@ use crate::inventory::model::Host;
 use crate::inventory::os::Login;
 use crate::plan::rdp::{self, Forwarder, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
 use crate::plan::route::{RouteChoice, RouteKind};
-use crate::plan::{BASTION_ONE_TIME_KEY, InstanceConnectPush, Via};
+use crate::plan::{InstanceConnectPush, Via, with_bastion_key};
 use crate::render;
 use crate::secrets::ephemeral::EphemeralKey;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
@@ -160,7 +160,7 @@ pub fn plan(
 
 /// Plans the ssh to the bastion that forwards a free local port to the
 /// instance's private address, and the one-time key it needs, if any (its
-/// file at [`BASTION_ONE_TIME_KEY`] in the tunnel's argv).
+/// file at [`crate::plan::BASTION_ONE_TIME_KEY`] in the tunnel's argv).
 fn bastion_tunnel(
     ctx: &Context,
     args: &RdpArgs,
@@ -207,13 +207,7 @@ async fn open_tunnel(
                 Some(push) => Some(push_planned(ctx, aws, push).await?),
                 None => None,
             };
-            let argv: Vec<String> = argv
-                .iter()
-                .map(|w| match &key {
-                    Some(key) if w == BASTION_ONE_TIME_KEY => key.path().display().to_string(),
-                    _ => w.clone(),
-                })
-                .collect();
+            let argv = with_bastion_key(argv, key.as_ref().map(EphemeralKey::path));
             ctx.verbose(&format!("tunnel: {}", render::shell_words(&argv)));
             let process = transport::tunnel::open(&argv, tunnel.local_port).await?;
             Ok((HeldTunnel::Ssh(process), key))

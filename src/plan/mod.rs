@@ -124,6 +124,17 @@ pub const ONE_TIME_KEY: &str = "<one-time-key>";
 /// Where the bastion's one-time key goes, inside the ProxyCommand word.
 pub const BASTION_ONE_TIME_KEY: &str = "<bastion-one-time-key>";
 
+/// A bastion's own ssh argv (a tunnel's, or `berth proxy`'s `-W`) with its
+/// one-time key's file, once pushed, where [`BASTION_ONE_TIME_KEY`] stands.
+pub fn with_bastion_key(argv: &[String], key: Option<&Path>) -> Vec<String> {
+    argv.iter()
+        .map(|w| match key {
+            Some(key) if w == BASTION_ONE_TIME_KEY => key.display().to_string(),
+            _ => w.clone(),
+        })
+        .collect()
+}
+
 /// A one-time key to push with EC2 Instance Connect before ssh runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceConnectPush {
