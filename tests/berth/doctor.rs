@@ -522,8 +522,12 @@ fn a_killed_session_rule_is_removed_by_the_next_run() {
     let before = rules(sb, group);
     let berth = Berth::new(sb);
     let child = open_session(sb, &berth, "open-kill", group);
-    let ssh = children(child.id());
-    assert!(!ssh.is_empty(), "berth runs ssh as its child");
+    // The rule goes in before ssh starts: wait for berth's child.
+    let mut ssh = Vec::new();
+    wait_for("berth to start ssh", || {
+        ssh = children(child.id());
+        !ssh.is_empty()
+    });
     signal(&child, "KILL");
     // The orphaned ssh holds berth's stderr open: end it too.
     for pid in ssh {

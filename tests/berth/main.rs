@@ -608,6 +608,7 @@ fn on_a_terminal_several_matches_open_a_picker() {
             "--",
             "echo $SSH_CONNECTION; id -un",
         ],
+        "hosts match",
         "ubunt\r",
     );
     run.expect_code(0)
@@ -657,7 +658,7 @@ fn an_external_chooser_picks_from_the_candidates_on_a_terminal() {
     let args = ["ssh", "prod", "--via", "private", "--dry-run"];
     berth.env("BERTH_PICKER", Some("grep --max-count=1 prod-flatcar"));
     berth
-        .run_on_terminal(&args, "")
+        .run_on_terminal(&args, "", "")
         .expect_code(0)
         .stdout_has(&format!("core@{ip}"));
     // The chooser picks without a terminal too (scripts; see everyday.rs).
@@ -668,12 +669,12 @@ fn an_external_chooser_picks_from_the_candidates_on_a_terminal() {
     // A chooser that picks nothing (fzf on Esc exits non-zero) picks nothing.
     berth.env("BERTH_PICKER", Some("false"));
     berth
-        .run_on_terminal(&args, "")
+        .run_on_terminal(&args, "", "")
         .expect_code(3)
         .stdout_has("nothing was picked");
     berth.env("BERTH_PICKER", Some("no-such-chooser-program"));
     berth
-        .run_on_terminal(&args, "")
+        .run_on_terminal(&args, "", "")
         .expect_code(4)
         .stdout_has("no-such-chooser-program");
 }
@@ -1260,7 +1261,11 @@ fn rdp_opens_a_passphrase_protected_key() {
     let run = berth.run(&rdp_args(&["--print-password", "--passphrase-file", &file]));
     assert_eq!(run.expect_code(0).stdout.trim_end(), sb.windows_password);
     // On a terminal berth asks for it.
-    let typed = berth.run_on_terminal(&rdp_args(&["--print-password"]), "correct-horse\r");
+    let typed = berth.run_on_terminal(
+        &rdp_args(&["--print-password"]),
+        "Passphrase for",
+        "correct-horse\r",
+    );
     typed.expect_code(0).stdout_has("Passphrase for");
     assert!(typed.stdout.contains(&sb.windows_password), "{typed:#?}");
     std::fs::write(berth.home().join("passphrase"), "wrong\n").expect("write");

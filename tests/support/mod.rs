@@ -657,8 +657,10 @@ impl Berth {
 impl Berth {
     /// Runs berth on a pseudo-terminal (util-linux `script`), typing `keys`
     /// once it has had a moment to draw. Output is the terminal's bytes.
-    pub fn run_on_terminal(&self, args: &[&str], keys: &str) -> Run {
-        use std::io::Write;
+    /// Runs berth on a pseudo-terminal (script(1)); once its output shows
+    /// `prompt`, types `keys`. An empty `keys` types nothing.
+    pub fn run_on_terminal(&self, args: &[&str], prompt: &str, keys: &str) -> Run {
+        use std::io::{Read, Write};
         let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let line = std::iter::once(env!("CARGO_BIN_EXE_berth"))
             .chain(args.iter().copied())
@@ -676,15 +678,50 @@ impl Berth {
             .spawn()
             .expect("run script(1) from util-linux");
         let mut stdin = child.stdin.take().expect("stdin");
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        stdin.write_all(keys.as_bytes()).expect("type");
-        stdin.flush().expect("flush");
-        let output = child.wait_with_output().expect("wait");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+                    seen.lock().expect("lock").extend_from_slice(&chunk[..n]);
+                }
+            })
+        };
+        let errors = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            text
+        });
+        if !keys.is_empty() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let text = String::from_utf8_lossy(&seen.lock().expect("lock")).into_owned();
+                if text.contains(prompt) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline && !reader.is_finished(),
+                    "berth never showed {prompt:?} on the terminal: {text}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            // Let berth finish drawing and switch the terminal's mode.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            stdin.write_all(keys.as_bytes()).expect("type");
+            stdin.flush().expect("flush");
+        }
+        let status = child.wait().expect("wait");
         drop(stdin);
+        reader.join().expect("stdout reader");
+        let stderr = errors.join().expect("stderr reader");
+        let stdout = std::mem::take(&mut *seen.lock().expect("lock"));
         Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }
     }
 }
