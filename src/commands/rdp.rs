@@ -414,10 +414,7 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
         drop(key);
     }
     // Diagnosed while an --open rule still stands, so that it is counted.
-    if let Ok(o) = &outcome
-        && o.code != 0
-        && o.interrupted_by.is_none()
-    {
+    if outcome.as_ref().is_ok_and(|o| o.failed_by_itself()) {
         let route = prepared.route.route.via();
         let probe = Probe {
             protocol: Protocol::Rdp,

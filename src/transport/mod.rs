@@ -48,6 +48,18 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or(255)
 }
 
+/// The signal that ended a process, if one did.
+#[cfg(unix)]
+pub(crate) fn signal_of(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+#[cfg(not(unix))]
+pub(crate) fn signal_of(_: std::process::ExitStatus) -> Option<i32> {
+    None
+}
+
 #[cfg(not(unix))]
 pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
     status.code().unwrap_or(255)

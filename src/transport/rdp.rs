@@ -22,6 +22,7 @@ pub async fn run(
     let mut last = Outcome {
         code: 0,
         interrupted_by: None,
+        killed_by: None,
     };
     for (i, step) in steps.iter().enumerate() {
         let input = step

@@ -24,9 +24,18 @@ pub struct Outcome {
     pub code: i32,
     /// The signal berth itself received and passed on, if any.
     pub interrupted_by: Option<i32>,
+    /// The signal that ended the child, if one did (berth's or another's).
+    pub killed_by: Option<i32>,
 }
 
 impl Outcome {
+    /// The child ended with a failure status of its own: not interrupted
+    /// through berth, not killed by a signal (a window closed by the
+    /// desktop, a `kill` from elsewhere), so its connection may have failed.
+    pub fn failed_by_itself(self) -> bool {
+        self.code != 0 && self.interrupted_by.is_none() && self.killed_by.is_none()
+    }
+
     /// The status berth should exit with.
     pub fn exit_code(self) -> u8 {
         let code = self.interrupted_by.map_or(self.code, |s| 128 + s);
@@ -110,6 +119,7 @@ pub async fn run_with_input<S: AsRef<OsStr>>(
         return Ok(Outcome {
             code: 128 + sig,
             interrupted_by: Some(sig),
+            killed_by: None,
         });
     }
     let Some((program, rest)) = argv.split_first() else {
@@ -150,6 +160,7 @@ pub async fn run_with_input<S: AsRef<OsStr>>(
     Ok(Outcome {
         code: super::exit_code(status),
         interrupted_by,
+        killed_by: super::signal_of(status),
     })
 }
 
@@ -165,4 +176,30 @@ fn forward(pid: Option<u32>, sig: i32) {
     };
     // The child may have exited already; nothing to do then.
     let _ = kill(Pid::from_raw(pid), sig);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn only_a_failure_status_of_its_own_counts_as_a_failed_connection() {
+        let outcome = |code, interrupted_by, killed_by| Outcome {
+            code,
+            interrupted_by,
+            killed_by,
+        };
+        for (ended, failed) in [
+            (outcome(0, None, None), false),
+            (outcome(131, None, None), true),
+            (outcome(255, None, None), true),
+            // Closed by a `kill` from elsewhere.
+            (outcome(143, None, Some(15)), false),
+            // A Ctrl-C berth passed on, whatever the child made of it.
+            (outcome(130, Some(2), Some(2)), false),
+            (outcome(1, Some(2), None), false),
+        ] {
+            assert_eq!(ended.failed_by_itself(), failed, "{ended:?}");
+        }
+    }
 }

@@ -986,10 +986,12 @@ fn log_in_with_xfreerdp(berth_args: &[&str]) -> Vec<String> {
     berth.env("DISPLAY", Some(&xvfb.display));
     let log_start = std::fs::metadata(&rdp.xrdp_log).map_or(0, |m| m.len());
     let log_start = usize::try_from(log_start).expect("size");
+    // berth's stderr, to show when something goes wrong.
+    let errors = berth.home().join("rdp-stderr");
     let child = berth
-        .command(berth_args)
+        .command(&[&["-v"], berth_args].concat())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errors).expect("stderr file"))
         .spawn()
         .expect("start berth");
     let mut berth_process = Reaped(child);
@@ -1059,9 +1061,16 @@ fn log_in_with_xfreerdp(berth_args: &[&str]) -> Vec<String> {
     .expect("kill xfreerdp");
     let deadline = Instant::now() + Duration::from_secs(10);
     while berth_process.0.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "berth outlived its client");
+        assert!(
+            Instant::now() < deadline,
+            "berth outlived its client by 10 s: {}",
+            std::fs::read_to_string(&errors).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A client closed by a signal did not fail to connect: no diagnosis.
+    let said = std::fs::read_to_string(&errors).unwrap_or_default();
+    assert!(!said.contains("checking the prerequisites"), "{said}");
     // Nothing berth started outlives it (the tunnel's ssh included).
     assert!(desktop::children_of(berth_pid).is_empty());
     drop(xvfb);
