@@ -403,7 +403,7 @@ pub fn first_group(host: &Host) -> Result<String, Error> {
 async fn cleanup(ctx: &Context, all: bool, out: &mut dyn Write) -> Result<u8, Error> {
     // Not through ctx.inventory(): its automatic sweep would take the
     // leftovers first and leave this report empty.
-    let aws = Aws::connect(&ctx.settings.aws, None, std::sync::Arc::clone(&ctx.log)).await?;
+    let aws = ctx.aws(None).await?;
     let journal = ctx.journal()?;
     let sweep = firewall::sweep(&aws, &journal, all).await?;
     if ctx.settings.output == OutputFormat::Json {

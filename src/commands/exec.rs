@@ -55,7 +55,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let host_key = host_keys::prepare(ctx, &aws, &host, &passthrough).await;
+    let host_key = host_keys::prepare(ctx, &aws, &host, &passthrough, None).await;
     let (command_line, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
     let command_line = match &host_key {
         Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),

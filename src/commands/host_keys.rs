@@ -9,10 +9,11 @@
 
 use std::time::Duration;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, AwsError};
 use crate::host_keys::console::{self, ConsoleHostKeys};
 use crate::host_keys::{self, PinnedHostKeys};
 use crate::inventory::model::Host;
+use crate::target::{self, Target};
 use crate::transport;
 
 use super::Context;
@@ -42,13 +43,52 @@ impl HostKeyCheck {
     }
 }
 
+/// An instance's console output, read before its target was resolved.
+pub struct EarlyConsole {
+    instance_id: String,
+    read: Result<Option<String>, AwsError>,
+}
+
+/// For a target that is an instance id, reads the instance's console
+/// output while the target resolves, if pinning will need it (no pins yet,
+/// or `--refresh`): first contact then costs no round trip of its own.
+pub async fn read_early(
+    ctx: &Context,
+    target: &str,
+    passthrough: &[String],
+) -> Option<EarlyConsole> {
+    let query = target::parse(target).ok()?;
+    let Target::Instance { instance_id } = query.target else {
+        return None;
+    };
+    let unpinned = |dir| {
+        ctx.settings.refresh
+            || PinnedHostKeys::new(dir)
+                .pinned(&instance_id)
+                .is_ok_and(|keys| keys.is_empty())
+    };
+    let wanted = ctx.settings.pin_host_keys
+        && !host_keys::operator_decides(passthrough)
+        && ctx.settings.state_dir.as_deref().is_some_and(unpinned);
+    if !wanted {
+        return None;
+    }
+    let aws = ctx.aws(query.region.as_deref()).await.ok()?;
+    let read = ctx
+        .phase("host-key", aws.console_output(&instance_id))
+        .await;
+    Some(EarlyConsole { instance_id, read })
+}
+
 /// The pins for `host`, made from its console output when there are none
 /// yet (or with `--refresh`); `None` when host keys are left to OpenSSH.
+/// The console output is read now unless `early` holds it already.
 pub async fn prepare(
     ctx: &Context,
     aws: &Aws,
     host: &Host,
     passthrough: &[String],
+    early: Option<EarlyConsole>,
 ) -> Option<HostKeyCheck> {
     let instance_id = &host.ec2.instance_id;
     let fallback = "OpenSSH checks the host key as it always does";
@@ -96,7 +136,11 @@ pub async fn prepare(
             keys,
         })
     };
-    let text = match ctx.phase("host-key", aws.console_output(instance_id)).await {
+    let read = match early.filter(|e| e.instance_id == *instance_id) {
+        Some(early) => early.read,
+        None => ctx.phase("host-key", aws.console_output(instance_id)).await,
+    };
+    let text = match read {
         Ok(Some(text)) => text,
         Ok(None) => {
             ctx.verbose(&format!(

@@ -21,6 +21,7 @@ pub mod show;
 pub mod ssh;
 pub mod ssh_config;
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +61,9 @@ pub struct Context {
     bastions: std::sync::Mutex<route::BastionMemo>,
     /// The instances this run connects to (see [`Context::connecting_to`]).
     connected: std::sync::Mutex<Vec<String>>,
+    /// AWS clients by region override, made once and shared (one config
+    /// load, one connection pool) by everything the run does at once.
+    clients: tokio::sync::Mutex<BTreeMap<Option<String>, Aws>>,
 }
 
 impl Context {
@@ -69,13 +73,27 @@ impl Context {
             log: CallLog::new(),
             bastions: std::sync::Mutex::default(),
             connected: std::sync::Mutex::default(),
+            clients: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// The AWS clients for the settings' region, or `region_override`;
+    /// connected on first use.
+    pub async fn aws(&self, region_override: Option<&str>) -> Result<Aws, Error> {
+        let mut clients = self.clients.lock().await;
+        let key = region_override.map(str::to_owned);
+        if let Some(aws) = clients.get(&key) {
+            return Ok(aws.clone());
+        }
+        let aws = Aws::connect(&self.settings.aws, region_override, Arc::clone(&self.log)).await?;
+        clients.insert(key, aws.clone());
+        Ok(aws)
     }
 
     /// Connects to AWS with the AMI cache attached. No call is made, unless
     /// an earlier berth left temporary rules behind: those go first.
     pub async fn inventory(&self, region_override: Option<&str>) -> Result<Inventory, Error> {
-        let aws = Aws::connect(&self.settings.aws, region_override, Arc::clone(&self.log)).await?;
+        let aws = self.aws(region_override).await?;
         self.remove_leftovers(&aws).await;
         let amis = match (&self.settings.cache_dir, self.settings.refresh) {
             (Some(dir), false) => AmiCache::open(dir, &aws.region, aws.endpoint_url.as_deref()),

@@ -7,10 +7,12 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::time::Instant;
 
+use ipnet::IpNet;
 use serde_json::json;
 
 use super::doctor::Probe;
 use crate::aws::Aws;
+use crate::aws::stats::branch;
 use crate::cli::{ConnectArgs, OutputFormat, SshArgs};
 use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
@@ -26,7 +28,7 @@ use crate::transport::session::Interrupts;
 use super::host_keys;
 use super::instance_connect::push_planned;
 use super::route::{self, Reach};
-use super::session;
+use super::session::{self, OpenedRule};
 use super::{Context, connect_request, eice, operator_address, resolve_host};
 
 /// ssh's own status when it could not connect (or authenticate).
@@ -146,7 +148,18 @@ pub async fn push_keys(
 }
 
 pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let (host, aws, plan, choice) = prepare(ctx, args).await?;
+    let passthrough = args.passthrough();
+    // An instance id's console output (for its host keys) is read while
+    // the target resolves; a failed resolution drops the read.
+    let early = async {
+        Ok(if args.dry_run {
+            None
+        } else {
+            host_keys::read_early(ctx, &args.connect.target, &passthrough).await
+        })
+    };
+    let ((host, aws, plan, choice), early) =
+        tokio::try_join!(branch(prepare(ctx, args)), branch(early))?;
     ctx.announce(
         &plan.warnings,
         &[choice.notes(), plan.notes.clone()].concat(),
@@ -179,20 +192,19 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     let mut interrupts = Interrupts::install()?;
     let from = operator_address(ctx, &args.source).await?;
     let port = args.port.unwrap_or(Protocol::Ssh.default_port());
-    let host_key = host_keys::prepare(ctx, &aws, &host, &args.passthrough()).await;
-    let opened = if args.open {
-        session::open(ctx, &aws, &host, from, port).await?
-    } else {
-        None
-    };
-    // The keys last: the instance keeps them for a minute only.
-    let (command_line, one_time_keys) = match push_keys(ctx, &aws, &plan).await {
-        Ok(pushed) => pushed,
-        Err(e) => {
-            session::close(&aws, opened).await;
-            return Err(e);
-        }
-    };
+    // The host keys beside the rule and the one-time keys: none waits for
+    // the others.
+    let (host_key, ready) = tokio::join!(
+        branch(host_keys::prepare(ctx, &aws, &host, &passthrough, early)),
+        branch(open_and_push(
+            ctx,
+            &aws,
+            &host,
+            &plan,
+            args.open.then_some((from, port))
+        )),
+    );
+    let (opened, command_line, one_time_keys) = ready?;
     let remote_len = args.command.len();
     let command_line = match &host_key {
         Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),
@@ -229,6 +241,29 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     }
     session::close(&aws, opened).await;
     Ok(outcome?.exit_code())
+}
+
+/// With `open` (the operator's address and the port), the temporary rule;
+/// then the one-time keys, last, since the instance keeps them for a minute
+/// only. A failed push removes the rule again.
+async fn open_and_push(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    plan: &Plan,
+    open: Option<(Option<IpNet>, u16)>,
+) -> Result<(Option<OpenedRule>, Vec<String>, Vec<EphemeralKey>), Error> {
+    let opened = match open {
+        Some((from, port)) => session::open(ctx, aws, host, from, port).await?,
+        None => None,
+    };
+    match push_keys(ctx, aws, plan).await {
+        Ok((argv, keys)) => Ok((opened, argv, keys)),
+        Err(e) => {
+            session::close(aws, opened).await;
+            Err(e)
+        }
+    }
 }
 
 /// The command line as it runs: the remote command's words as given, bytes
