@@ -354,20 +354,13 @@ fn required_non_empty<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Err
 
 fn cluster_name<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     let value = String::deserialize(de)?;
-    match crate::target::parse(&value) {
-        Ok(crate::target::TargetQuery {
-            target:
-                crate::target::Target::Cluster {
-                    cluster,
-                    selector: None,
-                },
-            region: None,
-            account: None,
-        }) => Ok(Some(cluster)),
-        _ => Err(serde::de::Error::custom(format!(
-            "`{value}` is not a cluster name (letters, digits, `-` and `_`)"
-        ))),
-    }
+    crate::target::bare_cluster(&value)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{value}` is not a cluster name (letters, digits, `-` and `_`)"
+            ))
+        })
 }
 
 fn positive_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {

@@ -277,18 +277,9 @@ pub struct ClusterName(pub String);
 
 impl Setting for ClusterName {
     fn parse(text: &str) -> Result<Self, String> {
-        match crate::target::parse(text) {
-            Ok(crate::target::TargetQuery {
-                target:
-                    crate::target::Target::Cluster {
-                        cluster,
-                        selector: None,
-                    },
-                region: None,
-                account: None,
-            }) => Ok(Self(cluster)),
-            _ => Err("expected a cluster name (letters, digits, `-` and `_`)".to_owned()),
-        }
+        crate::target::bare_cluster(text)
+            .map(Self)
+            .ok_or_else(|| "expected a cluster name (letters, digits, `-` and `_`)".to_owned())
     }
     fn show(&self) -> String {
         self.0.clone()

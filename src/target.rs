@@ -138,6 +138,22 @@ impl TargetError {
     }
 }
 
+/// `input` as a bare cluster name (no `/…`, no ARN), if it is one.
+pub fn bare_cluster(input: &str) -> Option<String> {
+    match parse(input) {
+        Ok(TargetQuery {
+            target:
+                Target::Cluster {
+                    cluster,
+                    selector: None,
+                },
+            region: None,
+            account: None,
+        }) => Some(cluster),
+        _ => None,
+    }
+}
+
 /// Parses one target argument.
 pub fn parse(input: &str) -> Result<TargetQuery, TargetError> {
     let input = input.trim();
