@@ -10,7 +10,7 @@ use crate::render;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::ssh::{SshExtras, plan_with_route, push_keys};
+use super::ssh::{Connection, Ready, SshExtras, plan_with_route, ready};
 use super::{Context, resolve_host};
 
 pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -41,7 +41,11 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let (ssh_argv, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
+    let Ready {
+        argv: ssh_argv,
+        one_time_keys,
+        ..
+    } = ready(ctx, &aws, &host, &plan, Connection::plain()).await?;
     let command_line = scp(&ssh_argv);
     ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
     let outcome = transport::session::run(&command_line, &mut interrupts).await;
@@ -79,7 +83,11 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let (command_line, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
+    let Ready {
+        argv: command_line,
+        one_time_keys,
+        ..
+    } = ready(ctx, &aws, &host, &plan, Connection::plain()).await?;
     for spec in &specs {
         let (local, remote) = split_spec(spec);
         let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));

@@ -12,8 +12,7 @@ use crate::target::Target;
 use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::host_keys;
-use super::ssh::{SshExtras, plan_with_route, push_keys};
+use super::ssh::{Connection, Ready, SshExtras, plan_with_route, ready};
 use super::{Context, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -55,12 +54,23 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let host_key = host_keys::prepare(ctx, &aws, &host, &passthrough, None).await;
-    let (command_line, one_time_keys) = push_keys(ctx, &aws, &plan).await?;
-    let command_line = match &host_key {
-        Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),
-        None => command_line,
-    };
+    let Ready {
+        argv: command_line,
+        one_time_keys,
+        ..
+    } = ready(
+        ctx,
+        &aws,
+        &host,
+        &plan,
+        Connection {
+            remote_len,
+            passthrough: &passthrough,
+            early: None,
+            open: None,
+        },
+    )
+    .await?;
     ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
     let outcome = transport::session::run(&command_line, &mut interrupts).await;
     drop(one_time_keys);

@@ -25,7 +25,7 @@ use crate::secrets::keys::{self, KeyError};
 use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::host_keys;
+use super::host_keys::{self, HostKeyCheck};
 use super::instance_connect::push_planned;
 use super::route::{self, Reach};
 use super::session::{self, OpenedRule};
@@ -192,24 +192,25 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     let mut interrupts = Interrupts::install()?;
     let from = operator_address(ctx, &args.source).await?;
     let port = args.port.unwrap_or(Protocol::Ssh.default_port());
-    // The host keys beside the rule and the one-time keys: none waits for
-    // the others.
-    let (host_key, ready) = tokio::join!(
-        branch(host_keys::prepare(ctx, &aws, &host, &passthrough, early)),
-        branch(open_and_push(
-            ctx,
-            &aws,
-            &host,
-            &plan,
-            args.open.then_some((from, port))
-        )),
-    );
-    let (opened, command_line, one_time_keys) = ready?;
     let remote_len = args.command.len();
-    let command_line = match &host_key {
-        Some(check) => host_keys::with_options(command_line, remote_len, check.ssh_options()),
-        None => command_line,
-    };
+    let Ready {
+        argv: command_line,
+        one_time_keys,
+        opened,
+        host_key,
+    } = ready(
+        ctx,
+        &aws,
+        &host,
+        &plan,
+        Connection {
+            remote_len,
+            passthrough: &passthrough,
+            early,
+            open: args.open.then_some((from, port)),
+        },
+    )
+    .await?;
     ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
     let outcome = transport::session::run(
         &with_raw_command(&command_line, &args.command),
@@ -241,6 +242,74 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     }
     session::close(&aws, opened).await;
     Ok(outcome?.exit_code())
+}
+
+/// How a planned connection is made ready (see [`ready`]).
+pub struct Connection<'a> {
+    /// How many words at the end of the plan's argv are the remote command.
+    pub remote_len: usize,
+    /// The operator's own ssh options (they may decide host keys).
+    pub passthrough: &'a [String],
+    /// The console output, if it was read while the target resolved.
+    pub early: Option<host_keys::EarlyConsole>,
+    /// `--open`: the operator's address and the port to admit.
+    pub open: Option<(Option<IpNet>, u16)>,
+}
+
+impl Connection<'static> {
+    /// No remote command, no options of the operator's, no `--open`.
+    pub fn plain() -> Self {
+        Self {
+            remote_len: 0,
+            passthrough: &[],
+            early: None,
+            open: None,
+        }
+    }
+}
+
+/// A connection ready to run: the argv with the one-time key files and the
+/// host key options in place, and what must outlive it.
+pub struct Ready {
+    pub argv: Vec<String>,
+    /// Removed when dropped: drop them once the client is done.
+    pub one_time_keys: Vec<EphemeralKey>,
+    /// The `--open` rule, to close after the session.
+    pub opened: Option<OpenedRule>,
+    pub host_key: Option<HostKeyCheck>,
+}
+
+/// Gets a planned connection ready, side by side: the host keys it is
+/// checked against (pinned from the console output on first contact), and
+/// the `--open` rule followed by the one-time keys.
+pub async fn ready(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    plan: &Plan,
+    connection: Connection<'_>,
+) -> Result<Ready, Error> {
+    let Connection {
+        remote_len,
+        passthrough,
+        early,
+        open,
+    } = connection;
+    let (host_key, pushed) = tokio::join!(
+        branch(host_keys::prepare(ctx, aws, host, passthrough, early)),
+        branch(open_and_push(ctx, aws, host, plan, open)),
+    );
+    let (opened, argv, one_time_keys) = pushed?;
+    let argv = match &host_key {
+        Some(check) => host_keys::with_options(argv, remote_len, check.ssh_options()),
+        None => argv,
+    };
+    Ok(Ready {
+        argv,
+        one_time_keys,
+        opened,
+        host_key,
+    })
 }
 
 /// With `open` (the operator's address and the port), the temporary rule;

@@ -300,6 +300,11 @@ fn tunnel_forwards_a_local_port_until_interrupted() {
     .expect("interrupt");
     let status = child.wait().expect("berth ends");
     assert_eq!(status.code(), Some(0), "{status:?}");
+    // The tunnel's ssh checked the host key pinned under the instance id.
+    let pinned = std::fs::read_to_string(berth.home().join(".local/state/berth/known_hosts"))
+        .expect("berth's known_hosts");
+    let id = &sb.host("fleet-04").instance_id;
+    assert!(pinned.contains(id.as_str()), "{pinned}");
 }
 
 /// The container-instance status of each fleet host, as `berth ls` shows it.

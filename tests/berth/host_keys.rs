@@ -235,6 +235,30 @@ fn dry_run_reads_no_console_output() {
 }
 
 #[test]
+fn cp_pins_the_hosts_key_too() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let id = &sb.host("fleet-05").instance_id;
+    let dest = berth.home().join("hostname").display().to_string();
+    let host = format!("{}/fleet-05", sb.fleet.cluster);
+    berth
+        .run(&[
+            "-v",
+            "cp",
+            &host,
+            "--via",
+            "private",
+            ":/etc/hostname",
+            &dest,
+        ])
+        .expect_code(0)
+        .stderr_has(&format!("host key: pinned 1 key(s) of {id}"))
+        .stderr_has(&format!("'HostKeyAlias={id}'"));
+    let pinned = std::fs::read_to_string(known_hosts(&berth)).expect("known_hosts");
+    assert!(pinned.contains(&sandbox_host_key()), "{pinned}");
+}
+
+#[test]
 fn exec_pins_the_hosts_key_too() {
     let sb = sandbox();
     let berth = Berth::new(sb);
