@@ -23,7 +23,7 @@ use crate::transport::fleet::{self, Job, Live};
 
 use super::Context;
 use super::find_hosts;
-use super::ssh::{SshExtras, plan_with_route, push_keys};
+use super::ssh::{Connection, Ready, SshExtras, plan_with_route, ready};
 
 /// How long ssh may take to connect when no `--timeout` says otherwise.
 const CONNECT_TIMEOUT_SECS: u64 = 15;
@@ -154,7 +154,7 @@ pub async fn run_collecting<'h>(
                 prefix: format!("{:<width$} | ", label(host)),
                 argv: plan.argv.clone(),
             };
-            let finished = run_host(ctx, aws, &plan, job, spec.timeout, live, progress).await;
+            let finished = run_host(ctx, aws, (host, &plan), job, spec, live, progress).await;
             progress.inc(1);
             (host, Ok(finished))
         }
@@ -277,20 +277,36 @@ pub async fn run_ssm(
     Ok(reports)
 }
 
-/// One host: its one-time keys pushed (if it needs any) right before its
-/// ssh runs, and removed when it ends.
+/// One host: its host keys pinned on first contact, and its one-time keys
+/// pushed (if it needs any) right before its ssh runs and removed when it
+/// ends.
 async fn run_host(
     ctx: &Context,
     aws: &Aws,
-    plan: &Plan,
+    (host, plan): (&Host, &Plan),
     mut job: Job,
-    timeout: Option<Duration>,
+    spec: &FleetRun,
     live: Live,
     progress: &ProgressBar,
 ) -> Finished {
     let started = std::time::Instant::now();
-    let (command_line, keys) = match push_keys(ctx, aws, plan).await {
-        Ok(pushed) => pushed,
+    let operators: Vec<String> = spec
+        .options
+        .iter()
+        .flat_map(|option| ["-o".to_owned(), option.clone()])
+        .collect();
+    let connection = Connection {
+        remote_len: spec.command.len(),
+        passthrough: &operators,
+        early: None,
+        open: None,
+    };
+    let (command_line, keys) = match ready(ctx, aws, host, plan, connection).await {
+        Ok(Ready {
+            argv,
+            one_time_keys,
+            ..
+        }) => (argv, one_time_keys),
         Err(e) => {
             return Finished {
                 spawn_error: Some(e.to_string()),
@@ -300,7 +316,7 @@ async fn run_host(
         }
     };
     job.argv = command_line;
-    let finished = fleet::run_one(&job, timeout, live, progress).await;
+    let finished = fleet::run_one(&job, spec.timeout, live, progress).await;
     drop(keys);
     finished
 }

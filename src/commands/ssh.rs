@@ -127,7 +127,7 @@ pub async fn plan_with_route(
 
 /// The plan's one-time keys (the host's, the bastion's), pushed; the argv
 /// with their files in place, and the keys, removed when dropped.
-pub async fn push_keys(
+async fn push_keys(
     ctx: &Context,
     aws: &Aws,
     plan: &Plan,

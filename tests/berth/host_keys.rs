@@ -259,6 +259,25 @@ fn cp_pins_the_hosts_key_too() {
 }
 
 #[test]
+fn a_fleet_run_pins_the_hosts_key_on_first_contact() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let target = format!("{}/fleet-06", sb.fleet.cluster);
+    let id = &sb.host("fleet-06").instance_id;
+    let args = ["--stats", "run", &target, "--via", "private", "--", "true"];
+    berth
+        .run(&args)
+        .expect_code(0)
+        .stderr_has("ec2:GetConsoleOutput x1");
+    let pinned = std::fs::read_to_string(known_hosts(&berth)).expect("known_hosts");
+    assert!(pinned.contains(id.as_str()), "{id}: {pinned}");
+    // Pinned: the next run reads no console output.
+    let again = berth.run(&args);
+    again.expect_code(0);
+    assert!(!again.stderr.contains("GetConsoleOutput"), "{again:#?}");
+}
+
+#[test]
 fn exec_pins_the_hosts_key_too() {
     let sb = sandbox();
     let berth = Berth::new(sb);
