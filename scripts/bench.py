@@ -476,17 +476,24 @@ def report(args, results, run):
     targets.append((f"warm connect: zero AWS calls ({warm.calls:g})", warm.calls == 0))
     targets.append((f"warm connect within 1.1× bare ssh ({warm.median / bare.median:.2f}×)",
                     warm.median <= 1.1 * bare.median))
+    # berth cannot beat bare ssh plus its round trips of injected latency.
+    floor = bare.median + (ids.round_trips or 0) * lat
+
+    def below_floor(share, tool):
+        if share * tool.median >= floor:
+            return ""
+        return (f"{share:g}× of it is {ms(share * tool.median)} ms, below the floor of bare ssh "
+                f"plus {ids.round_trips:g} round trips of injected latency ({ms(floor)} ms) "
+                f"before berth does anything")
     targets.append((f"cold connect at most 0.15× the AWS CLI procedure "
-                    f"({ids.median / cli.median:.2f}×)", ids.median <= 0.15 * cli.median))
+                    f"({ids.median / cli.median:.2f}×)", ids.median <= 0.15 * cli.median,
+                    below_floor(0.15, cli)))
     if mssh and mssh.ok:
-        floor = bare.median + (ids.round_trips or 0) * lat
+        why = below_floor(0.3, mssh)
         targets.append((f"cold connect at most 0.3× mssh ({ids.median / mssh.median:.2f}×)",
                         ids.median <= 0.3 * mssh.median,
-                        f"0.3× mssh is {ms(0.3 * mssh.median)} ms, below the floor of bare ssh "
-                        f"plus {ids.round_trips:g} round trips of injected latency "
-                        f"({ms(floor)} ms) before berth does anything; mssh is told the user "
-                        f"(`ec2-user@i-…`) and so skips the AMI lookup that is berth's second "
-                        f"round trip" if 0.3 * mssh.median < floor else ""))
+                        why and why + "; mssh is told the user (`ec2-user@i-…`) and so skips the "
+                        "AMI lookup that is berth's second round trip"))
     else:
         targets.append(("cold connect at most 0.3× mssh (mssh did not run)", False))
     big = max(sizes)
