@@ -12,8 +12,8 @@ use crate::fleet::logs::{self, Manifest};
 use crate::fleet::{HostReport, HostStatus};
 use crate::transport::fleet::Live;
 
+use super::Context;
 use super::run::{FleetRun, label, run_collecting};
-use super::{Context, find_hosts};
 
 /// One host's collection.
 #[derive(Debug, Serialize)]
@@ -30,11 +30,7 @@ struct Collected {
 }
 
 pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let query = super::target_query(ctx, &args.connect.target)?;
-    let inventory = ctx.inventory(query.region.as_deref()).await?;
-    let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
-    inventory.save();
-    let aws = inventory.aws().clone();
+    let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
     std::fs::create_dir_all(&args.output_dir).map_err(|e| Error::Usage {
         message: format!("cannot create {}: {e}", args.output_dir.display()),
         hint: "give --output-dir a writable directory".to_owned(),

@@ -16,18 +16,14 @@ use crate::inventory::model::Host;
 use crate::render;
 use crate::transport::fleet::Live;
 
+use super::Context;
 use super::run::{FleetRun, run_on};
-use super::{Context, find_hosts};
 
 /// How often to ask ECS how a drain is going.
 const POLL_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let query = super::target_query(ctx, &args.connect.target)?;
-    let inventory = ctx.inventory(query.region.as_deref()).await?;
-    let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
-    inventory.save();
-    let aws = inventory.aws().clone();
+    let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
     if let Some(host) = hosts.iter().find(|h| h.container_instance.is_none()) {
         return Err(Error::Usage {
             message: format!(

@@ -418,6 +418,16 @@ pub async fn resolve_host(ctx: &Context, connect: &ConnectArgs) -> Result<(Host,
     resolve_host_preferring(ctx, connect, |_| true).await
 }
 
+/// Every host `connect` matches (a fleet command's targets), and the AWS
+/// clients they were found with.
+pub async fn resolve_all(ctx: &Context, connect: &ConnectArgs) -> Result<(Vec<Host>, Aws), Error> {
+    let query = target_query(ctx, &connect.target)?;
+    let inventory = ctx.inventory(query.region.as_deref()).await?;
+    let hosts = find_hosts(ctx, &inventory, &query, &connect.filters).await?;
+    inventory.save();
+    Ok((hosts, inventory.aws().clone()))
+}
+
 /// [`resolve_host`]; among several matches only those `prefer` accepts are
 /// candidates, if any is (`rdp` prefers Windows hosts). A single match is
 /// kept whatever it is, for the planner to refuse with its reasons.

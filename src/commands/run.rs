@@ -22,7 +22,6 @@ use crate::render;
 use crate::transport::fleet::{self, Job, Live};
 
 use super::Context;
-use super::find_hosts;
 use super::ssh::{Connection, Ready, SshExtras, plan_with_route, ready};
 
 /// How long ssh may take to connect when no `--timeout` says otherwise.
@@ -53,11 +52,7 @@ impl From<&RunArgs> for FleetRun {
 }
 
 pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let query = super::target_query(ctx, &args.connect.target)?;
-    let inventory = ctx.inventory(query.region.as_deref()).await?;
-    let hosts = find_hosts(ctx, &inventory, &query, &args.connect.filters).await?;
-    inventory.save();
-    let aws = inventory.aws().clone();
+    let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
     let live = match (ctx.settings.output, args.group) {
         (OutputFormat::Table, false) => Live::Prefixed,
         _ => Live::Quiet,
