@@ -450,10 +450,10 @@ pub struct ConnectOptions {
     /// private address), `eice` (a tunnel through an EC2 Instance Connect
     /// Endpoint in its VPC), `instance-connect` (a one-time key pushed with
     /// EC2 Instance Connect, over the public address, else the private one),
-    /// `auto` (BERTH_VIA, else the config's `via`, else the public address,
-    /// else a bastion, else an endpoint).
-    #[arg(long, value_enum, default_value_t = Via::Auto)]
-    pub via: Via,
+    /// `auto` (the public address, else a bastion, else an endpoint).
+    /// Default: BERTH_VIA, else the config's `via`, else `auto`.
+    #[arg(long, value_enum)]
+    pub via: Option<Via>,
     /// Go through this bastion (any target: an instance id, CLUSTER/NAME, …;
     /// implies --via bastion). Without it berth uses the config file's
     /// bastion for the cluster or VPC, else the running instance tagged
@@ -882,7 +882,7 @@ mod tests {
         assert_eq!(args.port, Some(3390));
         assert_eq!(args.client.as_deref(), Some("sdl-freerdp"));
         assert!(args.print_password && !args.dry_run);
-        assert_eq!(args.connect.via, Via::Private);
+        assert_eq!(args.connect.via, Some(Via::Private));
         let default = Cli::try_parse_from(["berth", "rdp", "prod"]).expect("parses");
         let Command::Rdp(args) = default.command else {
             panic!("not rdp")
@@ -911,7 +911,7 @@ mod tests {
         let Command::Ssh(args) = cli.command else {
             panic!("not ssh")
         };
-        assert_eq!(args.connect.via, Via::InstanceConnect);
+        assert_eq!(args.connect.via, Some(Via::InstanceConnect));
         assert!(!args.ephemeral_key);
         assert_eq!(args.ephemeral_key_type, KeyType::Ed25519);
     }
@@ -935,7 +935,7 @@ mod tests {
         };
         assert_eq!(args.connect.target, "i-0123456789abcdef0");
         assert_eq!(args.port, 22);
-        assert_eq!(args.connect.via, Via::Eice);
+        assert_eq!(args.connect.via, Some(Via::Eice));
         assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
     }
 

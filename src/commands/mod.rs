@@ -503,8 +503,8 @@ pub fn find_key(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Result<Key
 /// The route to use: `--via`, else `BERTH_VIA`, else the config's for the
 /// cluster, else auto.
 pub fn effective_via(ctx: &Context, args: &ConnectArgs, host: &Host) -> Via {
-    if args.via != Via::Auto {
-        return args.via;
+    if let Some(via) = args.via {
+        return via;
     }
     let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
     ctx.settings

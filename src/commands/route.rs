@@ -87,8 +87,8 @@ pub async fn reach(
 pub fn requested_via(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Result<Via, Error> {
     match (&connect.bastion, connect.via) {
         (None, _) => Ok(effective_via(ctx, connect, host)),
-        (Some(_), Via::Auto | Via::Bastion | Via::InstanceConnect) => Ok(Via::Bastion),
-        (Some(bastion), other) => Err(Error::Usage {
+        (Some(_), None | Some(Via::Auto | Via::Bastion | Via::InstanceConnect)) => Ok(Via::Bastion),
+        (Some(bastion), Some(other)) => Err(Error::Usage {
             message: format!(
                 "--bastion {bastion} goes through a bastion, but --via {} asks for another route",
                 other.name()
@@ -251,7 +251,7 @@ pub fn bastion_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
         options: ConnectOptions {
             identity: None,
             user: None,
-            via: Via::Auto,
+            via: None,
             bastion: None,
             filters: FilterArgs::default(),
             ..options.clone()

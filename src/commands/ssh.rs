@@ -51,7 +51,7 @@ pub async fn prepare(
     ctx: &Context,
     args: &SshArgs,
 ) -> Result<(Host, Aws, Plan, RouteChoice), Error> {
-    if let (Some(file), Via::InstanceConnect) = (&args.connect.identity, args.connect.via) {
+    if let (Some(file), Some(Via::InstanceConnect)) = (&args.connect.identity, args.connect.via) {
         return Err(Error::Usage {
             message: format!(
                 "-i {} and --via instance-connect both choose the key",

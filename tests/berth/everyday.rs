@@ -109,6 +109,19 @@ fn berth_via_in_the_environment_picks_the_route_and_the_flag_beats_it() {
     let run = berth.run(&["ssh", "prod/prod-ubuntu", "--", "echo $SSH_CONNECTION"]);
     run.expect_code(0);
     assert_eq!(server_address(&run.stdout), ip, "{run:#?}");
+    // An explicit --via auto beats the environment too: a host with a
+    // public address is reached on it.
+    berth
+        .run(&[
+            "-v",
+            "ssh",
+            "edge/edge-al2023",
+            "--via",
+            "auto",
+            "--dry-run",
+        ])
+        .expect_code(0)
+        .stderr_has("route public: taken");
     berth
         .run(&["ssh", "prod/prod-ubuntu", "--via", "public", "--dry-run"])
         .expect_code(4)
