@@ -30,8 +30,6 @@ pub mod transport;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-
 use aws::stats::tracked;
 use cli::{Cli, Command};
 use commands::Context;
@@ -75,8 +73,8 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
             completion::write_registration(*shell, out)?;
             return Ok(0);
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(out)?;
+        Command::Man { command, dir } => {
+            cli::man::write(command.as_deref(), dir.as_deref(), out)?;
             return Ok(0);
         }
         _ => {}
@@ -118,7 +116,7 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
         Command::SshConfig(args) => {
             runtime.block_on(tracked(commands::ssh_config::run(&ctx, args, out)))
         }
-        Command::Completions { .. } | Command::Man | Command::Config => Ok(0),
+        Command::Completions { .. } | Command::Man { .. } | Command::Config => Ok(0),
     };
     // A connection that failed (or a host that no longer fits) may have
     // been planned from stale cached facts: the next run asks AWS.

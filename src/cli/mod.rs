@@ -2,6 +2,8 @@
 //! conversion to [`Settings`](crate::settings::Settings) resolves flags,
 //! environment and config file in one place.
 
+pub mod man;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -347,8 +349,20 @@ cache (no AWS call; `berth ls` fills it).
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the man page (roff) to stdout: berth's, or one command's
+    /// (`berth man ssh`); or, with --dir, write every page into a folder.
+    #[command(after_help = "Examples:
+  berth man | man -l -
+  berth man ssh | man -l -
+  berth man --dir ~/.local/share/man/man1")]
+    Man {
+        /// The command whose page to print (default: berth's own).
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+        /// Write berth.1, berth-ssh.1, … into this folder instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
