@@ -87,7 +87,7 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
 
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &report)?,
-        OutputFormat::Table => render::doctor_text(out, &host, &report)?,
+        OutputFormat::Table => render::doctor_text(out, &host, &report, ctx.stdout_palette())?,
     }
     Ok(report.exit_code())
 }

@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
         inventory.save();
         match ctx.settings.output {
             OutputFormat::Json => render::json(out, &clusters)?,
-            OutputFormat::Table => render::clusters_table(out, &clusters)?,
+            OutputFormat::Table => render::clusters_table(out, &clusters, ctx.stdout_palette())?,
         }
         return Ok(0);
     };
@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
     }
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &rows)?,
-        OutputFormat::Table => render::hosts_table(out, &rows)?,
+        OutputFormat::Table => render::hosts_table(out, &rows, ctx.stdout_palette())?,
     }
     Ok(0)
 }

@@ -94,7 +94,11 @@ pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Res
     }
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &serde_json::json!({ "instances": outcomes }))?,
-        OutputFormat::Table => render::maintain_summary(&mut std::io::stderr().lock(), &outcomes)?,
+        OutputFormat::Table => render::maintain_summary(
+            &mut std::io::stderr().lock(),
+            &outcomes,
+            ctx.stderr_palette(),
+        )?,
     }
     Ok(maintain::exit_code(&outcomes))
 }

@@ -177,9 +177,19 @@ impl Context {
         }
     }
 
+    /// The colours for what goes to stdout (tables, checklists).
+    pub fn stdout_palette(&self) -> render::Palette {
+        render::Palette::new(self.settings.color_on(std::io::stdout().is_terminal()))
+    }
+
+    /// The colours for what goes to stderr (messages, summaries).
+    pub fn stderr_palette(&self) -> render::Palette {
+        render::Palette::new(self.settings.color_on(std::io::stderr().is_terminal()))
+    }
+
     /// Warnings always, notes with `-v`: what a plan wants said.
     pub fn announce(&self, warnings: &[String], notes: &[String]) {
-        let palette = render::Palette::new(self.settings.color_on(std::io::stderr().is_terminal()));
+        let palette = self.stderr_palette();
         for warning in warnings {
             eprintln!("{} {warning}", palette.warning("berth: warning:"));
         }

@@ -72,7 +72,12 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
             if args.group {
                 render::fleet_grouped(out, &reports)?;
             }
-            render::fleet_summary(&mut std::io::stderr().lock(), &reports, tally)?;
+            render::fleet_summary(
+                &mut std::io::stderr().lock(),
+                &reports,
+                tally,
+                ctx.stderr_palette(),
+            )?;
         }
     }
     Ok(tally.exit_code())

@@ -120,7 +120,7 @@ pub async fn explain_failure(
                 findings: problems,
                 ..report
             };
-            for line in render::doctor_lines(&shown) {
+            for line in render::doctor_lines(&shown, ctx.stderr_palette()) {
                 eprintln!("{line}");
             }
             eprintln!(

@@ -5,10 +5,10 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{Cell, ContentArrangement, Table, presets};
 use serde::Serialize;
 
-use crate::doctor::{Protocol, Report, Scope};
+use crate::doctor::{Protocol, Report, Scope, Status};
 use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
 use crate::inventory::model::{Cluster, Host};
@@ -20,7 +20,7 @@ mod choices;
 mod colour;
 mod settings;
 pub use choices::host_choices;
-pub use colour::Palette;
+pub use colour::{Palette, Tone};
 pub use settings::settings_table;
 
 /// A host as `ls` lists it and `show` describes it.
@@ -77,13 +77,46 @@ impl<'a> HostRow<'a> {
     }
 }
 
-fn table(header: &[&str]) -> Table {
+fn table(header: &[&str], palette: Palette) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header.iter().copied());
+    // The palette decides, not comfy-table's own look at the terminal.
+    if palette.is_on() {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
     table
+}
+
+/// ECS's container-instance and cluster states.
+fn ecs_status_tone(status: &str) -> Option<Tone> {
+    match status {
+        "ACTIVE" => Some(Tone::Good),
+        "DRAINING" | "REGISTERING" | "PROVISIONING" => Some(Tone::Caution),
+        "-" | "" => None,
+        _ => Some(Tone::Bad),
+    }
+}
+
+fn doctor_tone(status: Status) -> Option<Tone> {
+    match status {
+        Status::Pass => Some(Tone::Good),
+        Status::Warn | Status::Unknown => Some(Tone::Caution),
+        Status::Fail => Some(Tone::Bad),
+        Status::Skipped => None,
+    }
+}
+
+fn fleet_tone(status: &HostStatus) -> Tone {
+    match status {
+        HostStatus::Ok => Tone::Good,
+        HostStatus::TimedOut { .. } => Tone::Caution,
+        HostStatus::Failed { .. } | HostStatus::Unreachable { .. } => Tone::Bad,
+    }
 }
 
 fn or_dash(value: Option<&str>) -> String {
@@ -106,60 +139,76 @@ pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     writeln!(out)
 }
 
-pub fn clusters_table(out: &mut dyn Write, clusters: &[Cluster]) -> io::Result<()> {
-    let mut t = table(&[
-        "CLUSTER",
-        "STATUS",
-        "INSTANCES",
-        "RUNNING",
-        "PENDING",
-        "SERVICES",
-    ]);
+pub fn clusters_table(
+    out: &mut dyn Write,
+    clusters: &[Cluster],
+    palette: Palette,
+) -> io::Result<()> {
+    let mut t = table(
+        &[
+            "CLUSTER",
+            "STATUS",
+            "INSTANCES",
+            "RUNNING",
+            "PENDING",
+            "SERVICES",
+        ],
+        palette,
+    );
     for c in clusters {
         t.add_row(vec![
-            c.name.clone(),
-            c.status.clone(),
-            c.container_instances.to_string(),
-            c.running_tasks.to_string(),
-            c.pending_tasks.to_string(),
-            c.active_services.to_string(),
+            Cell::new(&c.name),
+            palette.cell(ecs_status_tone(&c.status), &c.status),
+            Cell::new(c.container_instances),
+            Cell::new(c.running_tasks),
+            Cell::new(c.pending_tasks),
+            Cell::new(c.active_services),
         ]);
     }
     write_table(out, t)
 }
 
-pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>]) -> io::Result<()> {
-    let mut t = table(&[
-        "INSTANCE",
-        "NAME",
-        "CONTAINER-INSTANCE",
-        "STATUS",
-        "AGENT",
-        "TASKS",
-        "OS",
-        "USER",
-        "KEY",
-        "PUBLIC",
-        "PRIVATE",
-        "AZ",
-    ]);
+pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>], palette: Palette) -> io::Result<()> {
+    let mut t = table(
+        &[
+            "INSTANCE",
+            "NAME",
+            "CONTAINER-INSTANCE",
+            "STATUS",
+            "AGENT",
+            "TASKS",
+            "OS",
+            "USER",
+            "KEY",
+            "PUBLIC",
+            "PRIVATE",
+            "AZ",
+        ],
+        palette,
+    );
     for r in rows {
+        let status = or_dash(r.status);
+        let agent = match r.agent_connected {
+            None => palette.cell(None, "-"),
+            Some(true) => palette.cell(Some(Tone::Good), "connected"),
+            Some(false) => palette.cell(Some(Tone::Bad), "DISCONNECTED"),
+        };
         t.add_row(vec![
-            r.instance_id.to_owned(),
-            or_dash(r.name),
-            or_dash(r.container_instance_id),
-            or_dash(r.status),
-            r.agent_connected
-                .map_or("-", |c| if c { "connected" } else { "DISCONNECTED" })
-                .to_owned(),
-            r.running_tasks
-                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
-            r.os.to_owned(),
-            or_dash(r.user.as_deref()),
-            or_dash(r.key_name),
-            or_dash(r.public_dns.or(r.public_ip)),
-            or_dash(r.private_ip),
-            or_dash(r.availability_zone),
+            Cell::new(r.instance_id),
+            Cell::new(or_dash(r.name)),
+            Cell::new(or_dash(r.container_instance_id)),
+            palette.cell(ecs_status_tone(&status), status),
+            agent,
+            Cell::new(
+                r.running_tasks
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            ),
+            Cell::new(r.os),
+            Cell::new(or_dash(r.user.as_deref())),
+            Cell::new(or_dash(r.key_name)),
+            Cell::new(or_dash(r.public_dns.or(r.public_ip))),
+            Cell::new(or_dash(r.private_ip)),
+            Cell::new(or_dash(r.availability_zone)),
         ]);
     }
     write_table(out, t)
@@ -350,7 +399,12 @@ pub fn rdp_steps(out: &mut dyn Write, plan: &RdpPlan) -> io::Result<()> {
 /// The doctor checklist: a header naming the host, one line per check
 /// (status, check, route, evidence) with fix lines under failures and
 /// warnings, then which routes work.
-pub fn doctor_text(out: &mut dyn Write, host: &Host, report: &Report) -> io::Result<()> {
+pub fn doctor_text(
+    out: &mut dyn Write,
+    host: &Host,
+    report: &Report,
+    palette: Palette,
+) -> io::Result<()> {
     let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
     let from = report
         .from
@@ -365,7 +419,7 @@ pub fn doctor_text(out: &mut dyn Write, host: &Host, report: &Report) -> io::Res
         },
         report.port
     )?;
-    for line in doctor_lines(report) {
+    for line in doctor_lines(report, palette) {
         writeln!(out, "{line}")?;
     }
     Ok(())
@@ -373,19 +427,15 @@ pub fn doctor_text(out: &mut dyn Write, host: &Host, report: &Report) -> io::Res
 
 /// The checklist lines without the header; also printed after a failed
 /// connection (problems only).
-pub fn doctor_lines(report: &Report) -> Vec<String> {
+pub fn doctor_lines(report: &Report, palette: Palette) -> Vec<String> {
     let mut lines = Vec::new();
     for f in &report.findings {
         let scope = match f.scope {
             Scope::Route(route) => format!("[{}] ", route.name()),
             Scope::All | Scope::KeyRoutes => String::new(),
         };
-        lines.push(format!(
-            "  {:<4}  {:<26} {scope}{}",
-            f.status.label(),
-            f.check,
-            f.evidence
-        ));
+        let label = palette.tone(doctor_tone(f.status), &format!("{:<4}", f.status.label()));
+        lines.push(format!("  {label}  {:<26} {scope}{}", f.check, f.evidence));
         for (i, fix) in f.fix.iter().enumerate() {
             let lead = if i == 0 { "fix:" } else { "    " };
             lines.push(format!("        {lead} {fix}"));
@@ -435,8 +485,16 @@ pub fn fleet_grouped(out: &mut dyn Write, hosts: &[HostReport]) -> io::Result<()
 }
 
 /// `run`'s summary: one row per host, then the counts.
-pub fn fleet_summary(out: &mut dyn Write, hosts: &[HostReport], tally: Tally) -> io::Result<()> {
-    let mut t = table(&["HOST", "INSTANCE", "RESULT", "EXIT", "TIME", "DETAIL"]);
+pub fn fleet_summary(
+    out: &mut dyn Write,
+    hosts: &[HostReport],
+    tally: Tally,
+    palette: Palette,
+) -> io::Result<()> {
+    let mut t = table(
+        &["HOST", "INSTANCE", "RESULT", "EXIT", "TIME", "DETAIL"],
+        palette,
+    );
     for host in hosts {
         let (exit, detail) = match &host.status {
             HostStatus::Ok => ("0".to_owned(), String::new()),
@@ -455,15 +513,15 @@ pub fn fleet_summary(out: &mut dyn Write, hosts: &[HostReport], tally: Tally) ->
             }
         };
         t.add_row(vec![
-            host.label.clone(),
-            host.instance_id.clone(),
-            host.status.word().to_owned(),
-            exit,
-            format!(
+            Cell::new(&host.label),
+            Cell::new(&host.instance_id),
+            palette.cell(Some(fleet_tone(&host.status)), host.status.word()),
+            Cell::new(exit),
+            Cell::new(format!(
                 "{:.1}s",
                 Duration::from_millis(host.duration_ms).as_secs_f64()
-            ),
-            detail,
+            )),
+            Cell::new(detail),
         ]);
     }
     write_table(out, t)?;
@@ -480,23 +538,32 @@ pub fn fleet_summary(out: &mut dyn Write, hosts: &[HostReport], tally: Tally) ->
 
 /// `maintain`'s summary: each container instance, its batch, the
 /// command's result and the state it was left in.
-pub fn maintain_summary(out: &mut dyn Write, outcomes: &[InstanceOutcome]) -> io::Result<()> {
-    let mut t = table(&["HOST", "INSTANCE", "BATCH", "COMMAND", "LEFT", "NOTE"]);
+pub fn maintain_summary(
+    out: &mut dyn Write,
+    outcomes: &[InstanceOutcome],
+    palette: Palette,
+) -> io::Result<()> {
+    let mut t = table(
+        &["HOST", "INSTANCE", "BATCH", "COMMAND", "LEFT", "NOTE"],
+        palette,
+    );
     for o in outcomes {
+        let command = match &o.command {
+            Some(status) => palette.cell(Some(fleet_tone(status)), status.word()),
+            None => palette.cell(None, "-"),
+        };
+        let left = match o.left {
+            Left::Active => palette.cell(Some(Tone::Good), "ACTIVE"),
+            Left::Draining => palette.cell(Some(Tone::Caution), "DRAINING"),
+            Left::Untouched => palette.cell(None, "untouched"),
+        };
         t.add_row(vec![
-            o.label.clone(),
-            o.instance_id.clone(),
-            o.batch.to_string(),
-            o.command
-                .as_ref()
-                .map_or_else(|| "-".to_owned(), |s| s.word().to_owned()),
-            match o.left {
-                Left::Active => "ACTIVE",
-                Left::Draining => "DRAINING",
-                Left::Untouched => "untouched",
-            }
-            .to_owned(),
-            o.note.clone().unwrap_or_default(),
+            Cell::new(&o.label),
+            Cell::new(&o.instance_id),
+            Cell::new(o.batch),
+            command,
+            left,
+            Cell::new(o.note.as_deref().unwrap_or_default()),
         ]);
     }
     write_table(out, t)
@@ -522,7 +589,12 @@ mod tests {
     fn hosts_table_is_aligned_text() {
         let h = host();
         let mut out = Vec::new();
-        hosts_table(&mut out, &[HostRow::new(&h, None, None)]).expect("write");
+        hosts_table(
+            &mut out,
+            &[HostRow::new(&h, None, None)],
+            Palette::new(false),
+        )
+        .expect("write");
         let text = String::from_utf8(out).expect("utf8");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
@@ -549,6 +621,53 @@ mod tests {
         // The columns line up: each header starts where its values start.
         let col = lines[0].find("PRIVATE").expect("column");
         assert_eq!(&lines[1][col..col + 8], "10.0.1.7");
+    }
+
+    #[test]
+    fn coloured_tables_paint_states_and_keep_their_columns() {
+        let h = host();
+        let row = [HostRow::new(&h, None, None)];
+        let (mut plain, mut painted) = (Vec::new(), Vec::new());
+        hosts_table(&mut plain, &row, Palette::new(false)).expect("write");
+        hosts_table(&mut painted, &row, Palette::new(true)).expect("write");
+        let plain = String::from_utf8(plain).expect("utf8");
+        let painted = String::from_utf8(painted).expect("utf8");
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+        // DRAINING in yellow, DISCONNECTED in red, nothing else painted.
+        assert!(painted.contains("\x1b[38;5;11mDRAINING"), "{painted:?}");
+        assert!(painted.contains("\x1b[38;5;9mDISCONNECTED"), "{painted:?}");
+        assert_eq!(painted.matches("\x1b[39m").count(), 2, "{painted:?}");
+        // Without the colour codes it is the plain table, column for column.
+        let stripped = strip_sgr(&painted);
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn state_words_have_their_tones() {
+        assert_eq!(doctor_tone(Status::Fail), Some(Tone::Bad));
+        assert_eq!(doctor_tone(Status::Unknown), Some(Tone::Caution));
+        assert_eq!(doctor_tone(Status::Skipped), None);
+        assert_eq!(ecs_status_tone("ACTIVE"), Some(Tone::Good));
+        assert_eq!(ecs_status_tone("DRAINING"), Some(Tone::Caution));
+        assert_eq!(ecs_status_tone("INACTIVE"), Some(Tone::Bad));
+        assert_eq!(ecs_status_tone("-"), None);
+    }
+
+    fn strip_sgr(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     #[test]

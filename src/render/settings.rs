@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use crate::effective::Effective;
 
 pub fn settings_table(out: &mut dyn Write, rows: &[Effective]) -> io::Result<()> {
-    let mut t = super::table(&["KEY", "VALUE", "SOURCE"]);
+    let mut t = super::table(&["KEY", "VALUE", "SOURCE"], super::Palette::new(false));
     for row in rows {
         t.add_row(vec![
             row.key.clone(),

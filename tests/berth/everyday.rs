@@ -1057,3 +1057,35 @@ fn color_follows_the_flag_the_environment_and_no_color() {
     write_config(&mut berth, "color = \"always\"\n");
     berth.run(&args).expect_code(3).stderr_has(painted);
 }
+
+#[test]
+fn tables_paint_state_words_only_when_colour_is_on() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    // ACTIVE and connected in green, DRAINING in yellow.
+    berth
+        .run(&["ls", "prod", "--color", "always"])
+        .expect_code(0)
+        .stdout_has("\u{1b}[38;5;10mACTIVE")
+        .stdout_has("\u{1b}[38;5;11mDRAINING")
+        .stdout_has("\u{1b}[38;5;10mconnected");
+    // Not a terminal and not asked for: no codes at all.
+    let plain = berth.run(&["ls", "prod"]);
+    plain.expect_code(0).stdout_has("DRAINING");
+    assert!(!plain.stdout.contains('\u{1b}'), "{plain:#?}");
+    // Doctor's checklist: pass in green, FAIL in red.
+    berth
+        .run(&[
+            "doctor",
+            "broken/broken-othercidr",
+            "--via",
+            "private",
+            "--from",
+            "127.0.0.1/32",
+            "--color",
+            "always",
+        ])
+        .expect_code(4)
+        .stdout_has("\u{1b}[32mpass\u{1b}[0m")
+        .stdout_has("\u{1b}[1;31mFAIL\u{1b}[0m  security-group");
+}
