@@ -10,6 +10,7 @@ use crate::cli::{LogsArgs, OutputFormat};
 use crate::error::Error;
 use crate::fleet::logs::{self, Manifest};
 use crate::fleet::{HostReport, HostStatus};
+use crate::inventory::os::OsFamily;
 use crate::transport::fleet::Live;
 
 use super::Context;
@@ -54,6 +55,9 @@ pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<
             error: None,
         };
         match finished {
+            Err(_) if host.os == OsFamily::Windows => {
+                collected.error = Some(logs::windows_reason(host.instance_id()));
+            }
             Err(reason) => collected.error = Some(reason),
             Ok(finished) => {
                 let report = HostReport::new(host.instance_id(), &name, &finished, spec.timeout);

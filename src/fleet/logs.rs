@@ -17,6 +17,21 @@ pub fn remote_command(since: Option<Duration>) -> String {
     shlex::try_join(words).unwrap_or_default()
 }
 
+/// Where the ECS agent for Windows writes its logs.
+pub const WINDOWS_LOG_DIR: &str = r"C:\ProgramData\Amazon\ECS\log";
+
+/// Why a Windows host has no archive, and how to read its logs anyway:
+/// berth collects over ssh, and Windows container instances run no SSH
+/// server; Run Command returns at most 24,000 characters, enough for a
+/// log's tail but not for an archive.
+pub fn windows_reason(instance_id: &str) -> String {
+    format!(
+        "a Windows container instance has no SSH server to collect through; its ECS logs are in \
+         {WINDOWS_LOG_DIR}: read them over RDP (`berth rdp {instance_id}`) or tail them through SSM: \
+         `berth run --engine ssm {instance_id} -- 'Get-Content -Tail 200 {WINDOWS_LOG_DIR}\\ecs-agent.log'`"
+    )
+}
+
 /// What a host's manifest says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Manifest {
@@ -72,6 +87,20 @@ mod tests {
         assert_eq!(m.collected, vec!["/var/log/ecs"]);
         assert_eq!(m.missing.len(), 1);
         assert!(m.missing[0].contains("did not answer"));
+    }
+
+    #[test]
+    fn a_windows_host_is_told_where_its_logs_are_and_how_to_read_them() {
+        let reason = windows_reason("i-0abc");
+        assert!(
+            reason.contains(r"C:\ProgramData\Amazon\ECS\log"),
+            "{reason}"
+        );
+        assert!(reason.contains("berth rdp i-0abc"), "{reason}");
+        assert!(
+            reason.contains(r"berth run --engine ssm i-0abc -- 'Get-Content -Tail 200 C:\ProgramData\Amazon\ECS\log\ecs-agent.log'"),
+            "{reason}"
+        );
     }
 
     #[test]

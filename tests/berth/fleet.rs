@@ -566,4 +566,20 @@ fn logs_collects_an_archive_per_host_with_the_agent_logs() {
         ])
         .expect_code(1)
         .stdout_has("no archive");
+
+    // A Windows host: where its logs are and how to read them.
+    let windows = sb.host("prod-windows");
+    berth
+        .run(&[
+            "logs",
+            &windows.instance_id,
+            "--via",
+            "private",
+            "-d",
+            &dir.display().to_string(),
+        ])
+        .expect_code(1)
+        .stdout_has("no archive: a Windows container instance has no SSH server")
+        .stdout_has(r"C:\ProgramData\Amazon\ECS\log")
+        .stdout_has(&format!("berth run --engine ssm {}", windows.instance_id));
 }
