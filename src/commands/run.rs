@@ -198,24 +198,16 @@ pub async fn run_ssm(
     let timeout = spec.timeout.map(|t| t.as_secs().max(1));
     let started = std::time::Instant::now();
     let mut pending: Vec<(String, &Host)> = Vec::new();
-    for windows in [false, true] {
-        let group: Vec<&Host> = reachable
-            .iter()
-            .copied()
-            .filter(|h| (h.os == OsFamily::Windows) == windows)
-            .collect();
-        for batch in group.chunks(ssm::SEND_COMMAND_BATCH) {
-            let batch_ids: Vec<String> = batch.iter().map(|h| h.instance_id().to_owned()).collect();
-            let command_id = aws
-                .send_command(ssm::document(windows), &batch_ids, &script, timeout)
-                .await?;
-            ctx.verbose(&format!(
-                "SendCommand {command_id}: {} host(s), {}",
-                batch.len(),
-                ssm::document(windows)
-            ));
-            pending.extend(batch.iter().map(|h| (command_id.clone(), *h)));
-        }
+    for (document, batch) in ssm::batches(&reachable, |h| h.os == OsFamily::Windows) {
+        let batch_ids: Vec<String> = batch.iter().map(|h| h.instance_id().to_owned()).collect();
+        let command_id = aws
+            .send_command(document, &batch_ids, &script, timeout)
+            .await?;
+        ctx.verbose(&format!(
+            "SendCommand {command_id}: {} host(s), {document}",
+            batch.len()
+        ));
+        pending.extend(batch.into_iter().map(|h| (command_id.clone(), *h)));
     }
     let progress = progress_bar(pending.len());
     let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);

@@ -18,6 +18,20 @@ pub fn document(windows: bool) -> &'static str {
     }
 }
 
+/// The SendCommand requests for `hosts`: the Linux hosts with
+/// AWS-RunShellScript, then the Windows hosts with AWS-RunPowerShellScript,
+/// at most [`SEND_COMMAND_BATCH`] hosts per request, in the hosts' order.
+pub fn batches<T>(hosts: &[T], is_windows: impl Fn(&T) -> bool) -> Vec<(&'static str, Vec<&T>)> {
+    let mut requests = Vec::new();
+    for windows in [false, true] {
+        let group: Vec<&T> = hosts.iter().filter(|h| is_windows(h) == windows).collect();
+        for batch in group.chunks(SEND_COMMAND_BATCH) {
+            requests.push((document(windows), batch.to_vec()));
+        }
+    }
+    requests
+}
+
 /// Whether an invocation status is final (SSM API Reference,
 /// CommandInvocation Status).
 pub fn is_final(status: &str) -> bool {
@@ -71,6 +85,30 @@ pub fn not_reachable(ping: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_go_in_batches_of_fifty_per_document() {
+        // 120 Linux hosts and 3 Windows hosts, mixed.
+        let hosts: Vec<(usize, bool)> = (0..123).map(|i| (i, i % 41 == 40)).collect();
+        let requests = batches(&hosts, |h| h.1);
+        let shape: Vec<(&str, usize)> = requests.iter().map(|(d, b)| (*d, b.len())).collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("AWS-RunShellScript", 50),
+                ("AWS-RunShellScript", 50),
+                ("AWS-RunShellScript", 20),
+                ("AWS-RunPowerShellScript", 3),
+            ]
+        );
+        // Every host once, in order within its document.
+        let linux: Vec<usize> = requests[..3]
+            .iter()
+            .flat_map(|(_, b)| b.iter().map(|h| h.0))
+            .collect();
+        assert_eq!(linux, (0..123).filter(|i| i % 41 != 40).collect::<Vec<_>>());
+        assert!(batches(&Vec::<(usize, bool)>::new(), |h| h.1).is_empty());
+    }
 
     #[test]
     fn final_statuses_and_their_meaning() {

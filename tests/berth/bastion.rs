@@ -8,22 +8,14 @@ use crate::server_address;
 use crate::support::{Berth, Sandbox, sandbox};
 
 /// The forwards the bastion's sshd opened to `address`:22, as its log
-/// shows them. sshd may write the line a moment after the session ends.
-fn forwards_to(sb: &Sandbox, address: &str) -> usize {
-    let wanted = format!("target {address} port 22");
-    let count = || {
-        std::fs::read_to_string(&sb.bastion_sshd_log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("direct-tcpip") || l.contains(&wanted))
-            .filter(|l| l.contains(&wanted))
-            .count()
-    };
+/// shows them, once there are more than `before` (or after 5 s, however
+/// many there are). sshd may write the line a moment after the session ends.
+fn forwards_beyond(sb: &Sandbox, address: &str, before: usize) -> usize {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = count();
-    while seen == 0 && Instant::now() < deadline {
+    let mut seen = forwards_to_now(sb, address);
+    while seen <= before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        seen = count();
+        seen = forwards_to_now(sb, address);
     }
     seen
 }
@@ -48,9 +40,28 @@ fn a_private_host_is_reached_through_the_bastion_tagged_in_its_vpc() {
         .stderr_has("route bastion: taken: through bastion i-")
         .stderr_has("(tagged berth:bastion)");
     assert_eq!(server_address(&run.stdout), ip);
+    let after_auto = forwards_beyond(sb, ip, before);
     assert!(
-        forwards_to(sb, ip) > before,
+        after_auto > before,
         "the bastion's sshd forwarded nothing to {ip}"
+    );
+    // Asked for by name: the same bastion, found by its tag again.
+    let run = berth.run(&[
+        "-v",
+        "ssh",
+        "prod/prod-flatcar",
+        "--via",
+        "bastion",
+        "--",
+        "echo ok",
+    ]);
+    run.expect_code(0)
+        .stderr_has("route bastion: taken: through bastion i-")
+        .stderr_has("(tagged berth:bastion)");
+    assert_eq!(run.stdout, "ok\n");
+    assert!(
+        forwards_beyond(sb, ip, after_auto) > after_auto,
+        "--via bastion: the bastion's sshd forwarded nothing more to {ip}"
     );
 }
 
@@ -175,7 +186,10 @@ fn without_a_local_key_the_bastion_and_the_host_get_one_time_keys() {
         .stderr_has("bastion i-")
         .stderr_has("one-time");
     assert_eq!(server_address(&run.stdout), ip);
-    assert!(forwards_to(sb, ip) > before, "not through the bastion");
+    assert!(
+        forwards_beyond(sb, ip, before) > before,
+        "not through the bastion"
+    );
     // The dry run shows where each key will go and pushes nothing.
     let dry = berth.run(&["ssh", "prod/prod-nokey", "--via", "bastion", "--dry-run"]);
     dry.expect_code(0)
