@@ -128,6 +128,16 @@ pub async fn open(
                 rule.rule_id = Some(ours.id.clone());
                 return Ok(Opened::Added(Box::new(rule)));
             }
+            // Another session of this journal (same address, same group)
+            // added it: share it, and the last session out removes it.
+            let now = unix_now();
+            let boot = boot_id();
+            let live = |e: &OpenRule| !e.is_stale(now, boot.as_deref(), process_alive);
+            if let Some(shared) =
+                journal.update(|entries| share(entries, &rule.key, &rules, live))?
+            {
+                return Ok(Opened::Added(Box::new(shared)));
+            }
             journal.remove(&rule.key)?;
             Ok(Opened::AlreadyAllowed)
         }
@@ -164,9 +174,63 @@ fn is_ours(rule: &OpenRule, found: &GroupRule) -> bool {
         && found.to_port == Some(i32::from(rule.port))
 }
 
-/// Removes a rule berth added, then its journal entry. Returns whether a
-/// rule was found and removed.
+/// Makes the entry `key` a sharer of a rule in `rules` that another live
+/// entry added for the same group, source and port: it takes that entry's
+/// description, by which the rule is found again. Returns the entry.
+fn share(
+    entries: &mut [OpenRule],
+    key: &str,
+    rules: &[GroupRule],
+    live: impl Fn(&OpenRule) -> bool,
+) -> Option<OpenRule> {
+    let mine = entries.iter().find(|e| e.key == key)?.clone();
+    let (description, id) = entries
+        .iter()
+        .filter(|e| e.key != key && live(e))
+        .filter(|e| same_opening(e, &mine))
+        .find_map(|e| {
+            let found = rules.iter().find(|r| is_ours(e, r))?;
+            Some((e.description.clone(), found.id.clone()))
+        })?;
+    let mine = entries.iter_mut().find(|e| e.key == key)?;
+    mine.description = description;
+    mine.rule_id = Some(id);
+    Some(mine.clone())
+}
+
+/// Whether two entries open the same port of the same group to the same
+/// source (EC2 holds one rule for both).
+fn same_opening(a: &OpenRule, b: &OpenRule) -> bool {
+    a.group_id == b.group_id
+        && a.cidr == b.cidr
+        && a.port == b.port
+        && a.region == b.region
+        && a.endpoint_url == b.endpoint_url
+}
+
+/// Removes a rule berth added, then its journal entry; while another live
+/// session shares the rule, only the entry goes. Returns whether a rule was
+/// found and removed.
 pub async fn close(aws: &Aws, journal: &Journal, rule: &OpenRule) -> Result<bool, FirewallError> {
+    // Deciding under the journal's lock: of two sessions ending at once,
+    // the first leaves (its entry gone), the second sees no sharer left.
+    let now = unix_now();
+    let boot = boot_id();
+    let shared = journal.update(|entries| {
+        let shared = entries.iter().any(|e| {
+            e.key != rule.key
+                && same_opening(e, rule)
+                && e.description == rule.description
+                && !e.is_stale(now, boot.as_deref(), process_alive)
+        });
+        if shared {
+            entries.retain(|e| e.key != rule.key);
+        }
+        shared
+    })?;
+    if shared {
+        return Ok(false);
+    }
     let rules = match aws.security_group_rules(&rule.group_id).await {
         Ok(rules) => rules,
         Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidGroup")) => {
@@ -242,4 +306,73 @@ pub fn has_stale(journal: &Journal) -> bool {
             .iter()
             .any(|e| e.pid != me && e.is_stale(now, boot.as_deref(), process_alive))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, cidr: &str, description: &str) -> OpenRule {
+        OpenRule {
+            key: key.to_owned(),
+            region: "us-east-1".to_owned(),
+            endpoint_url: None,
+            group_id: "sg-1".to_owned(),
+            cidr: cidr.parse().expect("cidr"),
+            port: 22,
+            description: description.to_owned(),
+            rule_id: None,
+            pid: 1,
+            boot: None,
+            session: true,
+            expires: u64::MAX,
+        }
+    }
+
+    fn rule(id: &str, cidr: &str, description: &str) -> GroupRule {
+        GroupRule {
+            id: id.to_owned(),
+            egress: false,
+            protocol: "tcp".to_owned(),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidr: Some(cidr.to_owned()),
+            description: Some(description.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_second_session_shares_the_live_rule_of_the_first() {
+        let first = "berth temporary access, expires … (pid 1)";
+        let mut entries = vec![
+            entry("a", "203.0.113.7/32", first),
+            entry(
+                "b",
+                "203.0.113.7/32",
+                "berth temporary access, expires … (pid 2)",
+            ),
+        ];
+        let rules = vec![rule("sgr-9", "203.0.113.7/32", first)];
+        let shared = share(&mut entries, "b", &rules, |_| true).expect("shared");
+        assert_eq!(shared.description, first);
+        assert_eq!(shared.rule_id.as_deref(), Some("sgr-9"));
+        assert_eq!(entries[1], shared, "the journal entry is updated too");
+    }
+
+    #[test]
+    fn nothing_is_shared_with_a_dead_session_another_source_or_someone_elses_rule() {
+        let first = "berth temporary access, expires … (pid 1)";
+        let rules = vec![rule("sgr-9", "203.0.113.7/32", first)];
+        let mine = entry("b", "203.0.113.7/32", "berth temporary access (pid 2)");
+        // The first session is gone.
+        let mut entries = vec![entry("a", "203.0.113.7/32", first), mine.clone()];
+        assert_eq!(share(&mut entries, "b", &rules, |e| e.key != "a"), None);
+        // The first session opened another address.
+        let mut entries = vec![entry("a", "198.51.100.1/32", first), mine.clone()];
+        assert_eq!(share(&mut entries, "b", &rules, |_| true), None);
+        // The rule in EC2 is not the one the journal describes.
+        let mut entries = vec![entry("a", "203.0.113.7/32", "someone else's"), mine.clone()];
+        assert_eq!(share(&mut entries, "b", &rules, |_| true), None);
+        assert_eq!(entries[1], mine, "the entry is left as it was");
+    }
 }

@@ -143,3 +143,77 @@ fn two_open_sessions_on_one_group_each_remove_only_their_own_rule() {
         .expect("journal");
     assert!(!journal.contains(&group), "{journal}");
 }
+
+#[test]
+fn two_open_sessions_from_one_address_share_the_rule_until_the_last_ends() {
+    let sb = sandbox();
+    let (id, group) =
+        sb.launch_instance_in_own_group("ami-0a1b2c3d4e5f60001", "concurrency-one-address");
+    let mut berth = Berth::new(sb);
+    // An ssh that says it started, then holds the session until its file
+    // is removed.
+    let script = berth.home().join("held-ssh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ntouch \"$HOLD.started\"\nwhile [ -e \"$HOLD\" ]; do sleep 0.05; done\n",
+    )
+    .expect("script");
+    set_mode(&script, 0o755);
+    berth.env("BERTH_SSH", Some(&script.display().to_string()));
+    let key = sb.key_path.display().to_string();
+    let from = "127.0.0.3/32";
+    let session = |hold: &std::path::Path| {
+        std::fs::write(hold, "").expect("hold");
+        let child = berth
+            .command(&[
+                "ssh", &id, "--via", "private", "-i", &key, "--open", "--from", from,
+            ])
+            .env("HOLD", hold)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start berth");
+        let started = hold.with_extension("started");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !started.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never started",
+                hold.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    };
+    let berth_rules = || {
+        sb.ingress_rules(&group)
+            .into_iter()
+            .filter(|r| {
+                r.source == from
+                    && r.description
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("berth temporary access"))
+            })
+            .count()
+    };
+    let hold_a = berth.home().join("hold-a");
+    let hold_b = berth.home().join("hold-b");
+    let a = session(&hold_a);
+    assert_eq!(berth_rules(), 1, "a's rule");
+    // B finds A's rule (EC2 keeps one per source and port) and shares it.
+    let b = session(&hold_b);
+    assert_eq!(berth_rules(), 1, "still one rule");
+    let journal_path = berth.home().join(".local/state/berth/open-rules.json");
+    let journal = std::fs::read_to_string(&journal_path).expect("journal");
+    assert_eq!(journal.matches(&group).count(), 2, "{journal}");
+    // A ends first: the rule stays for B.
+    std::fs::remove_file(&hold_a).expect("release a");
+    assert_eq!(wait(a, "session a"), 0);
+    assert_eq!(berth_rules(), 1, "a removed the rule b still uses");
+    // B, the last one out, removes it.
+    std::fs::remove_file(&hold_b).expect("release b");
+    assert_eq!(wait(b, "session b"), 0);
+    assert_eq!(berth_rules(), 0, "b left the rule behind");
+    let journal = std::fs::read_to_string(&journal_path).expect("journal");
+    assert!(!journal.contains(&group), "{journal}");
+}
