@@ -130,11 +130,9 @@ pub async fn open(
             }
             // Another session of this journal (same address, same group)
             // added it: share it, and the last session out removes it.
-            let now = unix_now();
-            let boot = boot_id();
-            let live = |e: &OpenRule| !e.is_stale(now, boot.as_deref(), process_alive);
+            let stale = stale_now();
             if let Some(shared) =
-                journal.update(|entries| share(entries, &rule.key, &rules, live))?
+                journal.update(|entries| share(entries, &rule.key, &rules, |e| !stale(e)))?
             {
                 return Ok(Opened::Added(Box::new(shared)));
             }
@@ -183,19 +181,17 @@ fn share(
     rules: &[GroupRule],
     live: impl Fn(&OpenRule) -> bool,
 ) -> Option<OpenRule> {
-    let mine = entries.iter().find(|e| e.key == key)?.clone();
+    let at = entries.iter().position(|e| e.key == key)?;
     let (description, id) = entries
         .iter()
-        .filter(|e| e.key != key && live(e))
-        .filter(|e| same_opening(e, &mine))
+        .filter(|e| e.key != key && live(e) && same_opening(e, &entries[at]))
         .find_map(|e| {
             let found = rules.iter().find(|r| is_ours(e, r))?;
             Some((e.description.clone(), found.id.clone()))
         })?;
-    let mine = entries.iter_mut().find(|e| e.key == key)?;
-    mine.description = description;
-    mine.rule_id = Some(id);
-    Some(mine.clone())
+    entries[at].description = description;
+    entries[at].rule_id = Some(id);
+    Some(entries[at].clone())
 }
 
 /// Whether two entries open the same port of the same group to the same
@@ -214,14 +210,13 @@ fn same_opening(a: &OpenRule, b: &OpenRule) -> bool {
 pub async fn close(aws: &Aws, journal: &Journal, rule: &OpenRule) -> Result<bool, FirewallError> {
     // Deciding under the journal's lock: of two sessions ending at once,
     // the first leaves (its entry gone), the second sees no sharer left.
-    let now = unix_now();
-    let boot = boot_id();
+    let stale = stale_now();
     let shared = journal.update(|entries| {
         let shared = entries.iter().any(|e| {
             e.key != rule.key
                 && same_opening(e, rule)
                 && e.description == rule.description
-                && !e.is_stale(now, boot.as_deref(), process_alive)
+                && !stale(e)
         });
         if shared {
             entries.retain(|e| e.key != rule.key);
@@ -269,14 +264,13 @@ pub struct Sweep {
 /// killed) and of `--fix` rules that expired; `all` also removes live ones
 /// (`doctor --cleanup --all`).
 pub async fn sweep(aws: &Aws, journal: &Journal, all: bool) -> Result<Sweep, FirewallError> {
-    let now = unix_now();
     let me = std::process::id();
-    let boot = boot_id();
+    let is_stale = stale_now();
     let (stale, in_use): (Vec<OpenRule>, Vec<OpenRule>) = journal
         .entries()?
         .into_iter()
         .filter(|e| e.pid != me)
-        .partition(|e| all || e.is_stale(now, boot.as_deref(), process_alive));
+        .partition(|e| all || is_stale(e));
     let mut sweep = Sweep {
         in_use: in_use.len(),
         ..Sweep::default()
@@ -298,14 +292,19 @@ pub async fn sweep(aws: &Aws, journal: &Journal, all: bool) -> Result<Sweep, Fir
 
 /// Whether the journal has anything a sweep could act on (no AWS call).
 pub fn has_stale(journal: &Journal) -> bool {
-    let now = unix_now();
     let me = std::process::id();
+    let stale = stale_now();
+    journal
+        .entries()
+        .is_ok_and(|entries| entries.iter().any(|e| e.pid != me && stale(e)))
+}
+
+/// [`OpenRule::is_stale`] as of now, in this boot, with this machine's
+/// processes.
+fn stale_now() -> impl Fn(&OpenRule) -> bool {
+    let now = unix_now();
     let boot = boot_id();
-    journal.entries().is_ok_and(|entries| {
-        entries
-            .iter()
-            .any(|e| e.pid != me && e.is_stale(now, boot.as_deref(), process_alive))
-    })
+    move |e| e.is_stale(now, boot.as_deref(), process_alive)
 }
 
 #[cfg(test)]

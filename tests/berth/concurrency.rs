@@ -5,7 +5,9 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Berth, sandbox, set_mode};
+use std::path::Path;
+
+use crate::support::{Berth, Sandbox, sandbox, set_mode};
 
 fn wait(mut child: Child, what: &str) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -16,6 +18,58 @@ fn wait(mut child: Child, what: &str) -> i32 {
         assert!(Instant::now() < deadline, "{what} did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Makes berth's ssh a stand-in that says it started (`$HOLD.started`),
+/// then holds the session until the file `$HOLD` is removed.
+fn hold_sessions(berth: &mut Berth) {
+    let script = berth.home().join("held-ssh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ntouch \"$HOLD.started\"\nwhile [ -e \"$HOLD\" ]; do sleep 0.05; done\n",
+    )
+    .expect("script");
+    set_mode(&script, 0o755);
+    berth.env("BERTH_SSH", Some(&script.display().to_string()));
+}
+
+/// Starts `berth ssh ID --open --from FROM`, held by the file `hold`, and
+/// returns once its ssh runs (its rule is in place by then).
+fn held_session(berth: &Berth, id: &str, key: &str, from: &str, hold: &Path) -> Child {
+    std::fs::write(hold, "").expect("hold");
+    let child = berth
+        .command(&[
+            "ssh", id, "--via", "private", "-i", key, "--open", "--from", from,
+        ])
+        .env("HOLD", hold)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start berth");
+    let started = std::path::PathBuf::from(format!("{}.started", hold.display()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never started",
+            hold.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// How many of berth's temporary rules `group` holds for `source`.
+fn berth_rules(sb: &Sandbox, group: &str, source: &str) -> usize {
+    sb.ingress_rules(group)
+        .into_iter()
+        .filter(|r| {
+            r.source == source
+                && r.description
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("berth temporary access"))
+        })
+        .count()
 }
 
 #[test]
@@ -86,37 +140,11 @@ fn two_open_sessions_on_one_group_each_remove_only_their_own_rule() {
     let (id, group) =
         sb.launch_instance_in_own_group("ami-0a1b2c3d4e5f60001", "concurrency-two-sessions");
     let mut berth = Berth::new(sb);
-    // An ssh that holds the session until its file is removed.
+    hold_sessions(&mut berth);
     let hold = berth.home().join("hold");
-    let script = berth.home().join("held-ssh");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\nwhile [ -e \"$HOLD\" ]; do sleep 0.05; done\n",
-    )
-    .expect("script");
-    set_mode(&script, 0o755);
-    berth.env("BERTH_SSH", Some(&script.display().to_string()));
     let key = sb.key_path.display().to_string();
-    let session = |from: &str, hold: &std::path::Path| {
-        std::fs::write(hold, "").expect("hold");
-        berth
-            .command(&[
-                "ssh", &id, "--via", "private", "-i", &key, "--open", "--from", from,
-            ])
-            .env("HOLD", hold)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start berth")
-    };
-    let berth_rule = |cidr: &str| {
-        sb.ingress_rules(&group).into_iter().any(|r| {
-            r.source == cidr
-                && r.description
-                    .as_deref()
-                    .is_some_and(|d| d.starts_with("berth temporary access"))
-        })
-    };
+    let session = |from: &str, hold: &Path| held_session(&berth, &id, &key, from, hold);
+    let berth_rule = |cidr: &str| berth_rules(sb, &group, cidr) > 0;
     let until = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !done() {
@@ -150,52 +178,11 @@ fn two_open_sessions_from_one_address_share_the_rule_until_the_last_ends() {
     let (id, group) =
         sb.launch_instance_in_own_group("ami-0a1b2c3d4e5f60001", "concurrency-one-address");
     let mut berth = Berth::new(sb);
-    // An ssh that says it started, then holds the session until its file
-    // is removed.
-    let script = berth.home().join("held-ssh");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\ntouch \"$HOLD.started\"\nwhile [ -e \"$HOLD\" ]; do sleep 0.05; done\n",
-    )
-    .expect("script");
-    set_mode(&script, 0o755);
-    berth.env("BERTH_SSH", Some(&script.display().to_string()));
+    hold_sessions(&mut berth);
     let key = sb.key_path.display().to_string();
     let from = "127.0.0.3/32";
-    let session = |hold: &std::path::Path| {
-        std::fs::write(hold, "").expect("hold");
-        let child = berth
-            .command(&[
-                "ssh", &id, "--via", "private", "-i", &key, "--open", "--from", from,
-            ])
-            .env("HOLD", hold)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start berth");
-        let started = hold.with_extension("started");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !started.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "{} never started",
-                hold.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child
-    };
-    let berth_rules = || {
-        sb.ingress_rules(&group)
-            .into_iter()
-            .filter(|r| {
-                r.source == from
-                    && r.description
-                        .as_deref()
-                        .is_some_and(|d| d.starts_with("berth temporary access"))
-            })
-            .count()
-    };
+    let session = |hold: &Path| held_session(&berth, &id, &key, from, hold);
+    let berth_rules = || berth_rules(sb, &group, from);
     let hold_a = berth.home().join("hold-a");
     let hold_b = berth.home().join("hold-b");
     let a = session(&hold_a);
