@@ -20,6 +20,7 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
     let extras = SshExtras {
         port: args.port,
+        dry_run: args.dry_run,
         ..SshExtras::default()
     };
     let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
@@ -71,6 +72,7 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
     }
     let extras = SshExtras {
         passthrough,
+        dry_run: args.dry_run,
         ..SshExtras::default()
     };
     let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;

@@ -27,6 +27,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
             vec![]
         },
         command: exec::docker_exec(&container.runtime_id, &args.command, terminal),
+        dry_run: args.dry_run,
         ..SshExtras::default()
     };
     let remote_len = extras.command.len();

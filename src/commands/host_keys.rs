@@ -13,6 +13,7 @@ use crate::aws::{Aws, AwsError};
 use crate::host_keys::console::{self, ConsoleHostKeys};
 use crate::host_keys::{self, PinnedHostKeys};
 use crate::inventory::model::Host;
+use crate::plan::Plan;
 use crate::target::{self, Target};
 use crate::transport;
 
@@ -40,6 +41,66 @@ impl HostKeyCheck {
     /// The `-o` words for ssh.
     pub fn ssh_options(&self) -> Vec<String> {
         self.store.ssh_options(&self.instance_id)
+    }
+}
+
+/// What happens where berth pins nothing.
+const FALLBACK: &str = "OpenSSH checks the host key as it always does";
+
+/// The pins for a bastion hop: made as for a target ([`prepare`]) when
+/// berth is about to connect; on a dry run (`reading` false) only those
+/// pinned already, so that nothing is read or written.
+pub async fn for_hop(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    passthrough: &[String],
+    reading: bool,
+) -> Option<HostKeyCheck> {
+    if reading {
+        return prepare(ctx, aws, host, passthrough, None).await;
+    }
+    let instance_id = &host.ec2.instance_id;
+    let (store, keys) = pins_in_use(ctx, instance_id, passthrough)?;
+    (!keys.is_empty()).then(|| HostKeyCheck {
+        store,
+        instance_id: instance_id.clone(),
+        keys,
+    })
+}
+
+/// The store and the keys pinned for `instance_id` so far, unless berth
+/// leaves host keys to OpenSSH (it is told to, the operator's options
+/// decide, or there is nowhere to keep pins); says why with `-v`.
+fn pins_in_use(
+    ctx: &Context,
+    instance_id: &str,
+    passthrough: &[String],
+) -> Option<(PinnedHostKeys, Vec<String>)> {
+    if !ctx.settings.pin_host_keys {
+        ctx.verbose(&format!(
+            "host key: not pinned ({}=openssh); {FALLBACK}",
+            crate::settings::HOST_KEYS_VAR
+        ));
+        return None;
+    }
+    if host_keys::operator_decides(passthrough) {
+        ctx.verbose("host key: your -o options decide how it is checked");
+        return None;
+    }
+    let Some(state_dir) = &ctx.settings.state_dir else {
+        ctx.verbose(&format!(
+            "host key: no state directory to pin it in (set HOME or XDG_STATE_HOME); {FALLBACK}"
+        ));
+        return None;
+    };
+    let store = PinnedHostKeys::new(state_dir);
+    match store.pinned(instance_id) {
+        Ok(keys) => Some((store, keys)),
+        Err(e) => {
+            eprintln!("berth: warning: {e}; {FALLBACK}");
+            None
+        }
     }
 }
 
@@ -91,32 +152,7 @@ pub async fn prepare(
     early: Option<EarlyConsole>,
 ) -> Option<HostKeyCheck> {
     let instance_id = &host.ec2.instance_id;
-    let fallback = "OpenSSH checks the host key as it always does";
-    if !ctx.settings.pin_host_keys {
-        ctx.verbose(&format!(
-            "host key: not pinned ({}=openssh); {fallback}",
-            crate::settings::HOST_KEYS_VAR
-        ));
-        return None;
-    }
-    if host_keys::operator_decides(passthrough) {
-        ctx.verbose("host key: your -o options decide how it is checked");
-        return None;
-    }
-    let Some(state_dir) = &ctx.settings.state_dir else {
-        ctx.verbose(&format!(
-            "host key: no state directory to pin it in (set HOME or XDG_STATE_HOME); {fallback}"
-        ));
-        return None;
-    };
-    let store = PinnedHostKeys::new(state_dir);
-    let pinned = match store.pinned(instance_id) {
-        Ok(keys) => keys,
-        Err(e) => {
-            eprintln!("berth: warning: {e}; {fallback}");
-            return None;
-        }
-    };
+    let (store, pinned) = pins_in_use(ctx, instance_id, passthrough)?;
     if !pinned.is_empty() && !ctx.settings.refresh {
         ctx.verbose(&format!(
             "host key: checked against the {} key(s) pinned for {instance_id} in {}",
@@ -144,20 +180,20 @@ pub async fn prepare(
         Ok(Some(text)) => text,
         Ok(None) => {
             ctx.verbose(&format!(
-                "host key: EC2 has no console output for {instance_id}; {fallback}"
+                "host key: EC2 has no console output for {instance_id}; {FALLBACK}"
             ));
             return keep_old(store, pinned);
         }
         Err(e) => {
             ctx.verbose(&format!(
-                "host key: cannot read the console output of {instance_id} ({e}); {fallback}"
+                "host key: cannot read the console output of {instance_id} ({e}); {FALLBACK}"
             ));
             return keep_old(store, pinned);
         }
     };
     let found = console::parse(&text);
     if found.keys.is_empty() {
-        say_why_nothing_pinned(ctx, instance_id, &found, fallback);
+        say_why_nothing_pinned(ctx, instance_id, &found);
         return keep_old(store, pinned);
     }
     let keys: Vec<String> = found
@@ -172,7 +208,7 @@ pub async fn prepare(
         );
     }
     if let Err(e) = store.pin(instance_id, &found.keys) {
-        eprintln!("berth: warning: {e}; {fallback}");
+        eprintln!("berth: warning: {e}; {FALLBACK}");
         return None;
     }
     let fingerprints: Vec<&str> = found.keys.iter().map(|k| k.fingerprint.as_str()).collect();
@@ -189,21 +225,16 @@ pub async fn prepare(
     })
 }
 
-fn say_why_nothing_pinned(
-    ctx: &Context,
-    instance_id: &str,
-    found: &ConsoleHostKeys,
-    fallback: &str,
-) {
+fn say_why_nothing_pinned(ctx: &Context, instance_id: &str, found: &ConsoleHostKeys) {
     if !found.disagreeing.is_empty() {
         eprintln!(
             "berth: warning: the console output of {instance_id} prints host keys that disagree \
-             with the fingerprints it prints; pinning none of them; {fallback}"
+             with the fingerprints it prints; pinning none of them; {FALLBACK}"
         );
     } else if !found.fingerprints.is_empty() {
         ctx.verbose(&format!(
             "host key: the console output of {instance_id} lists fingerprints but not the keys; \
-             {fallback} (compare with: {})",
+             {FALLBACK} (compare with: {})",
             found
                 .fingerprints
                 .iter()
@@ -214,7 +245,7 @@ fn say_why_nothing_pinned(
     } else {
         ctx.verbose(&format!(
             "host key: the console output of {instance_id} has no SSH host keys (cloud-init \
-             prints them at first boot, and EC2 keeps only the latest output); {fallback}"
+             prints them at first boot, and EC2 keeps only the latest output); {FALLBACK}"
         ));
     }
 }
@@ -233,15 +264,55 @@ pub fn with_options(mut argv: Vec<String>, remote_len: usize, options: Vec<Strin
     argv
 }
 
-/// After ssh exited 255: asks the host again, without logging in, whether
-/// its key is the pinned one. `true` when it is not (and the warning was
+impl HostKeyCheck {
+    /// The keys pinned for `instance_id` so far, if berth pins at all.
+    fn known(ctx: &Context, instance_id: &str) -> Option<Self> {
+        let (store, keys) = pins_in_use(ctx, instance_id, &[])?;
+        (!keys.is_empty()).then(|| Self {
+            store,
+            instance_id: instance_id.to_owned(),
+            keys,
+        })
+    }
+}
+
+/// After ssh exited 255: asks each hop again, without logging in, whether
+/// its host key is the expected one; the bastion first, since a key
+/// refused there fails the whole connection with words that read as the
+/// target's. `true` when a hop's key was refused (and the warning was
 /// printed): nothing else is worth diagnosing then.
-pub async fn explain_mismatch(
-    check: &HostKeyCheck,
+pub async fn explain_refusal(
+    ctx: &Context,
+    check: Option<&HostKeyCheck>,
+    plan: &Plan,
     argv: &[String],
     remote_len: usize,
-    address: &str,
 ) -> bool {
+    if let Some(jump) = &plan.jump
+        && key_refused(&jump.own_argv(), 0).await
+    {
+        match jump.instance_id.as_deref() {
+            Some(id) => match HostKeyCheck::known(ctx, id) {
+                Some(check) => warn_not_instance(&check, &jump.address, "the bastion "),
+                None => warn_unverified_bastion(id, &jump.address),
+            },
+            None => warn_unverified_bastion(&jump.address, &jump.address),
+        }
+        return true;
+    }
+    match check {
+        Some(check) if key_refused(argv, remote_len).await => {
+            warn_not_instance(check, &plan.address, "");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether ssh, run again from `argv` (ending in `-- USER@HOST` and
+/// `remote_len` words of remote command) without logging in, refuses the
+/// host's key.
+async fn key_refused(argv: &[String], remote_len: usize) -> bool {
     let Some(at) = argv.len().checked_sub(remote_len + 2) else {
         return false;
     };
@@ -262,15 +333,18 @@ pub async fn explain_mismatch(
     let Ok(Some(stderr)) = transport::probe::stderr_of(&probe, PROBE_LIMIT).await else {
         return false;
     };
-    if !MISMATCH_SIGNS.iter().any(|sign| stderr.contains(sign)) {
-        return false;
-    }
+    MISMATCH_SIGNS.iter().any(|sign| stderr.contains(sign))
+}
+
+/// The machine at `address` is not the instance whose keys are pinned;
+/// `role` names the hop ("the bastion ") where it is not the target.
+fn warn_not_instance(check: &HostKeyCheck, address: &str, role: &str) {
     let instance_id = &check.instance_id;
     eprintln!(
-        "berth: warning: the machine answering at {address} is NOT instance {instance_id}: its \
-         host key is none of the {} key(s) {instance_id} printed on its console (pinned in {}). \
-         Do not log in there: the address may belong to another instance now, or someone is in \
-         between.",
+        "berth: warning: the machine answering at {address} is NOT {role}instance {instance_id}: \
+         its host key is none of the {} key(s) {instance_id} printed on its console (pinned in \
+         {}). Do not log in there: the address may belong to another instance now, or someone \
+         is in between.",
         check.keys.len(),
         check.store.path().display()
     );
@@ -278,7 +352,20 @@ pub async fn explain_mismatch(
         "  hint: if {instance_id}'s host keys were regenerated on purpose, `berth --refresh ssh …` \
          reads its console output again"
     );
-    true
+}
+
+/// The bastion's key is neither pinned (its console output printed none)
+/// nor known to the operator's ssh, and there was no terminal to ask on.
+fn warn_unverified_bastion(bastion: &str, address: &str) {
+    eprintln!(
+        "berth: warning: ssh could not verify the host key of the bastion {bastion} at {address}: \
+         berth has no pinned key for it (its console output prints none) and it is not in your \
+         known_hosts"
+    );
+    eprintln!(
+        "  hint: check its key and add it to ~/.ssh/known_hosts (`ssh-keyscan {address}` shows \
+         what it offers), or connect once from a terminal to accept it"
+    );
 }
 
 #[cfg(test)]

@@ -112,7 +112,12 @@ async fn through_bastion(
         }
     })?;
     let forward = vec!["-W".to_owned(), format!("{address}:{}", args.port)];
-    let ssh = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
+    let hop = route::Hop {
+        forward,
+        operator: &[],
+        connecting: true,
+    };
+    let ssh = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
     let key = match &ssh.push {
         Some(push) => Some(push_planned(ctx, aws, push).await?),
         None => None,

@@ -62,7 +62,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
     } = route::reach(ctx, &aws, connect, &host).await?;
     let (tunnel, tunnel_push) = match (&bastion, choice.route) {
         (Some(bastion), _) => {
-            let (tunnel, push) = bastion_tunnel(ctx, args, bastion, &host)?;
+            let (tunnel, push) = bastion_tunnel(ctx, &aws, args, bastion, &host).await?;
             (Some(tunnel), push)
         }
         (None, RouteKind::Eice) => match &endpoint {
@@ -161,8 +161,9 @@ pub fn plan(
 /// Plans the ssh to the bastion that forwards a free local port to the
 /// instance's private address, and the one-time key it needs, if any (its
 /// file at [`crate::plan::BASTION_ONE_TIME_KEY`] in the tunnel's argv).
-fn bastion_tunnel(
+async fn bastion_tunnel(
     ctx: &Context,
+    aws: &Aws,
     args: &RdpArgs,
     bastion: &BastionHost,
     host: &Host,
@@ -180,7 +181,12 @@ fn bastion_tunnel(
         "-L".to_owned(),
         Tunnel::forward(local_port, &address, port),
     ];
-    let ssh = route::bastion_plan(ctx, &args.connect.options, bastion, forward)?;
+    let hop = route::Hop {
+        forward,
+        operator: &[],
+        connecting: !args.dry_run,
+    };
+    let ssh = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
     Ok((
         Tunnel {
             local_port,

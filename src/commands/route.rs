@@ -16,6 +16,7 @@ use crate::plan::route::{
 use crate::plan::{self, SshRequest, Via};
 use crate::transport::eice::{InstanceConnectEndpoint, choose_endpoint};
 
+use super::host_keys::{self, HostKeyCheck};
 use super::{Context, connect_request, effective_via, eice, resolve_one};
 
 /// The route decided, and the bastion host or the endpoint it goes
@@ -259,29 +260,51 @@ pub fn bastion_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
     }
 }
 
-/// The ssh to a bastion: its argv, and the one-time key to push for it
-/// first (its file at [`plan::BASTION_ONE_TIME_KEY`] in the argv).
+/// The ssh to a bastion: its argv, the one-time key to push for it first
+/// (its file at [`plan::BASTION_ONE_TIME_KEY`] in the argv), and the hop as
+/// a plan keeps it.
 pub struct BastionSsh {
     pub argv: Vec<String>,
     pub push: Option<plan::InstanceConnectPush>,
+    pub jump: plan::Jump,
 }
 
-/// The ssh argv to the bastion itself, with `passthrough` (`-W %h:%p` for a
-/// ProxyCommand, `-N -L …` for a tunnel). Its user and key are its own; its
-/// address is the config's route for its cluster, else its public address,
-/// else its private one (a bastion without a public address is reached
-/// over a VPN).
-pub fn bastion_plan(
+/// How the bastion's own ssh is asked for: what it forwards, and how its
+/// host key is checked.
+pub struct Hop<'a> {
+    /// `-W %h:%p` for a ProxyCommand, `-N -L …` for a tunnel.
+    pub forward: Vec<String>,
+    /// The operator's own ssh options (they may decide host keys).
+    pub operator: &'a [String],
+    /// berth is about to connect: the bastion's console output may be read
+    /// to pin its keys. On a dry run only keys pinned already are used.
+    pub connecting: bool,
+}
+
+/// The ssh argv to the bastion itself, with the hop's forward. Its user and
+/// key are its own; its address is the config's route for its cluster, else
+/// its public address, else its private one (a bastion without a public
+/// address is reached over a VPN). An EC2 bastion's host key is pinned per
+/// instance id and checked as the target's is, so that a machine that has
+/// never seen it needs no terminal to ask on.
+pub async fn bastion_plan(
     ctx: &Context,
+    aws: &Aws,
     options: &ConnectOptions,
     bastion: &BastionHost,
-    passthrough: Vec<String>,
+    hop: Hop<'_>,
 ) -> Result<BastionSsh, Error> {
     let bastion = match bastion {
         BastionHost::Instance(host) => host,
         BastionHost::External(name) => {
+            let argv = route::external_bastion_argv(&ctx.settings.ssh_program, hop.forward, name);
             return Ok(BastionSsh {
-                argv: route::external_bastion_argv(&ctx.settings.ssh_program, passthrough, name),
+                jump: plan::Jump {
+                    instance_id: None,
+                    address: name.clone(),
+                    argv: argv.clone(),
+                },
+                argv,
                 push: None,
             });
         }
@@ -295,6 +318,12 @@ pub fn bastion_plan(
         Via::Auto | Via::Bastion => Via::Public,
         other => other,
     };
+    let pins = host_keys::for_hop(ctx, aws, bastion, hop.operator, hop.connecting).await;
+    let mut passthrough = pins
+        .as_ref()
+        .map(HostKeyCheck::ssh_options)
+        .unwrap_or_default();
+    passthrough.extend(hop.forward);
     let request = SshRequest {
         via,
         passthrough,
@@ -305,8 +334,14 @@ pub fn bastion_plan(
     if let Some(push) = &plan.instance_connect {
         ctx.verbose(&format!("bastion {}: {}", bastion.label(), push.reason));
     }
+    let argv = plan.bastion_argv();
     Ok(BastionSsh {
-        argv: plan.bastion_argv(),
+        jump: plan::Jump {
+            instance_id: Some(bastion.instance_id().to_owned()),
+            address: plan.address.clone(),
+            argv: argv.clone(),
+        },
+        argv,
         push: plan.instance_connect,
     })
 }

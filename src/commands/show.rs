@@ -31,7 +31,19 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
             (None, Some(rdp))
         }
         _ => (
-            Some(plan_with_route(ctx, &aws, connect, &host, SshExtras::default()).await),
+            Some(
+                plan_with_route(
+                    ctx,
+                    &aws,
+                    connect,
+                    &host,
+                    SshExtras {
+                        dry_run: true,
+                        ..SshExtras::default()
+                    },
+                )
+                .await,
+            ),
             None,
         ),
     };

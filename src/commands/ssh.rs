@@ -44,6 +44,9 @@ pub struct SshExtras {
     /// `--ephemeral-key`.
     pub ephemeral_key: bool,
     pub ephemeral_key_type: KeyType,
+    /// Planned only (`--dry-run`, `show`): nothing is read to pin a
+    /// bastion's host key.
+    pub dry_run: bool,
 }
 
 /// Resolves, decides the route and plans.
@@ -71,6 +74,7 @@ pub async fn prepare(
             .collect(),
         ephemeral_key: args.ephemeral_key,
         ephemeral_key_type: args.ephemeral_key_type,
+        dry_run: args.dry_run,
     };
     let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
     Ok((host, aws, plan, choice))
@@ -92,14 +96,20 @@ pub async fn plan_with_route(
     let (request, key) = connect_request(ctx, connect, host)?;
     let mut passthrough = extras.passthrough;
     let mut bastion_push = None;
+    let mut jump = None;
     if let Some(bastion) = &bastion {
-        let forward = vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()];
-        let jump = route::bastion_plan(ctx, &connect.options, bastion, forward)?;
+        let hop = route::Hop {
+            forward: vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()],
+            operator: &passthrough,
+            connecting: !extras.dry_run,
+        };
+        let ssh = route::bastion_plan(ctx, aws, &connect.options, bastion, hop).await?;
         passthrough.extend([
             "-o".to_owned(),
-            format!("ProxyCommand={}", plan::proxy_command(&jump.argv)),
+            format!("ProxyCommand={}", plan::proxy_command(&ssh.argv)),
         ]);
-        bastion_push = jump.push;
+        bastion_push = ssh.push;
+        jump = Some(ssh.jump);
     } else if choice.route == RouteKind::Eice {
         // The tunnel is berth's own: `berth proxy` as ssh's ProxyCommand.
         let proxy = eice::ssh_proxy_command(ctx, &aws.region, host.instance_id());
@@ -121,6 +131,7 @@ pub async fn plan_with_route(
     };
     let mut plan = plan::plan_ssh(host, &request, &key)?;
     plan.bastion_instance_connect = bastion_push;
+    plan.jump = jump;
     ctx.log.phase("plan", started.elapsed());
     Ok((plan, choice))
 }
@@ -223,12 +234,9 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     let failed = outcome
         .as_ref()
         .is_ok_and(|o| o.code == SSH_FAILED && o.interrupted_by.is_none());
-    let mismatch = match (&host_key, failed) {
-        (Some(check), true) => {
-            host_keys::explain_mismatch(check, &command_line, remote_len, &plan.address).await
-        }
-        _ => false,
-    };
+    let mismatch = failed
+        && host_keys::explain_refusal(ctx, host_key.as_ref(), &plan, &command_line, remote_len)
+            .await;
     if failed && !mismatch {
         let route = choice.route.via();
         let probe = Probe {

@@ -150,6 +150,34 @@ pub struct InstanceConnectPush {
     argv_index: usize,
 }
 
+/// The bastion's own ssh, as a ProxyCommand of a plan runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump {
+    /// The bastion's instance id; `None` for a host outside EC2.
+    pub instance_id: Option<String>,
+    /// The address its ssh connects to.
+    pub address: String,
+    /// Its ssh argv, with `-W` [`JUMP_FORWARD`] and its host key options.
+    pub argv: Vec<String>,
+}
+
+impl Jump {
+    /// The bastion's argv without the `-W` forward: an ssh to the bastion
+    /// itself, ending in `-- USER@ADDRESS`.
+    pub fn own_argv(&self) -> Vec<String> {
+        let mut argv = Vec::with_capacity(self.argv.len());
+        let mut words = self.argv.iter();
+        while let Some(word) = words.next() {
+            if word == "-W" {
+                words.next();
+            } else {
+                argv.push(word.clone());
+            }
+        }
+        argv
+    }
+}
+
 /// A connection, decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -168,6 +196,11 @@ pub struct Plan {
     /// `argv` holds [`BASTION_ONE_TIME_KEY`] where its file goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bastion_instance_connect: Option<InstanceConnectPush>,
+    /// The bastion hop the ProxyCommand in `argv` runs, when there is one:
+    /// after a failed connection it is asked on its own, so that a host
+    /// key refused there is blamed on the bastion, not on the target.
+    #[serde(skip)]
+    pub jump: Option<Jump>,
     /// The exact command line; `argv[0]` is the program.
     pub argv: Vec<String>,
     /// How the choices were made (shown with `-v` and by `show`).
@@ -439,6 +472,7 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         key,
         instance_connect,
         bastion_instance_connect: None,
+        jump: None,
         argv,
         notes,
         warnings,

@@ -2,10 +2,11 @@
 //! `--bastion`, or by the config file; the bastion's own sshd log proves
 //! the connection went through it.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::server_address;
-use crate::support::{Berth, Sandbox, sandbox};
+use crate::support::{Berth, Sandbox, sandbox, set_mode};
 
 /// The forwards the bastion's sshd opened to `address`:22, as its log
 /// shows them, once there are more than `before` (or after 5 s, however
@@ -195,4 +196,127 @@ fn without_a_local_key_the_bastion_and_the_host_get_one_time_keys() {
     dry.expect_code(0)
         .stdout_has("<bastion-one-time-key>")
         .stdout_has("<one-time-key>");
+}
+
+/// berth's ssh as on a machine that has never seen any of these hosts, run
+/// from a script: the sandbox's client settings, but an empty known_hosts
+/// and OpenSSH's default `StrictHostKeyChecking` (ask), which with no
+/// terminal to ask on refuses every unknown key.
+fn ssh_that_knows_no_host(berth: &mut Berth, sb: &Sandbox) {
+    let dir = sb.ssh.parent().and_then(Path::parent).expect("sandbox dir");
+    let config = std::fs::read_to_string(dir.join("ssh_config")).expect("sandbox ssh config");
+    let known_hosts = berth.home().join("known_hosts.empty");
+    std::fs::write(&known_hosts, "").expect("write known_hosts");
+    let mut lines: Vec<String> = config
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            !l.starts_with("StrictHostKeyChecking") && !l.starts_with("UserKnownHostsFile")
+        })
+        .map(str::to_owned)
+        .collect();
+    lines.push(format!("  UserKnownHostsFile {}", known_hosts.display()));
+    let strict = berth.home().join("ssh_config.strict");
+    std::fs::write(&strict, lines.join("\n") + "\n").expect("write ssh config");
+    set_mode(&strict, 0o600);
+    // The sandbox's wrapper passes its own -F first; ssh takes the last.
+    let wrapper = berth.home().join("ssh-strict");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec '{}' -F '{}' \"$@\"\n",
+            sb.ssh.display(),
+            strict.display()
+        ),
+    )
+    .expect("write wrapper");
+    set_mode(&wrapper, 0o755);
+    berth.env("BERTH_SSH", Some(&wrapper.display().to_string()));
+}
+
+#[test]
+fn through_the_bastion_from_a_fresh_machine_without_a_terminal() {
+    let sb = sandbox();
+    let target = sb.host("prod-flatcar");
+    let ip = target.private_ip.as_deref().expect("ip");
+    let bastion = sb.host("bastion");
+    let mut berth = Berth::new(sb);
+    ssh_that_knows_no_host(&mut berth, sb);
+    // Both hops' keys come from their console output, pinned per instance.
+    let run = berth.run(&[
+        "-v",
+        "ssh",
+        "prod/prod-flatcar",
+        "--via",
+        "bastion",
+        "--",
+        "echo $SSH_CONNECTION",
+    ]);
+    run.expect_code(0)
+        .stderr_has(&format!(
+            "host key: pinned 1 key(s) of {} from its console output",
+            bastion.instance_id
+        ))
+        .stderr_has(&format!(
+            "host key: pinned 1 key(s) of {} from its console output",
+            target.instance_id
+        ));
+    assert_eq!(server_address(&run.stdout), ip);
+    // A fleet command through the same bastion, from another fresh state.
+    let mut fleet = Berth::new(sb);
+    ssh_that_knows_no_host(&mut fleet, sb);
+    let run = fleet.run(&[
+        "run",
+        "prod/prod-flatcar",
+        "--via",
+        "bastion",
+        "--",
+        "echo ok",
+    ]);
+    run.expect_code(0).stdout_has("ok");
+}
+
+#[test]
+fn a_wrong_host_key_is_blamed_on_the_hop_that_has_it() {
+    let sb = sandbox();
+    let stranger = sb.host("hostkey-stranger");
+    let stranger_ip = stranger.private_ip.as_deref().expect("ip");
+    let target = sb.host("prod-ubuntu");
+    let mut berth = Berth::new(sb);
+    ssh_that_knows_no_host(&mut berth, sb);
+    // The bastion is the machine whose console prints another key.
+    let run = berth.run(&[
+        "ssh",
+        "prod/prod-ubuntu",
+        "--bastion",
+        &stranger.instance_id,
+        "--",
+        "true",
+    ]);
+    run.expect_code(255).stderr_has(&format!(
+        "the machine answering at {stranger_ip} is NOT the bastion instance {}",
+        stranger.instance_id
+    ));
+    assert!(
+        !run.stderr.contains(&target.instance_id),
+        "the target was blamed: {run:#?}"
+    );
+    assert!(
+        !run.stderr.contains("checking the prerequisites"),
+        "{run:#?}"
+    );
+    // Through a good bastion, the target is the one whose key is wrong.
+    let run = berth.run(&[
+        "ssh",
+        &stranger.instance_id,
+        "--bastion",
+        "bastion",
+        "--",
+        "true",
+    ]);
+    run.expect_code(255).stderr_has(&format!(
+        "the machine answering at {stranger_ip} is NOT instance {}",
+        stranger.instance_id
+    ));
+    assert!(!run.stderr.contains("NOT the bastion"), "{run:#?}");
 }
