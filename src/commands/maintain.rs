@@ -10,14 +10,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 use crate::aws::Aws;
 use crate::cli::{MaintainArgs, OutputFormat};
 use crate::error::Error;
-use crate::fleet::HostReport;
 use crate::fleet::maintain::{self, InstanceOutcome, Left};
+use crate::fleet::{HostReport, HostStatus};
 use crate::inventory::model::Host;
 use crate::render;
 use crate::transport::fleet::Live;
 
 use super::Context;
 use super::run::{FleetRun, run_on};
+
+/// How long a host may take to answer the reachability check before its
+/// batch is drained.
+const REACH_LIMIT: Duration = Duration::from_secs(30);
 
 /// How often to ask ECS how a drain is going.
 const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -59,6 +63,13 @@ pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Res
             );
             continue;
         }
+        // Only hosts the command can reach are drained: one that cannot
+        // be reached would be left DRAINING for nothing.
+        let batch = reachable_part(ctx, &aws, args, &spec, batch, number, &mut outcomes).await?;
+        if batch.is_empty() {
+            continue;
+        }
+        let batch = batch.as_slice();
         let labels: Vec<String> = batch.iter().map(short_label).collect();
         eprintln!("berth: batch {number}: draining {}", labels.join(", "));
         if let Err(note) = drain(ctx, &aws, batch, args.drain_timeout).await? {
@@ -101,6 +112,49 @@ pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Res
         )?,
     }
     Ok(maintain::exit_code(&outcomes))
+}
+
+/// The hosts of `batch` that answer `true` through the command's engine;
+/// the others go into `outcomes` as left untouched, with the reason.
+async fn reachable_part(
+    ctx: &Context,
+    aws: &Aws,
+    args: &MaintainArgs,
+    spec: &FleetRun,
+    batch: &[Host],
+    number: usize,
+    outcomes: &mut Vec<InstanceOutcome>,
+) -> Result<Vec<Host>, Error> {
+    let probe = FleetRun {
+        command: vec!["true".to_owned()],
+        timeout: Some(args.timeout.map_or(REACH_LIMIT, |t| t.min(REACH_LIMIT))),
+        ..spec.clone()
+    };
+    let probes = run_on(ctx, aws, &args.connect, batch, &probe, Live::Quiet).await?;
+    let ids: Vec<&str> = batch.iter().map(Host::instance_id).collect();
+    let (reachable, unreachable) = maintain::reachable(&ids, &probes);
+    for (id, status) in unreachable {
+        let Some(host) = batch.iter().find(|h| h.instance_id() == id) else {
+            continue;
+        };
+        let why = match &status {
+            HostStatus::Unreachable { reason } => reason.clone(),
+            other => format!("the check `true` ended {}", other.word()),
+        };
+        eprintln!(
+            "berth: batch {number}: {} cannot be reached ({why}); left as it is, not drained",
+            short_label(host)
+        );
+        let note = format!("not drained: cannot be reached ({why})");
+        let mut untouched = outcome(host, number, Left::Untouched, None, Some(note));
+        untouched.command = Some(status);
+        outcomes.push(untouched);
+    }
+    Ok(batch
+        .iter()
+        .filter(|h| reachable.iter().any(|id| id == h.instance_id()))
+        .cloned()
+        .collect())
 }
 
 fn outcome(

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::HostStatus;
+use super::{HostReport, HostStatus};
 
 /// The state a container instance was left in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -15,7 +15,8 @@ pub enum Left {
     /// Still DRAINING: its batch failed (no new tasks land on it); set it
     /// ACTIVE by hand once it is fixed.
     Draining,
-    /// Its batch never started: as it was.
+    /// Its batch never started, or it could not be reached and so was
+    /// never drained: as it was.
     Untouched,
 }
 
@@ -41,6 +42,35 @@ pub fn batches<T>(items: &[T], size: usize) -> Vec<&[T]> {
     items.chunks(size.max(1)).collect()
 }
 
+/// The reports of a reachability probe split by instance id: those where
+/// the probe ran (whatever its status: a host may fail every command and
+/// still be reached), and those where it did not, with the reason (a host
+/// the probe did not report on counts as unreachable: nothing shows it
+/// can be reached).
+pub fn reachable(
+    instance_ids: &[&str],
+    probes: &[HostReport],
+) -> (Vec<String>, Vec<(String, HostStatus)>) {
+    let mut ok = Vec::new();
+    let mut not = Vec::new();
+    for &id in instance_ids {
+        match probes.iter().find(|r| r.instance_id == id) {
+            Some(HostReport {
+                status: HostStatus::Ok | HostStatus::Failed { .. },
+                ..
+            }) => ok.push(id.to_owned()),
+            Some(report) => not.push((id.to_owned(), report.status.clone())),
+            None => not.push((
+                id.to_owned(),
+                HostStatus::Unreachable {
+                    reason: "no answer to the reachability check".to_owned(),
+                },
+            )),
+        }
+    }
+    (ok, not)
+}
+
 /// 0 when every instance was maintained and is ACTIVE again, else 1.
 pub fn exit_code(outcomes: &[InstanceOutcome]) -> u8 {
     u8::from(outcomes.iter().any(|o| o.left != Left::Active))
@@ -57,6 +87,36 @@ mod tests {
         assert_eq!(batches(&items, 0).len(), 5);
         assert_eq!(batches(&items, 10), vec![&items[..]]);
         assert!(batches::<i32>(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn only_hosts_where_the_probe_ran_are_reachable() {
+        let report = |id: &str, status| HostReport {
+            instance_id: id.into(),
+            label: id.into(),
+            status,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration_ms: 1,
+        };
+        let probes = [
+            report("i-1", HostStatus::Ok),
+            report(
+                "i-2",
+                HostStatus::Unreachable {
+                    reason: "Connection refused".into(),
+                },
+            ),
+            report("i-3", HostStatus::Failed { exit_code: 1 }),
+            report("i-4", HostStatus::TimedOut { after_ms: 9 }),
+        ];
+        let (ok, not) = reachable(&["i-1", "i-2", "i-3", "i-4", "i-5"], &probes);
+        assert_eq!(ok, vec!["i-1".to_owned(), "i-3".to_owned()]);
+        let ids: Vec<&str> = not.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["i-2", "i-4", "i-5"]);
+        assert_eq!(not[0].1.word(), "unreachable");
+        assert_eq!(not[1].1.word(), "timed out");
+        assert_eq!(not[2].1.word(), "unreachable");
     }
 
     #[test]

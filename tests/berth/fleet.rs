@@ -454,6 +454,54 @@ fn maintain_stops_at_the_failing_batch_and_leaves_the_rest_untouched() {
 }
 
 #[test]
+fn maintain_leaves_a_host_it_cannot_reach_active_and_says_why() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let group = &fleet.maintenance["d"];
+    assert!(group.contains(&fleet.unreachable), "{group:?}");
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "maintain",
+        &fleet.cluster,
+        "--tag",
+        "maintenance=d",
+        "--via",
+        "private",
+        "--batch",
+        "2",
+        "--",
+        "echo maintained",
+    ]);
+    // Not every host was maintained: the run says so with its status.
+    run.expect_code(1)
+        .stderr_has(&format!("{} cannot be reached (", fleet.unreachable));
+    let out: Value = serde_json::from_str(&run.stdout).expect("json");
+    let instances = out["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), group.len(), "{out:#}");
+    let statuses = fleet_statuses(&berth, &fleet.cluster);
+    for i in instances {
+        let name = i["label"].as_str().expect("label");
+        if name == fleet.unreachable {
+            assert_eq!(i["left"], "untouched", "{i:#}");
+            assert_eq!(i["command"]["status"], "unreachable", "{i:#}");
+            assert!(
+                i["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("not drained")),
+                "{i:#}"
+            );
+            assert_eq!(statuses[name], "ACTIVE", "{name} was drained");
+        } else {
+            assert_eq!(i["left"], "active", "{i:#}");
+            assert_eq!(i["command"]["status"], "ok", "{i:#}");
+            assert_eq!(statuses[name], "ACTIVE", "{name}");
+        }
+    }
+}
+
+#[test]
 fn run_through_ssm_run_command_reports_every_host() {
     let sb = sandbox();
     let fleet = &sb.fleet;

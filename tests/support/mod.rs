@@ -141,7 +141,8 @@ pub struct SandboxFleet {
     /// the first three, among others).
     pub tasks: BTreeMap<String, String>,
     /// Tag `maintenance` value -> the hosts that carry it: `a` goes through,
-    /// `b` holds the failing host, `c`'s standalone task never drains.
+    /// `b` holds the failing host, `c`'s standalone task never drains, `d`
+    /// holds the unreachable host beside one that answers.
     pub maintenance: BTreeMap<String, Vec<String>>,
 }
 

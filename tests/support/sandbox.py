@@ -141,8 +141,8 @@ FLEET_FAILING_STATUS = 3
 FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
 # Tag `maintenance` on some fleet hosts, for `berth maintain` tests of their
 # own: a group that goes through, one with the failing host, one whose
-# standalone task never drains.
-FLEET_MAINTENANCE = {"a": [40, 41, 42, 43], "b": [44, 45, 48], "c": [39]}
+# standalone task never drains, one with the host that has no sshd.
+FLEET_MAINTENANCE = {"a": [40, 41, 42, 43], "b": [44, 45, 48], "c": [39], "d": [46, 49]}
 FLEET_SERVICE_TASKS = [0, 1, 2, 40, 41, 44]
 FLEET_STANDALONE_TASKS = [39]
 # Where the ECS agent writes its logs on a container instance.
