@@ -192,6 +192,29 @@ fn exec_enters_the_tasks_container_on_its_host() {
 }
 
 #[test]
+fn exec_looks_the_task_up_in_the_region_its_arn_names() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    // The default region is another than the sandbox's, which the task's
+    // ARN names: the host and its containers are found there all the same.
+    berth.env("AWS_REGION", Some("eu-west-1"));
+    let task_arn = &sb.fleet.tasks["fleet-01"];
+    assert!(task_arn.contains(&format!(":{}:", sb.region)), "{task_arn}");
+    berth
+        .run(&[
+            "exec",
+            task_arn,
+            "--via",
+            "private",
+            "--",
+            "printenv",
+            "CONTAINER_NAME",
+        ])
+        .expect_code(0)
+        .stdout_has("web");
+}
+
+#[test]
 fn cp_copies_both_ways_by_the_route_ssh_takes() {
     let sb = sandbox();
     let host = format!("{}/fleet-03", sb.fleet.cluster);
