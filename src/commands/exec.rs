@@ -115,15 +115,10 @@ async fn container(
         return Ok(found.swap_remove(0));
     }
     let labels: Vec<String> = found.iter().map(ContainerChoice::label).collect();
-    if crate::picker::available() {
-        let picked = crate::picker::pick(&format!("{} containers", found.len()), &labels)?;
-        return match picked {
-            Some(i) => Ok(found.swap_remove(i)),
-            None => Err(Error::NoMatch {
-                what: "a container".to_owned(),
-                hint: "nothing was picked".to_owned(),
-            }),
-        };
+    let prompt = format!("{} containers on {}", found.len(), host.label());
+    let what = format!("a container on {}", host.label());
+    if let Some(i) = super::choose(ctx, &prompt, None, &labels, &what)? {
+        return Ok(found.swap_remove(i));
     }
     Err(ExecError::Several {
         what: host.label(),
