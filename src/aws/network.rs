@@ -183,6 +183,61 @@ impl Aws {
             .find_map(|g| non_empty(g.internet_gateway_id())))
     }
 
+    /// DescribeSubnets of `subnets`: each one's IPv4 CIDR, as (subnet id,
+    /// CIDR); a subnet EC2 does not list is left out.
+    pub async fn subnet_cidrs(&self, subnets: &[String]) -> Result<Vec<(String, IpNet)>, AwsError> {
+        if subnets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .call(
+                "ec2:DescribeSubnets",
+                self.ec2
+                    .describe_subnets()
+                    .set_subnet_ids(Some(subnets.to_vec()))
+                    .send(),
+            )
+            .await?;
+        Ok(out
+            .subnets()
+            .iter()
+            .filter_map(|s| Some((s.subnet_id()?.to_owned(), parse_cidr(s.cidr_block())?)))
+            .collect())
+    }
+
+    /// DescribeVpcs of one VPC: its IPv4 CIDRs, the primary one and every
+    /// one associated since (empty when EC2 does not list the VPC).
+    pub async fn vpc_cidrs(&self, vpc: &str) -> Result<Vec<IpNet>, AwsError> {
+        let out = self
+            .call(
+                "ec2:DescribeVpcs",
+                self.ec2
+                    .describe_vpcs()
+                    .set_vpc_ids(Some(vec![vpc.to_owned()]))
+                    .send(),
+            )
+            .await?;
+        let mut cidrs: Vec<IpNet> = Vec::new();
+        for v in out.vpcs() {
+            let associated = v
+                .cidr_block_association_set()
+                .iter()
+                // A CIDR being disassociated no longer hands out addresses.
+                .filter(|a| {
+                    a.cidr_block_state()
+                        .and_then(|s| s.state())
+                        .is_none_or(|s| s.as_str() == "associated")
+                })
+                .filter_map(|a| parse_cidr(a.cidr_block()));
+            for cidr in parse_cidr(v.cidr_block()).into_iter().chain(associated) {
+                if !cidrs.contains(&cidr) {
+                    cidrs.push(cidr);
+                }
+            }
+        }
+        Ok(cidrs)
+    }
+
     /// The network ACL associated with a subnet.
     pub async fn network_acl_for(&self, subnet: &str) -> Result<Option<NetworkAcl>, AwsError> {
         let out = self

@@ -185,11 +185,7 @@ pub async fn examine(
     let endpoints = branch(async {
         match vpc {
             _ if !routes.contains(&RouteKind::InstanceConnectEndpoint) => not_checked(),
-            Some(v) => Lookup::from_result(
-                aws.instance_connect_endpoints(v)
-                    .await
-                    .map(|found| endpoints_for(&found, host)),
-            ),
+            Some(v) => endpoints_of(aws, host, v).await,
             None => missing("VPC"),
         }
     });
@@ -240,15 +236,60 @@ pub async fn examine(
     }))
 }
 
-/// The endpoints doctor evaluates, as (id, security groups): the one a
-/// tunnel would go through first (see [`eice::choose_endpoint`]), then
-/// any other usable one.
-fn endpoints_for(found: &[InstanceConnectEndpoint], host: &Host) -> Vec<(String, Vec<String>)> {
+/// The endpoints of `vpc` doctor evaluates, with the CIDRs of their
+/// subnets and of the VPC (where an endpoint that does not preserve the
+/// client's address connects from). The VPC's are read alongside the
+/// endpoints, the subnets' once the endpoints name them; either failing
+/// leaves that fact unknown, not the endpoints.
+async fn endpoints_of(aws: &Aws, host: &Host, vpc: &str) -> Lookup<Vec<doctor::Endpoint>> {
+    let (found, vpc_cidrs) =
+        futures::join!(aws.instance_connect_endpoints(vpc), aws.vpc_cidrs(vpc));
+    let all = match found {
+        Ok(all) => all,
+        Err(e) => return Lookup::Unavailable(e.to_string()),
+    };
+    let found = endpoints_for(&all, host);
+    let vpc_cidrs = Lookup::from_result(vpc_cidrs);
+    let mut subnets: Vec<String> = found.iter().map(|e| e.subnet_id.clone()).collect();
+    subnets.sort();
+    subnets.dedup();
+    let subnet_cidrs = Lookup::from_result(aws.subnet_cidrs(&subnets).await);
+    Lookup::Known(
+        found
+            .into_iter()
+            .map(|e| {
+                let subnet_cidr = match &subnet_cidrs {
+                    Lookup::Known(cidrs) => {
+                        cidrs.iter().find(|(id, _)| *id == e.subnet_id).map_or_else(
+                            || Lookup::Unavailable(format!("EC2 does not list {}", e.subnet_id)),
+                            |(_, cidr)| Lookup::Known(*cidr),
+                        )
+                    }
+                    Lookup::Unavailable(why) => Lookup::Unavailable(why.clone()),
+                };
+                doctor::Endpoint {
+                    id: e.id.clone(),
+                    subnet_id: e.subnet_id.clone(),
+                    security_groups: e.security_group_ids.clone(),
+                    preserve_client_ip: e.preserve_client_ip,
+                    subnet_cidr,
+                    vpc_cidrs: vpc_cidrs.clone(),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The endpoints doctor evaluates: the one a tunnel would go through first
+/// (see [`eice::choose_endpoint`]), then any other usable one.
+fn endpoints_for<'a>(
+    found: &'a [InstanceConnectEndpoint],
+    host: &Host,
+) -> Vec<&'a InstanceConnectEndpoint> {
     let chosen = eice::choose_endpoint(found, host).ok();
     chosen
         .into_iter()
         .chain(found.iter().filter(|e| e.usable() && Some(*e) != chosen))
-        .map(|e| (e.id.clone(), e.security_group_ids.clone()))
         .collect()
 }
 

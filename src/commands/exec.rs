@@ -3,7 +3,8 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::cli::{ConnectArgs, ExecArgs, OutputFormat};
+use crate::aws::Aws;
+use crate::cli::{ExecArgs, OutputFormat};
 use crate::error::Error;
 use crate::inventory::model::Host;
 use crate::plan::exec::{self, ContainerChoice, ExecError};
@@ -17,7 +18,7 @@ use super::{Context, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
-    let container = container(ctx, &args.connect, &host, args).await?;
+    let container = container(ctx, &aws, &host, args).await?;
     let terminal = std::io::stdin().is_terminal();
     let extras = SshExtras {
         port: None,
@@ -80,12 +81,15 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
 
 /// The container to enter: the task's (for a task target) or one of the
 /// host's tasks'; `--container` narrows, `--first` or a picker chooses.
+/// ECS is asked in `aws`'s region, the one the host was found in (a task
+/// ARN's own, or `--region`), never the default region.
 async fn container(
     ctx: &Context,
-    connect: &ConnectArgs,
+    aws: &Aws,
     host: &Host,
     args: &ExecArgs,
 ) -> Result<ContainerChoice, Error> {
+    let connect = &args.connect;
     let Some(ci) = &host.container_instance else {
         return Err(ExecError::NoContainer {
             what: format!("{} (not a container instance)", host.label()),
@@ -94,7 +98,6 @@ async fn container(
         }
         .into());
     };
-    let aws = ctx.inventory(None).await?.aws().clone();
     let task_ids = match super::target_query(ctx, &connect.target)?.target {
         Target::Task { task_id, .. } => vec![task_id],
         _ => {
@@ -113,15 +116,10 @@ async fn container(
         return Ok(found.swap_remove(0));
     }
     let labels: Vec<String> = found.iter().map(ContainerChoice::label).collect();
-    if crate::picker::available() {
-        let picked = crate::picker::pick(&format!("{} containers", found.len()), &labels)?;
-        return match picked {
-            Some(i) => Ok(found.swap_remove(i)),
-            None => Err(Error::NoMatch {
-                what: "a container".to_owned(),
-                hint: "nothing was picked".to_owned(),
-            }),
-        };
+    let prompt = format!("{} containers on {}", found.len(), host.label());
+    let what = format!("a container on {}", host.label());
+    if let Some(i) = super::choose(ctx, &prompt, None, &labels, &what)? {
+        return Ok(found.swap_remove(i));
     }
     Err(ExecError::Several {
         what: host.label(),

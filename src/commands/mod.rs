@@ -363,23 +363,10 @@ pub fn pick_one(
         .map(|h| HostRow::new(h, None, config_user(ctx, h).as_deref()))
         .collect();
     let (header, lines) = render::host_choices(&rows);
-    let chooser = picker::Chooser::from_setting(ctx.settings.picker.as_deref());
-    let offer = picker::Offer {
-        prompt: &format!("{} hosts match", hosts.len()),
-        header: Some(&header),
-        rows: &lines,
-        color: ctx.settings.color_on(std::io::stderr().is_terminal()),
-    };
-    match picker::choose(&chooser, &offer)? {
-        picker::Choice::Picked(i) => return Ok(hosts.remove(i)),
-        picker::Choice::Cancelled => return Err(Error::Cancelled),
-        picker::Choice::NothingChosen => {
-            return Err(Error::NoMatch {
-                what: query.target.to_string(),
-                hint: "nothing was picked".to_owned(),
-            });
-        }
-        picker::Choice::NoTerminal => {}
+    let prompt = format!("{} hosts match", hosts.len());
+    let what = query.target.to_string();
+    if let Some(i) = choose(ctx, &prompt, Some(&header), &lines, &what)? {
+        return Ok(hosts.remove(i));
     }
     Err(Error::Ambiguous {
         what: query.target.to_string(),
@@ -388,6 +375,37 @@ pub fn pick_one(
             .map(|h| (h.label(), precise_target(h)))
             .collect(),
     })
+}
+
+/// One of `rows`, chosen as `BERTH_PICKER` says (`first`, a chooser
+/// program, else the built-in finder on a terminal): the one picker every
+/// command shares, so that each choice behaves alike. `Ok(None)` when
+/// nobody is there to choose (the caller lists the candidates instead);
+/// Esc or Ctrl-C in the finder is [`Error::Cancelled`] (exit 130), a
+/// chooser that picks none of the rows a miss of `what`.
+pub fn choose(
+    ctx: &Context,
+    prompt: &str,
+    header: Option<&str>,
+    rows: &[String],
+    what: &str,
+) -> Result<Option<usize>, Error> {
+    let chooser = picker::Chooser::from_setting(ctx.settings.picker.as_deref());
+    let offer = picker::Offer {
+        prompt,
+        header,
+        rows,
+        color: ctx.settings.color_on(std::io::stderr().is_terminal()),
+    };
+    match picker::choose(&chooser, &offer)? {
+        picker::Choice::Picked(i) => Ok(Some(i)),
+        picker::Choice::Cancelled => Err(Error::Cancelled),
+        picker::Choice::NothingChosen => Err(Error::NoMatch {
+            what: what.to_owned(),
+            hint: "nothing was picked".to_owned(),
+        }),
+        picker::Choice::NoTerminal => Ok(None),
+    }
 }
 
 /// The target that names exactly this host.

@@ -114,14 +114,21 @@ pub struct Finding {
 }
 
 /// Whether a route can be used, and the first check that stops it.
+///
+/// A check berth could not decide never blocks a route: it leaves it
+/// unverified (not counted as working, and said so), which is a different
+/// thing to tell the user than a check that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteResult {
     pub route: RouteKind,
     pub works: bool,
-    /// The first check that fails on it, or that could not be decided.
+    /// The first check that fails on it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<&'static str>,
-    /// Nothing fails on it, but some check could not be decided.
+    /// Nothing fails on it, but this check could not be decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified_by: Option<&'static str>,
+    /// `unverified_by` is set (kept for scripts that read the flag).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unverified: bool,
 }
@@ -289,12 +296,30 @@ pub struct Facts<'a> {
     /// The local key; `Err` lists where berth looked.
     pub local_key: Result<LocalKey, Vec<String>>,
     pub ssm: Lookup<SsmState>,
-    /// Instance Connect Endpoints in the VPC, with their security groups.
-    pub endpoints: Lookup<Vec<(String, Vec<String>)>>,
+    /// Instance Connect Endpoints in the VPC, the one a tunnel would take
+    /// first.
+    pub endpoints: Lookup<Vec<Endpoint>>,
     /// Windows hosts only.
     pub password: Option<Lookup<PasswordState>>,
     /// The bastion (`--bastion`, the config's, or tagged in the VPC).
     pub bastion: BastionState,
+}
+
+/// An EC2 Instance Connect Endpoint, as far as the route through it
+/// depends on it (DescribeInstanceConnectEndpoints, and the CIDRs of its
+/// subnet and VPC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: String,
+    pub subnet_id: String,
+    pub security_groups: Vec<String>,
+    /// `PreserveClientIp`: its connections come from the operator's
+    /// address; otherwise from its own private address in its subnet.
+    pub preserve_client_ip: bool,
+    /// The IPv4 CIDR of its subnet.
+    pub subnet_cidr: Lookup<IpNet>,
+    /// The IPv4 CIDRs of its VPC.
+    pub vpc_cidrs: Lookup<Vec<IpNet>>,
 }
 
 /// The bastion lookup, as far as doctor needs it.
@@ -350,17 +375,23 @@ pub fn diagnose(facts: &Facts) -> Report {
                 f.status == Status::Fail
                     || (f.scope == Scope::Route(route)
                         && ROUTE_GATES.contains(&f.check)
-                        && f.status != Status::Pass)
+                        && !matches!(f.status, Status::Pass | Status::Unknown))
             });
             let unknown = findings
                 .iter()
                 .filter(on_route)
                 .find(|f| f.status == Status::Unknown);
+            let unverified_by = if gate.is_none() {
+                unknown.map(|f| f.check)
+            } else {
+                None
+            };
             RouteResult {
                 route,
                 works: gate.is_none() && unknown.is_none(),
-                blocked_by: gate.or(unknown).map(|f| f.check),
-                unverified: gate.is_none() && unknown.is_some(),
+                blocked_by: gate.map(|f| f.check),
+                unverified_by,
+                unverified: unverified_by.is_some(),
             }
         })
         .collect();
@@ -777,15 +808,19 @@ fn endpoint_route(facts: &Facts, out: &mut Vec<Finding>) {
             vec![],
         )),
         Lookup::Known(endpoints) => {
-            let (id, groups) = &endpoints[0];
+            let endpoint = &endpoints[0];
+            let (networks, origin) = endpoint_origin(endpoint, facts.from);
             out.push(finding(
                 "instance-connect-endpoint",
                 scope,
                 Status::Pass,
-                format!("{id} in {vpc}"),
+                format!("{} in {vpc} ({origin})", endpoint.id),
                 vec![],
             ));
-            let source = Source::Groups(groups.clone());
+            let source = Source::Endpoint {
+                groups: endpoint.security_groups.clone(),
+                networks,
+            };
             out.push(group_check(
                 facts,
                 RouteKind::InstanceConnectEndpoint,
@@ -793,6 +828,49 @@ fn endpoint_route(facts: &Facts, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// Where the endpoint's connections to the instance come from, as networks
+/// its source address is known to lie in (empty: unknown), and the same in
+/// words. Without `PreserveClientIp` that is its own address in its subnet
+/// (else in its VPC, when only the VPC's CIDRs could be read); with it, the
+/// operator's.
+fn endpoint_origin(endpoint: &Endpoint, operator: Option<IpNet>) -> (Vec<IpNet>, String) {
+    if endpoint.preserve_client_ip {
+        return match operator {
+            Some(from) => (vec![from], format!("it preserves your address, {from}")),
+            None => (
+                vec![],
+                "it preserves your address, which is not known: pass --from".to_owned(),
+            ),
+        };
+    }
+    let subnet = &endpoint.subnet_id;
+    match (&endpoint.subnet_cidr, &endpoint.vpc_cidrs) {
+        (Lookup::Known(cidr), _) => (
+            vec![*cidr],
+            format!("connects from its address in {subnet}, {cidr}"),
+        ),
+        (Lookup::Unavailable(why), Lookup::Known(cidrs)) if !cidrs.is_empty() => (
+            cidrs.clone(),
+            format!(
+                "connects from its address in {}; {subnet}'s own range is unknown: {why}",
+                cidr_list(cidrs)
+            ),
+        ),
+        (Lookup::Unavailable(why), _) => (
+            vec![],
+            format!("connects from its address in {subnet}, whose range is unknown: {why}"),
+        ),
+    }
+}
+
+fn cidr_list(cidrs: &[IpNet]) -> String {
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn ssm_route(facts: &Facts, out: &mut Vec<Finding>) {
@@ -847,7 +925,14 @@ fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
     let verdict = network::evaluate_groups(groups, port, source);
     let from = match source {
         Source::Cidr(cidr) => cidr.to_string(),
-        Source::Groups(g) => format!("group {}", g.join(", ")),
+        Source::Endpoint { groups, networks } if networks.is_empty() => {
+            format!("the endpoint (group {})", groups.join(", "))
+        }
+        Source::Endpoint { groups, networks } => format!(
+            "the endpoint (group {}, in {})",
+            groups.join(", "),
+            cidr_list(networks)
+        ),
         Source::Member { groups, address } => format!("{address} (group {})", groups.join(", ")),
         Source::Unknown => "your address".to_owned(),
     };
@@ -944,7 +1029,7 @@ fn group_fix(facts: &Facts, group: &str, source: &Source, allowed: &[String]) ->
     let mut fix = match source {
         Source::Cidr(cidr) => operator(&cidr.to_string()),
         Source::Unknown => operator("YOUR-ADDRESS/32"),
-        Source::Groups(g) | Source::Member { groups: g, .. } => vec![format!(
+        Source::Endpoint { groups: g, .. } | Source::Member { groups: g, .. } => vec![format!(
             "aws ec2 authorize-security-group-ingress --group-id {group} --protocol tcp --port {port} --source-group {}",
             g.first().map_or("sg-…", String::as_str)
         )],

@@ -16,9 +16,13 @@ pub enum Source {
     /// The operator's address or network (`--from`, the config file, or
     /// `--detect-ip`).
     Cidr(IpNet),
-    /// Traffic from instances in these security groups whose addresses are
-    /// not known (an Instance Connect Endpoint).
-    Groups(Vec<String>),
+    /// An Instance Connect Endpoint: in these security groups, connecting
+    /// from an address in one of `networks` (its subnet's CIDR, else its
+    /// VPC's CIDRs) or, with none known, from anywhere.
+    Endpoint {
+        groups: Vec<String>,
+        networks: Vec<IpNet>,
+    },
     /// One instance (a bastion): in these groups, at this address.
     Member { groups: Vec<String>, address: IpNet },
     /// Unknown: rules can be listed, not decided.
@@ -81,8 +85,8 @@ pub enum GroupVerdict {
     Partly { group: String, rule: String },
     /// Only prefix lists could allow it; their entries are not checked.
     Unverifiable { prefix_lists: Vec<String> },
-    /// From security groups (an endpoint, a bastion): only address rules
-    /// could allow it, and the source's addresses are not known here.
+    /// From an endpoint: only address rules could allow it, and whether
+    /// they cover the address it connects from is not known here.
     Uncertain { cidrs: Vec<String> },
     /// Nothing allows it; the sources that are allowed, for the message.
     Denied { allowed: Vec<String> },
@@ -111,23 +115,23 @@ pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> 
                     Source::Cidr(from) if overlaps(cidr, from) => {
                         partly.get_or_insert((group.id.clone(), rule));
                     }
-                    // Traffic from a group's members comes from their
-                    // addresses: a rule for every address lets it in, a
-                    // narrower one may.
-                    Source::Groups(_) if cidr.prefix_len() == 0 => {
-                        return GroupVerdict::Allowed {
-                            group: group.id.clone(),
-                            rule,
-                        };
-                    }
-                    Source::Groups(_) => uncertain.push(cidr.to_string()),
+                    Source::Endpoint { networks, .. } => match admits(cidr, networks) {
+                        Some(true) => {
+                            return GroupVerdict::Allowed {
+                                group: group.id.clone(),
+                                rule,
+                            };
+                        }
+                        Some(false) => allowed.push(cidr.to_string()),
+                        None => uncertain.push(cidr.to_string()),
+                    },
                     _ => allowed.push(cidr.to_string()),
                 }
             }
             for source_group in &perm.groups {
                 let rule = format!("{ports} from {source_group}");
                 match source {
-                    Source::Groups(ours) | Source::Member { groups: ours, .. }
+                    Source::Endpoint { groups: ours, .. } | Source::Member { groups: ours, .. }
                         if ours.contains(source_group) =>
                     {
                         return GroupVerdict::Allowed {
@@ -153,6 +157,26 @@ pub fn evaluate_groups(groups: &[SecurityGroup], port: u16, source: &Source) -> 
     allowed.sort();
     allowed.dedup();
     GroupVerdict::Denied { allowed }
+}
+
+/// Whether a rule for `cidr` admits a source whose address lies in one of
+/// `networks` (with none given, anywhere): `None` when that depends on
+/// which address it is.
+fn admits(cidr: &IpNet, networks: &[IpNet]) -> Option<bool> {
+    if networks.is_empty() {
+        // A rule for every address lets it in; a narrower one may.
+        return (cidr.prefix_len() == 0).then_some(true);
+    }
+    if networks.iter().any(|n| !same_family(n, cidr)) {
+        return None;
+    }
+    if networks.iter().all(|n| cidr.contains(n)) {
+        return Some(true);
+    }
+    if networks.iter().all(|n| !overlaps(cidr, n)) {
+        return Some(false);
+    }
+    None
 }
 
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
@@ -525,7 +549,10 @@ mod tests {
             (
                 "group rule, from the bastion",
                 vec![by_group],
-                Source::Groups(vec!["sg-bastion".into()]),
+                Source::Member {
+                    groups: vec!["sg-bastion".into()],
+                    address: net("10.0.0.5/32"),
+                },
                 22,
                 GroupVerdict::Allowed {
                     group: "sg-a".into(),
@@ -562,18 +589,23 @@ mod tests {
     }
 
     #[test]
-    fn from_a_group_address_rules_count_too() {
-        let endpoint = Source::Groups(vec!["sg-eice".into()]);
+    fn from_an_endpoint_address_rules_count_too() {
+        // Where it connects from is unknown: only a rule for every address
+        // is sure to let it in.
+        let anywhere = Source::Endpoint {
+            groups: vec!["sg-eice".into()],
+            networks: vec![],
+        };
         let open = evaluate_groups(
             &[group("sg-a", vec![tcp(22, 22, &["0.0.0.0/0"])])],
             22,
-            &endpoint,
+            &anywhere,
         );
         assert!(matches!(open, GroupVerdict::Allowed { .. }), "{open:?}");
         let vpc = evaluate_groups(
             &[group("sg-a", vec![tcp(22, 22, &["10.0.0.0/16"])])],
             22,
-            &endpoint,
+            &anywhere,
         );
         assert_eq!(
             vpc,
@@ -581,6 +613,75 @@ mod tests {
                 cidrs: vec!["10.0.0.0/16".into()]
             }
         );
+
+        // From its subnet 10.0.1.0/24 (or, that unknown, from one of its
+        // VPC's CIDRs).
+        let in_subnet = Source::Endpoint {
+            groups: vec!["sg-eice".into()],
+            networks: vec![net("10.0.1.0/24")],
+        };
+        let in_vpc = Source::Endpoint {
+            groups: vec!["sg-eice".into()],
+            networks: vec![net("10.0.0.0/16"), net("10.5.0.0/16")],
+        };
+        let verdict = |cidr: &str, source: &Source| {
+            evaluate_groups(&[group("sg-a", vec![tcp(22, 22, &[cidr])])], 22, source)
+        };
+        let allowed = |rule: &str| GroupVerdict::Allowed {
+            group: "sg-a".into(),
+            rule: rule.into(),
+        };
+        let cases = [
+            (
+                "10.0.1.0/24",
+                &in_subnet,
+                allowed("tcp/22 from 10.0.1.0/24"),
+            ),
+            (
+                "10.0.0.0/16",
+                &in_subnet,
+                allowed("tcp/22 from 10.0.0.0/16"),
+            ),
+            (
+                "10.0.2.0/24",
+                &in_subnet,
+                GroupVerdict::Denied {
+                    allowed: vec!["10.0.2.0/24".into()],
+                },
+            ),
+            (
+                "10.0.1.16/28",
+                &in_subnet,
+                GroupVerdict::Uncertain {
+                    cidrs: vec!["10.0.1.16/28".into()],
+                },
+            ),
+            (
+                "2001:db8::/32",
+                &in_subnet,
+                GroupVerdict::Uncertain {
+                    cidrs: vec!["2001:db8::/32".into()],
+                },
+            ),
+            ("10.0.0.0/8", &in_vpc, allowed("tcp/22 from 10.0.0.0/8")),
+            (
+                "10.0.0.0/16",
+                &in_vpc,
+                GroupVerdict::Uncertain {
+                    cidrs: vec!["10.0.0.0/16".into()],
+                },
+            ),
+            (
+                "192.168.0.0/16",
+                &in_vpc,
+                GroupVerdict::Denied {
+                    allowed: vec!["192.168.0.0/16".into()],
+                },
+            ),
+        ];
+        for (cidr, source, want) in cases {
+            assert_eq!(verdict(cidr, source), want, "{cidr} from {source:?}");
+        }
     }
 
     #[test]

@@ -435,8 +435,200 @@ fn unknown_source_lists_what_is_allowed_and_the_route_is_unverified() {
     let public = &report.routes[0];
     assert_eq!(public.route, RouteKind::Public);
     assert!(!public.works && public.unverified, "{public:?}");
-    assert_eq!(public.blocked_by, Some("security-group"));
+    // Undecided is not blocked: nothing failed.
+    assert_eq!(public.blocked_by, None);
+    assert_eq!(public.unverified_by, Some("security-group"));
     assert_eq!(report.exit_code(), 4);
+}
+
+/// The Instance Connect Endpoint of the tests below: in subnet 10.0.1.0/24
+/// of VPC 10.0.0.0/16, in group sg-eice, connecting from its own address.
+fn endpoint(subnet_cidr: Lookup<IpNet>, vpc_cidrs: Lookup<Vec<IpNet>>) -> Endpoint {
+    Endpoint {
+        id: "eice-0123".into(),
+        subnet_id: "subnet-e".into(),
+        security_groups: vec!["sg-eice".into()],
+        preserve_client_ip: false,
+        subnet_cidr,
+        vpc_cidrs,
+    }
+}
+
+fn known_endpoint() -> Endpoint {
+    endpoint(
+        Lookup::Known(net("10.0.1.0/24")),
+        Lookup::Known(vec![net("10.0.0.0/16")]),
+    )
+}
+
+/// The instance's group, admitting tcp/22 by one rule.
+fn ssh_group_from(rule: Permission) -> SecurityGroup {
+    SecurityGroup {
+        id: "sg-1".into(),
+        name: "web".into(),
+        ingress: vec![Permission {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            ..rule
+        }],
+    }
+}
+
+fn by_cidr(cidr: &str) -> Permission {
+    Permission {
+        cidrs: vec![net(cidr)],
+        ..Permission::default()
+    }
+}
+
+/// `berth doctor --via eice` with these facts.
+fn through_endpoint(host: &Host, rule: Permission, endpoint: Endpoint) -> Report {
+    diagnose(&Facts {
+        via: Via::Eice,
+        groups: Lookup::Known(vec![ssh_group_from(rule)]),
+        endpoints: Lookup::Known(vec![endpoint]),
+        ..healthy(host)
+    })
+}
+
+#[test]
+fn a_rule_that_covers_the_endpoint_lets_its_route_work() {
+    let host = example_host();
+    let by_group = Permission {
+        groups: vec!["sg-eice".into()],
+        ..Permission::default()
+    };
+    // Its subnet's CIDR unknown, its VPC's CIDR still covers it.
+    let only_vpc_known = endpoint(
+        Lookup::Unavailable("UnauthorizedOperation".into()),
+        Lookup::Known(vec![net("10.0.0.0/16")]),
+    );
+    let cases = [
+        (
+            "by the subnet's CIDR",
+            by_cidr("10.0.1.0/24"),
+            known_endpoint(),
+        ),
+        (
+            "by the VPC's CIDR",
+            by_cidr("10.0.0.0/16"),
+            known_endpoint(),
+        ),
+        ("by a wider CIDR", by_cidr("10.0.0.0/8"), known_endpoint()),
+        (
+            "by the endpoint's group",
+            by_group.clone(),
+            known_endpoint(),
+        ),
+        (
+            "by the VPC's CIDR, subnet unread",
+            by_cidr("10.0.0.0/16"),
+            only_vpc_known,
+        ),
+        (
+            "by the endpoint's group, nothing read",
+            by_group,
+            endpoint(
+                Lookup::Unavailable("UnauthorizedOperation".into()),
+                Lookup::Unavailable("UnauthorizedOperation".into()),
+            ),
+        ),
+    ];
+    for (name, rule, endpoint) in cases {
+        let report = through_endpoint(&host, rule, endpoint);
+        assert_eq!(
+            works(&report),
+            vec![RouteKind::InstanceConnectEndpoint],
+            "{name}: {:#?}",
+            report.findings
+        );
+        assert_eq!(
+            find(&report, "security-group").status,
+            Status::Pass,
+            "{name}"
+        );
+        assert_eq!(
+            crate::render::route_summary(&report),
+            "routes: instance-connect-endpoint works",
+            "{name}"
+        );
+        assert_eq!(report.exit_code(), 0, "{name}");
+    }
+}
+
+#[test]
+fn no_rule_covering_the_endpoint_blocks_its_route() {
+    let host = example_host();
+    // Another subnet of the VPC, and an office network.
+    for cidr in ["10.0.2.0/24", "203.0.113.0/24"] {
+        let report = through_endpoint(&host, by_cidr(cidr), known_endpoint());
+        let f = find(&report, "security-group");
+        assert_eq!(f.status, Status::Fail, "{cidr}: {f:#?}");
+        assert!(f.evidence.contains(cidr), "{}", f.evidence);
+        assert!(
+            f.fix[0].contains("--source-group sg-eice"),
+            "{cidr}: {:?}",
+            f.fix
+        );
+        let route = &report.routes[0];
+        assert_eq!(route.blocked_by, Some("security-group"), "{cidr}");
+        assert_eq!(route.unverified_by, None, "{cidr}");
+        assert_eq!(
+            crate::render::route_summary(&report),
+            "routes: instance-connect-endpoint blocked by security-group"
+        );
+        assert_eq!(report.exit_code(), 4);
+    }
+}
+
+#[test]
+fn a_fact_that_cannot_be_read_leaves_the_endpoint_route_unverified_not_blocked() {
+    let host = example_host();
+    let unread = endpoint(
+        Lookup::Unavailable("ec2:DescribeSubnets: UnauthorizedOperation".into()),
+        Lookup::Unavailable("ec2:DescribeVpcs: UnauthorizedOperation".into()),
+    );
+    let report = through_endpoint(&host, by_cidr("10.0.0.0/16"), unread);
+    let f = find(&report, "security-group");
+    assert_eq!(f.status, Status::Unknown, "{f:#?}");
+    assert!(
+        find(&report, "instance-connect-endpoint")
+            .evidence
+            .contains("UnauthorizedOperation"),
+        "{:#?}",
+        report.findings
+    );
+    let route = &report.routes[0];
+    assert!(!route.works && route.unverified, "{route:?}");
+    assert_eq!(route.blocked_by, None);
+    assert_eq!(route.unverified_by, Some("security-group"));
+    assert_eq!(
+        crate::render::route_summary(&report),
+        "routes: instance-connect-endpoint unverified by security-group"
+    );
+    assert_eq!(report.exit_code(), 4);
+}
+
+#[test]
+fn an_endpoint_that_preserves_the_client_address_needs_a_rule_for_the_operator() {
+    let host = example_host();
+    let preserving = Endpoint {
+        preserve_client_ip: true,
+        ..known_endpoint()
+    };
+    // healthy() connects from 198.51.100.7.
+    let report = through_endpoint(&host, by_cidr("10.0.0.0/16"), preserving.clone());
+    assert_eq!(report.routes[0].blocked_by, Some("security-group"));
+    let report = through_endpoint(&host, by_cidr("198.51.100.0/24"), preserving.clone());
+    assert_eq!(works(&report), vec![RouteKind::InstanceConnectEndpoint]);
+    // Its group admits it either way.
+    let by_group = Permission {
+        groups: vec!["sg-eice".into()],
+        ..Permission::default()
+    };
+    let report = through_endpoint(&host, by_group, preserving);
+    assert_eq!(works(&report), vec![RouteKind::InstanceConnectEndpoint]);
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::io::IsTerminal;
 use crate::transport::{self, TransportError};
 
 /// Whether a person is there to pick.
-pub fn available() -> bool {
+fn available() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
@@ -80,17 +80,6 @@ pub fn choose(chooser: &Chooser, offer: &Offer<'_>) -> Result<Choice, TransportE
             Ok(picked.map_or(Choice::Cancelled, Choice::Picked))
         }
     }
-}
-
-/// Lets the user choose one of `labels` in the finder; `None` if they
-/// cancelled.
-pub fn pick(prompt: &str, labels: &[String]) -> std::io::Result<Option<usize>> {
-    finder(&Offer {
-        prompt,
-        header: None,
-        rows: labels,
-        color: false,
-    })
 }
 
 #[cfg(unix)]

@@ -445,15 +445,19 @@ pub fn doctor_lines(report: &Report, palette: Palette) -> Vec<String> {
     lines
 }
 
-/// `routes: private works; public blocked by internet-gateway`.
+/// `routes: private works; public blocked by internet-gateway;
+/// instance-connect-endpoint unverified by security-group`: a check that
+/// failed blocks, one berth could not decide only leaves the route
+/// unverified.
 pub fn route_summary(report: &Report) -> String {
     let parts: Vec<String> = report
         .routes
         .iter()
-        .map(|r| match (r.works, r.blocked_by) {
-            (true, _) => format!("{} works", r.route.name()),
-            (false, Some(check)) => format!("{} blocked by {check}", r.route.name()),
-            (false, None) => format!("{} unavailable", r.route.name()),
+        .map(|r| match (r.works, r.blocked_by, r.unverified_by) {
+            (true, _, _) => format!("{} works", r.route.name()),
+            (false, Some(check), _) => format!("{} blocked by {check}", r.route.name()),
+            (false, None, Some(check)) => format!("{} unverified by {check}", r.route.name()),
+            (false, None, None) => format!("{} unavailable", r.route.name()),
         })
         .collect();
     format!("routes: {}", parts.join("; "))

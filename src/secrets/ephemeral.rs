@@ -217,7 +217,8 @@ mod tests {
         let public = ssh_key::PublicKey::from_openssh(key.public_openssh()).expect("public");
         assert_eq!(public.algorithm(), ssh_key::Algorithm::Ed25519);
         assert_eq!(public.comment(), COMMENT);
-        let private = PrivateKey::read_openssh_file(key.path()).expect("private");
+        let private = crate::secrets::openssh::read(&fs::read_to_string(key.path()).expect("read"))
+            .expect("private");
         assert!(!private.is_encrypted());
         assert_eq!(private.public_key().key_data(), public.key_data());
 
@@ -232,7 +233,8 @@ mod tests {
     fn an_rsa_key_has_2048_bits_or_more() {
         let tmp = tempfile::tempdir().expect("tmp");
         let key = EphemeralKey::generate(tmp.path(), KeyType::Rsa).expect("key");
-        let private = PrivateKey::read_openssh_file(key.path()).expect("private");
+        let private = crate::secrets::openssh::read(&fs::read_to_string(key.path()).expect("read"))
+            .expect("private");
         let rsa = private.key_data().rsa().expect("an RSA key");
         // The modulus is an mpint: a leading zero byte keeps it positive.
         let bits = rsa.public.n.as_positive_bytes().expect("positive").len() * 8;

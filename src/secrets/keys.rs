@@ -168,7 +168,9 @@ fn classify(bytes: &[u8]) -> Result<KeyContent, &'static str> {
         return Err(PUBLIC_KEY);
     }
     if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
-        return match ssh_key::PrivateKey::from_openssh(text) {
+        // Through the crate's one reader, which takes any line width (ssh-keygen
+        // wraps at 70 columns, many other writers at 64).
+        return match super::openssh::read(text) {
             Ok(key) => Ok(KeyContent {
                 encrypted: key.is_encrypted(),
             }),
@@ -358,6 +360,57 @@ mod tests {
             );
         }
         assert_eq!(classify(&[0xff, 0xfe, 0x00]), Err("not a key file"));
+    }
+
+    /// `text` with the base64 body of its PEM block wrapped at `width`
+    /// columns, as writers other than ssh-keygen wrap it.
+    fn rewrapped(text: &str, width: usize) -> String {
+        let lines: Vec<&str> = text.lines().collect();
+        let body: String = lines[1..lines.len() - 1].concat();
+        let wrapped: Vec<String> = body
+            .as_bytes()
+            .chunks(width)
+            .map(|c| String::from_utf8(c.to_vec()).expect("base64 is ASCII"))
+            .collect();
+        format!(
+            "{}\n{}\n{}\n",
+            lines[0],
+            wrapped.join("\n"),
+            lines[lines.len() - 1]
+        )
+    }
+
+    #[test]
+    fn openssh_keys_are_read_at_any_line_width() {
+        for (name, text, encrypted) in [
+            ("rsa", include_str!("testdata/rsa-openssh.key"), false),
+            (
+                "rsa, encrypted",
+                include_str!("testdata/rsa-openssh-encrypted.key"),
+                true,
+            ),
+            (
+                "ed25519",
+                include_str!("testdata/ed25519-openssh.key"),
+                false,
+            ),
+        ] {
+            let narrow = rewrapped(text, 64);
+            assert!(
+                narrow.lines().nth(1).is_some_and(|l| l.len() == 64),
+                "{name}: {narrow}"
+            );
+            assert_eq!(
+                classify(narrow.as_bytes()).map(|c| c.encrypted),
+                Ok(encrypted),
+                "{name}"
+            );
+            // Through -i as well: the file is taken as the key it is.
+            let tmp = tempfile::tempdir().expect("tmp");
+            let path = tmp.path().join("key");
+            std::fs::write(&path, &narrow).expect("write");
+            assert_eq!(inspect(&path).expect(name).encrypted, encrypted, "{name}");
+        }
     }
 
     #[test]

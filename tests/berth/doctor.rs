@@ -832,6 +832,37 @@ fn by_default_every_route_is_checked() {
 }
 
 #[test]
+fn doctor_via_eice_says_the_route_works_on_a_healthy_host() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    // The bastion's group admits ssh from 127.0.0.0/8, a CIDR that covers
+    // the endpoint's subnet, where the endpoint (not preserving the
+    // client's address) connects from; prod-al2023's admits the endpoint's
+    // group by name.
+    let bastion = sb.host("bastion").instance_id.clone();
+    for target in [bastion, target(sb, "prod-al2023")] {
+        let run = doctor(&berth, &target, &["--via", "eice"]);
+        run.expect_code(0);
+        let endpoint = route(&run, "instance-connect-endpoint");
+        assert_eq!(endpoint["works"], true, "{target}: {}", run.stdout);
+        assert!(endpoint.get("blocked_by").is_none(), "{endpoint:#}");
+        assert_eq!(finding(&run, "security-group")["status"], "pass");
+        assert!(
+            finding(&run, "instance-connect-endpoint")["evidence"]
+                .as_str()
+                .is_some_and(|e| e.contains(&sb.eice.endpoint_id)
+                    && e.contains(&sb.eice.subnet_id)),
+            "{}",
+            run.stdout
+        );
+        berth
+            .run(&["doctor", &target, "--via", "eice"])
+            .expect_code(0)
+            .stdout_has("routes: instance-connect-endpoint works");
+    }
+}
+
+#[test]
 fn a_bastion_route_works_when_the_group_lets_the_bastion_in() {
     let sb = sandbox();
     let bastion = sb.host("bastion");

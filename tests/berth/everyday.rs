@@ -942,6 +942,38 @@ fn escape_cancels_the_picker_with_130_and_restores_the_terminal() {
 }
 
 #[test]
+fn escape_cancels_the_container_picker_with_130_too() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let host = format!("{}/{}", sb.fleet.cluster, sb.fleet.pair.host);
+    for keys in [vec![("bat", 2500), ("\x1b", 300)], vec![("\x03", 2500)]] {
+        let run = on_terminal(
+            &berth,
+            &[
+                "exec",
+                &host,
+                "--via",
+                "private",
+                "--",
+                "printenv",
+                "CONTAINER_NAME",
+            ],
+            &keys,
+        );
+        assert_eq!(exit_status(&run), 130, "{keys:?}: {run:#?}");
+        run.stdout_has("2 containers on").stdout_has("cancelled");
+        terminal_restored(&run);
+    }
+    // Nothing ran in any container there (no other test execs on it).
+    let ip = sb.host(&sb.fleet.pair.host).private_ip.clone().expect("ip");
+    let log = std::fs::read_to_string(&sb.docker_log).expect("docker log");
+    assert!(
+        !log.lines().any(|l| l.starts_with(&format!("{ip} "))),
+        "{log}"
+    );
+}
+
+#[test]
 fn berth_picker_first_or_a_program_picks_without_a_terminal() {
     let sb = sandbox();
     let mut berth = Berth::new(sb);

@@ -192,6 +192,78 @@ fn exec_enters_the_tasks_container_on_its_host() {
 }
 
 #[test]
+fn exec_looks_the_task_up_in_the_region_its_arn_names() {
+    let sb = sandbox();
+    let mut berth = Berth::new(sb);
+    // The default region is another than the sandbox's, which the task's
+    // ARN names: the host and its containers are found there all the same.
+    berth.env("AWS_REGION", Some("eu-west-1"));
+    let task_arn = &sb.fleet.tasks["fleet-01"];
+    assert!(task_arn.contains(&format!(":{}:", sb.region)), "{task_arn}");
+    berth
+        .run(&[
+            "exec",
+            task_arn,
+            "--via",
+            "private",
+            "--",
+            "printenv",
+            "CONTAINER_NAME",
+        ])
+        .expect_code(0)
+        .stdout_has("web");
+}
+
+#[test]
+fn exec_chooses_among_containers_as_berth_picker_says() {
+    let sb = sandbox();
+    let pair = &sb.fleet.pair;
+    let mut berth = Berth::new(sb);
+    let host = format!("{}/{}", sb.fleet.cluster, pair.host);
+    let args = [
+        "exec",
+        &host,
+        "--via",
+        "private",
+        "--dry-run",
+        "--output",
+        "json",
+    ];
+    // Without a terminal or a chooser: both are listed.
+    berth
+        .run(&args)
+        .expect_code(3)
+        .stderr_has("web (web:")
+        .stderr_has("batch (batch:");
+
+    // The container's name and the index of its task in `pair.tasks`.
+    let chosen = |berth: &Berth| {
+        let run = berth.run(&args);
+        run.expect_code(0);
+        let container = run.json()["container"].clone();
+        let task = pair
+            .tasks
+            .iter()
+            .position(|t| container["task_arn"] == t.as_str())
+            .unwrap_or_else(|| panic!("not a task of {}: {run:#?}", pair.host));
+        (container["name"].as_str().expect("name").to_owned(), task)
+    };
+    berth.env("BERTH_PICKER", Some("first"));
+    let (first, _) = chosen(&berth);
+    assert!(["web", "batch"].contains(&first.as_str()), "{first}");
+    berth.env("BERTH_PICKER", Some("grep --max-count=1 batch"));
+    assert_eq!(chosen(&berth), ("batch".to_owned(), 1));
+    berth.env("BERTH_PICKER", Some("grep --max-count=1 web"));
+    assert_eq!(chosen(&berth), ("web".to_owned(), 0));
+    // A chooser that picks nothing: nothing runs.
+    berth.env("BERTH_PICKER", Some("false"));
+    berth
+        .run(&args)
+        .expect_code(3)
+        .stderr_has("nothing was picked");
+}
+
+#[test]
 fn cp_copies_both_ways_by_the_route_ssh_takes() {
     let sb = sandbox();
     let host = format!("{}/fleet-03", sb.fleet.cluster);

@@ -144,6 +144,16 @@ pub struct SandboxFleet {
     /// `b` holds the failing host, `c`'s standalone task never drains, `d`
     /// holds the unreachable host beside one that answers.
     pub maintenance: BTreeMap<String, Vec<String>>,
+    /// A host that runs two tasks, so two containers.
+    pub pair: SandboxPair,
+}
+
+/// Two tasks on one host (see [`SandboxFleet::pair`]).
+#[derive(Debug, Deserialize)]
+pub struct SandboxPair {
+    pub host: String,
+    /// The ARNs of its `web` task and of its `batch` task.
+    pub tasks: Vec<String>,
 }
 
 /// The EC2 Instance Connect Endpoint in the sandbox subnet and the

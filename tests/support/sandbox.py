@@ -145,6 +145,9 @@ FLEET_FAILING_MESSAGE = "fleet-48: no space left on device"
 FLEET_MAINTENANCE = {"a": [40, 41, 42, 43], "b": [44, 45, 48], "c": [39], "d": [46, 49]}
 FLEET_SERVICE_TASKS = [0, 1, 2, 40, 41, 44]
 FLEET_STANDALONE_TASKS = [39]
+# Two tasks (`web`, `batch`) on one host: `berth exec` there has a container
+# to choose (moto gives a task one container, whatever its definition).
+FLEET_PAIR_HOST = 7
 # Where the ECS agent writes its logs on a container instance.
 ECS_LOG_DIR = "/var/log/ecs"
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
@@ -1446,8 +1449,14 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             task = ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition="batch",
                                   containerInstances=[self.hosts[names[i]]["container_instance_arn"]])
             tasks[names[i]] = task["tasks"][0]["taskArn"]
-        self.record_container_runtime_ids(list(tasks.values()) + list(self.tasks.values()))
+        pair_host = names[FLEET_PAIR_HOST]
+        pair = [ecs.start_task(cluster=FLEET_CLUSTER, taskDefinition=definition,
+                               containerInstances=[self.hosts[pair_host]["container_instance_arn"]]
+                               )["tasks"][0]["taskArn"] for definition in ("web", "batch")]
+        self.record_container_runtime_ids(list(tasks.values()) + list(self.tasks.values())
+                                          + pair)
         self.fleet = {
+            "pair": {"host": pair_host, "tasks": pair},
             "cluster": FLEET_CLUSTER, "hosts": names,
             "unreachable": names[FLEET_UNREACHABLE], "failing": names[FLEET_FAILING],
             "failing_status": FLEET_FAILING_STATUS, "failing_message": FLEET_FAILING_MESSAGE,
