@@ -92,19 +92,14 @@ fn finder(offer: &Offer<'_>) -> std::io::Result<Option<usize>> {
     terminal::pick(&frame, offer.rows.to_vec())
 }
 
-/// Elsewhere, dialoguer's fuzzy select.
+/// Elsewhere there is no built-in finder: as without a terminal, the
+/// caller lists the candidates (BERTH_PICKER still works).
 #[cfg(not(unix))]
-fn finder(offer: &Offer<'_>) -> std::io::Result<Option<usize>> {
-    use dialoguer::FuzzySelect;
-    use dialoguer::console::Term;
-    let result = FuzzySelect::new()
-        .with_prompt(offer.prompt)
-        .items(offer.rows)
-        .default(0)
-        .interact_on_opt(&Term::stderr())
-        .map_err(|dialoguer::Error::IO(e)| e);
-    let _ = Term::stderr().show_cursor();
-    result
+fn finder(_offer: &Offer<'_>) -> std::io::Result<Option<usize>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the built-in picker needs a Unix terminal; set BERTH_PICKER=first or to a chooser program",
+    ))
 }
 
 #[cfg(test)]
