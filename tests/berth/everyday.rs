@@ -787,39 +787,6 @@ fn bash_completion_loads_and_completes_clusters_and_hosts_from_the_cache() {
     assert!(complete("berth ssh-config --hosts ed").contains(&"edge".to_owned()));
 }
 
-#[test]
-fn the_man_page_comes_from_the_same_definitions() {
-    let sb = sandbox();
-    let run = Berth::new(sb).run(&["man"]);
-    run.expect_code(0)
-        .stdout_has(".TH berth 1")
-        .stdout_has("ssh\\-config")
-        .stdout_has("completions")
-        .stdout_has("\\-\\-cache\\-ttl");
-    // One command's page, with its own options.
-    let berth = Berth::new(sb);
-    berth
-        .run(&["man", "ssh"])
-        .expect_code(0)
-        .stdout_has(".TH berth-ssh 1")
-        .stdout_has("\\-\\-ephemeral\\-key");
-    berth
-        .run(&["man", "sideways"])
-        .expect_code(2)
-        .stderr_has("berth has no command `sideways`")
-        .stderr_has("ssh-config");
-    // Every page into a folder, each named on stdout.
-    let dir = berth.home().join("man1");
-    let run = berth.run(&["man", "--dir", &dir.display().to_string()]);
-    run.expect_code(0);
-    for page in ["berth.1", "berth-ssh.1", "berth-run.1", "berth-doctor.1"] {
-        let path = dir.join(page);
-        assert!(run.stdout.contains(&path.display().to_string()), "{run:#?}");
-        let text = std::fs::read_to_string(&path).expect("page");
-        assert!(text.starts_with(".ie"), "{page}: {text}");
-    }
-}
-
 /// Runs berth on a pseudo-terminal (util-linux `script`) of 40x160,
 /// typing each of `keys` after its pause; then prints berth's exit status
 /// and the terminal's modes (`stty -a`), to show what berth left behind.

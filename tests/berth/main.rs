@@ -552,22 +552,6 @@ fn show_reports_facts_and_plan() {
 }
 
 #[test]
-fn help_completions_and_man_page() {
-    let sb = sandbox();
-    let berth = Berth::new(sb);
-    berth
-        .run(&["ssh", "--help"])
-        .expect_code(0)
-        .stdout_has("CLUSTER/service/NAME")
-        .stdout_has("the remote user's shell runs the result");
-    berth
-        .run(&["completions", "bash"])
-        .expect_code(0)
-        .stdout_has("_berth");
-    berth.run(&["man"]).expect_code(0).stdout_has(".TH berth");
-}
-
-#[test]
 fn ls_follows_pages_and_batches_describes() {
     let sb = sandbox();
     let run = Berth::new(sb).run(&["--stats", "ls", "bench", "--output", "json"]);

@@ -16,8 +16,12 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 
+pub mod cases;
 mod changes;
 pub mod desktop;
+// The quick tier's fake AWS endpoint; the sandbox tier has moto.
+#[allow(dead_code)]
+pub mod fake_aws;
 pub mod faults;
 
 #[derive(Debug, Deserialize)]
@@ -596,12 +600,24 @@ pub struct Berth {
 
 impl Berth {
     pub fn new(sandbox: &Sandbox) -> Self {
-        let home = tempfile::tempdir().expect("home");
-        let ssh_dir = home.path().join(".ssh");
-        std::fs::create_dir_all(&ssh_dir).expect("mkdir .ssh");
+        let mut berth = Self::against(&sandbox.endpoint, &sandbox.region);
+        let ssh_dir = berth.home().join(".ssh");
         let key = ssh_dir.join(format!("{}.pem", sandbox.key_name));
         std::fs::copy(&sandbox.key_path, &key).expect("copy key");
         set_mode(&key, 0o600);
+        berth.env("BERTH_SSH", Some(&sandbox.ssh.display().to_string()));
+        // Endpoint tunnels go to the stand-in, never to a real DnsName.
+        berth.env("BERTH_EICE_URL", Some(&sandbox.eice.url));
+        berth
+    }
+
+    /// berth with a fresh HOME (an empty `~/.ssh`), fake credentials and
+    /// every AWS client pointed at `endpoint`: the quick tier's fake, or
+    /// the sandbox's moto.
+    pub fn against(endpoint: &str, region: &str) -> Self {
+        let home = tempfile::tempdir().expect("home");
+        let ssh_dir = home.path().join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).expect("mkdir .ssh");
         set_mode(&ssh_dir, 0o700);
         let h = home.path().display().to_string();
         let env = vec![
@@ -611,17 +627,14 @@ impl Berth {
             ("XDG_CACHE_HOME".into(), format!("{h}/.cache")),
             ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-            ("AWS_REGION".into(), sandbox.region.clone()),
-            ("AWS_ENDPOINT_URL".into(), sandbox.endpoint.clone()),
+            ("AWS_REGION".into(), region.to_owned()),
+            ("AWS_ENDPOINT_URL".into(), endpoint.to_owned()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("AWS_CONFIG_FILE".into(), format!("{h}/.aws/config")),
             (
                 "AWS_SHARED_CREDENTIALS_FILE".into(),
                 format!("{h}/.aws/credentials"),
             ),
-            ("BERTH_SSH".into(), sandbox.ssh.display().to_string()),
-            // Endpoint tunnels go to the stand-in, never to a real DnsName.
-            ("BERTH_EICE_URL".into(), sandbox.eice.url.clone()),
         ];
         Self { home, env }
     }

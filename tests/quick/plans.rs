@@ -1,0 +1,194 @@
+//! Plans from AWS's facts, as `--dry-run` prints them: the user from the
+//! AMI, the key from the key pair, the address from the route.
+
+use crate::support::cases::{case, check};
+use crate::support::fake_aws::{Answer, FakeInstance, describe_images, describe_instances};
+use crate::support::set_mode;
+use crate::{NO_CLIENT, with_aws};
+
+const AL2023: &str = "ami-0a1b2c3d4e5f60001";
+const UBUNTU: &str = "ami-0a1b2c3d4e5f60002";
+
+fn instance(id: &'static str, image: &'static str, name: &'static str) -> FakeInstance {
+    FakeInstance {
+        id,
+        image,
+        state: "running",
+        private_ip: "10.0.0.5",
+        public_ip: Some("203.0.113.5"),
+        public_dns: Some("ec2-203-0-113-5.compute-1.amazonaws.com"),
+        key_name: Some("prod-key"),
+        platform: None,
+        name,
+    }
+}
+
+fn replies(instances: &[FakeInstance]) -> Vec<(&'static str, Answer)> {
+    vec![
+        ("DescribeInstances", describe_instances(instances)),
+        (
+            "DescribeImages",
+            describe_images(&[
+                (
+                    AL2023,
+                    "al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-x86_64",
+                    "Linux/UNIX",
+                ),
+                (
+                    UBUNTU,
+                    "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20251101",
+                    "Linux/UNIX",
+                ),
+            ])
+            .into(),
+        ),
+    ]
+}
+
+/// berth against a fake EC2 that knows `instances`, with the key pair's
+/// file in `~/.ssh`.
+fn berth_knowing(
+    instances: &[FakeInstance],
+) -> (crate::support::Berth, crate::support::fake_aws::FakeAws) {
+    let (berth, aws) = with_aws(replies(instances));
+    let key = berth.home().join(".ssh/prod-key.pem");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/secrets/testdata/rsa-pkcs1.pem"
+        ),
+        &key,
+    )
+    .expect("key");
+    set_mode(&key, 0o600);
+    (berth, aws)
+}
+
+#[test]
+fn a_dry_run_prints_the_ssh_the_facts_make() {
+    let al2023 = instance("i-0123456789abcdef0", AL2023, "web-1");
+    let ubuntu = instance("i-0123456789abcdef1", UBUNTU, "web-2");
+    let private = FakeInstance {
+        public_ip: None,
+        public_dns: None,
+        ..instance("i-0123456789abcdef2", AL2023, "inner")
+    };
+    let (berth, aws) = berth_knowing(&[al2023, ubuntu, private]);
+    let key = berth.home().join(".ssh/prod-key.pem").display().to_string();
+    let public = "ec2-203-0-113-5.compute-1.amazonaws.com";
+    // (arguments after `ssh`, the command line printed)
+    let table: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["i-0123456789abcdef0"],
+            format!("{NO_CLIENT} -i {key} -o 'IdentitiesOnly=yes' -- ec2-user@{public}"),
+        ),
+        (
+            vec!["i-0123456789abcdef1"],
+            format!("{NO_CLIENT} -i {key} -o 'IdentitiesOnly=yes' -- ubuntu@{public}"),
+        ),
+        (
+            vec!["i-0123456789abcdef0", "--via", "private"],
+            format!("{NO_CLIENT} -i {key} -o 'IdentitiesOnly=yes' -- ec2-user@10.0.0.5"),
+        ),
+        (
+            vec!["i-0123456789abcdef0", "-l", "ops", "-p", "2222"],
+            format!("{NO_CLIENT} -p 2222 -i {key} -o 'IdentitiesOnly=yes' -- ops@{public}"),
+        ),
+        (
+            vec![
+                "i-0123456789abcdef0",
+                "-o",
+                "ServerAliveInterval=5",
+                "--",
+                "uptime",
+            ],
+            format!(
+                "{NO_CLIENT} -o 'ServerAliveInterval=5' -i {key} -o 'IdentitiesOnly=yes' -- \
+                 ec2-user@{public} uptime"
+            ),
+        ),
+    ];
+    for (args, expected) in table {
+        // `--dry-run` before any `--`, after which words are the command.
+        let mut argv = vec!["ssh", "--dry-run"];
+        argv.extend(&args);
+        let run = berth.run(&argv);
+        run.expect_code(0);
+        assert_eq!(run.stdout.trim_end(), expected, "{args:?}: {run:#?}");
+    }
+    // A cold connect to one instance id asks EC2 only: never a cluster
+    // listing.
+    let calls = aws.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c == "DescribeInstances" || c == "DescribeImages"),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn plans_that_cannot_be_made_say_why_and_what_to_do() {
+    let windows = FakeInstance {
+        platform: Some("windows"),
+        ..instance("i-0123456789abcdef3", AL2023, "win-1")
+    };
+    let stopped = FakeInstance {
+        state: "stopped",
+        ..instance("i-0123456789abcdef4", AL2023, "off")
+    };
+    let private = FakeInstance {
+        public_ip: None,
+        public_dns: None,
+        ..instance("i-0123456789abcdef2", AL2023, "inner")
+    };
+    let (berth, _aws) = berth_knowing(&[windows, stopped, private]);
+    let cases = vec![
+        case(
+            "a Windows host",
+            &["ssh", "i-0123456789abcdef3", "--dry-run"],
+            4,
+            &["is a Windows instance", "berth rdp"],
+        ),
+        case(
+            "a stopped host",
+            &["ssh", "i-0123456789abcdef4", "--dry-run"],
+            4,
+            &["is stopped, not running"],
+        ),
+        case(
+            "no public address",
+            &["ssh", "i-0123456789abcdef2", "--via", "public", "--dry-run"],
+            4,
+            &["no public address"],
+        ),
+        case(
+            "an instance EC2 does not know",
+            &["ssh", "i-0123456789abcdef9", "--dry-run"],
+            3,
+            &["i-0123456789abcdef9"],
+        ),
+    ];
+    assert_eq!(check(&berth, cases), 4);
+}
+
+#[test]
+fn a_json_dry_run_holds_the_argv_and_the_route() {
+    let (berth, _aws) = berth_knowing(&[instance("i-0123456789abcdef0", AL2023, "web-1")]);
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "ssh",
+        "i-0123456789abcdef0",
+        "--via",
+        "private",
+        "--dry-run",
+    ]);
+    let out = run.expect_code(0).json();
+    assert_eq!(
+        out["argv"].as_array().and_then(|a| a.last()),
+        Some(&"ec2-user@10.0.0.5".into())
+    );
+    assert_eq!(out["route"]["route"], "private", "{out:#}");
+    assert_eq!(out["plan"]["user"], "ec2-user", "{out:#}");
+}
