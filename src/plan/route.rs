@@ -249,7 +249,7 @@ pub fn choose(
             }),
         },
         Via::Eice => match endpoint {
-            EndpointLookup::Found(_) if host.ec2.private_ip.is_none() => {
+            EndpointLookup::Found(_) if host.ec2.tunnel_address().is_none() => {
                 Err(RouteError::NoPrivateAddress { instance_id })
             }
             EndpointLookup::Found(_) => Ok(take(
@@ -309,14 +309,14 @@ fn private_considered(host: &Host, why: &str) -> Considered {
 }
 
 fn endpoint_considered(host: &Host, endpoint: &EndpointLookup) -> Considered {
-    let (usable, reason) = match (endpoint, &host.ec2.private_ip) {
+    let (usable, reason) = match (endpoint, host.ec2.tunnel_address()) {
         (EndpointLookup::Found(id), Some(ip)) => (
             true,
             format!("through EC2 Instance Connect Endpoint {id} to {ip}"),
         ),
         (EndpointLookup::Found(id), None) => (
             false,
-            format!("endpoint {id} found, but no private address"),
+            format!("endpoint {id} found, but no private IPv4 or IPv6 address"),
         ),
         (EndpointLookup::NoneIn { vpc_id }, _) => (
             false,
