@@ -438,6 +438,19 @@ mod tests {
         Option<RouteKind>,
     );
 
+    #[test]
+    fn an_ipv6_only_host_goes_through_the_endpoint() {
+        let mut v6 = host(false, false);
+        v6.ec2.ipv6 = Some("2600:1f18:abcd:1::7".to_owned());
+        for via in [Via::Eice, Via::Auto] {
+            let choice = choose(via, &v6, &found(BastionSource::Tag), &eice())
+                .unwrap_or_else(|e| panic!("{via:?}: {e}"));
+            assert_eq!(choice.route, RouteKind::Eice, "{via:?}");
+        }
+        // A bastion reaches private IPv4 addresses only.
+        assert!(choose(Via::Bastion, &v6, &found(BastionSource::Tag), &eice()).is_err());
+    }
+
     #[rustfmt::skip]
     fn rows() -> Vec<Row> {
         use RouteKind::{Bastion, Eice, Private, Public};
