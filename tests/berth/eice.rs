@@ -526,7 +526,9 @@ fn a_port_the_endpoint_does_not_tunnel_to_is_named_as_such() {
 }
 
 /// An HTTP CONNECT proxy on loopback that records each request line it
-/// served, and tunnels only to 127.0.0.0/8.
+/// served, and tunnels only to 127.0.0.0/8; optionally it cuts each
+/// tunnel (both connections, no goodbye) a while after opening it, as a
+/// network that drops a session does.
 struct ConnectProxy {
     port: u16,
     served: Arc<Mutex<Vec<String>>>,
@@ -534,6 +536,10 @@ struct ConnectProxy {
 
 impl ConnectProxy {
     fn start() -> Self {
+        Self::start_cutting(None)
+    }
+
+    fn start_cutting(after: Option<Duration>) -> Self {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let port = listener.local_addr().expect("address").port();
         let served = Arc::new(Mutex::new(Vec::new()));
@@ -541,7 +547,7 @@ impl ConnectProxy {
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let record = Arc::clone(&record);
-                std::thread::spawn(move || Self::serve(client, &record));
+                std::thread::spawn(move || Self::serve(client, &record, after));
             }
         });
         Self { port, served }
@@ -551,7 +557,7 @@ impl ConnectProxy {
         self.served.lock().expect("lock").clone()
     }
 
-    fn serve(client: TcpStream, served: &Mutex<Vec<String>>) {
+    fn serve(client: TcpStream, served: &Mutex<Vec<String>>, cut_after: Option<Duration>) {
         let mut reader = BufReader::new(client.try_clone().expect("clone"));
         let mut request = String::new();
         if reader.read_line(&mut request).is_err() {
@@ -581,6 +587,17 @@ impl ConnectProxy {
             return;
         };
         let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        if let Some(after) = cut_after {
+            let (client, upstream) = (
+                client.try_clone().expect("clone"),
+                upstream.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                std::thread::sleep(after);
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                let _ = upstream.shutdown(std::net::Shutdown::Both);
+            });
+        }
         let (mut from_client, mut to_upstream) = (
             client.try_clone().expect("clone"),
             upstream.try_clone().expect("clone"),
@@ -647,6 +664,50 @@ fn tunnels_go_through_the_proxy_the_environment_names_unless_no_proxy_says_not()
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(proxy.served().len(), before, "{:?}", proxy.served());
+}
+
+#[test]
+fn a_tunnel_cut_after_data_flowed_says_it_broke_mid_session() {
+    let sb = sandbox();
+    let host = sb.host("prod-draining");
+    // The network between berth and the endpoint drops the connection
+    // two seconds into the session.
+    let proxy = ConnectProxy::start_cutting(Some(Duration::from_secs(2)));
+    let mut berth = Berth::new(sb);
+    berth.env(
+        "HTTPS_PROXY",
+        Some(&format!("http://127.0.0.1:{}", proxy.port)),
+    );
+    let mut child = spawn_proxy(&berth, &["proxy", "--via", "eice", &host.instance_id, "22"]);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).expect("read the banner");
+    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner:?}");
+    let stdin = child.stdin.take().map(|mut stdin| {
+        stdin.write_all(b"SSH-2.0-berth-test\r\n").expect("write");
+        stdin
+    });
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let out = wait_within(child, Duration::from_secs(20));
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the tunnel through {} to {}:22 broke mid-session (20 bytes sent, ",
+            sb.eice.endpoint_id,
+            host.private_ip.as_deref().expect("ip")
+        )),
+        "{stderr}"
+    );
+    // Not blamed on the groups (they let it in), nor in the websocket
+    // library's words.
+    assert!(
+        stderr.contains("so the security groups let it in"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("security groups must"), "{stderr}");
+    assert!(!stderr.contains("closing handshake"), "{stderr}");
 }
 
 /// An instance of its own whose address the test listens on, port 22, in
