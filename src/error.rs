@@ -9,7 +9,7 @@
 //! | 5    | an AWS error (EC2 Instance Connect's refusals included) |
 //! | 6    | no usable AWS credentials |
 //! | 130  | the picker was cancelled (Esc, Ctrl-C) |
-//! | 255  | ssh could not connect (ssh's own status, passed through) |
+//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit |
 
 use std::fmt::Write as _;
 

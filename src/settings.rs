@@ -33,6 +33,31 @@ pub const EICE_URL_VAR: &str = "BERTH_EICE_URL";
 /// `pin`) pins them per instance from the console output.
 pub const HOST_KEYS_VAR: &str = "BERTH_HOST_KEYS";
 
+/// The proxy variables as curl (and the AWS CLI) read them: each
+/// upper-case name first, then its lower-case one. Values are kept with
+/// the name they came from, for messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyEnv {
+    pub https: Option<(&'static str, String)>,
+    pub http: Option<(&'static str, String)>,
+    pub no_proxy: Option<String>,
+}
+
+impl ProxyEnv {
+    pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let first = |names: [&'static str; 2]| {
+            names
+                .into_iter()
+                .find_map(|name| env(name).map(|value| (name, value)))
+        };
+        Self {
+            https: first(["HTTPS_PROXY", "https_proxy"]),
+            http: first(["HTTP_PROXY", "http_proxy"]),
+            no_proxy: first(["NO_PROXY", "no_proxy"]).map(|(_, value)| value),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools)] // independent switches, each from its own flag or variable
 pub struct Settings {
@@ -80,6 +105,9 @@ pub struct Settings {
     /// `$BERTH_EICE_URL`: the scheme and host every endpoint tunnel goes
     /// to instead of the endpoint's own.
     pub eice_url: Option<String>,
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (or their lower-case
+    /// names): the proxy endpoint tunnels go through.
+    pub proxy: ProxyEnv,
     /// Pin host keys per instance from its console output (unless
     /// `$BERTH_HOST_KEYS` is `openssh`).
     pub pin_host_keys: bool,
@@ -200,6 +228,7 @@ impl Settings {
             picker: env(PICKER_VAR),
             rdp_client: env(RDP_CLIENT_VAR),
             eice_url: env(EICE_URL_VAR),
+            proxy: ProxyEnv::resolve(env),
             pin_host_keys: env(HOST_KEYS_VAR).is_none_or(|v| v != "openssh"),
             ssh_passphrase_helper: env("SSH_AUTH_SOCK").is_some() || env("SSH_ASKPASS").is_some(),
         })
@@ -449,6 +478,39 @@ fn list_file_settings(layers: &mut Layers<'_>, config: &Config) {
         layers.file_only(
             format!("amis[{i}]"),
             format!("name = {:?}, user = {:?}", ami.name, ami.user),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_variables_upper_case_first_then_lower_case() {
+        let resolve = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            ProxyEnv::resolve(&move |name: &str| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        assert_eq!(resolve(&[]), ProxyEnv::default());
+        let both = resolve(&[
+            ("https_proxy", "http://lower:1"),
+            ("HTTPS_PROXY", "http://upper:1"),
+            ("http_proxy", "http://plain:2"),
+            ("no_proxy", ".corp"),
+        ]);
+        assert_eq!(
+            both,
+            ProxyEnv {
+                https: Some(("HTTPS_PROXY", "http://upper:1".to_owned())),
+                http: Some(("http_proxy", "http://plain:2".to_owned())),
+                no_proxy: Some(".corp".to_owned()),
+            }
         );
     }
 }

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use crate::completion;
 use crate::plan::Via;
 use crate::secrets::ephemeral::KeyType;
+use crate::transport::eice::MAX_TUNNEL_SECONDS;
 
 /// The target grammar, shown after `ssh --help` and `show --help`.
 macro_rules! targets_help {
@@ -174,10 +175,13 @@ ROUTES (--via):
   public    a TCP connection to the public DNS name (else the public IPv4 address)
   private   a TCP connection to the private IPv4 address (from inside the VPC)
   eice      a tunnel through an EC2 Instance Connect Endpoint of the host's VPC (the
-            one in its subnet if any) to its private IPv4 address; your credentials
-            need ec2-instance-connect:OpenTunnel on the endpoint
+            one in its subnet if any) to its private IPv4 address (else its IPv6
+            one), ports 22 and 3389 only; your credentials need
+            ec2-instance-connect:OpenTunnel on the endpoint
 
-  Nothing but the connection's bytes goes to stdout; messages go to stderr.
+  Nothing but the connection's bytes goes to stdout; messages go to stderr. When
+  stdin ends, nothing more is sent, and what the far side still sends is delivered
+  until it closes the connection.
 
 EXAMPLES:
   ssh -o ProxyCommand='berth proxy %h %p' ec2-user@i-0123456789abcdef0
@@ -188,7 +192,13 @@ EXAMPLES:
 
 ENVIRONMENT:
   BERTH_EICE_URL   ws://HOST:PORT (or wss://): open endpoint tunnels there instead of
-                   at wss://{the endpoint's DnsName}, e.g. a local stand-in"))]
+                   at wss://{the endpoint's DnsName}, e.g. a local stand-in
+  HTTPS_PROXY, HTTP_PROXY (or https_proxy, http_proxy)
+                   http://[USER:PASSWORD@]HOST:PORT: open endpoint tunnels through
+                   this proxy (an HTTP CONNECT), as the AWS CLI does
+  NO_PROXY (or no_proxy)
+                   hosts, domains (with their subdomains), addresses or CIDRs to
+                   reach without the proxy; `*` for all"))]
     // mut_arg moves an argument to the end: moving PORT there too keeps it
     // after TARGET.
     #[command(
@@ -479,6 +489,11 @@ pub struct ConnectOptions {
     /// With several matches and no terminal, take the first instead of failing.
     #[arg(long)]
     pub first: bool,
+    /// Through an EC2 Instance Connect Endpoint: the endpoint closes each
+    /// tunnel after SECONDS (1 to 3600; its default is 3600). Sent as
+    /// `maxTunnelDuration`, which an IAM policy may require.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_tunnel_duration)]
+    pub max_tunnel_duration: Option<Duration>,
     #[command(flatten)]
     pub filters: FilterArgs,
 }
@@ -814,6 +829,18 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Whole seconds, 1 to 3600: what an endpoint takes as `maxTunnelDuration`
+/// (the AWS CLI's `--max-tunnel-duration` has the same range).
+fn parse_tunnel_duration(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(seconds @ 1..=MAX_TUNNEL_SECONDS) => Ok(Duration::from_secs(seconds)),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds from 1 to {MAX_TUNNEL_SECONDS} \
+             (an endpoint keeps a tunnel open for an hour at most)"
+        )),
+    }
+}
+
 fn parse_tag(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -951,6 +978,40 @@ mod tests {
         assert_eq!(args.port, 22);
         assert_eq!(args.connect.via, Some(Via::Eice));
         assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn the_max_tunnel_duration_is_1_to_3600_seconds() {
+        let parsed = |value: &str| {
+            Cli::try_parse_from([
+                "berth",
+                "proxy",
+                "i-1",
+                "22",
+                "--max-tunnel-duration",
+                value,
+            ])
+            .map(|cli| match cli.command {
+                Command::Proxy(args) => args.connect.max_tunnel_duration,
+                _ => panic!("not proxy"),
+            })
+        };
+        assert_eq!(parsed("1").ok(), Some(Some(Duration::from_secs(1))));
+        assert_eq!(parsed("3600").ok(), Some(Some(Duration::from_secs(3600))));
+        for bad in ["0", "3601", "1h", "1.5", ""] {
+            let err = parsed(bad).expect_err(bad);
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.to_string().contains("from 1 to 3600"), "{bad}: {err}");
+        }
+        for command in ["ssh", "rdp", "cp", "tunnel", "doctor"] {
+            let cmd = Cli::command();
+            let sub = cmd.find_subcommand(command).expect(command);
+            assert!(
+                sub.get_arguments()
+                    .any(|a| a.get_long() == Some("max-tunnel-duration")),
+                "{command}"
+            );
+        }
     }
 
     #[test]

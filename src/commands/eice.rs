@@ -3,6 +3,8 @@
 //! eice` holds a local forward for the client, and `proxy` opens one
 //! tunnel on its standard streams.
 
+use std::time::Duration;
+
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::inventory::model::Host;
@@ -53,14 +55,20 @@ pub fn tunnel_opener(
         region: aws.region.clone(),
         base: tunnel_base(ctx, endpoint_dns)?,
         target,
+        proxy: ctx.settings.proxy.clone(),
     })
 }
 
 /// The `ProxyCommand` that makes ssh reach `instance_id` through an
 /// endpoint: this berth, with the region it resolved the host in and the
 /// profile and endpoint URL it was given, running `proxy --via eice
-/// INSTANCE-ID %p`.
-pub fn ssh_proxy_command(ctx: &Context, region: &str, instance_id: &str) -> String {
+/// [--max-tunnel-duration SECONDS] INSTANCE-ID %p`.
+pub fn ssh_proxy_command(
+    ctx: &Context,
+    region: &str,
+    instance_id: &str,
+    max_tunnel_duration: Option<Duration>,
+) -> String {
     let exe =
         std::env::current_exe().map_or_else(|_| "berth".to_owned(), |p| p.display().to_string());
     let mut words = vec![exe, "--region".to_owned(), region.to_owned()];
@@ -74,7 +82,14 @@ pub fn ssh_proxy_command(ctx: &Context, region: &str, instance_id: &str) -> Stri
     if ctx.settings.verbose > 0 {
         words.push("-v".to_owned());
     }
-    words.extend(["proxy", "--via", "eice", instance_id, plan::PORT_TOKEN].map(str::to_owned));
+    words.extend(["proxy", "--via", "eice"].map(str::to_owned));
+    if let Some(limit) = max_tunnel_duration {
+        words.extend([
+            "--max-tunnel-duration".to_owned(),
+            limit.as_secs().to_string(),
+        ]);
+    }
+    words.extend([instance_id, plan::PORT_TOKEN].map(str::to_owned));
     plan::proxy_command(&words)
 }
 

@@ -18,7 +18,7 @@ use crate::inventory::model::Host;
 use crate::plan::proxy::{self, ProxyRoute};
 use crate::plan::with_bastion_key;
 use crate::secrets::ephemeral::EphemeralKey;
-use crate::transport::eice;
+use crate::transport::eice::{self, InputEnd, TunnelTarget};
 use crate::transport::relay::{self, StandardStreams};
 use crate::transport::session::Interrupts;
 use crate::transport::{self, TransportError};
@@ -80,17 +80,28 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
         }
         ProxyRoute::Eice { endpoint, target } => {
             let dns_name = endpoint.tunnel_host(aws.use_fips)?;
-            let opener = tunnel_opener(ctx, &aws, dns_name, target.clone())?;
+            let target = TunnelTarget {
+                max_duration: args.connect.max_tunnel_duration,
+                ..target.clone()
+            };
+            let opener = tunnel_opener(ctx, &aws, dns_name, target)?;
             let tunnel = opener.open().await?;
-            eice::carry(tunnel, &mut streams.input, &mut streams.output)
-                .await
-                .map(|carried| {
-                    ctx.verbose(&format!(
-                        "proxy: {} bytes sent, {} received",
-                        carried.sent, carried.received
-                    ));
-                })
-                .map_err(Error::from)
+            // ssh's end of stdin is no end of the session: the far side's
+            // last words (and its close) still come through.
+            eice::carry(
+                tunnel,
+                &mut streams.input,
+                &mut streams.output,
+                InputEnd::KeepReceiving,
+            )
+            .await
+            .map(|carried| {
+                ctx.verbose(&format!(
+                    "proxy: {} bytes sent, {} received",
+                    carried.sent, carried.received
+                ));
+            })
+            .map_err(Error::from)
         }
     };
     streams.finish().await;

@@ -206,6 +206,7 @@ async fn open_tunnel(
     tunnel: &Tunnel,
     plan: &RdpPlan,
     push: Option<&InstanceConnectPush>,
+    max_tunnel_duration: Option<Duration>,
 ) -> Result<(HeldTunnel, Option<EphemeralKey>), Error> {
     match &tunnel.forwarder {
         Forwarder::Ssh { argv } => {
@@ -226,7 +227,7 @@ async fn open_tunnel(
                 endpoint_id: endpoint_id.clone(),
                 private_ip: plan.address.clone(),
                 port: plan.port,
-                max_duration: None,
+                max_duration: max_tunnel_duration,
             };
             let opener = eice::tunnel_opener(ctx, aws, dns_name, target)?;
             ctx.verbose(&format!(
@@ -404,7 +405,15 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     };
     let tunnel = match &plan.tunnel {
         Some(tunnel) => {
-            match open_tunnel(ctx, aws, tunnel, plan, prepared.tunnel_push.as_ref()).await {
+            let opening = open_tunnel(
+                ctx,
+                aws,
+                tunnel,
+                plan,
+                prepared.tunnel_push.as_ref(),
+                args.connect.max_tunnel_duration,
+            );
+            match opening.await {
                 Ok(held) => Some(held),
                 Err(e) => {
                     session::close(aws, opened).await;

@@ -112,7 +112,12 @@ pub async fn plan_with_route(
         jump = Some(ssh.jump);
     } else if choice.route == RouteKind::Eice {
         // The tunnel is berth's own: `berth proxy` as ssh's ProxyCommand.
-        let proxy = eice::ssh_proxy_command(ctx, &aws.region, host.instance_id());
+        let proxy = eice::ssh_proxy_command(
+            ctx,
+            &aws.region,
+            host.instance_id(),
+            connect.max_tunnel_duration,
+        );
         passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
     }
     let request = SshRequest {

@@ -125,6 +125,14 @@ impl Instance {
             tags: BTreeMap::new(),
         }
     }
+
+    /// The address an EC2 Instance Connect Endpoint tunnels to: the
+    /// private IPv4, else the IPv6 address (an endpoint of address type
+    /// `dualstack` or `ipv6` reaches those). The AWS CLI also takes the
+    /// private IPv4 first.
+    pub fn tunnel_address(&self) -> Option<&str> {
+        self.private_ip.as_deref().or(self.ipv6.as_deref())
+    }
 }
 
 /// An EC2 instance joined with its AMI and, when it is one, its container

@@ -613,7 +613,10 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
         // A bastion reaches the private address.
         Via::Private | Via::Bastion => private,
         Via::InstanceConnect => public.or(private),
-        Via::Eice => private.map(|(ip, _)| (ip, Route::Eice)),
+        Via::Eice => host
+            .ec2
+            .tunnel_address()
+            .map(|ip| (ip.to_owned(), Route::Eice)),
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),

@@ -1,7 +1,7 @@
 //! Pure planning of `berth proxy`: which way the bytes to one port of a
 //! host go. `public` and `private` connect straight to that address;
-//! `eice` tunnels to the private address through an EC2 Instance Connect
-//! Endpoint of the host's VPC; `auto` takes the public address when there
+//! `eice` tunnels to the private IPv4 address (else the IPv6 one) through
+//! an EC2 Instance Connect Endpoint of the host's VPC; `auto` takes the public address when there
 //! is one, else the endpoint tunnel, else says what is missing.
 //!
 //! The endpoints are facts like the host's: the caller lists them (only
@@ -60,7 +60,7 @@ pub fn needs_endpoints(host: &Host, via: Via) -> bool {
         Via::Auto => {
             host.ec2.public_dns.is_none()
                 && host.ec2.public_ip.is_none()
-                && host.ec2.private_ip.is_some()
+                && host.ec2.tunnel_address().is_some()
         }
         Via::Public | Via::Private | Via::Bastion | Via::InstanceConnect => false,
     }
@@ -90,13 +90,13 @@ pub fn plan_proxy(
         })
     };
     let tunnel = |no_public_address| {
-        let private_ip =
-            host.ec2
-                .private_ip
-                .clone()
-                .ok_or_else(|| EiceError::NoPrivateAddress {
-                    instance_id: instance_id.clone(),
-                })?;
+        let private_ip = host
+            .ec2
+            .tunnel_address()
+            .map(str::to_owned)
+            .ok_or_else(|| EiceError::NoPrivateAddress {
+                instance_id: instance_id.clone(),
+            })?;
         let endpoint = choose_endpoint(endpoints, host).map_err(|e| match e {
             EiceError::NoEndpoint {
                 instance_id,
@@ -135,7 +135,7 @@ pub fn plan_proxy(
         Via::Eice => Ok(tunnel(false)?),
         Via::Auto => match direct(Via::Public) {
             Ok(route) => Ok(route),
-            Err(_) if host.ec2.private_ip.is_some() => Ok(tunnel(true)?),
+            Err(_) if host.ec2.tunnel_address().is_some() => Ok(tunnel(true)?),
             Err(_) => Err(PlanError::NoRoute {
                 instance_id: instance_id.clone(),
                 wanted: "public",
@@ -292,6 +292,27 @@ mod tests {
         assert!(needs_endpoints(&host(false, true), Via::Auto));
         assert!(!needs_endpoints(&host(true, true), Via::Auto));
         assert!(!needs_endpoints(&host(false, true), Via::Private));
+    }
+
+    #[test]
+    fn an_ipv6_only_host_is_tunnelled_to_its_ipv6_address() {
+        let mut v6 = host(false, false);
+        v6.ec2.ipv6 = Some("2600:1f18:abcd:1::7".into());
+        for via in [Via::Eice, Via::Auto] {
+            assert_eq!(
+                outcome(plan_proxy(&v6, via, 22, &[endpoint()])),
+                "eice eice-0123456789abcdef0 [2600:1f18:abcd:1::7]:22",
+                "{via:?}"
+            );
+        }
+        assert!(needs_endpoints(&v6, Via::Auto));
+        // With both, the private IPv4 (as the AWS CLI takes it).
+        let mut both = host(false, true);
+        both.ec2.ipv6 = Some("2600:1f18:abcd:1::7".into());
+        assert_eq!(
+            outcome(plan_proxy(&both, Via::Eice, 22, &[endpoint()])),
+            "eice eice-0123456789abcdef0 10.0.1.7:22"
+        );
     }
 
     #[test]

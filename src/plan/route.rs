@@ -249,7 +249,7 @@ pub fn choose(
             }),
         },
         Via::Eice => match endpoint {
-            EndpointLookup::Found(_) if host.ec2.private_ip.is_none() => {
+            EndpointLookup::Found(_) if host.ec2.tunnel_address().is_none() => {
                 Err(RouteError::NoPrivateAddress { instance_id })
             }
             EndpointLookup::Found(_) => Ok(take(
@@ -309,14 +309,14 @@ fn private_considered(host: &Host, why: &str) -> Considered {
 }
 
 fn endpoint_considered(host: &Host, endpoint: &EndpointLookup) -> Considered {
-    let (usable, reason) = match (endpoint, &host.ec2.private_ip) {
+    let (usable, reason) = match (endpoint, host.ec2.tunnel_address()) {
         (EndpointLookup::Found(id), Some(ip)) => (
             true,
             format!("through EC2 Instance Connect Endpoint {id} to {ip}"),
         ),
         (EndpointLookup::Found(id), None) => (
             false,
-            format!("endpoint {id} found, but no private address"),
+            format!("endpoint {id} found, but no private IPv4 or IPv6 address"),
         ),
         (EndpointLookup::NoneIn { vpc_id }, _) => (
             false,
@@ -437,6 +437,19 @@ mod tests {
         EndpointLookup,
         Option<RouteKind>,
     );
+
+    #[test]
+    fn an_ipv6_only_host_goes_through_the_endpoint() {
+        let mut v6 = host(false, false);
+        v6.ec2.ipv6 = Some("2600:1f18:abcd:1::7".to_owned());
+        for via in [Via::Eice, Via::Auto] {
+            let choice = choose(via, &v6, &found(BastionSource::Tag), &eice())
+                .unwrap_or_else(|e| panic!("{via:?}: {e}"));
+            assert_eq!(choice.route, RouteKind::Eice, "{via:?}");
+        }
+        // A bastion reaches private IPv4 addresses only.
+        assert!(choose(Via::Bastion, &v6, &found(BastionSource::Tag), &eice()).is_err());
+    }
 
     #[rustfmt::skip]
     fn rows() -> Vec<Row> {

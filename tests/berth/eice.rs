@@ -3,9 +3,11 @@
 //! the stand-in that serves its tunnels (tests/support/eice_endpoint.py),
 //! which checks every presigned URL and logs each tunnel.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use berth::transport::eice::{TunnelBase, TunnelTarget, presign};
@@ -241,9 +243,12 @@ fn proxy_writes_nothing_but_the_connections_bytes() {
         .read_line(&mut banner)
         .expect("read the banner");
     assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner:?}");
+    // A banner sshd does not speak: it says so and hangs up, which ends
+    // the tunnel (the end of berth's stdin alone does not: see
+    // proxy_delivers_what_the_far_side_sends_after_its_stdin_ends).
     let mut stdin = child.stdin.take().expect("stdin");
     stdin
-        .write_all(b"SSH-2.0-berth-test\r\n")
+        .write_all(b"SSH-1.0-berth-test\r\n")
         .expect("write a banner back");
     drop(stdin);
     let out = child.wait_with_output().expect("berth ends");
@@ -383,4 +388,396 @@ fn rdp_through_an_eice_tunnel_logs_in() {
     // The client talks to berth's local end, not to the instance.
     assert!(argv[1].starts_with("/v:127.0.0.1:"), "{argv:?}");
     closed_tunnel_to(sb, &format!("{}:3389", rdp.address));
+}
+
+/// `berth proxy ARGS` with its standard streams piped.
+fn spawn_proxy(berth: &Berth, args: &[&str]) -> Child {
+    berth
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start berth proxy")
+}
+
+/// Waits for `child` to end within `within`; kills it and fails if not.
+#[track_caller]
+fn wait_within(mut child: Child, within: Duration) -> Output {
+    let deadline = Instant::now() + within;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("killed");
+            panic!(
+                "berth did not end within {within:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Talks to sshd through `berth proxy`: reads its banner, answers with
+/// one it does not speak so that it hangs up, and returns the banner and
+/// how berth ended.
+fn banner_through_proxy(berth: &Berth, instance_id: &str) -> (String, Output) {
+    let mut child = spawn_proxy(berth, &["proxy", "--via", "eice", instance_id, "22"]);
+    let mut banner = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    stdout.read_line(&mut banner).expect("read the banner");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"SSH-1.0-berth-test\r\n").expect("write");
+    drop(stdin);
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (banner, wait_within(child, Duration::from_secs(20)))
+}
+
+#[test]
+fn max_tunnel_duration_is_sent_and_a_tunnel_ended_by_it_says_so() {
+    let sb = sandbox();
+    // A host no other test here tunnels to: the stand-in's log entries
+    // of one target are told apart only by what they carried.
+    let host = sb.host("prod-draining");
+    let ip = host.private_ip.as_deref().expect("ip");
+    let berth = Berth::new(sb);
+    // stdin stays open: only the endpoint's clock ends this tunnel.
+    let mut child = spawn_proxy(
+        &berth,
+        &[
+            "proxy",
+            "--via",
+            "eice",
+            "--max-tunnel-duration",
+            "2",
+            &host.instance_id,
+            "22",
+        ],
+    );
+    let stdin = child.stdin.take().expect("stdin");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut banner)
+        .expect("read the banner");
+    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner:?}");
+    let out = wait_within(child, Duration::from_secs(15));
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(
+        stderr.contains("reached its time limit: the endpoint closes a tunnel after 2 s"),
+        "{stderr}"
+    );
+    let tunnel = sb.eice.wait_for_entry(|e| {
+        e["event"] == "closed" && e["target"] == format!("{ip}:22") && e["max_tunnel_duration"] == 2
+    });
+    assert_eq!(tunnel["closed_by"], "endpoint", "{tunnel}");
+
+    // ssh hands it on to the `berth proxy` it runs; out of range is a
+    // usage error.
+    berth
+        .run(&[
+            "ssh",
+            &format!("prod/{}", host.instance_id),
+            "--via",
+            "eice",
+            "--max-tunnel-duration",
+            "600",
+            "--dry-run",
+        ])
+        .expect_code(0)
+        .stdout_has(&format!(
+            "proxy --via eice --max-tunnel-duration 600 {} '%p'",
+            host.instance_id
+        ));
+    for bad in ["0", "3601"] {
+        berth
+            .run(&[
+                "proxy",
+                "--via",
+                "eice",
+                "--max-tunnel-duration",
+                bad,
+                &host.instance_id,
+                "22",
+            ])
+            .expect_code(2)
+            .stderr_has("from 1 to 3600");
+    }
+}
+
+#[test]
+fn a_port_the_endpoint_does_not_tunnel_to_is_named_as_such() {
+    let sb = sandbox();
+    // A host no other test here tunnels to: the stand-in's log entries
+    // of one target are told apart only by what they carried.
+    let host = sb.host("prod-draining");
+    let run = Berth::new(sb).run(&["proxy", "--via", "eice", &host.instance_id, "2222"]);
+    run.expect_code(5)
+        .stderr_has("(HTTP 400)")
+        .stderr_has("tunnels to ports 22 (SSH) and 3389 (RDP) only, not 2222");
+    assert!(!run.stderr.contains("state"), "{run:#?}");
+    sb.eice.wait_for_entry(|e| {
+        e["event"] == "refused"
+            && e["status"] == 400
+            && e["reason"].as_str().is_some_and(|r| r.contains("2222"))
+    });
+}
+
+/// An HTTP CONNECT proxy on loopback that records each request line it
+/// served, and tunnels only to 127.0.0.0/8; optionally it cuts each
+/// tunnel (both connections, no goodbye) a while after opening it, as a
+/// network that drops a session does.
+struct ConnectProxy {
+    port: u16,
+    served: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> Self {
+        Self::start_cutting(None)
+    }
+
+    fn start_cutting(after: Option<Duration>) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&served);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let record = Arc::clone(&record);
+                std::thread::spawn(move || Self::serve(client, &record, after));
+            }
+        });
+        Self { port, served }
+    }
+
+    fn served(&self) -> Vec<String> {
+        self.served.lock().expect("lock").clone()
+    }
+
+    fn serve(client: TcpStream, served: &Mutex<Vec<String>>, cut_after: Option<Duration>) {
+        let mut reader = BufReader::new(client.try_clone().expect("clone"));
+        let mut request = String::new();
+        if reader.read_line(&mut request).is_err() {
+            return;
+        }
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        let request = request.trim_end().to_owned();
+        served.lock().expect("lock").push(request.clone());
+        let mut client = client;
+        let ["CONNECT", target, "HTTP/1.1"] = request.split(' ').collect::<Vec<_>>()[..] else {
+            let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+            return;
+        };
+        let on_loopback = target
+            .rsplit_once(':')
+            .and_then(|(host, _)| host.parse::<Ipv4Addr>().ok())
+            .is_some_and(|ip| ip.is_loopback());
+        let Some(Ok(upstream)) = on_loopback.then(|| TcpStream::connect(target)) else {
+            let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n");
+            return;
+        };
+        let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        if let Some(after) = cut_after {
+            let (client, upstream) = (
+                client.try_clone().expect("clone"),
+                upstream.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                std::thread::sleep(after);
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                let _ = upstream.shutdown(std::net::Shutdown::Both);
+            });
+        }
+        let (mut from_client, mut to_upstream) = (
+            client.try_clone().expect("clone"),
+            upstream.try_clone().expect("clone"),
+        );
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_upstream);
+            let _ = to_upstream.shutdown(std::net::Shutdown::Write);
+        });
+        let (mut from_upstream, mut to_client) = (upstream, client);
+        let _ = std::io::copy(&mut from_upstream, &mut to_client);
+        let _ = to_client.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+#[test]
+fn tunnels_go_through_the_proxy_the_environment_names_unless_no_proxy_says_not() {
+    let sb = sandbox();
+    // A host no other test here tunnels to: the stand-in's log entries
+    // of one target are told apart only by what they carried.
+    let host = sb.host("prod-draining");
+    let proxy = ConnectProxy::start();
+    let endpoint = sb
+        .eice
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/');
+    let mut berth = Berth::new(sb);
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+
+    // (HTTP_PROXY would also send the sandbox's plain-HTTP AWS calls to
+    // this proxy, which only tunnels; the unit tests cover it.)
+    for var in ["HTTPS_PROXY", "https_proxy"] {
+        berth.env("HTTPS_PROXY", None).env("https_proxy", None);
+        berth.env(var, Some(&proxy_url));
+        let before = proxy.served().len();
+        let (banner, out) = banner_through_proxy(&berth, &host.instance_id);
+        assert!(
+            banner.starts_with("SSH-2.0-OpenSSH"),
+            "{var}: {banner:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{var}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            proxy.served()[before..],
+            [format!("CONNECT {endpoint} HTTP/1.1")],
+            "{var}"
+        );
+    }
+
+    // NO_PROXY names the endpoint's host: straight there.
+    berth.env("NO_PROXY", Some("example.com, 127.0.0.1"));
+    let before = proxy.served().len();
+    let (banner, out) = banner_through_proxy(&berth, &host.instance_id);
+    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(proxy.served().len(), before, "{:?}", proxy.served());
+}
+
+#[test]
+fn a_tunnel_cut_after_data_flowed_says_it_broke_mid_session() {
+    let sb = sandbox();
+    let host = sb.host("prod-draining");
+    // The network between berth and the endpoint drops the connection
+    // two seconds into the session.
+    let proxy = ConnectProxy::start_cutting(Some(Duration::from_secs(2)));
+    let mut berth = Berth::new(sb);
+    berth.env(
+        "HTTPS_PROXY",
+        Some(&format!("http://127.0.0.1:{}", proxy.port)),
+    );
+    let mut child = spawn_proxy(&berth, &["proxy", "--via", "eice", &host.instance_id, "22"]);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).expect("read the banner");
+    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner:?}");
+    let stdin = child.stdin.take().map(|mut stdin| {
+        stdin.write_all(b"SSH-2.0-berth-test\r\n").expect("write");
+        stdin
+    });
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let out = wait_within(child, Duration::from_secs(20));
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the tunnel through {} to {}:22 broke mid-session (20 bytes sent, ",
+            sb.eice.endpoint_id,
+            host.private_ip.as_deref().expect("ip")
+        )),
+        "{stderr}"
+    );
+    // Not blamed on the groups (they let it in), nor in the websocket
+    // library's words.
+    assert!(
+        stderr.contains("so the security groups let it in"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("security groups must"), "{stderr}");
+    assert!(!stderr.contains("closing handshake"), "{stderr}");
+}
+
+/// An instance of its own whose address the test listens on, port 22, in
+/// sshd's place: the far side of a tunnel, scripted.
+fn far_side(sb: &crate::support::Sandbox, name: &str) -> (String, TcpListener) {
+    let ami = sb.host("prod-al2023").ami.clone().expect("ami");
+    let id = sb.launch_instance(&ami, name);
+    let ip = sb.private_ip_of(&id);
+    let listener = TcpListener::bind((ip.as_str(), 22))
+        .unwrap_or_else(|e| panic!("listen on {ip}:22 (root needed): {e}"));
+    (id, listener)
+}
+
+#[test]
+fn proxy_delivers_what_the_far_side_sends_after_its_stdin_ends() {
+    let sb = sandbox();
+    let (id, listener) = far_side(sb, "eice-late-answer");
+    let far = std::thread::spawn(move || {
+        let (mut connection, _) = listener.accept().expect("accept");
+        let mut question = [0_u8; 9];
+        connection.read_exact(&mut question).expect("the question");
+        // berth's stdin has ended by now; the answer still has to come.
+        std::thread::sleep(Duration::from_secs(2));
+        connection.write_all(b"answer\n").expect("answer");
+        question
+    });
+    let berth = Berth::new(sb);
+    let mut child = spawn_proxy(&berth, &["proxy", "--via", "eice", &id, "22"]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"question\n").expect("write");
+    drop(stdin);
+    let out = wait_within(child, Duration::from_secs(20));
+    assert_eq!(&far.join().expect("far side"), b"question\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "answer\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn proxy_exits_when_the_far_side_closes_though_its_stdin_stays_open() {
+    let sb = sandbox();
+    let (id, listener) = far_side(sb, "eice-far-close");
+    std::thread::spawn(move || {
+        let (mut connection, _) = listener.accept().expect("accept");
+        connection.write_all(b"bye\n").expect("bye");
+    });
+    let berth = Berth::new(sb);
+    let mut child = spawn_proxy(&berth, &["proxy", "--via", "eice", &id, "22"]);
+    let stdin = child.stdin.take().expect("stdin");
+    let out = wait_within(child, Duration::from_secs(10));
+    drop(stdin);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bye\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

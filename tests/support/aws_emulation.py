@@ -53,12 +53,14 @@ def instance_connect_endpoint(backend, endpoint_id):
 
 
 def vpc_networks(backend, vpc_id):
-    """The IPv4 CIDR blocks of a VPC (its primary and associated ones)."""
+    """The CIDR blocks of a VPC: its primary and associated IPv4 ones, and
+    its IPv6 ones."""
     vpc = backend.get_vpc(vpc_id)
     blocks = {vpc.cidr_block}
-    for assoc in vpc.get_cidr_block_association_set(ipv6=False):
-        if assoc.get("cidr_block_state", {}).get("state", "associated") == "associated":
-            blocks.add(assoc.get("cidr_block"))
+    for ipv6 in (False, True):
+        for assoc in vpc.get_cidr_block_association_set(ipv6=ipv6):
+            if assoc.get("cidr_block_state", {}).get("state", "associated") == "associated":
+                blocks.add(assoc.get("cidr_block"))
     return [ipaddress.ip_network(b) for b in sorted(blocks) if b]
 
 

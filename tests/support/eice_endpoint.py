@@ -19,13 +19,15 @@ What it checks, in order, as the service does for such a request:
   of the empty body, as the AWS CLI's signer makes it;
 * ``instanceConnectEndpointId`` names an endpoint that exists (in the
   region's EC2 backend of aws_emulation.py) and takes tunnels, else 404;
-  ``remotePort`` and ``maxTunnelDuration`` (1-3600, default 3600) are
-  numbers and ``privateIpAddress`` is an IPv4 address inside one of the
+  ``remotePort`` is 22 or 3389 (the only ports an endpoint tunnels to),
+  ``maxTunnelDuration`` a number of seconds from 1 to 3600 (default 3600),
+  and ``privateIpAddress`` an IPv4 or IPv6 address inside one of the
   endpoint's VPC's CIDR blocks, else 400.
 
 Then it connects to the target, from the endpoint's own address (its
 network interface's) unless the endpoint preserves the client's address,
-and relays bytes both ways: binary frames from the client to the target,
+and relays bytes both ways until ``maxTunnelDuration`` is up (then it
+closes the tunnel normally, as the service does): binary frames from the client to the target,
 what the target sends back in binary frames. A close from either side ends
 the tunnel: the client's Close is answered and the target connection
 closed; the target's end of stream becomes a normal Close; a target it
@@ -55,6 +57,7 @@ FIXTURE_SECRET = "testing"
 MAX_EXPIRES = 60
 CLOCK_SKEW = 300
 MAX_TUNNEL_DURATION = 3600
+ENDPOINT_PORTS = (22, 3389)
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -395,7 +398,9 @@ class TunnelEndpointServer:
                 datetime.datetime.now(datetime.timezone.utc), lambda _key: FIXTURE_SECRET)
             fields["endpoint"] = query.get("instanceConnectEndpointId")
             endpoint, address, port, duration = self._tunnel_target(query)
-            fields["target"] = f"{address}:{port}"
+            fields["target"] = (f"[{address}]:{port}" if ":" in address
+                                else f"{address}:{port}")
+            fields["max_tunnel_duration"] = duration
         except Refused as refusal:
             self._log(event="refused", status=refusal.status, reason=refusal.reason, **fields)
             self._respond(client, refusal.status, refusal.reason)
@@ -445,12 +450,15 @@ class TunnelEndpointServer:
                 raise ValueError
         except ValueError:
             raise Refused(400, "remotePort must be a port number") from None
+        if port not in ENDPOINT_PORTS:
+            raise Refused(400, f"remotePort {port} is not supported: an EC2 Instance Connect "
+                               f"Endpoint tunnels to ports 22 and 3389 only")
         try:
-            address = ipaddress.IPv4Address(query.get("privateIpAddress", ""))
+            address = ipaddress.ip_address(query.get("privateIpAddress", ""))
         except ValueError:
-            raise Refused(400, "privateIpAddress must be an IPv4 address") from None
+            raise Refused(400, "privateIpAddress must be an IPv4 or IPv6 address") from None
         networks = vpc_networks(backend, endpoint["VpcId"])
-        if not any(address in net for net in networks):
+        if not any(address.version == net.version and address in net for net in networks):
             raise Refused(400, f"{address} is not in {endpoint['VpcId']} "
                                f"({', '.join(map(str, networks))})")
         if address not in LOOPBACK:

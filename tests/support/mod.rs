@@ -373,6 +373,21 @@ impl Sandbox {
             .to_owned()
     }
 
+    /// The private IPv4 address EC2 gave an instance.
+    pub fn private_ip_of(&self, instance_id: &str) -> String {
+        let (client, runtime) = self.ec2();
+        let output = runtime
+            .block_on(client.describe_instances().instance_ids(instance_id).send())
+            .unwrap_or_else(|e| panic!("DescribeInstances {instance_id}: {e:?}"));
+        output
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .find_map(aws_sdk_ec2::types::Instance::private_ip_address)
+            .unwrap_or_else(|| panic!("{instance_id} has no private address"))
+            .to_owned()
+    }
+
     /// Stops an instance as its owner would.
     pub fn stop_instance(&self, instance_id: &str) {
         let (client, runtime) = self.ec2();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{EiceError, TunnelOpener, carry};
+use super::{EiceError, InputEnd, TunnelOpener, carry};
 
 /// The listening port and the task that serves it.
 #[derive(Debug)]
@@ -75,7 +75,10 @@ async fn tunnel_one(socket: TcpStream, opener: TunnelOpener) {
     let result = match opener.open().await {
         Ok(tunnel) => {
             let (input, output) = socket.into_split();
-            carry(tunnel, input, output).await.map(|_| ())
+            // A client that ends its connection is done with the tunnel.
+            carry(tunnel, input, output, InputEnd::Close)
+                .await
+                .map(|_| ())
         }
         Err(e) => Err(e),
     };

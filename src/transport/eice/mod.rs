@@ -12,6 +12,7 @@
 //!
 //! - [`endpoint`]: the endpoints of a VPC and which one to use (pure);
 //! - [`presign`]: the presigned URL (pure: credentials and time are given);
+//! - [`proxy`]: the HTTP proxy the environment names, if any (pure);
 //! - [`TunnelOpener`]: opens one tunnel (a fresh URL each time, since one
 //!   expires in a minute), and [`carry`] pipes it to any byte streams;
 //! - [`forward`]: a local port whose every connection gets its own tunnel.
@@ -23,6 +24,7 @@
 pub mod endpoint;
 pub mod forward;
 pub mod presign;
+pub mod proxy;
 mod websocket;
 
 use std::time::{Duration, SystemTime};
@@ -30,15 +32,29 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::settings::ProxyEnv;
+
 pub use endpoint::{InstanceConnectEndpoint, choose_endpoint};
 pub use presign::{TunnelBase, TunnelTarget, presign};
-pub use websocket::{Carried, Tunnel, carry};
+pub use websocket::{Carried, InputEnd, Tunnel, carry};
 
 /// The IAM action that lets a principal open a tunnel through an endpoint.
 pub const OPEN_TUNNEL_ACTION: &str = "ec2-instance-connect:OpenTunnel";
 
 /// How long a presigned URL stays valid (what the AWS CLI signs for).
 pub const URL_EXPIRES: Duration = Duration::from_secs(60);
+
+/// The ports an endpoint tunnels to: SSH and RDP.
+pub const ENDPOINT_PORTS: [u16; 2] = [22, 3389];
+
+/// What to say after a tunnel that carried bytes ended badly: it was let
+/// in, so the security groups are not the cause.
+const MID_SESSION_HINT: &str = "the tunnel was open and carrying data, so the security groups \
+    let it in; the network, the endpoint or the far side cut it: connect again";
+
+/// The longest an endpoint keeps a tunnel open, in seconds, and how long it
+/// keeps one when `maxTunnelDuration` does not say (an hour).
+pub const MAX_TUNNEL_SECONDS: u64 = 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EiceError {
@@ -53,7 +69,7 @@ pub enum EiceError {
     },
     #[error("FIPS endpoints are asked for, and {endpoint_id} has no FIPS DNS name")]
     NoFipsName { endpoint_id: String },
-    #[error("{instance_id} has no private IPv4 address to tunnel to")]
+    #[error("{instance_id} has neither a private IPv4 nor an IPv6 address to tunnel to")]
     NoPrivateAddress { instance_id: String },
     #[error("`{value}` is not a ws:// or wss:// URL with a host (from {var})")]
     BadBaseUrl { var: &'static str, value: String },
@@ -65,19 +81,55 @@ pub enum EiceError {
     Refused {
         endpoint_id: String,
         target: String,
+        /// The port asked for: an endpoint admits 22 and 3389 only.
+        port: u16,
         status: u16,
         detail: String,
     },
     #[error("cannot reach {url}: {detail}")]
     Unreachable { url: String, detail: String },
-    #[error("the tunnel through {endpoint_id} closed with an error ({code}){}", detail_suffix(.reason))]
+    #[error("cannot reach {url} through the proxy {proxy} (from {var}): {detail}")]
+    Proxy {
+        url: String,
+        /// `host:port`, never the credentials of the proxy URL.
+        proxy: String,
+        var: &'static str,
+        detail: String,
+    },
+    #[error("the tunnel through {endpoint_id} closed with an error ({code}){}{}", detail_suffix(.reason), after(.carried))]
     Closed {
         endpoint_id: String,
         code: u16,
         reason: String,
+        /// What went through before: a tunnel that carried bytes was let in.
+        carried: Carried,
     },
+    /// Broke before any byte went through (a protocol error, a reset).
     #[error("the tunnel broke: {0}")]
     Broken(String),
+    /// Broke after bytes went through: the route was open, then the
+    /// connection was cut (network, endpoint, or the process on the far side).
+    #[error(
+        "the tunnel through {endpoint_id} to {target} broke mid-session \
+         ({} bytes sent, {} received, then the connection was cut)",
+        .carried.sent, .carried.received
+    )]
+    BrokeMidSession {
+        endpoint_id: String,
+        target: String,
+        carried: Carried,
+    },
+    #[error(
+        "the tunnel through {endpoint_id} to {target} reached its time limit: the endpoint \
+         closes a tunnel after {seconds} s ({} bytes sent, {} received)",
+        .carried.sent, .carried.received
+    )]
+    TimeLimit {
+        endpoint_id: String,
+        target: String,
+        seconds: u64,
+        carried: Carried,
+    },
     #[error("cannot listen on 127.0.0.1:{port} for the tunnel: {detail}")]
     Listen { port: u16, detail: String },
 }
@@ -90,6 +142,18 @@ fn no_endpoint_message(instance_id: &str, vpc: Option<&str>, no_public: bool) ->
         )
     } else {
         format!("{vpc} (of {instance_id}) has no EC2 Instance Connect Endpoint")
+    }
+}
+
+/// `after 12 bytes sent and 34 received`, when any went through.
+fn after(carried: &Carried) -> String {
+    if *carried == Carried::default() {
+        String::new()
+    } else {
+        format!(
+            " after {} bytes sent and {} received",
+            carried.sent, carried.received
+        )
     }
 }
 
@@ -113,8 +177,11 @@ impl EiceError {
             Self::Signing(_)
             | Self::Refused { .. }
             | Self::Unreachable { .. }
+            | Self::Proxy { .. }
             | Self::Closed { .. }
             | Self::Broken(_) => 5,
+            // The session ran and its connection ended, as ssh's own 255.
+            Self::BrokeMidSession { .. } | Self::TimeLimit { .. } => 255,
         }
     }
 
@@ -143,7 +210,7 @@ impl EiceError {
                     .to_owned()
             }
             Self::NoPrivateAddress { .. } => {
-                "an endpoint reaches instances by their private IPv4 address; use another --via"
+                "an endpoint reaches instances by their private IPv4 or IPv6 address; use another --via"
                     .to_owned()
             }
             Self::BadBaseUrl { var, .. } => {
@@ -163,6 +230,17 @@ impl EiceError {
                 "your credentials need `{OPEN_TUNNEL_ACTION}` on {endpoint_id} (its conditions may \
                  limit the port, the address and the duration); a clock off by minutes also fails"
             ),
+            Self::Refused {
+                status: 400, port, ..
+            } if !ENDPOINT_PORTS.contains(port) => format!(
+                "an EC2 Instance Connect Endpoint tunnels to ports 22 (SSH) and 3389 (RDP) only, \
+                 not {port}: connect to one of those, or use another --via for port {port}"
+            ),
+            Self::Refused { status: 400, .. } => {
+                "the endpoint takes the instance's private IPv4 (or IPv6) address in its own VPC, \
+                 ports 22 and 3389, and --max-tunnel-duration 1 to 3600"
+                    .to_owned()
+            }
             Self::Refused { .. } => {
                 "check the endpoint's state with `aws ec2 describe-instance-connect-endpoints`"
                     .to_owned()
@@ -171,10 +249,25 @@ impl EiceError {
                 "check the network and the region; {} points berth at a stand-in",
                 crate::settings::EICE_URL_VAR
             ),
+            Self::Proxy { var, .. } => format!(
+                "check {var} (http://[USER:PASSWORD@]HOST:PORT), or name the endpoint's host in \
+                 NO_PROXY to connect without the proxy"
+            ),
+            Self::Closed { carried, .. } if *carried != Carried::default() => {
+                MID_SESSION_HINT.to_owned()
+            }
+            Self::BrokeMidSession { .. } => MID_SESSION_HINT.to_owned(),
             Self::Closed { .. } | Self::Broken(_) => {
                 "the instance's security groups must let the endpoint in on the port, and \
                  something must listen there; `berth doctor TARGET --via eice` checks"
                     .to_owned()
+            }
+            Self::TimeLimit { seconds, .. } if *seconds < MAX_TUNNEL_SECONDS => format!(
+                "connect again; --max-tunnel-duration asks for up to {MAX_TUNNEL_SECONDS} s \
+                 (an IAM policy may cap it)"
+            ),
+            Self::TimeLimit { .. } => {
+                "connect again: an endpoint keeps no tunnel open longer than an hour".to_owned()
             }
         }
     }
@@ -188,6 +281,8 @@ pub struct TunnelOpener {
     pub region: String,
     pub base: TunnelBase,
     pub target: TunnelTarget,
+    /// The proxy variables (see [`proxy`]).
+    pub proxy: ProxyEnv,
 }
 
 impl TunnelOpener {
@@ -205,11 +300,41 @@ impl TunnelOpener {
             &self.target,
             SystemTime::now(),
         )?;
-        websocket::open(&url, &self.base, &self.target).await
+        let hop = proxy::proxy_for(&self.proxy, &self.base)?;
+        websocket::open(&url, &self.base, &self.target, hop.as_ref()).await
     }
 
     /// `eice-… to 10.0.1.5:22`, for messages.
     pub fn describe(&self) -> String {
         format!("{} to {}", self.target.endpoint_id, self.target.address())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, port: u16) -> EiceError {
+        EiceError::Refused {
+            endpoint_id: "eice-1".into(),
+            target: format!("10.0.0.5:{port}"),
+            port,
+            status,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_refused_port_names_the_port_rule_not_the_endpoints_state() {
+        let hint = refused(400, 2222).hint();
+        assert!(
+            hint.contains("22 (SSH) and 3389 (RDP) only, not 2222"),
+            "{hint}"
+        );
+        assert!(!hint.contains("state"), "{hint}");
+        // Another 400 on an admitted port is no port matter.
+        assert!(!refused(400, 22).hint().contains("not 22"));
+        assert!(refused(404, 22).hint().contains("state"));
+        assert!(refused(403, 22).hint().contains(OPEN_TUNNEL_ACTION));
     }
 }

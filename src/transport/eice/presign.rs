@@ -100,6 +100,12 @@ impl TunnelBase {
     fn scheme(&self) -> &'static str {
         if self.secure { "wss" } else { "ws" }
     }
+
+    /// `wss://host/openTunnel`: the tunnel's URL without its query, which
+    /// is a credential for a minute and stays out of messages.
+    pub fn shown(&self) -> String {
+        format!("{}://{}{OPEN_TUNNEL_PATH}", self.scheme(), self.authority)
+    }
 }
 
 /// What one tunnel reaches: through which endpoint, which address and port.
