@@ -354,7 +354,7 @@ fn required_non_empty<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Err
 
 fn cluster_name<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     let value = String::deserialize(de)?;
-    crate::target::bare_cluster(&value)
+    crate::model::target::bare_cluster(&value)
         .map(Some)
         .ok_or_else(|| {
             serde::de::Error::custom(format!(

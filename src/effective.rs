@@ -277,7 +277,7 @@ pub struct ClusterName(pub String);
 
 impl Setting for ClusterName {
     fn parse(text: &str) -> Result<Self, String> {
-        crate::target::bare_cluster(text)
+        crate::model::target::bare_cluster(text)
             .map(Self)
             .ok_or_else(|| "expected a cluster name (letters, digits, `-` and `_`)".to_owned())
     }

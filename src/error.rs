@@ -20,6 +20,7 @@ use crate::echo::EchoError;
 use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
+use crate::model::target::TargetError;
 use crate::plan::PlanError;
 use crate::plan::copy::CopyError;
 use crate::plan::exec::ExecError;
@@ -27,7 +28,6 @@ use crate::plan::rdp::RdpError;
 use crate::plan::route::RouteError;
 use crate::secrets::ephemeral::EphemeralKeyError;
 use crate::secrets::keys::KeyError;
-use crate::target::TargetError;
 use crate::transport::TransportError;
 use crate::transport::eice::EiceError;
 

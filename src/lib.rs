@@ -17,14 +17,14 @@ pub mod firewall;
 pub mod fleet;
 pub mod host_keys;
 pub mod inventory;
+pub mod model;
 pub mod picker;
 pub mod plan;
-pub mod private_files;
+pub mod platform;
 pub mod render;
 pub mod secrets;
 pub mod settings;
 pub mod ssh_config;
-pub mod target;
 pub mod transport;
 
 use std::io::{self, IsTerminal, Write};

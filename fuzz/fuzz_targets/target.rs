@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    match berth::target::parse(&text) {
+    match berth::model::target::parse(&text) {
         Ok(query) => assert!(!query.target.to_string().is_empty()),
         Err(e) => assert!(!e.to_string().is_empty() && !e.hint().is_empty()),
     }

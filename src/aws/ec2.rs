@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::Filter;
 
 use super::stats::try_join_branches;
 use super::{Aws, AwsError};
-use crate::inventory::model::{Image, Instance};
+use crate::model::host::{Image, Instance};
 
 /// DescribeInstances takes up to 1000 instance ids a call.
 pub const INSTANCE_BATCH: usize = 1000;

@@ -4,7 +4,7 @@ use aws_sdk_ecs::types::ContainerInstanceStatus;
 
 use super::stats::try_join_branches;
 use super::{Aws, AwsError};
-use crate::inventory::model::{Cluster, ContainerInstance, TaskContainer, TaskPlacement};
+use crate::model::host::{Cluster, ContainerInstance, TaskContainer, TaskPlacement};
 
 /// DescribeClusters, DescribeContainerInstances and DescribeTasks take at
 /// most 100 names a call.

@@ -6,7 +6,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 
 use super::ec2::{filter, non_empty};
 use super::{Aws, AwsError};
-use crate::transport::eice::InstanceConnectEndpoint;
+use crate::model::network::InstanceConnectEndpoint;
 
 impl Aws {
     /// DescribeInstanceConnectEndpoints of a VPC, in every state, in the

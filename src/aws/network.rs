@@ -6,8 +6,9 @@ use ipnet::IpNet;
 
 use super::ec2::{filter, non_empty};
 use super::{Aws, AwsError};
-use crate::doctor::network::{AclEntry, NetworkAcl, Permission, Route, RouteTable, SecurityGroup};
-use crate::doctor::{KeyPairInfo, SsmState};
+use crate::model::network::{
+    AclEntry, KeyPairInfo, NetworkAcl, Permission, Route, RouteTable, SecurityGroup, SsmState,
+};
 
 /// One rule of a security group, as DescribeSecurityGroupRules lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

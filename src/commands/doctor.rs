@@ -17,8 +17,8 @@ use crate::doctor::{
 };
 use crate::error::Error;
 use crate::firewall::{self, Opened};
-use crate::inventory::model::Host;
-use crate::inventory::os::OsFamily;
+use crate::model::host::Host;
+use crate::model::os::OsFamily;
 use crate::plan::Via;
 use crate::plan::route::{BastionLookup, BastionSource, no_bastion_reason};
 use crate::render;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::aws::Aws;
 use crate::error::Error;
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::plan;
 use crate::plan::rdp::{Forwarder, Tunnel};
 use crate::settings::EICE_URL_VAR;

@@ -6,10 +6,10 @@ use std::io::{IsTerminal, Write};
 use crate::aws::Aws;
 use crate::cli::{ExecArgs, OutputFormat};
 use crate::error::Error;
-use crate::inventory::model::Host;
+use crate::model::host::Host;
+use crate::model::target::Target;
 use crate::plan::exec::{self, ContainerChoice, ExecError};
 use crate::render;
-use crate::target::Target;
 use crate::transport;
 use crate::transport::session::Interrupts;
 

@@ -12,9 +12,9 @@ use std::time::Duration;
 use crate::aws::{Aws, AwsError};
 use crate::host_keys::console::{self, ConsoleHostKeys};
 use crate::host_keys::{self, PinnedHostKeys};
-use crate::inventory::model::Host;
+use crate::model::host::Host;
+use crate::model::target::{self, Target};
 use crate::plan::Plan;
-use crate::target::{self, Target};
 use crate::transport;
 
 use super::Context;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::aws::Aws;
 use crate::aws::instance_connect::KEY_LIFETIME;
 use crate::error::Error;
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::plan::InstanceConnectPush;
 use crate::secrets::ephemeral::{EphemeralKey, KeyType};
 

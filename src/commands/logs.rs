@@ -10,7 +10,7 @@ use crate::cli::{LogsArgs, OutputFormat};
 use crate::error::Error;
 use crate::fleet::logs::{self, Manifest};
 use crate::fleet::{HostReport, HostStatus};
-use crate::inventory::os::OsFamily;
+use crate::model::os::OsFamily;
 use crate::transport::fleet::Live;
 
 use super::Context;

@@ -5,8 +5,8 @@ use std::io::Write;
 use crate::cli::{InstanceStatus, LsArgs, OutputFormat};
 use crate::error::Error;
 use crate::inventory::HostFilter;
+use crate::model::target::{self, Target};
 use crate::render::{self, HostRow};
-use crate::target::{self, Target};
 
 use super::Context;
 

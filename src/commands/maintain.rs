@@ -12,7 +12,7 @@ use crate::cli::{MaintainArgs, OutputFormat};
 use crate::error::Error;
 use crate::fleet::maintain::{self, InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus};
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::render;
 use crate::transport::fleet::Live;
 

@@ -37,17 +37,17 @@ use crate::error::Error;
 use crate::firewall::{self, journal::Journal};
 use crate::inventory::cache::AmiCache;
 use crate::inventory::host_cache::{self, HostCache};
-use crate::inventory::model::Host;
-use crate::inventory::os::Login;
 use crate::inventory::{HostFilter, Inventory, InventoryError};
+use crate::model::host::Host;
+use crate::model::os::Login;
+use crate::model::target;
+use crate::model::target::{Target, TargetQuery};
 use crate::picker;
 use crate::plan::{OneTimeKey, SshRequest, Via};
 use crate::render::{self, HostRow};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{self, KeyLookup};
 use crate::settings::Settings;
-use crate::target;
-use crate::target::{Target, TargetQuery};
 
 /// How long a phase runs before its spinner shows: a warm run never
 /// flickers one.

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use crate::aws::Aws;
 use crate::cli::ProxyArgs;
 use crate::error::Error;
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::plan::proxy::{self, ProxyRoute};
 use crate::plan::with_bastion_key;
 use crate::secrets::ephemeral::EphemeralKey;

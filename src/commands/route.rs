@@ -8,7 +8,7 @@
 use crate::aws::Aws;
 use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs};
 use crate::error::Error;
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::plan::route::{
     self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, EndpointLookup, RouteChoice,
     RouteKind,
@@ -217,8 +217,9 @@ async fn resolve_bastion(
     name: &str,
     options: &ConnectOptions,
 ) -> Result<BastionHost, Error> {
-    let is_target =
-        crate::target::is_instance_id(name) || name.contains('/') || name.starts_with("arn:");
+    let is_target = crate::model::target::is_instance_id(name)
+        || name.contains('/')
+        || name.starts_with("arn:");
     if is_target {
         let host = resolve_one(ctx, &bastion_connect(name, options)).await?;
         return Ok(BastionHost::Instance(Box::new(host)));

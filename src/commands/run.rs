@@ -14,8 +14,8 @@ use futures::StreamExt;
 
 use crate::aws::Aws;
 use crate::fleet::{Finished, HostReport, Tally, ssm};
-use crate::inventory::model::Host;
-use crate::inventory::os::OsFamily;
+use crate::model::host::Host;
+use crate::model::os::OsFamily;
 use crate::plan::Plan;
 use crate::render;
 

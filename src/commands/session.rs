@@ -11,7 +11,7 @@ use crate::doctor::{BastionState, Report};
 use crate::error::Error;
 use crate::firewall::journal::{Journal, OpenRule};
 use crate::firewall::{self, Opened};
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::plan::Via;
 use crate::render;
 

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::cli::{OutputFormat, ShowArgs};
 use crate::error::Error;
-use crate::inventory::os::Login;
+use crate::model::os::Login;
 use crate::render::{self, HostRow, Problem, ShowReport};
 
 use super::route::{self, Reach};

@@ -16,7 +16,7 @@ use crate::aws::stats::branch;
 use crate::cli::{ConnectArgs, OutputFormat, SshArgs};
 use crate::doctor::{BastionState, Protocol};
 use crate::error::Error;
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::plan::route::{RouteChoice, RouteKind};
 use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::render;

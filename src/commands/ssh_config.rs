@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use crate::aws::Aws;
 use crate::cli::{FilterArgs, SshConfigArgs};
 use crate::error::Error;
-use crate::inventory::model::Host;
-use crate::inventory::os::Login;
+use crate::model::host::Host;
+use crate::model::os::Login;
+use crate::model::target::{self, Target};
 use crate::plan::{self, Via};
 use crate::secrets::keys;
 use crate::ssh_config::{self, HostEntry, Installed, SkippedHost};
-use crate::target::{self, Target};
 
 use super::{Context, config_user, find_hosts};
 

@@ -10,14 +10,16 @@ pub mod network;
 #[cfg(test)]
 mod tests;
 
+pub use crate::model::lookup::Lookup;
+pub use crate::model::network::{KeyPairInfo, SsmState};
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::inventory::model::Host;
-use crate::inventory::os::Login;
+use crate::model::host::Host;
+use crate::model::os::Login;
 use crate::plan::Via;
 use network::{AclVerdict, GroupVerdict, NetworkAcl, RouteTable, SecurityGroup, Source};
 
@@ -179,8 +181,8 @@ pub enum Protocol {
 
 impl Protocol {
     /// RDP for Windows, SSH for everything else.
-    pub fn for_os(os: crate::inventory::os::OsFamily) -> Self {
-        if os == crate::inventory::os::OsFamily::Windows {
+    pub fn for_os(os: crate::model::os::OsFamily) -> Self {
+        if os == crate::model::os::OsFamily::Windows {
             Self::Rdp
         } else {
             Self::Ssh
@@ -202,39 +204,6 @@ impl Protocol {
     }
 }
 
-/// A fact berth asked AWS for: the answer, or why there is none (no
-/// permission, an API the endpoint does not offer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup<T> {
-    Known(T),
-    Unavailable(String),
-}
-
-impl<T> Lookup<T> {
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
-        match self {
-            Self::Known(v) => Lookup::Known(f(v)),
-            Self::Unavailable(why) => Lookup::Unavailable(why),
-        }
-    }
-
-    pub fn from_result<E: std::fmt::Display>(r: Result<T, E>) -> Self {
-        match r {
-            Ok(v) => Self::Known(v),
-            Err(e) => Self::Unavailable(e.to_string()),
-        }
-    }
-}
-
-/// The key pair as EC2 knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyPairInfo {
-    pub name: String,
-    pub fingerprint: Option<String>,
-    /// `rsa` or `ed25519`.
-    pub key_type: Option<String>,
-}
-
 /// The local private key, as the command found and read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalKey {
@@ -253,15 +222,6 @@ pub enum FingerprintCheck {
     },
     /// Encrypted, unreadable, or nothing to compare with.
     Unchecked(String),
-}
-
-/// What Session Manager says of the instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SsmState {
-    /// Not a managed instance (no agent, no role, or no route to SSM).
-    NotManaged,
-    /// `Online`, `ConnectionLost`, `Inactive`.
-    Ping(String),
 }
 
 /// Whether the Administrator password can be had (Windows only).

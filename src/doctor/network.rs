@@ -8,7 +8,10 @@
 //! entries to the client's ephemeral port.
 
 use ipnet::IpNet;
-use serde::Serialize;
+
+pub use crate::model::network::{
+    AclEntry, NetworkAcl, Permission, Route, RouteTable, SecurityGroup,
+};
 
 /// Where a connection comes from, for the rules to be checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,53 +30,6 @@ pub enum Source {
     Member { groups: Vec<String>, address: IpNet },
     /// Unknown: rules can be listed, not decided.
     Unknown,
-}
-
-/// One inbound permission of a security group, as EC2 reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Permission {
-    /// `tcp`, `udp`, `icmp`, a protocol number, or `-1` for all traffic.
-    pub protocol: String,
-    pub from_port: Option<i32>,
-    pub to_port: Option<i32>,
-    pub cidrs: Vec<IpNet>,
-    pub prefix_lists: Vec<String>,
-    pub groups: Vec<String>,
-}
-
-impl Permission {
-    /// Whether the permission covers TCP `port`.
-    pub fn covers_tcp(&self, port: u16) -> bool {
-        match self.protocol.as_str() {
-            "-1" | "all" => true,
-            "tcp" | "6" => match (self.from_port, self.to_port) {
-                (Some(from), Some(to)) if from >= 0 && to >= 0 => {
-                    (from..=to).contains(&i32::from(port))
-                }
-                // EC2 reports "all ports" of a TCP rule as 0-65535; an
-                // absent or -1 range means the same.
-                _ => true,
-            },
-            _ => false,
-        }
-    }
-
-    /// `tcp/22`, `tcp/0-65535`, `all traffic`.
-    pub fn ports(&self) -> String {
-        match (self.protocol.as_str(), self.from_port, self.to_port) {
-            ("-1" | "all", _, _) => "all traffic".to_owned(),
-            (p, Some(from), Some(to)) if from == to => format!("{p}/{from}"),
-            (p, Some(from), Some(to)) => format!("{p}/{from}-{to}"),
-            (p, _, _) => format!("{p}/all"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub name: String,
-    pub ingress: Vec<Permission>,
 }
 
 /// What the instance's security groups say about a connection to a port.
@@ -181,43 +137,6 @@ fn admits(cidr: &IpNet, networks: &[IpNet]) -> Option<bool> {
 
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(b) || b.contains(a)
-}
-
-/// One entry of a network ACL.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AclEntry {
-    pub rule_number: i32,
-    pub egress: bool,
-    /// `-1` for all, else a protocol number (`6` is TCP).
-    pub protocol: String,
-    pub from_port: Option<i32>,
-    pub to_port: Option<i32>,
-    pub cidr: IpNet,
-    pub allow: bool,
-}
-
-impl AclEntry {
-    fn is_tcp(&self) -> bool {
-        matches!(self.protocol.as_str(), "-1" | "6" | "tcp")
-    }
-
-    /// The TCP ports the entry covers, as an inclusive range.
-    fn port_range(&self) -> (u16, u16) {
-        if self.protocol == "-1" {
-            return (0, u16::MAX);
-        }
-        let clamp = |p: i32| u16::try_from(p.max(0)).unwrap_or(u16::MAX);
-        match (self.from_port, self.to_port) {
-            (Some(from), Some(to)) => (clamp(from), clamp(to)),
-            _ => (0, u16::MAX),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct NetworkAcl {
-    pub id: String,
-    pub entries: Vec<AclEntry>,
 }
 
 /// What a network ACL says about a connection.
@@ -357,58 +276,6 @@ fn subtract(a: (u16, u16), b: (u16, u16)) -> Vec<(u16, u16)> {
         out.push((b.1 + 1, a.1));
     }
     out
-}
-
-/// One route of a route table: destination and target (`igw-…`, `local`,
-/// `nat-…`, `pcx-…`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Route {
-    pub destination: String,
-    pub target: String,
-    /// `active` or `blackhole`.
-    pub state: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct RouteTable {
-    pub id: String,
-    /// The VPC's main table, used by subnets without one of their own.
-    pub main: bool,
-    pub routes: Vec<Route>,
-}
-
-impl RouteTable {
-    /// The route replies to `to` take: the most specific destination that
-    /// contains it (prefix-list destinations are not expanded).
-    pub fn route_for(&self, to: &IpNet) -> Option<&Route> {
-        self.routes
-            .iter()
-            .filter_map(|r| Some((r.destination.parse::<IpNet>().ok()?, r)))
-            .filter(|(dest, _)| dest.contains(to))
-            .max_by_key(|(dest, _)| dest.prefix_len())
-            .map(|(_, r)| r)
-    }
-
-    /// The default route to an internet gateway, if the table has one that
-    /// works: what makes a subnet public.
-    pub fn internet_route(&self, ipv6: bool) -> Option<&Route> {
-        let default = if ipv6 { "::/0" } else { "0.0.0.0/0" };
-        self.routes
-            .iter()
-            .find(|r| r.destination == default && r.reaches_internet())
-    }
-}
-
-impl Route {
-    /// To a working internet gateway.
-    pub fn reaches_internet(&self) -> bool {
-        self.target.starts_with("igw-") && self.state != "blackhole"
-    }
-
-    /// A default route (`0.0.0.0/0`, `::/0`).
-    pub fn is_default(&self) -> bool {
-        self.destination == "0.0.0.0/0" || self.destination == "::/0"
-    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use super::network::{AclEntry, NetworkAcl, Permission, Route, RouteTable, SecurityGroup};
 use super::*;
-use crate::inventory::model::{Host, example_host};
-use crate::inventory::os::OsFamily;
+use crate::model::host::{Host, example_host};
+use crate::model::os::OsFamily;
 
 fn net(s: &str) -> IpNet {
     s.parse().expect("test CIDR")
@@ -695,7 +695,7 @@ fn a_deleted_key_pair_warns_when_the_key_is_at_hand() {
 
 fn windows(host: &mut Host) {
     host.ec2.platform = Some("windows".into());
-    host.os = crate::inventory::os::OsFamily::Windows;
+    host.os = crate::model::os::OsFamily::Windows;
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::private_files::{private_dir, private_file, private_lock_file};
+use crate::platform::files::{private_dir, private_file, private_lock_file};
 
 /// A rule berth added (or is about to add).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

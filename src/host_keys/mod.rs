@@ -22,7 +22,7 @@ use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::private_files::{private_dir, private_file, private_lock_file};
+use crate::platform::files::{private_dir, private_file, private_lock_file};
 use console::HostKey;
 
 /// The user's own known_hosts files, as OpenSSH's default names them; ssh

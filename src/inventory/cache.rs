@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::model::Image;
+use crate::model::host::Image;
 
 #[derive(Debug, Default)]
 pub struct AmiCache {

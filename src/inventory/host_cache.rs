@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{ContainerInstance, Host, Image, Instance};
-use crate::target::{Selector, Target};
+use crate::model::host::{ContainerInstance, Host, Image, Instance};
+use crate::model::target::{Selector, Target};
 
 /// Bumped when the file's shape changes; other versions are ignored.
 const VERSION: u32 = 1;
@@ -387,7 +387,7 @@ fn now_nanos() -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model;
+    use crate::model::host as model;
 
     const TTL: Duration = Duration::from_secs(60);
 

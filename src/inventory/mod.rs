@@ -18,18 +18,16 @@
 
 pub mod cache;
 pub mod host_cache;
-pub mod model;
-pub mod os;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::aws::stats::{branch, spawn_branch, try_join_branches};
 use crate::aws::{Aws, AwsError};
-use crate::target::{Selector, Target};
+use crate::model::host::{Cluster, ContainerInstance, Host, Image, Instance};
+use crate::model::target::{Selector, Target};
 use cache::AmiCache;
 use host_cache::HostCache;
-use model::{Cluster, ContainerInstance, Host, Image, Instance};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -471,7 +469,7 @@ impl Inventory {
         let ids: Vec<String> = cis
             .iter()
             .map(|c| c.ec2_instance_id.clone())
-            .filter(|id| crate::target::is_instance_id(id))
+            .filter(|id| crate::model::target::is_instance_id(id))
             .collect();
         let early_amis: Vec<String> = cis.iter().filter_map(|c| c.ami_id.clone()).collect();
         let (mut instances, mut images) = tokio::try_join!(
@@ -660,7 +658,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Host {
-        let mut host = model::example_host();
+        let mut host = crate::model::host::example_host();
         host.ec2.tags.insert("role".into(), "web".into());
         if let Some(ci) = host.container_instance.as_mut() {
             ci.status = "DRAINING".into();

@@ -1,7 +1,7 @@
 //! `berth exec`: which container to enter and the command that enters it.
 //! Pure: the tasks come described, the choice and the argv are data.
 
-use crate::inventory::model::TaskPlacement;
+use crate::model::host::TaskPlacement;
 
 /// A container one can exec into: running, with a runtime id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub fn docker_exec(runtime_id: &str, command: &[String], terminal: bool) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model::TaskContainer;
+    use crate::model::host::TaskContainer;
 
     fn task(arn: &str, containers: &[(&str, Option<&str>)]) -> TaskPlacement {
         TaskPlacement {

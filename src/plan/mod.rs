@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::model::{Host, Instance};
-use crate::inventory::os::{Login, OsFamily};
+use crate::model::host::{Host, Instance};
+use crate::model::os::{Login, OsFamily};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 

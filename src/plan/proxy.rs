@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{PlanError, Route, Via, available_routes, choose_address, route_label};
 use crate::error::Error;
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 use crate::transport::eice::{EiceError, InstanceConnectEndpoint, TunnelTarget, choose_endpoint};
 
 /// How `berth proxy` reaches the port.
@@ -149,7 +149,7 @@ pub fn plan_proxy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model::example_host;
+    use crate::model::host::example_host;
 
     fn host(public: bool, private: bool) -> Host {
         let mut host = example_host();

@@ -32,8 +32,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Serialize, Serializer};
 
 use super::{PlanError, Route, UserSource, Via, choose_address, login_user, route_label};
-use crate::inventory::model::Host;
-use crate::inventory::os::Login;
+use crate::model::host::Host;
+use crate::model::os::Login;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 use crate::secrets::password::PasswordError;
 

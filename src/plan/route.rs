@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use crate::inventory::model::Host;
+use crate::model::host::Host;
 
 use super::Via;
 
@@ -389,7 +389,7 @@ pub fn no_bastion_reason(vpc_id: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model::example_host;
+    use crate::model::host::example_host;
 
     fn host(public: bool, private: bool) -> Host {
         let mut host = example_host();

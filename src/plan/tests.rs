@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::inventory::model::{Instance, example_host};
+use crate::model::host::{Instance, example_host};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::KeySource;
 

@@ -50,7 +50,7 @@ pub fn host_choices(rows: &[HostRow<'_>]) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model::example_host;
+    use crate::model::host::example_host;
 
     #[test]
     fn aligned_like_ls() {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::doctor::{Protocol, Report, Scope, Status};
 use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
-use crate::inventory::model::{Cluster, Host};
+use crate::model::host::{Cluster, Host};
 use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
 use crate::plan::route::RouteChoice;
 use crate::plan::{self, Plan, PlanError, UserSource};
@@ -576,7 +576,7 @@ pub fn maintain_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model::example_host;
+    use crate::model::host::example_host;
 
     fn host() -> Host {
         let mut host = example_host();

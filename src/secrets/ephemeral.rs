@@ -184,7 +184,7 @@ fn remove_abandoned(parent: &Path) {
         else {
             continue;
         };
-        if pid != std::process::id() && !crate::firewall::process_alive(pid) {
+        if pid != std::process::id() && !crate::platform::process_alive(pid) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }

@@ -152,7 +152,7 @@ fn run(name: &str, check: impl Fn(&str)) {
 
 #[test]
 fn the_target_parser_never_panics() {
-    run("target", |text| match berth::target::parse(text) {
+    run("target", |text| match berth::model::target::parse(text) {
         Ok(query) => assert!(!query.target.to_string().is_empty()),
         Err(e) => assert!(!e.to_string().is_empty() && !e.hint().is_empty()),
     });

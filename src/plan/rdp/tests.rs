@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::inventory::model::{Instance, example_host};
-use crate::inventory::os::OsFamily;
+use crate::model::host::{Instance, example_host};
+use crate::model::os::OsFamily;
 use crate::plan::USER_TAG;
 
 const DNS: &str = "ec2-3-4-5-6.compute-1.amazonaws.com";

@@ -3,25 +3,9 @@
 //! the instance's VPC that can take tunnels, preferably in its subnet (the
 //! AWS CLI's `open-tunnel` chooses the same way).
 
-use serde::Serialize;
-
 use super::EiceError;
-use crate::inventory::model::Host;
-
-/// One endpoint, in berth's terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InstanceConnectEndpoint {
-    pub id: String,
-    pub vpc_id: String,
-    pub subnet_id: String,
-    /// `create-complete`, `create-in-progress`, `delete-in-progress`, …
-    pub state: String,
-    /// Where tunnels are opened: `wss://{dns_name}`.
-    pub dns_name: String,
-    pub fips_dns_name: Option<String>,
-    pub security_group_ids: Vec<String>,
-    pub preserve_client_ip: bool,
-}
+use crate::model::host::Host;
+pub use crate::model::network::InstanceConnectEndpoint;
 
 impl InstanceConnectEndpoint {
     /// The name tunnels go to: the FIPS one when FIPS endpoints are asked
@@ -34,15 +18,6 @@ impl InstanceConnectEndpoint {
                 endpoint_id: self.id.clone(),
             }),
         }
-    }
-
-    /// Whether it takes tunnels in this state (the states the AWS CLI
-    /// accepts: created, and updating or updated).
-    pub fn usable(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "create-complete" | "update-in-progress" | "update-complete" | "update-failed"
-        )
     }
 }
 
@@ -73,7 +48,7 @@ pub fn choose_endpoint<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::model::example_host;
+    use crate::model::host::example_host;
 
     fn endpoint(id: &str, vpc: &str, subnet: &str, state: &str) -> InstanceConnectEndpoint {
         InstanceConnectEndpoint {
