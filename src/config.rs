@@ -36,8 +36,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::cli::{ColorChoice, OutputFormat};
-use crate::plan::Via;
+use crate::model::output::{ColorChoice, OutputFormat};
+use crate::model::route::Via;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -478,7 +478,7 @@ via = "public"
         let message = Config::load(&path, None).expect_err("bad").to_string();
         assert!(
             message.starts_with(&format!(
-                "config file {} is not valid: line 4, key `clusters.prod.via`: unknown variant `teleport`",
+                "config file {} is not valid: line 4, key `clusters.prod.via`: `teleport` is not a route: expected one of auto, public",
                 path.display()
             )),
             "{message}"

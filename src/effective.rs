@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::config::ConfigError;
+use crate::model::named::Named;
 
 /// Where an effective value came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -249,25 +249,18 @@ impl Setting for Timeout {
     }
 }
 
-/// Enums that clap knows: the same spellings as their flags.
+/// Settings with a fixed set of names: the same spellings as their flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice<T>(pub T);
 
-impl<T: ValueEnum + Clone> Setting for Choice<T> {
+impl<T: Named> Setting for Choice<T> {
     fn parse(text: &str) -> Result<Self, String> {
-        T::from_str(text, true).map(Choice).map_err(|_| {
-            let names: Vec<String> = T::value_variants()
-                .iter()
-                .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
-                .collect();
-            format!("expected one of {}", names.join(", "))
-        })
+        T::from_name(text)
+            .map(Choice)
+            .map_err(|e| format!("expected one of {}", e.accepted.join(", ")))
     }
     fn show(&self) -> String {
-        self.0
-            .to_possible_value()
-            .map(|p| p.get_name().to_owned())
-            .unwrap_or_default()
+        self.0.name().to_owned()
     }
 }
 
@@ -289,7 +282,7 @@ impl Setting for ClusterName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::OutputFormat;
+    use crate::model::output::OutputFormat;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {

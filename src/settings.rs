@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::AwsSettings;
-use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
+use crate::cli::GlobalArgs;
 use crate::config::{self, Config, ConfigError};
 use crate::effective::{
     Candidates, Choice, ClusterName, Effective, Layers, Source, Sourced, Timeout,
 };
-use crate::plan::Via;
+use crate::model::named::Named as _;
+use crate::model::output::{ColorChoice, OutputFormat};
+use crate::model::route::Via;
 
 /// Program overrides, so tests (and users) can choose what berth runs.
 pub const SSH_PROGRAM_VAR: &str = "BERTH_SSH";

@@ -12,7 +12,9 @@ use clap_complete::ArgValueCandidates;
 use ipnet::IpNet;
 
 use crate::completion;
-use crate::plan::Via;
+use crate::model::named::Named;
+pub use crate::model::output::{ColorChoice, OutputFormat};
+use crate::model::route::Via;
 use crate::secrets::ephemeral::KeyType;
 use crate::transport::eice::MAX_TUNNEL_SECONDS;
 
@@ -99,7 +101,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub stats: bool,
     /// Output format of listings and plans [default: table].
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_parser = named::<OutputFormat>())]
     pub output: Option<OutputFormat>,
     /// Ignore cached facts (hosts and AMIs) and ask AWS again (and read a
     /// host's keys from its console output again).
@@ -113,7 +115,7 @@ pub struct GlobalArgs {
     pub aws_timeout: Option<Duration>,
     /// Colour in tables and messages: `auto` (on a terminal, unless NO_COLOR
     /// is set), `always` or `never` [default: auto].
-    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    #[arg(long, global = true, value_parser = named::<ColorChoice>(), value_name = "WHEN")]
     pub color: Option<ColorChoice>,
     /// How long host facts found in AWS are reused by later runs (e.g. 60s,
     /// 5m; 0 asks AWS every time) [default: 60s].
@@ -121,21 +123,17 @@ pub struct GlobalArgs {
     pub cache_ttl: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
-    Table,
-    Json,
-}
-
-/// `--color`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColorChoice {
-    #[default]
-    Auto,
-    Always,
-    Never,
+/// clap's parser for a [`Named`] setting: its names as the possible values
+/// (with their help, for `--help` and completions), parsed by the model's
+/// own table, as `BERTH_*` variables and the config file are.
+fn named<T: Named + Clone + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(
+        T::ALL
+            .iter()
+            .map(|(_, name, help)| clap::builder::PossibleValue::new(*name).help(*help)),
+    )
+    .try_map(|text: String| T::from_name(&text))
 }
 
 #[derive(Debug, Subcommand)]
@@ -383,7 +381,7 @@ pub struct SshConfigArgs {
     pub hosts: Vec<String>,
     /// The route `berth proxy` takes (written into the ProxyCommands;
     /// default: what the config and environment say when ssh runs).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = named::<Via>())]
     pub via: Option<Via>,
     /// Write the snapshots and berth's block into ~/.ssh/config (or --file)
     /// instead of printing them.
@@ -476,7 +474,7 @@ pub struct ConnectOptions {
     /// EC2 Instance Connect, over the public address, else the private one),
     /// `auto` (the public address, else a bastion, else an endpoint).
     /// Default: BERTH_VIA, else the config's `via`, else `auto`.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = named::<Via>())]
     pub via: Option<Via>,
     /// Go through this bastion (any target: an instance id, CLUSTER/NAME, …;
     /// implies --via bastion). Without it berth uses the config file's
@@ -544,7 +542,7 @@ pub struct SshArgs {
     pub ephemeral_key: bool,
     /// The kind of one-time key (rsa for an ec2-instance-connect package
     /// older than ED25519 support).
-    #[arg(long, value_enum, value_name = "TYPE", default_value_t = KeyType::Ed25519)]
+    #[arg(long, value_parser = named::<KeyType>(), value_name = "TYPE", default_value_t = KeyType::Ed25519)]
     pub ephemeral_key_type: KeyType,
     #[command(flatten)]
     pub source: SourceArgs,

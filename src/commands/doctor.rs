@@ -18,6 +18,7 @@ use crate::doctor::{
 use crate::error::Error;
 use crate::firewall::{self, Opened};
 use crate::model::host::Host;
+use crate::model::named::Named as _;
 use crate::model::os::OsFamily;
 use crate::plan::Via;
 use crate::plan::route::{BastionLookup, BastionSource, no_bastion_reason};

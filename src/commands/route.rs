@@ -9,6 +9,7 @@ use crate::aws::Aws;
 use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs};
 use crate::error::Error;
 use crate::model::host::Host;
+use crate::model::named::Named as _;
 use crate::plan::route::{
     self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, EndpointLookup, RouteChoice,
     RouteKind,

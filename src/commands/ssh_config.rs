@@ -13,6 +13,7 @@ use crate::aws::Aws;
 use crate::cli::{FilterArgs, SshConfigArgs};
 use crate::error::Error;
 use crate::model::host::Host;
+use crate::model::named::Named as _;
 use crate::model::os::Login;
 use crate::model::target::{self, Target};
 use crate::plan::{self, Via};

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::model::host::{Host, Instance};
 use crate::model::os::{Login, OsFamily};
@@ -19,44 +19,12 @@ use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
 pub mod copy;
+pub use crate::model::route::Via;
+
 pub mod exec;
 pub mod proxy;
 pub mod rdp;
 pub mod route;
-
-/// How to reach the host (`--via`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Via {
-    /// The first route whose prerequisites hold: the public address, else
-    /// a bastion (named, or tagged `berth:bastion` in the VPC).
-    Auto,
-    /// The public DNS name, else the public IPv4 address.
-    Public,
-    /// The private IPv4 address (from inside the VPC or over a VPN).
-    Private,
-    /// ssh to a bastion, and from there to the private address.
-    Bastion,
-    /// A one-time key pushed with EC2 Instance Connect, over the public
-    /// address, else the private one.
-    InstanceConnect,
-    /// An EC2 Instance Connect Endpoint tunnel to the private IPv4 address.
-    Eice,
-}
-
-impl Via {
-    /// As written on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Public => "public",
-            Self::Private => "private",
-            Self::Bastion => "bastion",
-            Self::InstanceConnect => "instance-connect",
-            Self::Eice => "eice",
-        }
-    }
-}
 
 /// The route a plan takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

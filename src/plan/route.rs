@@ -15,6 +15,7 @@
 use serde::Serialize;
 
 use crate::model::host::Host;
+use crate::model::named::Named as _;
 
 use super::Via;
 

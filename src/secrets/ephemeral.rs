@@ -13,14 +13,13 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use crate::model::named::Named;
 use ssh_key::private::{Ed25519Keypair, KeypairData, RsaKeypair};
 use ssh_key::rand_core::{OsRng, RngCore as _};
 use ssh_key::{LineEnding, PrivateKey};
 
 /// The kind of key to make. EC2 Instance Connect takes RSA and ED25519.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyType {
     /// ED25519: small and fast to make.
     #[default]
@@ -29,6 +28,20 @@ pub enum KeyType {
     /// package predates ED25519 support.
     Rsa,
 }
+
+impl Named for KeyType {
+    const WHAT: &'static str = "a key type";
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (Self::Ed25519, "ed25519", "ED25519: small and fast to make"),
+        (
+            Self::Rsa,
+            "rsa",
+            "RSA, for instances whose ec2-instance-connect package predates ED25519",
+        ),
+    ];
+}
+
+crate::model::named::named_text!(KeyType);
 
 impl KeyType {
     pub fn label(self) -> &'static str {

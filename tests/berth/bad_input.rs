@@ -384,7 +384,7 @@ fn a_bad_config_file_is_named_with_its_keys() {
             &b"via = 3\n"[..],
             vec![
                 "is not valid",
-                "wanted string or table",
+                "invalid type: integer `3`, expected a string",
                 "its keys: key_dirs",
             ],
         ),
@@ -393,7 +393,7 @@ fn a_bad_config_file_is_named_with_its_keys() {
             b"via = \"teleport\"\n",
             vec![
                 "is not valid",
-                "unknown variant `teleport`",
+                "`teleport` is not a route",
                 "via (auto, public",
             ],
         ),

@@ -142,7 +142,7 @@ fn a_bad_config_file_is_named_with_its_line_and_key() {
         "region = \"us-east-1\"\n\n[clusters.prod]\nuser = \"ops\"\nvia = \"teleport\"\n",
     );
     berth.run(&["ls"]).expect_code(2).stderr_has(&format!(
-        "config file {} is not valid: line 5, key `clusters.prod.via`: unknown variant `teleport`",
+        "config file {} is not valid: line 5, key `clusters.prod.via`: `teleport` is not a route: expected one of auto, public",
         path.display()
     ));
     std::fs::write(&path, "cache_ttl = \"a while\"\n").expect("write");
