@@ -79,7 +79,7 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
         }
         _ => {}
     }
-    let mut settings = Settings::resolve(&cli.global)?;
+    let mut settings = Settings::resolve(&(&cli.global).into())?;
     *colour = settings.color_on(io::stderr().is_terminal());
     if let Command::Proxy(_) = &cli.command {
         // ssh's ProxyCommand: its stderr is the user's terminal, mid-login.

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::AwsSettings;
-use crate::cli::GlobalArgs;
 use crate::config::{self, Config, ConfigError};
 use crate::effective::{
     Candidates, Choice, ClusterName, Effective, Layers, Source, Sourced, Timeout,
@@ -124,8 +123,25 @@ pub const DEFAULT_AWS_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long host facts are reused unless configured otherwise.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// The global flags as given on the command line (`None`, 0 or `false`
+/// where not given), for [`Settings::resolve`]. `cli` fills it from its
+/// clap definitions; nothing here knows how they were parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub verbose: u8,
+    pub stats: bool,
+    pub output: Option<OutputFormat>,
+    pub refresh: bool,
+    pub aws_timeout: Option<Duration>,
+    pub color: Option<ColorChoice>,
+    pub cache_ttl: Option<Duration>,
+}
+
 impl Settings {
-    pub fn resolve(global: &GlobalArgs) -> Result<Self, ConfigError> {
+    pub fn resolve(global: &Flags) -> Result<Self, ConfigError> {
         let env = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -136,7 +152,7 @@ impl Settings {
 
     /// [`resolve`](Self::resolve) with the environment given as a lookup.
     pub fn resolve_with(
-        global: &GlobalArgs,
+        global: &Flags,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let home = env("HOME").map(PathBuf::from);
@@ -249,7 +265,7 @@ struct Presentation {
 }
 
 fn resolve_presentation(
-    global: &GlobalArgs,
+    global: &Flags,
     config: &Config,
     layers: &mut Layers<'_>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -355,7 +371,7 @@ impl Settings {
 /// AWS CLI's variable, then the config file. What the AWS variables (or
 /// nothing) decide is left to the SDK, which reads them itself.
 fn resolve_aws(
-    global: &GlobalArgs,
+    global: &Flags,
     config: &Config,
     layers: &mut Layers<'_>,
     env: &dyn Fn(&str) -> Option<String>,

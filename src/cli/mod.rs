@@ -123,6 +123,23 @@ pub struct GlobalArgs {
     pub cache_ttl: Option<Duration>,
 }
 
+impl From<&GlobalArgs> for crate::settings::Flags {
+    fn from(global: &GlobalArgs) -> Self {
+        Self {
+            profile: global.profile.clone(),
+            region: global.region.clone(),
+            endpoint_url: global.endpoint_url.clone(),
+            verbose: global.verbose,
+            stats: global.stats,
+            output: global.output,
+            refresh: global.refresh,
+            aws_timeout: global.aws_timeout,
+            color: global.color,
+            cache_ttl: global.cache_ttl,
+        }
+    }
+}
+
 /// clap's parser for a [`Named`] setting: its names as the possible values
 /// (with their help, for `--help` and completions), parsed by the model's
 /// own table, as `BERTH_*` variables and the config file are.

@@ -548,11 +548,7 @@ fn a_rule_that_covers_the_endpoint_lets_its_route_work() {
             Status::Pass,
             "{name}"
         );
-        assert_eq!(
-            crate::render::route_summary(&report),
-            "routes: instance-connect-endpoint works",
-            "{name}"
-        );
+        assert!(report.routes[0].works, "{name}: {:?}", report.routes);
         assert_eq!(report.exit_code(), 0, "{name}");
     }
 }
@@ -574,10 +570,7 @@ fn no_rule_covering_the_endpoint_blocks_its_route() {
         let route = &report.routes[0];
         assert_eq!(route.blocked_by, Some("security-group"), "{cidr}");
         assert_eq!(route.unverified_by, None, "{cidr}");
-        assert_eq!(
-            crate::render::route_summary(&report),
-            "routes: instance-connect-endpoint blocked by security-group"
-        );
+        assert!(!route.works, "{cidr}: {route:?}");
         assert_eq!(report.exit_code(), 4);
     }
 }
@@ -603,10 +596,6 @@ fn a_fact_that_cannot_be_read_leaves_the_endpoint_route_unverified_not_blocked()
     assert!(!route.works && route.unverified, "{route:?}");
     assert_eq!(route.blocked_by, None);
     assert_eq!(route.unverified_by, Some("security-group"));
-    assert_eq!(
-        crate::render::route_summary(&report),
-        "routes: instance-connect-endpoint unverified by security-group"
-    );
     assert_eq!(report.exit_code(), 4);
 }
 

@@ -590,6 +590,60 @@ mod tests {
     }
 
     #[test]
+    fn the_route_summary_tells_blocked_from_unverified() {
+        let route = |route, works, blocked_by, unverified_by| crate::doctor::RouteResult {
+            route,
+            works,
+            blocked_by,
+            unverified_by,
+            unverified: unverified_by.is_some(),
+        };
+        let report = |routes| Report {
+            target: "prod/web-1".into(),
+            instance_id: "i-0123456789abcdef0".into(),
+            protocol: crate::doctor::Protocol::Ssh,
+            port: 22,
+            from: None,
+            findings: Vec::new(),
+            routes,
+        };
+        let eice = crate::doctor::RouteKind::InstanceConnectEndpoint;
+        let table = [
+            (
+                route(eice, true, None, None),
+                "routes: instance-connect-endpoint works",
+            ),
+            (
+                route(eice, false, Some("security-group"), None),
+                "routes: instance-connect-endpoint blocked by security-group",
+            ),
+            (
+                route(eice, false, None, Some("security-group")),
+                "routes: instance-connect-endpoint unverified by security-group",
+            ),
+            (
+                route(eice, false, None, None),
+                "routes: instance-connect-endpoint unavailable",
+            ),
+        ];
+        for (result, expected) in table {
+            assert_eq!(route_summary(&report(vec![result])), expected);
+        }
+        assert_eq!(
+            route_summary(&report(vec![
+                route(
+                    crate::doctor::RouteKind::Public,
+                    false,
+                    Some("public-address"),
+                    None
+                ),
+                route(eice, true, None, None),
+            ])),
+            "routes: public blocked by public-address; instance-connect-endpoint works"
+        );
+    }
+
+    #[test]
     fn hosts_table_is_aligned_text() {
         let h = host();
         let mut out = Vec::new();
