@@ -16,7 +16,6 @@ use std::fmt::Write as _;
 use crate::aws::instance_connect::InstanceConnectError;
 use crate::aws::{AwsError, MAX_ATTEMPTS};
 use crate::config::ConfigError;
-use crate::echo::EchoError;
 use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
@@ -29,6 +28,7 @@ use crate::plan::route::RouteError;
 use crate::secrets::ephemeral::EphemeralKeyError;
 use crate::secrets::keys::KeyError;
 use crate::transport::TransportError;
+use crate::transport::echo::EchoError;
 use crate::transport::eice::EiceError;
 
 /// How many candidates an ambiguous target's hint lists.

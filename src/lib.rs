@@ -7,10 +7,8 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
-pub mod completion;
 pub mod config;
 pub mod doctor;
-pub mod echo;
 pub mod effective;
 pub mod error;
 pub mod firewall;
@@ -70,7 +68,7 @@ fn report(e: &Error, palette: render::Palette) {
 fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Error> {
     match &cli.command {
         Command::Completions { shell } => {
-            completion::write_registration(*shell, out)?;
+            cli::completion::write_registration(*shell, out)?;
             return Ok(0);
         }
         Command::Man { command, dir } => {

@@ -7,6 +7,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // A shell asking for completions (BERTH_COMPLETE=…) is answered here.
-    berth::completion::complete_from_env();
+    berth::cli::completion::complete_from_env();
     berth::run(&berth::cli::Cli::parse())
 }

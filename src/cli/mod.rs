@@ -2,6 +2,7 @@
 //! conversion to [`Settings`](crate::settings::Settings) resolves flags,
 //! environment and config file in one place.
 
+pub mod completion;
 pub mod man;
 
 use std::path::PathBuf;
@@ -11,7 +12,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCandidates;
 use ipnet::IpNet;
 
-use crate::completion;
 use crate::model::named::Named;
 pub use crate::model::output::{ColorChoice, OutputFormat};
 use crate::model::route::Via;

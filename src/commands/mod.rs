@@ -32,7 +32,6 @@ use ipnet::IpNet;
 use crate::aws::Aws;
 use crate::aws::stats::CallLog;
 use crate::cli::{ConnectArgs, FilterArgs, InstanceStatus, SourceArgs};
-use crate::echo;
 use crate::error::Error;
 use crate::firewall::{self, journal::Journal};
 use crate::inventory::cache::AmiCache;
@@ -48,6 +47,7 @@ use crate::render::{self, HostRow};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{self, KeyLookup};
 use crate::settings::Settings;
+use crate::transport::echo;
 
 /// How long a phase runs before its spinner shows: a warm run never
 /// flickers one.

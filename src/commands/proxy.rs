@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
 use crate::aws::Aws;
 use crate::cli::ProxyArgs;
 use crate::error::Error;
@@ -51,33 +49,15 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
 
     let mut streams = StandardStreams::open().map_err(TransportError::Stdio)?;
     let result = match &route {
-        ProxyRoute::Direct { address, port, .. } => {
-            let where_to = format!("{address}:{port}");
-            let connection = tokio::time::timeout(
-                CONNECT_WITHIN,
-                TcpStream::connect((address.as_str(), *port)),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer within {}s", CONNECT_WITHIN.as_secs()),
-                ))
-            })
-            .map_err(|source| TransportError::Connect {
-                address: where_to.clone(),
-                source,
-            })?;
-            relay::relay(connection, &mut streams.input, &mut streams.output)
-                .await
-                .map_err(|source| {
-                    TransportError::Relay {
-                        address: where_to,
-                        source,
-                    }
-                    .into()
-                })
-        }
+        ProxyRoute::Direct { address, port, .. } => relay::relay_to(
+            address,
+            *port,
+            CONNECT_WITHIN,
+            &mut streams.input,
+            &mut streams.output,
+        )
+        .await
+        .map_err(Error::from),
         ProxyRoute::Eice { endpoint, target } => {
             let dns_name = endpoint.tunnel_host(aws.use_fips)?;
             let target = TunnelTarget {

@@ -236,10 +236,18 @@ async fn open_tunnel(
                 tunnel.local_port,
                 opener.describe()
             ));
-            Ok((
-                HeldTunnel::Eice(LocalForward::open(tunnel.local_port, opener).await?),
-                None,
-            ))
+            let (forward, mut problems) = LocalForward::open(tunnel.local_port, opener).await?;
+            // Said as they happen: the client keeps running, and may
+            // connect again.
+            tokio::spawn(async move {
+                while let Some(problem) = problems.recv().await {
+                    eprintln!("berth: error: {problem}");
+                    if let Some(hint) = problem.hint() {
+                        eprintln!("  hint: {hint}");
+                    }
+                }
+            });
+            Ok((HeldTunnel::Eice(forward), None))
         }
     }
 }

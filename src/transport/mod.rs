@@ -1,7 +1,11 @@
-//! The process boundary: the only module that starts other programs.
-//! Programs are always run from argv vectors, never through a shell.
+//! The process and socket boundary: the only module that starts other
+//! programs or opens connections (the endpoint's websockets, a relay's TCP
+//! connection, the address echo). Programs are always run from argv
+//! vectors, never through a shell. It runs what a plan says and decides
+//! nothing.
 
 pub mod chooser;
+pub mod echo;
 pub mod eice;
 #[cfg(unix)]
 pub mod fleet;

@@ -102,6 +102,40 @@ fn duplicate_stdout() -> io::Result<std::fs::File> {
     ))
 }
 
+/// Connects to `address`:`port` (giving up after `within`) and relays
+/// `input` and `output` to it as [`relay`] does.
+pub async fn relay_to<R, W>(
+    address: &str,
+    port: u16,
+    within: std::time::Duration,
+    input: R,
+    output: W,
+) -> Result<(), super::TransportError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let where_to = format!("{address}:{port}");
+    let connection = tokio::time::timeout(within, TcpStream::connect((address, port)))
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {}s", within.as_secs()),
+            ))
+        })
+        .map_err(|source| super::TransportError::Connect {
+            address: where_to.clone(),
+            source,
+        })?;
+    relay(connection, input, output)
+        .await
+        .map_err(|source| super::TransportError::Relay {
+            address: where_to,
+            source,
+        })
+}
+
 /// Carries `input` to `connection` and back to `output` until the far
 /// side closes; the end of `input` is passed on as a half-close, and the
 /// far side's answer is still delivered.

@@ -11,6 +11,7 @@
 mod support;
 
 mod aws_errors;
+mod layers;
 mod plans;
 mod usage;
 

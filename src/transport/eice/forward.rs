@@ -1,15 +1,37 @@
 //! A local port forwarded through an EC2 Instance Connect Endpoint, held
 //! by berth itself: it listens on 127.0.0.1 and opens one tunnel per
 //! accepted connection (each with a freshly presigned URL), for a client
-//! that cannot use a ProxyCommand (an RDP client).
+//! that cannot use a ProxyCommand (an RDP client). It prints nothing:
+//! what goes wrong with one connection is sent to the caller as a
+//! [`ForwardProblem`], and the forward goes on serving the next.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{EiceError, InputEnd, TunnelOpener, carry};
+
+/// What went wrong with one connection of the forward.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardProblem {
+    #[error("the local end of the tunnel cannot accept: {0}")]
+    Accept(std::io::Error),
+    #[error(transparent)]
+    Tunnel(EiceError),
+}
+
+impl ForwardProblem {
+    /// What to do about it, where there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Accept(_) => None,
+            Self::Tunnel(e) => Some(e.hint()),
+        }
+    }
+}
 
 /// The listening port and the task that serves it.
 #[derive(Debug)]
@@ -20,8 +42,12 @@ pub struct LocalForward {
 
 impl LocalForward {
     /// Listens on 127.0.0.1:`port` (0: any free port) and serves each
-    /// connection with its own tunnel from `opener`.
-    pub async fn open(port: u16, opener: TunnelOpener) -> Result<Self, EiceError> {
+    /// connection with its own tunnel from `opener`; what goes wrong with a
+    /// connection arrives on the receiver.
+    pub async fn open(
+        port: u16,
+        opener: TunnelOpener,
+    ) -> Result<(Self, UnboundedReceiver<ForwardProblem>), EiceError> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .map_err(|e| EiceError::Listen {
@@ -35,8 +61,9 @@ impl LocalForward {
                 detail: e.to_string(),
             })?
             .port();
-        let accept = tokio::spawn(serve(listener, opener));
-        Ok(Self { port, accept })
+        let (problems, receiver) = unbounded_channel();
+        let accept = tokio::spawn(serve(listener, opener, problems));
+        Ok((Self { port, accept }, receiver))
     }
 
     pub fn port(&self) -> u16 {
@@ -52,16 +79,20 @@ impl LocalForward {
 
 /// Accepts until aborted; the connections' tasks end with it (a `JoinSet`
 /// aborts what it holds when dropped).
-async fn serve(listener: TcpListener, opener: TunnelOpener) {
+async fn serve(
+    listener: TcpListener,
+    opener: TunnelOpener,
+    problems: UnboundedSender<ForwardProblem>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
-                    connections.spawn(tunnel_one(socket, opener.clone()));
+                    connections.spawn(tunnel_one(socket, opener.clone(), problems.clone()));
                 }
                 Err(e) => {
-                    eprintln!("berth: the local end of the tunnel cannot accept: {e}");
+                    let _ = problems.send(ForwardProblem::Accept(e));
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             },
@@ -70,7 +101,11 @@ async fn serve(listener: TcpListener, opener: TunnelOpener) {
     }
 }
 
-async fn tunnel_one(socket: TcpStream, opener: TunnelOpener) {
+async fn tunnel_one(
+    socket: TcpStream,
+    opener: TunnelOpener,
+    problems: UnboundedSender<ForwardProblem>,
+) {
     let _ = socket.set_nodelay(true);
     let result = match opener.open().await {
         Ok(tunnel) => {
@@ -83,6 +118,6 @@ async fn tunnel_one(socket: TcpStream, opener: TunnelOpener) {
         Err(e) => Err(e),
     };
     if let Err(e) = result {
-        eprintln!("berth: error: {e}\n  hint: {}", e.hint());
+        let _ = problems.send(ForwardProblem::Tunnel(e));
     }
 }
