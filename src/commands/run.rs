@@ -356,20 +356,14 @@ fn ssh_options(ctx: &Context, spec: &FleetRun) -> Vec<String> {
 /// `$XDG_RUNTIME_DIR`, else berth's state directory. `None` (no sharing)
 /// when neither can be made private.
 fn control_dir(ctx: &Context) -> Option<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .map(|p| p.join("berth"))
         .or_else(|| ctx.settings.state_dir.clone())?;
     let dir = base.join("ssh");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .ok()?;
-    let mode = std::fs::metadata(&dir).ok()?.permissions().mode() & 0o777;
-    (mode == 0o700).then_some(dir)
+    crate::platform::files::private_dir(&dir).ok()?;
+    Some(dir)
 }
 
 /// A bar on stderr, only on a terminal.

@@ -5,6 +5,7 @@
 //! cluster's hosts with the user and key berth would use (see
 //! [`crate::ssh_config`] for the design).
 
+use crate::platform::files::write_atomically;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ pub async fn run(ctx: &Context, args: &SshConfigArgs, out: &mut dyn Write) -> Re
     let dir = snapshot_dir(ctx)?;
     for (cluster, text) in &snapshots {
         let file = dir.join(format!("{cluster}.conf"));
-        write_atomically(&file, text).map_err(|e| write_error(&file, &e))?;
+        write_config(&file, text).map_err(|e| write_error(&file, &e))?;
         eprintln!("berth: wrote {}", file.display());
     }
     let path = ssh_config_path(ctx, args)?;
@@ -59,7 +60,7 @@ pub async fn run(ctx: &Context, args: &SshConfigArgs, out: &mut dyn Write) -> Re
     let block = ssh_config::managed_block(&dir.join("*.conf"), &catch_all);
     let (updated, outcome) = ssh_config::install(&existing, &block);
     if outcome != Installed::Unchanged {
-        write_atomically(&path, &updated).map_err(|e| write_error(&path, &e))?;
+        write_config(&path, &updated).map_err(|e| write_error(&path, &e))?;
     }
     let what = match outcome {
         Installed::Added => "added berth's block at the top",
@@ -78,7 +79,7 @@ fn uninstall(ctx: &Context, args: &SshConfigArgs) -> Result<u8, Error> {
         .and_then(|t| ssh_config::uninstall(&t))
     {
         Some(text) => {
-            write_atomically(&path, &text).map_err(|e| write_error(&path, &e))?;
+            write_config(&path, &text).map_err(|e| write_error(&path, &e))?;
             eprintln!("berth: {}: removed berth's block", path.display());
         }
         None => eprintln!("berth: {}: has no berth block", path.display()),
@@ -262,8 +263,9 @@ fn write_error(path: &Path, e: &std::io::Error) -> Error {
 }
 
 /// Writes through a temporary file and a rename, mode 0600 (ssh refuses a
-/// config others can write), in a directory that is created 0700.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+/// config others can write), in a directory that is created 0700 (an
+/// existing one, the user's `~/.ssh`, is left as it is).
+fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -272,17 +274,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         fs::create_dir_all(dir)?;
         set_mode(dir, 0o700)?;
     }
-    let name = path
-        .file_name()
-        .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.berth-{}", std::process::id()));
-    let written = fs::write(&tmp, text)
-        .and_then(|()| set_mode(&tmp, 0o600))
-        .and_then(|()| fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    write_atomically(path, text.as_bytes())
 }
 
 #[cfg(unix)]

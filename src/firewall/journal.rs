@@ -5,6 +5,7 @@
 //! One JSON file in berth's state directory, rewritten whole under an
 //! exclusive lock on a sibling lock file.
 
+use crate::platform::files::write_atomically;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::platform::files::{private_dir, private_file, private_lock_file};
+use crate::platform::files::{private_dir, private_lock_file};
 
 /// A rule berth added (or is about to add).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,21 +144,11 @@ impl Journal {
     /// and syncs the directory: an entry written before a rule is added
     /// survives a crash or power loss, and a crash never leaves half a file.
     fn write(&self, entries: &[OpenRule]) -> Result<(), JournalError> {
-        use std::io::Write as _;
         let text = serde_json::to_string_pretty(entries).map_err(|e| JournalError::Damaged {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut file = private_file(&tmp).map_err(|e| self.io(e))?;
-        file.write_all(text.as_bytes()).map_err(|e| self.io(e))?;
-        file.sync_all().map_err(|e| self.io(e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| self.io(e))?;
-        }
+        write_atomically(&self.path, text.as_bytes()).map_err(|e| self.io(e))?;
         Ok(())
     }
 }

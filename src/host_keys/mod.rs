@@ -19,10 +19,10 @@ pub mod console;
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::platform::files::{private_dir, private_file, private_lock_file};
+use crate::platform::files::{private_dir, private_lock_file, write_atomically};
 use console::HostKey;
 
 /// The user's own known_hosts files, as OpenSSH's default names them; ssh
@@ -94,20 +94,7 @@ impl PinnedHostKeys {
             Err(e) => return Err(self.error(e)),
         };
         let text = replace_pins(&old, instance_id, keys);
-        let tmp = self
-            .path
-            .with_extension(format!("tmp{}", std::process::id()));
-        let written = private_file(&tmp)
-            .and_then(|mut file| {
-                file.write_all(text.as_bytes())?;
-                file.sync_all()
-            })
-            .and_then(|()| fs::rename(&tmp, &self.path));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(self.error(e));
-        }
-        Ok(())
+        write_atomically(&self.path, text.as_bytes()).map_err(|e| self.error(e))
     }
 
     fn locked(&self) -> Result<File, PinError> {

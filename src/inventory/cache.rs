@@ -3,6 +3,7 @@
 //! id means nothing elsewhere. A cache that cannot be read or written is
 //! only slower, never an error.
 
+use crate::platform::files::{private_dir, write_atomically};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,13 +64,8 @@ impl AmiCache {
         let Ok(json) = serde_json::to_vec(&self.images) else {
             return;
         };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = fs::create_dir_all(dir)
-            .and_then(|()| fs::write(&tmp, json))
-            .and_then(|()| fs::rename(&tmp, path));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+        // A cache that cannot be written is only a cache.
+        let _ = private_dir(dir).and_then(|()| write_atomically(path, &json));
         self.dirty = false;
     }
 }

@@ -17,6 +17,7 @@
 //!   host.
 //! - Cluster names are kept for ever (they only feed shell completion).
 
+use crate::platform::files::{private_dir, write_atomically};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -352,18 +353,8 @@ fn update(path: &Path, change: impl FnOnce(&mut CacheFile)) {
     let Ok(json) = serde_json::to_vec(&file) else {
         return;
     };
-    let tmp = dir.join(format!(
-        ".{}.{}.{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("hosts"),
-        std::process::id(),
-        now_nanos()
-    ));
-    let written = fs::create_dir_all(dir)
-        .and_then(|()| fs::write(&tmp, json))
-        .and_then(|()| fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    // A cache that cannot be written is only a cache: the next run asks AWS.
+    let _ = private_dir(dir).and_then(|()| write_atomically(path, &json));
 }
 
 fn file_safe(text: &str) -> String {
@@ -376,12 +367,6 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn now_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@
 //! public half 60 seconds after the push.)
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::model::named::Named;
+use crate::platform::files::{new_private_dir, private_dir, write_new_private};
 use ssh_key::private::{Ed25519Keypair, KeypairData, RsaKeypair};
 use ssh_key::rand_core::{OsRng, RngCore as _};
 use ssh_key::{LineEnding, PrivateKey};
@@ -99,14 +100,14 @@ impl EphemeralKey {
             let path = path.to_owned();
             move |source| EphemeralKeyError::Io { path, source }
         };
-        create_private_dir(parent, true).map_err(io_error(parent))?;
+        private_dir(parent).map_err(io_error(parent))?;
         remove_abandoned(parent);
         let dir = parent.join(format!(
             "{DIR_PREFIX}{}-{:016x}",
             std::process::id(),
             OsRng.next_u64()
         ));
-        create_private_dir(&dir, false).map_err(io_error(&dir))?;
+        new_private_dir(&dir).map_err(io_error(&dir))?;
         // From here on, dropping the value cleans up after a failure too.
         let key = Self {
             path: dir.join(key_type.file_name()),
@@ -114,7 +115,7 @@ impl EphemeralKey {
             public,
             key_type,
         };
-        write_private(&key.path, pem.as_bytes()).map_err(io_error(&key.path))?;
+        write_new_private(&key.path, pem.as_bytes()).map_err(io_error(&key.path))?;
         Ok(key)
     }
 
@@ -153,33 +154,6 @@ fn new_private_key(key_type: KeyType) -> Result<PrivateKey, ssh_key::Error> {
         KeyType::Rsa => KeypairData::from(RsaKeypair::random(&mut OsRng, RSA_BITS)?),
     };
     PrivateKey::new(data, COMMENT)
-}
-
-/// Creates `dir` readable by its owner only; with `existing_ok`, an
-/// existing directory is kept as it is (a shared parent).
-fn create_private_dir(dir: &Path, existing_ok: bool) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(existing_ok);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-/// Writes a new file readable by its owner only.
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 /// Removes the key directories under `parent` whose berth is gone.
