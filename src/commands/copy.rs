@@ -4,13 +4,15 @@
 use std::io::Write;
 
 use crate::cli::{CpArgs, OutputFormat, TunnelArgs};
+use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::plan::copy::{self, CopyPath};
 use crate::render;
-use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::ssh::{Connection, Ready, SshExtras, plan_with_route, ready};
+use super::ssh::{
+    Connection, Launch, Planned, SshExtras, plain_words, plan_with_route, run_planned,
+};
 use super::{Context, resolve_host};
 
 pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -42,16 +44,27 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let Ready {
-        argv: ssh_argv,
-        one_time_keys,
-        ..
-    } = ready(ctx, &aws, &host, &plan, Connection::plain()).await?;
-    let command_line = scp(&ssh_argv);
-    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
-    let outcome = transport::session::run(&command_line, &mut interrupts).await;
-    drop(one_time_keys);
-    Ok(outcome?.exit_code())
+    let planned = Planned {
+        host: &host,
+        aws: &aws,
+        connect: &args.connect,
+        plan: &plan,
+        choice: &choice,
+    };
+    let launch = Launch {
+        connection: Connection::plain(),
+        port: args.port.unwrap_or(Protocol::Ssh.default_port()),
+        from: None,
+    };
+    let outcome = run_planned(
+        ctx,
+        &planned,
+        launch,
+        |ssh_argv| plain_words(scp(&ssh_argv)),
+        &mut interrupts,
+    )
+    .await?;
+    Ok(outcome.exit_code())
 }
 
 pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -85,11 +98,6 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let Ready {
-        argv: command_line,
-        one_time_keys,
-        ..
-    } = ready(ctx, &aws, &host, &plan, Connection::plain()).await?;
     for spec in &specs {
         let (local, remote) = split_spec(spec);
         let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
@@ -98,10 +106,19 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
             host.instance_id()
         );
     }
-    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
-    let outcome = transport::session::run(&command_line, &mut interrupts).await;
-    drop(one_time_keys);
-    let outcome = outcome?;
+    let planned = Planned {
+        host: &host,
+        aws: &aws,
+        connect: &args.connect,
+        plan: &plan,
+        choice: &choice,
+    };
+    let launch = Launch {
+        connection: Connection::plain(),
+        port: Protocol::Ssh.default_port(),
+        from: None,
+    };
+    let outcome = run_planned(ctx, &planned, launch, plain_words, &mut interrupts).await?;
     // Ctrl-C is how a tunnel is meant to end.
     Ok(if outcome.interrupted_by.is_some() {
         0

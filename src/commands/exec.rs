@@ -5,15 +5,17 @@ use std::io::{IsTerminal, Write};
 
 use crate::aws::Aws;
 use crate::cli::{ExecArgs, OutputFormat};
+use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::target::Target;
 use crate::plan::exec::{self, ContainerChoice, ExecError};
 use crate::render;
-use crate::transport;
 use crate::transport::session::Interrupts;
 
-use super::ssh::{Connection, Ready, SshExtras, plan_with_route, ready};
+use super::ssh::{
+    Connection, Launch, Planned, SshExtras, plain_words, plan_with_route, run_planned,
+};
 use super::{Context, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -56,27 +58,25 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let Ready {
-        argv: command_line,
-        one_time_keys,
-        ..
-    } = ready(
-        ctx,
-        &aws,
-        &host,
-        &plan,
-        Connection {
+    let launch = Launch {
+        connection: Connection {
             remote_len,
             passthrough: &passthrough,
             early: None,
             open: None,
         },
-    )
-    .await?;
-    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
-    let outcome = transport::session::run(&command_line, &mut interrupts).await;
-    drop(one_time_keys);
-    Ok(outcome?.exit_code())
+        port: Protocol::Ssh.default_port(),
+        from: None,
+    };
+    let planned = Planned {
+        host: &host,
+        aws: &aws,
+        connect: &args.connect,
+        plan: &plan,
+        choice: &choice,
+    };
+    let outcome = run_planned(ctx, &planned, launch, plain_words, &mut interrupts).await?;
+    Ok(outcome.exit_code())
 }
 
 /// The container to enter: the task's (for a task target) or one of the

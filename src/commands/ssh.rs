@@ -208,53 +208,110 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
     let mut interrupts = Interrupts::install()?;
     let from = operator_address(ctx, &args.source).await?;
     let port = args.port.unwrap_or(Protocol::Ssh.default_port());
-    let remote_len = args.command.len();
-    let Ready {
-        argv: command_line,
-        one_time_keys,
-        opened,
-        host_key,
-    } = ready(
-        ctx,
-        &aws,
-        &host,
-        &plan,
-        Connection {
-            remote_len,
+    let launch = Launch {
+        connection: Connection {
+            remote_len: args.command.len(),
             passthrough: &passthrough,
             early,
             open: args.open.then_some((from, port)),
         },
-    )
-    .await?;
-    ctx.verbose(&format!("running {}", render::shell_words(&command_line)));
-    let outcome = transport::session::run(
-        &with_raw_command(&command_line, &args.command),
+        port,
+        from,
+    };
+    let planned = Planned {
+        host: &host,
+        aws: &aws,
+        connect: &args.connect,
+        plan: &plan,
+        choice: &choice,
+    };
+    let outcome = run_planned(
+        ctx,
+        &planned,
+        launch,
+        |argv| with_raw_command(&argv, &args.command),
         &mut interrupts,
     )
-    .await;
-    // Removed as soon as ssh is done with them, whatever happened.
+    .await?;
+    Ok(outcome.exit_code())
+}
+
+/// A connection planned for a host: what [`run_planned`] runs.
+pub struct Planned<'a> {
+    pub host: &'a Host,
+    pub aws: &'a Aws,
+    pub connect: &'a ConnectArgs,
+    pub plan: &'a Plan,
+    pub choice: &'a RouteChoice,
+}
+
+/// How a planned session is launched: what gets it ready, and what the
+/// diagnosis of a failed connection checks.
+pub struct Launch<'a> {
+    pub connection: Connection<'a>,
+    /// The port the client connects to.
+    pub port: u16,
+    /// The operator's address, as `--source`/`--detect-ip` gave it.
+    pub from: Option<IpNet>,
+}
+
+/// The tail every ssh-based session shares (ssh, exec, cp, tunnel): get the
+/// plan ready (host keys, the `--open` rule, one-time keys), run the client
+/// that `command_line` makes of the ready ssh argv, remove the one-time
+/// keys, and when the client could not connect say why (a host key refused
+/// on either hop, else doctor's checks for the route taken), then close the
+/// rule. The client's outcome is the caller's to turn into a status.
+pub async fn run_planned(
+    ctx: &Context,
+    planned: &Planned<'_>,
+    launch: Launch<'_>,
+    command_line: impl FnOnce(Vec<String>) -> Vec<OsString>,
+    interrupts: &mut Interrupts,
+) -> Result<transport::session::Outcome, Error> {
+    let Planned {
+        host,
+        aws,
+        connect,
+        plan,
+        choice,
+    } = *planned;
+    let remote_len = launch.connection.remote_len;
+    let Ready {
+        argv,
+        one_time_keys,
+        opened,
+        host_key,
+    } = ready(ctx, aws, host, plan, launch.connection).await?;
+    let command_line = command_line(argv.clone());
+    ctx.verbose(&format!(
+        "running {}",
+        render::shell_words(
+            &command_line
+                .iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        )
+    ));
+    let outcome = transport::session::run(&command_line, interrupts).await;
+    // Removed as soon as the client is done with them, whatever happened.
     drop(one_time_keys);
     // Diagnosed while an --open rule still stands, so that it is counted.
     let failed = outcome
         .as_ref()
         .is_ok_and(|o| o.code == SSH_FAILED && o.interrupted_by.is_none());
-    let mismatch = failed
-        && host_keys::explain_refusal(ctx, host_key.as_ref(), &plan, &command_line, remote_len)
-            .await;
-    if failed && !mismatch {
-        let route = choice.route.via();
+    if failed && !host_keys::explain_refusal(ctx, host_key.as_ref(), plan, &argv, remote_len).await
+    {
         let probe = Probe {
             protocol: Protocol::Ssh,
-            port,
-            from,
-            via: route,
+            port: launch.port,
+            from: launch.from,
+            via: choice.route.via(),
             bastion: BastionState::NotChecked,
         };
-        session::explain_failure(ctx, &aws, &host, &args.connect, probe).await;
+        session::explain_failure(ctx, aws, host, connect, probe).await;
     }
-    session::close(&aws, opened).await;
-    Ok(outcome?.exit_code())
+    session::close(aws, opened).await;
+    Ok(outcome?)
 }
 
 /// How a planned connection is made ready (see [`ready`]).
@@ -346,6 +403,11 @@ async fn open_and_push(
             Err(e)
         }
     }
+}
+
+/// A command line of plain words, as it runs.
+pub fn plain_words(argv: Vec<String>) -> Vec<OsString> {
+    argv.into_iter().map(OsString::from).collect()
 }
 
 /// The command line as it runs: the remote command's words as given, bytes

@@ -191,6 +191,59 @@ fn exec_enters_the_tasks_container_on_its_host() {
         .stderr_has("runs no container");
 }
 
+/// An ssh that cannot connect, as ssh says it: for a session whose
+/// failure berth must diagnose.
+fn ssh_that_is_refused(berth: &mut Berth) {
+    let script = berth.home().join("refused-ssh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'ssh: connect to host 10.0.0.1 port 22: Connection refused' >&2\nexit 255\n",
+    )
+    .expect("write the refused ssh");
+    crate::support::set_mode(&script, 0o755);
+    berth.env("BERTH_SSH", Some(&script.display().to_string()));
+}
+
+#[test]
+fn failed_exec_cp_and_tunnel_print_the_diagnosis() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let unreachable = format!("{}/{}", fleet.cluster, fleet.unreachable);
+    let berth = Berth::new(sb);
+    // Nothing listens on the unreachable host's port 22.
+    for args in [
+        vec![
+            "cp",
+            &unreachable,
+            "--via",
+            "private",
+            ":/etc/hostname",
+            "/dev/null",
+        ],
+        vec!["tunnel", &unreachable, "--via", "private", "18080:80"],
+    ] {
+        let run = berth.run(&args);
+        run.expect_code(255)
+            .stderr_has("the connection failed; checking the prerequisites")
+            .stderr_has("full checklist: berth doctor");
+    }
+    // exec needs a task on the host: its ssh is refused instead.
+    let mut refused = Berth::new(sb);
+    ssh_that_is_refused(&mut refused);
+    let run = refused.run(&[
+        "exec",
+        &fleet.tasks["fleet-00"],
+        "--via",
+        "private",
+        "--",
+        "true",
+    ]);
+    run.expect_code(255)
+        .stderr_has("Connection refused")
+        .stderr_has("the connection failed; checking the prerequisites")
+        .stderr_has("full checklist: berth doctor");
+}
+
 #[test]
 fn exec_looks_the_task_up_in_the_region_its_arn_names() {
     let sb = sandbox();
