@@ -12,6 +12,7 @@ mod tests;
 
 pub use crate::model::lookup::Lookup;
 pub use crate::model::network::{KeyPairInfo, SsmState};
+use crate::plan::route::RouteKind as PlanRoute;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -146,6 +147,11 @@ pub struct Report {
     pub from: Option<IpNet>,
     pub findings: Vec<Finding>,
     pub routes: Vec<RouteResult>,
+    /// With `--via auto`: the route `berth ssh` takes, decided by the same
+    /// function from the same lookups (the first of
+    /// [`AUTO_ORDER`](crate::plan::route::AUTO_ORDER) it can use).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_takes: Option<crate::plan::route::RouteKind>,
 }
 
 impl Report {
@@ -363,7 +369,47 @@ pub fn diagnose(facts: &Facts) -> Report {
         from: facts.from,
         findings,
         routes,
+        auto_takes: (facts.via == Via::Auto)
+            .then(|| auto_route(facts))
+            .flatten(),
     }
+}
+
+/// The route `berth ssh` takes with `--via auto`: [`plan::route::choose`]
+/// on the bastion and endpoint doctor found.
+///
+/// [`plan::route::choose`]: crate::plan::route::choose
+fn auto_route(facts: &Facts) -> Option<crate::plan::route::RouteKind> {
+    use crate::plan::route::{self, BastionLookup, BastionRef, BastionSource, EndpointLookup};
+    let vpc_id = facts.host.ec2.vpc_id.clone();
+    let found = |label: &str, named: bool| {
+        BastionLookup::Found(BastionRef {
+            label: label.to_owned(),
+            source: if named {
+                BastionSource::Flag
+            } else {
+                BastionSource::Tag
+            },
+        })
+    };
+    let bastion = match &facts.bastion {
+        BastionState::Found(b) => found(&b.label, b.named),
+        BastionState::Unverifiable(why) => found(why, true),
+        BastionState::Missing(_) => BastionLookup::NoneIn { vpc_id },
+        BastionState::NotChecked => BastionLookup::NotNeeded,
+    };
+    let endpoint = match &facts.endpoints {
+        Lookup::Known(found) => found.first().map_or_else(
+            || EndpointLookup::NoneIn {
+                vpc_id: facts.host.ec2.vpc_id.clone(),
+            },
+            |e| EndpointLookup::Found(e.id.clone()),
+        ),
+        Lookup::Unavailable(_) => EndpointLookup::NotNeeded,
+    };
+    route::choose(Via::Auto, facts.host, &bastion, &endpoint)
+        .ok()
+        .map(|choice| choice.route)
 }
 
 /// The check that opens each route: a route whose gate did not pass (was
@@ -386,12 +432,29 @@ pub fn selected_routes(via: Via, bastion: &BastionState) -> Vec<RouteKind> {
         // A one-time key travels the default network route.
         Via::InstanceConnect => vec![RouteKind::Public, RouteKind::Private],
         Via::Eice => vec![RouteKind::InstanceConnectEndpoint],
-        Via::Auto => vec![
-            RouteKind::Public,
-            RouteKind::Private,
-            RouteKind::InstanceConnectEndpoint,
-            RouteKind::Ssm,
-        ],
+        // ssh's candidates in ssh's order, then the routes auto does not
+        // take but doctor still checks.
+        Via::Auto => {
+            let bastion_found = matches!(
+                bastion,
+                BastionState::Found(_) | BastionState::Unverifiable(_)
+            );
+            let mut routes: Vec<RouteKind> = crate::plan::route::AUTO_ORDER
+                .iter()
+                .filter_map(|route| match route {
+                    PlanRoute::Public => Some(RouteKind::Public),
+                    PlanRoute::Bastion => bastion_found.then_some(RouteKind::Bastion),
+                    PlanRoute::Eice => Some(RouteKind::InstanceConnectEndpoint),
+                    PlanRoute::Private => Some(RouteKind::Private),
+                })
+                .collect();
+            for other in [RouteKind::Private, RouteKind::Ssm] {
+                if !routes.contains(&other) {
+                    routes.push(other);
+                }
+            }
+            return routes;
+        }
     };
     if matches!(
         bastion,

@@ -19,6 +19,10 @@ use crate::model::named::Named as _;
 
 use super::Via;
 
+/// The routes `auto` tries, in order: the one candidate list that `ssh`
+/// follows and that `doctor` lists first, marking the route `ssh` takes.
+pub const AUTO_ORDER: [RouteKind; 3] = [RouteKind::Public, RouteKind::Bastion, RouteKind::Eice];
+
 /// The tag that marks an instance as its VPC's bastion (any value).
 pub const BASTION_TAG: &str = "berth:bastion";
 
@@ -266,11 +270,15 @@ pub fn choose(
             }
         },
         Via::Auto => {
-            let considered = vec![
-                public,
-                bastion_considered(host, bastion),
-                endpoint_considered(host, endpoint),
-            ];
+            let considered: Vec<Considered> = AUTO_ORDER
+                .iter()
+                .map(|route| match route {
+                    RouteKind::Public => public.clone(),
+                    RouteKind::Bastion => bastion_considered(host, bastion),
+                    RouteKind::Eice => endpoint_considered(host, endpoint),
+                    RouteKind::Private => private_considered(host, "asked for"),
+                })
+                .collect();
             match considered.iter().find(|c| c.usable) {
                 Some(first) => Ok(take(first.route, considered)),
                 None => Err(RouteError::NoneWorks {

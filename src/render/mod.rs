@@ -442,6 +442,17 @@ pub fn doctor_lines(report: &Report, palette: Palette) -> Vec<String> {
         }
     }
     lines.push(route_summary(report));
+    if let Some(route) = report.auto_takes {
+        lines.push(format!(
+            "auto: berth ssh takes the {} route (the first of {} it can use)",
+            route.name(),
+            crate::plan::route::AUTO_ORDER
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     lines
 }
 
@@ -606,6 +617,7 @@ mod tests {
             from: None,
             findings: Vec::new(),
             routes,
+            auto_takes: None,
         };
         let eice = crate::doctor::RouteKind::InstanceConnectEndpoint;
         let table = [

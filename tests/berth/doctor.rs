@@ -906,3 +906,55 @@ fn a_bastion_route_works_when_the_group_lets_the_bastion_in() {
         "{f:#}"
     );
 }
+
+#[test]
+fn doctor_marks_the_route_ssh_takes_for_every_sandbox_host() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    // The route ssh's dry run takes and the one doctor marks, per host
+    // (`None` when ssh has no plan: Windows, Bottlerocket, stopped, no
+    // route; doctor's mark is then ssh's first choice, never reached).
+    let compare = |name: &String, id: &String| -> Option<(Value, Value)> {
+        let planned = berth.run(&["--output", "json", "ssh", id, "--dry-run"]);
+        let doctor = berth.run(&["--output", "json", "doctor", id]);
+        let report: Value = serde_json::from_str(&doctor.stdout)
+            .unwrap_or_else(|e| panic!("{name}: doctor's JSON: {e}: {doctor:#?}"));
+        (planned.code == 0).then(|| {
+            let plan: Value = serde_json::from_str(&planned.stdout).expect("plan JSON");
+            (plan["route"]["route"].clone(), report["auto_takes"].clone())
+        })
+    };
+    let hosts: Vec<(&String, &String)> = sb
+        .hosts
+        .iter()
+        .map(|(name, host)| (name, &host.instance_id))
+        .collect();
+    let results: Vec<(String, Option<(Value, Value)>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = hosts
+            .chunks(hosts.len().div_ceil(6))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(name, id)| ((*name).clone(), compare(name, id)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let mut compared = 0;
+    for (name, routes) in results {
+        if let Some((ssh, doctor)) = routes {
+            assert_eq!(
+                doctor, ssh,
+                "{name}: doctor marks {doctor} but ssh takes {ssh}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "only {compared} hosts had an ssh plan");
+}
