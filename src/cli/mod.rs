@@ -509,8 +509,22 @@ pub struct ConnectOptions {
     /// `maxTunnelDuration`, which an IAM policy may require.
     #[arg(long, value_name = "SECONDS", value_parser = parse_tunnel_duration)]
     pub max_tunnel_duration: Option<Duration>,
+    /// Passed as `-o OPTION` to every ssh berth starts, the bastion's
+    /// included (repeatable). Refused on a route that starts no ssh.
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub ssh_options: Vec<String>,
     #[command(flatten)]
     pub filters: FilterArgs,
+}
+
+impl ConnectOptions {
+    /// `-o OPTION` for each `-o`, as ssh takes them.
+    pub fn ssh_option_words(&self) -> Vec<String> {
+        self.ssh_options
+            .iter()
+            .flat_map(|option| ["-o".to_owned(), option.clone()])
+            .collect()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -521,9 +535,6 @@ pub struct SshArgs {
     /// SSH port (default: ssh's, normally 22).
     #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Passed to ssh as `-o OPTION` (repeatable).
-    #[arg(short = 'o', value_name = "OPTION")]
-    pub options: Vec<String>,
     /// Passed to ssh: local port forward (repeatable).
     #[arg(short = 'L', value_name = "SPEC")]
     pub local: Vec<String>,
@@ -573,7 +584,7 @@ impl SshArgs {
     pub fn passthrough(&self) -> Vec<String> {
         let mut words = Vec::new();
         for (flag, values) in [
-            ("-o", &self.options),
+            ("-o", &self.connect.ssh_options),
             ("-L", &self.local),
             ("-R", &self.remote),
             ("-D", &self.dynamic),
@@ -625,9 +636,6 @@ pub struct RunArgs {
     /// SSH port (default: ssh's, normally 22).
     #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Passed to ssh as `-o OPTION` (repeatable).
-    #[arg(short = 'o', value_name = "OPTION")]
-    pub options: Vec<String>,
     /// The command, after `--` (ssh joins the words; the remote shell runs
     /// the result).
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -681,9 +689,6 @@ pub struct MaintainArgs {
     /// Stop a host's command after this long (it counts as failed).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
-    /// Passed to ssh as `-o OPTION` (repeatable).
-    #[arg(short = 'o', value_name = "OPTION")]
-    pub options: Vec<String>,
     /// The maintenance command, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,

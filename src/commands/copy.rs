@@ -22,6 +22,7 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
     let extras = SshExtras {
         port: args.port,
+        passthrough: args.connect.ssh_option_words(),
         dry_run: args.dry_run,
         ..SshExtras::default()
     };
@@ -44,6 +45,7 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
+    let operator = args.connect.ssh_option_words();
     let planned = Planned {
         host: &host,
         aws: &aws,
@@ -52,7 +54,10 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
         choice: &choice,
     };
     let launch = Launch {
-        connection: Connection::plain(),
+        connection: Connection {
+            passthrough: &operator,
+            ..Connection::plain()
+        },
         port: args.port.unwrap_or(Protocol::Ssh.default_port()),
         from: None,
     };
@@ -74,11 +79,12 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         .map(|f| copy::forward_spec(f))
         .collect::<Result<Vec<_>, _>>()?;
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
-    let mut passthrough = vec![
+    let mut passthrough = args.connect.ssh_option_words();
+    passthrough.extend([
         "-N".to_owned(),
         "-o".to_owned(),
         "ExitOnForwardFailure=yes".to_owned(),
-    ];
+    ]);
     for spec in &specs {
         passthrough.push("-L".to_owned());
         passthrough.push(spec.clone());
@@ -98,6 +104,7 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
+    let operator = args.connect.ssh_option_words();
     for spec in &specs {
         let (local, remote) = split_spec(spec);
         let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
@@ -114,7 +121,10 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         choice: &choice,
     };
     let launch = Launch {
-        connection: Connection::plain(),
+        connection: Connection {
+            passthrough: &operator,
+            ..Connection::plain()
+        },
         port: Protocol::Ssh.default_port(),
         from: None,
     };

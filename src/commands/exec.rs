@@ -24,11 +24,15 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
     let terminal = std::io::stdin().is_terminal();
     let extras = SshExtras {
         port: None,
-        passthrough: if terminal {
-            vec!["-t".to_owned()]
-        } else {
-            vec![]
-        },
+        passthrough: [
+            args.connect.ssh_option_words(),
+            if terminal {
+                vec!["-t".to_owned()]
+            } else {
+                vec![]
+            },
+        ]
+        .concat(),
         command: exec::docker_exec(&container.runtime_id, &args.command, terminal),
         dry_run: args.dry_run,
         ..SshExtras::default()

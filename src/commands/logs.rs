@@ -40,7 +40,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<
         jobs: args.jobs,
         timeout: Some(args.timeout),
         port: None,
-        options: Vec::new(),
+        options: args.connect.ssh_options.clone(),
         command: vec![logs::remote_command(args.since)],
     };
     let done = run_collecting(ctx, &aws, &args.connect, &hosts, &spec, Live::Quiet).await?;

@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Res
         jobs: args.batch,
         timeout: args.timeout,
         port: None,
-        options: args.options.clone(),
+        options: args.connect.ssh_options.clone(),
         command: args.command.clone(),
     };
     let live = match ctx.settings.output {

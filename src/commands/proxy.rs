@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::aws::Aws;
-use crate::cli::ProxyArgs;
+use crate::cli::{ConnectOptions, ProxyArgs};
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::plan::proxy::{self, ProxyRoute};
@@ -41,6 +41,7 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
     }
     let endpoints: Vec<_> = endpoint.into_iter().collect();
     let route = proxy::plan_proxy(&host, choice.route.via(), args.port, &endpoints)?;
+    refuse_ssh_options(&args.connect.options, &format!("berth proxy goes {route}"))?;
     ctx.verbose(&format!(
         "proxy: {} port {} {route}",
         host.label(),
@@ -88,6 +89,18 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
     result.map(|()| 0)
 }
 
+/// `-o` is for ssh; a route that starts none (`what` says how it goes)
+/// cannot take it, and says so rather than drop it.
+pub fn refuse_ssh_options(options: &ConnectOptions, what: &str) -> Result<(), Error> {
+    match options.ssh_options.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::Usage {
+            message: format!("-o {first} is an ssh option, and {what}, starting no ssh"),
+            hint: "drop -o, or go through a bastion (--via bastion), whose ssh takes it".to_owned(),
+        }),
+    }
+}
+
 /// Through a bastion: its own ssh with `-W ADDRESS:PORT` carries standard
 /// input and output (its one-time key pushed first if it needs one).
 async fn through_bastion(
@@ -105,7 +118,6 @@ async fn through_bastion(
     let forward = vec!["-W".to_owned(), format!("{address}:{}", args.port)];
     let hop = route::Hop {
         forward,
-        operator: &[],
         connecting: true,
     };
     let ssh = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;

@@ -60,6 +60,12 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         bastion,
         endpoint,
     } = route::reach(ctx, &aws, connect, &host).await?;
+    if bastion.is_none() {
+        super::proxy::refuse_ssh_options(
+            &connect.options,
+            &format!("berth rdp goes by the {} route", choice.route.name()),
+        )?;
+    }
     let (tunnel, tunnel_push) = match (&bastion, choice.route) {
         (Some(bastion), _) => {
             let (tunnel, push) = bastion_tunnel(ctx, &aws, args, bastion, &host).await?;
@@ -183,7 +189,6 @@ async fn bastion_tunnel(
     ];
     let hop = route::Hop {
         forward,
-        operator: &[],
         connecting: !args.dry_run,
     };
     let ssh = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;

@@ -273,17 +273,16 @@ pub struct BastionSsh {
 
 /// How the bastion's own ssh is asked for: what it forwards, and how its
 /// host key is checked.
-pub struct Hop<'a> {
+pub struct Hop {
     /// `-W %h:%p` for a ProxyCommand, `-N -L …` for a tunnel.
     pub forward: Vec<String>,
-    /// The operator's own ssh options (they may decide host keys).
-    pub operator: &'a [String],
     /// berth is about to connect: the bastion's console output may be read
     /// to pin its keys. On a dry run only keys pinned already are used.
     pub connecting: bool,
 }
 
-/// The ssh argv to the bastion itself, with the hop's forward. Its user and
+/// The ssh argv to the bastion itself, with the operator's `-o` options
+/// first (as every ssh berth starts has them) and the hop's forward. Its user and
 /// key are its own; its address is the config's route for its cluster, else
 /// its public address, else its private one (a bastion without a public
 /// address is reached over a VPN). An EC2 bastion's host key is pinned per
@@ -294,12 +293,14 @@ pub async fn bastion_plan(
     aws: &Aws,
     options: &ConnectOptions,
     bastion: &BastionHost,
-    hop: Hop<'_>,
+    hop: Hop,
 ) -> Result<BastionSsh, Error> {
+    let operator = options.ssh_option_words();
     let bastion = match bastion {
         BastionHost::Instance(host) => host,
         BastionHost::External(name) => {
-            let argv = route::external_bastion_argv(&ctx.settings.ssh_program, hop.forward, name);
+            let passthrough = [operator, hop.forward].concat();
+            let argv = route::external_bastion_argv(&ctx.settings.ssh_program, passthrough, name);
             return Ok(BastionSsh {
                 jump: plan::Jump {
                     instance_id: None,
@@ -320,11 +321,13 @@ pub async fn bastion_plan(
         Via::Auto | Via::Bastion => Via::Public,
         other => other,
     };
-    let pins = host_keys::for_hop(ctx, aws, bastion, hop.operator, hop.connecting).await;
-    let mut passthrough = pins
-        .as_ref()
-        .map(HostKeyCheck::ssh_options)
-        .unwrap_or_default();
+    let pins = host_keys::for_hop(ctx, aws, bastion, &operator, hop.connecting).await;
+    let mut passthrough = operator;
+    passthrough.extend(
+        pins.as_ref()
+            .map(HostKeyCheck::ssh_options)
+            .unwrap_or_default(),
+    );
     passthrough.extend(hop.forward);
     let request = SshRequest {
         via,

@@ -45,7 +45,7 @@ impl From<&RunArgs> for FleetRun {
             jobs: args.jobs,
             timeout: args.timeout,
             port: args.port,
-            options: args.options.clone(),
+            options: args.connect.ssh_options.clone(),
             command: args.command.clone(),
         }
     }

@@ -100,7 +100,6 @@ pub async fn plan_with_route(
     if let Some(bastion) = &bastion {
         let hop = route::Hop {
             forward: vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()],
-            operator: &passthrough,
             connecting: !extras.dry_run,
         };
         let ssh = route::bastion_plan(ctx, aws, &connect.options, bastion, hop).await?;

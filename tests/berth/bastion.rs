@@ -120,6 +120,37 @@ fn via_bastion_by_name_and_by_config() {
 }
 
 #[test]
+fn dash_o_reaches_the_bastion_hop_too() {
+    let sb = sandbox();
+    let berth = Berth::new(sb);
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "ssh",
+        "prod/prod-ubuntu",
+        "--via",
+        "bastion",
+        "-o",
+        "ConnectTimeout=7",
+        "--dry-run",
+    ]);
+    let out: serde_json::Value = serde_json::from_str(&run.expect_code(0).stdout).expect("json");
+    let argv: Vec<String> = out["argv"]
+        .as_array()
+        .expect("argv")
+        .iter()
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect();
+    // The target's ssh has it, and so does the bastion's in the ProxyCommand.
+    assert!(argv.contains(&"ConnectTimeout=7".to_owned()), "{argv:?}");
+    let proxy = argv
+        .iter()
+        .find(|w| w.starts_with("ProxyCommand="))
+        .expect("a ProxyCommand");
+    assert!(proxy.contains("ConnectTimeout=7"), "{proxy}");
+}
+
+#[test]
 fn show_names_the_route_and_why() {
     let sb = sandbox();
     let berth = Berth::new(sb);

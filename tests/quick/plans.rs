@@ -192,3 +192,66 @@ fn a_json_dry_run_holds_the_argv_and_the_route() {
     assert_eq!(out["route"]["route"], "private", "{out:#}");
     assert_eq!(out["plan"]["user"], "ec2-user", "{out:#}");
 }
+
+#[test]
+fn dash_o_reaches_every_ssh_and_is_refused_where_none_starts() {
+    let windows = FakeInstance {
+        platform: Some("windows"),
+        ..instance("i-0123456789abcdef3", AL2023, "win-1")
+    };
+    let (berth, _aws) = berth_knowing(&[instance("i-0123456789abcdef0", AL2023, "web-1"), windows]);
+    let host = "i-0123456789abcdef0";
+    // scp and the tunnel's ssh carry it, like ssh itself.
+    for args in [
+        vec![
+            "cp",
+            host,
+            "-o",
+            "ConnectTimeout=3",
+            "--dry-run",
+            ":/a",
+            "b",
+        ],
+        vec![
+            "tunnel",
+            host,
+            "-o",
+            "ConnectTimeout=3",
+            "--dry-run",
+            "8080:80",
+        ],
+        vec!["ssh", host, "-o", "ConnectTimeout=3", "--dry-run"],
+    ] {
+        let run = berth.run(&args);
+        run.expect_code(0).stdout_has("-o 'ConnectTimeout=3'");
+    }
+    // berth proxy straight to the port, and rdp to the public address,
+    // start no ssh: -o is refused, naming the route.
+    let cases = vec![
+        case(
+            "proxy straight to the port",
+            &["proxy", host, "22", "-o", "ConnectTimeout=3"],
+            2,
+            &[
+                "-o ConnectTimeout=3 is an ssh option",
+                "berth proxy goes straight to",
+            ],
+        ),
+        case(
+            "rdp to the public address",
+            &[
+                "rdp",
+                "i-0123456789abcdef3",
+                "-o",
+                "ConnectTimeout=3",
+                "--dry-run",
+            ],
+            2,
+            &[
+                "-o ConnectTimeout=3 is an ssh option",
+                "by the public route",
+            ],
+        ),
+    ];
+    assert_eq!(check(&berth, cases), 2);
+}
