@@ -38,9 +38,9 @@ pub async fn public_address(url: &str) -> Result<IpAddr, EchoError> {
         url: url.to_owned(),
         detail,
     };
+    let tls = super::tls::client_config().map_err(|e| failed(format!("no TLS roots: {e}")))?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|e| failed(format!("no TLS roots: {e}")))?
+        .with_tls_config((*tls).clone())
         .https_or_http()
         .enable_http1()
         .build();

@@ -15,6 +15,7 @@ pub mod rdp;
 pub mod relay;
 #[cfg(unix)]
 pub mod session;
+pub mod tls;
 pub mod tunnel;
 
 use std::io;

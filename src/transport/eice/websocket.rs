@@ -18,7 +18,6 @@
 //! let in (not a security-group problem), and one that the endpoint closed
 //! when its `maxTunnelDuration` was up reached its time limit.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -231,22 +230,10 @@ async fn tls<S>(host: &str, stream: S) -> Result<tokio_rustls::client::TlsStream
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        return Err("no trusted root certificates found on this system".to_owned());
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = crate::transport::tls::client_config()?;
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| format!("`{host}` is not a name TLS can check: {e}"))?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(config)
         .connect(name, stream)
         .await
         .map_err(|e| format!("TLS: {e}"))
