@@ -1,5 +1,6 @@
 //! EC2 calls, returning berth's model types.
 
+use super::pages::all_pages;
 use aws_sdk_ec2::types::Filter;
 
 use super::stats::try_join_branches;
@@ -105,34 +106,30 @@ impl Aws {
         ids: Option<Vec<String>>,
         filters: Vec<Filter>,
     ) -> Result<Vec<Instance>, AwsError> {
-        let mut found = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .call(
-                    "ec2:DescribeInstances",
-                    self.ec2
-                        .describe_instances()
-                        .set_instance_ids(ids.clone())
-                        .set_filters((!filters.is_empty()).then(|| filters.clone()))
-                        .set_next_token(token)
-                        .send(),
-                )
-                .await?;
-            found.extend(
-                page.reservations()
+        all_pages(|token| {
+            let (ids, filters) = (ids.clone(), filters.clone());
+            async move {
+                let page = self
+                    .call(
+                        "ec2:DescribeInstances",
+                        self.ec2
+                            .describe_instances()
+                            .set_instance_ids(ids)
+                            .set_filters((!filters.is_empty()).then_some(filters))
+                            .set_next_token(token)
+                            .send(),
+                    )
+                    .await?;
+                let found: Vec<Instance> = page
+                    .reservations()
                     .iter()
                     .flat_map(aws_sdk_ec2::types::Reservation::instances)
-                    .map(convert),
-            );
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
+                    .map(convert)
+                    .collect();
+                Ok((found, page.next_token().map(str::to_owned)))
             }
-        }
+        })
+        .await
     }
 
     /// DescribeImages by `image-id` filter, so that a deregistered AMI is

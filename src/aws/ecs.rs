@@ -1,5 +1,6 @@
 //! ECS calls, returning berth's model types.
 
+use super::pages::all_pages;
 use aws_sdk_ecs::types::ContainerInstanceStatus;
 
 use super::stats::try_join_branches;
@@ -15,21 +16,19 @@ pub const STATE_BATCH: usize = 10;
 
 impl Aws {
     pub async fn list_cluster_arns(&self) -> Result<Vec<String>, AwsError> {
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let page = self
                 .call(
                     "ecs:ListClusters",
                     self.ecs.list_clusters().set_next_token(token).send(),
                 )
                 .await?;
-            arns.extend(page.cluster_arns().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(arns);
-            }
-        }
+            Ok((
+                page.cluster_arns().to_vec(),
+                page.next_token().map(str::to_owned),
+            ))
+        })
+        .await
     }
 
     /// DescribeClusters in concurrent batches of 100.
@@ -187,9 +186,7 @@ impl Aws {
         cluster: &str,
         container_instance_arn: &str,
     ) -> Result<Vec<String>, AwsError> {
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .call(
                     "ecs:ListTasks",
@@ -201,12 +198,12 @@ impl Aws {
                         .send(),
                 )
                 .await?;
-            arns.extend(out.task_arns().iter().cloned());
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(arns);
-            }
-        }
+            Ok((
+                out.task_arns().to_vec(),
+                out.next_token().map(str::to_owned),
+            ))
+        })
+        .await
     }
 
     /// UpdateContainerInstancesState (`ACTIVE` or `DRAINING`), 10 container

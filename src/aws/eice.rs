@@ -2,6 +2,7 @@
 //! endpoints of a VPC, and credentials to sign the tunnel with (the ones
 //! every other call of this run uses).
 
+use super::pages::all_pages;
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 use super::ec2::{filter, non_empty};
@@ -15,21 +16,21 @@ impl Aws {
         &self,
         vpc: &str,
     ) -> Result<Vec<InstanceConnectEndpoint>, AwsError> {
-        let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .call(
                     "ec2:DescribeInstanceConnectEndpoints",
                     self.ec2
                         .describe_instance_connect_endpoints()
                         .filters(filter("vpc-id", vec![vpc.to_owned()]))
-                        .set_next_token(token.take())
+                        .set_next_token(token)
                         .send(),
                 )
                 .await?;
-            found.extend(out.instance_connect_endpoints().iter().map(|e| {
-                InstanceConnectEndpoint {
+            let found: Vec<InstanceConnectEndpoint> = out
+                .instance_connect_endpoints()
+                .iter()
+                .map(|e| InstanceConnectEndpoint {
                     id: e
                         .instance_connect_endpoint_id()
                         .unwrap_or_default()
@@ -43,13 +44,11 @@ impl Aws {
                     fips_dns_name: non_empty(e.fips_dns_name()),
                     security_group_ids: e.security_group_ids().to_vec(),
                     preserve_client_ip: e.preserve_client_ip().unwrap_or(false),
-                }
-            }));
-            token = non_empty(out.next_token());
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
+                })
+                .collect();
+            Ok((found, non_empty(out.next_token())))
+        })
+        .await
     }
 
     /// The credentials provider of this run, to sign tunnels with.

@@ -8,6 +8,7 @@ mod ecs;
 mod eice;
 pub mod instance_connect;
 mod network;
+mod pages;
 mod run_command;
 pub mod stats;
 

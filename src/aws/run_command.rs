@@ -1,6 +1,7 @@
 //! SSM Run Command calls (`berth run --engine ssm`), returning berth's own
 //! types.
 
+use super::pages::all_pages;
 use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
@@ -37,28 +38,34 @@ impl Aws {
                     operation: "ssm:DescribeInstanceInformation",
                     detail: e.to_string(),
                 })?;
-            let mut token = None;
-            loop {
-                let out = self
-                    .call(
-                        "ssm:DescribeInstanceInformation",
-                        self.ssm
-                            .describe_instance_information()
-                            .filters(filter.clone())
-                            .set_next_token(token)
-                            .send(),
-                    )
-                    .await?;
-                for info in out.instance_information_list() {
-                    if let (Some(id), Some(ping)) = (info.instance_id(), info.ping_status()) {
-                        found.insert(id.to_owned(), ping.as_str().to_owned());
-                    }
+            let pings = all_pages(|token| {
+                let filter = filter.clone();
+                async move {
+                    let out = self
+                        .call(
+                            "ssm:DescribeInstanceInformation",
+                            self.ssm
+                                .describe_instance_information()
+                                .filters(filter)
+                                .set_next_token(token)
+                                .send(),
+                        )
+                        .await?;
+                    let pings: Vec<(String, String)> = out
+                        .instance_information_list()
+                        .iter()
+                        .filter_map(|info| {
+                            Some((
+                                info.instance_id()?.to_owned(),
+                                info.ping_status()?.as_str().to_owned(),
+                            ))
+                        })
+                        .collect();
+                    Ok((pings, out.next_token().map(str::to_owned)))
                 }
-                token = out.next_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
-            }
+            })
+            .await?;
+            found.extend(pings);
         }
         Ok(found)
     }
@@ -95,9 +102,7 @@ impl Aws {
         &self,
         command_id: &str,
     ) -> Result<Vec<(String, String)>, AwsError> {
-        let mut found = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .call(
                     "ssm:ListCommandInvocations",
@@ -108,17 +113,19 @@ impl Aws {
                         .send(),
                 )
                 .await?;
-            found.extend(out.command_invocations().iter().map(|i| {
-                (
-                    i.instance_id().unwrap_or_default().to_owned(),
-                    i.status().map_or("Pending", |s| s.as_str()).to_owned(),
-                )
-            }));
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
+            let found = out
+                .command_invocations()
+                .iter()
+                .map(|i| {
+                    (
+                        i.instance_id().unwrap_or_default().to_owned(),
+                        i.status().map_or("Pending", |s| s.as_str()).to_owned(),
+                    )
+                })
+                .collect();
+            Ok((found, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// GetCommandInvocation: one instance's result and output.
