@@ -46,13 +46,7 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
     }
     let mut interrupts = Interrupts::install()?;
     let operator = args.connect.ssh_option_words();
-    let planned = Planned {
-        host: &host,
-        aws: &aws,
-        connect: &args.connect,
-        plan: &plan,
-        choice: &choice,
-    };
+    let planned = Planned::new(&host, &aws, &args.connect, &plan, &choice);
     let launch = Launch {
         connection: Connection {
             passthrough: &operator,
@@ -113,13 +107,7 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
             host.instance_id()
         );
     }
-    let planned = Planned {
-        host: &host,
-        aws: &aws,
-        connect: &args.connect,
-        plan: &plan,
-        choice: &choice,
-    };
+    let planned = Planned::new(&host, &aws, &args.connect, &plan, &choice);
     let launch = Launch {
         connection: Connection {
             passthrough: &operator,

@@ -72,13 +72,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         port: Protocol::Ssh.default_port(),
         from: None,
     };
-    let planned = Planned {
-        host: &host,
-        aws: &aws,
-        connect: &args.connect,
-        plan: &plan,
-        choice: &choice,
-    };
+    let planned = Planned::new(&host, &aws, &args.connect, &plan, &choice);
     let outcome = run_planned(ctx, &planned, launch, plain_words, &mut interrupts).await?;
     Ok(outcome.exit_code())
 }

@@ -217,13 +217,7 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
         port,
         from,
     };
-    let planned = Planned {
-        host: &host,
-        aws: &aws,
-        connect: &args.connect,
-        plan: &plan,
-        choice: &choice,
-    };
+    let planned = Planned::new(&host, &aws, &args.connect, &plan, &choice);
     let outcome = run_planned(
         ctx,
         &planned,
@@ -242,6 +236,24 @@ pub struct Planned<'a> {
     pub connect: &'a ConnectArgs,
     pub plan: &'a Plan,
     pub choice: &'a RouteChoice,
+}
+
+impl<'a> Planned<'a> {
+    pub fn new(
+        host: &'a Host,
+        aws: &'a Aws,
+        connect: &'a ConnectArgs,
+        plan: &'a Plan,
+        choice: &'a RouteChoice,
+    ) -> Self {
+        Self {
+            host,
+            aws,
+            connect,
+            plan,
+            choice,
+        }
+    }
 }
 
 /// How a planned session is launched: what gets it ready, and what the

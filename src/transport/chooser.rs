@@ -2,9 +2,9 @@
 //! to its stdin one a line, the line it prints is the choice.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 use super::TransportError;
+use super::process::{Stream, Wiring, spawn_blocking};
 
 /// Runs `command` (split like a shell would, but not run by one) over
 /// `labels`; `None` when it printed nothing or failed (e.g. Esc in fzf).
@@ -18,12 +18,12 @@ pub fn choose(command: &str, labels: &[String]) -> Result<Option<usize>, Transpo
         program: argv[0].clone(),
         source,
     };
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(spawn_error)?;
+    let wiring = Wiring {
+        stdin: Stream::Piped,
+        stdout: Stream::Piped,
+        stderr: Stream::Inherit,
+    };
+    let mut child = spawn_blocking(&argv, wiring)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A chooser may exit before reading everything; that is its answer.
         let _ = stdin.write_all(labels.join("\n").as_bytes());

@@ -5,17 +5,15 @@
 //! such; it never stops the others.
 
 use std::io::Write;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
 
 use crate::fleet::{Finished, prefixed};
 
-use super::split;
+use super::process::{Wiring, spawn};
 
 /// One host's command line.
 #[derive(Debug, Clone)]
@@ -43,19 +41,11 @@ pub async fn run_one(
     progress: &ProgressBar,
 ) -> Finished {
     let started = Instant::now();
-    let (program, args) = split(&job.argv);
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match child {
+    let mut child = match spawn(&job.argv, Wiring::READ_OUTPUT, true) {
         Ok(child) => child,
         Err(e) => {
             return Finished {
-                spawn_error: Some(format!("cannot run `{program}`: {e}")),
+                spawn_error: Some(e.to_string()),
                 duration: started.elapsed(),
                 ..Finished::default()
             };

@@ -10,6 +10,7 @@ pub mod eice;
 #[cfg(unix)]
 pub mod fleet;
 pub mod probe;
+pub mod process;
 #[cfg(unix)]
 pub mod rdp;
 pub mod relay;
@@ -68,14 +69,6 @@ pub(crate) fn signal_of(_: std::process::ExitStatus) -> Option<i32> {
 #[cfg(not(unix))]
 pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
     status.code().unwrap_or(255)
-}
-
-/// The program and its arguments.
-pub(crate) fn split(argv: &[String]) -> (&str, &[String]) {
-    match argv.split_first() {
-        Some((program, rest)) => (program.as_str(), rest),
-        None => ("ssh", &[]),
-    }
 }
 
 impl TransportError {

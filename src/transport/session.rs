@@ -10,12 +10,11 @@
 //! and berth, which sees nothing, keeps waiting.
 
 use std::ffi::OsStr;
-use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 use super::TransportError;
+use super::process::{Stream, Wiring, program_of, spawn};
 
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,22 +121,23 @@ pub async fn run_with_input<S: AsRef<OsStr>>(
             killed_by: None,
         });
     }
-    let Some((program, rest)) = argv.split_first() else {
-        return Err(spawn_error(
-            String::new(),
-            std::io::Error::from(std::io::ErrorKind::InvalidInput),
-        ));
-    };
-    let failed = |source| spawn_error(program.as_ref().to_string_lossy().into_owned(), source);
-    let mut child = Command::new(program)
-        .args(rest)
-        .stdin(if input.is_some() {
-            Stdio::piped()
+    let failed = |source| spawn_error(program_of(argv), source);
+    let wiring = Wiring {
+        stdin: if input.is_some() {
+            Stream::Piped
         } else {
-            Stdio::inherit()
-        })
-        .spawn()
-        .map_err(&failed)?;
+            Stream::Inherit
+        },
+        stdout: Stream::Inherit,
+        stderr: Stream::Inherit,
+    };
+    // The session owns the terminal: it ends on its own terms. A program
+    // that cannot start is named as the caller names it (an RDP client is
+    // not an ssh).
+    let mut child = spawn(argv, wiring, false).map_err(|e| match e {
+        TransportError::Spawn { source, .. } => failed(source),
+        other => other,
+    })?;
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
         // A program that exits before reading has its own say below.
         match stdin.write_all(input).await {

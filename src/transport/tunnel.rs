@@ -2,13 +2,13 @@
 //! it: started, waited for until its local end accepts connections, and
 //! ended when the client is done.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use super::TransportError;
+use super::process::{Stream, Wiring, program_of, spawn};
 
 /// How long ssh may take to log in and set the forward up.
 pub const READY_WITHIN: Duration = Duration::from_secs(20);
@@ -46,22 +46,18 @@ pub struct TunnelProcess {
 /// Starts `argv` and waits until 127.0.0.1:`local_port` accepts a
 /// connection, or fails with ssh's status if it exits first.
 pub async fn open(argv: &[String], local_port: u16) -> Result<TunnelProcess, TransportError> {
-    let (program, rest) = super::split(argv);
-    let mut child = Command::new(program)
-        .args(rest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| TransportError::Spawn {
-            program: program.to_owned(),
-            source,
-        })?;
+    let program = program_of(argv);
+    let wiring = Wiring {
+        stdin: Stream::Null,
+        stdout: Stream::Null,
+        stderr: Stream::Inherit,
+    };
+    let mut child = spawn(argv, wiring, true)?;
     let deadline = Instant::now() + READY_WITHIN;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(TransportError::Failed {
-                program: program.to_owned(),
+                program: program.clone(),
                 status: super::exit_code(status),
             });
         }
