@@ -204,92 +204,140 @@ fn key_pair_deleted_after_launch() {
         .stdout_has("landed");
 }
 
-#[test]
-fn wrong_local_key() {
-    let sb = sandbox();
+type Setup<'a> = Box<dyn Fn(&Berth) + 'a>;
+
+/// A broken host, what berth's doctor must find failing on it (check,
+/// words of the evidence, words of a fix), and any other finding's status.
+struct Broken<'a> {
+    host: &'a str,
+    /// Done to berth's HOME first (a key file to plant or loosen).
+    setup: Option<Setup<'a>>,
+    fails: Vec<(&'a str, String, String)>,
+    also: Vec<(&'a str, &'a str)>,
+}
+
+/// The broken hosts of the sandbox, each with what doctor must say.
+fn broken_hosts(sb: &'static Sandbox) -> Vec<Broken<'static>> {
     let broken = &sb.broken;
-    let berth = Berth::new(sb);
-    let key = berth
-        .home()
-        .join(format!(".ssh/{}.pem", broken.wrong_key_name));
-    std::fs::copy(&broken.wrong_key_path, &key).expect("copy key");
-    set_mode(&key, 0o600);
-    let run = doctor(
-        &berth,
-        &target(sb, "broken-wrongkey"),
-        &["--via", "private", "--from", ME],
-    );
-    run.expect_code(4);
-    assert_fails(
-        &run,
-        "key-fingerprint",
-        &format!("is not the private key of {}", broken.wrong_key_name),
-        "pass it with -i PATH",
-    );
+    let plant = |from: &'static std::path::Path, name: &str| -> Setup<'static> {
+        let name = name.to_owned();
+        Box::new(move |berth: &Berth| {
+            let key = berth.home().join(format!(".ssh/{name}.pem"));
+            std::fs::copy(from, &key).expect("copy key");
+            set_mode(&key, 0o600);
+        })
+    };
+    let sandbox_key = berth_key(sb);
+    vec![
+        Broken {
+            host: "broken-wrongkey",
+            setup: Some(plant(&broken.wrong_key_path, &broken.wrong_key_name)),
+            fails: vec![(
+                "key-fingerprint",
+                format!("is not the private key of {}", broken.wrong_key_name),
+                "pass it with -i PATH".to_owned(),
+            )],
+            also: vec![],
+        },
+        Broken {
+            host: "prod-al2023",
+            setup: Some(Box::new(move |berth: &Berth| {
+                set_mode(&berth.home().join(&sandbox_key), 0o644);
+            })),
+            fails: vec![(
+                "key-permissions",
+                "mode 0644".to_owned(),
+                format!("chmod 600 {{HOME}}/{}", berth_key(sb)),
+            )],
+            also: vec![],
+        },
+        Broken {
+            host: "broken-othercidr",
+            setup: None,
+            fails: vec![
+                (
+                    "security-group",
+                    format!("only from 203.0.113.0/24, not from {ME}"),
+                    format!(
+                        "aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port 22 --cidr {ME}",
+                        sb.host("broken-othercidr").security_group_ids[0]
+                    ),
+                ),
+                (
+                    "security-group",
+                    "203.0.113.0/24".to_owned(),
+                    format!("--open --from {ME}"),
+                ),
+            ],
+            also: vec![],
+        },
+        Broken {
+            host: "broken-groupref",
+            setup: None,
+            fails: vec![(
+                "security-group",
+                format!("group {}", broken.bastion_security_group_id),
+                "a host in the allowed group (a bastion)".to_owned(),
+            )],
+            also: vec![],
+        },
+        Broken {
+            host: "broken-nacl",
+            setup: None,
+            fails: vec![(
+                "network-acl",
+                "denies inbound tcp/22 by rule 100".to_owned(),
+                format!(
+                    "aws ec2 create-network-acl-entry --network-acl-id {} --ingress",
+                    broken.network_acl_id
+                ),
+            )],
+            also: vec![],
+        },
+        Broken {
+            host: "broken-stopped",
+            setup: None,
+            fails: vec![(
+                "instance-state",
+                "stopped".to_owned(),
+                format!(
+                    "aws ec2 start-instances --instance-ids {}",
+                    sb.host("broken-stopped").instance_id
+                ),
+            )],
+            // Its agent is down because the instance is: nothing to restart.
+            also: vec![("ecs-agent", "skipped")],
+        },
+    ]
 }
 
 #[test]
-fn key_file_readable_by_others() {
+fn each_broken_host_fails_the_check_that_names_it_with_the_fix() {
     let sb = sandbox();
-    let berth = Berth::new(sb);
-    let key = berth.home().join(format!(".ssh/{}.pem", sb.key_name));
-    set_mode(&key, 0o644);
-    let run = doctor(
-        &berth,
-        &target(sb, "prod-al2023"),
-        &["--via", "private", "--from", ME],
-    );
-    run.expect_code(4);
-    assert_fails(
-        &run,
-        "key-permissions",
-        "mode 0644",
-        &format!("chmod 600 {}", key.display()),
-    );
+    for case in broken_hosts(sb) {
+        let berth = Berth::new(sb);
+        if let Some(setup) = &case.setup {
+            setup(&berth);
+        }
+        let run = doctor(
+            &berth,
+            &target(sb, case.host),
+            &["--via", "private", "--from", ME],
+        );
+        assert_eq!(run.code, 4, "{}: {run:#?}", case.host);
+        let home = berth.home().display().to_string();
+        for (check, evidence, fix) in &case.fails {
+            assert_fails(&run, check, evidence, &fix.replace("{HOME}", &home));
+        }
+        for (check, status) in &case.also {
+            assert_eq!(finding(&run, check)["status"], *status, "{}", case.host);
+        }
+    }
 }
 
-#[test]
-fn security_group_open_only_to_another_cidr() {
-    let sb = sandbox();
-    let host = sb.host("broken-othercidr");
-    let run = doctor(
-        &Berth::new(sb),
-        &target(sb, "broken-othercidr"),
-        &["--via", "private", "--from", ME],
-    );
-    run.expect_code(4);
-    assert_fails(
-        &run,
-        "security-group",
-        &format!("only from 203.0.113.0/24, not from {ME}"),
-        &format!(
-            "aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port 22 --cidr {ME}",
-            host.security_group_ids[0]
-        ),
-    );
-    assert_fails(
-        &run,
-        "security-group",
-        "203.0.113.0/24",
-        &format!("--open --from {ME}"),
-    );
-}
-
-#[test]
-fn port_open_only_to_a_security_group() {
-    let sb = sandbox();
-    let run = doctor(
-        &Berth::new(sb),
-        &target(sb, "broken-groupref"),
-        &["--via", "private", "--from", ME],
-    );
-    run.expect_code(4);
-    assert_fails(
-        &run,
-        "security-group",
-        &format!("group {}", sb.broken.bastion_security_group_id),
-        "a host in the allowed group (a bastion)",
-    );
+/// The sandbox key pair's file, relative to berth's HOME.
+fn berth_key(sb: &Sandbox) -> String {
+    format!(".ssh/{}.pem", sb.key_name)
 }
 
 #[test]
@@ -313,49 +361,6 @@ fn public_subnet_without_an_internet_gateway_route() {
     let run = doctor(&berth, &target(sb, "broken-public"), &args);
     run.expect_code(0);
     assert_eq!(finding(&run, "internet-gateway")["status"], "pass");
-}
-
-#[test]
-fn network_acl_denies_the_port() {
-    let sb = sandbox();
-    let run = doctor(
-        &Berth::new(sb),
-        &target(sb, "broken-nacl"),
-        &["--via", "private", "--from", ME],
-    );
-    run.expect_code(4);
-    assert_fails(
-        &run,
-        "network-acl",
-        "denies inbound tcp/22 by rule 100",
-        &format!(
-            "aws ec2 create-network-acl-entry --network-acl-id {} --ingress",
-            sb.broken.network_acl_id
-        ),
-    );
-}
-
-#[test]
-fn stopped_instance() {
-    let sb = sandbox();
-    let host = sb.host("broken-stopped");
-    let run = doctor(
-        &Berth::new(sb),
-        &target(sb, "broken-stopped"),
-        &["--via", "private", "--from", ME],
-    );
-    run.expect_code(4);
-    assert_fails(
-        &run,
-        "instance-state",
-        "stopped",
-        &format!(
-            "aws ec2 start-instances --instance-ids {}",
-            host.instance_id
-        ),
-    );
-    // Its agent is down because the instance is: nothing to restart.
-    assert_eq!(finding(&run, "ecs-agent")["status"], "skipped");
 }
 
 #[test]
