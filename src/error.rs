@@ -13,6 +13,10 @@
 
 use std::fmt::Write as _;
 
+/// ssh's own status when it could not connect or authenticate, which berth
+/// passes through and uses itself for a connection that failed.
+pub const CONNECTION_FAILED: u8 = 255;
+
 use crate::aws::instance_connect::InstanceConnectError;
 use crate::aws::{AwsError, MAX_ATTEMPTS};
 use crate::config::ConfigError;

@@ -119,8 +119,8 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
     // A connection that failed (or a host that no longer fits) may have
     // been planned from stale cached facts: the next run asks AWS.
     let failed = match &result {
-        Ok(code) => *code == 255,
-        Err(e) => matches!(e.exit_code(), 3 | 4 | 255),
+        Ok(code) => *code == error::CONNECTION_FAILED,
+        Err(e) => matches!(e.exit_code(), 3 | 4 | error::CONNECTION_FAILED),
     };
     if failed {
         ctx.forget_cached_hosts();

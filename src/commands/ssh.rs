@@ -32,7 +32,7 @@ use super::session::{self, OpenedRule};
 use super::{Context, connect_request, eice, operator_address, resolve_host};
 
 /// ssh's own status when it could not connect (or authenticate).
-const SSH_FAILED: i32 = 255;
+const SSH_FAILED: i32 = crate::error::CONNECTION_FAILED as i32;
 
 /// What `ssh` adds to a plan beyond the target: `-p`, the pass-through
 /// options, the remote command and the one-time key asked for.
