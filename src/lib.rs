@@ -16,14 +16,13 @@ pub mod fleet;
 pub mod host_keys;
 pub mod inventory;
 pub mod model;
-pub mod picker;
 pub mod plan;
 pub mod platform;
-pub mod render;
 pub mod secrets;
 pub mod settings;
 pub mod ssh_config;
 pub mod transport;
+pub mod ui;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -48,7 +47,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) if e.is_broken_pipe() => 0,
         Err(e) => {
-            report(&e, render::Palette::new(colour));
+            report(&e, ui::render::Palette::new(colour));
             e.exit_code()
         }
     };
@@ -56,7 +55,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn report(e: &Error, palette: render::Palette) {
+fn report(e: &Error, palette: ui::render::Palette) {
     eprintln!("{} {e}", palette.error("berth: error:"));
     if let Some(hint) = e.hint() {
         eprintln!("  {} {hint}", palette.hint("hint:"));

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use crate::cli::OutputFormat;
 use crate::error::Error;
-use crate::render;
 use crate::settings::Settings;
+use crate::ui::render;
 
 pub fn run(settings: &Settings, out: &mut dyn Write) -> Result<u8, Error> {
     match settings.output {

@@ -7,8 +7,8 @@ use crate::cli::{CpArgs, OutputFormat, TunnelArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::plan::copy::{self, CopyPath};
-use crate::render;
 use crate::transport::session::Interrupts;
+use crate::ui::render;
 
 use super::ssh::{
     Connection, Launch, Planned, SshExtras, plain_words, plan_with_route, run_planned,

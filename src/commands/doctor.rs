@@ -22,9 +22,9 @@ use crate::model::named::Named as _;
 use crate::model::os::OsFamily;
 use crate::plan::Via;
 use crate::plan::route::{BastionLookup, BastionSource, no_bastion_reason};
-use crate::render;
 use crate::secrets::fingerprint::{self, FingerprintMatch};
 use crate::transport::eice::{self, InstanceConnectEndpoint};
+use crate::ui::render;
 
 use super::route::{self, BastionHost};
 use super::{Context, find_key, operator_address, resolve_host};

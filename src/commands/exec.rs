@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::target::Target;
 use crate::plan::exec::{self, ContainerChoice, ExecError};
-use crate::render;
 use crate::transport::session::Interrupts;
+use crate::ui::render;
 
 use super::ssh::{
     Connection, Launch, Planned, SshExtras, plain_words, plan_with_route, run_planned,

@@ -90,7 +90,9 @@ pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<
         results.push(collected);
     }
     match ctx.settings.output {
-        OutputFormat::Json => crate::render::json(out, &serde_json::json!({ "hosts": results }))?,
+        OutputFormat::Json => {
+            crate::ui::render::json(out, &serde_json::json!({ "hosts": results }))?;
+        }
         OutputFormat::Table => {
             for c in &results {
                 match (&c.archive, &c.error) {

@@ -6,7 +6,7 @@ use crate::cli::{InstanceStatus, LsArgs, OutputFormat};
 use crate::error::Error;
 use crate::inventory::HostFilter;
 use crate::model::target::{self, Target};
-use crate::render::{self, HostRow};
+use crate::ui::render::{self, HostRow};
 
 use super::Context;
 

@@ -13,8 +13,8 @@ use crate::error::Error;
 use crate::fleet::maintain::{self, InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus};
 use crate::model::host::Host;
-use crate::render;
 use crate::transport::fleet::Live;
+use crate::ui::render;
 
 use super::Context;
 use super::run::{FleetRun, run_on};

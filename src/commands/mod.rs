@@ -41,13 +41,13 @@ use crate::model::host::Host;
 use crate::model::os::Login;
 use crate::model::target;
 use crate::model::target::{Target, TargetQuery};
-use crate::picker;
 use crate::plan::{OneTimeKey, SshRequest, Via};
-use crate::render::{self, HostRow};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::{self, KeyLookup};
 use crate::settings::Settings;
 use crate::transport::echo;
+use crate::ui::picker;
+use crate::ui::render::{self, HostRow};
 
 /// How long a phase runs before its spinner shows: a warm run never
 /// flickers one.

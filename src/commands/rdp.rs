@@ -20,7 +20,6 @@ use crate::model::os::Login;
 use crate::plan::rdp::{self, Forwarder, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
 use crate::plan::route::{RouteChoice, RouteKind};
 use crate::plan::{InstanceConnectPush, Via, with_bastion_key};
-use crate::render;
 use crate::secrets::ephemeral::EphemeralKey;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::transport;
@@ -28,6 +27,7 @@ use crate::transport::eice::TunnelTarget;
 use crate::transport::eice::forward::LocalForward;
 use crate::transport::session::Interrupts;
 use crate::transport::tunnel::TunnelProcess;
+use crate::ui::render;
 
 use super::route::{self, BastionHost, Reach};
 use super::{Context, connect_request, eice, operator_address, resolve_host_preferring, session};

@@ -17,7 +17,7 @@ use crate::fleet::{Finished, HostReport, Tally, ssm};
 use crate::model::host::Host;
 use crate::model::os::OsFamily;
 use crate::plan::Plan;
-use crate::render;
+use crate::ui::render;
 
 use crate::transport::fleet::{self, Job, Live};
 

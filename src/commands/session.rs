@@ -13,7 +13,7 @@ use crate::firewall::journal::{Journal, OpenRule};
 use crate::firewall::{self, Opened};
 use crate::model::host::Host;
 use crate::plan::Via;
-use crate::render;
+use crate::ui::render;
 
 use super::Context;
 use super::doctor::{Probe, examine, first_group};

@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::cli::{OutputFormat, ShowArgs};
 use crate::error::Error;
 use crate::model::os::Login;
-use crate::render::{self, HostRow, Problem, ShowReport};
+use crate::ui::render::{self, HostRow, Problem, ShowReport};
 
 use super::route::{self, Reach};
 use super::ssh::{SshExtras, plan_with_route};

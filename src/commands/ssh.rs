@@ -19,11 +19,11 @@ use crate::error::Error;
 use crate::model::host::Host;
 use crate::plan::route::{RouteChoice, RouteKind};
 use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
-use crate::render;
 use crate::secrets::ephemeral::{EphemeralKey, KeyType};
 use crate::secrets::keys::{self, KeyError};
 use crate::transport;
 use crate::transport::session::Interrupts;
+use crate::ui::render;
 
 use super::host_keys::{self, HostKeyCheck};
 use super::instance_connect::push_planned;

@@ -1,0 +1,7 @@
+//! The terminal: the one layer that writes to it. `render` draws tables,
+//! JSON, doctor's checklist and plans onto any `io::Write`; `picker` lets
+//! a person choose one of several candidates (or `BERTH_PICKER` does) and
+//! restores the terminal on every way out.
+
+pub mod picker;
+pub mod render;
