@@ -150,6 +150,11 @@ FLEET_STANDALONE_TASKS = [39]
 FLEET_PAIR_HOST = 7
 # Where the ECS agent writes its logs on a container instance.
 ECS_LOG_DIR = "/var/log/ecs"
+# Sandboxes that use ECS_LOG_DIR, one file per sandbox's pid, under a lock:
+# the directory is machine-wide, so the last sandbox out removes it, not the
+# first (two test runs may overlap). A stamp inside says a sandbox made it.
+ECS_LOG_USERS = "/run/berth-sandbox-ecs-log"
+ECS_LOG_STAMP = os.path.join(ECS_LOG_DIR, ".made-by-berth-sandbox")
 # The VPC's bastion, tagged berth:bastion; its own sshd logs each forward.
 BASTION_OCTET = 27
 # An instance outside any cluster whose console output prints another
@@ -191,6 +196,30 @@ def die(msg, code=2):
     print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
     sys.exit(code)
 
+
+
+class ecs_log_users_locked:
+    """Holds the lock on ECS_LOG_USERS (made if need be) while in use."""
+
+    def __enter__(self):
+        os.makedirs(ECS_LOG_USERS, mode=0o700, exist_ok=True)
+        self.fd = os.open(os.path.join(ECS_LOG_USERS, ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *_):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 class Stop(BaseException):
     """Raised from signal handlers so that cleanup runs in `finally`."""
@@ -1324,22 +1353,34 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
     def install_ecs_agent_standin(self):
         """What an ECS container instance has for `berth logs` to collect,
         on this machine that stands in for every host: the agent's log
-        directory /var/log/ecs (made only if absent, and removed again) and
-        its introspection API on localhost:51678 (if that port is free)."""
-        self.made_ecs_log_dir = False
-        if not os.path.exists(ECS_LOG_DIR):
-            os.makedirs(ECS_LOG_DIR, mode=0o755)
-            self.made_ecs_log_dir = True
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            for name, text in [
-                ("ecs-agent.log", f"level=info time={stamp} msg=\"Loading configuration\" module=agent.go\n"
-                                  f"level=info time={stamp} msg=\"Registered container instance with cluster!\"\n"),
-                ("ecs-init.log", f"level=info time={stamp} msg=\"Starting Amazon Elastic Container Service Agent\"\n"),
-            ]:
-                path = os.path.join(ECS_LOG_DIR, name)
-                with open(path, "w") as f:
-                    f.write(text)
-                os.chmod(path, 0o644)
+        directory /var/log/ecs (made only if absent, and removed by the last
+        sandbox that uses it) and its introspection API on localhost:51678
+        (if that port is free)."""
+        with ecs_log_users_locked():
+            if not os.path.exists(ECS_LOG_DIR):
+                self.make_ecs_log_dir()
+            with open(os.path.join(ECS_LOG_USERS, str(os.getpid())), "w"):
+                pass
+        self.start_introspection()
+
+    @staticmethod
+    def make_ecs_log_dir():
+        """ECS_LOG_DIR with the agent's two logs, stamped as the sandbox's."""
+        os.makedirs(ECS_LOG_DIR, mode=0o755)
+        with open(ECS_LOG_STAMP, "w"):
+            pass
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for name, text in [
+            ("ecs-agent.log", f"level=info time={stamp} msg=\"Loading configuration\" module=agent.go\n"
+                              f"level=info time={stamp} msg=\"Registered container instance with cluster!\"\n"),
+            ("ecs-init.log", f"level=info time={stamp} msg=\"Starting Amazon Elastic Container Service Agent\"\n"),
+        ]:
+            path = os.path.join(ECS_LOG_DIR, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+
+    def start_introspection(self):
         import http.server
 
         class Introspection(http.server.BaseHTTPRequestHandler):
@@ -1370,8 +1411,14 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
     def remove_ecs_agent_standin(self):
         if getattr(self, "introspection", None) is not None:
             self.introspection.shutdown()
-        if getattr(self, "made_ecs_log_dir", False):
-            shutil.rmtree(ECS_LOG_DIR, ignore_errors=True)
+        with ecs_log_users_locked():
+            try:
+                os.remove(os.path.join(ECS_LOG_USERS, str(os.getpid())))
+            except FileNotFoundError:
+                pass
+            others = [n for n in os.listdir(ECS_LOG_USERS) if n.isdigit() and pid_alive(int(n))]
+            if not others and os.path.exists(ECS_LOG_STAMP):
+                shutil.rmtree(ECS_LOG_DIR, ignore_errors=True)
 
     # ------------------------------------------------------------- fleet
     def start_fleet_sshds(self):
