@@ -255,3 +255,27 @@ fn dash_o_reaches_every_ssh_and_is_refused_where_none_starts() {
     ];
     assert_eq!(check(&berth, cases), 2);
 }
+
+#[test]
+fn the_clients_status_passes_through_and_a_signal_is_128_plus_its_number() {
+    let (mut berth, _aws) = berth_knowing(&[instance("i-0123456789abcdef0", AL2023, "web-1")]);
+    // A stand-in for ssh that ends as the script says: no network, no sshd.
+    let client = berth.home().join("client");
+    std::fs::write(&client, "#!/bin/sh\neval \"$BERTH_TEST_END\"\n").expect("write client");
+    set_mode(&client, 0o755);
+    berth.env("BERTH_SSH", Some(&client.display().to_string()));
+    for (end, status) in [
+        ("exit 7", 7),
+        ("exit 0", 0),
+        ("kill -9 $$", 128 + 9),
+        ("kill -15 $$", 128 + 15),
+    ] {
+        berth.env("BERTH_TEST_END", Some(end));
+        let run = berth.run(&["ssh", "i-0123456789abcdef0", "--", "true"]);
+        assert_eq!(run.code, status, "{end}: {run:#?}");
+        assert!(
+            !run.stderr.contains("checking the prerequisites"),
+            "{end}: not a failed connection: {run:#?}"
+        );
+    }
+}
