@@ -12,8 +12,8 @@ use crate::aws::Aws;
 use crate::aws::stats::branch;
 use crate::cli::{ConnectArgs, DoctorArgs, OutputFormat, ProtocolArg};
 use crate::doctor::{
-    self, Bastion, BastionState, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState,
-    Protocol, Report, RouteKind, Scope, Status,
+    self, Facts, FingerprintCheck, LocalKey, Lookup, PasswordState, Protocol, Report, Route, Scope,
+    Status,
 };
 use crate::error::Error;
 use crate::firewall::{self, Opened};
@@ -21,12 +21,12 @@ use crate::model::host::Host;
 use crate::model::named::Named as _;
 use crate::model::os::OsFamily;
 use crate::plan::Via;
-use crate::plan::route::{BastionLookup, BastionSource, no_bastion_reason};
+use crate::plan::route::{BastionSearch, choose_endpoint};
 use crate::secrets::fingerprint::{self, FingerprintMatch};
-use crate::transport::eice::{self, InstanceConnectEndpoint};
+use crate::transport::eice::InstanceConnectEndpoint;
 use crate::ui::render;
 
-use super::route::{self, BastionHost};
+use super::route;
 use super::{Context, find_key, operator_address, resolve_host};
 
 pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -48,7 +48,7 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
     let via = route::requested_via(ctx, &connect, &host)?;
     let bastion = match via {
         Via::Auto | Via::Bastion => bastion(ctx, &aws, &connect, &host).await?,
-        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice => BastionState::NotChecked,
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice => BastionSearch::NotNeeded,
     };
     let probe = Probe {
         protocol,
@@ -102,7 +102,7 @@ pub struct Probe {
     pub from: Option<IpNet>,
     pub via: Via,
     /// The bastion whose route is checked too.
-    pub bastion: BastionState,
+    pub bastion: BastionSearch,
 }
 
 impl Probe {
@@ -122,8 +122,8 @@ impl Probe {
         if let Some(from) = self.from {
             let _ = write!(line, " --from {from}");
         }
-        if let BastionState::Found(bastion) = &self.bastion
-            && bastion.named
+        if let BastionSearch::Found(bastion) = &self.bastion
+            && bastion.named()
         {
             let _ = write!(line, " --bastion {}", bastion.target);
         }
@@ -146,7 +146,7 @@ pub async fn examine(
     let windows = host.os == OsFamily::Windows;
     // Only what the routes to be checked read is asked for.
     let routes = doctor::selected_routes(probe.via, &probe.bastion);
-    let public = routes.contains(&RouteKind::Public);
+    let public = routes.contains(&Route::Public);
 
     let groups =
         branch(async { Lookup::from_result(aws.security_groups(&ec2.security_groups).await) });
@@ -177,7 +177,7 @@ pub async fn examine(
         }
     });
     let ssm = branch(async {
-        if routes.contains(&RouteKind::Ssm) {
+        if routes.contains(&Route::Ssm) {
             Lookup::from_result(aws.ssm_state(id).await)
         } else {
             not_checked()
@@ -185,7 +185,7 @@ pub async fn examine(
     });
     let endpoints = branch(async {
         match vpc {
-            _ if !routes.contains(&RouteKind::InstanceConnectEndpoint) => not_checked(),
+            _ if !routes.contains(&Route::Eice) => not_checked(),
             Some(v) => endpoints_of(aws, host, v).await,
             None => missing("VPC"),
         }
@@ -282,61 +282,27 @@ async fn endpoints_of(aws: &Aws, host: &Host, vpc: &str) -> Lookup<Vec<doctor::E
 }
 
 /// The endpoints doctor evaluates: the one a tunnel would go through first
-/// (see [`eice::choose_endpoint`]), then any other usable one.
+/// (see [`choose_endpoint`]), then any other usable one.
 fn endpoints_for<'a>(
     found: &'a [InstanceConnectEndpoint],
     host: &Host,
 ) -> Vec<&'a InstanceConnectEndpoint> {
-    let chosen = eice::choose_endpoint(found, host).ok();
+    let chosen = choose_endpoint(found, host);
     chosen
         .into_iter()
         .chain(found.iter().filter(|e| e.usable() && Some(*e) != chosen))
         .collect()
 }
 
-/// The bastion as [`route::find_bastion`] finds it, reduced to what the
-/// route through it depends on.
+/// The bastion as [`route::find_bastion`] finds it; doctor checks the
+/// route through it from its machine.
 pub(super) async fn bastion(
     ctx: &Context,
     aws: &Aws,
     connect: &ConnectArgs,
     host: &Host,
-) -> Result<BastionState, Error> {
-    let (lookup, bastion) = route::find_bastion(ctx, aws, connect, host).await?;
-    Ok(match (lookup, bastion) {
-        (BastionLookup::Found(found), Some(BastionHost::External(name))) => {
-            BastionState::Unverifiable(format!(
-                "bastion {name} ({}) is not an EC2 instance berth can look at",
-                match found.source {
-                    BastionSource::Flag => "--bastion".to_owned(),
-                    BastionSource::Config(key) => format!("config `{key}`"),
-                    BastionSource::Tag => "tagged".to_owned(),
-                }
-            ))
-        }
-        (BastionLookup::Found(found), Some(BastionHost::Instance(bastion))) => {
-            BastionState::Found(Bastion {
-                target: connect
-                    .bastion
-                    .clone()
-                    .unwrap_or_else(|| bastion.instance_id().to_owned()),
-                named: found.source == BastionSource::Flag,
-                label: found.label,
-                instance_id: bastion.ec2.instance_id.clone(),
-                state: bastion.ec2.state.clone(),
-                private_ip: bastion
-                    .ec2
-                    .private_ip
-                    .as_deref()
-                    .and_then(|ip| ip.parse().ok()),
-                groups: bastion.ec2.security_groups.clone(),
-            })
-        }
-        (BastionLookup::NoneIn { vpc_id }, _) => {
-            BastionState::Missing(no_bastion_reason(vpc_id.as_deref()))
-        }
-        _ => BastionState::NotChecked,
-    })
+) -> Result<BastionSearch, Error> {
+    route::find_bastion(ctx, aws, connect, host).await
 }
 
 /// Whether GetPasswordData has the password yet, and if not, how long
@@ -425,10 +391,7 @@ fn needs_group_fix(report: &Report) -> bool {
     report.findings.iter().any(|f| {
         f.check == "security-group"
             && f.status == Status::Fail
-            && matches!(
-                f.scope,
-                Scope::Route(RouteKind::Public | RouteKind::Private)
-            )
+            && matches!(f.scope, Scope::Route(Route::Public | Route::Private))
     })
 }
 

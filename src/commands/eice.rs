@@ -29,7 +29,9 @@ pub async fn endpoints_of(aws: &Aws, host: &Host) -> Result<Vec<InstanceConnectE
 /// The endpoint a tunnel to `host` goes through, or why there is none.
 pub async fn endpoint_for(aws: &Aws, host: &Host) -> Result<InstanceConnectEndpoint, Error> {
     let endpoints = endpoints_of(aws, host).await?;
-    Ok(eice::choose_endpoint(&endpoints, host)?.clone())
+    crate::plan::route::choose_endpoint(&endpoints, host)
+        .cloned()
+        .ok_or_else(|| eice::EiceError::no_endpoint(host).into())
 }
 
 /// Where tunnels through an endpoint are opened: `$BERTH_EICE_URL` when

@@ -13,17 +13,18 @@ use crate::aws::Aws;
 use crate::cli::{ConnectOptions, ProxyArgs};
 use crate::error::Error;
 use crate::model::host::Host;
-use crate::plan::proxy::{self, ProxyRoute};
+use crate::model::route::Bastion;
+use crate::plan::proxy::{self, ProxyError, ProxyPlan};
 use crate::plan::with_bastion_key;
 use crate::secrets::ephemeral::EphemeralKey;
-use crate::transport::eice::{self, InputEnd, TunnelTarget};
+use crate::transport::eice::{self, EiceError, InputEnd, TunnelTarget};
 use crate::transport::relay::{self, StandardStreams};
 use crate::transport::session::Interrupts;
 use crate::transport::{self, TransportError};
 
 use super::eice::tunnel_opener;
 use super::instance_connect::push_planned;
-use super::route::{self, BastionHost, Reach};
+use super::route::{self, Reach};
 use super::{Context, resolve_host};
 
 /// How long a direct TCP connection may take to open.
@@ -40,7 +41,8 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
         return through_bastion(ctx, &aws, args, &host, bastion).await;
     }
     let endpoints: Vec<_> = endpoint.into_iter().collect();
-    let route = proxy::plan_proxy(&host, choice.route.via(), args.port, &endpoints)?;
+    let route =
+        proxy::plan_proxy(&host, choice.via(), args.port, &endpoints).map_err(proxy_error)?;
     refuse_ssh_options(&args.connect.options, &format!("berth proxy goes {route}"))?;
     ctx.verbose(&format!(
         "proxy: {} port {} {route}",
@@ -50,7 +52,7 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
 
     let mut streams = StandardStreams::open().map_err(TransportError::Stdio)?;
     let result = match &route {
-        ProxyRoute::Direct { address, port, .. } => relay::relay_to(
+        ProxyPlan::Direct { address, port, .. } => relay::relay_to(
             address,
             *port,
             CONNECT_WITHIN,
@@ -59,7 +61,7 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
         )
         .await
         .map_err(Error::from),
-        ProxyRoute::Eice { endpoint, target } => {
+        ProxyPlan::Tunnel { endpoint, target } => {
             let dns_name = endpoint.tunnel_host(aws.use_fips)?;
             let target = TunnelTarget {
                 max_duration: args.connect.max_tunnel_duration,
@@ -89,6 +91,29 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
     result.map(|()| 0)
 }
 
+/// The planner's refusal as berth reports it: no endpoint or no address
+/// to tunnel to are the tunnel's own errors, with their hints.
+fn proxy_error(e: ProxyError) -> Error {
+    match e {
+        ProxyError::Plan(e) => e.into(),
+        ProxyError::NoEndpoint {
+            instance_id,
+            vpc_id,
+            subnet_id,
+            no_public_address,
+        } => EiceError::NoEndpoint {
+            instance_id,
+            vpc_id,
+            subnet_id,
+            no_public_address,
+        }
+        .into(),
+        ProxyError::NoPrivateAddress { instance_id } => {
+            EiceError::NoPrivateAddress { instance_id }.into()
+        }
+    }
+}
+
 /// `-o` is for ssh; a route that starts none (`what` says how it goes)
 /// cannot take it, and says so rather than drop it.
 pub fn refuse_ssh_options(options: &ConnectOptions, what: &str) -> Result<(), Error> {
@@ -108,7 +133,7 @@ async fn through_bastion(
     aws: &Aws,
     args: &ProxyArgs,
     host: &Host,
-    bastion: &BastionHost,
+    bastion: &Bastion,
 ) -> Result<u8, Error> {
     let address = host.ec2.private_ip.clone().ok_or_else(|| {
         crate::plan::route::RouteError::NoPrivateAddress {
@@ -120,17 +145,17 @@ async fn through_bastion(
         forward,
         connecting: true,
     };
-    let ssh = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
-    let key = match &ssh.push {
+    let jump = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
+    let key = match &jump.push {
         Some(push) => Some(push_planned(ctx, aws, push).await?),
         None => None,
     };
-    let command_line = with_bastion_key(&ssh.argv, key.as_ref().map(EphemeralKey::path));
+    let command_line = with_bastion_key(&jump.argv, key.as_ref().map(EphemeralKey::path));
     ctx.verbose(&format!(
         "proxy: {} port {} through bastion {}",
         host.label(),
         args.port,
-        bastion.label()
+        bastion.label
     ));
     let mut interrupts = Interrupts::install()?;
     let outcome = transport::session::run(&command_line, &mut interrupts).await;

@@ -13,12 +13,14 @@ use super::doctor::Probe;
 use super::instance_connect::push_planned;
 use crate::aws::Aws;
 use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
-use crate::doctor::{BastionState, Protocol};
+use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::os::Login;
+use crate::model::route::{Bastion, Route};
 use crate::plan::rdp::{self, Forwarder, Platform, RdpError, RdpPlan, RdpRequest, Tunnel};
-use crate::plan::route::{RouteChoice, RouteKind};
+use crate::plan::route::BastionSearch;
+use crate::plan::route::RouteChoice;
 use crate::plan::{InstanceConnectPush, Via, with_bastion_key};
 use crate::secrets::ephemeral::EphemeralKey;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
@@ -29,7 +31,7 @@ use crate::transport::session::Interrupts;
 use crate::transport::tunnel::TunnelProcess;
 use crate::ui::render;
 
-use super::route::{self, BastionHost, Reach};
+use super::route::{self, Reach};
 use super::{Context, connect_request, eice, operator_address, resolve_host_preferring, session};
 
 /// How often to ask EC2 again while the password is not there yet.
@@ -71,7 +73,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
             let (tunnel, push) = bastion_tunnel(ctx, &aws, args, bastion, &host).await?;
             (Some(tunnel), push)
         }
-        (None, RouteKind::Eice) => match &endpoint {
+        (None, Route::Eice) => match &endpoint {
             Some(endpoint) => (Some(eice::rdp_tunnel(&aws, &host, endpoint)?), None),
             None => (None, None),
         },
@@ -88,7 +90,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
             client: args.client.as_deref(),
             rdp_file: args.rdp_file.as_deref(),
             tunnel,
-            via: Some(choice.route.via()),
+            via: Some(choice.via()),
         },
     )?;
     ctx.log.phase("plan", started.elapsed());
@@ -171,7 +173,7 @@ async fn bastion_tunnel(
     ctx: &Context,
     aws: &Aws,
     args: &RdpArgs,
-    bastion: &BastionHost,
+    bastion: &Bastion,
     host: &Host,
 ) -> Result<(Tunnel, Option<InstanceConnectPush>), Error> {
     let address = host.ec2.private_ip.clone().ok_or_else(|| Error::Usage {
@@ -191,14 +193,14 @@ async fn bastion_tunnel(
         forward,
         connecting: !args.dry_run,
     };
-    let ssh = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
+    let jump = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
     Ok((
         Tunnel {
             local_port,
-            through: bastion.label(),
-            forwarder: Forwarder::Ssh { argv: ssh.argv },
+            through: bastion.label.clone(),
+            forwarder: Forwarder::Ssh { argv: jump.argv },
         },
-        ssh.push,
+        jump.push,
     ))
 }
 
@@ -443,13 +445,13 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     }
     // Diagnosed while an --open rule still stands, so that it is counted.
     if outcome.as_ref().is_ok_and(|o| o.failed_by_itself()) {
-        let route = prepared.route.route.via();
+        let route = prepared.route.via();
         let probe = Probe {
             protocol: Protocol::Rdp,
             port,
             from,
             via: route,
-            bastion: BastionState::NotChecked,
+            bastion: BastionSearch::NotNeeded,
         };
         session::explain_failure(ctx, aws, host, &args.connect, probe).await;
     }

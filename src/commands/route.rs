@@ -10,39 +10,21 @@ use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs};
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::named::Named as _;
+use crate::model::route::{Bastion, BastionMachine, BastionSource, Route};
 use crate::plan::route::{
-    self, BASTION_TAG, BastionLookup, BastionRef, BastionSource, EndpointLookup, RouteChoice,
-    RouteKind,
+    self, BASTION_TAG, BastionSearch, EndpointSearch, RouteChoice, choose_endpoint,
 };
 use crate::plan::{self, SshRequest, Via};
-use crate::transport::eice::{InstanceConnectEndpoint, choose_endpoint};
+use crate::transport::eice::InstanceConnectEndpoint;
 
 use super::host_keys::{self, HostKeyCheck};
 use super::{Context, connect_request, effective_via, eice, resolve_one};
 
-/// The route decided, and the bastion host or the endpoint it goes
-/// through.
+/// The route decided, and the bastion or the endpoint it goes through.
 pub struct Reach {
     pub choice: RouteChoice,
-    pub bastion: Option<BastionHost>,
+    pub bastion: Option<Bastion>,
     pub endpoint: Option<InstanceConnectEndpoint>,
-}
-
-/// A bastion: an EC2 instance, or a host outside EC2 that ssh knows by
-/// name (its ssh config supplies user and key).
-#[derive(Debug, Clone)]
-pub enum BastionHost {
-    Instance(Box<Host>),
-    External(String),
-}
-
-impl BastionHost {
-    pub fn label(&self) -> String {
-        match self {
-            Self::Instance(host) => host.label(),
-            Self::External(name) => name.clone(),
-        }
-    }
 }
 
 /// Decides how to reach `host`, looking the bastion up if a route needs it.
@@ -57,7 +39,7 @@ pub async fn reach(
         if route::needs_bastion(via, host) {
             find_bastion(ctx, aws, connect, host).await
         } else {
-            Ok((BastionLookup::NotNeeded, None))
+            Ok(BastionSearch::NotNeeded)
         }
     };
     let endpoints = async {
@@ -67,19 +49,19 @@ pub async fn reach(
             Ok(Vec::new())
         }
     };
-    let ((lookup, bastion), endpoints) = tokio::try_join!(bastions, endpoints)?;
-    let endpoint = choose_endpoint(&endpoints, host).ok().cloned();
-    let endpoint_lookup = match (&endpoint, route::needs_endpoint(via, host)) {
-        (_, false) => EndpointLookup::NotNeeded,
-        (Some(e), true) => EndpointLookup::Found(e.id.clone()),
-        (None, true) => EndpointLookup::NoneIn {
+    let (bastion, endpoints) = tokio::try_join!(bastions, endpoints)?;
+    let endpoint = choose_endpoint(&endpoints, host).cloned();
+    let endpoint_search = match (&endpoint, route::needs_endpoint(via, host)) {
+        (_, false) => EndpointSearch::NotNeeded,
+        (Some(e), true) => EndpointSearch::Found(e.id.clone()),
+        (None, true) => EndpointSearch::NoneIn {
             vpc_id: host.ec2.vpc_id.clone(),
         },
     };
-    let choice = route::choose(via, host, &lookup, &endpoint_lookup)?;
+    let choice = route::choose(via, host, &bastion, &endpoint_search)?;
     Ok(Reach {
-        bastion: bastion.filter(|_| choice.route == RouteKind::Bastion),
-        endpoint: endpoint.filter(|_| choice.route == RouteKind::Eice),
+        bastion: choice.bastion.clone(),
+        endpoint: endpoint.filter(|_| choice.route == Route::Eice),
         choice,
     })
 }
@@ -103,9 +85,7 @@ pub fn requested_via(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Resul
 /// Bastions found in this run, by what found them: (`--bastion`, cluster,
 /// VPC). The hosts of a fleet ask once.
 pub type BastionMemo =
-    std::collections::HashMap<(Option<String>, Option<String>, Option<String>), Found>;
-
-type Found = (BastionLookup, Option<BastionHost>);
+    std::collections::HashMap<(Option<String>, Option<String>, Option<String>), BastionSearch>;
 
 /// The bastion for `host`: named (flag, then config) or tagged in its VPC.
 pub async fn find_bastion(
@@ -113,7 +93,7 @@ pub async fn find_bastion(
     aws: &Aws,
     connect: &ConnectArgs,
     host: &Host,
-) -> Result<Found, Error> {
+) -> Result<BastionSearch, Error> {
     let cluster = host.container_instance.as_ref().map(|c| c.cluster.clone());
     let key = (connect.bastion.clone(), cluster, host.ec2.vpc_id.clone());
     let memo = |ctx: &Context| {
@@ -135,12 +115,14 @@ pub async fn find_bastion(
     };
     // A host is never its own bastion.
     Ok(match found {
-        (_, Some(BastionHost::Instance(b))) if b.instance_id() == host.instance_id() => (
-            BastionLookup::NoneIn {
+        BastionSearch::Found(b)
+            if b.instance()
+                .is_some_and(|b| b.instance_id() == host.instance_id()) =>
+        {
+            BastionSearch::NoneIn {
                 vpc_id: host.ec2.vpc_id.clone(),
-            },
-            None,
-        ),
+            }
+        }
         found => found,
     })
 }
@@ -150,7 +132,7 @@ async fn look_for_bastion(
     aws: &Aws,
     connect: &ConnectArgs,
     host: &Host,
-) -> Result<Found, Error> {
+) -> Result<BastionSearch, Error> {
     let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
     let vpc = host.ec2.vpc_id.as_deref();
     let named = match &connect.bastion {
@@ -162,15 +144,22 @@ async fn look_for_bastion(
             .map(|(target, key)| (target, BastionSource::Config(key))),
     };
     if let Some((target, source)) = named {
-        let bastion = resolve_bastion(ctx, aws, &target, &connect.options).await?;
-        let found = BastionRef {
-            label: bastion.label(),
-            source,
+        let machine = resolve_bastion(ctx, aws, &target, &connect.options).await?;
+        // doctor names it again by `--bastion`'s value, else by its id.
+        let target = match (&source, &machine) {
+            (BastionSource::Flag, _) => target,
+            (_, BastionMachine::Instance(b)) => b.instance_id().to_owned(),
+            (_, BastionMachine::External(name)) => name.clone(),
         };
-        return Ok((BastionLookup::Found(found), Some(bastion)));
+        return Ok(BastionSearch::Found(Bastion {
+            label: machine_label(&machine),
+            source,
+            target,
+            machine,
+        }));
     }
     let Some(vpc) = vpc else {
-        return Ok((BastionLookup::NoneIn { vpc_id: None }, None));
+        return Ok(BastionSearch::NoneIn { vpc_id: None });
     };
     let inventory = ctx.inventory(Some(&aws.region)).await?;
     let mut tagged = ctx
@@ -194,20 +183,24 @@ async fn look_for_bastion(
         ));
     }
     Ok(match tagged.into_iter().next() {
-        Some(bastion) => (
-            BastionLookup::Found(BastionRef {
-                label: bastion.label(),
-                source: BastionSource::Tag,
-            }),
-            Some(BastionHost::Instance(Box::new(bastion))),
-        ),
-        None => (
-            BastionLookup::NoneIn {
-                vpc_id: Some(vpc.to_owned()),
-            },
-            None,
-        ),
+        Some(bastion) => BastionSearch::Found(Bastion {
+            label: bastion.label(),
+            source: BastionSource::Tag,
+            target: bastion.instance_id().to_owned(),
+            machine: BastionMachine::Instance(Box::new(bastion)),
+        }),
+        None => BastionSearch::NoneIn {
+            vpc_id: Some(vpc.to_owned()),
+        },
     })
+}
+
+/// An EC2 bastion's label, else the name ssh knows it by.
+fn machine_label(machine: &BastionMachine) -> String {
+    match machine {
+        BastionMachine::Instance(host) => host.label(),
+        BastionMachine::External(name) => name.clone(),
+    }
 }
 
 /// A bastion named by a target (`i-…`, `CLUSTER/NAME`, an ARN), else by
@@ -217,13 +210,13 @@ async fn resolve_bastion(
     aws: &Aws,
     name: &str,
     options: &ConnectOptions,
-) -> Result<BastionHost, Error> {
+) -> Result<BastionMachine, Error> {
     let is_target = crate::model::target::is_instance_id(name)
         || name.contains('/')
         || name.starts_with("arn:");
     if is_target {
         let host = resolve_one(ctx, &bastion_connect(name, options)).await?;
-        return Ok(BastionHost::Instance(Box::new(host)));
+        return Ok(BastionMachine::Instance(Box::new(host)));
     }
     let inventory = ctx.inventory(Some(&aws.region)).await?;
     let mut named = ctx.phase("bastion", inventory.named(name)).await?;
@@ -238,12 +231,12 @@ async fn resolve_bastion(
         });
     }
     if let Some(host) = named.pop() {
-        return Ok(BastionHost::Instance(Box::new(host)));
+        return Ok(BastionMachine::Instance(Box::new(host)));
     }
     ctx.verbose(&format!(
         "no running instance is named `{name}`; using it as an ssh host name"
     ));
-    Ok(BastionHost::External(name.to_owned()))
+    Ok(BastionMachine::External(name.to_owned()))
 }
 
 /// How to reach a bastion: the command's options without what belongs to
@@ -260,15 +253,6 @@ pub fn bastion_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
             ..options.clone()
         },
     }
-}
-
-/// The ssh to a bastion: its argv, the one-time key to push for it first
-/// (its file at [`plan::BASTION_ONE_TIME_KEY`] in the argv), and the hop as
-/// a plan keeps it.
-pub struct BastionSsh {
-    pub argv: Vec<String>,
-    pub push: Option<plan::InstanceConnectPush>,
-    pub jump: plan::Jump,
 }
 
 /// How the bastion's own ssh is asked for: what it forwards, and how its
@@ -292,21 +276,18 @@ pub async fn bastion_plan(
     ctx: &Context,
     aws: &Aws,
     options: &ConnectOptions,
-    bastion: &BastionHost,
+    bastion: &Bastion,
     hop: Hop,
-) -> Result<BastionSsh, Error> {
+) -> Result<plan::Jump, Error> {
     let operator = options.ssh_option_words();
-    let bastion = match bastion {
-        BastionHost::Instance(host) => host,
-        BastionHost::External(name) => {
+    let bastion = match &bastion.machine {
+        BastionMachine::Instance(host) => host,
+        BastionMachine::External(name) => {
             let passthrough = [operator, hop.forward].concat();
             let argv = route::external_bastion_argv(&ctx.settings.ssh_program, passthrough, name);
-            return Ok(BastionSsh {
-                jump: plan::Jump {
-                    instance_id: None,
-                    address: name.clone(),
-                    argv: argv.clone(),
-                },
+            return Ok(plan::Jump {
+                instance_id: None,
+                address: name.clone(),
                 argv,
                 push: None,
             });
@@ -339,14 +320,10 @@ pub async fn bastion_plan(
     if let Some(push) = &plan.instance_connect {
         ctx.verbose(&format!("bastion {}: {}", bastion.label(), push.reason));
     }
-    let argv = plan.bastion_argv();
-    Ok(BastionSsh {
-        jump: plan::Jump {
-            instance_id: Some(bastion.instance_id().to_owned()),
-            address: plan.address.clone(),
-            argv: argv.clone(),
-        },
-        argv,
+    Ok(plan::Jump {
+        instance_id: Some(bastion.instance_id().to_owned()),
+        address: plan.address.clone(),
+        argv: plan.bastion_argv(),
         push: plan.instance_connect,
     })
 }

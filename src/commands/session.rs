@@ -7,12 +7,13 @@ use ipnet::IpNet;
 
 use crate::aws::Aws;
 use crate::cli::ConnectArgs;
-use crate::doctor::{BastionState, Report};
+use crate::doctor::Report;
 use crate::error::Error;
 use crate::firewall::journal::{Journal, OpenRule};
 use crate::firewall::{self, Opened};
 use crate::model::host::Host;
 use crate::plan::Via;
+use crate::plan::route::BastionSearch;
 use crate::ui::render;
 
 use super::Context;
@@ -105,7 +106,7 @@ pub async fn explain_failure(
     if probe.via == Via::Bastion {
         probe.bastion = super::doctor::bastion(ctx, aws, connect, host)
             .await
-            .unwrap_or(BastionState::NotChecked);
+            .unwrap_or(BastionSearch::NotNeeded);
     }
     eprintln!("berth: the connection failed; checking the prerequisites…");
     match Box::pin(examine(ctx, aws, host, connect, &probe)).await {

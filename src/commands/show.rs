@@ -21,7 +21,7 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
             let rdp = match route::reach(ctx, &aws, connect, &host).await {
                 Ok(Reach { choice, .. }) => {
                     let options = super::rdp::RdpOptions {
-                        via: Some(choice.route.via()),
+                        via: Some(choice.via()),
                         ..super::rdp::RdpOptions::default()
                     };
                     super::rdp::plan(ctx, connect, &host, options).map(|p| (p, choice))

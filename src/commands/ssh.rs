@@ -14,10 +14,12 @@ use super::doctor::Probe;
 use crate::aws::Aws;
 use crate::aws::stats::branch;
 use crate::cli::{ConnectArgs, OutputFormat, SshArgs};
-use crate::doctor::{BastionState, Protocol};
+use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::model::host::Host;
-use crate::plan::route::{RouteChoice, RouteKind};
+use crate::model::route::Route;
+use crate::plan::route::BastionSearch;
+use crate::plan::route::RouteChoice;
 use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
 use crate::secrets::ephemeral::{EphemeralKey, KeyType};
 use crate::secrets::keys::{self, KeyError};
@@ -102,14 +104,15 @@ pub async fn plan_with_route(
             forward: vec!["-W".to_owned(), plan::JUMP_FORWARD.to_owned()],
             connecting: !extras.dry_run,
         };
-        let ssh = route::bastion_plan(ctx, aws, &connect.options, bastion, hop).await?;
+        let mut hop = route::bastion_plan(ctx, aws, &connect.options, bastion, hop).await?;
         passthrough.extend([
             "-o".to_owned(),
-            format!("ProxyCommand={}", plan::proxy_command(&ssh.argv)),
+            format!("ProxyCommand={}", plan::proxy_command(&hop.argv)),
         ]);
-        bastion_push = ssh.push;
-        jump = Some(ssh.jump);
-    } else if choice.route == RouteKind::Eice {
+        // The plan shows the bastion's push as its own field.
+        bastion_push = hop.push.take();
+        jump = Some(hop);
+    } else if choice.route == Route::Eice {
         // The tunnel is berth's own: `berth proxy` as ssh's ProxyCommand.
         let proxy = eice::ssh_proxy_command(
             ctx,
@@ -130,7 +133,7 @@ pub async fn plan_with_route(
             request.one_time_key
         },
         one_time_key_type: extras.ephemeral_key_type,
-        via: choice.route.via(),
+        via: choice.via(),
         ..request
     };
     let mut plan = plan::plan_ssh(host, &request, &key)?;
@@ -316,8 +319,8 @@ pub async fn run_planned(
             protocol: Protocol::Ssh,
             port: launch.port,
             from: launch.from,
-            via: choice.route.via(),
-            bastion: BastionState::NotChecked,
+            via: choice.via(),
+            bastion: BastionSearch::NotNeeded,
         };
         session::explain_failure(ctx, aws, host, connect, probe).await;
     }

@@ -12,7 +12,9 @@ mod tests;
 
 pub use crate::model::lookup::Lookup;
 pub use crate::model::network::{KeyPairInfo, SsmState};
-use crate::plan::route::RouteKind as PlanRoute;
+use crate::model::route::BastionMachine;
+pub use crate::model::route::Route;
+use crate::plan::route::BastionSearch;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -49,39 +51,6 @@ impl Status {
     }
 }
 
-/// A way from the operator to the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouteKind {
-    /// The public address, over the internet.
-    Public,
-    /// The private address, from inside the VPC or over a VPN.
-    Private,
-    /// An EC2 Instance Connect Endpoint in the instance's VPC.
-    InstanceConnectEndpoint,
-    /// Session Manager (the SSM agent), which needs no inbound rule or key.
-    Ssm,
-    /// A bastion: a host inside the VPC that connects onwards.
-    Bastion,
-}
-
-impl RouteKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Private => "private",
-            Self::InstanceConnectEndpoint => "instance-connect-endpoint",
-            Self::Ssm => "ssm",
-            Self::Bastion => "bastion",
-        }
-    }
-
-    /// Routes that log in with the key pair.
-    fn uses_key(self) -> bool {
-        self != Self::Ssm
-    }
-}
-
 /// Which routes a finding bears on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "route")]
@@ -91,11 +60,11 @@ pub enum Scope {
     /// Routes that log in with the key pair (not SSM).
     KeyRoutes,
     /// One route.
-    Route(RouteKind),
+    Route(#[serde(serialize_with = "Route::serialize_doctor_name")] Route),
 }
 
 impl Scope {
-    fn covers(self, route: RouteKind) -> bool {
+    fn covers(self, route: Route) -> bool {
         match self {
             Self::All => true,
             Self::KeyRoutes => route.uses_key(),
@@ -123,7 +92,9 @@ pub struct Finding {
 /// thing to tell the user than a check that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteResult {
-    pub route: RouteKind,
+    /// Named as doctor names it (`instance-connect-endpoint` for `eice`).
+    #[serde(serialize_with = "Route::serialize_doctor_name")]
+    pub route: Route,
     pub works: bool,
     /// The first check that fails on it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,11 +122,11 @@ pub struct Report {
     /// function from the same lookups (the first of
     /// [`AUTO_ORDER`](crate::plan::route::AUTO_ORDER) it can use).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub auto_takes: Option<crate::plan::route::RouteKind>,
+    pub auto_takes: Option<Route>,
 }
 
 impl Report {
-    pub fn working_routes(&self) -> impl Iterator<Item = RouteKind> + '_ {
+    pub fn working_routes(&self) -> impl Iterator<Item = Route> + '_ {
         self.routes.iter().filter(|r| r.works).map(|r| r.route)
     }
 
@@ -267,8 +238,9 @@ pub struct Facts<'a> {
     pub endpoints: Lookup<Vec<Endpoint>>,
     /// Windows hosts only.
     pub password: Option<Lookup<PasswordState>>,
-    /// The bastion (`--bastion`, the config's, or tagged in the VPC).
-    pub bastion: BastionState,
+    /// The bastion (`--bastion`, the config's, or tagged in the VPC), when
+    /// a route needs it.
+    pub bastion: BastionSearch,
 }
 
 /// An EC2 Instance Connect Endpoint, as far as the route through it
@@ -286,32 +258,6 @@ pub struct Endpoint {
     pub subnet_cidr: Lookup<IpNet>,
     /// The IPv4 CIDRs of its VPC.
     pub vpc_cidrs: Lookup<Vec<IpNet>>,
-}
-
-/// The bastion lookup, as far as doctor needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BastionState {
-    /// `--via public|private`: no bastion route to check.
-    NotChecked,
-    /// None named or tagged; why, for the finding.
-    Missing(String),
-    /// A host outside EC2: its way in cannot be checked; why.
-    Unverifiable(String),
-    Found(Bastion),
-}
-
-/// A bastion, as far as the route through it depends on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bastion {
-    /// The target that named it (else its id), for messages.
-    pub target: String,
-    /// Named with `--bastion` (not configured or tagged).
-    pub named: bool,
-    pub label: String,
-    pub instance_id: String,
-    pub state: String,
-    pub private_ip: Option<std::net::IpAddr>,
-    pub groups: Vec<String>,
 }
 
 /// About how long Windows takes after launch to make its password: the
@@ -379,35 +325,18 @@ pub fn diagnose(facts: &Facts) -> Report {
 /// on the bastion and endpoint doctor found.
 ///
 /// [`plan::route::choose`]: crate::plan::route::choose
-fn auto_route(facts: &Facts) -> Option<crate::plan::route::RouteKind> {
-    use crate::plan::route::{self, BastionLookup, BastionRef, BastionSource, EndpointLookup};
-    let vpc_id = facts.host.ec2.vpc_id.clone();
-    let found = |label: &str, named: bool| {
-        BastionLookup::Found(BastionRef {
-            label: label.to_owned(),
-            source: if named {
-                BastionSource::Flag
-            } else {
-                BastionSource::Tag
-            },
-        })
-    };
-    let bastion = match &facts.bastion {
-        BastionState::Found(b) => found(&b.label, b.named),
-        BastionState::Unverifiable(why) => found(why, true),
-        BastionState::Missing(_) => BastionLookup::NoneIn { vpc_id },
-        BastionState::NotChecked => BastionLookup::NotNeeded,
-    };
+fn auto_route(facts: &Facts) -> Option<Route> {
+    use crate::plan::route::{self, EndpointSearch};
     let endpoint = match &facts.endpoints {
         Lookup::Known(found) => found.first().map_or_else(
-            || EndpointLookup::NoneIn {
+            || EndpointSearch::NoneIn {
                 vpc_id: facts.host.ec2.vpc_id.clone(),
             },
-            |e| EndpointLookup::Found(e.id.clone()),
+            |e| EndpointSearch::Found(e.id.clone()),
         ),
-        Lookup::Unavailable(_) => EndpointLookup::NotNeeded,
+        Lookup::Unavailable(_) => EndpointSearch::NotNeeded,
     };
-    route::choose(Via::Auto, facts.host, &bastion, &endpoint)
+    route::choose(Via::Auto, facts.host, &facts.bastion, &endpoint)
         .ok()
         .map(|choice| choice.route)
 }
@@ -424,31 +353,24 @@ const ROUTE_GATES: [&str; 5] = [
 
 /// The routes doctor checks for `--via`; with `auto` the bastion's too
 /// when one was found.
-pub fn selected_routes(via: Via, bastion: &BastionState) -> Vec<RouteKind> {
+pub fn selected_routes(via: Via, bastion: &BastionSearch) -> Vec<Route> {
+    let bastion_found = bastion.found().is_some();
     let mut routes = match via {
-        Via::Public => vec![RouteKind::Public],
-        Via::Private => vec![RouteKind::Private],
-        Via::Bastion => return vec![RouteKind::Bastion],
+        Via::Public => vec![Route::Public],
+        Via::Private => vec![Route::Private],
+        Via::Bastion => return vec![Route::Bastion],
         // A one-time key travels the default network route.
-        Via::InstanceConnect => vec![RouteKind::Public, RouteKind::Private],
-        Via::Eice => vec![RouteKind::InstanceConnectEndpoint],
+        Via::InstanceConnect => vec![Route::Public, Route::Private],
+        Via::Eice => vec![Route::Eice],
         // ssh's candidates in ssh's order, then the routes auto does not
         // take but doctor still checks.
         Via::Auto => {
-            let bastion_found = matches!(
-                bastion,
-                BastionState::Found(_) | BastionState::Unverifiable(_)
-            );
-            let mut routes: Vec<RouteKind> = crate::plan::route::AUTO_ORDER
+            let mut routes: Vec<Route> = crate::plan::route::AUTO_ORDER
                 .iter()
-                .filter_map(|route| match route {
-                    PlanRoute::Public => Some(RouteKind::Public),
-                    PlanRoute::Bastion => bastion_found.then_some(RouteKind::Bastion),
-                    PlanRoute::Eice => Some(RouteKind::InstanceConnectEndpoint),
-                    PlanRoute::Private => Some(RouteKind::Private),
-                })
+                .copied()
+                .filter(|&route| route != Route::Bastion || bastion_found)
                 .collect();
-            for other in [RouteKind::Private, RouteKind::Ssm] {
+            for other in [Route::Private, Route::Ssm] {
                 if !routes.contains(&other) {
                     routes.push(other);
                 }
@@ -456,11 +378,8 @@ pub fn selected_routes(via: Via, bastion: &BastionState) -> Vec<RouteKind> {
             return routes;
         }
     };
-    if matches!(
-        bastion,
-        BastionState::Found(_) | BastionState::Unverifiable(_)
-    ) {
-        routes.push(RouteKind::Bastion);
+    if bastion_found {
+        routes.push(Route::Bastion);
     }
     routes
 }
@@ -573,29 +492,29 @@ fn instance_checks(facts: &Facts, out: &mut Vec<Finding>) {
     out.push(finding("ecs-agent", Scope::All, status, evidence, fix));
 }
 
-fn route_checks(facts: &Facts, route: RouteKind, out: &mut Vec<Finding>) {
+fn route_checks(facts: &Facts, route: Route, out: &mut Vec<Finding>) {
     match route {
-        RouteKind::Public => public_route(facts, out),
-        RouteKind::Private => private_route(facts, out),
-        RouteKind::InstanceConnectEndpoint => endpoint_route(facts, out),
-        RouteKind::Ssm => ssm_route(facts, out),
-        RouteKind::Bastion => bastion_route(facts, out),
+        Route::Public => public_route(facts, out),
+        Route::Private => private_route(facts, out),
+        Route::Eice => endpoint_route(facts, out),
+        Route::Ssm => ssm_route(facts, out),
+        Route::Bastion => bastion_route(facts, out),
     }
 }
 
 /// Through a bastion: it runs and has a private address, and the
 /// instance's groups and ACL let it in (by its group or its address).
 fn bastion_route(facts: &Facts, out: &mut Vec<Finding>) {
-    let route = RouteKind::Bastion;
+    let route = Route::Bastion;
     let scope = Scope::Route(route);
     let bastion = match &facts.bastion {
-        BastionState::Found(bastion) => bastion,
-        BastionState::Missing(reason) => {
+        BastionSearch::Found(bastion) => bastion,
+        BastionSearch::NoneIn { vpc_id } => {
             out.push(finding(
                 "bastion",
                 scope,
                 Status::Fail,
-                reason.clone(),
+                crate::plan::route::no_bastion_reason(vpc_id.as_deref()),
                 vec![format!(
                     "name one with --bastion TARGET, or tag one: aws ec2 create-tags \
                      --resources i-… --tags Key={},Value=",
@@ -604,19 +523,31 @@ fn bastion_route(facts: &Facts, out: &mut Vec<Finding>) {
             ));
             return;
         }
-        BastionState::Unverifiable(why) => {
+        BastionSearch::NotNeeded => return,
+    };
+    let machine = match &bastion.machine {
+        BastionMachine::Instance(machine) => machine,
+        // A host outside EC2: its way in cannot be checked.
+        BastionMachine::External(name) => {
             out.push(finding(
                 "bastion",
                 scope,
                 Status::Unknown,
-                why.clone(),
+                format!(
+                    "bastion {name} ({}) is not an EC2 instance berth can look at",
+                    bastion.source.short()
+                ),
                 vec![],
             ));
             return;
         }
-        BastionState::NotChecked => return,
     };
-    let ip = match (bastion.state.as_str(), bastion.private_ip) {
+    let private_ip: Option<std::net::IpAddr> = machine
+        .ec2
+        .private_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok());
+    let ip = match (machine.ec2.state.as_str(), private_ip) {
         ("running", Some(ip)) => ip,
         (state, _) => {
             out.push(finding(
@@ -626,7 +557,7 @@ fn bastion_route(facts: &Facts, out: &mut Vec<Finding>) {
                 format!("{} is {state} or has no private address", bastion.label),
                 vec![format!(
                     "aws ec2 start-instances --instance-ids {}",
-                    bastion.instance_id
+                    machine.ec2.instance_id
                 )],
             ));
             return;
@@ -643,7 +574,7 @@ fn bastion_route(facts: &Facts, out: &mut Vec<Finding>) {
         vec![],
     ));
     let source = Source::Member {
-        groups: bastion.groups.clone(),
+        groups: machine.ec2.security_groups.clone(),
         address: IpNet::from(ip),
     };
     out.push(group_check(facts, route, &source));
@@ -651,7 +582,7 @@ fn bastion_route(facts: &Facts, out: &mut Vec<Finding>) {
 }
 
 fn public_route(facts: &Facts, out: &mut Vec<Finding>) {
-    let scope = Scope::Route(RouteKind::Public);
+    let scope = Scope::Route(Route::Public);
     let ec2 = &facts.host.ec2;
     let address = ec2.public_dns.as_ref().or(ec2.public_ip.as_ref());
     let Some(address) = address else {
@@ -682,11 +613,11 @@ fn public_route(facts: &Facts, out: &mut Vec<Finding>) {
         vec![],
     ));
     out.push(internet_gateway(facts));
-    network_checks(facts, RouteKind::Public, out);
+    network_checks(facts, Route::Public, out);
 }
 
 fn internet_gateway(facts: &Facts) -> Finding {
-    let scope = Scope::Route(RouteKind::Public);
+    let scope = Scope::Route(Route::Public);
     let subnet = facts.host.ec2.subnet_id.as_deref().unwrap_or("its subnet");
     let table = match &facts.route_table {
         Lookup::Unavailable(why) => {
@@ -776,7 +707,7 @@ fn internet_gateway(facts: &Facts) -> Finding {
 }
 
 fn private_route(facts: &Facts, out: &mut Vec<Finding>) {
-    let scope = Scope::Route(RouteKind::Private);
+    let scope = Scope::Route(Route::Private);
     let ec2 = &facts.host.ec2;
     let vpc = ec2.vpc_id.as_deref().unwrap_or("its VPC");
     let Some(address) = &ec2.private_ip else {
@@ -809,11 +740,11 @@ fn private_route(facts: &Facts, out: &mut Vec<Finding>) {
         format!("{address} in {vpc} (you are inside it, as --via private says)"),
         vec![],
     ));
-    network_checks(facts, RouteKind::Private, out);
+    network_checks(facts, Route::Private, out);
 }
 
 fn endpoint_route(facts: &Facts, out: &mut Vec<Finding>) {
-    let scope = Scope::Route(RouteKind::InstanceConnectEndpoint);
+    let scope = Scope::Route(Route::Eice);
     let vpc = facts.host.ec2.vpc_id.as_deref().unwrap_or("its VPC");
     match &facts.endpoints {
         Lookup::Unavailable(why) => out.push(finding(
@@ -844,11 +775,7 @@ fn endpoint_route(facts: &Facts, out: &mut Vec<Finding>) {
                 groups: endpoint.security_groups.clone(),
                 networks,
             };
-            out.push(group_check(
-                facts,
-                RouteKind::InstanceConnectEndpoint,
-                &source,
-            ));
+            out.push(group_check(facts, Route::Eice, &source));
         }
     }
 }
@@ -897,7 +824,7 @@ fn cidr_list(cidrs: &[IpNet]) -> String {
 }
 
 fn ssm_route(facts: &Facts, out: &mut Vec<Finding>) {
-    let scope = Scope::Route(RouteKind::Ssm);
+    let scope = Scope::Route(Route::Ssm);
     let id = &facts.host.ec2.instance_id;
     let (status, evidence, fix) = match &facts.ssm {
         Lookup::Unavailable(why) => (Status::Skipped, format!("could not ask SSM: {why}"), vec![]),
@@ -922,13 +849,13 @@ fn ssm_route(facts: &Facts, out: &mut Vec<Finding>) {
 }
 
 /// Security groups and the network ACL, for a route from the operator.
-fn network_checks(facts: &Facts, route: RouteKind, out: &mut Vec<Finding>) {
+fn network_checks(facts: &Facts, route: Route, out: &mut Vec<Finding>) {
     let source = facts.from.map_or(Source::Unknown, Source::Cidr);
     out.push(group_check(facts, route, &source));
     out.push(acl_check(facts, route, facts.from));
 }
 
-fn group_check(facts: &Facts, route: RouteKind, source: &Source) -> Finding {
+fn group_check(facts: &Facts, route: Route, source: &Source) -> Finding {
     let scope = Scope::Route(route);
     let port = facts.port;
     let groups = match &facts.groups {
@@ -1078,7 +1005,7 @@ fn groups_phrase(groups: &[SecurityGroup]) -> String {
     }
 }
 
-fn acl_check(facts: &Facts, route: RouteKind, from: Option<IpNet>) -> Finding {
+fn acl_check(facts: &Facts, route: Route, from: Option<IpNet>) -> Finding {
     let scope = Scope::Route(route);
     let acl = match &facts.acl {
         Lookup::Known(Some(acl)) => acl,

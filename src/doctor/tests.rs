@@ -1,9 +1,11 @@
 use std::time::Duration;
 
-use super::network::{AclEntry, NetworkAcl, Permission, Route, RouteTable, SecurityGroup};
+use super::network::{AclEntry, NetworkAcl, Permission, RouteTable, SecurityGroup};
 use super::*;
 use crate::model::host::{Host, example_host};
+use crate::model::network::Route as TableRoute;
 use crate::model::os::OsFamily;
+use crate::model::route::{Bastion, BastionMachine, BastionSource};
 
 fn net(s: &str) -> IpNet {
     s.parse().expect("test CIDR")
@@ -43,7 +45,7 @@ fn public_table() -> RouteTable {
     RouteTable {
         id: "rtb-1".into(),
         main: false,
-        routes: vec![Route {
+        routes: vec![TableRoute {
             destination: "0.0.0.0/0".into(),
             target: "igw-1".into(),
             state: "active".into(),
@@ -77,7 +79,7 @@ fn healthy(host: &Host) -> Facts<'_> {
         ssm: Lookup::Known(SsmState::NotManaged),
         endpoints: Lookup::Known(vec![]),
         password: None,
-        bastion: BastionState::NotChecked,
+        bastion: BastionSearch::NotNeeded,
     }
 }
 
@@ -89,7 +91,7 @@ fn find<'r>(report: &'r Report, check: &str) -> &'r Finding {
         .unwrap_or_else(|| panic!("no {check} finding in {:#?}", report.findings))
 }
 
-fn works(report: &Report) -> Vec<RouteKind> {
+fn works(report: &Report) -> Vec<Route> {
     report.working_routes().collect()
 }
 
@@ -97,7 +99,7 @@ fn works(report: &Report) -> Vec<RouteKind> {
 fn a_healthy_public_host_has_one_working_route() {
     let host = example_host();
     let report = diagnose(&healthy(&host));
-    assert_eq!(works(&report), vec![RouteKind::Public]);
+    assert_eq!(works(&report), vec![Route::Public]);
     assert_eq!(report.exit_code(), 0);
     assert!(
         report.findings.iter().all(|f| f.status != Status::Fail),
@@ -357,7 +359,7 @@ fn via_instance_connect_checks_the_package_not_the_key_pair() {
     let f = find(&report, "instance-connect");
     assert_eq!(f.status, Status::Pass, "{f:#?}");
     assert!(f.evidence.contains("ec2-instance-connect:SendSSHPublicKey"));
-    assert_eq!(works(&report), vec![RouteKind::Public]);
+    assert_eq!(works(&report), vec![Route::Public]);
 
     host.os = OsFamily::Flatcar;
     let report = diagnose(&Facts {
@@ -395,11 +397,11 @@ fn via_private_checks_only_the_private_route() {
         ..healthy(&host)
     };
     let report = diagnose(&facts);
-    assert_eq!(works(&report), vec![RouteKind::Private]);
+    assert_eq!(works(&report), vec![Route::Private]);
     assert!(report.findings.iter().all(|f| f.check != "public-address"));
     assert_eq!(
         find(&report, "security-group").scope,
-        Scope::Route(RouteKind::Private)
+        Scope::Route(Route::Private)
     );
 }
 
@@ -415,7 +417,7 @@ fn ssm_is_a_route_without_a_key() {
         ..healthy(&host)
     };
     let report = diagnose(&facts);
-    assert_eq!(works(&report), vec![RouteKind::Ssm]);
+    assert_eq!(works(&report), vec![Route::Ssm]);
     assert_eq!(report.exit_code(), 0);
 }
 
@@ -433,7 +435,7 @@ fn unknown_source_lists_what_is_allowed_and_the_route_is_unverified() {
     assert!(f.evidence.contains("203.0.113.0/24"), "{}", f.evidence);
     assert!(f.fix[0].contains("--from"));
     let public = &report.routes[0];
-    assert_eq!(public.route, RouteKind::Public);
+    assert_eq!(public.route, Route::Public);
     assert!(!public.works && public.unverified, "{public:?}");
     // Undecided is not blocked: nothing failed.
     assert_eq!(public.blocked_by, None);
@@ -539,7 +541,7 @@ fn a_rule_that_covers_the_endpoint_lets_its_route_work() {
         let report = through_endpoint(&host, rule, endpoint);
         assert_eq!(
             works(&report),
-            vec![RouteKind::InstanceConnectEndpoint],
+            vec![Route::Eice],
             "{name}: {:#?}",
             report.findings
         );
@@ -610,14 +612,14 @@ fn an_endpoint_that_preserves_the_client_address_needs_a_rule_for_the_operator()
     let report = through_endpoint(&host, by_cidr("10.0.0.0/16"), preserving.clone());
     assert_eq!(report.routes[0].blocked_by, Some("security-group"));
     let report = through_endpoint(&host, by_cidr("198.51.100.0/24"), preserving.clone());
-    assert_eq!(works(&report), vec![RouteKind::InstanceConnectEndpoint]);
+    assert_eq!(works(&report), vec![Route::Eice]);
     // Its group admits it either way.
     let by_group = Permission {
         groups: vec!["sg-eice".into()],
         ..Permission::default()
     };
     let report = through_endpoint(&host, by_group, preserving);
-    assert_eq!(works(&report), vec![RouteKind::InstanceConnectEndpoint]);
+    assert_eq!(works(&report), vec![Route::Eice]);
 }
 
 #[test]
@@ -752,14 +754,16 @@ fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
     let mut host = example_host();
     host.ec2.public_ip = None;
     host.ec2.public_dns = None;
+    let mut machine = example_host();
+    machine.ec2.instance_id = "i-0b".into();
+    machine.ec2.state = "running".into();
+    machine.ec2.private_ip = Some("10.0.0.5".into());
+    machine.ec2.security_groups = vec!["sg-bastion".into()];
     let bastion = Bastion {
-        target: "prod/bastion".into(),
-        named: true,
         label: "i-0b (bastion)".into(),
-        instance_id: "i-0b".into(),
-        state: "running".into(),
-        private_ip: Some("10.0.0.5".parse().expect("ip")),
-        groups: vec!["sg-bastion".into()],
+        source: BastionSource::Flag,
+        target: "prod/bastion".into(),
+        machine: BastionMachine::Instance(Box::new(machine)),
     };
     let by_group = SecurityGroup {
         id: "sg-1".into(),
@@ -781,18 +785,18 @@ fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
         let report = diagnose(&Facts {
             via: Via::Bastion,
             groups: Lookup::Known(groups),
-            bastion: BastionState::Found(bastion.clone()),
+            bastion: BastionSearch::Found(bastion.clone()),
             ..healthy(&host)
         });
         let f = report
             .findings
             .iter()
-            .find(|f| f.check == "security-group" && f.scope == Scope::Route(RouteKind::Bastion))
+            .find(|f| f.check == "security-group" && f.scope == Scope::Route(Route::Bastion))
             .unwrap_or_else(|| panic!("{name}: no bastion finding"));
         assert_eq!(f.status, want, "{name}: {f:#?}");
         let works = report.working_routes().collect::<Vec<_>>();
         assert_eq!(
-            works.contains(&RouteKind::Bastion),
+            works.contains(&Route::Bastion),
             want == Status::Pass,
             "{name}"
         );
@@ -810,7 +814,7 @@ fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
 fn a_more_specific_route_for_the_operator_decides() {
     let host = example_host();
     let mut table = public_table();
-    table.routes.push(Route {
+    table.routes.push(TableRoute {
         destination: "198.51.100.0/24".into(),
         target: "nat-1".into(),
         state: "active".into(),

@@ -1,4 +1,6 @@
-//! A fact asked for: the answer, or why there is none.
+//! A fact asked for: the answer, or why there is none ([`Lookup`]); and
+//! something looked for in the host's VPC only when a route needs it
+//! ([`VpcSearch`]).
 
 /// A fact berth asked AWS for: the answer, or why there is none (no
 /// permission, an API the endpoint does not offer).
@@ -20,6 +22,29 @@ impl<T> Lookup<T> {
         match r {
             Ok(v) => Self::Known(v),
             Err(e) => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// Something looked for in the host's VPC (a bastion, an EC2 Instance
+/// Connect Endpoint) only when a route needs it: found, not looked for, or
+/// none there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VpcSearch<T> {
+    /// Not looked for: no route needed it.
+    NotNeeded,
+    Found(T),
+    /// None in the VPC (none named, for a bastion).
+    NoneIn {
+        vpc_id: Option<String>,
+    },
+}
+
+impl<T> VpcSearch<T> {
+    pub fn found(&self) -> Option<&T> {
+        match self {
+            Self::Found(t) => Some(t),
+            Self::NotNeeded | Self::NoneIn { .. } => None,
         }
     }
 }

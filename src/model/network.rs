@@ -185,3 +185,26 @@ impl InstanceConnectEndpoint {
         )
     }
 }
+
+/// What one tunnel through an EC2 Instance Connect Endpoint reaches:
+/// through which endpoint, which address and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelTarget {
+    pub endpoint_id: String,
+    pub private_ip: String,
+    pub port: u16,
+    /// `maxTunnelDuration`: the endpoint closes the tunnel after this long
+    /// (1 s to 1 h; the endpoint's default is 1 h).
+    pub max_duration: Option<std::time::Duration>,
+}
+
+impl TunnelTarget {
+    /// `10.0.1.5:22`, or `[2600:…]:22`.
+    pub fn address(&self) -> String {
+        if self.private_ip.contains(':') {
+            format!("[{}]:{}", self.private_ip, self.port)
+        } else {
+            format!("{}:{}", self.private_ip, self.port)
+        }
+    }
+}

@@ -1,7 +1,184 @@
-//! How to reach a host, as the operator asks for it (`--via`, `BERTH_VIA`,
-//! the config file's `via`).
+//! How to reach a host: the request (`--via`, `BERTH_VIA`, the config
+//! file's `via`), the one [`Route`] type that plan, doctor and proxy share,
+//! which form of address a plan connects to ([`RouteTo`]), and the one
+//! [`Bastion`] type for a bastion that was found.
 
+use serde::{Serialize, Serializer};
+
+use super::host::Host;
 use super::named::Named;
+
+/// A way from the operator to the host. `ssh` and `doctor` name the same
+/// routes with the same values; `auto` tries some of them in the order of
+/// `plan::route::AUTO_ORDER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    /// The public address, over the internet.
+    Public,
+    /// The private address, from inside the VPC or over a VPN.
+    Private,
+    /// A bastion: a host inside the VPC that connects onwards.
+    Bastion,
+    /// An EC2 Instance Connect Endpoint tunnel to the private address.
+    Eice,
+    /// Session Manager (the SSM agent), which needs no inbound rule or key.
+    /// Only doctor checks it for now: no `--via` asks for it yet.
+    Ssm,
+}
+
+impl Route {
+    /// The route's name as `--via` spells it (`ssm` has no `--via` value yet).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+            Self::Bastion => "bastion",
+            Self::Eice => "eice",
+            Self::Ssm => "ssm",
+        }
+    }
+
+    /// The route's name in doctor's report (lines and JSON), where the
+    /// endpoint route is `instance-connect-endpoint`, as its check is.
+    pub fn doctor_name(self) -> &'static str {
+        match self {
+            Self::Eice => "instance-connect-endpoint",
+            other => other.name(),
+        }
+    }
+
+    /// The `--via` value that asks for this route (`None` for `ssm`).
+    pub fn via(self) -> Option<Via> {
+        match self {
+            Self::Public => Some(Via::Public),
+            Self::Private => Some(Via::Private),
+            Self::Bastion => Some(Via::Bastion),
+            Self::Eice => Some(Via::Eice),
+            Self::Ssm => None,
+        }
+    }
+
+    /// Routes that log in with the key pair (all but Session Manager).
+    pub fn uses_key(self) -> bool {
+        self != Self::Ssm
+    }
+
+    /// Serializes the route by [`Route::doctor_name`], for doctor's JSON.
+    pub fn serialize_doctor_name<S: Serializer>(route: &Self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(route.doctor_name())
+    }
+}
+
+/// The form of the address a plan connects to: the public DNS name, or an
+/// IP address (public, or private).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressKind {
+    DnsName,
+    Ip,
+}
+
+/// The route a plan takes and the form of the address at its end. It is
+/// shown (and serialized) as one word, as plans always have: `public-dns`,
+/// `public-ip`, `private`, `eice`; a plan through a bastion goes to the
+/// private address, and says `private`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteTo {
+    pub route: Route,
+    pub address: AddressKind,
+}
+
+impl RouteTo {
+    /// `public-dns`, `public-ip`, `private`, `eice`, …
+    pub fn word(self) -> &'static str {
+        match (self.route, self.address) {
+            (Route::Public, AddressKind::DnsName) => "public-dns",
+            (Route::Public, AddressKind::Ip) => "public-ip",
+            (route, _) => route.name(),
+        }
+    }
+
+    /// What the address is, for notes: `public DNS name`, `public IPv4`, …
+    pub fn label(self) -> &'static str {
+        match (self.route, self.address) {
+            (Route::Public, AddressKind::DnsName) => "public DNS name",
+            (Route::Public, AddressKind::Ip) => "public IPv4",
+            (Route::Eice, _) => "private IPv4 through an EC2 Instance Connect Endpoint",
+            (Route::Ssm, _) => "Session Manager",
+            (Route::Private | Route::Bastion, _) => "private IPv4",
+        }
+    }
+}
+
+impl Serialize for RouteTo {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.word())
+    }
+}
+
+/// The tag that marks an instance as its VPC's bastion (any value).
+pub const BASTION_TAG: &str = "berth:bastion";
+
+/// How the bastion was found, strongest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "from", content = "detail")]
+pub enum BastionSource {
+    /// `--bastion TARGET`.
+    Flag,
+    /// The config file, under this key (`clusters.prod.bastion`, …).
+    Config(String),
+    /// Tagged `berth:bastion` in the host's VPC.
+    Tag,
+}
+
+impl BastionSource {
+    /// `--bastion`, `config `KEY``, `tagged`: how it was found, in a word.
+    pub fn short(&self) -> String {
+        match self {
+            Self::Flag => "--bastion".to_owned(),
+            Self::Config(key) => format!("config `{key}`"),
+            Self::Tag => "tagged".to_owned(),
+        }
+    }
+}
+
+/// A bastion that was found: its label, how it was found, and the machine
+/// (whose state, address and groups doctor checks the route through it by).
+/// A plan's JSON shows the label and the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bastion {
+    pub label: String,
+    pub source: BastionSource,
+    /// What names it again: `--bastion`'s value, else its instance id (or
+    /// its ssh name, outside EC2), for `berth doctor` lines.
+    #[serde(skip)]
+    pub target: String,
+    #[serde(skip)]
+    pub machine: BastionMachine,
+}
+
+/// What a bastion is: an EC2 instance, or a host outside EC2 that ssh
+/// knows by name (its ssh config supplies user, key and address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BastionMachine {
+    Instance(Box<Host>),
+    External(String),
+}
+
+impl Bastion {
+    /// The bastion's instance, when it is an EC2 one.
+    pub fn instance(&self) -> Option<&Host> {
+        match &self.machine {
+            BastionMachine::Instance(host) => Some(host),
+            BastionMachine::External(_) => None,
+        }
+    }
+
+    /// Named with `--bastion` (not configured or tagged).
+    pub fn named(&self) -> bool {
+        self.source == BastionSource::Flag
+    }
+}
 
 /// How to reach the host (`--via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,22 +20,12 @@ use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 
 pub mod copy;
 pub use crate::model::route::Via;
+use crate::model::route::{AddressKind, Route, RouteTo};
 
 pub mod exec;
 pub mod proxy;
 pub mod rdp;
 pub mod route;
-
-/// The route a plan takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Route {
-    PublicDns,
-    PublicIp,
-    Private,
-    /// The private address, through an EC2 Instance Connect Endpoint.
-    Eice,
-}
 
 /// Where the login user came from, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,8 +115,12 @@ pub struct Jump {
     pub instance_id: Option<String>,
     /// The address its ssh connects to.
     pub address: String,
-    /// Its ssh argv, with `-W` [`JUMP_FORWARD`] and its host key options.
+    /// Its ssh argv, with `-W` [`JUMP_FORWARD`] (or the hop's own forward)
+    /// and its host key options; its one-time key's file, when it pushes
+    /// one, goes where [`BASTION_ONE_TIME_KEY`] stands.
     pub argv: Vec<String>,
+    /// A one-time key to push for the bastion first.
+    pub push: Option<InstanceConnectPush>,
 }
 
 impl Jump {
@@ -153,7 +147,9 @@ pub struct Plan {
     pub user: String,
     pub user_from: UserSource,
     pub address: String,
-    pub route: Route,
+    /// The route to the address (a bastion's plan says `private`: its
+    /// ProxyCommand is added later).
+    pub route: RouteTo,
     pub port: Option<u16>,
     pub key: Option<KeyFile>,
     /// A one-time key to push first; `argv` holds [`ONE_TIME_KEY`] where
@@ -373,7 +369,7 @@ pub fn plan_ssh(host: &Host, request: &SshRequest, key: &KeyLookup) -> Result<Pl
         ));
     }
     let (address, route) = choose_address(host, request.via)?;
-    notes.push(format!("route: {} via {address}", route_label(route)));
+    notes.push(format!("route: {} via {address}", route.label()));
 
     // The operator's options come first: for `-o`, OpenSSH keeps the first
     // value it sees, so theirs must beat berth's defaults.
@@ -559,23 +555,24 @@ pub fn login_user<'a>(
         .map(|(user, from)| (user.to_owned(), from))
 }
 
-fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
+fn choose_address(host: &Host, via: Via) -> Result<(String, RouteTo), PlanError> {
+    let to = |route, address| RouteTo { route, address };
     let public = host
         .ec2
         .public_dns
         .as_ref()
-        .map(|d| (d.clone(), Route::PublicDns))
+        .map(|d| (d.clone(), to(Route::Public, AddressKind::DnsName)))
         .or_else(|| {
             host.ec2
                 .public_ip
                 .as_ref()
-                .map(|ip| (ip.clone(), Route::PublicIp))
+                .map(|ip| (ip.clone(), to(Route::Public, AddressKind::Ip)))
         });
     let private = host
         .ec2
         .private_ip
         .as_ref()
-        .map(|ip| (ip.clone(), Route::Private));
+        .map(|ip| (ip.clone(), to(Route::Private, AddressKind::Ip)));
     let chosen = match via {
         Via::Auto | Via::Public => public,
         // A bastion reaches the private address.
@@ -584,7 +581,7 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, Route), PlanError> {
         Via::Eice => host
             .ec2
             .tunnel_address()
-            .map(|ip| (ip.to_owned(), Route::Eice)),
+            .map(|ip| (ip.to_owned(), to(Route::Eice, AddressKind::Ip))),
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),
@@ -614,15 +611,6 @@ fn available_routes(host: &Host) -> Vec<String> {
         ));
     }
     routes
-}
-
-fn route_label(route: Route) -> &'static str {
-    match route {
-        Route::PublicDns => "public DNS name",
-        Route::PublicIp => "public IPv4",
-        Route::Private => "private IPv4",
-        Route::Eice => "private IPv4 through an EC2 Instance Connect Endpoint",
-    }
 }
 
 #[cfg(test)]

@@ -9,40 +9,48 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
-use super::{PlanError, Route, Via, available_routes, choose_address, route_label};
-use crate::error::Error;
+use super::route::choose_endpoint;
+use super::{PlanError, Via, available_routes, choose_address};
 use crate::model::host::Host;
-use crate::transport::eice::{EiceError, InstanceConnectEndpoint, TunnelTarget, choose_endpoint};
+use crate::model::network::{InstanceConnectEndpoint, TunnelTarget};
+use crate::model::route::{Route, RouteTo};
 
-/// How `berth proxy` reaches the port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum ProxyRoute {
-    /// A TCP connection straight to the address.
+/// How `berth proxy` carries the bytes to the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyPlan {
+    /// A TCP connection straight to the address (route `public` or
+    /// `private`).
     Direct {
         address: String,
         port: u16,
-        route: Route,
+        route: RouteTo,
     },
-    /// A tunnel through the endpoint to the private address.
-    Eice {
+    /// A tunnel through the endpoint to the private address (route `eice`).
+    Tunnel {
         endpoint: Box<InstanceConnectEndpoint>,
-        #[serde(skip)]
         target: TunnelTarget,
     },
 }
 
-impl fmt::Display for ProxyRoute {
+impl ProxyPlan {
+    /// The route the bytes take.
+    pub fn route(&self) -> Route {
+        match self {
+            Self::Direct { route, .. } => route.route,
+            Self::Tunnel { .. } => Route::Eice,
+        }
+    }
+}
+
+impl fmt::Display for ProxyPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Direct {
                 address,
                 port,
                 route,
-            } => write!(f, "straight to {address}:{port} ({})", route_label(*route)),
-            Self::Eice { endpoint, target } => write!(
+            } => write!(f, "straight to {address}:{port} ({})", route.label()),
+            Self::Tunnel { endpoint, target } => write!(
                 f,
                 "to {} through EC2 Instance Connect Endpoint {} ({})",
                 target.address(),
@@ -51,6 +59,26 @@ impl fmt::Display for ProxyRoute {
             ),
         }
     }
+}
+
+/// Why `berth proxy` has no way to the port. The command reports the
+/// endpoint cases as the tunnel's own errors (`EiceError`), with the same
+/// ids.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("no EC2 Instance Connect Endpoint for {instance_id} in {}", .vpc_id.as_deref().unwrap_or("its VPC"))]
+    NoEndpoint {
+        instance_id: String,
+        vpc_id: Option<String>,
+        subnet_id: Option<String>,
+        /// `auto` looked for an endpoint because there is no public
+        /// address either.
+        no_public_address: bool,
+    },
+    #[error("{instance_id} has neither a private IPv4 nor an IPv6 address to tunnel to")]
+    NoPrivateAddress { instance_id: String },
 }
 
 /// Whether planning `via` for `host` needs the endpoints of its VPC.
@@ -73,7 +101,7 @@ pub fn plan_proxy(
     via: Via,
     port: u16,
     endpoints: &[InstanceConnectEndpoint],
-) -> Result<ProxyRoute, Error> {
+) -> Result<ProxyPlan, ProxyError> {
     let instance_id = &host.ec2.instance_id;
     if host.ec2.state != "running" {
         return Err(PlanError::NotRunning {
@@ -83,35 +111,27 @@ pub fn plan_proxy(
         .into());
     }
     let direct = |via| {
-        choose_address(host, via).map(|(address, route)| ProxyRoute::Direct {
+        choose_address(host, via).map(|(address, route)| ProxyPlan::Direct {
             address,
             port,
             route,
         })
     };
-    let tunnel = |no_public_address| {
+    let tunnel = |no_public_address| -> Result<ProxyPlan, ProxyError> {
         let private_ip = host
             .ec2
             .tunnel_address()
             .map(str::to_owned)
-            .ok_or_else(|| EiceError::NoPrivateAddress {
+            .ok_or_else(|| ProxyError::NoPrivateAddress {
                 instance_id: instance_id.clone(),
             })?;
-        let endpoint = choose_endpoint(endpoints, host).map_err(|e| match e {
-            EiceError::NoEndpoint {
-                instance_id,
-                vpc_id,
-                subnet_id,
-                ..
-            } => EiceError::NoEndpoint {
-                instance_id,
-                vpc_id,
-                subnet_id,
-                no_public_address,
-            },
-            other => other,
+        let endpoint = choose_endpoint(endpoints, host).ok_or_else(|| ProxyError::NoEndpoint {
+            instance_id: instance_id.clone(),
+            vpc_id: host.ec2.vpc_id.clone(),
+            subnet_id: host.ec2.subnet_id.clone(),
+            no_public_address,
         })?;
-        Ok::<_, EiceError>(ProxyRoute::Eice {
+        Ok(ProxyPlan::Tunnel {
             target: TunnelTarget {
                 endpoint_id: endpoint.id.clone(),
                 private_ip,
@@ -132,10 +152,10 @@ pub fn plan_proxy(
             available: available_routes(host),
         }
         .into()),
-        Via::Eice => Ok(tunnel(false)?),
+        Via::Eice => tunnel(false),
         Via::Auto => match direct(Via::Public) {
             Ok(route) => Ok(route),
-            Err(_) if host.ec2.tunnel_address().is_some() => Ok(tunnel(true)?),
+            Err(_) if host.ec2.tunnel_address().is_some() => tunnel(true),
             Err(_) => Err(PlanError::NoRoute {
                 instance_id: instance_id.clone(),
                 wanted: "public",
@@ -179,18 +199,20 @@ mod tests {
     }
 
     /// What a plan comes to, in a word: where it goes, or why not.
-    fn outcome(result: Result<ProxyRoute, Error>) -> String {
+    fn outcome(result: Result<ProxyPlan, ProxyError>) -> String {
         match result {
-            Ok(ProxyRoute::Direct { address, port, .. }) => format!("direct {address}:{port}"),
-            Ok(ProxyRoute::Eice { endpoint, target }) => {
+            Ok(ProxyPlan::Direct { address, port, .. }) => format!("direct {address}:{port}"),
+            Ok(ProxyPlan::Tunnel { endpoint, target }) => {
                 format!("eice {} {}", endpoint.id, target.address())
             }
-            Err(Error::Eice(EiceError::NoEndpoint {
+            Err(ProxyError::NoEndpoint {
                 no_public_address, ..
-            })) => format!("no endpoint (no public address: {no_public_address})"),
-            Err(Error::Eice(EiceError::NoPrivateAddress { .. })) => "no private address".into(),
-            Err(Error::Plan(PlanError::NoRoute { wanted, .. })) => format!("no {wanted} route"),
-            Err(Error::Plan(PlanError::NotRunning { state, .. })) => {
+            }) => format!("no endpoint (no public address: {no_public_address})"),
+            Err(ProxyError::NoPrivateAddress { .. }) => "no private address".into(),
+            Err(ProxyError::Plan(PlanError::NoRoute { wanted, .. })) => {
+                format!("no {wanted} route")
+            }
+            Err(ProxyError::Plan(PlanError::NotRunning { state, .. })) => {
                 format!("not running: {state}")
             }
             Err(other) => format!("other: {other}"),
@@ -318,7 +340,7 @@ mod tests {
     #[test]
     fn the_port_goes_through() {
         match plan_proxy(&host(false, true), Via::Auto, 3389, &[endpoint()]) {
-            Ok(ProxyRoute::Eice { target, .. }) => assert_eq!(target.port, 3389),
+            Ok(ProxyPlan::Tunnel { target, .. }) => assert_eq!(target.port, 3389),
             other => panic!("{other:?}"),
         }
     }

@@ -31,9 +31,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
-use super::{PlanError, Route, UserSource, Via, choose_address, login_user, route_label};
+use super::{PlanError, UserSource, Via, choose_address, login_user};
 use crate::model::host::Host;
 use crate::model::os::Login;
+use crate::model::route::RouteTo;
 use crate::secrets::keys::{KeyFile, KeyLookup, KeySource};
 use crate::secrets::password::PasswordError;
 
@@ -135,7 +136,7 @@ pub struct RdpPlan {
     pub user: String,
     pub user_from: UserSource,
     pub address: String,
-    pub route: Route,
+    pub route: RouteTo,
     pub port: u16,
     /// The private key that decrypts the password.
     pub key: KeyFile,
@@ -345,7 +346,7 @@ pub fn plan_rdp(host: &Host, request: &RdpRequest, key: &KeyLookup) -> Result<Rd
     )
     .unwrap_or_else(|| (WINDOWS_USER.to_owned(), UserSource::Ami));
     let (address, route) = choose_address(host, request.via)?;
-    notes.push(format!("route: {} via {address}", route_label(route)));
+    notes.push(format!("route: {} via {address}", route.label()));
     let port = request.port.unwrap_or(RDP_PORT);
     // Through a tunnel the client talks to its local end; the instance's
     // own address is where the jump host forwards to.

@@ -15,83 +15,28 @@
 use serde::Serialize;
 
 use crate::model::host::Host;
-use crate::model::named::Named as _;
+use crate::model::lookup::VpcSearch;
+use crate::model::network::InstanceConnectEndpoint;
+pub use crate::model::route::BASTION_TAG;
+use crate::model::route::{Bastion, BastionSource, Route};
 
 use super::Via;
 
 /// The routes `auto` tries, in order: the one candidate list that `ssh`
 /// follows and that `doctor` lists first, marking the route `ssh` takes.
-pub const AUTO_ORDER: [RouteKind; 3] = [RouteKind::Public, RouteKind::Bastion, RouteKind::Eice];
+pub const AUTO_ORDER: [Route; 3] = [Route::Public, Route::Bastion, Route::Eice];
 
-/// The tag that marks an instance as its VPC's bastion (any value).
-pub const BASTION_TAG: &str = "berth:bastion";
+/// The bastion as far as it was looked for.
+pub type BastionSearch = VpcSearch<Bastion>;
 
-/// A route that can carry the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouteKind {
-    Public,
-    Private,
-    Bastion,
-    Eice,
-}
-
-impl RouteKind {
-    /// The `--via` value that asks for this route.
-    pub fn via(self) -> Via {
-        match self {
-            Self::Public => Via::Public,
-            Self::Private => Via::Private,
-            Self::Bastion => Via::Bastion,
-            Self::Eice => Via::Eice,
-        }
-    }
-}
-
-/// How the bastion was found, strongest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "from", content = "detail")]
-pub enum BastionSource {
-    /// `--bastion TARGET`.
-    Flag,
-    /// The config file, under this key (`clusters.prod.bastion`, …).
-    Config(String),
-    /// Tagged `berth:bastion` in the host's VPC.
-    Tag,
-}
-
-/// A bastion that was found: its label and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BastionRef {
-    pub label: String,
-    pub source: BastionSource,
-}
-
-/// The bastion lookup, as far as it went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BastionLookup {
-    /// Not looked up: no route needed it.
-    NotNeeded,
-    Found(BastionRef),
-    /// Nothing named one and nothing in the VPC is tagged.
-    NoneIn {
-        vpc_id: Option<String>,
-    },
-}
-
-/// The endpoint lookup: the EC2 Instance Connect Endpoint a tunnel would
-/// go through (`eice-…`), as far as it went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EndpointLookup {
-    NotNeeded,
-    Found(String),
-    NoneIn { vpc_id: Option<String> },
-}
+/// The EC2 Instance Connect Endpoint a tunnel would go through (`eice-…`),
+/// as far as it was looked for.
+pub type EndpointSearch = VpcSearch<String>;
 
 /// One route considered, in the order `auto` tries them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Considered {
-    pub route: RouteKind,
+    pub route: Route,
     pub usable: bool,
     /// Why it is usable (what it goes through) or what it lacks.
     pub reason: String,
@@ -102,12 +47,18 @@ pub struct Considered {
 pub struct RouteChoice {
     /// The `--via` asked for (after the config file).
     pub requested: Via,
-    pub route: RouteKind,
-    pub bastion: Option<BastionRef>,
+    pub route: Route,
+    pub bastion: Option<Bastion>,
     pub considered: Vec<Considered>,
 }
 
 impl RouteChoice {
+    /// The `--via` that asks for the route taken (`choose` never takes
+    /// `ssm`, which has no `--via` yet: then the one asked for).
+    pub fn via(&self) -> Via {
+        self.route.via().unwrap_or(self.requested)
+    }
+
     /// One line per route considered, for `-v`.
     pub fn notes(&self) -> Vec<String> {
         self.considered
@@ -123,12 +74,6 @@ impl RouteChoice {
                 format!("route {}: {verdict}: {}", c.route.name(), c.reason)
             })
             .collect()
-    }
-}
-
-impl RouteKind {
-    pub fn name(self) -> &'static str {
-        self.via().name()
     }
 }
 
@@ -205,78 +150,74 @@ pub fn needs_endpoint(via: Via, host: &Host) -> bool {
 pub fn choose(
     via: Via,
     host: &Host,
-    bastion: &BastionLookup,
-    endpoint: &EndpointLookup,
+    bastion: &BastionSearch,
+    endpoint: &EndpointSearch,
 ) -> Result<RouteChoice, RouteError> {
     let instance_id = host.ec2.instance_id.clone();
     let public = public_considered(host);
-    let found = match bastion {
-        BastionLookup::Found(found) => Some(found.clone()),
-        _ => None,
-    };
-    let take = |route: RouteKind, considered: Vec<Considered>| RouteChoice {
+    let take = |route: Route, considered: Vec<Considered>| RouteChoice {
         requested: via,
         route,
-        bastion: (route == RouteKind::Bastion)
-            .then(|| found.clone())
+        bastion: (route == Route::Bastion)
+            .then(|| bastion.found().cloned())
             .flatten(),
         considered,
     };
     match via {
-        Via::Public => Ok(take(RouteKind::Public, vec![public])),
+        Via::Public => Ok(take(Route::Public, vec![public])),
         // A one-time key over the public address, else the private one.
-        Via::InstanceConnect if public.usable => Ok(take(RouteKind::Public, vec![public])),
+        Via::InstanceConnect if public.usable => Ok(take(Route::Public, vec![public])),
         Via::InstanceConnect => Ok(take(
-            RouteKind::Private,
+            Route::Private,
             vec![public, private_considered(host, "no public one")],
         )),
         Via::Private => Ok(take(
-            RouteKind::Private,
+            Route::Private,
             vec![private_considered(host, "asked for with --via private")],
         )),
         Via::Bastion => match bastion {
-            BastionLookup::Found(_) if host.ec2.private_ip.is_none() => {
+            VpcSearch::Found(_) if host.ec2.private_ip.is_none() => {
                 Err(RouteError::NoPrivateAddress { instance_id })
             }
-            BastionLookup::Found(_) => Ok(take(
-                RouteKind::Bastion,
+            VpcSearch::Found(_) => Ok(take(
+                Route::Bastion,
                 vec![bastion_considered(host, bastion)],
             )),
-            BastionLookup::NoneIn { vpc_id } => Err(RouteError::NoBastion {
+            VpcSearch::NoneIn { vpc_id } => Err(RouteError::NoBastion {
                 instance_id,
                 vpc_id: vpc_id.clone(),
                 reason: no_bastion_reason(vpc_id.as_deref()),
             }),
-            BastionLookup::NotNeeded => Err(RouteError::NoBastion {
+            VpcSearch::NotNeeded => Err(RouteError::NoBastion {
                 instance_id,
                 vpc_id: host.ec2.vpc_id.clone(),
                 reason: "none was looked up".to_owned(),
             }),
         },
         Via::Eice => match endpoint {
-            EndpointLookup::Found(_) if host.ec2.tunnel_address().is_none() => {
+            VpcSearch::Found(_) if host.ec2.tunnel_address().is_none() => {
                 Err(RouteError::NoPrivateAddress { instance_id })
             }
-            EndpointLookup::Found(_) => Ok(take(
-                RouteKind::Eice,
-                vec![endpoint_considered(host, endpoint)],
-            )),
-            EndpointLookup::NoneIn { .. } | EndpointLookup::NotNeeded => {
-                Err(RouteError::NoEndpoint {
-                    instance_id,
-                    vpc_id: host.ec2.vpc_id.clone(),
-                    subnet_id: host.ec2.subnet_id.clone(),
-                })
-            }
+            VpcSearch::Found(_) => Ok(take(Route::Eice, vec![endpoint_considered(host, endpoint)])),
+            VpcSearch::NoneIn { .. } | VpcSearch::NotNeeded => Err(RouteError::NoEndpoint {
+                instance_id,
+                vpc_id: host.ec2.vpc_id.clone(),
+                subnet_id: host.ec2.subnet_id.clone(),
+            }),
         },
         Via::Auto => {
             let considered: Vec<Considered> = AUTO_ORDER
                 .iter()
                 .map(|route| match route {
-                    RouteKind::Public => public.clone(),
-                    RouteKind::Bastion => bastion_considered(host, bastion),
-                    RouteKind::Eice => endpoint_considered(host, endpoint),
-                    RouteKind::Private => private_considered(host, "asked for"),
+                    Route::Public => public.clone(),
+                    Route::Bastion => bastion_considered(host, bastion),
+                    Route::Eice => endpoint_considered(host, endpoint),
+                    Route::Private => private_considered(host, "asked for"),
+                    Route::Ssm => Considered {
+                        route: Route::Ssm,
+                        usable: false,
+                        reason: "not a route berth takes yet".to_owned(),
+                    },
                 })
                 .collect();
             match considered.iter().find(|c| c.usable) {
@@ -297,7 +238,7 @@ pub fn choose(
 fn public_considered(host: &Host) -> Considered {
     let address = public_address(host);
     Considered {
-        route: RouteKind::Public,
+        route: Route::Public,
         usable: address.is_some(),
         reason: address.map_or_else(
             || "no public address".to_owned(),
@@ -308,7 +249,7 @@ fn public_considered(host: &Host) -> Considered {
 
 fn private_considered(host: &Host, why: &str) -> Considered {
     Considered {
-        route: RouteKind::Private,
+        route: Route::Private,
         usable: host.ec2.private_ip.is_some(),
         reason: host.ec2.private_ip.as_ref().map_or_else(
             || "no private address".to_owned(),
@@ -317,46 +258,46 @@ fn private_considered(host: &Host, why: &str) -> Considered {
     }
 }
 
-fn endpoint_considered(host: &Host, endpoint: &EndpointLookup) -> Considered {
+fn endpoint_considered(host: &Host, endpoint: &EndpointSearch) -> Considered {
     let (usable, reason) = match (endpoint, host.ec2.tunnel_address()) {
-        (EndpointLookup::Found(id), Some(ip)) => (
+        (VpcSearch::Found(id), Some(ip)) => (
             true,
             format!("through EC2 Instance Connect Endpoint {id} to {ip}"),
         ),
-        (EndpointLookup::Found(id), None) => (
+        (VpcSearch::Found(id), None) => (
             false,
             format!("endpoint {id} found, but no private IPv4 or IPv6 address"),
         ),
-        (EndpointLookup::NoneIn { vpc_id }, _) => (
+        (VpcSearch::NoneIn { vpc_id }, _) => (
             false,
             format!(
                 "no EC2 Instance Connect Endpoint in {}",
                 vpc_id.as_deref().unwrap_or("the host's VPC (it has none)")
             ),
         ),
-        (EndpointLookup::NotNeeded, _) => (false, "not looked up".to_owned()),
+        (VpcSearch::NotNeeded, _) => (false, "not looked up".to_owned()),
     };
     Considered {
-        route: RouteKind::Eice,
+        route: Route::Eice,
         usable,
         reason,
     }
 }
 
-fn bastion_considered(host: &Host, bastion: &BastionLookup) -> Considered {
+fn bastion_considered(host: &Host, bastion: &BastionSearch) -> Considered {
     let (usable, reason) = match (bastion, &host.ec2.private_ip) {
-        (BastionLookup::Found(found), Some(ip)) => {
+        (VpcSearch::Found(found), Some(ip)) => {
             (true, format!("through {} to {ip}", describe(found)))
         }
-        (BastionLookup::Found(found), None) => (
+        (VpcSearch::Found(found), None) => (
             false,
             format!("{} found, but no private address", describe(found)),
         ),
-        (BastionLookup::NoneIn { vpc_id }, _) => (false, no_bastion_reason(vpc_id.as_deref())),
-        (BastionLookup::NotNeeded, _) => (false, "not looked up".to_owned()),
+        (VpcSearch::NoneIn { vpc_id }, _) => (false, no_bastion_reason(vpc_id.as_deref())),
+        (VpcSearch::NotNeeded, _) => (false, "not looked up".to_owned()),
     };
     Considered {
-        route: RouteKind::Bastion,
+        route: Route::Bastion,
         usable,
         reason,
     }
@@ -379,12 +320,31 @@ fn public_address(host: &Host) -> Option<&str> {
         .or(host.ec2.public_ip.as_deref())
 }
 
-fn describe(bastion: &BastionRef) -> String {
+fn describe(bastion: &Bastion) -> String {
     match &bastion.source {
         BastionSource::Flag => format!("bastion {} (--bastion)", bastion.label),
         BastionSource::Config(key) => format!("bastion {} (config `{key}`)", bastion.label),
         BastionSource::Tag => format!("bastion {} (tagged {BASTION_TAG})", bastion.label),
     }
+}
+
+/// The endpoint to reach `host` through: a usable one in its VPC, the one
+/// in its own subnet if there is one, else the first listed (the AWS CLI's
+/// `open-tunnel` chooses the same way).
+pub fn choose_endpoint<'a>(
+    endpoints: &'a [InstanceConnectEndpoint],
+    host: &Host,
+) -> Option<&'a InstanceConnectEndpoint> {
+    let vpc = host.ec2.vpc_id.as_deref();
+    let subnet = host.ec2.subnet_id.as_deref();
+    let candidates = || {
+        endpoints
+            .iter()
+            .filter(|e| e.usable() && Some(e.vpc_id.as_str()) == vpc)
+    };
+    candidates()
+        .find(|e| Some(e.subnet_id.as_str()) == subnet)
+        .or_else(|| candidates().next())
 }
 
 /// Why no bastion was found, for messages.
@@ -399,6 +359,7 @@ pub fn no_bastion_reason(vpc_id: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::model::host::example_host;
+    use crate::model::route::BastionMachine;
 
     fn host(public: bool, private: bool) -> Host {
         let mut host = example_host();
@@ -412,25 +373,27 @@ mod tests {
         host
     }
 
-    fn found(source: BastionSource) -> BastionLookup {
-        BastionLookup::Found(BastionRef {
+    fn found(source: BastionSource) -> BastionSearch {
+        VpcSearch::Found(Bastion {
             label: "bastion (i-0b)".to_owned(),
             source,
+            target: "i-0b".to_owned(),
+            machine: BastionMachine::External("bastion".to_owned()),
         })
     }
 
-    fn none() -> BastionLookup {
-        BastionLookup::NoneIn {
+    fn none() -> BastionSearch {
+        VpcSearch::NoneIn {
             vpc_id: Some("vpc-1".to_owned()),
         }
     }
 
-    fn eice() -> EndpointLookup {
-        EndpointLookup::Found("eice-1".to_owned())
+    fn eice() -> EndpointSearch {
+        VpcSearch::Found("eice-1".to_owned())
     }
 
-    fn no_eice() -> EndpointLookup {
-        EndpointLookup::NoneIn {
+    fn no_eice() -> EndpointSearch {
+        VpcSearch::NoneIn {
             vpc_id: Some("vpc-1".to_owned()),
         }
     }
@@ -442,9 +405,9 @@ mod tests {
         Via,
         bool,
         bool,
-        BastionLookup,
-        EndpointLookup,
-        Option<RouteKind>,
+        BastionSearch,
+        EndpointSearch,
+        Option<Route>,
     );
 
     #[test]
@@ -454,7 +417,7 @@ mod tests {
         for via in [Via::Eice, Via::Auto] {
             let choice = choose(via, &v6, &found(BastionSource::Tag), &eice())
                 .unwrap_or_else(|e| panic!("{via:?}: {e}"));
-            assert_eq!(choice.route, RouteKind::Eice, "{via:?}");
+            assert_eq!(choice.route, Route::Eice, "{via:?}");
         }
         // A bastion reaches private IPv4 addresses only.
         assert!(choose(Via::Bastion, &v6, &found(BastionSource::Tag), &eice()).is_err());
@@ -462,9 +425,9 @@ mod tests {
 
     #[rustfmt::skip]
     fn rows() -> Vec<Row> {
-        use RouteKind::{Bastion, Eice, Private, Public};
-        use BastionLookup::NotNeeded as NoBastionLookup;
-        use EndpointLookup::NotNeeded as NoEndpointLookup;
+        use Route::{Bastion, Eice, Private, Public};
+        use VpcSearch::NotNeeded as NoBastionLookup;
+        use VpcSearch::NotNeeded as NoEndpointLookup;
         let tag = || found(BastionSource::Tag);
         vec![
             ("auto: public first", Via::Auto, true, true, NoBastionLookup, NoEndpointLookup, Some(Public)),
@@ -555,5 +518,64 @@ mod tests {
             "{}",
             err.hint()
         );
+    }
+
+    fn endpoint(id: &str, vpc: &str, subnet: &str, state: &str) -> InstanceConnectEndpoint {
+        InstanceConnectEndpoint {
+            id: id.into(),
+            vpc_id: vpc.into(),
+            subnet_id: subnet.into(),
+            state: state.into(),
+            dns_name: format!("{id}.example"),
+            fips_dns_name: None,
+            security_group_ids: vec!["sg-eice".into()],
+            preserve_client_ip: false,
+        }
+    }
+
+    #[test]
+    fn the_subnets_own_endpoint_first_then_the_vpcs() {
+        let mut host = example_host();
+        host.ec2.vpc_id = Some("vpc-a".into());
+        host.ec2.subnet_id = Some("subnet-2".into());
+        let cases: Vec<(&str, Vec<InstanceConnectEndpoint>, Option<&str>)> = vec![
+            ("none at all", vec![], None),
+            (
+                "only in another VPC",
+                vec![endpoint("eice-b", "vpc-b", "subnet-2", "create-complete")],
+                None,
+            ),
+            (
+                "one in another subnet of the VPC",
+                vec![endpoint("eice-1", "vpc-a", "subnet-1", "create-complete")],
+                Some("eice-1"),
+            ),
+            (
+                "the instance's subnet wins over the first listed",
+                vec![
+                    endpoint("eice-1", "vpc-a", "subnet-1", "create-complete"),
+                    endpoint("eice-2", "vpc-a", "subnet-2", "create-complete"),
+                ],
+                Some("eice-2"),
+            ),
+            (
+                "one being created or deleted takes no tunnels",
+                vec![
+                    endpoint("eice-2", "vpc-a", "subnet-2", "create-in-progress"),
+                    endpoint("eice-3", "vpc-a", "subnet-2", "delete-in-progress"),
+                    endpoint("eice-1", "vpc-a", "subnet-1", "update-complete"),
+                ],
+                Some("eice-1"),
+            ),
+            (
+                "failed to create",
+                vec![endpoint("eice-2", "vpc-a", "subnet-2", "create-failed")],
+                None,
+            ),
+        ];
+        for (name, endpoints, want) in cases {
+            let got = choose_endpoint(&endpoints, &host).map(|e| e.id.as_str());
+            assert_eq!(got, want, "{name}");
+        }
     }
 }

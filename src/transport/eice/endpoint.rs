@@ -1,7 +1,8 @@
 //! The EC2 Instance Connect Endpoints of a VPC, as DescribeInstanceConnectEndpoints
-//! reports them, and which one a tunnel to an instance goes through: one in
-//! the instance's VPC that can take tunnels, preferably in its subnet (the
-//! AWS CLI's `open-tunnel` chooses the same way).
+//! reports them: the name a tunnel goes to, and the error when the VPC has
+//! none to use. Which endpoint a tunnel goes through is
+//! [`plan::route::choose_endpoint`](crate::plan::route::choose_endpoint)'s
+//! decision.
 
 use super::EiceError;
 use crate::model::host::Host;
@@ -21,28 +22,18 @@ impl InstanceConnectEndpoint {
     }
 }
 
-/// The endpoint to reach `host` through: a usable one in its VPC, the one
-/// in its own subnet if there is one, else the first listed.
-pub fn choose_endpoint<'a>(
-    endpoints: &'a [InstanceConnectEndpoint],
-    host: &Host,
-) -> Result<&'a InstanceConnectEndpoint, EiceError> {
-    let vpc = host.ec2.vpc_id.as_deref();
-    let subnet = host.ec2.subnet_id.as_deref();
-    let candidates = || {
-        endpoints
-            .iter()
-            .filter(|e| e.usable() && Some(e.vpc_id.as_str()) == vpc)
-    };
-    candidates()
-        .find(|e| Some(e.subnet_id.as_str()) == subnet)
-        .or_else(|| candidates().next())
-        .ok_or_else(|| EiceError::NoEndpoint {
+impl EiceError {
+    /// No usable endpoint for `host` in its VPC (which one a tunnel takes is
+    /// [`plan::route::choose_endpoint`](crate::plan::route::choose_endpoint)'s
+    /// to decide).
+    pub fn no_endpoint(host: &Host) -> Self {
+        Self::NoEndpoint {
             instance_id: host.ec2.instance_id.clone(),
             vpc_id: host.ec2.vpc_id.clone(),
             subnet_id: host.ec2.subnet_id.clone(),
             no_public_address: false,
-        })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -64,54 +55,6 @@ mod tests {
     }
 
     #[test]
-    fn the_subnets_own_endpoint_first_then_the_vpcs() {
-        let mut host = example_host();
-        host.ec2.vpc_id = Some("vpc-a".into());
-        host.ec2.subnet_id = Some("subnet-2".into());
-        let cases: Vec<(&str, Vec<InstanceConnectEndpoint>, Option<&str>)> = vec![
-            ("none at all", vec![], None),
-            (
-                "only in another VPC",
-                vec![endpoint("eice-b", "vpc-b", "subnet-2", "create-complete")],
-                None,
-            ),
-            (
-                "one in another subnet of the VPC",
-                vec![endpoint("eice-1", "vpc-a", "subnet-1", "create-complete")],
-                Some("eice-1"),
-            ),
-            (
-                "the instance's subnet wins over the first listed",
-                vec![
-                    endpoint("eice-1", "vpc-a", "subnet-1", "create-complete"),
-                    endpoint("eice-2", "vpc-a", "subnet-2", "create-complete"),
-                ],
-                Some("eice-2"),
-            ),
-            (
-                "one being created or deleted takes no tunnels",
-                vec![
-                    endpoint("eice-2", "vpc-a", "subnet-2", "create-in-progress"),
-                    endpoint("eice-3", "vpc-a", "subnet-2", "delete-in-progress"),
-                    endpoint("eice-1", "vpc-a", "subnet-1", "update-complete"),
-                ],
-                Some("eice-1"),
-            ),
-            (
-                "failed to create",
-                vec![endpoint("eice-2", "vpc-a", "subnet-2", "create-failed")],
-                None,
-            ),
-        ];
-        for (name, endpoints, want) in cases {
-            let got = choose_endpoint(&endpoints, &host)
-                .ok()
-                .map(|e| e.id.as_str());
-            assert_eq!(got, want, "{name}");
-        }
-    }
-
-    #[test]
     fn fips_asks_for_the_fips_name() {
         let mut e = endpoint("eice-1", "vpc-a", "subnet-1", "create-complete");
         assert_eq!(e.tunnel_host(false).ok(), Some("eice-1.example"));
@@ -129,7 +72,9 @@ mod tests {
         let mut host = example_host();
         host.ec2.vpc_id = Some("vpc-a".into());
         host.ec2.subnet_id = Some("subnet-2".into());
-        let err = choose_endpoint(&[], &host).expect_err("none");
+        // None in the VPC: plan::route::choose_endpoint finds nothing.
+        assert!(crate::plan::route::choose_endpoint(&[], &host).is_none());
+        let err = EiceError::no_endpoint(&host);
         assert!(err.to_string().contains("vpc-a"), "{err}");
         assert!(
             err.hint()

@@ -34,7 +34,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::settings::ProxyEnv;
 
-pub use endpoint::{InstanceConnectEndpoint, choose_endpoint};
+pub use endpoint::InstanceConnectEndpoint;
 pub use presign::{TunnelBase, TunnelTarget, presign};
 pub use websocket::{Carried, InputEnd, Tunnel, carry};
 

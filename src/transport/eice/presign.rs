@@ -17,6 +17,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
 use super::{EiceError, URL_EXPIRES};
+pub use crate::model::network::TunnelTarget;
 
 /// The name EC2 Instance Connect signs requests under.
 pub const SIGNING_NAME: &str = "ec2-instance-connect";
@@ -108,39 +109,17 @@ impl TunnelBase {
     }
 }
 
-/// What one tunnel reaches: through which endpoint, which address and port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TunnelTarget {
-    pub endpoint_id: String,
-    pub private_ip: String,
-    pub port: u16,
-    /// `maxTunnelDuration`: the endpoint closes the tunnel after this long
-    /// (1 s to 1 h; the endpoint's default is 1 h).
-    pub max_duration: Option<Duration>,
-}
-
-impl TunnelTarget {
-    /// `10.0.1.5:22`.
-    pub fn address(&self) -> String {
-        if self.private_ip.contains(':') {
-            format!("[{}]:{}", self.private_ip, self.port)
-        } else {
-            format!("{}:{}", self.private_ip, self.port)
-        }
+/// The tunnel's own query parameters, in the AWS CLI's order.
+fn query(target: &TunnelTarget) -> Vec<(&'static str, String)> {
+    let mut query = vec![
+        ("instanceConnectEndpointId", target.endpoint_id.clone()),
+        ("remotePort", target.port.to_string()),
+        ("privateIpAddress", target.private_ip.clone()),
+    ];
+    if let Some(duration) = target.max_duration {
+        query.push(("maxTunnelDuration", duration.as_secs().to_string()));
     }
-
-    /// The tunnel's own query parameters, in the AWS CLI's order.
-    fn query(&self) -> Vec<(&'static str, String)> {
-        let mut query = vec![
-            ("instanceConnectEndpointId", self.endpoint_id.clone()),
-            ("remotePort", self.port.to_string()),
-            ("privateIpAddress", self.private_ip.clone()),
-        ];
-        if let Some(duration) = self.max_duration {
-            query.push(("maxTunnelDuration", duration.as_secs().to_string()));
-        }
-        query
-    }
+    query
 }
 
 /// The presigned `ws(s)://…/openTunnel?…` URL of a tunnel to `target`,
@@ -156,7 +135,7 @@ pub fn presign(
         "{}://{}{OPEN_TUNNEL_PATH}?{}",
         base.scheme(),
         base.authority,
-        query_string(target.query().iter().map(|(k, v)| (*k, v.as_str())))
+        query_string(query(target).iter().map(|(k, v)| (*k, v.as_str())))
     );
     presign_get(
         credentials,

@@ -465,10 +465,12 @@ pub fn route_summary(report: &Report) -> String {
         .routes
         .iter()
         .map(|r| match (r.works, r.blocked_by, r.unverified_by) {
-            (true, _, _) => format!("{} works", r.route.name()),
-            (false, Some(check), _) => format!("{} blocked by {check}", r.route.name()),
-            (false, None, Some(check)) => format!("{} unverified by {check}", r.route.name()),
-            (false, None, None) => format!("{} unavailable", r.route.name()),
+            (true, _, _) => format!("{} works", r.route.doctor_name()),
+            (false, Some(check), _) => format!("{} blocked by {check}", r.route.doctor_name()),
+            (false, None, Some(check)) => {
+                format!("{} unverified by {check}", r.route.doctor_name())
+            }
+            (false, None, None) => format!("{} unavailable", r.route.doctor_name()),
         })
         .collect();
     format!("routes: {}", parts.join("; "))
@@ -619,7 +621,7 @@ mod tests {
             routes,
             auto_takes: None,
         };
-        let eice = crate::doctor::RouteKind::InstanceConnectEndpoint;
+        let eice = crate::doctor::Route::Eice;
         let table = [
             (
                 route(eice, true, None, None),
@@ -644,7 +646,7 @@ mod tests {
         assert_eq!(
             route_summary(&report(vec![
                 route(
-                    crate::doctor::RouteKind::Public,
+                    crate::doctor::Route::Public,
                     false,
                     Some("public-address"),
                     None
