@@ -122,8 +122,11 @@ impl Probe {
         if let Some(from) = self.from {
             let _ = write!(line, " --from {from}");
         }
+        // An EC2 bastion named with --bastion (one outside EC2 is not
+        // checked, so the line does not name it).
         if let BastionSearch::Found(bastion) = &self.bastion
             && bastion.named()
+            && bastion.instance().is_some()
         {
             let _ = write!(line, " --bastion {}", bastion.target);
         }

@@ -811,6 +811,46 @@ fn through_a_bastion_its_group_or_its_address_must_be_let_in() {
 }
 
 #[test]
+fn a_bastion_outside_ec2_leaves_its_route_unverified_and_none_fails_it() {
+    let host = example_host();
+    let external = Bastion {
+        label: "jump.example.com".into(),
+        source: BastionSource::Config("clusters.prod.bastion".into()),
+        target: "jump.example.com".into(),
+        machine: BastionMachine::External("jump.example.com".into()),
+    };
+    let report = diagnose(&Facts {
+        via: Via::Bastion,
+        bastion: BastionSearch::Found(external),
+        ..healthy(&host)
+    });
+    let f = find(&report, "bastion");
+    assert_eq!(f.status, Status::Unknown);
+    assert_eq!(
+        f.evidence,
+        "bastion jump.example.com (config `clusters.prod.bastion`) is not an EC2 instance \
+         berth can look at"
+    );
+    assert!(report.working_routes().next().is_none());
+
+    let report = diagnose(&Facts {
+        via: Via::Bastion,
+        bastion: BastionSearch::NoneIn {
+            vpc_id: Some("vpc-1".into()),
+        },
+        ..healthy(&host)
+    });
+    let f = find(&report, "bastion");
+    assert_eq!(f.status, Status::Fail);
+    assert!(
+        f.evidence
+            .contains("no running instance tagged berth:bastion in vpc-1"),
+        "{}",
+        f.evidence
+    );
+}
+
+#[test]
 fn a_more_specific_route_for_the_operator_decides() {
     let host = example_host();
     let mut table = public_table();

@@ -235,3 +235,56 @@ impl Named for Via {
 }
 
 crate::model::named::named_text!(Via);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_names_its_route_in_one_word_as_before() {
+        let to = |route, address| RouteTo { route, address };
+        let table = [
+            (
+                to(Route::Public, AddressKind::DnsName),
+                "public-dns",
+                "public DNS name",
+            ),
+            (
+                to(Route::Public, AddressKind::Ip),
+                "public-ip",
+                "public IPv4",
+            ),
+            (
+                to(Route::Private, AddressKind::Ip),
+                "private",
+                "private IPv4",
+            ),
+            (
+                to(Route::Eice, AddressKind::Ip),
+                "eice",
+                "private IPv4 through an EC2 Instance Connect Endpoint",
+            ),
+        ];
+        for (route, word, label) in table {
+            assert_eq!(route.word(), word);
+            assert_eq!(route.label(), label);
+            assert_eq!(
+                serde_json::to_value(route).expect("json"),
+                serde_json::json!(word)
+            );
+        }
+    }
+
+    #[test]
+    fn doctor_names_the_endpoint_route_by_its_check() {
+        assert_eq!(Route::Eice.name(), "eice");
+        assert_eq!(Route::Eice.doctor_name(), "instance-connect-endpoint");
+        assert_eq!(Route::Public.doctor_name(), "public");
+        assert_eq!(
+            serde_json::to_value(Route::Eice).expect("json"),
+            serde_json::json!("eice")
+        );
+        assert_eq!(Route::Ssm.via(), None);
+        assert_eq!(Route::Bastion.via(), Some(Via::Bastion));
+    }
+}

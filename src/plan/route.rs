@@ -426,11 +426,11 @@ mod tests {
     #[rustfmt::skip]
     fn rows() -> Vec<Row> {
         use Route::{Bastion, Eice, Private, Public};
-        use VpcSearch::NotNeeded as NoBastionLookup;
-        use VpcSearch::NotNeeded as NoEndpointLookup;
+        use VpcSearch::NotNeeded as NoBastionSearch;
+        use VpcSearch::NotNeeded as NoEndpointSearch;
         let tag = || found(BastionSource::Tag);
         vec![
-            ("auto: public first", Via::Auto, true, true, NoBastionLookup, NoEndpointLookup, Some(Public)),
+            ("auto: public first", Via::Auto, true, true, NoBastionSearch, NoEndpointSearch, Some(Public)),
             ("auto: public beats a bastion", Via::Auto, true, true, tag(), eice(), Some(Public)),
             ("auto: private only, tagged bastion", Via::Auto, false, true, tag(), no_eice(), Some(Bastion)),
             ("auto: a bastion beats an endpoint", Via::Auto, false, true, tag(), eice(), Some(Bastion)),
@@ -440,16 +440,16 @@ mod tests {
             ("auto: private only, nothing", Via::Auto, false, true, none(), no_eice(), None),
             ("auto: no address at all", Via::Auto, false, false, none(), eice(), None),
             ("auto: a bastion, no private address", Via::Auto, false, false, tag(), no_eice(), None),
-            ("public, though it has none", Via::Public, false, true, NoBastionLookup, NoEndpointLookup, Some(Public)),
-            ("private", Via::Private, true, true, NoBastionLookup, NoEndpointLookup, Some(Private)),
-            ("bastion given", Via::Bastion, true, true, found(BastionSource::Flag), NoEndpointLookup, Some(Bastion)),
-            ("bastion asked for, none found", Via::Bastion, true, true, none(), NoEndpointLookup, None),
-            ("bastion, no private address", Via::Bastion, true, false, found(BastionSource::Flag), NoEndpointLookup, None),
-            ("eice", Via::Eice, true, true, NoBastionLookup, eice(), Some(Eice)),
-            ("eice, none in the VPC", Via::Eice, true, true, NoBastionLookup, no_eice(), None),
-            ("eice, no private address", Via::Eice, true, false, NoBastionLookup, eice(), None),
-            ("one-time key, public", Via::InstanceConnect, true, true, NoBastionLookup, NoEndpointLookup, Some(Public)),
-            ("one-time key, private only", Via::InstanceConnect, false, true, NoBastionLookup, NoEndpointLookup, Some(Private)),
+            ("public, though it has none", Via::Public, false, true, NoBastionSearch, NoEndpointSearch, Some(Public)),
+            ("private", Via::Private, true, true, NoBastionSearch, NoEndpointSearch, Some(Private)),
+            ("bastion given", Via::Bastion, true, true, found(BastionSource::Flag), NoEndpointSearch, Some(Bastion)),
+            ("bastion asked for, none found", Via::Bastion, true, true, none(), NoEndpointSearch, None),
+            ("bastion, no private address", Via::Bastion, true, false, found(BastionSource::Flag), NoEndpointSearch, None),
+            ("eice", Via::Eice, true, true, NoBastionSearch, eice(), Some(Eice)),
+            ("eice, none in the VPC", Via::Eice, true, true, NoBastionSearch, no_eice(), None),
+            ("eice, no private address", Via::Eice, true, false, NoBastionSearch, eice(), None),
+            ("one-time key, public", Via::InstanceConnect, true, true, NoBastionSearch, NoEndpointSearch, Some(Public)),
+            ("one-time key, private only", Via::InstanceConnect, false, true, NoBastionSearch, NoEndpointSearch, Some(Private)),
         ]
     }
 

@@ -10,7 +10,8 @@
 //! action `ec2-instance-connect:OpenTunnel` on the endpoint; the instance's
 //! security groups must admit the endpoint (its group, or its address).
 //!
-//! - [`endpoint`]: the endpoints of a VPC and which one to use (pure);
+//! - [`endpoint`]: an endpoint's name for tunnels, and the error when a
+//!   VPC has none to use (which one to use is `plan::route::choose_endpoint`);
 //! - [`presign`]: the presigned URL (pure: credentials and time are given);
 //! - [`proxy`]: the HTTP proxy the environment names, if any (pure);
 //! - [`TunnelOpener`]: opens one tunnel (a fresh URL each time, since one
