@@ -94,10 +94,10 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
 pub fn refuse_ssh_options(options: &ConnectOptions, what: &str) -> Result<(), Error> {
     match options.ssh_options.first() {
         None => Ok(()),
-        Some(first) => Err(Error::Usage {
-            message: format!("-o {first} is an ssh option, and {what}, starting no ssh"),
-            hint: "drop -o, or go through a bastion (--via bastion), whose ssh takes it".to_owned(),
-        }),
+        Some(first) => Err(Error::usage(
+            format!("-o {first} is an ssh option, and {what}, starting no ssh"),
+            "drop -o, or go through a bastion (--via bastion), whose ssh takes it".to_owned(),
+        )),
     }
 }
 

@@ -149,6 +149,7 @@ pub fn plan_proxy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Cause;
     use crate::model::host::example_host;
 
     fn host(public: bool, private: bool) -> Host {
@@ -180,17 +181,17 @@ mod tests {
 
     /// What a plan comes to, in a word: where it goes, or why not.
     fn outcome(result: Result<ProxyRoute, Error>) -> String {
-        match result {
+        match result.map_err(Error::into_cause) {
             Ok(ProxyRoute::Direct { address, port, .. }) => format!("direct {address}:{port}"),
             Ok(ProxyRoute::Eice { endpoint, target }) => {
                 format!("eice {} {}", endpoint.id, target.address())
             }
-            Err(Error::Eice(EiceError::NoEndpoint {
+            Err(Cause::Eice(EiceError::NoEndpoint {
                 no_public_address, ..
             })) => format!("no endpoint (no public address: {no_public_address})"),
-            Err(Error::Eice(EiceError::NoPrivateAddress { .. })) => "no private address".into(),
-            Err(Error::Plan(PlanError::NoRoute { wanted, .. })) => format!("no {wanted} route"),
-            Err(Error::Plan(PlanError::NotRunning { state, .. })) => {
+            Err(Cause::Eice(EiceError::NoPrivateAddress { .. })) => "no private address".into(),
+            Err(Cause::Plan(PlanError::NoRoute { wanted, .. })) => format!("no {wanted} route"),
+            Err(Cause::Plan(PlanError::NotRunning { state, .. })) => {
                 format!("not running: {state}")
             }
             Err(other) => format!("other: {other}"),
