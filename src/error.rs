@@ -1,8 +1,11 @@
-//! One place that maps every failure to a message, a hint that names the
-//! fix, and an exit code:
+//! One error type for all of berth: what went wrong (its [`Cause`], the
+//! module's own error), what kind of failure that is ([`Kind`], which
+//! decides the exit code), and the hints that name the fix. The whole
+//! exit-code table is [`Kind::exit_code`]:
 //!
-//! | code | meaning |
-//! |------|---------|
+//! | code | kind |
+//! |------|------|
+//! | 1    | berth's own state or output failed (a damaged journal, an unwritable stdout) |
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
 //! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, …) |
@@ -10,12 +13,11 @@
 //! | 6    | no usable AWS credentials |
 //! | 130  | the picker was cancelled (Esc, Ctrl-C) |
 //! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit |
+//!
+//! A session's own status (the remote command's, or 128 + N for a client
+//! killed by signal N) is not an error: it passes through as it is.
 
 use std::fmt::Write as _;
-
-/// ssh's own status when it could not connect or authenticate, which berth
-/// passes through and uses itself for a connection that failed.
-pub const CONNECTION_FAILED: u8 = 255;
 
 use crate::aws::instance_connect::InstanceConnectError;
 use crate::aws::{AwsError, MAX_ATTEMPTS};
@@ -23,6 +25,7 @@ use crate::config::ConfigError;
 use crate::firewall::FirewallError;
 use crate::firewall::journal::JournalError;
 use crate::inventory::InventoryError;
+use crate::model::hint::Hint;
 use crate::model::target::TargetError;
 use crate::plan::PlanError;
 use crate::plan::copy::CopyError;
@@ -35,33 +38,109 @@ use crate::transport::TransportError;
 use crate::transport::echo::EchoError;
 use crate::transport::eice::EiceError;
 
+/// ssh's own status when it could not connect or authenticate, which berth
+/// passes through and uses itself for a connection that failed.
+pub const CONNECTION_FAILED: u8 = 255;
+
 /// How many candidates an ambiguous target's hint lists.
 const SHOWN_CANDIDATES: usize = 20;
 
+/// What kind of failure an error is: the one table of exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// berth's own state on this machine or its output failed.
+    Failed,
+    /// Bad flags, a bad target, a bad config file.
+    Usage,
+    /// Nothing matched, or several did without a terminal to pick.
+    NoMatch,
+    /// Something the connection needs is missing or wrong.
+    Prerequisite,
+    /// AWS refused or failed.
+    Aws,
+    /// No usable AWS credentials.
+    Credentials,
+    /// The operator cancelled (Esc or Ctrl-C in the picker).
+    Cancelled,
+    /// The connection itself failed.
+    ConnectionFailed,
+}
+
+impl Kind {
+    pub const fn exit_code(self) -> u8 {
+        match self {
+            Self::Failed => 1,
+            Self::Usage => 2,
+            Self::NoMatch => 3,
+            Self::Prerequisite => 4,
+            Self::Aws => 5,
+            Self::Credentials => 6,
+            // As a shell reports a command ended by Ctrl-C.
+            Self::Cancelled => 130,
+            Self::ConnectionFailed => CONNECTION_FAILED,
+        }
+    }
+}
+
+/// berth's error: a kind, its cause and the hints that name the fix
+/// (boxed: a `Result` stays small on the happy path).
+#[derive(Debug)]
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    kind: Kind,
+    source: Cause,
+    hints: Vec<String>,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.source.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0.source)
+    }
+}
+
+/// What failed: the module's own error, or one berth's use cases raise.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum Cause {
     #[error("bad target: {0}")]
-    Target(#[from] TargetError),
+    Target(TargetError),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     #[error(transparent)]
-    Inventory(#[from] InventoryError),
+    Aws(AwsError),
     #[error(transparent)]
-    Plan(#[from] PlanError),
+    Inventory(InventoryError),
     #[error(transparent)]
-    Route(#[from] RouteError),
+    Plan(PlanError),
     #[error(transparent)]
-    Exec(#[from] ExecError),
+    Route(RouteError),
     #[error(transparent)]
-    Copy(#[from] CopyError),
+    Exec(ExecError),
     #[error(transparent)]
-    Rdp(#[from] RdpError),
+    Copy(CopyError),
     #[error(transparent)]
-    Key(#[from] KeyError),
+    Rdp(RdpError),
     #[error(transparent)]
-    Transport(#[from] TransportError),
+    Key(KeyError),
     #[error(transparent)]
-    Eice(#[from] EiceError),
+    Transport(TransportError),
+    #[error(transparent)]
+    Eice(EiceError),
+    #[error(transparent)]
+    Firewall(FirewallError),
+    #[error(transparent)]
+    Echo(EchoError),
+    #[error(transparent)]
+    InstanceConnect(InstanceConnectError),
+    #[error(transparent)]
+    EphemeralKey(EphemeralKeyError),
     #[error("{what} matches {} hosts", candidates.len())]
     Ambiguous {
         what: String,
@@ -69,49 +148,153 @@ pub enum Error {
         candidates: Vec<(String, String)>,
     },
     #[error("nothing matches {what}")]
-    NoMatch { what: String, hint: String },
-    #[error("{message}")]
-    Usage { message: String, hint: String },
-    #[error(transparent)]
-    Firewall(#[from] FirewallError),
-    #[error(transparent)]
-    Echo(#[from] EchoError),
-    #[error(transparent)]
-    InstanceConnect(#[from] InstanceConnectError),
-    #[error(transparent)]
-    EphemeralKey(#[from] EphemeralKeyError),
+    NoMatch { what: String },
+    #[error("{0}")]
+    Usage(String),
     #[error("cannot write output: {0}")]
-    Output(#[from] std::io::Error),
+    Output(std::io::Error),
     /// Esc (or Ctrl-C) in the picker.
     #[error("cancelled")]
     Cancelled,
 }
 
-impl From<AwsError> for Error {
-    fn from(e: AwsError) -> Self {
-        Self::Inventory(InventoryError::Aws(e))
-    }
-}
-
 impl Error {
-    /// A reader that stopped reading (`berth ls | head`) is not a failure.
-    pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Self::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    fn new(source: Cause) -> Self {
+        let kind = source.kind();
+        let hints = source.hint().into_iter().collect();
+        Self(Box::new(Inner {
+            kind,
+            source,
+            hints,
+        }))
+    }
+
+    /// Bad input: `message`, and `hint` for the fix.
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Cause::Usage(message.into())).with_hint(hint)
+    }
+
+    /// Nothing matches `what`; `hint` says where to look.
+    pub fn no_match(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Cause::NoMatch { what: what.into() }).with_hint(hint)
+    }
+
+    /// `what` matches several hosts: each candidate's line and the target
+    /// that picks it.
+    pub fn ambiguous(what: impl Into<String>, candidates: Vec<(String, String)>) -> Self {
+        Self::new(Cause::Ambiguous {
+            what: what.into(),
+            candidates,
+        })
+    }
+
+    pub fn cancelled() -> Self {
+        Self::new(Cause::Cancelled)
+    }
+
+    /// One more hint, after those the cause gives.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.0.hints.push(hint.into());
+        self
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.0.kind
+    }
+
+    pub fn cause(&self) -> &Cause {
+        &self.0.source
+    }
+
+    pub fn into_cause(self) -> Cause {
+        self.0.source
+    }
+
+    /// What to do next, with real names filled in, in order.
+    pub fn hints(&self) -> &[String] {
+        &self.0.hints
     }
 
     pub fn exit_code(&self) -> u8 {
+        self.0.kind.exit_code()
+    }
+
+    /// A reader that stopped reading (`berth ls | head`) is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(&self.0.source, Cause::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<Cause> for Error {
+    fn from(cause: Cause) -> Self {
+        Self::new(cause)
+    }
+}
+
+/// `From` each module's error, so `?` works everywhere.
+macro_rules! caused_by {
+    ($($error:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$error> for Error {
+            fn from(e: $error) -> Self {
+                Self::new(Cause::$variant(e))
+            }
+        })*
+    };
+}
+
+caused_by! {
+    TargetError => Target,
+    ConfigError => Config,
+    AwsError => Aws,
+    PlanError => Plan,
+    RouteError => Route,
+    ExecError => Exec,
+    CopyError => Copy,
+    RdpError => Rdp,
+    KeyError => Key,
+    TransportError => Transport,
+    EiceError => Eice,
+    EchoError => Echo,
+    EphemeralKeyError => EphemeralKey,
+    std::io::Error => Output,
+}
+
+// An AWS failure is AWS's, whichever service met it.
+impl From<InventoryError> for Error {
+    fn from(e: InventoryError) -> Self {
+        match e {
+            InventoryError::Aws(e) => e.into(),
+            e => Self::new(Cause::Inventory(e)),
+        }
+    }
+}
+
+impl From<FirewallError> for Error {
+    fn from(e: FirewallError) -> Self {
+        match e {
+            FirewallError::Aws(e) => e.into(),
+            e => Self::new(Cause::Firewall(e)),
+        }
+    }
+}
+
+impl From<InstanceConnectError> for Error {
+    fn from(e: InstanceConnectError) -> Self {
+        match e {
+            InstanceConnectError::Aws(e) => e.into(),
+            e => Self::new(Cause::InstanceConnect(e)),
+        }
+    }
+}
+
+impl Cause {
+    /// The kind of failure: every exit code but a session's own is decided
+    /// here.
+    pub fn kind(&self) -> Kind {
         match self {
-            Self::Key(e) => e.exit_code(),
-            Self::Target(_)
-            | Self::Config(_)
-            | Self::Usage { .. }
-            | Self::Copy(_)
-            | Self::Firewall(FirewallError::NotOneAddress(_))
-            | Self::Inventory(InventoryError::Aws(AwsError::NoRegion)) => 2,
-            Self::Inventory(InventoryError::Aws(AwsError::Credentials { .. })) => 6,
-            Self::Firewall(FirewallError::Aws(e))
-            | Self::InstanceConnect(InstanceConnectError::Aws(e)) => {
-                Self::from(e.clone()).exit_code()
+            Self::Aws(AwsError::Credentials { .. }) | Self::Eice(EiceError::Credentials(_)) => {
+                Kind::Credentials
             }
             // An instance that stopped since berth looked counts as one
             // that was stopped then (Plan's NotRunning).
@@ -121,32 +304,60 @@ impl Error {
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
+            | Self::Eice(
+                EiceError::NoEndpoint { .. }
+                | EiceError::NoPrivateAddress { .. }
+                | EiceError::NoFipsName { .. }
+                | EiceError::Listen { .. },
+            )
             // berth's own state on this machine is a prerequisite too.
             | Self::Firewall(
                 FirewallError::NoGroup(_) | FirewallError::Journal(JournalError::Io { .. }),
             )
             | Self::EphemeralKey(EphemeralKeyError::Io { .. })
-            | Self::InstanceConnect(InstanceConnectError::NotRunning { .. }) => 4,
-            Self::Inventory(InventoryError::Aws(_)) | Self::InstanceConnect(_) => 5,
+            | Self::Key(KeyError::NeedsPassphrase(_))
+            | Self::InstanceConnect(InstanceConnectError::NotRunning { .. }) => Kind::Prerequisite,
+            Self::Target(_)
+            | Self::Config(_)
+            | Self::Usage(_)
+            | Self::Copy(_)
+            | Self::Aws(AwsError::NoRegion)
+            | Self::Firewall(FirewallError::NotOneAddress(_))
+            | Self::Eice(EiceError::BadBaseUrl { .. }) | Self::Key(_) => Kind::Usage,
+            Self::Aws(_)
+            | Self::InstanceConnect(_)
+            | Self::Firewall(FirewallError::Aws(_))
+            | Self::Inventory(InventoryError::Aws(_))
+            | Self::Eice(
+                EiceError::Signing(_)
+                | EiceError::Refused { .. }
+                | EiceError::Unreachable { .. }
+                | EiceError::Proxy { .. }
+                | EiceError::Closed { .. }
+                | EiceError::Broken(_),
+            ) => Kind::Aws,
             Self::Inventory(
                 InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. },
             )
             | Self::Ambiguous { .. }
             | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
-            | Self::NoMatch { .. } => 3,
-            Self::Eice(e) => e.exit_code(),
+            | Self::NoMatch { .. } => Kind::NoMatch,
+            // The session ran and its connection ended, as ssh's own 255.
+            Self::Eice(EiceError::BrokeMidSession { .. } | EiceError::TimeLimit { .. }) => {
+                Kind::ConnectionFailed
+            }
             Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. }))
             | Self::EphemeralKey(EphemeralKeyError::Generate(_))
-            | Self::Output(_) => 1,
-            // As a shell reports a command ended by Ctrl-C.
-            Self::Cancelled => 130,
+            | Self::Output(_) => Kind::Failed,
+            Self::Cancelled => Kind::Cancelled,
         }
     }
+}
 
-    /// What to do next, with real names filled in.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for Cause {
+    fn hint(&self) -> Option<String> {
         match self {
-            Self::Target(e) => Some(e.hint().to_owned()),
+            Self::Target(e) => e.hint(),
             Self::Config(ConfigError::Environment { var, .. }) => Some(format!(
                 "fix or unset {var}; `berth config --help` says how flags, variables and the \
                  config file combine"
@@ -160,15 +371,17 @@ impl Error {
                  `berth config` shows what is in effect",
                 e.path().map(|p| p.display().to_string()).unwrap_or_default()
             )),
-            Self::Key(e) => Some(e.hint()),
+            Self::Aws(e) | Self::Firewall(FirewallError::Aws(e)) => aws_hint(e),
             Self::Inventory(e) => inventory_hint(e),
-            Self::Plan(e) => Some(e.hint()),
-            Self::Route(e) => Some(e.hint()),
-            Self::Exec(e) => Some(e.hint()),
-            Self::Copy(e) => Some(e.hint()),
-            Self::Rdp(e) => Some(e.hint()),
-            Self::Transport(e) => Some(e.hint()),
-            Self::Eice(e) => Some(e.hint()),
+            Self::Key(e) => e.hint(),
+            Self::Plan(e) => e.hint(),
+            Self::Route(e) => e.hint(),
+            Self::Exec(e) => e.hint(),
+            Self::Copy(e) => e.hint(),
+            Self::Rdp(e) => e.hint(),
+            Self::Transport(e) => e.hint(),
+            Self::Eice(e) => e.hint(),
+            Self::InstanceConnect(e) => e.hint(),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
                 for (label, target) in candidates.iter().take(SHOWN_CANDIDATES) {
@@ -186,7 +399,6 @@ impl Error {
                 );
                 Some(hint)
             }
-            Self::NoMatch { hint, .. } | Self::Usage { hint, .. } => Some(hint.clone()),
             Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. })) => Some(
                 "the file lists security-group rules berth added; fix it by hand or remove the rules it names, then delete it".to_owned(),
             ),
@@ -203,12 +415,7 @@ impl Error {
             Self::Firewall(FirewallError::NoGroup(_)) => Some(
                 "the instance has no security group: add one, or connect another way".to_owned(),
             ),
-            Self::Firewall(FirewallError::Aws(e)) => inventory_hint(&InventoryError::Aws(e.clone())),
             Self::Echo(_) => Some("pass your address with --from CIDR instead".to_owned()),
-            Self::InstanceConnect(InstanceConnectError::Aws(e)) => {
-                inventory_hint(&InventoryError::Aws(e.clone()))
-            }
-            Self::InstanceConnect(e) => e.hint(),
             Self::EphemeralKey(EphemeralKeyError::Io { path, .. }) => Some(format!(
                 "berth writes one-time keys under $XDG_RUNTIME_DIR/berth, else its state directory \
                  ($XDG_STATE_HOME/berth, else ~/.local/state/berth): make {} a directory of yours \
@@ -218,7 +425,7 @@ impl Error {
             Self::EphemeralKey(EphemeralKeyError::Generate(_)) => {
                 Some("run berth again; if it persists, report a bug".to_owned())
             }
-            Self::Output(_) | Self::Cancelled => None,
+            Self::NoMatch { .. } | Self::Usage(_) | Self::Output(_) | Self::Cancelled => None,
         }
     }
 }
@@ -256,11 +463,17 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
             Some(format!("clusters that exist: {}", existing.join(", ")))
         }
         InventoryError::NotFound { hint, .. } => Some(hint.clone()),
-        InventoryError::Aws(AwsError::NoRegion) => Some(
+        InventoryError::Aws(e) => aws_hint(e),
+    }
+}
+
+fn aws_hint(e: &AwsError) -> Option<String> {
+    match e {
+        AwsError::NoRegion => Some(
             "pass --region, set AWS_REGION (or BERTH_REGION), or set `region` in berth's config file or in your profile in ~/.aws/config"
                 .to_owned(),
         ),
-        InventoryError::Aws(AwsError::Credentials { profile, .. }) => Some(match profile {
+        AwsError::Credentials { profile, .. } => Some(match profile {
             Some(p) => format!(
                 "log in with `aws sso login --profile {p}`, or fix the profile's credentials in ~/.aws"
             ),
@@ -268,16 +481,16 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
                      `aws configure`"
                 .to_owned(),
         }),
-        InventoryError::Aws(AwsError::Unreachable { .. }) => Some(format!(
+        AwsError::Unreachable { .. } => Some(format!(
             "berth tried {MAX_ATTEMPTS} times; check the network, --region and --endpoint-url / \
              AWS_ENDPOINT_URL"
         )),
-        InventoryError::Aws(AwsError::TimedOut { .. }) => Some(
+        AwsError::TimedOut { .. } => Some(
             "check the network and --endpoint-url / AWS_ENDPOINT_URL, or allow more time with \
              --aws-timeout (e.g. --aws-timeout 1m)"
                 .to_owned(),
         ),
-        InventoryError::Aws(AwsError::Service { code, .. })
+        AwsError::Service { code, .. }
             if THROTTLING.contains(&code.as_str()) =>
         {
             Some(format!(
@@ -285,7 +498,7 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
                  share its rate limit): wait a minute and run berth again"
             ))
         }
-        InventoryError::Aws(AwsError::Service { code, .. })
+        AwsError::Service { code, .. }
             if SERVER_ERRORS.contains(&code.as_str()) =>
         {
             Some(format!(
@@ -293,7 +506,7 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
                  minute, and see the AWS Health Dashboard if it persists"
             ))
         }
-        InventoryError::Aws(AwsError::Other { detail, .. })
+        AwsError::Other { detail, .. }
             if detail.contains("response") || detail.contains("body") =>
         {
             Some(format!(
@@ -301,7 +514,7 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
                  again, and check any proxy between you and AWS"
             ))
         }
-        InventoryError::Aws(AwsError::Service { code, .. })
+        AwsError::Service { code, .. }
             if code.contains("AccessDenied") || code.contains("UnauthorizedOperation") =>
         {
             Some(
@@ -310,7 +523,7 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
                     .to_owned(),
             )
         }
-        InventoryError::Aws(_) => None,
+        _ => None,
     }
 }
 
@@ -322,13 +535,7 @@ mod tests {
     fn exit_codes_follow_the_table() {
         let table: Vec<(Error, u8)> = vec![
             (TargetError::Empty.into(), 2),
-            (
-                Error::Ambiguous {
-                    what: "cluster prod".into(),
-                    candidates: vec![],
-                },
-                3,
-            ),
+            (Error::ambiguous("cluster prod", vec![]), 3),
             (
                 InventoryError::UnknownCluster {
                     cluster: "x".into(),
@@ -395,10 +602,81 @@ mod tests {
                 .into(),
                 6,
             ),
+            (
+                EiceError::NoEndpoint {
+                    instance_id: "i-1".into(),
+                    vpc_id: Some("vpc-a".into()),
+                    subnet_id: None,
+                    no_public_address: true,
+                }
+                .into(),
+                4,
+            ),
+            (
+                EiceError::BrokeMidSession {
+                    endpoint_id: "eice-1".into(),
+                    target: "10.0.0.1:22".into(),
+                    carried: crate::transport::eice::Carried {
+                        sent: 4,
+                        received: 5,
+                    },
+                }
+                .into(),
+                255,
+            ),
+            (KeyError::NeedsPassphrase("/k".into()).into(), 4),
+            (KeyError::Missing("/k".into()).into(), 2),
         ];
         for (error, code) in table {
             assert_eq!(error.exit_code(), code, "{error}");
         }
+    }
+
+    #[test]
+    fn every_kind_has_its_code() {
+        let table = [
+            (Kind::Failed, 1),
+            (Kind::Usage, 2),
+            (Kind::NoMatch, 3),
+            (Kind::Prerequisite, 4),
+            (Kind::Aws, 5),
+            (Kind::Credentials, 6),
+            (Kind::Cancelled, 130),
+            (Kind::ConnectionFailed, 255),
+        ];
+        for (kind, code) in table {
+            assert_eq!(kind.exit_code(), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn aws_errors_are_their_own_kind_whichever_module_met_them() {
+        let denied = || AwsError::Service {
+            operation: "ec2:AuthorizeSecurityGroupIngress",
+            code: "UnauthorizedOperation".into(),
+            message: String::new(),
+        };
+        for error in [
+            Error::from(InventoryError::Aws(denied())),
+            Error::from(FirewallError::Aws(denied())),
+            Error::from(InstanceConnectError::Aws(denied())),
+        ] {
+            assert!(matches!(error.cause(), Cause::Aws(_)), "{error:?}");
+            assert_eq!(error.kind(), Kind::Aws);
+            assert!(error.hints()[0].contains("your role lacks this permission"));
+        }
+    }
+
+    #[test]
+    fn usage_errors_carry_their_message_and_hint() {
+        let e = Error::usage("no such thing", "try --help").with_hint("or read the man page");
+        assert_eq!(e.to_string(), "no such thing");
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.hints(), ["try --help", "or read the man page"]);
+        let nothing = Error::no_match("cluster prod", "`berth ls prod` lists its hosts");
+        assert_eq!(nothing.to_string(), "nothing matches cluster prod");
+        assert_eq!(nothing.exit_code(), 3);
+        assert_eq!(Error::cancelled().exit_code(), 130);
     }
 
     #[test]
@@ -409,10 +687,7 @@ mod tests {
             existing: vec!["prod".into(), "edge".into()],
         }
         .into();
-        assert_eq!(
-            unknown.hint().as_deref(),
-            Some("clusters that exist: prod, edge")
-        );
+        assert_eq!(unknown.hints(), ["clusters that exist: prod, edge"]);
         let creds: Error = AwsError::Credentials {
             profile: Some("prod".into()),
             detail: String::new(),
@@ -420,8 +695,9 @@ mod tests {
         .into();
         assert!(
             creds
-                .hint()
-                .is_some_and(|h| h.contains("aws sso login --profile prod"))
+                .hints()
+                .iter()
+                .any(|h| h.contains("aws sso login --profile prod"))
         );
     }
 }

@@ -57,7 +57,7 @@ pub fn run(cli: &Cli) -> ExitCode {
 
 fn report(e: &Error, palette: ui::render::Palette) {
     eprintln!("{} {e}", palette.error("berth: error:"));
-    if let Some(hint) = e.hint() {
+    for hint in e.hints() {
         eprintln!("  {} {hint}", palette.hint("hint:"));
     }
 }

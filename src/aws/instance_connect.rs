@@ -96,9 +96,11 @@ impl InstanceConnectError {
             _ => Self::Aws(error),
         }
     }
+}
 
+impl crate::model::hint::Hint for InstanceConnectError {
     /// The next step, with the real names filled in.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Self::AccessDenied { instance_id, .. } => format!(
                 "your IAM identity needs `{SEND_ACTION}` on arn:aws:ec2:REGION:ACCOUNT:instance/{instance_id} \
@@ -161,6 +163,7 @@ impl Aws {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hint::Hint as _;
 
     fn service(code: &str) -> AwsError {
         AwsError::Service {

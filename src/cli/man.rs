@@ -20,9 +20,11 @@ pub fn write(command: Option<&str>, dir: Option<&Path>, out: &mut dyn Write) -> 
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir)
             .and_then(|()| clap_mangen::generate_to(berth.clone(), dir))
-            .map_err(|e| Error::Usage {
-                message: format!("cannot write the man pages into {}: {e}", dir.display()),
-                hint: "give --dir a folder you can write to".to_owned(),
+            .map_err(|e| {
+                Error::usage(
+                    format!("cannot write the man pages into {}: {e}", dir.display()),
+                    "give --dir a folder you can write to".to_owned(),
+                )
             })?;
         let mut pages: Vec<_> = std::fs::read_dir(dir)?
             .filter_map(Result::ok)
@@ -41,12 +43,10 @@ pub fn write(command: Option<&str>, dir: Option<&Path>, out: &mut dyn Write) -> 
     }
     let page = match command {
         None => berth,
-        Some(name) => berth
-            .find_subcommand(name)
-            .cloned()
-            .ok_or_else(|| Error::Usage {
-                message: format!("berth has no command `{name}`"),
-                hint: format!(
+        Some(name) => berth.find_subcommand(name).cloned().ok_or_else(|| {
+            Error::usage(
+                format!("berth has no command `{name}`"),
+                format!(
                     "one of: {}",
                     berth
                         .get_subcommands()
@@ -55,7 +55,8 @@ pub fn write(command: Option<&str>, dir: Option<&Path>, out: &mut dyn Write) -> 
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            })?,
+            )
+        })?,
     };
     clap_mangen::Man::new(page).render(out)?;
     Ok(())

@@ -61,12 +61,11 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
 
     if args.fix {
         let Some(cidr) = from else {
-            return Err(Error::Usage {
-                message: "--fix needs your address".to_owned(),
-                hint:
-                    "pass --from YOUR-ADDRESS/32, set `from` in the config file, or use --detect-ip"
-                        .to_owned(),
-            });
+            return Err(Error::usage(
+                "--fix needs your address".to_owned(),
+                "pass --from YOUR-ADDRESS/32, set `from` in the config file, or use --detect-ip"
+                    .to_owned(),
+            ));
         };
         if needs_group_fix(&report) {
             let group = first_group(&host)?;

@@ -92,8 +92,10 @@ pub fn one_time_key_dir(ctx: &Context) -> Result<PathBuf, Error> {
         .as_ref()
         .map(|d| d.join("berth"))
         .or_else(|| settings.state_dir.clone())
-        .ok_or_else(|| Error::Usage {
-            message: "no directory to write a one-time SSH key to".to_owned(),
-            hint: "set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME".to_owned(),
+        .ok_or_else(|| {
+            Error::usage(
+                "no directory to write a one-time SSH key to".to_owned(),
+                "set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME".to_owned(),
+            )
         })
 }

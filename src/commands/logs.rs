@@ -32,9 +32,11 @@ struct Collected {
 
 pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
-    std::fs::create_dir_all(&args.output_dir).map_err(|e| Error::Usage {
-        message: format!("cannot create {}: {e}", args.output_dir.display()),
-        hint: "give --output-dir a writable directory".to_owned(),
+    std::fs::create_dir_all(&args.output_dir).map_err(|e| {
+        Error::usage(
+            format!("cannot create {}: {e}", args.output_dir.display()),
+            "give --output-dir a writable directory".to_owned(),
+        )
     })?;
     let spec = FleetRun {
         jobs: args.jobs,
@@ -67,9 +69,11 @@ pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<
                         let path = args
                             .output_dir
                             .join(logs::archive_name(host.name(), host.instance_id()));
-                        std::fs::write(&path, &finished.stdout).map_err(|e| Error::Usage {
-                            message: format!("cannot write {}: {e}", path.display()),
-                            hint: "give --output-dir a writable directory".to_owned(),
+                        std::fs::write(&path, &finished.stdout).map_err(|e| {
+                            Error::usage(
+                                format!("cannot write {}: {e}", path.display()),
+                                "give --output-dir a writable directory".to_owned(),
+                            )
                         })?;
                         collected.archive = Some(path);
                     }

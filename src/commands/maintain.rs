@@ -29,13 +29,13 @@ const POLL_EVERY: Duration = Duration::from_secs(2);
 pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
     if let Some(host) = hosts.iter().find(|h| h.container_instance.is_none()) {
-        return Err(Error::Usage {
-            message: format!(
+        return Err(Error::usage(
+            format!(
                 "{} is not a container instance: ECS cannot drain it",
                 host.label()
             ),
-            hint: "name a cluster, a service or CLUSTER/… hosts".to_owned(),
-        });
+            "name a cluster, a service or CLUSTER/… hosts".to_owned(),
+        ));
     }
     let spec = FleetRun {
         jobs: args.batch,
@@ -205,13 +205,13 @@ async fn set_state(ctx: &Context, aws: &Aws, hosts: &[Host], status: &str) -> Re
         .await?;
     match failures.first() {
         None => Ok(()),
-        Some((arn, reason)) => Err(Error::Usage {
-            message: format!("ECS would not set {arn} {status}: {reason}"),
-            hint: format!(
+        Some((arn, reason)) => Err(Error::usage(
+            format!("ECS would not set {arn} {status}: {reason}"),
+            format!(
                 "check it with `aws ecs describe-container-instances --cluster {cluster} \
                  --container-instances {arn}`"
             ),
-        }),
+        )),
     }
 }
 

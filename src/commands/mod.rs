@@ -37,6 +37,7 @@ use crate::firewall::{self, journal::Journal};
 use crate::inventory::cache::AmiCache;
 use crate::inventory::host_cache::{self, HostCache};
 use crate::inventory::{HostFilter, Inventory, InventoryError};
+use crate::model::hint::Hint as _;
 use crate::model::host::Host;
 use crate::model::os::Login;
 use crate::model::target;
@@ -142,9 +143,11 @@ impl Context {
             .state_dir
             .as_deref()
             .map(Journal::new)
-            .ok_or_else(|| Error::Usage {
-                message: "no state directory for the journal of temporary rules".to_owned(),
-                hint: "set HOME or XDG_STATE_HOME".to_owned(),
+            .ok_or_else(|| {
+                Error::usage(
+                    "no state directory for the journal of temporary rules".to_owned(),
+                    "set HOME or XDG_STATE_HOME".to_owned(),
+                )
             })
     }
 
@@ -247,13 +250,13 @@ pub async fn find_hosts(
     filters: &FilterArgs,
 ) -> Result<Vec<Host>, Error> {
     if let (Target::Instance { instance_id }, Some(status)) = (&query.target, filters.status) {
-        return Err(Error::Usage {
-            message: format!(
+        return Err(Error::usage(
+            format!(
                 "--status {} needs a cluster target; {instance_id} names an instance",
                 status.as_str()
             ),
-            hint: format!("write the target as CLUSTER/{instance_id}"),
-        });
+            format!("write the target as CLUSTER/{instance_id}"),
+        ));
     }
     let filter = HostFilter::from(filters);
     let status = filters.status.map(InstanceStatus::as_str);
@@ -272,10 +275,7 @@ pub async fn find_hosts(
                 InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. }
             ) && let Some(hint) = other_account(inventory, query).await
             {
-                return Err(Error::NoMatch {
-                    what: format!("{} ({e})", query.target),
-                    hint,
-                });
+                return Err(Error::no_match(format!("{} ({e})", query.target), hint));
             }
             return Err(e.into());
         }
@@ -295,10 +295,7 @@ pub async fn find_hosts(
                 _ => "check the target with `berth ls`".to_owned(),
             }
         };
-        return Err(Error::NoMatch {
-            what: query.target.to_string(),
-            hint,
-        });
+        return Err(Error::no_match(query.target.to_string(), hint));
     }
     Ok(hosts)
 }
@@ -335,10 +332,10 @@ pub fn pick_one(
     first: bool,
 ) -> Result<Host, Error> {
     if hosts.is_empty() {
-        return Err(Error::NoMatch {
-            what: query.target.to_string(),
-            hint: "check the target with `berth ls`".to_owned(),
-        });
+        return Err(Error::no_match(
+            query.target.to_string(),
+            "check the target with `berth ls`".to_owned(),
+        ));
     }
     // Hosts one can log in to and that are not being drained come first, so
     // `--first` and the picker's default are the sensible choice.
@@ -368,13 +365,13 @@ pub fn pick_one(
     if let Some(i) = choose(ctx, &prompt, Some(&header), &lines, &what)? {
         return Ok(hosts.remove(i));
     }
-    Err(Error::Ambiguous {
-        what: query.target.to_string(),
-        candidates: hosts
+    Err(Error::ambiguous(
+        query.target.to_string(),
+        hosts
             .iter()
             .map(|h| (h.label(), precise_target(h)))
             .collect(),
-    })
+    ))
 }
 
 /// One of `rows`, chosen as `BERTH_PICKER` says (`first`, a chooser
@@ -399,11 +396,11 @@ pub fn choose(
     };
     match picker::choose(&chooser, &offer)? {
         picker::Choice::Picked(i) => Ok(Some(i)),
-        picker::Choice::Cancelled => Err(Error::Cancelled),
-        picker::Choice::NothingChosen => Err(Error::NoMatch {
-            what: what.to_owned(),
-            hint: "nothing was picked".to_owned(),
-        }),
+        picker::Choice::Cancelled => Err(Error::cancelled()),
+        picker::Choice::NothingChosen => Err(Error::no_match(
+            what.to_owned(),
+            "nothing was picked".to_owned(),
+        )),
         picker::Choice::NoTerminal => Ok(None),
     }
 }
@@ -424,14 +421,14 @@ pub fn target_query(ctx: &Context, target: &str) -> Result<TargetQuery, Error> {
     }
     match &ctx.settings.cluster {
         Some(cluster) => Ok(target::parse(cluster)?),
-        None => Err(Error::Usage {
-            message: "the target is empty, and there is no default cluster".to_owned(),
-            hint: format!(
+        None => Err(Error::usage(
+            "the target is empty, and there is no default cluster".to_owned(),
+            format!(
                 "{}; or set a default cluster: `cluster = \"NAME\"` in the config file, or \
                  BERTH_CLUSTER",
-                target::TargetError::Empty.hint()
+                target::TargetError::Empty.hint().unwrap_or_default()
             ),
-        }),
+        )),
     }
 }
 

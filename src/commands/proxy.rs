@@ -119,10 +119,10 @@ fn proxy_error(e: ProxyError) -> Error {
 pub fn refuse_ssh_options(options: &ConnectOptions, what: &str) -> Result<(), Error> {
     match options.ssh_options.first() {
         None => Ok(()),
-        Some(first) => Err(Error::Usage {
-            message: format!("-o {first} is an ssh option, and {what}, starting no ssh"),
-            hint: "drop -o, or go through a bastion (--via bastion), whose ssh takes it".to_owned(),
-        }),
+        Some(first) => Err(Error::usage(
+            format!("-o {first} is an ssh option, and {what}, starting no ssh"),
+            "drop -o, or go through a bastion (--via bastion), whose ssh takes it".to_owned(),
+        )),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::aws::Aws;
 use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
+use crate::model::hint::Hint as _;
 use crate::model::host::Host;
 use crate::model::os::Login;
 use crate::model::route::{Bastion, Route};
@@ -176,9 +177,11 @@ async fn bastion_tunnel(
     bastion: &Bastion,
     host: &Host,
 ) -> Result<(Tunnel, Option<InstanceConnectPush>), Error> {
-    let address = host.ec2.private_ip.clone().ok_or_else(|| Error::Usage {
-        message: format!("{} has no private address to tunnel to", host.instance_id()),
-        hint: "connect to its public address with `--via public`".to_owned(),
+    let address = host.ec2.private_ip.clone().ok_or_else(|| {
+        Error::usage(
+            format!("{} has no private address to tunnel to", host.instance_id()),
+            "connect to its public address with `--via public`".to_owned(),
+        )
     })?;
     let local_port = transport::tunnel::local_port_for(host.instance_id())?;
     let port = args.port.unwrap_or(Protocol::Rdp.default_port());
@@ -292,9 +295,11 @@ fn load_key(path: &Path, args: &RdpArgs) -> Result<RsaKey, Error> {
 
 /// The passphrase is the file's first line.
 fn read_passphrase_file(file: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let bytes = Zeroizing::new(std::fs::read(file).map_err(|e| Error::Usage {
-        message: format!("cannot read --passphrase-file {}: {e}", file.display()),
-        hint: "give a readable file whose first line is the passphrase".to_owned(),
+    let bytes = Zeroizing::new(std::fs::read(file).map_err(|e| {
+        Error::usage(
+            format!("cannot read --passphrase-file {}: {e}", file.display()),
+            "give a readable file whose first line is the passphrase".to_owned(),
+        )
     })?);
     let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -476,9 +481,11 @@ impl HeldTunnel {
 
 /// The `.rdp` file holds no secret; its directory is made private anyway.
 fn write_rdp_file(path: &Path, text: &str) -> Result<(), Error> {
-    let usage = |e: std::io::Error| Error::Usage {
-        message: format!("cannot write {}: {e}", path.display()),
-        hint: "give --rdp-file a path in a writable directory".to_owned(),
+    let usage = |e: std::io::Error| {
+        Error::usage(
+            format!("cannot write {}: {e}", path.display()),
+            "give --rdp-file a path in a writable directory".to_owned(),
+        )
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()

@@ -72,13 +72,13 @@ pub fn requested_via(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Resul
     match (&connect.bastion, connect.via) {
         (None, _) => Ok(effective_via(ctx, connect, host)),
         (Some(_), None | Some(Via::Auto | Via::Bastion | Via::InstanceConnect)) => Ok(Via::Bastion),
-        (Some(bastion), Some(other)) => Err(Error::Usage {
-            message: format!(
+        (Some(bastion), Some(other)) => Err(Error::usage(
+            format!(
                 "--bastion {bastion} goes through a bastion, but --via {} asks for another route",
                 other.name()
             ),
-            hint: "drop one of them".to_owned(),
-        }),
+            "drop one of them".to_owned(),
+        )),
     }
 }
 
@@ -222,13 +222,13 @@ async fn resolve_bastion(
     let mut named = ctx.phase("bastion", inventory.named(name)).await?;
     inventory.save();
     if named.len() > 1 {
-        return Err(Error::Ambiguous {
-            what: format!("bastion `{name}` (Name tag)"),
-            candidates: named
+        return Err(Error::ambiguous(
+            format!("bastion `{name}` (Name tag)"),
+            named
                 .iter()
                 .map(|h| (h.label(), h.instance_id().to_owned()))
                 .collect(),
-        });
+        ));
     }
     if let Some(host) = named.pop() {
         return Ok(BastionMachine::Instance(Box::new(host)));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{ConnectArgs, Engine, OutputFormat, RunArgs};
-use crate::error::Error;
+use crate::error::{Cause, Error};
 use futures::StreamExt;
 
 use crate::aws::Aws;
@@ -131,10 +131,10 @@ pub async fn run_collecting<'h>(
             Ok((plan, _)) => jobs.push((host, plan)),
             // Nothing about one host stops the others; AWS and usage
             // errors are not about one host.
-            Err(e @ (Error::Plan(_) | Error::Route(_) | Error::Key(_))) => {
-                let reason = match e.hint() {
-                    Some(hint) => format!("{e} ({hint})"),
-                    None => e.to_string(),
+            Err(e) if matches!(e.cause(), Cause::Plan(_) | Cause::Route(_) | Cause::Key(_)) => {
+                let reason = match e.hints() {
+                    [] => e.to_string(),
+                    hints => format!("{e} ({})", hints.join("; ")),
                 };
                 unplanned.push((host, Err(reason)));
             }

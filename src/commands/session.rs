@@ -35,11 +35,11 @@ pub async fn open(
     port: u16,
 ) -> Result<Option<OpenedRule>, Error> {
     let Some(cidr) = from else {
-        return Err(Error::Usage {
-            message: "--open needs your address".to_owned(),
-            hint: "pass --from YOUR-ADDRESS/32, set `from` in the config file, or use --detect-ip"
+        return Err(Error::usage(
+            "--open needs your address".to_owned(),
+            "pass --from YOUR-ADDRESS/32, set `from` in the config file, or use --detect-ip"
                 .to_owned(),
-        });
+        ));
     };
     let group = first_group(host)?;
     let journal = ctx.journal()?;

@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use crate::cli::{OutputFormat, ShowArgs};
-use crate::error::Error;
+use crate::error::{Cause, Error};
+use crate::model::hint::Hint as _;
 use crate::model::os::Login;
 use crate::ui::render::{self, HostRow, Problem, ShowReport};
 
@@ -79,14 +80,14 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
 /// What cannot be planned is shown as the problem; AWS and usage errors
 /// still end the command.
 fn problem(e: Error, command: &'static str) -> Result<Problem, Error> {
-    match e {
-        Error::Plan(e) => Ok(Problem::from(&e)),
-        Error::Rdp(e) => Ok(Problem::from(&e)),
-        Error::Route(e) => Ok(Problem {
+    match e.cause() {
+        Cause::Plan(e) => Ok(Problem::from(e)),
+        Cause::Rdp(e) => Ok(Problem::from(e)),
+        Cause::Route(e) => Ok(Problem {
             command,
             error: e.to_string(),
-            hint: e.hint(),
+            hint: e.hint().unwrap_or_default(),
         }),
-        other => Err(other),
+        _ => Err(e),
     }
 }

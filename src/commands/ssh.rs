@@ -57,13 +57,10 @@ pub async fn prepare(
     args: &SshArgs,
 ) -> Result<(Host, Aws, Plan, RouteChoice), Error> {
     if let (Some(file), Some(Via::InstanceConnect)) = (&args.connect.identity, args.connect.via) {
-        return Err(Error::Usage {
-            message: format!(
+        return Err(Error::usage(format!(
                 "-i {} and --via instance-connect both choose the key",
                 file.display()
-            ),
-            hint: "drop -i to log in with a one-time key, or drop --via instance-connect to log in with the file".to_owned(),
-        });
+            ), "drop -i to log in with a one-time key, or drop --via instance-connect to log in with the file".to_owned()));
     }
     let (host, aws) = resolve_host(ctx, &args.connect).await?;
     let extras = SshExtras {

@@ -103,10 +103,10 @@ async fn snapshot(ctx: &Context, cluster: &str, via: Option<Via>) -> Result<Stri
         selector: None,
     } = &query.target
     else {
-        return Err(Error::Usage {
-            message: format!("--hosts takes a cluster, not `{cluster}`"),
-            hint: "name the cluster whose hosts to write, e.g. --hosts prod".to_owned(),
-        });
+        return Err(Error::usage(
+            format!("--hosts takes a cluster, not `{cluster}`"),
+            "name the cluster whose hosts to write, e.g. --hosts prod".to_owned(),
+        ));
     };
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let hosts = find_hosts(ctx, &inventory, &query, &FilterArgs::default()).await?;
@@ -235,9 +235,11 @@ fn snapshot_dir(ctx: &Context) -> Result<PathBuf, Error> {
         .state_dir
         .as_ref()
         .map(|d| d.join(SNAPSHOT_DIR))
-        .ok_or_else(|| Error::Usage {
-            message: "no state directory for the ssh config snapshots".to_owned(),
-            hint: "set HOME or XDG_STATE_HOME".to_owned(),
+        .ok_or_else(|| {
+            Error::usage(
+                "no state directory for the ssh config snapshots".to_owned(),
+                "set HOME or XDG_STATE_HOME".to_owned(),
+            )
         })
 }
 
@@ -248,18 +250,20 @@ fn ssh_config_path(ctx: &Context, args: &SshConfigArgs) -> Result<PathBuf, Error
         .file
         .clone()
         .or_else(|| ctx.settings.home.as_ref().map(|h| h.join(".ssh/config")))
-        .ok_or_else(|| Error::Usage {
-            message: "no home directory to find ~/.ssh/config in".to_owned(),
-            hint: "set HOME, or name the file with --file".to_owned(),
+        .ok_or_else(|| {
+            Error::usage(
+                "no home directory to find ~/.ssh/config in".to_owned(),
+                "set HOME, or name the file with --file".to_owned(),
+            )
         })?;
     Ok(fs::canonicalize(&path).unwrap_or(path))
 }
 
 fn write_error(path: &Path, e: &std::io::Error) -> Error {
-    Error::Usage {
-        message: format!("cannot write {}: {e}", path.display()),
-        hint: "check the directory's permissions, or name another file with --file".to_owned(),
-    }
+    Error::usage(
+        format!("cannot write {}: {e}", path.display()),
+        "check the directory's permissions, or name another file with --file".to_owned(),
+    )
 }
 
 /// Writes through a temporary file and a rename, mode 0600 (ssh refuses a

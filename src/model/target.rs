@@ -111,9 +111,9 @@ fn shown(input: &str) -> String {
     format!("{head}… ({} characters)", input.chars().count())
 }
 
-impl TargetError {
-    pub fn hint(&self) -> &'static str {
-        match self {
+impl crate::model::hint::Hint for TargetError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::ArnWithoutCluster(_) => {
                 "write it as CLUSTER/ID (for a task: CLUSTER/task/ID) so berth knows the cluster"
             }
@@ -134,7 +134,7 @@ impl TargetError {
                 "targets look like CLUSTER, CLUSTER/NAME, CLUSTER/i-0abc…, i-0abc…, \
                  CLUSTER/task/ID, CLUSTER/service/NAME or an ECS ARN (see `berth ssh --help`)"
             }
-        }
+        }.to_owned())
     }
 }
 
@@ -374,6 +374,7 @@ impl fmt::Display for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hint::Hint as _;
 
     fn cluster(c: &str, selector: Option<Selector>) -> Target {
         Target::Cluster {
@@ -615,7 +616,9 @@ mod tests {
                         );
                         assert!(!query.target.to_string().is_empty());
                     }
-                    Err(e) => assert!(!e.to_string().is_empty() && !e.hint().is_empty()),
+                    Err(e) => assert!(
+                        !e.to_string().is_empty() && !e.hint().unwrap_or_default().is_empty()
+                    ),
                 }
             }
         }

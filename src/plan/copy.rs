@@ -18,15 +18,15 @@ pub enum CopyError {
     Forward(String),
 }
 
-impl CopyError {
-    pub fn hint(&self) -> String {
-        match self {
+impl crate::model::hint::Hint for CopyError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::Direction(_) => {
                 "write the host's side as `:PATH` (e.g. `berth cp prod/web-1 :/var/log/ecs/ecs-agent.log .`)"
                     .to_owned()
             }
             Self::Forward(_) => "give the local port, then the port on the host".to_owned(),
-        }
+        })
     }
 }
 

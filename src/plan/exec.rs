@@ -46,9 +46,9 @@ fn named(wanted: Option<&str>) -> String {
     wanted.map_or_else(String::new, |w| format!(" named `{w}`"))
 }
 
-impl ExecError {
-    pub fn hint(&self) -> String {
-        match self {
+impl crate::model::hint::Hint for ExecError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::NoContainer { present, .. } if present.is_empty() => {
                 "check the target with `berth show`; tasks on Fargate have no host to exec on"
                     .to_owned()
@@ -64,7 +64,7 @@ impl ExecError {
                 labels.join("; ")
             ),
             Self::NotRunning { .. } => "wait until it runs, or pick another container".to_owned(),
-        }
+        })
     }
 }
 
@@ -136,6 +136,7 @@ pub fn docker_exec(runtime_id: &str, command: &[String], terminal: bool) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hint::Hint as _;
     use crate::model::host::TaskContainer;
 
     fn task(arn: &str, containers: &[(&str, Option<&str>)]) -> TaskPlacement {
@@ -179,7 +180,11 @@ mod tests {
             Ok(vec!["aa".into()])
         );
         let err = candidates("h", &tasks, Some("db")).expect_err("none");
-        assert!(err.hint().contains("web, sidecar, web"), "{}", err.hint());
+        assert!(
+            err.hint().unwrap_or_default().contains("web, sidecar, web"),
+            "{}",
+            err.hint().unwrap_or_default()
+        );
         let pending = [task("arn:t/prod/2", &[("web", None)])];
         assert!(matches!(
             candidates("h", &pending, None),

@@ -243,10 +243,10 @@ pub enum PlanError {
     KeyTooOpen { path: PathBuf, mode: u32 },
 }
 
-impl PlanError {
+impl crate::model::hint::Hint for PlanError {
     /// The next step, with the real ids filled in.
-    pub fn hint(&self) -> String {
-        match self {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::Windows { instance_id } => {
                 format!("connect over RDP instead: `berth rdp {instance_id}`")
             }
@@ -287,7 +287,7 @@ impl PlanError {
                 format!("routes that exist: {}", available.join("; "))
             }
             Self::KeyTooOpen { path, .. } => format!("run `chmod 600 {}`", path.display()),
-        }
+        })
     }
 }
 

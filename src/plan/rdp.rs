@@ -251,10 +251,10 @@ fn list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-impl RdpError {
+impl crate::model::hint::Hint for RdpError {
     /// The next step, with the real ids filled in.
-    pub fn hint(&self) -> String {
-        match self {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::NotWindows { instance_id, .. } => {
                 format!("connect over SSH instead: `berth ssh {instance_id}`")
             }
@@ -266,7 +266,7 @@ impl RdpError {
                 "pass the private key with -i FILE, or save it as ~/.ssh/{key_name}.pem \
                  (or in a key_dirs directory of the config file)"
             ),
-            Self::Plan(e) => e.hint(),
+            Self::Plan(e) => return e.hint(),
             Self::PasswordNotReady {
                 instance_id,
                 launched,
@@ -286,8 +286,8 @@ impl RdpError {
                 );
                 hint
             }
-            Self::Password { source, .. } => source.hint(),
-        }
+            Self::Password { source, .. } => return source.hint(),
+        })
     }
 }
 

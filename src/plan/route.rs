@@ -101,10 +101,10 @@ pub enum RouteError {
     },
 }
 
-impl RouteError {
+impl crate::model::hint::Hint for RouteError {
     /// The next step, with the real ids filled in.
-    pub fn hint(&self) -> String {
-        match self {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::NoneWorks { vpc_id, .. } | Self::NoBastion { vpc_id, .. } => {
                 let vpc = vpc_id.as_deref().unwrap_or("its VPC");
                 format!(
@@ -121,7 +121,7 @@ impl RouteError {
             Self::NoPrivateAddress { .. } => {
                 "connect to its public address with `--via public`".to_owned()
             }
-        }
+        })
     }
 }
 
@@ -358,6 +358,7 @@ pub fn no_bastion_reason(vpc_id: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hint::Hint as _;
     use crate::model::host::example_host;
     use crate::model::route::BastionMachine;
 
@@ -507,16 +508,26 @@ mod tests {
             message.contains("no running instance tagged berth:bastion in vpc-1"),
             "{message}"
         );
-        assert!(err.hint().contains("--via private"), "{}", err.hint());
-        assert!(err.hint().contains("--bastion TARGET"), "{}", err.hint());
+        assert!(
+            err.hint().unwrap_or_default().contains("--via private"),
+            "{}",
+            err.hint().unwrap_or_default()
+        );
+        assert!(
+            err.hint().unwrap_or_default().contains("--bastion TARGET"),
+            "{}",
+            err.hint().unwrap_or_default()
+        );
         assert!(
             message.contains("no EC2 Instance Connect Endpoint in vpc-1"),
             "{message}"
         );
         assert!(
-            err.hint().contains("create-instance-connect-endpoint"),
-            "{}",
             err.hint()
+                .unwrap_or_default()
+                .contains("create-instance-connect-endpoint"),
+            "{}",
+            err.hint().unwrap_or_default()
         );
     }
 

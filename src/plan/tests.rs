@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::model::hint::Hint as _;
 use crate::model::host::{Instance, example_host};
 use crate::secrets::ephemeral::KeyType;
 use crate::secrets::keys::KeySource;
@@ -349,7 +350,8 @@ fn hints_carry_the_real_ids() {
         PlanError::Windows {
             instance_id: id.clone()
         }
-        .hint(),
+        .hint()
+        .unwrap_or_default(),
         "connect over RDP instead: `berth rdp i-0123456789abcdef0`"
     );
     assert_eq!(
@@ -357,10 +359,13 @@ fn hints_carry_the_real_ids() {
             path: "/k.pem".into(),
             mode: 0o644
         }
-        .hint(),
+        .hint()
+        .unwrap_or_default(),
         "run `chmod 600 /k.pem`"
     );
-    let no_key_pair = PlanError::NoKeyPair { instance_id: id }.hint();
+    let no_key_pair = PlanError::NoKeyPair { instance_id: id }
+        .hint()
+        .unwrap_or_default();
     assert!(
         no_key_pair.contains("berth ssh i-0123456789abcdef0 --via instance-connect")
             && no_key_pair.contains("aws ssm start-session --target i-0123456789abcdef0"),
@@ -384,7 +389,11 @@ fn not_running_hints_follow_the_state() {
     ] {
         let host = host_with(OsFamily::AmazonLinux, |h| h.state = state.into());
         let err = plan_ssh(&host, &request(), &key("/k", 0o600)).expect_err(state);
-        assert!(err.hint().contains(needle), "{state}: {}", err.hint());
+        assert!(
+            err.hint().unwrap_or_default().contains(needle),
+            "{state}: {}",
+            err.hint().unwrap_or_default()
+        );
     }
 }
 

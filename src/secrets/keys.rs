@@ -67,19 +67,10 @@ pub enum KeyError {
     NeedsPassphrase(PathBuf),
 }
 
-impl KeyError {
-    /// 2 for a bad `-i` (usage), 4 for a key ssh cannot unlock here (a
-    /// prerequisite).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::NeedsPassphrase(_) => 4,
-            _ => 2,
-        }
-    }
-
+impl crate::model::hint::Hint for KeyError {
     /// The next step, with the file named.
-    pub fn hint(&self) -> String {
-        match self {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::Missing(path) => format!(
                 "check the path given to -i (`ls -l {}`), or drop -i to use the key pair's \
                  KEYNAME.pem from ~/.ssh",
@@ -110,7 +101,7 @@ impl KeyError {
                 "add it to your agent first (`ssh-add {}`), or run berth on a terminal",
                 path.display()
             ),
-        }
+        })
     }
 }
 

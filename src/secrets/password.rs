@@ -82,10 +82,10 @@ pub enum PasswordError {
     WrongKey,
 }
 
-impl PasswordError {
+impl crate::model::hint::Hint for PasswordError {
     /// What to do next.
-    pub fn hint(&self) -> String {
-        match self {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::Ed25519 | Self::NotRsa { .. } => {
                 "if the instance's key pair is RSA, pass its private key with -i FILE; if the \
                  key pair itself is not RSA, no key can decrypt the password: reset it through \
@@ -110,7 +110,7 @@ impl PasswordError {
             Self::WrongKey => "the instance was launched with another key pair: pass its \
                  private key with -i FILE (`berth show TARGET` names the key pair)"
                 .to_owned(),
-        }
+        })
     }
 }
 
@@ -263,6 +263,7 @@ fn from_openssh(text: &str, passphrase: Option<&[u8]>) -> Result<RsaKey, Passwor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hint::Hint as _;
 
     /// Vectors made with openssl and ssh-keygen: see testdata/README.md.
     const PASSWORD_DATA: &str = include_str!("testdata/password-data.b64");
@@ -344,7 +345,11 @@ mod tests {
             let err = load_private_key(key, None).expect_err("ed25519");
             assert_eq!(err, PasswordError::Ed25519);
             assert!(err.to_string().contains("RSA key pairs only"), "{err}");
-            assert!(err.hint().contains("-i FILE"), "{}", err.hint());
+            assert!(
+                err.hint().unwrap_or_default().contains("-i FILE"),
+                "{}",
+                err.hint().unwrap_or_default()
+            );
         }
     }
 

@@ -71,9 +71,9 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
     status.code().unwrap_or(255)
 }
 
-impl TransportError {
-    pub fn hint(&self) -> String {
-        match self {
+impl crate::model::hint::Hint for TransportError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::RdpClient { program, source } if source.kind() == io::ErrorKind::NotFound => {
                 format!(
                     "`{program}` is not installed or not on PATH: install FreeRDP \
@@ -110,6 +110,6 @@ impl TransportError {
                 "fix the quoting in {} (for example `fzf --height 40%`)",
                 crate::settings::PICKER_VAR
             ),
-        }
+        })
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use berth::model::hint::Hint as _;
 use berth::secrets::password::{RsaKey, decrypt_password, load_private_key};
 
 /// Mutations per target, at most.
@@ -154,7 +155,7 @@ fn run(name: &str, check: impl Fn(&str)) {
 fn the_target_parser_never_panics() {
     run("target", |text| match berth::model::target::parse(text) {
         Ok(query) => assert!(!query.target.to_string().is_empty()),
-        Err(e) => assert!(!e.to_string().is_empty() && !e.hint().is_empty()),
+        Err(e) => assert!(!e.to_string().is_empty() && e.hint().is_some_and(|h| !h.is_empty())),
     });
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::model::hint::Hint as _;
 use crate::model::host::{Instance, example_host};
 use crate::model::os::OsFamily;
 use crate::plan::USER_TAG;
@@ -231,6 +232,7 @@ fn refusals_name_the_prerequisite() {
             os: "Ubuntu"
         }
         .hint()
+        .unwrap_or_default()
         .contains(&format!("berth ssh {ID}"))
     );
     assert_eq!(
@@ -252,7 +254,11 @@ fn refusals_name_the_prerequisite() {
         err.to_string(),
         "no private key found for key pair `prod` (looked in /home/op/.ssh/prod.pem)"
     );
-    assert!(err.hint().contains("~/.ssh/prod.pem"), "{}", err.hint());
+    assert!(
+        err.hint().unwrap_or_default().contains("~/.ssh/prod.pem"),
+        "{}",
+        err.hint().unwrap_or_default()
+    );
     assert_eq!(
         plan_rdp(
             &windows_with(|h| h.state = "stopped".into()),
@@ -285,7 +291,7 @@ fn the_wait_explanation_names_the_launch_and_the_docs() {
         err.to_string(),
         format!("the Administrator password of {ID} is still not available after waiting 3s")
     );
-    let hint = err.hint();
+    let hint = err.hint().unwrap_or_default();
     assert!(hint.contains("at least 4 minutes after launch"), "{hint}");
     assert!(
         hint.contains("launched 2025-11-21T10:00:00Z, 1m 5s ago"),

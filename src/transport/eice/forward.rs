@@ -23,12 +23,12 @@ pub enum ForwardProblem {
     Tunnel(EiceError),
 }
 
-impl ForwardProblem {
+impl crate::model::hint::Hint for ForwardProblem {
     /// What to do about it, where there is something to say.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             Self::Accept(_) => None,
-            Self::Tunnel(e) => Some(e.hint()),
+            Self::Tunnel(e) => e.hint(),
         }
     }
 }

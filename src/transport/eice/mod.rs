@@ -166,29 +166,10 @@ fn detail_suffix(detail: &str) -> String {
     }
 }
 
-impl EiceError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::BadBaseUrl { .. } => 2,
-            Self::NoEndpoint { .. }
-            | Self::NoPrivateAddress { .. }
-            | Self::NoFipsName { .. }
-            | Self::Listen { .. } => 4,
-            Self::Credentials(_) => 6,
-            Self::Signing(_)
-            | Self::Refused { .. }
-            | Self::Unreachable { .. }
-            | Self::Proxy { .. }
-            | Self::Closed { .. }
-            | Self::Broken(_) => 5,
-            // The session ran and its connection ended, as ssh's own 255.
-            Self::BrokeMidSession { .. } | Self::TimeLimit { .. } => 255,
-        }
-    }
-
+impl crate::model::hint::Hint for EiceError {
     /// The next step, with the real ids filled in.
-    pub fn hint(&self) -> String {
-        match self {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             Self::NoEndpoint {
                 subnet_id,
                 no_public_address,
@@ -270,7 +251,7 @@ impl EiceError {
             Self::TimeLimit { .. } => {
                 "connect again: an endpoint keeps no tunnel open longer than an hour".to_owned()
             }
-        }
+        })
     }
 }
 
@@ -314,6 +295,7 @@ impl TunnelOpener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hint::Hint as _;
 
     fn refused(status: u16, port: u16) -> EiceError {
         EiceError::Refused {
@@ -327,15 +309,30 @@ mod tests {
 
     #[test]
     fn a_refused_port_names_the_port_rule_not_the_endpoints_state() {
-        let hint = refused(400, 2222).hint();
+        let hint = refused(400, 2222).hint().unwrap_or_default();
         assert!(
             hint.contains("22 (SSH) and 3389 (RDP) only, not 2222"),
             "{hint}"
         );
         assert!(!hint.contains("state"), "{hint}");
         // Another 400 on an admitted port is no port matter.
-        assert!(!refused(400, 22).hint().contains("not 22"));
-        assert!(refused(404, 22).hint().contains("state"));
-        assert!(refused(403, 22).hint().contains(OPEN_TUNNEL_ACTION));
+        assert!(
+            !refused(400, 22)
+                .hint()
+                .unwrap_or_default()
+                .contains("not 22")
+        );
+        assert!(
+            refused(404, 22)
+                .hint()
+                .unwrap_or_default()
+                .contains("state")
+        );
+        assert!(
+            refused(403, 22)
+                .hint()
+                .unwrap_or_default()
+                .contains(OPEN_TUNNEL_ACTION)
+        );
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::doctor::{Protocol, Report, Scope, Status};
 use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
+use crate::model::hint::Hint as _;
 use crate::model::host::{Cluster, Host};
 use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
 use crate::plan::route::RouteChoice;
@@ -243,7 +244,7 @@ impl From<&PlanError> for Problem {
         Self {
             command: "ssh",
             error: e.to_string(),
-            hint: e.hint(),
+            hint: e.hint().unwrap_or_default(),
         }
     }
 }
@@ -253,7 +254,7 @@ impl From<&RdpError> for Problem {
         Self {
             command: "rdp",
             error: e.to_string(),
-            hint: e.hint(),
+            hint: e.hint().unwrap_or_default(),
         }
     }
 }
