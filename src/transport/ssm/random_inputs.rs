@@ -4,7 +4,7 @@
 //! cargo fuzz targets in `fuzz/` search much further).
 
 use super::message::{Message, MessageType, PayloadType};
-use super::smux::{Decoded, Frame, FrameReader, decode};
+use super::smux::{Decoded, Frame, FrameReader, SmuxError, decode};
 
 /// xorshift64*: enough randomness for inputs, the same on every run.
 struct Random(u64);
@@ -154,31 +154,122 @@ fn the_smux_decoder_never_panics() {
             1 => stream,
             _ => random.mutate(&stream),
         };
-        // Once as a whole buffer…
-        let mut rest = &input[..];
-        while let Ok(Decoded::Frame { consumed, .. }) = decode(rest) {
-            assert!(consumed >= 8 && consumed <= rest.len());
-            rest = &rest[consumed..];
-        }
-        // …and once fed in random pieces.
-        let mut reader = FrameReader::new();
-        let mut pieces = &input[..];
-        'feed: while !pieces.is_empty() {
-            let (piece, later) = pieces.split_at(1 + random.below(pieces.len()));
-            pieces = later;
-            reader.extend(piece);
-            loop {
-                match reader.next_frame() {
-                    Ok(Some(_)) => frames += 1,
-                    Ok(None) => break,
-                    Err(_) => {
-                        errors += 1;
-                        break 'feed;
-                    }
-                }
-            }
-        }
+        let (whole, whole_error) = read_whole(&input);
+        let (pieces, piece_error) = read_in_pieces(&input, |n| 1 + random.below(n));
+        assert_eq!(pieces, whole);
+        assert_eq!(piece_error, whole_error);
+        frames += whole.len();
+        errors += usize::from(whole_error.is_some());
     }
     assert!(frames > 1000, "frames {frames}");
     assert!(errors > 100, "errors {errors}");
+}
+
+/// The frames at the start of `input`, read with [`decode`], and the error
+/// that stopped them, if one did.
+fn read_whole(input: &[u8]) -> (Vec<Frame>, Option<SmuxError>) {
+    let mut frames = Vec::new();
+    let mut rest = input;
+    loop {
+        match decode(rest) {
+            Ok(Decoded::Frame { frame, consumed }) => {
+                assert!(consumed >= 8 && consumed <= rest.len());
+                // A frame encodes back to its bytes, but for the length
+                // field of a control frame, which receivers ignore.
+                let mut again = Vec::new();
+                frame.encode(&mut again).expect("encode");
+                assert_eq!(again.len(), consumed);
+                assert_eq!(again[..2], rest[..2]);
+                assert_eq!(again[4..], rest[4..consumed]);
+                if matches!(frame, Frame::Push { .. }) {
+                    assert_eq!(again[2..4], rest[2..4]);
+                }
+                frames.push(frame);
+                rest = &rest[consumed..];
+            }
+            Ok(Decoded::NeedMore { needed }) => {
+                assert!(needed > rest.len());
+                return (frames, None);
+            }
+            Err(e) => return (frames, Some(e)),
+        }
+    }
+}
+
+/// The same through a [`FrameReader`] fed pieces of the sizes `cut` picks
+/// (given how many bytes are left).
+fn read_in_pieces(
+    input: &[u8],
+    mut cut: impl FnMut(usize) -> usize,
+) -> (Vec<Frame>, Option<SmuxError>) {
+    let mut reader = FrameReader::new();
+    let mut frames = Vec::new();
+    let mut left = input;
+    while !left.is_empty() {
+        let (piece, later) = left.split_at(cut(left.len()).clamp(1, left.len()));
+        left = later;
+        reader.extend(piece);
+        loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e)),
+            }
+        }
+    }
+    (frames, None)
+}
+
+/// Every file in `fuzz/DIR/TARGET` (seeds, and the inputs cargo fuzz found
+/// and kept), for both targets.
+fn fuzz_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs = Vec::new();
+    for dir in ["seeds", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            if path.file_name().is_some_and(|n| n == ".keep") {
+                continue;
+            }
+            inputs.push((
+                path.display().to_string(),
+                std::fs::read(&path).expect("read"),
+            ));
+        }
+    }
+    inputs
+}
+
+#[test]
+fn the_fuzz_seeds_and_regressions_decode_without_panicking() {
+    let messages = fuzz_inputs("ssm_message");
+    assert!(messages.len() >= 5, "seeds in fuzz/seeds/ssm_message");
+    for (name, input) in &messages {
+        if let Ok(message) = Message::decode(input) {
+            let again = message.encode().expect("encode");
+            assert_eq!(Message::decode(&again).as_ref(), Ok(&message), "{name}");
+        }
+    }
+    // The seeds are valid messages, one of each kind the client reads.
+    let seeds: Vec<_> = messages
+        .iter()
+        .filter(|(n, _)| n.contains("/seeds/"))
+        .collect();
+    for (name, input) in &seeds {
+        assert!(Message::decode(input).is_ok(), "{name}");
+    }
+    let streams = fuzz_inputs("smux");
+    assert!(streams.len() >= 3, "seeds in fuzz/seeds/smux");
+    for (name, input) in &streams {
+        let (whole, whole_error) = read_whole(input);
+        let (pieces, piece_error) = read_in_pieces(input, |_| 3);
+        assert_eq!(pieces, whole, "{name}");
+        assert_eq!(piece_error, whole_error, "{name}");
+        if name.contains("/seeds/") {
+            assert!(whole_error.is_none() && !whole.is_empty(), "{name}");
+        }
+    }
 }
