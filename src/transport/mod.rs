@@ -16,6 +16,7 @@ pub mod rdp;
 pub mod relay;
 #[cfg(unix)]
 pub mod session;
+pub mod ssm;
 pub mod tls;
 pub mod tunnel;
 
