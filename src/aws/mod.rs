@@ -10,6 +10,7 @@ pub mod instance_connect;
 mod network;
 mod pages;
 mod run_command;
+mod ssm;
 pub mod stats;
 
 use std::error::Error as StdError;

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use super::ec2::{filter, non_empty};
 use super::{Aws, AwsError};
 use crate::model::network::{
-    AclEntry, KeyPairInfo, NetworkAcl, Permission, Route, RouteTable, SecurityGroup, SsmState,
+    AclEntry, KeyPairInfo, NetworkAcl, Permission, Route, RouteTable, SecurityGroup,
 };
 
 /// One rule of a security group, as DescribeSecurityGroupRules lists it.
@@ -289,34 +289,6 @@ impl Aws {
             fingerprint: non_empty(k.key_fingerprint()),
             key_type: k.key_type().map(|t| t.as_str().to_owned()),
         }))
-    }
-
-    /// What Session Manager knows of the instance.
-    pub async fn ssm_state(&self, instance_id: &str) -> Result<SsmState, AwsError> {
-        let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
-            .key("InstanceIds")
-            .values(instance_id)
-            .build()
-            .map_err(|e| AwsError::Other {
-                operation: "ssm:DescribeInstanceInformation",
-                detail: e.to_string(),
-            })?;
-        let out = self
-            .call(
-                "ssm:DescribeInstanceInformation",
-                self.ssm
-                    .describe_instance_information()
-                    .filters(filter)
-                    .send(),
-            )
-            .await?;
-        Ok(out
-            .instance_information_list()
-            .first()
-            .and_then(|i| i.ping_status())
-            .map_or(SsmState::NotManaged, |p| {
-                SsmState::Ping(p.as_str().to_owned())
-            }))
     }
 
     /// The rules of one security group.

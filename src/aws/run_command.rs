@@ -2,10 +2,6 @@
 //! types.
 
 use super::pages::all_pages;
-use std::collections::BTreeMap;
-
-use aws_sdk_ssm::types::InstanceInformationStringFilter;
-
 use super::{Aws, AwsError};
 
 /// One instance's invocation of a command, as GetCommandInvocation says.
@@ -18,58 +14,7 @@ pub struct Invocation {
     pub stderr: String,
 }
 
-/// DescribeInstanceInformation's filter takes at most 50 ids.
-const INFORMATION_BATCH: usize = 50;
-
 impl Aws {
-    /// The SSM ping status (`Online`, `ConnectionLost`, …) of each of `ids`
-    /// that is a managed instance.
-    pub async fn ssm_ping_statuses(
-        &self,
-        ids: &[String],
-    ) -> Result<BTreeMap<String, String>, AwsError> {
-        let mut found = BTreeMap::new();
-        for batch in ids.chunks(INFORMATION_BATCH) {
-            let filter = InstanceInformationStringFilter::builder()
-                .key("InstanceIds")
-                .set_values(Some(batch.to_vec()))
-                .build()
-                .map_err(|e| AwsError::Other {
-                    operation: "ssm:DescribeInstanceInformation",
-                    detail: e.to_string(),
-                })?;
-            let pings = all_pages(|token| {
-                let filter = filter.clone();
-                async move {
-                    let out = self
-                        .call(
-                            "ssm:DescribeInstanceInformation",
-                            self.ssm
-                                .describe_instance_information()
-                                .filters(filter)
-                                .set_next_token(token)
-                                .send(),
-                        )
-                        .await?;
-                    let pings: Vec<(String, String)> = out
-                        .instance_information_list()
-                        .iter()
-                        .filter_map(|info| {
-                            Some((
-                                info.instance_id()?.to_owned(),
-                                info.ping_status()?.as_str().to_owned(),
-                            ))
-                        })
-                        .collect();
-                    Ok((pings, out.next_token().map(str::to_owned)))
-                }
-            })
-            .await?;
-            found.extend(pings);
-        }
-        Ok(found)
-    }
-
     /// SendCommand of `document` with `commands` to `ids` (at most 50);
     /// the command id.
     pub async fn send_command(
