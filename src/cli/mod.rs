@@ -12,6 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCandidates;
 use ipnet::IpNet;
 
+use crate::app::request;
+use crate::model::host::InstanceStatus;
 use crate::model::named::Named;
 pub use crate::model::output::{ColorChoice, OutputFormat};
 use crate::model::route::Via;
@@ -432,24 +434,8 @@ pub struct FilterArgs {
     #[arg(long, value_name = "AZ")]
     pub az: Option<String>,
     /// Only container instances with this status.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = named::<InstanceStatus>())]
     pub status: Option<InstanceStatus>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "UPPER")]
-pub enum InstanceStatus {
-    Active,
-    Draining,
-}
-
-impl InstanceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Draining => "DRAINING",
-        }
-    }
 }
 
 /// How to pick and reach one host; shared by `ssh`, `show` and `doctor`.
@@ -517,13 +503,46 @@ pub struct ConnectOptions {
     pub filters: FilterArgs,
 }
 
-impl ConnectOptions {
-    /// `-o OPTION` for each `-o`, as ssh takes them.
-    pub fn ssh_option_words(&self) -> Vec<String> {
-        self.ssh_options
-            .iter()
-            .flat_map(|option| ["-o".to_owned(), option.clone()])
-            .collect()
+impl From<&FilterArgs> for request::Filters {
+    fn from(f: &FilterArgs) -> Self {
+        Self {
+            tags: f.tags.clone(),
+            az: f.az.clone(),
+            status: f.status,
+        }
+    }
+}
+
+impl From<&ConnectOptions> for request::ConnectOptions {
+    fn from(o: &ConnectOptions) -> Self {
+        Self {
+            identity: o.identity.clone(),
+            user: o.user.clone(),
+            via: o.via,
+            bastion: o.bastion.clone(),
+            first: o.first,
+            max_tunnel_duration: o.max_tunnel_duration,
+            ssh_options: o.ssh_options.clone(),
+            filters: (&o.filters).into(),
+        }
+    }
+}
+
+impl From<&ConnectArgs> for request::Connect {
+    fn from(c: &ConnectArgs) -> Self {
+        Self {
+            target: c.target.clone(),
+            options: (&c.options).into(),
+        }
+    }
+}
+
+impl From<&SourceArgs> for request::Source {
+    fn from(s: &SourceArgs) -> Self {
+        Self {
+            from: s.from,
+            detect_ip: s.detect_ip,
+        }
     }
 }
 

@@ -234,3 +234,31 @@ pub fn example_host() -> Host {
         }),
     }
 }
+
+/// A container instance's status, as a filter asks for it (`--status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceStatus {
+    Active,
+    Draining,
+}
+
+impl InstanceStatus {
+    /// As ECS spells it.
+    pub fn as_str(self) -> &'static str {
+        crate::model::named::Named::name(self)
+    }
+}
+
+impl crate::model::named::Named for InstanceStatus {
+    const WHAT: &'static str = "a container instance status";
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (Self::Active, "ACTIVE", "Registered and taking tasks"),
+        (
+            Self::Draining,
+            "DRAINING",
+            "Being emptied of its tasks before maintenance",
+        ),
+    ];
+}
+
+crate::model::named::named_text!(InstanceStatus);
