@@ -4,6 +4,7 @@
 //! network) → `target::parse` (pure) → `inventory` (AWS calls, cache) →
 //! pick one → `plan` (pure) → `transport` (the only place that spawns).
 
+pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod commands;
@@ -90,7 +91,11 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
     if let Command::Config = &cli.command {
         return commands::config::run(&settings, out);
     }
-    let ctx = Context::new(settings);
+    let ctx = Context::new(
+        settings.clone(),
+        Box::new(ui::reporter::Terminal::new(&settings)),
+        Box::new(ui::reporter::Picker::new(&settings)),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -124,6 +129,6 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
     if failed {
         ctx.forget_cached_hosts();
     }
-    ctx.print_stats();
+    ctx.report_stats();
     result
 }

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use crate::app::request::Connect;
 use crate::cli::{CpArgs, OutputFormat, TunnelArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
@@ -10,23 +11,24 @@ use crate::plan::copy::{self, CopyPath};
 use crate::transport::session::Interrupts;
 use crate::ui::render;
 
-use super::ssh::{
+use crate::app::pipeline::{
     Connection, Launch, Planned, SshExtras, plain_words, plan_with_route, run_planned,
 };
-use super::{Context, resolve_host};
+use crate::app::{Context, resolve_host};
 
 pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let connect = Connect::from(&args.connect);
     let mut paths: Vec<CopyPath> = args.paths.iter().map(|p| copy::parse_path(p)).collect();
     let dest = paths.pop().unwrap_or(CopyPath::Local(".".to_owned()));
     copy::check_direction(&paths, &dest)?;
-    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let (host, aws) = resolve_host(ctx, &connect).await?;
     let extras = SshExtras {
         port: args.port,
-        passthrough: args.connect.ssh_option_words(),
+        passthrough: connect.ssh_option_words(),
         dry_run: args.dry_run,
         ..SshExtras::default()
     };
-    let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
+    let (plan, choice) = plan_with_route(ctx, &aws, &connect, &host, extras).await?;
     ctx.announce(
         &plan.warnings,
         &[choice.notes(), plan.notes.clone()].concat(),
@@ -45,8 +47,8 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let operator = args.connect.ssh_option_words();
-    let planned = Planned::new(&host, &aws, &args.connect, &plan, &choice);
+    let operator = connect.ssh_option_words();
+    let planned = Planned::new(&host, &aws, &connect, &plan, &choice);
     let launch = Launch {
         connection: Connection {
             passthrough: &operator,
@@ -67,13 +69,14 @@ pub async fn cp(ctx: &Context, args: &CpArgs, out: &mut dyn Write) -> Result<u8,
 }
 
 pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let connect = Connect::from(&args.connect);
     let specs = args
         .forwards
         .iter()
         .map(|f| copy::forward_spec(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let (host, aws) = resolve_host(ctx, &args.connect).await?;
-    let mut passthrough = args.connect.ssh_option_words();
+    let (host, aws) = resolve_host(ctx, &connect).await?;
+    let mut passthrough = connect.ssh_option_words();
     passthrough.extend([
         "-N".to_owned(),
         "-o".to_owned(),
@@ -88,7 +91,7 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         dry_run: args.dry_run,
         ..SshExtras::default()
     };
-    let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
+    let (plan, choice) = plan_with_route(ctx, &aws, &connect, &host, extras).await?;
     ctx.announce(
         &plan.warnings,
         &[choice.notes(), plan.notes.clone()].concat(),
@@ -98,7 +101,7 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         return Ok(0);
     }
     let mut interrupts = Interrupts::install()?;
-    let operator = args.connect.ssh_option_words();
+    let operator = connect.ssh_option_words();
     for spec in &specs {
         let (local, remote) = split_spec(spec);
         let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
@@ -107,7 +110,7 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
             host.instance_id()
         );
     }
-    let planned = Planned::new(&host, &aws, &args.connect, &plan, &choice);
+    let planned = Planned::new(&host, &aws, &connect, &plan, &choice);
     let launch = Launch {
         connection: Connection {
             passthrough: &operator,

@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use crate::app::request::Connect;
 use crate::aws::Aws;
 use crate::cli::{ExecArgs, OutputFormat};
 use crate::doctor::Protocol;
@@ -13,19 +14,20 @@ use crate::plan::exec::{self, ContainerChoice, ExecError};
 use crate::transport::session::Interrupts;
 use crate::ui::render;
 
-use super::ssh::{
+use crate::app::pipeline::{
     Connection, Launch, Planned, SshExtras, plain_words, plan_with_route, run_planned,
 };
-use super::{Context, resolve_host};
+use crate::app::{Context, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let connect = Connect::from(&args.connect);
+    let (host, aws) = resolve_host(ctx, &connect).await?;
     let container = container(ctx, &aws, &host, args).await?;
     let terminal = std::io::stdin().is_terminal();
     let extras = SshExtras {
         port: None,
         passthrough: [
-            args.connect.ssh_option_words(),
+            connect.ssh_option_words(),
             if terminal {
                 vec!["-t".to_owned()]
             } else {
@@ -39,7 +41,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
     };
     let remote_len = extras.command.len();
     let passthrough = extras.passthrough.clone();
-    let (plan, choice) = plan_with_route(ctx, &aws, &args.connect, &host, extras).await?;
+    let (plan, choice) = plan_with_route(ctx, &aws, &connect, &host, extras).await?;
     let notes = [
         choice.notes(),
         vec![format!("container: {}", container.label())],
@@ -72,7 +74,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         port: Protocol::Ssh.default_port(),
         from: None,
     };
-    let planned = Planned::new(&host, &aws, &args.connect, &plan, &choice);
+    let planned = Planned::new(&host, &aws, &connect, &plan, &choice);
     let outcome = run_planned(ctx, &planned, launch, plain_words, &mut interrupts).await?;
     Ok(outcome.exit_code())
 }
@@ -87,7 +89,8 @@ async fn container(
     host: &Host,
     args: &ExecArgs,
 ) -> Result<ContainerChoice, Error> {
-    let connect = &args.connect;
+    let connect = Connect::from(&args.connect);
+    let connect = &connect;
     let Some(ci) = &host.container_instance else {
         return Err(ExecError::NoContainer {
             what: format!("{} (not a container instance)", host.label()),
@@ -96,7 +99,7 @@ async fn container(
         }
         .into());
     };
-    let task_ids = match super::target_query(ctx, &connect.target)?.target {
+    let task_ids = match crate::app::target_query(ctx, &connect.target)?.target {
         Target::Task { task_id, .. } => vec![task_id],
         _ => {
             ctx.phase("tasks", aws.list_tasks_on(&ci.cluster, &ci.arn))
@@ -116,7 +119,7 @@ async fn container(
     let labels: Vec<String> = found.iter().map(ContainerChoice::label).collect();
     let prompt = format!("{} containers on {}", found.len(), host.label());
     let what = format!("a container on {}", host.label());
-    if let Some(i) = super::choose(ctx, &prompt, None, &labels, &what)? {
+    if let Some(i) = crate::app::choose(ctx, &prompt, None, &labels, &what)? {
         return Ok(found.swap_remove(i));
     }
     Err(ExecError::Several {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::app::request::Connect;
 use crate::cli::{LogsArgs, OutputFormat};
 use crate::error::Error;
 use crate::fleet::logs::{self, Manifest};
@@ -13,8 +14,8 @@ use crate::fleet::{HostReport, HostStatus};
 use crate::model::os::OsFamily;
 use crate::transport::fleet::Live;
 
-use super::Context;
 use super::run::{FleetRun, label, run_collecting};
+use crate::app::Context;
 
 /// One host's collection.
 #[derive(Debug, Serialize)]
@@ -31,7 +32,8 @@ struct Collected {
 }
 
 pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
+    let connect = Connect::from(&args.connect);
+    let (hosts, aws) = crate::app::resolve_all(ctx, &connect).await?;
     std::fs::create_dir_all(&args.output_dir).map_err(|e| {
         Error::usage(
             format!("cannot create {}: {e}", args.output_dir.display()),
@@ -42,10 +44,10 @@ pub async fn run(ctx: &Context, args: &LogsArgs, out: &mut dyn Write) -> Result<
         jobs: args.jobs,
         timeout: Some(args.timeout),
         port: None,
-        options: args.connect.ssh_options.clone(),
+        options: connect.ssh_options.clone(),
         command: vec![logs::remote_command(args.since)],
     };
-    let done = run_collecting(ctx, &aws, &args.connect, &hosts, &spec, Live::Quiet).await?;
+    let done = run_collecting(ctx, &aws, &connect, &hosts, &spec, Live::Quiet).await?;
     let mut results = Vec::new();
     for (host, finished) in done {
         let name = label(host);

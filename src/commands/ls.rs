@@ -2,13 +2,14 @@
 
 use std::io::Write;
 
-use crate::cli::{InstanceStatus, LsArgs, OutputFormat};
+use crate::cli::{LsArgs, OutputFormat};
 use crate::error::Error;
 use crate::inventory::HostFilter;
+use crate::model::host::InstanceStatus;
 use crate::model::target::{self, Target};
 use crate::ui::render::{self, HostRow};
 
-use super::Context;
+use crate::app::Context;
 
 pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let Some(cluster) = &args.cluster else {
@@ -17,7 +18,9 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
         inventory.save();
         match ctx.settings.output {
             OutputFormat::Json => render::json(out, &clusters)?,
-            OutputFormat::Table => render::clusters_table(out, &clusters, ctx.stdout_palette())?,
+            OutputFormat::Table => {
+                render::clusters_table(out, &clusters, render::stdout_palette(&ctx.settings))?;
+            }
         }
         return Ok(0);
     };
@@ -41,19 +44,21 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
     };
     inventory.remember_listing(cluster, status, &hosts);
     inventory.save();
-    let filter = HostFilter::from(&args.filters);
+    let filter = HostFilter::from(&crate::app::request::Filters::from(&args.filters));
     let mut hosts: Vec<_> = hosts.into_iter().filter(|h| filter.matches(h)).collect();
     hosts.sort_by(|a, b| (&a.name(), &a.ec2.instance_id).cmp(&(&b.name(), &b.ec2.instance_id)));
     let rows: Vec<HostRow<'_>> = hosts
         .iter()
-        .map(|h| HostRow::new(h, None, super::config_user(ctx, h).as_deref()))
+        .map(|h| HostRow::new(h, None, crate::app::config_user(ctx, h).as_deref()))
         .collect();
     if rows.is_empty() {
         eprintln!("berth: no container instances in `{cluster}` match");
     }
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &rows)?,
-        OutputFormat::Table => render::hosts_table(out, &rows, ctx.stdout_palette())?,
+        OutputFormat::Table => {
+            render::hosts_table(out, &rows, render::stdout_palette(&ctx.settings))?;
+        }
     }
     Ok(0)
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
+use crate::app::request::Connect;
 use crate::aws::Aws;
 use crate::cli::{MaintainArgs, OutputFormat};
 use crate::error::Error;
@@ -16,8 +17,8 @@ use crate::model::host::Host;
 use crate::transport::fleet::Live;
 use crate::ui::render;
 
-use super::Context;
 use super::run::{FleetRun, run_on};
+use crate::app::Context;
 
 /// How long a host may take to answer the reachability check before its
 /// batch is drained.
@@ -27,7 +28,8 @@ const REACH_LIMIT: Duration = Duration::from_secs(30);
 const POLL_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
+    let connect = Connect::from(&args.connect);
+    let (hosts, aws) = crate::app::resolve_all(ctx, &connect).await?;
     if let Some(host) = hosts.iter().find(|h| h.container_instance.is_none()) {
         return Err(Error::usage(
             format!(
@@ -41,7 +43,7 @@ pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Res
         jobs: args.batch,
         timeout: args.timeout,
         port: None,
-        options: args.connect.ssh_options.clone(),
+        options: connect.ssh_options.clone(),
         command: args.command.clone(),
     };
     let live = match ctx.settings.output {
@@ -81,7 +83,7 @@ pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Res
             );
             continue;
         }
-        let reports = run_on(ctx, &aws, &args.connect, batch, &spec, live).await?;
+        let reports = run_on(ctx, &aws, &connect, batch, &spec, live).await?;
         let all_ok = reports.iter().all(|r| r.status.is_ok());
         if all_ok {
             set_state(ctx, &aws, batch, "ACTIVE").await?;
@@ -108,7 +110,7 @@ pub async fn run(ctx: &Context, args: &MaintainArgs, out: &mut dyn Write) -> Res
         OutputFormat::Table => render::maintain_summary(
             &mut std::io::stderr().lock(),
             &outcomes,
-            ctx.stderr_palette(),
+            render::stderr_palette(&ctx.settings),
         )?,
     }
     Ok(maintain::exit_code(&outcomes))
@@ -125,12 +127,13 @@ async fn reachable_part(
     number: usize,
     outcomes: &mut Vec<InstanceOutcome>,
 ) -> Result<Vec<Host>, Error> {
+    let connect = Connect::from(&args.connect);
     let probe = FleetRun {
         command: vec!["true".to_owned()],
         timeout: Some(args.timeout.map_or(REACH_LIMIT, |t| t.min(REACH_LIMIT))),
         ..spec.clone()
     };
-    let probes = run_on(ctx, aws, &args.connect, batch, &probe, Live::Quiet).await?;
+    let probes = run_on(ctx, aws, &connect, batch, &probe, Live::Quiet).await?;
     let ids: Vec<&str> = batch.iter().map(Host::instance_id).collect();
     let (reachable, unreachable) = maintain::reachable(&ids, &probes);
     for (id, status) in unreachable {

@@ -9,8 +9,9 @@
 
 use std::time::Duration;
 
+use crate::app::request::Connect;
 use crate::aws::Aws;
-use crate::cli::{ConnectOptions, ProxyArgs};
+use crate::cli::ProxyArgs;
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::route::Bastion;
@@ -22,28 +23,29 @@ use crate::transport::relay::{self, StandardStreams};
 use crate::transport::session::Interrupts;
 use crate::transport::{self, TransportError};
 
-use super::eice::tunnel_opener;
-use super::instance_connect::push_planned;
-use super::route::{self, Reach};
-use super::{Context, resolve_host};
+use crate::app::eice::tunnel_opener;
+use crate::app::instance_connect::push_planned;
+use crate::app::reach::Reach;
+use crate::app::{Context, resolve_host};
 
 /// How long a direct TCP connection may take to open.
 const CONNECT_WITHIN: Duration = Duration::from_secs(15);
 
 pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
-    let (host, aws) = resolve_host(ctx, &args.connect).await?;
+    let connect = Connect::from(&args.connect);
+    let (host, aws) = resolve_host(ctx, &connect).await?;
     let Reach {
         choice,
         bastion,
         endpoint,
-    } = route::reach(ctx, &aws, &args.connect, &host).await?;
+    } = crate::app::reach::reach(ctx, &aws, &connect, &host).await?;
     if let Some(bastion) = &bastion {
         return through_bastion(ctx, &aws, args, &host, bastion).await;
     }
     let endpoints: Vec<_> = endpoint.into_iter().collect();
     let route =
         proxy::plan_proxy(&host, choice.via(), args.port, &endpoints).map_err(proxy_error)?;
-    refuse_ssh_options(&args.connect.options, &format!("berth proxy goes {route}"))?;
+    refuse_ssh_options(&connect.options, &format!("berth proxy goes {route}"))?;
     ctx.verbose(&format!(
         "proxy: {} port {} {route}",
         host.label(),
@@ -64,7 +66,7 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
         ProxyPlan::Tunnel { endpoint, target } => {
             let dns_name = endpoint.tunnel_host(aws.use_fips)?;
             let target = TunnelTarget {
-                max_duration: args.connect.max_tunnel_duration,
+                max_duration: connect.max_tunnel_duration,
                 ..target.clone()
             };
             let opener = tunnel_opener(ctx, &aws, dns_name, target)?;
@@ -116,7 +118,10 @@ fn proxy_error(e: ProxyError) -> Error {
 
 /// `-o` is for ssh; a route that starts none (`what` says how it goes)
 /// cannot take it, and says so rather than drop it.
-pub fn refuse_ssh_options(options: &ConnectOptions, what: &str) -> Result<(), Error> {
+pub fn refuse_ssh_options(
+    options: &crate::app::request::ConnectOptions,
+    what: &str,
+) -> Result<(), Error> {
     match options.ssh_options.first() {
         None => Ok(()),
         Some(first) => Err(Error::usage(
@@ -135,17 +140,18 @@ async fn through_bastion(
     host: &Host,
     bastion: &Bastion,
 ) -> Result<u8, Error> {
+    let connect = Connect::from(&args.connect);
     let address = host.ec2.private_ip.clone().ok_or_else(|| {
         crate::plan::route::RouteError::NoPrivateAddress {
             instance_id: host.instance_id().to_owned(),
         }
     })?;
     let forward = vec!["-W".to_owned(), format!("{address}:{}", args.port)];
-    let hop = route::Hop {
+    let hop = crate::app::reach::Hop {
         forward,
         connecting: true,
     };
-    let jump = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
+    let jump = crate::app::reach::bastion_plan(ctx, aws, &connect.options, bastion, hop).await?;
     let key = match &jump.push {
         Some(push) => Some(push_planned(ctx, aws, push).await?),
         None => None,

@@ -9,10 +9,11 @@ use indicatif::ProgressBar;
 use pkcs8::der::zeroize::Zeroizing;
 use serde_json::json;
 
-use super::doctor::Probe;
-use super::instance_connect::push_planned;
+use crate::app::diagnose::Probe;
+use crate::app::instance_connect::push_planned;
+use crate::app::request::Connect;
 use crate::aws::Aws;
-use crate::cli::{ConnectArgs, OutputFormat, RdpArgs};
+use crate::cli::{OutputFormat, RdpArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::model::hint::Hint as _;
@@ -32,8 +33,10 @@ use crate::transport::session::Interrupts;
 use crate::transport::tunnel::TunnelProcess;
 use crate::ui::render;
 
-use super::route::{self, Reach};
-use super::{Context, connect_request, eice, operator_address, resolve_host_preferring, session};
+use crate::app::reach::Reach;
+use crate::app::{
+    Context, connect_request, eice, operator_address, resolve_host_preferring, session,
+};
 
 /// How often to ask EC2 again while the password is not there yet.
 const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -53,7 +56,8 @@ pub struct Prepared {
 /// Resolves and plans; unless this is a dry run, also reads the key and
 /// gets the password (waiting for it up to `--wait`).
 pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
-    let connect = &args.connect;
+    let connect = Connect::from(&args.connect);
+    let connect = &connect;
     // Among several matches only the Windows hosts can take RDP; a single
     // Linux match is refused by the planner, with the way to it.
     let (host, aws) =
@@ -62,7 +66,7 @@ pub async fn prepare(ctx: &Context, args: &RdpArgs) -> Result<Prepared, Error> {
         choice,
         bastion,
         endpoint,
-    } = route::reach(ctx, &aws, connect, &host).await?;
+    } = crate::app::reach::reach(ctx, &aws, connect, &host).await?;
     if bastion.is_none() {
         super::proxy::refuse_ssh_options(
             &connect.options,
@@ -139,7 +143,7 @@ pub struct RdpOptions<'a> {
 /// the tunnel through a bastion.
 pub fn plan(
     ctx: &Context,
-    connect: &ConnectArgs,
+    connect: &Connect,
     host: &Host,
     options: RdpOptions,
 ) -> Result<RdpPlan, Error> {
@@ -177,6 +181,7 @@ async fn bastion_tunnel(
     bastion: &Bastion,
     host: &Host,
 ) -> Result<(Tunnel, Option<InstanceConnectPush>), Error> {
+    let connect = Connect::from(&args.connect);
     let address = host.ec2.private_ip.clone().ok_or_else(|| {
         Error::usage(
             format!("{} has no private address to tunnel to", host.instance_id()),
@@ -192,11 +197,11 @@ async fn bastion_tunnel(
         "-L".to_owned(),
         Tunnel::forward(local_port, &address, port),
     ];
-    let hop = route::Hop {
+    let hop = crate::app::reach::Hop {
         forward,
         connecting: !args.dry_run,
     };
-    let jump = route::bastion_plan(ctx, aws, &args.connect.options, bastion, hop).await?;
+    let jump = crate::app::reach::bastion_plan(ctx, aws, &connect.options, bastion, hop).await?;
     Ok((
         Tunnel {
             local_port,
@@ -415,7 +420,7 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
     // A Ctrl-C, SIGTERM or SIGHUP goes to the client; berth outlives it to
     // remove an --open rule and pass the client's status on.
     let mut interrupts = Interrupts::install()?;
-    let from = operator_address(ctx, &args.source).await?;
+    let from = operator_address(ctx, &(&args.source).into()).await?;
     let port = args.port.unwrap_or(Protocol::Rdp.default_port());
     let (host, aws) = (&prepared.host, &prepared.aws);
     let opened = if args.open {
@@ -458,7 +463,7 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
             via: route,
             bastion: BastionSearch::NotNeeded,
         };
-        session::explain_failure(ctx, aws, host, &args.connect, probe).await;
+        session::explain_failure(ctx, aws, host, &Connect::from(&args.connect), probe).await;
     }
     session::close(aws, opened).await;
     Ok(outcome?.exit_code())

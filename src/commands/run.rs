@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{ConnectArgs, Engine, OutputFormat, RunArgs};
+use crate::app::request::Connect;
+use crate::cli::{Engine, OutputFormat, RunArgs};
 use crate::error::{Cause, Error};
 use futures::StreamExt;
 
@@ -21,8 +22,8 @@ use crate::ui::render;
 
 use crate::transport::fleet::{self, Job, Live};
 
-use super::Context;
-use super::ssh::{Connection, Ready, SshExtras, plan_with_route, ready};
+use crate::app::Context;
+use crate::app::pipeline::{Connection, Ready, SshExtras, plan_with_route, ready};
 
 /// How long ssh may take to connect when no `--timeout` says otherwise.
 const CONNECT_TIMEOUT_SECS: u64 = 15;
@@ -52,14 +53,15 @@ impl From<&RunArgs> for FleetRun {
 }
 
 pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let (hosts, aws) = super::resolve_all(ctx, &args.connect).await?;
+    let connect = Connect::from(&args.connect);
+    let (hosts, aws) = crate::app::resolve_all(ctx, &connect).await?;
     let live = match (ctx.settings.output, args.group) {
         (OutputFormat::Table, false) => Live::Prefixed,
         _ => Live::Quiet,
     };
     let spec = FleetRun::from(args);
     let reports = match args.engine {
-        Engine::Ssh => run_on(ctx, &aws, &args.connect, &hosts, &spec, live).await?,
+        Engine::Ssh => run_on(ctx, &aws, &connect, &hosts, &spec, live).await?,
         Engine::Ssm => run_ssm(ctx, &aws, &hosts, &spec, live).await?,
     };
     let tally = Tally::of(&reports);
@@ -76,7 +78,7 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
                 &mut std::io::stderr().lock(),
                 &reports,
                 tally,
-                ctx.stderr_palette(),
+                render::stderr_palette(&ctx.settings),
             )?;
         }
     }
@@ -89,7 +91,7 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
 pub async fn run_on(
     ctx: &Context,
     aws: &Aws,
-    connect: &ConnectArgs,
+    connect: &Connect,
     hosts: &[Host],
     spec: &FleetRun,
     live: Live,
@@ -111,7 +113,7 @@ pub async fn run_on(
 pub async fn run_collecting<'h>(
     ctx: &Context,
     aws: &Aws,
-    connect: &ConnectArgs,
+    connect: &Connect,
     hosts: &'h [Host],
     spec: &FleetRun,
     live: Live,

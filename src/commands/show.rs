@@ -3,23 +3,25 @@
 
 use std::io::Write;
 
+use crate::app::request::Connect;
 use crate::cli::{OutputFormat, ShowArgs};
 use crate::error::{Cause, Error};
 use crate::model::hint::Hint as _;
 use crate::model::os::Login;
 use crate::ui::render::{self, HostRow, Problem, ShowReport};
 
-use super::route::{self, Reach};
-use super::ssh::{SshExtras, plan_with_route};
-use super::{Context, config_user, resolve_host};
+use crate::app::pipeline::{SshExtras, plan_with_route};
+use crate::app::reach::Reach;
+use crate::app::{Context, config_user, resolve_host};
 
 pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let connect = &args.connect;
+    let connect = Connect::from(&args.connect);
+    let connect = &connect;
     let (host, aws) = resolve_host(ctx, connect).await?;
     // A Windows host is for `berth rdp`: describe that plan instead.
     let (planned, rdp_planned) = match host.os.login() {
         Login::Rdp(_) => {
-            let rdp = match route::reach(ctx, &aws, connect, &host).await {
+            let rdp = match crate::app::reach::reach(ctx, &aws, connect, &host).await {
                 Ok(Reach { choice, .. }) => {
                     let options = super::rdp::RdpOptions {
                         via: Some(choice.via()),

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::aws::Aws;
-use crate::cli::{FilterArgs, SshConfigArgs};
+use crate::cli::SshConfigArgs;
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::named::Named as _;
@@ -21,7 +21,7 @@ use crate::plan::{self, Via};
 use crate::secrets::keys;
 use crate::ssh_config::{self, HostEntry, Installed, SkippedHost};
 
-use super::{Context, config_user, find_hosts};
+use crate::app::{Context, config_user, find_hosts};
 
 /// ssh's tokens for the host name it connects to and the port.
 const HOST_TOKEN: &str = "%h";
@@ -109,7 +109,13 @@ async fn snapshot(ctx: &Context, cluster: &str, via: Option<Via>) -> Result<Stri
         ));
     };
     let inventory = ctx.inventory(query.region.as_deref()).await?;
-    let hosts = find_hosts(ctx, &inventory, &query, &FilterArgs::default()).await?;
+    let hosts = find_hosts(
+        ctx,
+        &inventory,
+        &query,
+        &crate::app::request::Filters::default(),
+    )
+    .await?;
     inventory.save();
     let aws = inventory.aws();
     let mut hosts = hosts;

@@ -613,5 +613,11 @@ fn available_routes(host: &Host) -> Vec<String> {
     routes
 }
 
+/// A command line as a shell would take it back (for display only: berth
+/// runs argv vectors, never a shell string).
+pub fn shell_words(argv: &[String]) -> String {
+    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
+}
+
 #[cfg(test)]
 mod tests;

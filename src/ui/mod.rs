@@ -1,7 +1,9 @@
 //! The terminal: the one layer that writes to it. `render` draws tables,
-//! JSON, doctor's checklist and plans onto any `io::Write`; `picker` lets
-//! a person choose one of several candidates (or `BERTH_PICKER` does) and
-//! restores the terminal on every way out.
+//! JSON, doctor's checklist and plans onto any `io::Write`; `reporter`
+//! says on stderr what the use cases report; `picker` lets a person choose
+//! one of several candidates (or `BERTH_PICKER` does) and restores the
+//! terminal on every way out.
 
 pub mod picker;
 pub mod render;
+pub mod reporter;

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ssh_config", 3),
     ("transport", 4),
     ("error", 5),
+    ("app", 5),
     ("ui", 6),
     ("cli", 7),
     ("commands", 7),

@@ -20,9 +20,20 @@ use crate::plan::{self, Plan, PlanError, UserSource};
 mod choices;
 mod colour;
 mod settings;
+pub use crate::plan::shell_words;
 pub use choices::host_choices;
 pub use colour::{Palette, Tone};
 pub use settings::settings_table;
+
+/// The colours for what goes to stdout (tables, checklists).
+pub fn stdout_palette(settings: &crate::settings::Settings) -> Palette {
+    Palette::new(settings.color_on(std::io::IsTerminal::is_terminal(&std::io::stdout())))
+}
+
+/// The colours for what goes to stderr (messages, summaries).
+pub fn stderr_palette(settings: &crate::settings::Settings) -> Palette {
+    Palette::new(settings.color_on(std::io::IsTerminal::is_terminal(&std::io::stderr())))
+}
 
 /// A host as `ls` lists it and `show` describes it.
 #[derive(Debug, Serialize)]
@@ -475,10 +486,6 @@ pub fn route_summary(report: &Report) -> String {
         })
         .collect();
     format!("routes: {}", parts.join("; "))
-}
-
-pub fn shell_words(argv: &[String]) -> String {
-    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
 }
 
 /// `run --group`: each host's output together, stdout then stderr, under

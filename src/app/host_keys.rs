@@ -98,7 +98,7 @@ fn pins_in_use(
     match store.pinned(instance_id) {
         Ok(keys) => Some((store, keys)),
         Err(e) => {
-            eprintln!("berth: warning: {e}; {FALLBACK}");
+            ctx.reporter.warn(&format!("{e}; {FALLBACK}"));
             None
         }
     }
@@ -202,13 +202,13 @@ pub async fn prepare(
         .map(|k| format!("{} {}", k.algorithm, k.base64))
         .collect();
     if !pinned.is_empty() && pinned != keys {
-        eprintln!(
-            "berth: warning: the host keys {instance_id} prints on its console differ from those \
-             pinned before; pinning the console's"
-        );
+        ctx.reporter.warn(&format!(
+            "the host keys {instance_id} prints on its console differ from those pinned before; \
+             pinning the console's"
+        ));
     }
     if let Err(e) = store.pin(instance_id, &found.keys) {
-        eprintln!("berth: warning: {e}; {FALLBACK}");
+        ctx.reporter.warn(&format!("{e}; {FALLBACK}"));
         return None;
     }
     let fingerprints: Vec<&str> = found.keys.iter().map(|k| k.fingerprint.as_str()).collect();
@@ -227,10 +227,10 @@ pub async fn prepare(
 
 fn say_why_nothing_pinned(ctx: &Context, instance_id: &str, found: &ConsoleHostKeys) {
     if !found.disagreeing.is_empty() {
-        eprintln!(
-            "berth: warning: the console output of {instance_id} prints host keys that disagree \
-             with the fingerprints it prints; pinning none of them; {FALLBACK}"
-        );
+        ctx.reporter.warn(&format!(
+            "the console output of {instance_id} prints host keys that disagree with the \
+             fingerprints it prints; pinning none of them; {FALLBACK}"
+        ));
     } else if !found.fingerprints.is_empty() {
         ctx.verbose(&format!(
             "host key: the console output of {instance_id} lists fingerprints but not the keys; \
@@ -293,16 +293,16 @@ pub async fn explain_refusal(
     {
         match jump.instance_id.as_deref() {
             Some(id) => match HostKeyCheck::known(ctx, id) {
-                Some(check) => warn_not_instance(&check, &jump.address, "the bastion "),
-                None => warn_unverified_bastion(id, &jump.address),
+                Some(check) => warn_not_instance(ctx, &check, &jump.address, "the bastion "),
+                None => warn_unverified_bastion(ctx, id, &jump.address),
             },
-            None => warn_unverified_bastion(&jump.address, &jump.address),
+            None => warn_unverified_bastion(ctx, &jump.address, &jump.address),
         }
         return true;
     }
     match check {
         Some(check) if key_refused(argv, remote_len).await => {
-            warn_not_instance(check, &plan.address, "");
+            warn_not_instance(ctx, check, &plan.address, "");
             true
         }
         _ => false,
@@ -338,33 +338,37 @@ async fn key_refused(argv: &[String], remote_len: usize) -> bool {
 
 /// The machine at `address` is not the instance whose keys are pinned;
 /// `role` names the hop ("the bastion ") where it is not the target.
-fn warn_not_instance(check: &HostKeyCheck, address: &str, role: &str) {
+fn warn_not_instance(ctx: &Context, check: &HostKeyCheck, address: &str, role: &str) {
     let instance_id = &check.instance_id;
-    eprintln!(
-        "berth: warning: the machine answering at {address} is NOT {role}instance {instance_id}: \
-         its host key is none of the {} key(s) {instance_id} printed on its console (pinned in \
-         {}). Do not log in there: the address may belong to another instance now, or someone \
-         is in between.",
-        check.keys.len(),
-        check.store.path().display()
-    );
-    eprintln!(
-        "  hint: if {instance_id}'s host keys were regenerated on purpose, `berth --refresh ssh …` \
-         reads its console output again"
+    ctx.reporter.warn_with_hints(
+        &format!(
+            "the machine answering at {address} is NOT {role}instance {instance_id}: its host \
+             key is none of the {} key(s) {instance_id} printed on its console (pinned in {}). \
+             Do not log in there: the address may belong to another instance now, or someone is \
+             in between.",
+            check.keys.len(),
+            check.store.path().display()
+        ),
+        &[format!(
+            "if {instance_id}'s host keys were regenerated on purpose, `berth --refresh ssh …` \
+             reads its console output again"
+        )],
     );
 }
 
 /// The bastion's key is neither pinned (its console output printed none)
 /// nor known to the operator's ssh, and there was no terminal to ask on.
-fn warn_unverified_bastion(bastion: &str, address: &str) {
-    eprintln!(
-        "berth: warning: ssh could not verify the host key of the bastion {bastion} at {address}: \
-         berth has no pinned key for it (its console output prints none) and it is not in your \
-         known_hosts"
-    );
-    eprintln!(
-        "  hint: check its key and add it to ~/.ssh/known_hosts (`ssh-keyscan {address}` shows \
-         what it offers), or connect once from a terminal to accept it"
+fn warn_unverified_bastion(ctx: &Context, bastion: &str, address: &str) {
+    ctx.reporter.warn_with_hints(
+        &format!(
+            "ssh could not verify the host key of the bastion {bastion} at {address}: berth has \
+             no pinned key for it (its console output prints none) and it is not in your \
+             known_hosts"
+        ),
+        &[format!(
+            "check its key and add it to ~/.ssh/known_hosts (`ssh-keyscan {address}` shows what \
+             it offers), or connect once from a terminal to accept it"
+        )],
     );
 }
 

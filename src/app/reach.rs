@@ -5,8 +5,8 @@
 //! host's VPC. The bastion is looked up only when a route needs it, so a
 //! host with a public address costs no extra call.
 
+use super::request::{Connect, ConnectOptions, Filters};
 use crate::aws::Aws;
-use crate::cli::{ConnectArgs, ConnectOptions, FilterArgs};
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::named::Named as _;
@@ -31,7 +31,7 @@ pub struct Reach {
 pub async fn reach(
     ctx: &Context,
     aws: &Aws,
-    connect: &ConnectArgs,
+    connect: &Connect,
     host: &Host,
 ) -> Result<Reach, Error> {
     let via = requested_via(ctx, connect, host)?;
@@ -68,7 +68,7 @@ pub async fn reach(
 
 /// `--via`, else the config's for the cluster; `--bastion` asks for the
 /// bastion route and cannot be combined with another.
-pub fn requested_via(ctx: &Context, connect: &ConnectArgs, host: &Host) -> Result<Via, Error> {
+pub fn requested_via(ctx: &Context, connect: &Connect, host: &Host) -> Result<Via, Error> {
     match (&connect.bastion, connect.via) {
         (None, _) => Ok(effective_via(ctx, connect, host)),
         (Some(_), None | Some(Via::Auto | Via::Bastion | Via::InstanceConnect)) => Ok(Via::Bastion),
@@ -91,7 +91,7 @@ pub type BastionMemo =
 pub async fn find_bastion(
     ctx: &Context,
     aws: &Aws,
-    connect: &ConnectArgs,
+    connect: &Connect,
     host: &Host,
 ) -> Result<BastionSearch, Error> {
     let cluster = host.container_instance.as_ref().map(|c| c.cluster.clone());
@@ -130,7 +130,7 @@ pub async fn find_bastion(
 async fn look_for_bastion(
     ctx: &Context,
     aws: &Aws,
-    connect: &ConnectArgs,
+    connect: &Connect,
     host: &Host,
 ) -> Result<BastionSearch, Error> {
     let cluster = host.container_instance.as_ref().map(|c| c.cluster.as_str());
@@ -241,15 +241,15 @@ async fn resolve_bastion(
 
 /// How to reach a bastion: the command's options without what belongs to
 /// its target (key file, user, filters, route).
-pub fn bastion_connect(target: &str, options: &ConnectOptions) -> ConnectArgs {
-    ConnectArgs {
+pub fn bastion_connect(target: &str, options: &ConnectOptions) -> Connect {
+    Connect {
         target: target.to_owned(),
         options: ConnectOptions {
             identity: None,
             user: None,
             via: None,
             bastion: None,
-            filters: FilterArgs::default(),
+            filters: Filters::default(),
             ..options.clone()
         },
     }

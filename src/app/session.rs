@@ -5,8 +5,8 @@ use std::io::Write as _;
 
 use ipnet::IpNet;
 
+use super::request::Connect;
 use crate::aws::Aws;
-use crate::cli::ConnectArgs;
 use crate::doctor::Report;
 use crate::error::Error;
 use crate::firewall::journal::{Journal, OpenRule};
@@ -14,10 +14,9 @@ use crate::firewall::{self, Opened};
 use crate::model::host::Host;
 use crate::plan::Via;
 use crate::plan::route::BastionSearch;
-use crate::ui::render;
 
 use super::Context;
-use super::doctor::{Probe, examine, first_group};
+use super::diagnose::{Probe, examine, first_group};
 
 /// A rule berth added for this session and must remove.
 pub struct OpenedRule {
@@ -55,14 +54,17 @@ pub async fn open(
     .await?;
     Ok(match opened {
         Opened::Added(rule) => {
-            eprintln!("berth: opened tcp/{port} from {cidr} in {group} for this session");
+            ctx.reporter.say(&format!(
+                "opened tcp/{port} from {cidr} in {group} for this session"
+            ));
             Some(OpenedRule {
                 journal,
                 rule: *rule,
             })
         }
         Opened::AlreadyAllowed => {
-            eprintln!("berth: {group} already allows tcp/{port} from {cidr}");
+            ctx.reporter
+                .say(&format!("{group} already allows tcp/{port} from {cidr}"));
             None
         }
     })
@@ -99,36 +101,33 @@ pub async fn explain_failure(
     ctx: &Context,
     aws: &Aws,
     host: &Host,
-    connect: &ConnectArgs,
+    connect: &Connect,
     mut probe: Probe,
 ) {
     // Through a bastion, the bastion's part of the route too.
     if probe.via == Via::Bastion {
-        probe.bastion = super::doctor::bastion(ctx, aws, connect, host)
+        probe.bastion = super::diagnose::bastion(ctx, aws, connect, host)
             .await
             .unwrap_or(BastionSearch::NotNeeded);
     }
-    eprintln!("berth: the connection failed; checking the prerequisites…");
+    ctx.reporter
+        .say("the connection failed; checking the prerequisites…");
     match Box::pin(examine(ctx, aws, host, connect, &probe)).await {
         Ok(report) => {
             let problems: Vec<_> = report.problems().cloned().collect();
             if problems.is_empty() {
-                eprintln!(
-                    "berth: every prerequisite berth can see holds; see the client's message above"
-                );
+                ctx.reporter
+                    .say("every prerequisite berth can see holds; see the client's message above");
             }
             let shown = Report {
                 findings: problems,
                 ..report
             };
-            for line in render::doctor_lines(&shown, ctx.stderr_palette()) {
-                eprintln!("{line}");
-            }
-            eprintln!(
-                "  full checklist: {}",
-                probe.doctor_command(&connect.target)
-            );
+            ctx.reporter
+                .diagnosis(&shown, &probe.doctor_command(&connect.target));
         }
-        Err(e) => eprintln!("berth: could not check the prerequisites: {e}"),
+        Err(e) => ctx
+            .reporter
+            .say(&format!("could not check the prerequisites: {e}")),
     }
 }

@@ -1,0 +1,130 @@
+//! The terminal's side of `app`'s two traits: [`Terminal`] says on stderr
+//! what the use cases report (coloured when stderr allows, `-v` detail
+//! only when asked, a spinner while a phase waits), and [`Picker`]
+//! offers a choice through `BERTH_PICKER` or the built-in finder.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+
+use crate::app::{Choice, Chooser, Offer, Reporter};
+use crate::doctor::Report;
+use crate::error::Error;
+use crate::model::host::Host;
+use crate::settings::Settings;
+
+use super::picker;
+use super::render::{self, HostRow, Palette};
+
+/// Reports on stderr.
+pub struct Terminal {
+    palette: Palette,
+    verbose: bool,
+}
+
+impl Terminal {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            palette: render::stderr_palette(settings),
+            verbose: settings.verbose > 0,
+        }
+    }
+}
+
+impl Reporter for Terminal {
+    fn say(&self, message: &str) {
+        eprintln!("berth: {message}");
+    }
+
+    fn warn(&self, message: &str) {
+        eprintln!("{} {message}", self.palette.warning("berth: warning:"));
+    }
+
+    fn warn_with_hints(&self, message: &str, hints: &[String]) {
+        self.warn(message);
+        for hint in hints {
+            eprintln!("  hint: {hint}");
+        }
+    }
+
+    fn verbose(&self, message: &str) {
+        if self.verbose {
+            eprintln!("berth: {message}");
+        }
+    }
+
+    fn problem(&self, message: &str, hints: &[String]) {
+        eprintln!("{} {message}", self.palette.error("berth: error:"));
+        for hint in hints {
+            eprintln!("  {} {hint}", self.palette.hint("hint:"));
+        }
+    }
+
+    fn diagnosis(&self, report: &Report, full_checklist: &str) {
+        for line in render::doctor_lines(report, self.palette) {
+            eprintln!("{line}");
+        }
+        eprintln!("  full checklist: {full_checklist}");
+    }
+
+    fn waiting(&self, label: &str) -> Box<dyn Send> {
+        let spinner = ProgressBar::new_spinner().with_message(label.to_owned());
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        Box::new(Spinner(spinner))
+    }
+
+    fn stats(&self, report: &str) {
+        eprintln!("{report}");
+    }
+}
+
+/// A spinner that clears itself when the wait is over.
+struct Spinner(ProgressBar);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Chooses as `BERTH_PICKER` says, else with the built-in finder.
+pub struct Picker {
+    chooser: picker::Chooser,
+    color: bool,
+}
+
+impl Picker {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            chooser: picker::Chooser::from_setting(settings.picker.as_deref()),
+            color: settings.color_on(std::io::stderr().is_terminal()),
+        }
+    }
+}
+
+impl Chooser for Picker {
+    fn choose(&self, offer: &Offer<'_>) -> Result<Choice, Error> {
+        let offer = picker::Offer {
+            prompt: offer.prompt,
+            header: offer.header,
+            rows: offer.rows,
+            color: self.color,
+        };
+        Ok(match picker::choose(&self.chooser, &offer)? {
+            picker::Choice::Picked(i) => Choice::Picked(i),
+            picker::Choice::Cancelled => Choice::Cancelled,
+            picker::Choice::NothingChosen => Choice::NothingChosen,
+            picker::Choice::NoTerminal => Choice::NoTerminal,
+        })
+    }
+
+    fn host_lines(&self, hosts: &[Host], config_users: &[Option<String>]) -> (String, Vec<String>) {
+        let rows: Vec<HostRow<'_>> = hosts
+            .iter()
+            .zip(config_users)
+            .map(|(h, user)| HostRow::new(h, None, user.as_deref()))
+            .collect();
+        render::host_choices(&rows)
+    }
+}
