@@ -8,6 +8,7 @@
 pub mod context;
 pub mod diagnose;
 pub mod eice;
+pub mod exec;
 pub mod host_keys;
 pub mod instance_connect;
 pub mod pipeline;
@@ -15,6 +16,7 @@ pub mod reach;
 pub mod request;
 pub mod resolve;
 pub mod session;
+pub mod ssh_config;
 
 pub use context::{Choice, Chooser, Context, Offer, Reporter};
 pub use resolve::{

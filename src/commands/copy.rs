@@ -105,10 +105,10 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
     for spec in &specs {
         let (local, remote) = split_spec(spec);
         let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
-        eprintln!(
-            "berth: forwarding {local} to {remote} on {}{name}; Ctrl-C to stop",
+        ctx.reporter.say(&format!(
+            "forwarding {local} to {remote} on {}{name}; Ctrl-C to stop",
             host.instance_id()
-        );
+        ));
     }
     let planned = Planned::new(&host, &aws, &connect, &plan, &choice);
     let launch = Launch {
