@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 
-use super::request::Connect;
+use super::request::{Connect, Source};
 use crate::aws::Aws;
 use crate::aws::stats::branch;
 use crate::doctor::{
@@ -15,7 +15,7 @@ use crate::doctor::{
     Status,
 };
 use crate::error::Error;
-use crate::firewall::{self};
+use crate::firewall::{self, Opened};
 use crate::model::host::Host;
 use crate::model::named::Named as _;
 use crate::model::os::OsFamily;
@@ -24,7 +24,7 @@ use crate::plan::route::{BastionSearch, choose_endpoint};
 use crate::secrets::fingerprint::{self, FingerprintMatch};
 use crate::transport::eice::InstanceConnectEndpoint;
 
-use super::{Context, find_key};
+use super::{Context, find_key, operator_address, resolve_host};
 
 /// The connection doctor checks: what for, to which port, from where, and
 /// by which route (`Auto`: every route).
@@ -338,4 +338,78 @@ pub fn first_group(host: &Host) -> Result<String, Error> {
         .first()
         .cloned()
         .ok_or_else(|| firewall::FirewallError::NoGroup(host.ec2.instance_id.clone()).into())
+}
+
+/// What `doctor` is asked to check.
+#[derive(Debug, Clone)]
+pub struct DoctorRequest {
+    pub connect: Connect,
+    pub source: Source,
+    /// `--protocol`; else the host's (RDP for Windows, else SSH).
+    pub protocol: Option<Protocol>,
+    /// `--port`; else the protocol's.
+    pub port: Option<u16>,
+    /// `--fix`, and for how long the rule stands.
+    pub fix: Option<std::time::Duration>,
+}
+
+/// Resolves the target, checks every prerequisite, and with `--fix` adds
+/// the rule that is missing and checks again.
+pub async fn check(ctx: &Context, request: &DoctorRequest) -> Result<(Host, Report), Error> {
+    let connect = &request.connect;
+    let (host, aws) = resolve_host(ctx, connect).await?;
+    let from = operator_address(ctx, &request.source).await?;
+    let protocol = request.protocol.unwrap_or(Protocol::for_os(host.os));
+    let port = request.port.unwrap_or(protocol.default_port());
+    let via = super::reach::requested_via(ctx, connect, &host)?;
+    let bastion = match via {
+        Via::Auto | Via::Bastion => bastion(ctx, &aws, connect, &host).await?,
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice => BastionSearch::NotNeeded,
+    };
+    let probe = Probe {
+        protocol,
+        port,
+        from,
+        via,
+        bastion,
+    };
+    let mut report = Box::pin(examine(ctx, &aws, &host, connect, &probe)).await?;
+
+    if let Some(fix_for) = request.fix {
+        let Some(cidr) = from else {
+            return Err(Error::usage(
+                "--fix needs your address".to_owned(),
+                "pass --from YOUR-ADDRESS/32, set `from` in the config file, or use --detect-ip"
+                    .to_owned(),
+            ));
+        };
+        if needs_group_fix(&report) {
+            let group = first_group(&host)?;
+            let journal = ctx.journal()?;
+            match firewall::open(&aws, &journal, &group, cidr, port, fix_for, false).await? {
+                Opened::Added(rule) => ctx.reporter.say(&format!(
+                    "added to {group}: tcp/{port} from {cidr}, \"{}\"",
+                    rule.description
+                )),
+                Opened::AlreadyAllowed => ctx
+                    .reporter
+                    .say(&format!("{group} already allows tcp/{port} from {cidr}")),
+            }
+            report = Box::pin(examine(ctx, &aws, &host, connect, &probe)).await?;
+        } else {
+            ctx.reporter.say("--fix: no security group needs fixing");
+        }
+    }
+
+    Ok((host, report))
+}
+
+/// `doctor --cleanup`: removes leftover temporary rules (`all`: also those
+/// still in use or not yet expired).
+pub async fn sweep_leftovers(ctx: &Context, all: bool) -> Result<firewall::Sweep, Error> {
+    // Not through ctx.inventory(): its automatic sweep would take the
+    // leftovers first and leave this report empty.
+    let aws = ctx.aws(None).await?;
+    let journal = ctx.journal()?;
+    Ok(firewall::sweep(&aws, &journal, all).await?)
 }
