@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pkcs8::der::zeroize::Zeroizing;
+
 use crate::aws::Aws;
 use crate::aws::stats::CallLog;
 use crate::doctor::Report;
@@ -39,8 +41,16 @@ pub trait Reporter: Send + Sync {
     fn diagnosis(&self, report: &Report, full_checklist: &str);
     /// A spinner for work that takes a while, until the guard is dropped.
     fn waiting(&self, label: &str) -> Box<dyn Send>;
+    /// A spinner whose label the work keeps changing (a countdown), until
+    /// it is dropped.
+    fn counting_down(&self) -> Box<dyn Countdown>;
     /// The `--stats` report.
     fn stats(&self, report: &str);
+}
+
+/// The spinner of [`Reporter::counting_down`].
+pub trait Countdown: Send {
+    fn show(&self, label: &str);
 }
 
 /// What a [`Chooser`] is offered: rows to pick one of.
@@ -68,6 +78,9 @@ pub trait Chooser: Send + Sync {
     fn choose(&self, offer: &Offer<'_>) -> Result<Choice, Error>;
     /// The header and one line per host, as the picker shows them.
     fn host_lines(&self, hosts: &[Host], config_users: &[Option<String>]) -> (String, Vec<String>);
+    /// A secret typed at the terminal after `prompt` (a key's passphrase),
+    /// unnoticed by any screen; `None` when nobody is there to type it.
+    fn secret(&self, prompt: &str) -> Result<Option<Zeroizing<Vec<u8>>>, Error>;
 }
 
 /// How long a phase runs before its spinner shows: a warm run never

@@ -12,13 +12,14 @@ pub mod exec;
 pub mod host_keys;
 pub mod instance_connect;
 pub mod pipeline;
+pub mod rdp;
 pub mod reach;
 pub mod request;
 pub mod resolve;
 pub mod session;
 pub mod ssh_config;
 
-pub use context::{Choice, Chooser, Context, Offer, Reporter};
+pub use context::{Choice, Chooser, Context, Countdown, Offer, Reporter};
 pub use resolve::{
     choose, config_user, connect_request, effective_via, find_hosts, find_key, operator_address,
     pick_one, resolve_all, resolve_host, resolve_host_preferring, resolve_one, target_query,

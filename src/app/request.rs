@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::error::Error;
 use crate::model::host::InstanceStatus;
 use crate::model::route::Via;
 
@@ -64,6 +65,18 @@ impl ConnectOptions {
             .iter()
             .flat_map(|option| ["-o".to_owned(), option.clone()])
             .collect()
+    }
+
+    /// `-o` is for ssh; a route that starts none (`what` says how it goes)
+    /// cannot take it, and says so rather than drop it.
+    pub fn refuse_ssh_options(&self, what: &str) -> Result<(), Error> {
+        match self.ssh_options.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::usage(
+                format!("-o {first} is an ssh option, and {what}, starting no ssh"),
+                "drop -o, or go through a bastion (--via bastion), whose ssh takes it".to_owned(),
+            )),
+        }
     }
 }
 

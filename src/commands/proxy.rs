@@ -45,7 +45,7 @@ pub async fn run(ctx: &Context, args: &ProxyArgs) -> Result<u8, Error> {
     let endpoints: Vec<_> = endpoint.into_iter().collect();
     let route =
         proxy::plan_proxy(&host, choice.via(), args.port, &endpoints).map_err(proxy_error)?;
-    refuse_ssh_options(&connect.options, &format!("berth proxy goes {route}"))?;
+    connect.refuse_ssh_options(&format!("berth proxy goes {route}"))?;
     ctx.verbose(&format!(
         "proxy: {} port {} {route}",
         host.label(),
@@ -113,21 +113,6 @@ fn proxy_error(e: ProxyError) -> Error {
         ProxyError::NoPrivateAddress { instance_id } => {
             EiceError::NoPrivateAddress { instance_id }.into()
         }
-    }
-}
-
-/// `-o` is for ssh; a route that starts none (`what` says how it goes)
-/// cannot take it, and says so rather than drop it.
-pub fn refuse_ssh_options(
-    options: &crate::app::request::ConnectOptions,
-    what: &str,
-) -> Result<(), Error> {
-    match options.ssh_options.first() {
-        None => Ok(()),
-        Some(first) => Err(Error::usage(
-            format!("-o {first} is an ssh option, and {what}, starting no ssh"),
-            "drop -o, or go through a bastion (--via bastion), whose ssh takes it".to_owned(),
-        )),
     }
 }
 

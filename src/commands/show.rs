@@ -23,11 +23,11 @@ pub async fn run(ctx: &Context, args: &ShowArgs, out: &mut dyn Write) -> Result<
         Login::Rdp(_) => {
             let rdp = match crate::app::reach::reach(ctx, &aws, connect, &host).await {
                 Ok(Reach { choice, .. }) => {
-                    let options = super::rdp::RdpOptions {
+                    let options = crate::app::rdp::RdpOptions {
                         via: Some(choice.via()),
-                        ..super::rdp::RdpOptions::default()
+                        ..crate::app::rdp::RdpOptions::default()
                     };
-                    super::rdp::plan(ctx, connect, &host, options).map(|p| (p, choice))
+                    crate::app::rdp::plan(ctx, connect, &host, options).map(|p| (p, choice))
                 }
                 Err(e) => Err(e),
             };

@@ -7,8 +7,9 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
+use pkcs8::der::zeroize::Zeroizing;
 
-use crate::app::{Choice, Chooser, Offer, Reporter};
+use crate::app::{Choice, Chooser, Countdown, Offer, Reporter};
 use crate::doctor::Report;
 use crate::error::Error;
 use crate::model::host::Host;
@@ -74,6 +75,12 @@ impl Reporter for Terminal {
         Box::new(Spinner(spinner))
     }
 
+    fn counting_down(&self) -> Box<dyn Countdown> {
+        let spinner = ProgressBar::new_spinner();
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        Box::new(Spinner(spinner))
+    }
+
     fn stats(&self, report: &str) {
         eprintln!("{report}");
     }
@@ -81,6 +88,12 @@ impl Reporter for Terminal {
 
 /// A spinner that clears itself when the wait is over.
 struct Spinner(ProgressBar);
+
+impl Countdown for Spinner {
+    fn show(&self, label: &str) {
+        self.0.set_message(label.to_owned());
+    }
+}
 
 impl Drop for Spinner {
     fn drop(&mut self) {
@@ -126,5 +139,16 @@ impl Chooser for Picker {
             .map(|(h, user)| HostRow::new(h, None, user.as_deref()))
             .collect();
         render::host_choices(&rows)
+    }
+
+    fn secret(&self, prompt: &str) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            return Ok(None);
+        }
+        let typed = dialoguer::Password::new()
+            .with_prompt(prompt)
+            .interact()
+            .map_err(|dialoguer::Error::IO(e)| e)?;
+        Ok(Some(Zeroizing::new(typed.into_bytes())))
     }
 }
