@@ -8,6 +8,7 @@
 pub mod context;
 pub mod diagnose;
 pub mod eice;
+pub mod fleet;
 pub mod host_keys;
 pub mod instance_connect;
 pub mod pipeline;
@@ -16,7 +17,7 @@ pub mod request;
 pub mod resolve;
 pub mod session;
 
-pub use context::{Choice, Chooser, Context, Offer, Reporter};
+pub use context::{Choice, Chooser, Context, Offer, Progress, Reporter};
 pub use resolve::{
     choose, config_user, connect_request, effective_via, find_hosts, find_key, operator_address,
     pick_one, resolve_all, resolve_host, resolve_host_preferring, resolve_one, target_query,
