@@ -46,6 +46,21 @@ pub trait Reporter: Send + Sync {
     fn counting_down(&self) -> Box<dyn Countdown>;
     /// The `--stats` report.
     fn stats(&self, report: &str);
+    /// A bar over `hosts` hosts done, or a spinner when `None`, until it
+    /// is finished.
+    fn progress(&self, hosts: Option<u64>) -> Box<dyn Progress>;
+}
+
+/// Work under way, as [`Reporter::progress`] shows it.
+pub trait Progress: Send + Sync {
+    /// One more host done.
+    fn inc(&self);
+    /// What the work is at now.
+    fn message(&self, message: &str);
+    /// Writes `text` to stdout (stderr if `to_stderr`) above the bar.
+    fn echo(&self, text: &[u8], to_stderr: bool);
+    /// The work is over: the bar goes.
+    fn finish(&self);
 }
 
 /// The spinner of [`Reporter::counting_down`].

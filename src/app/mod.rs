@@ -9,6 +9,7 @@ pub mod context;
 pub mod diagnose;
 pub mod eice;
 pub mod exec;
+pub mod fleet;
 pub mod host_keys;
 pub mod instance_connect;
 pub mod pipeline;
@@ -19,7 +20,7 @@ pub mod resolve;
 pub mod session;
 pub mod ssh_config;
 
-pub use context::{Choice, Chooser, Context, Countdown, Offer, Reporter};
+pub use context::{Choice, Chooser, Context, Countdown, Offer, Progress, Reporter};
 pub use resolve::{
     choose, config_user, connect_request, effective_via, find_hosts, find_key, operator_address,
     pick_one, resolve_all, resolve_host, resolve_host_preferring, resolve_one, target_query,

@@ -1,69 +1,35 @@
 //! `berth run TARGET -- COMMAND`: the command on every host the target
-//! matches, planned as for `berth ssh`, at most `-j` at once, then what
-//! happened on each host.
+//! matches, then what happened on each host (the work is
+//! `app::fleet::run`).
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::app::request::Connect;
-use crate::cli::{Engine, OutputFormat, RunArgs};
-use crate::error::{Cause, Error};
-use futures::StreamExt;
-
-use crate::aws::Aws;
-use crate::fleet::{Finished, HostReport, Tally, ssm};
-use crate::model::host::Host;
-use crate::model::os::OsFamily;
-use crate::plan::Plan;
-use crate::ui::render;
-
-use crate::transport::fleet::{self, Job, Live};
+use std::io::Write;
 
 use crate::app::Context;
-use crate::app::pipeline::{Connection, Ready, SshExtras, plan_with_route, ready};
+use crate::app::fleet::{self, FleetRun, RunRequest};
+use crate::app::request::Connect;
+use crate::cli::{Engine, OutputFormat, RunArgs};
+use crate::error::Error;
+use crate::fleet::Tally;
+use crate::ui::render;
 
-/// How long ssh may take to connect when no `--timeout` says otherwise.
-const CONNECT_TIMEOUT_SECS: u64 = 15;
-
-/// What a fleet command runs on each host, and how.
-#[derive(Debug, Clone)]
-pub struct FleetRun {
-    /// At most this many hosts at once.
-    pub jobs: u16,
-    pub timeout: Option<Duration>,
-    pub port: Option<u16>,
-    /// `-o` options for ssh.
-    pub options: Vec<String>,
-    pub command: Vec<String>,
-}
-
-impl From<&RunArgs> for FleetRun {
-    fn from(args: &RunArgs) -> Self {
-        Self {
+pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let table = matches!(ctx.settings.output, OutputFormat::Table);
+    let request = RunRequest {
+        connect: Connect::from(&args.connect),
+        engine: match args.engine {
+            Engine::Ssh => fleet::Engine::Ssh,
+            Engine::Ssm => fleet::Engine::Ssm,
+        },
+        spec: FleetRun {
             jobs: args.jobs,
             timeout: args.timeout,
             port: args.port,
             options: args.connect.ssh_options.clone(),
             command: args.command.clone(),
-        }
-    }
-}
-
-pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let connect = Connect::from(&args.connect);
-    let (hosts, aws) = crate::app::resolve_all(ctx, &connect).await?;
-    let live = match (ctx.settings.output, args.group) {
-        (OutputFormat::Table, false) => Live::Prefixed,
-        _ => Live::Quiet,
+        },
+        echo: table && !args.group,
     };
-    let spec = FleetRun::from(args);
-    let reports = match args.engine {
-        Engine::Ssh => run_on(ctx, &aws, &connect, &hosts, &spec, live).await?,
-        Engine::Ssm => run_ssm(ctx, &aws, &hosts, &spec, live).await?,
-    };
+    let reports = fleet::run::run(ctx, &request).await?;
     let tally = Tally::of(&reports);
     match ctx.settings.output {
         OutputFormat::Json => render::json(
@@ -83,303 +49,4 @@ pub async fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> Result<u
         }
     }
     Ok(tally.exit_code())
-}
-
-/// Runs `spec` on `hosts`, each planned as `berth ssh` would (a host that
-/// cannot be planned is reported, not fatal), at most `spec.jobs` at once;
-/// the reports are in the hosts' order, unplanned hosts last.
-pub async fn run_on(
-    ctx: &Context,
-    aws: &Aws,
-    connect: &Connect,
-    hosts: &[Host],
-    spec: &FleetRun,
-    live: Live,
-) -> Result<Vec<HostReport>, Error> {
-    Ok(run_collecting(ctx, aws, connect, hosts, spec, live)
-        .await?
-        .into_iter()
-        .map(|(host, done)| match done {
-            Ok(finished) => {
-                HostReport::new(host.instance_id(), &label(host), &finished, spec.timeout)
-            }
-            Err(reason) => HostReport::unplanned(host.instance_id(), &label(host), reason),
-        })
-        .collect())
-}
-
-/// [`run_on`], keeping what each ssh wrote as bytes (`berth logs` takes a
-/// tar archive from it); a host that cannot be planned has the reason.
-pub async fn run_collecting<'h>(
-    ctx: &Context,
-    aws: &Aws,
-    connect: &Connect,
-    hosts: &'h [Host],
-    spec: &FleetRun,
-    live: Live,
-) -> Result<Vec<(&'h Host, Result<Finished, String>)>, Error> {
-    let passthrough = ssh_options(ctx, spec);
-    let mut jobs = Vec::new();
-    let mut unplanned = Vec::new();
-    let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
-    for host in hosts {
-        let extras = SshExtras {
-            port: spec.port,
-            passthrough: passthrough.clone(),
-            command: spec.command.clone(),
-            ..SshExtras::default()
-        };
-        match plan_with_route(ctx, aws, connect, host, extras).await {
-            Ok((plan, _)) => jobs.push((host, plan)),
-            // Nothing about one host stops the others; AWS and usage
-            // errors are not about one host.
-            Err(e) if matches!(e.cause(), Cause::Plan(_) | Cause::Route(_) | Cause::Key(_)) => {
-                let reason = match e.hints() {
-                    [] => e.to_string(),
-                    hints => format!("{e} ({})", hints.join("; ")),
-                };
-                unplanned.push((host, Err(reason)));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let progress = progress_bar(jobs.len());
-    ctx.verbose(&format!(
-        "running on {} host(s), {} at a time",
-        jobs.len(),
-        spec.jobs
-    ));
-    let runs = jobs.into_iter().map(|(host, plan)| {
-        let progress = &progress;
-        async move {
-            let job = Job {
-                prefix: format!("{:<width$} | ", label(host)),
-                argv: plan.argv.clone(),
-            };
-            let finished = run_host(ctx, aws, (host, &plan), job, spec, live, progress).await;
-            progress.inc(1);
-            (host, Ok(finished))
-        }
-    });
-    let mut done: Vec<(&Host, Result<Finished, String>)> = futures::stream::iter(runs)
-        .buffered(usize::from(spec.jobs))
-        .collect()
-        .await;
-    progress.finish_and_clear();
-    done.extend(unplanned);
-    Ok(done)
-}
-
-/// Runs `spec` through SSM Run Command: hosts whose agent is not Online
-/// are reported unreachable; the rest get SendCommand in batches of 50 (one
-/// document per platform), then berth polls with backoff and collects each
-/// host's result as it ends.
-pub async fn run_ssm(
-    ctx: &Context,
-    aws: &Aws,
-    hosts: &[Host],
-    spec: &FleetRun,
-    live: Live,
-) -> Result<Vec<HostReport>, Error> {
-    let ids: Vec<String> = hosts.iter().map(|h| h.instance_id().to_owned()).collect();
-    let pings = ctx.phase("ssm", aws.ssm_ping_statuses(&ids)).await?;
-    let mut reports = Vec::new();
-    let mut reachable = Vec::new();
-    for host in hosts {
-        match ssm::not_reachable(pings.get(host.instance_id()).map(String::as_str)) {
-            Some(reason) => reports.push(HostReport::unplanned(
-                host.instance_id(),
-                &label(host),
-                reason,
-            )),
-            None => reachable.push(host),
-        }
-    }
-    // As ssh would hand it to the remote shell: the words joined.
-    let script = vec![spec.command.join(" ")];
-    let timeout = spec.timeout.map(|t| t.as_secs().max(1));
-    let started = std::time::Instant::now();
-    let mut pending: Vec<(String, &Host)> = Vec::new();
-    for (document, batch) in ssm::batches(&reachable, |h| h.os == OsFamily::Windows) {
-        let batch_ids: Vec<String> = batch.iter().map(|h| h.instance_id().to_owned()).collect();
-        let command_id = aws
-            .send_command(document, &batch_ids, &script, timeout)
-            .await?;
-        ctx.verbose(&format!(
-            "SendCommand {command_id}: {} host(s), {document}",
-            batch.len()
-        ));
-        pending.extend(batch.into_iter().map(|h| (command_id.clone(), *h)));
-    }
-    let progress = progress_bar(pending.len());
-    let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
-    let mut poll = 0;
-    while !pending.is_empty() {
-        tokio::time::sleep(ssm::poll_delay(poll)).await;
-        poll += 1;
-        let mut commands: Vec<&String> = pending.iter().map(|(c, _)| c).collect();
-        commands.dedup();
-        let mut finals = std::collections::BTreeSet::new();
-        for command_id in commands {
-            for (instance, status) in aws.command_statuses(command_id).await? {
-                if ssm::is_final(&status) {
-                    finals.insert((command_id.clone(), instance));
-                }
-            }
-        }
-        let (done, still): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|(c, h)| finals.contains(&(c.clone(), h.instance_id().to_owned())));
-        pending = still;
-        for (command_id, host) in done {
-            let invocation = aws
-                .command_invocation(&command_id, host.instance_id())
-                .await?;
-            let name = label(host);
-            if live == Live::Prefixed {
-                let prefix = format!("{name:<width$} | ");
-                progress.suspend(|| {
-                    let _ = std::io::stdout().lock().write_all(&crate::fleet::prefixed(
-                        &prefix,
-                        invocation.stdout.as_bytes(),
-                    ));
-                    let _ = std::io::stderr().lock().write_all(&crate::fleet::prefixed(
-                        &prefix,
-                        invocation.stderr.as_bytes(),
-                    ));
-                });
-            }
-            progress.inc(1);
-            reports.push(HostReport::reported(
-                host.instance_id(),
-                &name,
-                ssm::judge(
-                    &invocation.status,
-                    &invocation.details,
-                    invocation.response_code,
-                    spec.timeout,
-                ),
-                invocation.stdout,
-                invocation.stderr,
-                started.elapsed(),
-            ));
-        }
-    }
-    progress.finish_and_clear();
-    // In the hosts' order, as with ssh.
-    reports.sort_by_key(|r| hosts.iter().position(|h| h.instance_id() == r.instance_id));
-    Ok(reports)
-}
-
-/// One host: its host keys pinned on first contact, and its one-time keys
-/// pushed (if it needs any) right before its ssh runs and removed when it
-/// ends.
-async fn run_host(
-    ctx: &Context,
-    aws: &Aws,
-    (host, plan): (&Host, &Plan),
-    mut job: Job,
-    spec: &FleetRun,
-    live: Live,
-    progress: &ProgressBar,
-) -> Finished {
-    let started = std::time::Instant::now();
-    let operators: Vec<String> = spec
-        .options
-        .iter()
-        .flat_map(|option| ["-o".to_owned(), option.clone()])
-        .collect();
-    let connection = Connection {
-        remote_len: spec.command.len(),
-        passthrough: &operators,
-        early: None,
-        open: None,
-    };
-    let (command_line, keys) = match ready(ctx, aws, host, plan, connection).await {
-        Ok(Ready {
-            argv,
-            one_time_keys,
-            ..
-        }) => (argv, one_time_keys),
-        Err(e) => {
-            return Finished {
-                spawn_error: Some(e.to_string()),
-                duration: started.elapsed(),
-                ..Finished::default()
-            };
-        }
-    };
-    job.argv = command_line;
-    let finished = fleet::run_one(&job, spec.timeout, live, progress).await;
-    drop(keys);
-    finished
-}
-
-/// The host as the output names it: its Name tag, else its id.
-pub fn label(host: &Host) -> String {
-    host.name()
-        .map_or_else(|| host.instance_id().to_owned(), str::to_owned)
-}
-
-/// ssh options for a run: the operator's first (ssh keeps the first value
-/// of an option), then no prompts, no terminal, a connect timeout, and a
-/// shared connection per host when berth has a private socket directory.
-fn ssh_options(ctx: &Context, spec: &FleetRun) -> Vec<String> {
-    let mut words = Vec::new();
-    for option in &spec.options {
-        words.push("-o".to_owned());
-        words.push(option.clone());
-    }
-    let connect_timeout = spec.timeout.map_or(CONNECT_TIMEOUT_SECS, |t| {
-        t.as_secs().clamp(1, CONNECT_TIMEOUT_SECS)
-    });
-    words.push("-T".to_owned());
-    for option in [
-        "BatchMode=yes".to_owned(),
-        format!("ConnectTimeout={connect_timeout}"),
-    ] {
-        words.push("-o".to_owned());
-        words.push(option);
-    }
-    if let Some(dir) = control_dir(ctx) {
-        for option in [
-            "ControlMaster=auto".to_owned(),
-            format!("ControlPath={}/%C", dir.display()),
-            "ControlPersist=60".to_owned(),
-        ] {
-            words.push("-o".to_owned());
-            words.push(option);
-        }
-    }
-    words
-}
-
-/// A private (0700) directory for ssh's connection sockets: under
-/// `$XDG_RUNTIME_DIR`, else berth's state directory. `None` (no sharing)
-/// when neither can be made private.
-fn control_dir(ctx: &Context) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .map(|p| p.join("berth"))
-        .or_else(|| ctx.settings.state_dir.clone())?;
-    let dir = base.join("ssh");
-    crate::platform::files::private_dir(&dir).ok()?;
-    Some(dir)
-}
-
-/// A bar on stderr, only on a terminal.
-fn progress_bar(hosts: usize) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(hosts as u64),
-        if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} hosts done {elapsed}") {
-        bar.set_style(style);
-    }
-    bar
 }

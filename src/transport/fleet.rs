@@ -4,11 +4,9 @@
 //! holds back a fast one. An ssh that cannot start or hangs is recorded as
 //! such; it never stops the others.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::fleet::{Finished, prefixed};
@@ -33,12 +31,13 @@ pub enum Live {
 }
 
 /// Runs one host's ssh to its end (or `timeout`), collecting its output
-/// and, in live mode, echoing it line by line above `progress`.
+/// and, in live mode, handing it line by line to `echo` (the text, and
+/// whether it came from stderr).
 pub async fn run_one(
     job: &Job,
     timeout: Option<Duration>,
     live: Live,
-    progress: &ProgressBar,
+    echo: &(dyn Fn(&[u8], bool) + Sync),
 ) -> Finished {
     let started = Instant::now();
     let mut child = match spawn(&job.argv, Wiring::READ_OUTPUT, true) {
@@ -54,22 +53,8 @@ pub async fn run_one(
     let stdout = Arc::new(Mutex::new(Vec::new()));
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let readers = futures::future::join(
-        pump(
-            child.stdout.take(),
-            &stdout,
-            live,
-            &job.prefix,
-            progress,
-            false,
-        ),
-        pump(
-            child.stderr.take(),
-            &stderr,
-            live,
-            &job.prefix,
-            progress,
-            true,
-        ),
+        pump(child.stdout.take(), &stdout, live, &job.prefix, echo, false),
+        pump(child.stderr.take(), &stderr, live, &job.prefix, echo, true),
     );
     let waited = async {
         readers.await;
@@ -104,13 +89,13 @@ pub async fn run_one(
 }
 
 /// Reads a pipe to its end into `buffer`, echoing each line in live mode
-/// (above the progress bar) to berth's stdout or stderr.
+/// to `echo`, prefixed, marked as from stdout or stderr.
 async fn pump(
     pipe: Option<impl AsyncRead + Unpin>,
     buffer: &Mutex<Vec<u8>>,
     live: Live,
     prefix: &str,
-    progress: &ProgressBar,
+    echo: &(dyn Fn(&[u8], bool) + Sync),
     is_stderr: bool,
 ) {
     let Some(pipe) = pipe else { return };
@@ -127,15 +112,7 @@ async fn pump(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend_from_slice(&chunk);
         if live == Live::Prefixed {
-            let text = prefixed(prefix, &chunk);
-            progress.suspend(|| {
-                // A closed stdout (`| head`) is no reason to stop the hosts.
-                let _ = if is_stderr {
-                    std::io::stderr().lock().write_all(&text)
-                } else {
-                    std::io::stdout().lock().write_all(&text)
-                };
-            });
+            echo(&prefixed(prefix, &chunk), is_stderr);
         }
     }
 }

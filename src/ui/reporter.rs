@@ -3,13 +3,13 @@
 //! only when asked, a spinner while a phase waits), and [`Picker`]
 //! offers a choice through `BERTH_PICKER` or the built-in finder.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pkcs8::der::zeroize::Zeroizing;
 
-use crate::app::{Choice, Chooser, Countdown, Offer, Reporter};
+use crate::app::{Choice, Chooser, Countdown, Offer, Progress, Reporter};
 use crate::doctor::Report;
 use crate::error::Error;
 use crate::model::host::Host;
@@ -83,6 +83,57 @@ impl Reporter for Terminal {
 
     fn stats(&self, report: &str) {
         eprintln!("{report}");
+    }
+
+    fn progress(&self, hosts: Option<u64>) -> Box<dyn Progress> {
+        // On stderr, only on a terminal.
+        let bar = ProgressBar::with_draw_target(
+            hosts,
+            if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        match hosts {
+            Some(_) => {
+                if let Ok(style) =
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} hosts done {elapsed}")
+                {
+                    bar.set_style(style);
+                }
+            }
+            None => bar.enable_steady_tick(Duration::from_millis(120)),
+        }
+        Box::new(Bar(bar))
+    }
+}
+
+/// A progress bar (or spinner) on stderr.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn inc(&self) {
+        self.0.inc(1);
+    }
+
+    fn message(&self, message: &str) {
+        self.0.set_message(message.to_owned());
+    }
+
+    fn echo(&self, text: &[u8], to_stderr: bool) {
+        self.0.suspend(|| {
+            // A closed stdout (`| head`) is no reason to stop the hosts.
+            let _ = if to_stderr {
+                std::io::stderr().lock().write_all(text)
+            } else {
+                std::io::stdout().lock().write_all(text)
+            };
+        });
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
     }
 }
 

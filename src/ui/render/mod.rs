@@ -8,6 +8,7 @@ use std::time::Duration;
 use comfy_table::{Cell, ContentArrangement, Table, presets};
 use serde::Serialize;
 
+use crate::app::fleet::Collected;
 use crate::doctor::{Protocol, Report, Scope, Status};
 use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
@@ -592,6 +593,33 @@ pub fn maintain_summary(
         ]);
     }
     write_table(out, t)
+}
+
+/// `logs`' lines: each host's archive and how many files it holds and
+/// lacks, or why there is none; then each file missing.
+pub fn logs_lines(out: &mut dyn Write, collected: &[Collected]) -> io::Result<()> {
+    for c in collected {
+        match (&c.archive, &c.error) {
+            (Some(path), _) => writeln!(
+                out,
+                "{}: {} ({} collected, {} missing)",
+                c.label,
+                path.display(),
+                c.manifest.collected.len(),
+                c.manifest.missing.len()
+            )?,
+            (None, error) => writeln!(
+                out,
+                "{}: no archive: {}",
+                c.label,
+                error.as_deref().unwrap_or("unknown")
+            )?,
+        }
+        for missing in &c.manifest.missing {
+            writeln!(out, "    missing {missing}")?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
