@@ -12,6 +12,7 @@ pub mod exec;
 pub mod fleet;
 pub mod host_keys;
 pub mod instance_connect;
+pub mod list;
 pub mod pipeline;
 pub mod rdp;
 pub mod reach;

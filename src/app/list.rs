@@ -1,0 +1,51 @@
+//! `ls`: the clusters, or one cluster's container instances, filtered and
+//! in a stable order (by Name tag, then instance id).
+
+use crate::error::Error;
+use crate::inventory::HostFilter;
+use crate::model::host::{Cluster, Host, InstanceStatus};
+use crate::model::target::{self, Target};
+
+use super::Context;
+use super::request::Filters;
+
+/// Every cluster in the region.
+pub async fn clusters(ctx: &Context) -> Result<Vec<Cluster>, Error> {
+    let inventory = ctx.inventory(None).await?;
+    let clusters = ctx.phase("list clusters", inventory.clusters()).await?;
+    inventory.save();
+    Ok(clusters)
+}
+
+/// The container instances of `cluster` (a name or an ARN) that pass
+/// `filters`; none is not an error.
+pub async fn hosts(ctx: &Context, cluster: &str, filters: &Filters) -> Result<Vec<Host>, Error> {
+    // A cluster name or ARN; the rest of the grammar is for ssh and show.
+    let query = target::parse(cluster)?;
+    let Target::Cluster {
+        cluster,
+        selector: None,
+    } = &query.target
+    else {
+        return Err(target::TargetError::BadCluster(cluster.to_owned()).into());
+    };
+    let inventory = ctx.inventory(query.region.as_deref()).await?;
+    let status = filters.status.map(InstanceStatus::as_str);
+    let hosts = match ctx
+        .phase("resolve", inventory.cluster_hosts(cluster, status))
+        .await
+    {
+        Ok(hosts) => hosts,
+        Err(e) => return Err(inventory.explain(e).await.into()),
+    };
+    inventory.remember_listing(cluster, status, &hosts);
+    inventory.save();
+    let filter = HostFilter::from(filters);
+    let mut hosts: Vec<_> = hosts.into_iter().filter(|h| filter.matches(h)).collect();
+    hosts.sort_by(|a, b| (&a.name(), &a.ec2.instance_id).cmp(&(&b.name(), &b.ec2.instance_id)));
+    if hosts.is_empty() {
+        ctx.reporter
+            .say(&format!("no container instances in `{cluster}` match"));
+    }
+    Ok(hosts)
+}
