@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::inventory::HostFilter;
 use crate::model::host::{Cluster, Host, InstanceStatus};
-use crate::model::target::{self, Target};
+use crate::model::target;
 
 use super::Context;
 use super::request::Filters;
@@ -22,11 +22,7 @@ pub async fn clusters(ctx: &Context) -> Result<Vec<Cluster>, Error> {
 pub async fn hosts(ctx: &Context, cluster: &str, filters: &Filters) -> Result<Vec<Host>, Error> {
     // A cluster name or ARN; the rest of the grammar is for ssh and show.
     let query = target::parse(cluster)?;
-    let Target::Cluster {
-        cluster,
-        selector: None,
-    } = &query.target
-    else {
+    let Some(cluster) = query.whole_cluster() else {
         return Err(target::TargetError::BadCluster(cluster.to_owned()).into());
     };
     let inventory = ctx.inventory(query.region.as_deref()).await?;

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::named::Named as _;
 use crate::model::os::Login;
-use crate::model::target::{self, Target};
+use crate::model::target;
 use crate::plan::{self, Via};
 use crate::platform::files::{private_dir, write_atomically};
 use crate::secrets::keys;
@@ -120,11 +120,7 @@ pub fn uninstall(ctx: &Context, request: &SshConfigRequest) -> Result<(), Error>
 /// The per-host blocks of one cluster.
 async fn snapshot(ctx: &Context, cluster: &str, via: Option<Via>) -> Result<String, Error> {
     let query = target::parse(cluster)?;
-    let Target::Cluster {
-        cluster,
-        selector: None,
-    } = &query.target
-    else {
+    let Some(cluster) = query.whole_cluster() else {
         return Err(Error::usage(
             format!("--hosts takes a cluster, not `{cluster}`"),
             "name the cluster whose hosts to write, e.g. --hosts prod".to_owned(),

@@ -208,3 +208,18 @@ impl TunnelTarget {
         }
     }
 }
+
+/// An endpoint in `vpc`'s `subnet`, for tests.
+#[cfg(test)]
+pub fn example_endpoint(id: &str, vpc: &str, subnet: &str, state: &str) -> InstanceConnectEndpoint {
+    InstanceConnectEndpoint {
+        id: id.into(),
+        vpc_id: vpc.into(),
+        subnet_id: subnet.into(),
+        state: state.into(),
+        dns_name: format!("{id}.example"),
+        fips_dns_name: None,
+        security_group_ids: vec!["sg-eice".into()],
+        preserve_client_ip: false,
+    }
+}

@@ -35,6 +35,19 @@ pub struct TargetQuery {
     pub account: Option<String>,
 }
 
+impl TargetQuery {
+    /// The cluster, when the target names a whole cluster and nothing in it.
+    pub fn whole_cluster(&self) -> Option<&str> {
+        match &self.target {
+            Target::Cluster {
+                cluster,
+                selector: None,
+            } => Some(cluster),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {

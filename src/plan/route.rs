@@ -531,18 +531,7 @@ mod tests {
         );
     }
 
-    fn endpoint(id: &str, vpc: &str, subnet: &str, state: &str) -> InstanceConnectEndpoint {
-        InstanceConnectEndpoint {
-            id: id.into(),
-            vpc_id: vpc.into(),
-            subnet_id: subnet.into(),
-            state: state.into(),
-            dns_name: format!("{id}.example"),
-            fips_dns_name: None,
-            security_group_ids: vec!["sg-eice".into()],
-            preserve_client_ip: false,
-        }
-    }
+    use crate::model::network::example_endpoint as endpoint;
 
     #[test]
     fn the_subnets_own_endpoint_first_then_the_vpcs() {

@@ -175,12 +175,7 @@ impl Chooser for Picker {
             rows: offer.rows,
             color: self.color,
         };
-        Ok(match picker::choose(&self.chooser, &offer)? {
-            picker::Choice::Picked(i) => Choice::Picked(i),
-            picker::Choice::Cancelled => Choice::Cancelled,
-            picker::Choice::NothingChosen => Choice::NothingChosen,
-            picker::Choice::NoTerminal => Choice::NoTerminal,
-        })
+        Ok(picker::choose(&self.chooser, &offer)?)
     }
 
     fn host_lines(&self, hosts: &[Host], config_users: &[Option<String>]) -> (String, Vec<String>) {

@@ -42,18 +42,7 @@ mod tests {
     use crate::model::hint::Hint as _;
     use crate::model::host::example_host;
 
-    fn endpoint(id: &str, vpc: &str, subnet: &str, state: &str) -> InstanceConnectEndpoint {
-        InstanceConnectEndpoint {
-            id: id.into(),
-            vpc_id: vpc.into(),
-            subnet_id: subnet.into(),
-            state: state.into(),
-            dns_name: format!("{id}.example"),
-            fips_dns_name: None,
-            security_group_ids: vec!["sg-eice".into()],
-            preserve_client_ip: false,
-        }
-    }
+    use crate::model::network::example_endpoint as endpoint;
 
     #[test]
     fn fips_asks_for_the_fips_name() {

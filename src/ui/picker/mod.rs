@@ -44,17 +44,8 @@ impl Chooser {
     }
 }
 
-/// How a choice ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    Picked(usize),
-    /// The user pressed Esc (or Ctrl-C) in the finder.
-    Cancelled,
-    /// The chooser program printed nothing it was offered.
-    NothingChosen,
-    /// No chooser and no terminal to show the finder on.
-    NoTerminal,
-}
+/// How a choice ended: `app`'s own vocabulary.
+pub use crate::app::Choice;
 
 /// What is offered: a prompt, column titles, one line per candidate.
 pub struct Offer<'a> {
