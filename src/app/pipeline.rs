@@ -1,7 +1,9 @@
-//! `berth ssh TARGET [-- COMMAND]`: resolve, decide the route, plan, run
-//! ssh; with `--open`, hold a temporary security-group rule for the
-//! session; with a one-time key, push it right before ssh runs and remove
-//! it when ssh ends; when ssh cannot connect, say which prerequisite fails.
+//! The one pipeline of an ssh-based connection (ssh, exec, cp, tunnel, and
+//! each host of a fleet run): [`connect`] resolves the target, reaches it
+//! (route, bastion, endpoint) and plans (pure; `--dry-run` stops there);
+//! [`Session::run`] gets it ready (host keys, the `--open` rule, one-time
+//! keys), runs the client, and when the client could not connect says
+//! which prerequisite fails, then cleans up.
 
 use std::ffi::OsString;
 use std::time::Instant;
@@ -28,7 +30,7 @@ use super::host_keys::{self, HostKeyCheck};
 use super::instance_connect::push_planned;
 use super::reach::{self, Reach};
 use super::session::{self, OpenedRule};
-use super::{Context, connect_request, eice};
+use super::{Context, connect_request, eice, resolve_host};
 
 /// ssh's own status when it could not connect (or authenticate).
 const SSH_FAILED: i32 = crate::error::CONNECTION_FAILED as i32;
@@ -48,7 +50,91 @@ pub struct SshExtras {
     pub dry_run: bool,
 }
 
-/// The ssh plan for `host` by the route [`route::reach`] decides; through a
+/// A connection planned end to end: the host (with the AWS clients of its
+/// region), what was asked, the plan and the route it takes.
+pub struct Session {
+    pub host: Host,
+    pub aws: Aws,
+    pub connect: Connect,
+    pub plan: Plan,
+    pub choice: RouteChoice,
+}
+
+/// The pipeline up to the plan: resolve `connect`'s target to one host,
+/// reach and plan it with `extras`, and say the plan's warnings (and its
+/// notes with `-v`).
+pub async fn connect(
+    ctx: &Context,
+    connect: &Connect,
+    extras: SshExtras,
+) -> Result<Session, Error> {
+    if let (Some(file), Some(Via::InstanceConnect)) = (&connect.identity, connect.via) {
+        return Err(Error::usage(
+            format!(
+                "-i {} and --via instance-connect both choose the key",
+                file.display()
+            ),
+            "drop -i to log in with a one-time key, or drop --via instance-connect to log in \
+             with the file",
+        ));
+    }
+    let (host, aws) = resolve_host(ctx, connect).await?;
+    plan_session(ctx, connect, host, aws, extras, Vec::new()).await
+}
+
+/// [`connect`] for a host already resolved; `notes` are said with the
+/// plan's (what the caller found on the way, e.g. the container).
+pub async fn plan_session(
+    ctx: &Context,
+    connect: &Connect,
+    host: Host,
+    aws: Aws,
+    extras: SshExtras,
+    notes: Vec<String>,
+) -> Result<Session, Error> {
+    let (plan, choice) = plan_with_route(ctx, &aws, connect, &host, extras).await?;
+    ctx.announce(
+        &plan.warnings,
+        &[choice.notes(), notes, plan.notes.clone()].concat(),
+    );
+    Ok(Session {
+        host,
+        aws,
+        connect: connect.clone(),
+        plan,
+        choice,
+    })
+}
+
+impl Session {
+    pub fn planned(&self) -> Planned<'_> {
+        Planned::new(
+            &self.host,
+            &self.aws,
+            &self.connect,
+            &self.plan,
+            &self.choice,
+        )
+    }
+
+    /// The rest of the pipeline: from here a Ctrl-C, SIGTERM or SIGHUP goes
+    /// to the client, and berth still cleans up after it (see
+    /// [`run_planned`]).
+    pub async fn run(
+        &self,
+        ctx: &Context,
+        launch: Launch<'_>,
+        command_line: impl FnOnce(Vec<String>) -> Vec<OsString>,
+    ) -> Result<transport::session::Outcome, Error> {
+        if let Some(file) = &self.plan.key {
+            check_key_file(ctx, &file.path)?;
+        }
+        let mut interrupts = Interrupts::install()?;
+        run_planned(ctx, &self.planned(), launch, command_line, &mut interrupts).await
+    }
+}
+
+/// The ssh plan for `host` by the route [`reach::reach`] decides; through a
 /// bastion, ssh's ProxyCommand is the bastion's own ssh with `-W`.
 pub async fn plan_with_route(
     ctx: &Context,

@@ -139,6 +139,15 @@ pub fn forward_spec(spec: &str) -> Result<String, CopyError> {
     Ok(format!("{local}:{remote}"))
 }
 
+/// A forward `A:P:H:Q` as (`A:P`, `H:Q`).
+pub fn split_forward(spec: &str) -> (&str, &str) {
+    let mut colons = spec.match_indices(':').map(|(i, _)| i);
+    match colons.nth(1) {
+        Some(i) => (&spec[..i], &spec[i + 1..]),
+        None => (spec, ""),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
 use crate::model::hint::Hint as _;
 use crate::model::host::{Cluster, Host};
+use crate::model::output::OutputFormat;
 use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
 use crate::plan::route::RouteChoice;
 use crate::plan::{self, Plan, PlanError, UserSource};
@@ -145,6 +146,14 @@ fn write_table(out: &mut dyn Write, mut table: Table) -> io::Result<()> {
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// A dry run's command line: shell words, or `{"argv": […]}`.
+pub fn argv(out: &mut dyn Write, format: OutputFormat, argv: &[String]) -> io::Result<()> {
+    match format {
+        OutputFormat::Json => json(out, &serde_json::json!({ "argv": argv })),
+        OutputFormat::Table => writeln!(out, "{}", shell_words(argv)),
+    }
 }
 
 pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
