@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // A shell asking for completions (BERTH_COMPLETE=…) is answered here.
     berth::cli::completion::complete_from_env();
-    berth::run(&berth::cli::Cli::parse())
+    berth::run(&berth::cli::Cli::from_process())
 }

@@ -84,6 +84,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The process's own arguments, parsed; on bad usage (or `--help`,
+    /// `--version`) clap prints and exits here.
+    pub fn from_process() -> Self {
+        Self::parse()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// AWS profile from ~/.aws/config (default: $AWS_PROFILE, else `default`).

@@ -2,7 +2,7 @@
 //! `src/` (in `use` lines and inline, grouped ones included) may name only
 //! a module of the same layer or one below; the top-level modules import
 //! each other without a cycle; nothing below `ui` prints; only
-//! `transport` spawns programs or opens connections.
+//! `transport` spawns programs or opens connections; only `cli` knows clap.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -287,4 +287,15 @@ fn nothing_below_ui_prints_and_only_transport_spawns_or_connects() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn only_cli_knows_clap() {
+    let (_, texts) = imports();
+    let strays: Vec<&str> = texts
+        .iter()
+        .filter(|(module, text)| module != "cli" && text.contains("clap"))
+        .map(|(_, text)| text.lines().next().unwrap_or_default())
+        .collect();
+    assert!(strays.is_empty(), "clap outside cli/: {strays:?}");
 }
