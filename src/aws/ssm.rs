@@ -1,5 +1,6 @@
-//! What Session Manager knows of instances: one DescribeInstanceInformation
-//! reader for every command that asks (doctor, `run --engine ssm`).
+//! Session Manager's control plane: what it knows of instances (one
+//! DescribeInstanceInformation reader for every command that asks: doctor,
+//! `run --engine ssm`), and the calls that start, resume and end a session.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,7 @@ use aws_sdk_ssm::types::InstanceInformationStringFilter;
 
 use super::pages::all_pages;
 use super::{Aws, AwsError};
-use crate::model::network::SsmState;
+use crate::model::network::{SessionGrant, SsmState};
 
 /// DescribeInstanceInformation's filter takes at most 50 ids.
 const INFORMATION_BATCH: usize = 50;
@@ -69,5 +70,112 @@ impl Aws {
         Ok(pings
             .remove(instance_id)
             .map_or(SsmState::NotManaged, SsmState::Ping))
+    }
+
+    /// StartSession on `target` with `document` (none: the shell document)
+    /// and its parameters.
+    pub async fn start_session(
+        &self,
+        target: &str,
+        document: Option<&str>,
+        parameters: &BTreeMap<String, Vec<String>>,
+    ) -> Result<SessionGrant, AwsError> {
+        let mut request = self.ssm.start_session().target(target);
+        if let Some(document) = document {
+            request = request.document_name(document);
+        }
+        for (name, values) in parameters {
+            request = request.parameters(name, values.clone());
+        }
+        let out = self.call("ssm:StartSession", request.send()).await?;
+        grant(
+            "ssm:StartSession",
+            out.session_id(),
+            out.token_value(),
+            out.stream_url(),
+        )
+    }
+
+    /// ResumeSession: a new token (and URL) for a session whose websocket
+    /// dropped.
+    pub async fn resume_session(&self, session_id: &str) -> Result<SessionGrant, AwsError> {
+        let out = self
+            .call(
+                "ssm:ResumeSession",
+                self.ssm.resume_session().session_id(session_id).send(),
+            )
+            .await?;
+        grant(
+            "ssm:ResumeSession",
+            out.session_id().or(Some(session_id)),
+            out.token_value(),
+            out.stream_url(),
+        )
+    }
+
+    /// TerminateSession: the service closes the data channel and the agent
+    /// ends what the session ran.
+    pub async fn terminate_session(&self, session_id: &str) -> Result<(), AwsError> {
+        self.call(
+            "ssm:TerminateSession",
+            self.ssm.terminate_session().session_id(session_id).send(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A session's answer, all three parts present (an empty token means the
+/// session is gone: the reference client calls that a timeout).
+fn grant(
+    operation: &'static str,
+    session_id: Option<&str>,
+    token: Option<&str>,
+    stream_url: Option<&str>,
+) -> Result<SessionGrant, AwsError> {
+    match (session_id, token, stream_url) {
+        (Some(id), Some(token), Some(url))
+            if !id.is_empty() && !token.is_empty() && !url.is_empty() =>
+        {
+            Ok(SessionGrant {
+                session_id: id.to_owned(),
+                token: token.to_owned(),
+                stream_url: url.to_owned(),
+            })
+        }
+        _ => Err(AwsError::Other {
+            operation,
+            detail: "the answer has no session id, token or stream URL (the session may have \
+                     ended or timed out)"
+                .to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_needs_all_three_parts() {
+        let ok = grant(
+            "op",
+            Some("me-0123"),
+            Some("tok"),
+            Some("wss://h/v1/data-channel/me-0123"),
+        )
+        .expect("complete");
+        assert_eq!(ok.session_id, "me-0123");
+        assert!(!format!("{ok:?}").contains("\"tok\""), "{ok:?}");
+        for (id, token, url) in [
+            (None, Some("t"), Some("u")),
+            (Some("i"), Some(""), Some("u")),
+            (Some("i"), Some("t"), None),
+        ] {
+            assert!(
+                grant("op", id, token, url).is_err(),
+                "{id:?} {token:?} {url:?}"
+            );
+        }
     }
 }

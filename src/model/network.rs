@@ -223,3 +223,24 @@ pub fn example_endpoint(id: &str, vpc: &str, subnet: &str, state: &str) -> Insta
         preserve_client_ip: false,
     }
 }
+
+/// A Session Manager session as StartSession or ResumeSession answers:
+/// the id, the token that authenticates the data channel, and the
+/// websocket URL to open (passed on untouched).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    pub session_id: String,
+    pub token: String,
+    pub stream_url: String,
+}
+
+/// The token is a secret: never in a log or a debug print.
+impl std::fmt::Debug for SessionGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionGrant")
+            .field("session_id", &self.session_id)
+            .field("token", &"…")
+            .field("stream_url", &self.stream_url)
+            .finish()
+    }
+}
