@@ -19,8 +19,10 @@
 //!   messages ahead of the expected number are kept (and acknowledged), and
 //!   duplicates below it are acknowledged again (the reference client does
 //!   not, so a message whose acknowledgement died with a socket is resent
-//!   for ever). A caller that does not keep up holds back acknowledgements
-//!   rather than growing memory: the agent resends.
+//!   for ever). A frame the codec rejects is dropped unacknowledged, so the
+//!   agent resends it. A caller that does not keep up holds back
+//!   acknowledgements once 10,000 messages wait, rather than growing
+//!   memory: the agent resends.
 //! - `pause_publication` holds new and resent messages until
 //!   `start_publication`.
 //! - A socket that breaks without `channel_closed` is resumed through the

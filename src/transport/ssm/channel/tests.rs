@@ -278,6 +278,90 @@ async fn delivers_in_order_whatever_order_messages_arrive_in() {
 }
 
 #[tokio::test]
+async fn frames_are_checked_and_payloads_typed() {
+    let (mut channel, mut peer, _peers) = open(fast()).await;
+    let request = Message {
+        payload_type: Some(PayloadType::HandshakeRequest),
+        ..output(
+            0,
+            br#"{"AgentVersion":"3.3.987.0","RequestedClientActions":[{"ActionType":"SessionType","ActionParameters":{"SessionType":"Port","Properties":{"portNumber":"22"}}}]}"#,
+        )
+    };
+    // A payload that does not match its digest: dropped, not acknowledged.
+    let mut corrupt = request.encode().expect("encode");
+    *corrupt.last_mut().expect("payload") ^= 1;
+    peer.ws
+        .send(WsMessage::Binary(corrupt))
+        .await
+        .expect("send");
+    peer.quiet_for(ms(200)).await;
+    peer.send(&request).await;
+    let flag = Message {
+        payload_type: Some(PayloadType::Flag),
+        ..output(1, &FlagCommand::ConnectToPortError.encode())
+    };
+    peer.send(&flag).await;
+    let complete = Message {
+        payload_type: Some(PayloadType::HandshakeComplete),
+        ..output(2, b"not json")
+    };
+    peer.send(&complete).await;
+    for expected in 0..3 {
+        assert_eq!(acked_sequence(&peer.recv().await), expected);
+    }
+    let Incoming::HandshakeRequest(request) = next_event(&mut channel).await else {
+        panic!("not a handshake request");
+    };
+    assert_eq!(request.agent_version, "3.3.987.0");
+    assert_eq!(request.requested_client_actions.len(), 1);
+    assert_eq!(
+        next_event(&mut channel).await,
+        Incoming::Flag(FlagCommand::ConnectToPortError)
+    );
+    assert!(matches!(
+        next_event(&mut channel).await,
+        Incoming::Malformed {
+            payload_type: Some(PayloadType::HandshakeComplete),
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_full_buffer_makes_the_writer_wait_instead_of_dropping() {
+    let (channel, mut peer, _peers) = open(fast()).await;
+    let writer = channel.writer.clone();
+    let total = MAX_IN_FLIGHT + WRITER_QUEUE + 50;
+    let sending = tokio::spawn(async move {
+        for n in 0..total {
+            writer
+                .send_output(&u32::try_from(n).expect("small").to_be_bytes())
+                .await
+                .expect("send");
+        }
+    });
+    // Nothing is acknowledged: the writer stops short of the total.
+    tokio::time::sleep(ms(300)).await;
+    assert!(!sending.is_finished());
+    // Acknowledging lets it finish, and every message arrives once, in
+    // order, none dropped.
+    let mut seen = BTreeMap::new();
+    while seen.len() < total {
+        let message = peer.recv().await;
+        peer.ack(&message).await;
+        seen.insert(message.sequence_number, message.payload);
+    }
+    tokio::time::timeout(PATIENCE, sending)
+        .await
+        .expect("in time")
+        .expect("sender");
+    for (n, (sequence, payload)) in seen.into_iter().enumerate() {
+        assert_eq!(sequence, i64::try_from(n).expect("small"));
+        assert_eq!(payload, u32::try_from(n).expect("small").to_be_bytes());
+    }
+}
+
+#[tokio::test]
 async fn duplicates_are_acknowledged_again_and_delivered_once() {
     let (mut channel, mut peer, _peers) = open(fast()).await;
     let first = output(0, b"a");
