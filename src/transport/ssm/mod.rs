@@ -2,7 +2,7 @@
 //! protocol `session-manager-plugin` speaks (`../shared/ssm-protocol.md`
 //! collects the facts and their public sources).
 //!
-//! So far only the codec, which is pure and synchronous (no sockets, no
+//! First the codec, which is pure and synchronous (no sockets, no
 //! clock, no randomness: times and message ids are given by the caller),
 //! and so can be fuzzed:
 //!
@@ -14,9 +14,17 @@
 //!   over the byte stream carried in Output payloads.
 //!
 //! Decoders never panic: any input is either a value or a typed error.
-//! Still to come on top: the channel (sequencing, acknowledgements, resends,
-//! resume), the handshake, shell sessions and port sessions.
+//!
+//! On the codec, with sockets and clocks:
+//!
+//! - [`channel`]: one session's websocket, with sequencing,
+//!   acknowledgements, resends, pause and start publication, and resume
+//!   through a [`channel::Resume`] the layer above implements (this layer
+//!   calls no AWS API).
+//!
+//! Still to come on top: the handshake, shell sessions and port sessions.
 
+pub mod channel;
 pub mod message;
 pub mod smux;
 
