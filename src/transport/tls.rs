@@ -5,10 +5,26 @@
 
 use std::sync::{Arc, OnceLock};
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 /// The configuration, or why there is none (no trusted roots found).
 pub fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG.get_or_init(build).clone()
+}
+
+/// TLS over `stream` to `host`, checked against the trusted roots.
+pub async fn connect<S>(host: &str, stream: S) -> Result<tokio_rustls::client::TlsStream<S>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = client_config()?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("`{host}` is not a name TLS can check: {e}"))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS: {e}"))
 }
 
 fn build() -> Result<Arc<rustls::ClientConfig>, String> {

@@ -162,7 +162,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if base.secure() {
-        Ok(Box::new(tls(base.host(), stream).await?))
+        Ok(Box::new(
+            crate::transport::tls::connect(base.host(), stream).await?,
+        ))
     } else {
         Ok(Box::new(stream))
     }
@@ -223,20 +225,6 @@ async fn connect_through(
         .await
         .map_err(|e| format!("the proxy's tunnel did not open: {e}"))?;
     Ok(TokioIo::new(upgraded))
-}
-
-/// TLS to `host` with the system's trusted roots.
-async fn tls<S>(host: &str, stream: S) -> Result<tokio_rustls::client::TlsStream<S>, String>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let config = crate::transport::tls::client_config()?;
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|e| format!("`{host}` is not a name TLS can check: {e}"))?;
-    tokio_rustls::TlsConnector::from(config)
-        .connect(name, stream)
-        .await
-        .map_err(|e| format!("TLS: {e}"))
 }
 
 /// Bytes carried by one tunnel.

@@ -86,7 +86,11 @@ impl Opener {
                 .map_err(|e| failed(e.to_string()))?;
             let _ = tcp.set_nodelay(true);
             let io: Box<dyn Io> = if secure {
-                Box::new(tls(&host, tcp).await.map_err(&failed)?)
+                Box::new(
+                    crate::transport::tls::connect(&host, tcp)
+                        .await
+                        .map_err(&failed)?,
+                )
             } else {
                 Box::new(tcp)
             };
@@ -130,20 +134,6 @@ impl Opener {
             })??;
         Ok(Connection::start(socket))
     }
-}
-
-/// TLS to `host` with the system's trusted roots.
-async fn tls<S>(host: &str, stream: S) -> Result<tokio_rustls::client::TlsStream<S>, String>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let config = crate::transport::tls::client_config()?;
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|e| format!("`{host}` is not a name TLS can check: {e}"))?;
-    tokio_rustls::TlsConnector::from(config)
-        .connect(name, stream)
-        .await
-        .map_err(|e| format!("TLS: {e}"))
 }
 
 /// An open websocket: the channel reads `stream` itself and hands frames
