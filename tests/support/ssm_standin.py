@@ -927,6 +927,7 @@ class Session:
             return
         self.ended = True
         self.record("session_end", session=self.id, reason=reason, output=output)
+        self.record.flush()
         if self.handler is not None:
             await self.handler.stop()
         deadline = time.monotonic() + 2
@@ -1649,6 +1650,11 @@ def main():
     ap.add_argument("--upstream", help="forward unserved requests here (e.g. moto)")
     ap.add_argument("--no-stdin", action="store_true", help="do not stop at stdin EOF")
     args = ap.parse_args()
+    profile = os.environ.get("SSM_STANDIN_PROFILE")
+    if profile:  # a developer's aid: cProfile stats of the whole run to this file
+        import cProfile
+        cProfile.runctx("asyncio.run(amain(args))", globals(), {"args": args, "amain": amain}, profile)
+        return
     asyncio.run(amain(args))
 
 
