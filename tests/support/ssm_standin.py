@@ -301,7 +301,7 @@ class Faults:
             if changes.get("reset"):
                 self.values = dict(FAULT_DEFAULTS)
             for k, v in changes.items():
-                if k in ("reset", "drop_now", "session", "mode"):
+                if k in ("reset", "drop_now", "session", "mode", "publication"):
                     continue
                 if k not in FAULT_DEFAULTS:
                     raise ValueError(f"unknown fault {k!r}; known: {sorted(FAULT_DEFAULTS)}")
@@ -502,6 +502,19 @@ class Service:
                 s.drop_connection(mode, "drop_now")
                 dropped.append(s.id)
         return {"dropped": dropped}
+
+    async def publication(self, kind, sid=None):
+        """Sends start_publication or pause_publication (as the service does
+        when the other side comes back or goes away) to the client."""
+        mtype = {"start": START_PUBLICATION, "pause": PAUSE_PUBLICATION}[kind]
+        sent = []
+        for s in list(self.sessions.values()):
+            if (sid is None or s.id == sid) and s.ws is not None:
+                frame, _ = encode_message(mtype, 0, 0, 0, b"")
+                await s.raw_send(frame)
+                self.record("send", session=s.id, type=mtype)
+                sent.append(s.id)
+        return {"publication": sent}
 
     def sessions_summary(self):
         return {sid: s.summary() for sid, s in self.sessions.items()}
@@ -1577,10 +1590,12 @@ class Handler(BaseHTTPRequestHandler):
                 if changes.get("drop_now"):
                     result.update(self.run(service.drop_now(changes.get("session"),
                                                             changes.get("mode", service.faults["drop_mode"]))))
+                if changes.get("publication"):
+                    result.update(self.run(service.publication(changes["publication"], changes.get("session"))))
                 service.record("faults", changes=changes)
                 service.record.flush()
                 self.send_json(200, result)
-            except (ValueError, TypeError) as e:
+            except (ValueError, TypeError, KeyError) as e:
                 self.send_json(400, {"message": str(e)})
             return
         target = self.headers.get("X-Amz-Target") or ""

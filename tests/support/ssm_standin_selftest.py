@@ -623,6 +623,30 @@ async def check_corrupt_and_withheld(st, ports):
     return "corrupted digests dropped and resent, withheld acks -> client resends, no_channel_closed"
 
 
+async def check_loss_and_publication(st, ports):
+    c = Client(st)
+    mux = Smux(c)
+    await c.start(INSTANCE, "AWS-StartPortForwardingSession", {"portNumber": [str(ports["echo"])]})
+    await asyncio.wait_for(c.handshake_complete.wait(), 10)
+    st.faults({"drop_input_every": 7})
+    sid = await mux.open()
+    data = os.urandom(200_000)
+    await mux.push(sid, data)
+    await c.wait_for(lambda: len(mux.data.get(sid, b"")) >= len(data), timeout=60, what="echo under loss")
+    assert bytes(mux.data[sid]) == data
+    st.faults({"drop_input_every": 0})
+    r = st.faults({"publication": "pause", "session": c.session_id})
+    assert r["publication"] == [c.session_id], r
+    ev = [e for e in st.events() if e.get("session") == c.session_id]
+    dropped = sum(1 for e in ev if e.get("fault") == "drop_input")
+    assert dropped > 0
+    assert any(e["event"] == "send" and e["type"] == "pause_publication" for e in ev)
+    st.ssm("TerminateSession", {"SessionId": c.session_id})
+    await asyncio.wait_for(c.closed.wait(), 10)
+    await c.close()
+    return f"200 kB echoed intact with every 7th input dropped ({dropped} dropped), pause_publication sent, TerminateSession -> channel_closed"
+
+
 async def check_kms(st, ports):
     c = Client(st)
     await c.start(KMS_INSTANCE)
@@ -686,6 +710,7 @@ CHECKS = [
     ("resume", check_resume),
     ("resume_download", check_resume_download),
     ("corrupt_and_withheld", check_corrupt_and_withheld),
+    ("loss_and_publication", check_loss_and_publication),
     ("kms", check_kms),
     ("throughput", check_throughput),
 ]
