@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import errno
 import fcntl
 import hashlib
 import http.client
@@ -625,6 +626,7 @@ class Session:
         self.encrypt_key = None  # agent -> client
         self.decrypt_key = None  # client -> agent
         self.handler = None
+        self.starting_handler = None
         self.tasks = set()
         self.sent_on_connection = 0
         self.recv_on_connection = 0
@@ -683,10 +685,12 @@ class Session:
         except websockets.ConnectionClosed:
             pass
         finally:
-            if self.ws is ws:
+            current = self.ws is ws
+            if current:
                 self.ws = None
                 self.connected.clear()
-                self.record("ws_closed", session=self.id, code=ws.close_code, reason=ws.close_reason)
+            self.record("ws_closed", session=self.id, code=ws.close_code, reason=ws.close_reason,
+                        was_current=current)
 
     def drop_connection(self, mode, why):
         ws = self.ws
@@ -921,12 +925,15 @@ class Session:
             ok = await self.handshake(kms_key)
             if not ok:
                 return
-        self.handler = make_handler(self)
+        # input that arrives before the handler is up is "not ready" (not acknowledged)
+        handler = self.starting_handler = make_handler(self)
         try:
-            await self.handler.start()
+            await handler.start()
         except Exception as e:  # noqa: BLE001
             self.record("handler_failed", session=self.id, error=repr(e))
             await self.finish(f"failed to start the session: {e}", reason="handler failed")
+            return
+        self.handler = handler
 
     async def handshake(self, kms_key):
         loop = asyncio.get_running_loop()
@@ -1016,8 +1023,9 @@ class Session:
         self.ended = True
         self.record("session_end", session=self.id, reason=reason, output=output)
         self.record.flush()
-        if self.handler is not None:
-            await self.handler.stop()
+        handler = self.handler or self.starting_handler
+        if handler is not None:
+            await handler.stop()
         deadline = time.monotonic() + 2
         while self.unacked and self.ws is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -1102,6 +1110,17 @@ def utf8_cut(data):
     return data, b""
 
 
+class PtyReaderProtocol(asyncio.StreamReaderProtocol):
+    """A pty master reads EIO once the shell has exited: that is the end of
+    the output, not an error (a StreamReader given the error would drop
+    what it still buffers)."""
+
+    def connection_lost(self, exc):
+        if isinstance(exc, OSError) and exc.errno == errno.EIO:
+            exc = None
+        super().connection_lost(exc)
+
+
 class ShellHandler:
     """Standard_Stream and InteractiveCommands: a real pty."""
 
@@ -1143,7 +1162,7 @@ class ShellHandler:
         os.close(slave)
         s.record("process_started", session=s.id, argv=self.argv(), pid=self.proc.pid)
         reader = asyncio.StreamReader(limit=1 << 20, loop=loop)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop),
+        await loop.connect_read_pipe(lambda: PtyReaderProtocol(reader, loop=loop),
                                      os.fdopen(os.dup(master), "rb", 0))
         wt, wp = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
                                                os.fdopen(os.dup(master), "wb", 0))
