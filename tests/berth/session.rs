@@ -202,12 +202,18 @@ fn stdin_eof_sends_one_ctrl_d_and_keeps_printing() {
 fn a_command_without_a_terminal_brings_back_its_exit_status_and_stderr() {
     let id = instance();
     let standin = StandIn::start(&id, &shell_config());
-    let berth = standin.berth();
+    let mut berth = standin.berth();
+    // berth's own --endpoint-url (moto for EC2 and ECS) leaves Session
+    // Manager at AWS_ENDPOINT_URL_SSM.
+    berth.env("AWS_ENDPOINT_URL", None);
+    let moto = sandbox().endpoint.clone();
     let run = run_with_input(
         &berth,
         &[
             "session",
             &id,
+            "--endpoint-url",
+            &moto,
             "--",
             "echo out-line; echo err-line >&2; exit 7",
         ],
@@ -282,4 +288,23 @@ fn a_kms_session_is_refused_clearly() {
     run.expect_code(4).stderr_has("KMS encryption");
     assert!(!run.stdout.contains("never"), "{run:#?}");
     standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession");
+}
+
+#[test]
+fn on_a_terminal_keys_go_through_and_tilde_dot_ends_the_session() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let berth = standin.berth();
+    let run = berth.run_on_terminal(&["session", &id], "$ ", "echo typed-$((6*7)); exit\r");
+    run.expect_code(0).stdout_has("typed-42");
+    // `~.` at the start of a line: the session ends, as with ssh's escape,
+    // with ssh's 255, and is terminated.
+    let run = berth.run_on_terminal(&["session", &id], "$ ", "~.");
+    run.expect_code(255);
+    let terminated = standin
+        .entries()
+        .iter()
+        .filter(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession")
+        .count();
+    assert_eq!(terminated, 2);
 }
