@@ -8,11 +8,11 @@
 //! | 1    | berth's own state or output failed (a damaged journal, an unwritable stdout) |
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
-//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, …) |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, an SSM agent not connected, a session needing KMS, …) |
 //! | 5    | an AWS error (EC2 Instance Connect's refusals included) |
 //! | 6    | no usable AWS credentials |
 //! | 130  | the picker was cancelled (Esc, Ctrl-C) |
-//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit |
+//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit; a Session Manager channel broke for good (agent gone, resume given up) or its handshake never completed |
 //!
 //! A session's own status (the remote command's, or 128 + N for a client
 //! killed by signal N) is not an error: it passes through as it is.
