@@ -8,11 +8,11 @@
 //! | 1    | berth's own state or output failed (a damaged journal, an unwritable stdout) |
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
-//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, …) |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, an SSM agent not connected, a session needing KMS, …) |
 //! | 5    | an AWS error (EC2 Instance Connect's refusals included) |
 //! | 6    | no usable AWS credentials |
 //! | 130  | the picker was cancelled (Esc, Ctrl-C) |
-//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit |
+//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit; a Session Manager channel broke for good (agent gone, resume given up) or its handshake never completed |
 //!
 //! A session's own status (the remote command's, or 128 + N for a client
 //! killed by signal N) is not an error: it passes through as it is.
@@ -37,6 +37,9 @@ use crate::secrets::keys::KeyError;
 use crate::transport::TransportError;
 use crate::transport::echo::EchoError;
 use crate::transport::eice::EiceError;
+use crate::transport::ssm::SessionError;
+use crate::transport::ssm::channel::ChannelError;
+use crate::transport::ssm::shell::ShellError;
 
 /// ssh's own status when it could not connect or authenticate, which berth
 /// passes through and uses itself for a connection that failed.
@@ -141,6 +144,9 @@ pub enum Cause {
     InstanceConnect(InstanceConnectError),
     #[error(transparent)]
     EphemeralKey(EphemeralKeyError),
+    /// A Session Manager session's refusal or failure.
+    #[error(transparent)]
+    Ssm(SessionError),
     #[error("{what} matches {} hosts", candidates.len())]
     Ambiguous {
         what: String,
@@ -257,6 +263,7 @@ caused_by! {
     EiceError => Eice,
     EchoError => Echo,
     EphemeralKeyError => EphemeralKey,
+    SessionError => Ssm,
     std::io::Error => Output,
 }
 
@@ -316,18 +323,27 @@ impl Cause {
             )
             | Self::EphemeralKey(EphemeralKeyError::Io { .. })
             | Self::Key(KeyError::NeedsPassphrase(_))
-            | Self::InstanceConnect(InstanceConnectError::NotRunning { .. }) => Kind::Prerequisite,
+            | Self::InstanceConnect(InstanceConnectError::NotRunning { .. })
+            | Self::Ssm(
+                SessionError::NotConnected { .. }
+                | SessionError::Channel(
+                    ChannelError::PlainRefused { .. } | ChannelError::BadUrl { .. },
+                )
+                | SessionError::Shell(ShellError::KmsRequired { .. }),
+            ) => Kind::Prerequisite,
             Self::Target(_)
             | Self::Config(_)
             | Self::Usage(_)
             | Self::Copy(_)
             | Self::Aws(AwsError::NoRegion)
             | Self::Firewall(FirewallError::NotOneAddress(_))
-            | Self::Eice(EiceError::BadBaseUrl { .. }) | Self::Key(_) => Kind::Usage,
+            | Self::Eice(EiceError::BadBaseUrl { .. }) | Self::Key(_)
+            | Self::Ssm(SessionError::BadDocument { .. }) => Kind::Usage,
             Self::Aws(_)
             | Self::InstanceConnect(_)
             | Self::Firewall(FirewallError::Aws(_))
             | Self::Inventory(InventoryError::Aws(_))
+            | Self::Ssm(SessionError::AccessDenied { .. })
             | Self::Eice(
                 EiceError::Signing(_)
                 | EiceError::Refused { .. }
@@ -343,7 +359,10 @@ impl Cause {
             | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
             | Self::NoMatch { .. } => Kind::NoMatch,
             // The session ran and its connection ended, as ssh's own 255.
-            Self::Eice(EiceError::BrokeMidSession { .. } | EiceError::TimeLimit { .. }) => {
+            // A session's channel broke for good, or its agent never
+            // completed the handshake: as ssh's own 255.
+            Self::Eice(EiceError::BrokeMidSession { .. } | EiceError::TimeLimit { .. })
+            | Self::Ssm(SessionError::Channel(_) | SessionError::Shell(_)) => {
                 Kind::ConnectionFailed
             }
             Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. }))
@@ -382,6 +401,7 @@ impl Hint for Cause {
             Self::Transport(e) => e.hint(),
             Self::Eice(e) => e.hint(),
             Self::InstanceConnect(e) => e.hint(),
+            Self::Ssm(e) => e.hint(),
             Self::Ambiguous { candidates, .. } => {
                 let mut hint = String::from("pick one of:");
                 for (label, target) in candidates.iter().take(SHOWN_CANDIDATES) {
@@ -532,6 +552,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::too_many_lines)] // one table
     fn exit_codes_follow_the_table() {
         let table: Vec<(Error, u8)> = vec![
             (TargetError::Empty.into(), 2),
@@ -625,6 +646,70 @@ mod tests {
                 255,
             ),
             (KeyError::NeedsPassphrase("/k".into()).into(), 4),
+            (
+                SessionError::NotConnected {
+                    target: "i-1".into(),
+                    message: String::new(),
+                }
+                .into(),
+                4,
+            ),
+            (
+                SessionError::AccessDenied {
+                    target: "i-1".into(),
+                    message: String::new(),
+                }
+                .into(),
+                5,
+            ),
+            (
+                SessionError::BadDocument {
+                    message: String::new(),
+                }
+                .into(),
+                2,
+            ),
+            (
+                SessionError::Channel(ChannelError::PeerGone {
+                    after: std::time::Duration::from_secs(30),
+                })
+                .into(),
+                255,
+            ),
+            (
+                SessionError::Channel(ChannelError::ResumeTimedOut {
+                    tried_for: std::time::Duration::from_secs(600),
+                    last: String::new(),
+                })
+                .into(),
+                255,
+            ),
+            (
+                SessionError::Channel(ChannelError::Resume("gone".into())).into(),
+                255,
+            ),
+            (
+                SessionError::Channel(ChannelError::PlainRefused {
+                    url: "ws://x".into(),
+                })
+                .into(),
+                4,
+            ),
+            (
+                SessionError::from(ShellError::HandshakeTimedOut(
+                    std::time::Duration::from_secs(20),
+                ))
+                .into(),
+                255,
+            ),
+            (
+                SessionError::from(ShellError::KmsRequired {
+                    key: "k".into(),
+                    message: String::new(),
+                })
+                .into(),
+                4,
+            ),
             (KeyError::Missing("/k".into()).into(), 2),
         ];
         for (error, code) in table {

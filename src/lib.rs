@@ -108,6 +108,7 @@ fn execute(cli: &Cli, out: &mut dyn Write, colour: &mut bool) -> Result<u8, Erro
         Command::Rdp(args) => runtime.block_on(tracked(commands::rdp::run(&ctx, args, out))),
         Command::Run(args) => runtime.block_on(tracked(commands::run::run(&ctx, args, out))),
         Command::Exec(args) => runtime.block_on(tracked(commands::exec::run(&ctx, args, out))),
+        Command::Session(args) => runtime.block_on(tracked(commands::session::run(&ctx, args))),
         Command::Logs(args) => runtime.block_on(tracked(commands::logs::run(&ctx, args, out))),
         Command::Maintain(args) => {
             runtime.block_on(tracked(commands::maintain::run(&ctx, args, out)))

@@ -423,6 +423,7 @@ fn resolve_aws(
         endpoint_url: ours(endpoint_url),
         env_profile: env("AWS_PROFILE"),
         env_endpoint_url: env("AWS_ENDPOINT_URL"),
+        env_ssm_endpoint_url: env("AWS_ENDPOINT_URL_SSM").filter(|url| !url.is_empty()),
         timeout: timeout.value.0,
     })
 }

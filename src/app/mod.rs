@@ -21,6 +21,7 @@ pub mod request;
 pub mod resolve;
 pub mod session;
 pub mod ssh_config;
+pub mod ssm;
 
 pub use context::{Choice, Chooser, Context, Countdown, Offer, Progress, Reporter};
 pub use resolve::{

@@ -44,6 +44,10 @@ pub struct AwsSettings {
     pub env_profile: Option<String>,
     /// `$AWS_ENDPOINT_URL`, to keep caches apart (the SDK reads it itself).
     pub env_endpoint_url: Option<String>,
+    /// `$AWS_ENDPOINT_URL_SSM`: Session Manager's own endpoint, which wins
+    /// over `--endpoint-url` for the SSM client (a local Session Manager
+    /// beside a moto that serves the rest).
+    pub env_ssm_endpoint_url: Option<String>,
     /// `--aws-timeout`: how long one attempt of a call may take.
     pub timeout: Duration,
 }
@@ -206,11 +210,11 @@ impl Aws {
                 .interceptor(counter.clone())
                 .build(),
         );
-        let ssm = aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
+        let mut ssm_config = aws_sdk_ssm::config::Builder::from(&sdk).interceptor(counter.clone());
+        if let Some(endpoint) = &settings.env_ssm_endpoint_url {
+            ssm_config = ssm_config.endpoint_url(endpoint);
+        }
+        let ssm = aws_sdk_ssm::Client::from_conf(ssm_config.build());
         let instance_connect = aws_sdk_ec2instanceconnect::Client::from_conf(
             aws_sdk_ec2instanceconnect::config::Builder::from(&sdk)
                 .interceptor(counter)

@@ -176,6 +176,46 @@ REMOTE COMMAND:
   keep it intact:  berth ssh prod/web-1 -- 'sudo systemctl restart ecs'
   The remote command's exit status becomes berth's."))]
     Ssh(SshArgs),
+    /// Open a shell (or run a command) on a container instance through AWS
+    /// Session Manager, with berth's own client (no session-manager-plugin).
+    #[command(after_help = concat!(targets_help!(), "\n\n", "\
+HOW:
+  berth finds the host's instance, calls StartSession (the shell, or --document with
+  its --parameter values), opens the session's data channel itself, and always
+  calls TerminateSession at the end, also after an error or a signal. A connection
+  that breaks is resumed (ResumeSession) without losing input or output. No port,
+  key or security-group rule is needed: only the instance's SSM agent, online.
+
+TERMINAL:
+  On a terminal, keys go to the remote side as they are typed (raw mode: Ctrl-C,
+  Ctrl-Z and Ctrl-\\ act on the remote foreground job), its size follows yours,
+  and `~.` at the start of a line ends the session (as ssh; `~~` types one `~`).
+  The terminal is restored however berth ends. Without a terminal, stdin is sent
+  as it comes; at its end berth sends one Ctrl-D (end of transmission) and prints
+  what follows until the remote side closes the session, so a script piped in
+  runs to its end:  echo 'uptime; exit' | berth session prod/web-1
+
+REMOTE COMMAND:
+  Words after `--` are joined with spaces and run through AWS-StartInteractiveCommand
+  on a terminal, else through AWS-StartNonInteractiveCommand (stdout and stderr kept
+  apart, and the command's exit status becomes berth's). Not with --document.
+
+EXIT STATUS:
+  the remote exit status when Session Manager reports one (commands without a
+  terminal), else 0 when the session ended; 255 after `~.` or when the session's
+  connection broke for good; 128+N after signal N; 4 when the instance's SSM agent
+  is not connected; 5 when AWS refuses (access denied); 2, 3, 6 as for every command.
+
+ENVIRONMENT:
+  AWS_ENDPOINT_URL_SSM   Session Manager's endpoint (e.g. a local stand-in, whose
+                         ws:// stream URLs are accepted on loopback addresses only)
+
+EXAMPLES:
+  berth session prod/web-1
+  berth session i-0123456789abcdef0 -- cat /etc/os-release
+  berth session prod/web-1 --document AWS-StartInteractiveCommand \\
+      --parameter command='sudo journalctl -fu ecs'"))]
+    Session(SessionArgs),
     /// Open a remote desktop on a Windows container instance over RDP.
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 PASSWORD:
@@ -683,6 +723,55 @@ pub struct ExecArgs {
     /// The command to run in the container (default: sh), after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// What to connect to (see TARGETS below); without it, the default
+    /// cluster (`cluster` in the config file, or BERTH_CLUSTER).
+    #[arg(default_value = "", hide_default_value = true, add = ArgValueCandidates::new(completion::targets))]
+    pub target: String,
+    /// The Session Manager document to start (default: the shell,
+    /// SSM-SessionManagerRunShell).
+    #[arg(long, value_name = "NAME")]
+    pub document: Option<String>,
+    /// A parameter of the document (repeatable; a repeated KEY collects
+    /// its values in order).
+    #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub parameters: Vec<(String, String)>,
+    /// With several matches and no terminal, take the first instead of failing.
+    #[arg(long)]
+    pub first: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// A command to run instead of a shell, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl From<&SessionArgs> for crate::app::ssm::SessionRequest {
+    fn from(a: &SessionArgs) -> Self {
+        let mut parameters = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for (key, value) in &a.parameters {
+            parameters
+                .entry(key.clone())
+                .or_default()
+                .push(value.clone());
+        }
+        Self {
+            connect: request::Connect {
+                target: a.target.clone(),
+                options: request::ConnectOptions {
+                    first: a.first,
+                    filters: (&a.filters).into(),
+                    ..request::ConnectOptions::default()
+                },
+            },
+            document: a.document.clone(),
+            parameters,
+            command: a.command.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod maintain;
 pub mod proxy;
 pub mod rdp;
 pub mod run;
+pub mod session;
 pub mod show;
 pub mod ssh;
 pub mod ssh_config;

@@ -16,6 +16,7 @@ mod host_keys;
 mod instance_connect;
 mod random_inputs;
 mod secrets_audit;
+mod session;
 
 use std::time::{Duration, Instant};
 

@@ -22,11 +22,88 @@
 //!   through a [`channel::Resume`] the layer above implements (this layer
 //!   calls no AWS API).
 //!
-//! Still to come on top: the handshake, shell sessions and port sessions.
+//! - [`shell`]: a shell or command session over a channel (the handshake,
+//!   the terminal's bytes and size, `~.`, the exit status).
+//!
+//! Still to come on top: port sessions.
 
 pub mod channel;
 pub mod message;
+pub mod shell;
 pub mod smux;
 
 #[cfg(test)]
 mod random_inputs;
+
+use channel::ChannelError;
+use shell::ShellError;
+
+/// Why a Session Manager session could not start or failed: the service's
+/// refusals, the channel's and the pump's failures.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// StartSession's TargetNotConnected.
+    #[error("the SSM agent on {target} is not connected to Session Manager ({message})")]
+    NotConnected { target: String, message: String },
+    /// StartSession's AccessDeniedException.
+    #[error("Session Manager refused a session on {target}: {message}")]
+    AccessDenied { target: String, message: String },
+    /// StartSession's InvalidDocument (or InvalidDocumentContent, …).
+    #[error("Session Manager refused the document: {message}")]
+    BadDocument { message: String },
+    #[error(transparent)]
+    Channel(ChannelError),
+    #[error(transparent)]
+    Shell(ShellError),
+}
+
+impl crate::model::hint::Hint for SessionError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::NotConnected { target, .. } => Some(format!(
+                "`berth doctor {target}` checks the SSM agent's route; the instance needs the SSM \
+                 agent running (`systemctl status amazon-ssm-agent`), an instance profile with \
+                 AmazonSSMManagedInstanceCore, and a way to ssm and ssmmessages (internet or VPC \
+                 endpoints)"
+            )),
+            Self::AccessDenied { .. } => Some(
+                "your role lacks ssm:StartSession on this instance and document (and \
+                 ssm:TerminateSession, ssm:ResumeSession on your sessions)"
+                    .to_owned(),
+            ),
+            Self::BadDocument { .. } => Some(
+                "check --document's name and --parameter's names (`aws ssm describe-document \
+                 --name NAME` lists them)"
+                    .to_owned(),
+            ),
+            Self::Channel(ChannelError::PlainRefused { .. }) => Some(
+                "a stream URL without TLS is accepted only from a Session Manager on this \
+                 machine (127.0.0.1, localhost, ::1); check AWS_ENDPOINT_URL_SSM"
+                    .to_owned(),
+            ),
+            Self::Shell(ShellError::KmsRequired { .. }) => Some(
+                "start the session without KMS encryption (the Session Manager preferences' \
+                 KMS key), or use session-manager-plugin for now"
+                    .to_owned(),
+            ),
+            Self::Channel(_) | Self::Shell(_) => Some(
+                "run berth again; `berth doctor TARGET` checks the instance's SSM agent".to_owned(),
+            ),
+        }
+    }
+}
+
+impl From<ChannelError> for SessionError {
+    fn from(e: ChannelError) -> SessionError {
+        SessionError::Channel(e)
+    }
+}
+
+impl From<ShellError> for SessionError {
+    fn from(e: ShellError) -> SessionError {
+        match e {
+            ShellError::Channel(e) => SessionError::Channel(e),
+            e => SessionError::Shell(e),
+        }
+    }
+}

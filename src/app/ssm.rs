@@ -1,0 +1,336 @@
+//! `berth session`: a shell (or a command) on a host through Session
+//! Manager, with berth's own client (`transport::ssm`): resolve the host,
+//! StartSession, open the data channel (resumed through ResumeSession when
+//! its socket breaks), run the pump, and TerminateSession whatever
+//! happened.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+
+use crate::aws::{Aws, AwsError};
+use crate::error::Error;
+use crate::model::network::SessionGrant;
+use crate::transport::ssm::SessionError;
+use crate::transport::ssm::channel::{Channel, ChannelOptions, Resume, ResumeError, Resumed};
+use crate::transport::ssm::message::TerminalSize;
+use crate::transport::ssm::shell::{self, ShellEnd, ShellOptions};
+
+use super::Context;
+use super::request::Connect;
+
+/// The document a command runs through on a terminal.
+pub const INTERACTIVE_COMMAND: &str = "AWS-StartInteractiveCommand";
+/// The document a command runs through without one (its exit status comes
+/// back).
+pub const NON_INTERACTIVE_COMMAND: &str = "AWS-StartNonInteractiveCommand";
+
+/// What `berth session` was asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRequest {
+    pub connect: Connect,
+    /// `--document NAME` (none: the shell).
+    pub document: Option<String>,
+    /// `--parameter KEY=VALUE`, repeated keys collected in order.
+    pub parameters: Parameters,
+    /// `-- CMD…`.
+    pub command: Vec<String>,
+}
+
+/// The operator's side, which `ui` provides.
+pub struct Console {
+    /// Standard input is a terminal.
+    pub interactive: bool,
+    /// The terminal's size (columns, rows), when stdout is one.
+    pub size: fn() -> Option<(u16, u16)>,
+    /// Raw mode until the guard is dropped.
+    pub raw: fn() -> std::io::Result<Box<dyn Send>>,
+    /// Starts reading input: chunks as they come, the channel's end is
+    /// EOF. Called only once the session is open (a picker may read the
+    /// terminal before).
+    pub input: fn() -> mpsc::Receiver<Vec<u8>>,
+    pub out: Box<dyn AsyncWrite + Unpin + Send>,
+    pub err: Box<dyn AsyncWrite + Unpin + Send>,
+}
+
+/// A document's parameters: each name with its values.
+pub type Parameters = BTreeMap<String, Vec<String>>;
+
+/// The document and parameters StartSession gets.
+pub fn document_for(
+    request: &SessionRequest,
+    interactive: bool,
+) -> Result<(Option<String>, Parameters), Error> {
+    if request.command.is_empty() {
+        return Ok((request.document.clone(), request.parameters.clone()));
+    }
+    if let Some(document) = &request.document {
+        return Err(Error::usage(
+            format!("-- COMMAND and --document {document} cannot go together"),
+            "pass the command as the document's parameter (--parameter KEY=VALUE), or drop \
+             --document",
+        ));
+    }
+    let mut parameters = request.parameters.clone();
+    parameters.insert("command".to_owned(), vec![request.command.join(" ")]);
+    let document = if interactive {
+        INTERACTIVE_COMMAND
+    } else {
+        parameters
+            .entry("separateOutputStream".to_owned())
+            .or_insert_with(|| vec!["true".to_owned()]);
+        NON_INTERACTIVE_COMMAND
+    };
+    Ok((Some(document.to_owned()), parameters))
+}
+
+/// Runs the session and returns berth's exit status (the remote one when
+/// the agent says it, else 0; 255 after `~.`; 128 + N after signal N).
+pub async fn session(
+    ctx: &Context,
+    request: &SessionRequest,
+    console: Console,
+) -> Result<u8, Error> {
+    let (document, parameters) = document_for(request, console.interactive)?;
+    let (host, aws) = super::resolve_host(ctx, &request.connect).await?;
+    let target = host.ec2.instance_id.clone();
+    let grant = ctx
+        .phase(
+            "start-session",
+            aws.start_session(&target, document.as_deref(), &parameters),
+        )
+        .await
+        .map_err(|e| refusal(&target, e))?;
+    ctx.verbose(&format!(
+        "Session Manager session {} on {target}{}",
+        grant.session_id,
+        document
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    ));
+    let result = run(ctx, &aws, &grant, console).await;
+    // Whatever happened, the session ends on the service's side too.
+    if let Err(e) = aws.terminate_session(&grant.session_id).await {
+        ctx.reporter.warn(&format!(
+            "could not end session {} (it ends on its own when idle): {e}",
+            grant.session_id
+        ));
+    }
+    result
+}
+
+async fn run(
+    ctx: &Context,
+    aws: &Aws,
+    grant: &SessionGrant,
+    console: Console,
+) -> Result<u8, Error> {
+    let options = ChannelOptions {
+        allow_plain: is_loopback_url(&grant.stream_url),
+        ..ChannelOptions::default()
+    };
+    let resume = Arc::new(Resumer {
+        aws: aws.clone(),
+        session_id: grant.session_id.clone(),
+    });
+    let channel = Channel::open(&grant.stream_url, &grant.token, options, resume)
+        .await
+        .map_err(SessionError::from)?;
+    let size = console.size;
+    let shell_options = ShellOptions {
+        size: Box::new(move || {
+            size().map(|(cols, rows)| TerminalSize {
+                cols: u32::from(cols),
+                rows: u32::from(rows),
+            })
+        }),
+        escape: console.interactive,
+        watch_resize: true,
+        ..ShellOptions::default()
+    };
+    let outcome = {
+        let _raw = if console.interactive {
+            Some((console.raw)()?)
+        } else {
+            None
+        };
+        shell::run(
+            channel,
+            (console.input)(),
+            console.out,
+            console.err,
+            shell_options,
+        )
+        .await
+    }
+    .map_err(SessionError::from)?;
+    if outcome.resumed > 0 {
+        ctx.verbose(&format!(
+            "the session's connection broke and was resumed {} time(s)",
+            outcome.resumed
+        ));
+    }
+    match &outcome.end {
+        ShellEnd::Closed(message) if !message.is_empty() => {
+            ctx.verbose(&format!("Session Manager closed the session: {message}"));
+        }
+        ShellEnd::Escaped => ctx.verbose("~. typed: ending the session"),
+        _ => {}
+    }
+    Ok(outcome.exit_code())
+}
+
+/// StartSession's refusals, as berth names them.
+fn refusal(target: &str, e: AwsError) -> Error {
+    match &e {
+        AwsError::Service { code, message, .. } if code.contains("TargetNotConnected") => {
+            SessionError::NotConnected {
+                target: target.to_owned(),
+                message: message.clone(),
+            }
+            .into()
+        }
+        AwsError::Service { code, message, .. } if code.contains("AccessDenied") => {
+            SessionError::AccessDenied {
+                target: target.to_owned(),
+                message: message.clone(),
+            }
+            .into()
+        }
+        AwsError::Service { code, message, .. }
+            if code.starts_with("InvalidDocument") || code.starts_with("InvalidParameter") =>
+        {
+            SessionError::BadDocument {
+                message: format!("{code}: {message}"),
+            }
+            .into()
+        }
+        _ => e.into(),
+    }
+}
+
+/// A `ws://` stream is opened only from a Session Manager on this machine
+/// (a stand-in): its host is a loopback address.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("ws://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// ResumeSession for the channel: a missing token (the session is over)
+/// or a refusal ends it; anything else is tried again.
+struct Resumer {
+    aws: Aws,
+    session_id: String,
+}
+
+impl Resume for Resumer {
+    fn resume(&self) -> Pin<Box<dyn Future<Output = Result<Resumed, ResumeError>> + Send + '_>> {
+        Box::pin(async move {
+            match self.aws.resume_session(&self.session_id).await {
+                Ok(grant) => Ok(Resumed {
+                    stream_url: grant.stream_url,
+                    token: grant.token,
+                }),
+                Err(e @ (AwsError::Other { .. } | AwsError::Credentials { .. })) => {
+                    Err(ResumeError::Fatal(e.to_string()))
+                }
+                Err(e @ AwsError::Service { .. })
+                    if e.code().is_some_and(|c| {
+                        c.contains("AccessDenied")
+                            || c.contains("DoesNotExist")
+                            || c.contains("InvalidParameter")
+                    }) =>
+                {
+                    Err(ResumeError::Fatal(e.to_string()))
+                }
+                Err(e) => Err(ResumeError::Retry(e.to_string())),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_streams_only_on_loopback() {
+        for (url, ok) in [
+            (
+                "ws://127.0.0.1:4000/v1/data-channel/s?role=publish_subscribe",
+                true,
+            ),
+            ("ws://127.3.0.9/v1", true),
+            ("ws://localhost:9/x", true),
+            ("ws://[::1]:9/x", true),
+            ("ws://10.0.0.1:9/x", false),
+            ("ws://ssmmessages.us-east-1.amazonaws.com/v1", false),
+            ("ws://127.0.0.1.example.com/v1", false),
+            ("wss://127.0.0.1/v1", false),
+        ] {
+            assert_eq!(is_loopback_url(url), ok, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_command_picks_its_document() {
+        let request = SessionRequest {
+            command: vec!["echo".into(), "hi".into()],
+            ..SessionRequest::default()
+        };
+        let (document, parameters) = document_for(&request, true).expect("ok");
+        assert_eq!(document.as_deref(), Some(INTERACTIVE_COMMAND));
+        assert_eq!(parameters["command"], ["echo hi"]);
+        let (document, parameters) = document_for(&request, false).expect("ok");
+        assert_eq!(document.as_deref(), Some(NON_INTERACTIVE_COMMAND));
+        assert_eq!(parameters["separateOutputStream"], ["true"]);
+        let both = SessionRequest {
+            document: Some("X".into()),
+            ..request
+        };
+        assert_eq!(
+            document_for(&both, false).expect_err("refused").exit_code(),
+            2
+        );
+        let shell = SessionRequest::default();
+        assert_eq!(document_for(&shell, true).expect("ok").0, None);
+    }
+
+    #[test]
+    fn refusals_get_their_exit_codes() {
+        let service = |code: &str| AwsError::Service {
+            operation: "ssm:StartSession",
+            code: code.into(),
+            message: "m".into(),
+        };
+        let not_connected = refusal("i-1", service("TargetNotConnected"));
+        assert_eq!(not_connected.exit_code(), 4);
+        assert!(
+            not_connected
+                .to_string()
+                .contains("the SSM agent on i-1 is not connected")
+        );
+        assert_eq!(
+            refusal("i-1", service("AccessDeniedException")).exit_code(),
+            5
+        );
+        assert_eq!(refusal("i-1", service("InvalidDocument")).exit_code(), 2);
+        assert_eq!(refusal("i-1", service("Throttling")).exit_code(), 5);
+    }
+}

@@ -1,0 +1,310 @@
+//! `berth session`: berth's own Session Manager client against the Python
+//! stand-in (`tests/support/ssm_standin.py`), which serves the instance of
+//! the sandbox's `prod-al2023` host (moto still answers EC2 and ECS).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use crate::support::{Berth, Run, sandbox};
+
+/// One stand-in process, stopped (its stdin closed) when dropped.
+struct StandIn {
+    endpoint: String,
+    log: PathBuf,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    _dir: tempfile::TempDir,
+}
+
+impl StandIn {
+    /// A stand-in serving `instance_id` with these config fields.
+    fn start(instance_id: &str, instance: &serde_json::Value) -> StandIn {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = std::env::var_os("BERTH_TEST_PYTHON")
+            .map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("standin.log");
+        let config = serde_json::json!({ "instances": { instance_id: instance } });
+        let mut child = Command::new(&python)
+            .arg(root.join("tests/support/ssm_standin.py"))
+            .args(["--config-json", &config.to_string()])
+            .arg("--log")
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the stand-in with {}: {e}", python.display()));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the stand-in's first line");
+        let ready: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the stand-in said {line:?}: {e}"));
+        StandIn {
+            endpoint: ready["endpoint"].as_str().expect("endpoint").to_owned(),
+            log,
+            stdin: child.stdin.take(),
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Sets fault switches.
+    fn faults(&self, switches: &serde_json::Value) {
+        let address = self.endpoint.trim_start_matches("http://");
+        let body = switches.to_string();
+        let mut socket = std::net::TcpStream::connect(address).expect("control");
+        write!(
+            socket,
+            "POST /faults HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("post");
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut socket, &mut answer).expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    /// The recorder's entries so far.
+    fn entries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits (up to 10 s: the recorder flushes every 100 ms) for an entry.
+    #[track_caller]
+    fn wait_for(&self, matching: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(entry) = self.entries().into_iter().find(&matching) {
+                return entry;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no such entry in {}: {:#?}",
+                self.log.display(),
+                self.entries()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// berth against the sandbox, with Session Manager at this stand-in.
+    fn berth(&self) -> Berth {
+        let mut berth = Berth::new(sandbox());
+        berth.env("AWS_ENDPOINT_URL_SSM", Some(&self.endpoint));
+        berth
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// berth with `input` piped to its stdin.
+fn run_with_input(berth: &Berth, args: &[&str], input: &str) -> Run {
+    let mut child = berth
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run berth");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    let output = wait_within(child, 60);
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The child's output, killing it after `seconds`.
+fn wait_within(child: Child, seconds: u64) -> std::process::Output {
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    let watchdog = std::thread::spawn(move || {
+        if waited
+            .recv_timeout(std::time::Duration::from_secs(seconds))
+            .is_err()
+        {
+            // Only the berth this test started.
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    let output = child.wait_with_output().expect("wait");
+    let _ = done.send(());
+    watchdog.join().expect("watchdog");
+    output
+}
+
+fn instance() -> String {
+    sandbox().host("prod-al2023").instance_id.clone()
+}
+
+fn shell_config() -> serde_json::Value {
+    serde_json::json!({ "shell": "/bin/sh", "env": { "PS1": "$ " } })
+}
+
+#[test]
+fn a_piped_shell_runs_to_its_end_and_the_session_is_terminated() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let berth = standin.berth();
+    let run = run_with_input(&berth, &["session", &id], "echo hello-from-ssm; exit 3\n");
+    // A shell session carries no exit status (the agent sends ExitCode
+    // only for commands with separate output streams): 0.
+    run.expect_code(0).stdout_has("hello-from-ssm");
+    let started = standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.StartSession");
+    let session = started["session"].as_str().expect("session id").to_owned();
+    standin.wait_for(|e| e["event"] == "session_end" && e["reason"] == "shell exited 3");
+    standin.wait_for(|e| {
+        e["event"] == "call"
+            && e["op"] == "AmazonSSM.TerminateSession"
+            && e["session"] == session.as_str()
+    });
+    // berth announced its version, and sent the size a pipe gets.
+    let open = standin.wait_for(|e| e["event"] == "ws_open");
+    assert_eq!(open["client_version"], "1.2.707.0");
+    let size = standin.wait_for(|e| e["event"] == "size");
+    assert_eq!(
+        (size["cols"].as_u64(), size["rows"].as_u64()),
+        (Some(300), Some(100))
+    );
+}
+
+#[test]
+fn stdin_eof_sends_one_ctrl_d_and_keeps_printing() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let berth = standin.berth();
+    // No `exit`: the shell ends at the Ctrl-D berth sends at EOF, after
+    // the sleep's output.
+    let run = run_with_input(&berth, &["session", &id], "sleep 1; echo after-eof\n");
+    run.expect_code(0).stdout_has("after-eof");
+    standin.wait_for(|e| e["event"] == "session_end" && e["reason"] == "shell exited 0");
+}
+
+#[test]
+fn a_command_without_a_terminal_brings_back_its_exit_status_and_stderr() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let mut berth = standin.berth();
+    // berth's own --endpoint-url (moto for EC2 and ECS) leaves Session
+    // Manager at AWS_ENDPOINT_URL_SSM.
+    berth.env("AWS_ENDPOINT_URL", None);
+    let moto = sandbox().endpoint.clone();
+    let run = run_with_input(
+        &berth,
+        &[
+            "session",
+            &id,
+            "--endpoint-url",
+            &moto,
+            "--",
+            "echo out-line; echo err-line >&2; exit 7",
+        ],
+        "",
+    );
+    run.expect_code(7)
+        .stdout_has("out-line")
+        .stderr_has("err-line");
+    assert!(!run.stdout.contains("err-line"), "{run:#?}");
+    // The NonInteractiveCommands session shook hands first.
+    let response = standin.wait_for(|e| e["event"] == "handshake_response");
+    assert!(response.to_string().contains("1.2.707.0"), "{response}");
+    standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession");
+}
+
+#[test]
+fn an_agent_not_connected_is_a_prerequisite_and_access_denied_is_aws() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let berth = standin.berth();
+    standin.faults(&serde_json::json!({ "refuse_start": "TargetNotConnected" }));
+    let run = run_with_input(&berth, &["session", &id], "");
+    run.expect_code(4)
+        .stderr_has(&format!("the SSM agent on {id} is not connected"))
+        .stderr_has(&format!("berth doctor {id}"));
+    standin.faults(&serde_json::json!({ "refuse_start": "AccessDenied" }));
+    let run = run_with_input(&berth, &["session", &id], "");
+    run.expect_code(5).stderr_has("refused a session");
+}
+
+#[test]
+fn a_dropped_websocket_is_resumed_and_nothing_is_lost() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let berth = standin.berth();
+    for mode in ["abort", "close"] {
+        standin.faults(&serde_json::json!({ "drop_after_sent": 20, "drop_mode": mode }));
+        // The shell lives a moment after its output: the stand-in's pty
+        // reader loses what it buffered while paused if the shell is
+        // already gone when the channel is back.
+        let run = run_with_input(
+            &berth,
+            &["session", &id, "-v"],
+            "for i in $(seq 1 3000); do echo line-$i; done; sleep 1; exit\n",
+        );
+        run.expect_code(0).stderr_has("resumed 1 time");
+        let lines: Vec<&str> = run
+            .stdout
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| l.starts_with("line-"))
+            .collect();
+        let expected: Vec<String> = (1..=3000).map(|i| format!("line-{i}")).collect();
+        assert_eq!(lines, expected, "{mode}: stderr {}", run.stderr);
+    }
+    let resumes = standin
+        .entries()
+        .iter()
+        .filter(|e| e["event"] == "call" && e["op"] == "AmazonSSM.ResumeSession")
+        .count();
+    assert_eq!(resumes, 2);
+}
+
+#[test]
+fn a_kms_session_is_refused_clearly() {
+    let id = instance();
+    let mut config = shell_config();
+    config["kms_key_id"] = serde_json::json!("alias/session-key");
+    let standin = StandIn::start(&id, &config);
+    let berth = standin.berth();
+    let run = run_with_input(&berth, &["session", &id], "echo never\n");
+    run.expect_code(4).stderr_has("KMS encryption");
+    assert!(!run.stdout.contains("never"), "{run:#?}");
+    standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession");
+}
+
+#[test]
+fn on_a_terminal_keys_go_through_and_tilde_dot_ends_the_session() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let berth = standin.berth();
+    let run = berth.run_on_terminal(&["session", &id], "$ ", "echo typed-$((6*7)); exit\r");
+    run.expect_code(0).stdout_has("typed-42");
+    // `~.` at the start of a line: the session ends, as with ssh's escape,
+    // with ssh's 255, and is terminated.
+    let run = berth.run_on_terminal(&["session", &id], "$ ", "~.");
+    run.expect_code(255);
+    let terminated = standin
+        .entries()
+        .iter()
+        .filter(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession")
+        .count();
+    assert_eq!(terminated, 2);
+}
