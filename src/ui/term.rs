@@ -54,14 +54,20 @@ pub fn size() -> Option<(u16, u16)> {
     }
 }
 
-/// On a panic, the terminal leaves raw mode before the message is printed
-/// (harmless when it is not on).
-fn restore_on_panic() {
+/// On a panic, the terminal is given back before the message is printed:
+/// out of raw mode, the cursor shown, on a fresh line (harmless when none
+/// of that was changed). The one hook for every terminal guard of `ui`.
+pub fn restore_on_panic() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let _ = terminal::disable_raw_mode();
+            let _ = crossterm::execute!(
+                io::stderr(),
+                crossterm::cursor::Show,
+                crossterm::style::Print("\r\n")
+            );
             previous(info);
         }));
     });

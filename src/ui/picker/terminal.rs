@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
-use std::sync::Once;
 
 use crossterm::style::{Attribute, Print, SetAttribute};
 use crossterm::terminal::{self, ClearType};
@@ -101,7 +100,7 @@ struct Screen;
 
 impl Screen {
     fn enter() -> io::Result<Self> {
-        restore_on_panic();
+        crate::ui::term::restore_on_panic();
         terminal::enable_raw_mode()?;
         Ok(Self)
     }
@@ -176,20 +175,6 @@ impl Drop for Screen {
         );
         let _ = terminal::disable_raw_mode();
     }
-}
-
-/// On a panic, the terminal is given back before the message is printed
-/// (leaving raw mode is harmless when it is not on).
-fn restore_on_panic() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = terminal::disable_raw_mode();
-            let _ = execute!(io::stderr(), cursor::Show, Print("\r\n"));
-            previous(info);
-        }));
-    });
 }
 
 /// `text` cut to `width` characters.
