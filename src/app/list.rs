@@ -1,9 +1,13 @@
 //! `ls`: the clusters, or one cluster's container instances, filtered and
 //! in a stable order (by Name tag, then instance id).
 
+use std::collections::BTreeMap;
+
 use crate::error::Error;
 use crate::inventory::HostFilter;
 use crate::model::host::{Cluster, Host, InstanceStatus};
+use crate::model::lookup::Lookup;
+use crate::model::network::SsmAgent;
 use crate::model::target;
 
 use super::Context;
@@ -15,6 +19,32 @@ pub async fn clusters(ctx: &Context) -> Result<Vec<Cluster>, Error> {
     let clusters = ctx.phase("list clusters", inventory.clusters()).await?;
     inventory.save();
     Ok(clusters)
+}
+
+/// A cluster's hosts, and what Session Manager says of them.
+pub struct Listing {
+    pub hosts: Vec<Host>,
+    /// Each managed host's agent by instance id; unavailable when the
+    /// question could not be asked (no permission, no SSM endpoint).
+    pub ssm: Lookup<BTreeMap<String, SsmAgent>>,
+}
+
+/// The container instances of `cluster` (a name or an ARN) that pass
+/// `filters`, with their Session Manager agents; none is not an error.
+pub async fn listing(ctx: &Context, cluster: &str, filters: &Filters) -> Result<Listing, Error> {
+    let query = target::parse(cluster)?;
+    let aws = ctx.aws(query.region.as_deref()).await?;
+    let hosts = hosts(ctx, cluster, filters).await?;
+    let ids: Vec<String> = hosts.iter().map(|h| h.instance_id().to_owned()).collect();
+    let ssm = if ids.is_empty() {
+        Lookup::Known(BTreeMap::new())
+    } else {
+        Lookup::from_result(ctx.phase("ssm", aws.ssm_agents(&ids)).await)
+    };
+    if let Lookup::Unavailable(why) = &ssm {
+        ctx.verbose(&format!("Session Manager's view of the hosts: {why}"));
+    }
+    Ok(Listing { hosts, ssm })
 }
 
 /// The container instances of `cluster` (a name or an ARN) that pass

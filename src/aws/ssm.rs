@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
 
 use super::pages::all_pages;
+use super::stats::try_join_branches;
 use super::{Aws, AwsError};
-use crate::model::network::{SessionGrant, SsmState};
+use crate::model::network::{SessionGrant, SsmAgent, SsmState};
 
 /// DescribeInstanceInformation's filter takes at most 50 ids.
 const INFORMATION_BATCH: usize = 50;
@@ -16,52 +17,72 @@ const INFORMATION_BATCH: usize = 50;
 const OPERATION: &str = "ssm:DescribeInstanceInformation";
 
 impl Aws {
+    /// The Session Manager agent of each of `ids` that is a managed
+    /// instance; the others are missing from the map. 50 ids a call, as
+    /// the API takes them, the calls side by side.
+    pub async fn ssm_agents(&self, ids: &[String]) -> Result<BTreeMap<String, SsmAgent>, AwsError> {
+        let batches = try_join_branches(
+            ids.chunks(INFORMATION_BATCH)
+                .map(|batch| self.agents_of(batch)),
+        )
+        .await?;
+        Ok(batches.into_iter().flatten().collect())
+    }
+
+    /// One batch (at most 50 ids) of [`Aws::ssm_agents`], every page.
+    async fn agents_of(&self, batch: &[String]) -> Result<Vec<(String, SsmAgent)>, AwsError> {
+        let filter = InstanceInformationStringFilter::builder()
+            .key("InstanceIds")
+            .set_values(Some(batch.to_vec()))
+            .build()
+            .map_err(|e| AwsError::Other {
+                operation: OPERATION,
+                detail: e.to_string(),
+            })?;
+        all_pages(|token| {
+            let filter = filter.clone();
+            async move {
+                let out = self
+                    .call(
+                        OPERATION,
+                        self.ssm
+                            .describe_instance_information()
+                            .filters(filter)
+                            .set_next_token(token)
+                            .send(),
+                    )
+                    .await?;
+                let agents: Vec<(String, SsmAgent)> = out
+                    .instance_information_list()
+                    .iter()
+                    .filter_map(|info| {
+                        Some((
+                            info.instance_id()?.to_owned(),
+                            SsmAgent {
+                                ping_status: info.ping_status()?.as_str().to_owned(),
+                                agent_version: info.agent_version().map(str::to_owned),
+                            },
+                        ))
+                    })
+                    .collect();
+                Ok((agents, out.next_token().map(str::to_owned)))
+            }
+        })
+        .await
+    }
+
     /// The SSM ping status (`Online`, `ConnectionLost`, …) of each of `ids`
-    /// that is a managed instance; the others are missing from the map.
+    /// that is a managed instance.
     pub async fn ssm_ping_statuses(
         &self,
         ids: &[String],
     ) -> Result<BTreeMap<String, String>, AwsError> {
-        let mut found = BTreeMap::new();
-        for batch in ids.chunks(INFORMATION_BATCH) {
-            let filter = InstanceInformationStringFilter::builder()
-                .key("InstanceIds")
-                .set_values(Some(batch.to_vec()))
-                .build()
-                .map_err(|e| AwsError::Other {
-                    operation: OPERATION,
-                    detail: e.to_string(),
-                })?;
-            let pings = all_pages(|token| {
-                let filter = filter.clone();
-                async move {
-                    let out = self
-                        .call(
-                            OPERATION,
-                            self.ssm
-                                .describe_instance_information()
-                                .filters(filter)
-                                .set_next_token(token)
-                                .send(),
-                        )
-                        .await?;
-                    let pings: Vec<(String, String)> = out
-                        .instance_information_list()
-                        .iter()
-                        .filter_map(|info| {
-                            Some((
-                                info.instance_id()?.to_owned(),
-                                info.ping_status()?.as_str().to_owned(),
-                            ))
-                        })
-                        .collect();
-                    Ok((pings, out.next_token().map(str::to_owned)))
-                }
-            })
-            .await?;
-            found.extend(pings);
-        }
-        Ok(found)
+        Ok(self
+            .ssm_agents(ids)
+            .await?
+            .into_iter()
+            .map(|(id, agent)| (id, agent.ping_status))
+            .collect())
     }
 
     /// What Session Manager says of one instance.

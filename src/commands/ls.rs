@@ -6,7 +6,7 @@ use crate::app::request::Filters;
 use crate::app::{Context, config_user, list};
 use crate::cli::{LsArgs, OutputFormat};
 use crate::error::Error;
-use crate::ui::render::{self, HostRow};
+use crate::ui::render::{self, HostRow, SsmCell};
 
 pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let palette = render::stdout_palette(&ctx.settings);
@@ -18,10 +18,14 @@ pub async fn run(ctx: &Context, args: &LsArgs, out: &mut dyn Write) -> Result<u8
         }
         return Ok(0);
     };
-    let hosts = list::hosts(ctx, cluster, &Filters::from(&args.filters)).await?;
-    let rows: Vec<HostRow<'_>> = hosts
+    let listing = list::listing(ctx, cluster, &Filters::from(&args.filters)).await?;
+    let rows: Vec<HostRow<'_>> = listing
+        .hosts
         .iter()
-        .map(|h| HostRow::new(h, None, config_user(ctx, h).as_deref()))
+        .map(|h| HostRow {
+            ssm: Some(SsmCell::of(&listing.ssm, h.instance_id())),
+            ..HostRow::new(h, None, config_user(ctx, h).as_deref())
+        })
         .collect();
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &rows)?,

@@ -151,6 +151,15 @@ pub struct KeyPairInfo {
     pub key_type: Option<String>,
 }
 
+/// A managed instance's Session Manager agent, as DescribeInstanceInformation
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SsmAgent {
+    /// `Online`, `ConnectionLost`, `Inactive`.
+    pub ping_status: String,
+    pub agent_version: Option<String>,
+}
+
 /// What Session Manager says of the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SsmState {

@@ -756,3 +756,59 @@ fn logs_collects_an_archive_per_host_with_the_agent_logs() {
         .stdout_has(r"C:\ProgramData\Amazon\ECS\log")
         .stdout_has(&format!("berth run --engine ssm {}", windows.instance_id));
 }
+
+#[test]
+fn ls_shows_each_hosts_session_manager_agent() {
+    let sb = sandbox();
+    let fleet = &sb.fleet;
+    let berth = Berth::new(sb);
+    let rows: Value = serde_json::from_str(
+        &berth
+            .run(&["--output", "json", "ls", &fleet.cluster])
+            .expect_code(0)
+            .stdout,
+    )
+    .expect("json");
+    let ping = |name: &str| {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["name"] == name)
+            .map_or_else(
+                || panic!("{name} not listed: {rows}"),
+                |r| (r["ssm"]["state"].clone(), r["ssm"]["ping_status"].clone()),
+            )
+    };
+    assert_eq!(ping(&fleet.hosts[0]), ("managed".into(), "Online".into()));
+    assert_eq!(
+        ping(&fleet.unreachable),
+        ("managed".into(), "ConnectionLost".into())
+    );
+    // The table has the column, and hosts of a cluster without agents say so.
+    let run = berth.run(&["ls", &fleet.cluster]);
+    let table = run.expect_code(0);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("SSM")),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("ConnectionLost"), "{}", table.stdout);
+    let prod: Value = serde_json::from_str(
+        &berth
+            .run(&["--output", "json", "ls", "prod"])
+            .expect_code(0)
+            .stdout,
+    )
+    .expect("json");
+    assert!(
+        prod.as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["ssm"]["state"] == "not-managed"),
+        "{prod}"
+    );
+}

@@ -568,15 +568,18 @@ fn ls_follows_pages_and_batches_describes() {
     assert_eq!(ids.len(), BENCH_INSTANCES, "every instance once");
     assert!(rows.iter().all(|r| r["user"] == "ec2-user"));
     // 150 instances: two pages of 100, one describe per page, one
-    // DescribeInstances (up to 1000 ids) beside one DescribeImages.
+    // DescribeInstances (up to 1000 ids) beside one DescribeImages, then
+    // Session Manager's view of them, 50 ids a call, side by side.
     run.stderr_has("ecs:ListContainerInstances x2")
         .stderr_has("ecs:DescribeContainerInstances x2")
         .stderr_has("ec2:DescribeInstances x1")
-        .stderr_has("ec2:DescribeImages x1");
+        .stderr_has("ec2:DescribeImages x1")
+        .stderr_has("ssm:DescribeInstanceInformation x3");
     let stats = stats_line(&run.stderr);
-    assert_eq!(stats["calls"], 6, "{run:#?}");
+    assert_eq!(stats["calls"], 9, "{run:#?}");
     // page 1 → page 2 → describe page 2 → DescribeInstances ‖ DescribeImages
-    assert_eq!(stats["round_trips"], 4, "{run:#?}");
+    // → DescribeInstanceInformation ×3 side by side
+    assert_eq!(stats["round_trips"], 5, "{run:#?}");
 }
 
 #[test]

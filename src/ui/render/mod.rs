@@ -12,8 +12,12 @@ use crate::app::fleet::Collected;
 use crate::doctor::{Protocol, Report, Scope, Status};
 use crate::fleet::maintain::{InstanceOutcome, Left};
 use crate::fleet::{HostReport, HostStatus, Tally};
+use std::collections::BTreeMap;
+
 use crate::model::hint::Hint as _;
 use crate::model::host::{Cluster, Host};
+use crate::model::lookup::Lookup;
+use crate::model::network::SsmAgent;
 use crate::model::output::OutputFormat;
 use crate::plan::rdp::{Forwarder, RdpError, RdpPlan, Step, Tunnel};
 use crate::plan::route::RouteChoice;
@@ -59,6 +63,61 @@ pub struct HostRow<'a> {
     pub public_ip: Option<&'a str>,
     pub private_ip: Option<&'a str>,
     pub availability_zone: Option<&'a str>,
+    /// What Session Manager says of the host, where it was asked (`ls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssm: Option<SsmCell<'a>>,
+}
+
+/// A host's Session Manager agent as `ls` shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum SsmCell<'a> {
+    /// A managed instance: its agent's ping status and version.
+    Managed {
+        ping_status: &'a str,
+        agent_version: Option<&'a str>,
+    },
+    /// Not a managed instance (no agent, no role, or no way to SSM).
+    NotManaged,
+    /// Session Manager could not be asked.
+    Unknown,
+}
+
+impl<'a> SsmCell<'a> {
+    /// The host's cell from what was looked up.
+    pub fn of(agents: &'a Lookup<BTreeMap<String, SsmAgent>>, instance_id: &str) -> Self {
+        match agents {
+            Lookup::Known(agents) => {
+                agents
+                    .get(instance_id)
+                    .map_or(Self::NotManaged, |a| Self::Managed {
+                        ping_status: &a.ping_status,
+                        agent_version: a.agent_version.as_deref(),
+                    })
+            }
+            Lookup::Unavailable(_) => Self::Unknown,
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Self::Managed {
+                ping_status,
+                agent_version: Some(version),
+            } => format!("{ping_status} {version}"),
+            Self::Managed { ping_status, .. } => (*ping_status).to_owned(),
+            Self::NotManaged => "-".to_owned(),
+            Self::Unknown => "?".to_owned(),
+        }
+    }
+
+    fn tone(&self) -> Option<Tone> {
+        match self {
+            Self::Managed { ping_status, .. } if *ping_status == "Online" => Some(Tone::Good),
+            Self::Managed { .. } => Some(Tone::Bad),
+            Self::NotManaged | Self::Unknown => None,
+        }
+    }
 }
 
 impl<'a> HostRow<'a> {
@@ -87,6 +146,7 @@ impl<'a> HostRow<'a> {
             public_ip: host.ec2.public_ip.as_deref(),
             private_ip: host.ec2.private_ip.as_deref(),
             availability_zone: host.ec2.availability_zone.as_deref(),
+            ssm: None,
         }
     }
 }
@@ -191,23 +251,13 @@ pub fn clusters_table(
 }
 
 pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>], palette: Palette) -> io::Result<()> {
-    let mut t = table(
-        &[
-            "INSTANCE",
-            "NAME",
-            "CONTAINER-INSTANCE",
-            "STATUS",
-            "AGENT",
-            "TASKS",
-            "OS",
-            "USER",
-            "KEY",
-            "PUBLIC",
-            "PRIVATE",
-            "AZ",
-        ],
-        palette,
-    );
+    let with_ssm = rows.iter().any(|r| r.ssm.is_some());
+    let mut header = vec!["INSTANCE", "NAME", "CONTAINER-INSTANCE", "STATUS", "AGENT"];
+    if with_ssm {
+        header.push("SSM");
+    }
+    header.extend(["TASKS", "OS", "USER", "KEY", "PUBLIC", "PRIVATE", "AZ"]);
+    let mut t = table(&header, palette);
     for r in rows {
         let status = or_dash(r.status);
         let agent = match r.agent_connected {
@@ -215,12 +265,20 @@ pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>], palette: Palette) 
             Some(true) => palette.cell(Some(Tone::Good), "connected"),
             Some(false) => palette.cell(Some(Tone::Bad), "DISCONNECTED"),
         };
-        t.add_row(vec![
+        let mut cells = vec![
             Cell::new(r.instance_id),
             Cell::new(or_dash(r.name)),
             Cell::new(or_dash(r.container_instance_id)),
             palette.cell(ecs_status_tone(&status), status),
             agent,
+        ];
+        if with_ssm {
+            cells.push(r.ssm.as_ref().map_or_else(
+                || palette.cell(None, "?"),
+                |ssm| palette.cell(ssm.tone(), ssm.text()),
+            ));
+        }
+        cells.extend([
             Cell::new(
                 r.running_tasks
                     .map_or_else(|| "-".to_owned(), |n| n.to_string()),
@@ -232,6 +290,7 @@ pub fn hosts_table(out: &mut dyn Write, rows: &[HostRow<'_>], palette: Palette) 
             Cell::new(or_dash(r.private_ip)),
             Cell::new(or_dash(r.availability_zone)),
         ]);
+        t.add_row(cells);
     }
     write_table(out, t)
 }
@@ -699,6 +758,50 @@ mod tests {
                 route(eice, true, None, None),
             ])),
             "routes: public blocked by public-address; instance-connect-endpoint works"
+        );
+    }
+
+    #[test]
+    fn ls_shows_the_session_manager_agent_where_it_was_asked() {
+        let h = host();
+        let agents = Lookup::Known(BTreeMap::from([(
+            h.ec2.instance_id.clone(),
+            SsmAgent {
+                ping_status: "Online".into(),
+                agent_version: Some("3.3.987.0".into()),
+            },
+        )]));
+        let unknown = Lookup::Unavailable("AccessDeniedException".into());
+        let none = Lookup::Known(BTreeMap::new());
+        let cases = [
+            (
+                &agents,
+                "Online 3.3.987.0",
+                serde_json::json!({"state": "managed", "ping_status": "Online", "agent_version": "3.3.987.0"}),
+            ),
+            (&none, "-", serde_json::json!({"state": "not-managed"})),
+            (&unknown, "?", serde_json::json!({"state": "unknown"})),
+        ];
+        for (lookup, cell, json) in cases {
+            let row = HostRow {
+                ssm: Some(SsmCell::of(lookup, &h.ec2.instance_id)),
+                ..HostRow::new(&h, None, None)
+            };
+            let mut out = Vec::new();
+            hosts_table(&mut out, std::slice::from_ref(&row), Palette::new(false)).expect("write");
+            let text = String::from_utf8(out).expect("utf8");
+            let col = text.find("SSM").expect("SSM column");
+            let second = text.lines().nth(1).expect("row");
+            assert!(second[col..].starts_with(cell), "{text}");
+            assert_eq!(serde_json::to_value(&row).expect("json")["ssm"], json);
+        }
+        // Where nobody asked (`show`, the picker), no column and no field.
+        let plain = HostRow::new(&h, None, None);
+        assert!(
+            serde_json::to_value(&plain)
+                .expect("json")
+                .get("ssm")
+                .is_none()
         );
     }
 
