@@ -42,8 +42,8 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
     }
     let endpoints: Vec<_> = endpoint.into_iter().collect();
     let route = proxy::plan_proxy(&host, choice.via(), port, &endpoints).map_err(proxy_error)?;
-    // ssh's own options are ssh's business on every route berth runs ssh
-    // over; only the direct and endpoint routes have none to take.
+    // `--via ssm` refuses nothing: it is ssh's ProxyCommand, and the
+    // operator's ssh options are ssh's business.
     if !matches!(route, ProxyPlan::Ssm { .. }) {
         connect.refuse_ssh_options(&format!("berth proxy goes {route}"))?;
     }
@@ -59,6 +59,7 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
             &mut streams.output,
         )
         .await
+        .map(|()| 0)
         .map_err(Error::from),
         ProxyPlan::Tunnel { endpoint, target } => {
             let dns_name = endpoint.tunnel_host(aws.use_fips)?;
@@ -82,6 +83,7 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
                     "proxy: {} bytes sent, {} received",
                     carried.sent, carried.received
                 ));
+                0
             })
             .map_err(Error::from)
         }
@@ -98,7 +100,7 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
         }
     };
     streams.finish().await;
-    result.map(|()| 0)
+    result
 }
 
 /// The planner's refusal as berth reports it: no endpoint or no address

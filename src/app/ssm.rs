@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::aws::{Aws, AwsError};
 use crate::error::Error;
 use crate::model::network::SessionGrant;
+use crate::transport::session::Interrupts;
 use crate::transport::ssm::SessionError;
 use crate::transport::ssm::channel::{Channel, ChannelOptions, Resume, ResumeError, Resumed};
 use crate::transport::ssm::message::TerminalSize;
@@ -135,11 +136,14 @@ pub async fn carry_port<I, O>(
     port: u16,
     input: I,
     output: O,
-) -> Result<(), Error>
+) -> Result<u8, Error>
 where
     I: AsyncRead + Unpin,
     O: AsyncWrite + Unpin,
 {
+    // ssh ends its ProxyCommand with SIGHUP: caught from now on, so that
+    // the session is terminated all the same.
+    let mut interrupts = Interrupts::install()?;
     let mut parameters = Parameters::new();
     parameters.insert("portNumber".to_owned(), vec![port.to_string()]);
     let grant = ctx
@@ -154,10 +158,20 @@ where
         grant.session_id
     ));
     let result = async {
+        if let Some(signal) = interrupts.pending() {
+            return Ok(u8::try_from(128 + signal).unwrap_or(255));
+        }
         let channel = open_channel(aws, &grant).await?;
-        let outcome = stream::run(channel, input, output, port, StreamOptions::default())
-            .await
-            .map_err(|e| SessionError::from_stream(target, e))?;
+        let outcome = stream::run(
+            channel,
+            input,
+            output,
+            port,
+            &mut interrupts,
+            StreamOptions::default(),
+        )
+        .await
+        .map_err(|e| SessionError::from_stream(target, e))?;
         if outcome.resumed > 0 {
             ctx.verbose(&format!(
                 "the session's connection broke and was resumed {} time(s)",
@@ -170,12 +184,13 @@ where
             }
             StreamEnd::Closed(_) => ctx.verbose("proxy: the port closed the connection"),
             StreamEnd::InputEnded => ctx.verbose("proxy: the input ended"),
+            StreamEnd::Signalled(n) => ctx.verbose(&format!("proxy: signal {n}: ending")),
         }
         ctx.verbose(&format!(
             "proxy: {} bytes sent, {} received",
             outcome.sent, outcome.received
         ));
-        Ok::<(), Error>(())
+        Ok::<u8, Error>(outcome.exit_code())
     }
     .await;
     terminate(ctx, aws, &grant.session_id).await;

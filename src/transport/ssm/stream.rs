@@ -10,8 +10,9 @@
 //! ([`super::shell::handshake_response`]), and no input goes before the
 //! handshake completes (the agent ignores it). Then input goes as Output
 //! payloads and the agent's Output comes back as it is, until the input
-//! ends (ssh has closed its ProxyCommand) or the channel closes (the port
-//! closed the connection, or the session was ended).
+//! ends (ssh has closed its ProxyCommand), the channel closes (the port
+//! closed the connection, or the session was ended), or a signal comes
+//! (ssh ends its ProxyCommand with SIGHUP when it exits).
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::channel::{Channel, ChannelEnded, Incoming};
 use super::message::{FlagCommand, JsonPayload as _, PayloadType};
 use super::shell::{ShellError, handshake_response};
+use crate::transport::session::Interrupts;
 
 /// How the pump runs.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +46,18 @@ pub enum StreamEnd {
     InputEnded,
     /// The agent (or the service) closed the channel; its message, if any.
     Closed(String),
+    /// berth got this signal (ssh ends its ProxyCommand with SIGHUP).
+    Signalled(i32),
+}
+
+impl StreamOutcome {
+    /// berth's exit status: 128 + N after signal N, else 0.
+    pub fn exit_code(&self) -> u8 {
+        match self.end {
+            StreamEnd::Signalled(n) => u8::try_from(128 + n).unwrap_or(255),
+            StreamEnd::InputEnded | StreamEnd::Closed(_) => 0,
+        }
+    }
 }
 
 /// What a stream came to.
@@ -86,12 +100,14 @@ impl From<ShellError> for StreamError {
 const READ_SIZE: usize = 16 * 1024;
 
 /// Carries `input` to the port (`port`, for messages) and the port's bytes
-/// to `out` until the input ends or the channel closes.
+/// to `out` until the input ends, the channel closes, or one of
+/// `interrupts` arrives.
 pub async fn run<I, O>(
     channel: Channel,
     mut input: I,
     mut out: O,
     port: u16,
+    interrupts: &mut Interrupts,
     options: StreamOptions,
 ) -> Result<StreamOutcome, StreamError>
 where
@@ -175,6 +191,10 @@ where
                 // A send fails only once the channel has ended: its last
                 // event, still to come, says why.
                 let _: Result<(), ChannelEnded> = writer.send_output(&buffer[..n]).await;
+            }
+            signal = interrupts.next() => {
+                outcome.end = StreamEnd::Signalled(signal);
+                return Ok(outcome);
             }
             () = &mut deadline, if !started => {
                 return Err(ShellError::HandshakeTimedOut(options.handshake_within).into());
