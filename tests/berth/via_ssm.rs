@@ -149,3 +149,25 @@ fn an_agent_not_connected_is_said_clearly() {
         .stderr_has(&format!("berth doctor {}", host.instance_id));
     assert!(run.stdout.is_empty(), "{run:#?}");
 }
+
+#[test]
+fn a_port_the_agent_cannot_connect_to_is_named() {
+    let host = host();
+    // Nothing listens on 127.0.0.1:9 (discard) in the sandbox.
+    let standin = StandIn::start(
+        &host.instance_id,
+        &serde_json::json!({ "ports": { "22": "127.0.0.1:9" } }),
+    );
+    let berth = standin.berth();
+    // ssh keeps its ProxyCommand's input open while it waits for the
+    // server's banner: the refusal comes first, and ssh passes it on.
+    let target = format!("prod/{}", host.instance_id);
+    let run = run_with_input(&berth, &["ssh", &target, "--via", "ssm", "--", "true"], "");
+    assert_ne!(run.code, 0, "{run:#?}");
+    run.stderr_has(&format!(
+        "the SSM agent on {} could not connect to its port 22",
+        host.instance_id
+    ));
+    standin.wait_for(|e| e["event"] == "dial_failed");
+    standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession");
+}
