@@ -362,7 +362,9 @@ impl Cause {
             // A session's channel broke for good, or its agent never
             // completed the handshake: as ssh's own 255.
             Self::Eice(EiceError::BrokeMidSession { .. } | EiceError::TimeLimit { .. })
-            | Self::Ssm(SessionError::Channel(_) | SessionError::Shell(_)) => {
+            | Self::Ssm(
+                SessionError::Channel(_) | SessionError::Shell(_) | SessionError::Port { .. },
+            ) => {
                 Kind::ConnectionFailed
             }
             Self::Firewall(FirewallError::Journal(JournalError::Damaged { .. }))

@@ -364,7 +364,9 @@ pub async fn check(ctx: &Context, request: &DoctorRequest) -> Result<(Host, Repo
     let via = super::reach::requested_via(ctx, connect, &host)?;
     let bastion = match via {
         Via::Auto | Via::Bastion => bastion(ctx, &aws, connect, &host).await?,
-        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice => BastionSearch::NotNeeded,
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice | Via::Ssm => {
+            BastionSearch::NotNeeded
+        }
     };
     let probe = Probe {
         protocol,

@@ -8,6 +8,8 @@ use std::time::Duration;
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::model::host::Host;
+use crate::model::named::Named as _;
+use crate::model::route::Via;
 use crate::plan;
 use crate::plan::rdp::{Forwarder, Tunnel};
 use crate::settings::EICE_URL_VAR;
@@ -71,6 +73,28 @@ pub fn ssh_proxy_command(
     instance_id: &str,
     max_tunnel_duration: Option<Duration>,
 ) -> String {
+    let options = max_tunnel_duration
+        .map(|limit| {
+            vec![
+                "--max-tunnel-duration".to_owned(),
+                limit.as_secs().to_string(),
+            ]
+        })
+        .unwrap_or_default();
+    berth_proxy_command(ctx, region, Via::Eice, &options, instance_id)
+}
+
+/// The `ProxyCommand` that makes ssh reach `instance_id` by berth's own
+/// `route`: this berth, with the region it resolved the host in and the
+/// profile and endpoint URL it was given, running `proxy --via ROUTE
+/// [OPTIONS…] INSTANCE-ID %p`.
+pub fn berth_proxy_command(
+    ctx: &Context,
+    region: &str,
+    route: Via,
+    options: &[String],
+    instance_id: &str,
+) -> String {
     let exe =
         std::env::current_exe().map_or_else(|_| "berth".to_owned(), |p| p.display().to_string());
     let mut words = vec![exe, "--region".to_owned(), region.to_owned()];
@@ -84,13 +108,8 @@ pub fn ssh_proxy_command(
     if ctx.settings.verbose > 0 {
         words.push("-v".to_owned());
     }
-    words.extend(["proxy", "--via", "eice"].map(str::to_owned));
-    if let Some(limit) = max_tunnel_duration {
-        words.extend([
-            "--max-tunnel-duration".to_owned(),
-            limit.as_secs().to_string(),
-        ]);
-    }
+    words.extend(["proxy", "--via", route.name()].map(str::to_owned));
+    words.extend(options.iter().cloned());
     words.extend([instance_id, plan::PORT_TOKEN].map(str::to_owned));
     plan::proxy_command(&words)
 }

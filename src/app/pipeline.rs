@@ -173,6 +173,10 @@ pub async fn plan_with_route(
             connect.max_tunnel_duration,
         );
         passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
+    } else if choice.route == Route::Ssm {
+        // Session Manager's AWS-StartSSHSession: `berth proxy --via ssm`.
+        let proxy = eice::berth_proxy_command(ctx, &aws.region, Via::Ssm, &[], host.instance_id());
+        passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
     }
     let request = SshRequest {
         port: extras.port,

@@ -1,7 +1,8 @@
 //! `berth proxy`'s use case: carry standard input and output to a port of
 //! the host, straight over TCP, through an EC2 Instance Connect Endpoint
-//! tunnel, or through a bastion (its ssh `-W`), by the route `berth ssh`
-//! would take. Nothing but the connection's bytes goes to stdout.
+//! tunnel, through a bastion (its ssh `-W`), or over a Session Manager
+//! port session (AWS-StartSSHSession, `--via ssm`), by the route `berth
+//! ssh` would take. Nothing but the connection's bytes goes to stdout.
 
 use std::time::Duration;
 
@@ -41,7 +42,11 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
     }
     let endpoints: Vec<_> = endpoint.into_iter().collect();
     let route = proxy::plan_proxy(&host, choice.via(), port, &endpoints).map_err(proxy_error)?;
-    connect.refuse_ssh_options(&format!("berth proxy goes {route}"))?;
+    // `--via ssm` refuses nothing: it is ssh's ProxyCommand, and the
+    // operator's ssh options are ssh's business.
+    if !matches!(route, ProxyPlan::Ssm { .. }) {
+        connect.refuse_ssh_options(&format!("berth proxy goes {route}"))?;
+    }
     ctx.verbose(&format!("proxy: {} port {} {route}", host.label(), port));
 
     let mut streams = StandardStreams::open().map_err(TransportError::Stdio)?;
@@ -54,6 +59,7 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
             &mut streams.output,
         )
         .await
+        .map(|()| 0)
         .map_err(Error::from),
         ProxyPlan::Tunnel { endpoint, target } => {
             let dns_name = endpoint.tunnel_host(aws.use_fips)?;
@@ -77,12 +83,24 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
                     "proxy: {} bytes sent, {} received",
                     carried.sent, carried.received
                 ));
+                0
             })
             .map_err(Error::from)
         }
+        ProxyPlan::Ssm { instance_id, port } => {
+            super::ssm::carry_port(
+                ctx,
+                &aws,
+                instance_id,
+                *port,
+                &mut streams.input,
+                &mut streams.output,
+            )
+            .await
+        }
     };
     streams.finish().await;
-    result.map(|()| 0)
+    result
 }
 
 /// The planner's refusal as berth reports it: no endpoint or no address

@@ -97,6 +97,12 @@ async fn resolve_and_plan(ctx: &Context, request: &RdpRequest) -> Result<Prepare
         bastion,
         endpoint,
     } = reach::reach(ctx, &aws, connect, &host).await?;
+    if choice.route == Route::Ssm {
+        return Err(Error::usage(
+            "berth rdp does not go over Session Manager yet (--via ssm carries ssh only)",
+            "use --via eice, --via bastion, or the public or private address",
+        ));
+    }
     if bastion.is_none() {
         connect.options.refuse_ssh_options(&format!(
             "berth rdp goes by the {} route",

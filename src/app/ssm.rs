@@ -9,16 +9,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::aws::{Aws, AwsError};
 use crate::error::Error;
 use crate::model::network::SessionGrant;
+use crate::transport::session::Interrupts;
 use crate::transport::ssm::SessionError;
 use crate::transport::ssm::channel::{Channel, ChannelOptions, Resume, ResumeError, Resumed};
 use crate::transport::ssm::message::TerminalSize;
 use crate::transport::ssm::shell::{self, ShellEnd, ShellOptions};
+use crate::transport::ssm::stream::{self, StreamEnd, StreamOptions};
 
 use super::Context;
 use super::request::Connect;
@@ -28,6 +30,10 @@ pub const INTERACTIVE_COMMAND: &str = "AWS-StartInteractiveCommand";
 /// The document a command runs through without one (its exit status comes
 /// back).
 pub const NON_INTERACTIVE_COMMAND: &str = "AWS-StartNonInteractiveCommand";
+
+/// The document ssh goes over (`--via ssm`): a port session to the
+/// instance's own sshd.
+pub const SSH_DOCUMENT: &str = "AWS-StartSSHSession";
 
 /// What `berth session` was asked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,21 +121,95 @@ pub async fn session(
     ));
     let result = run(ctx, &aws, &grant, console).await;
     // Whatever happened, the session ends on the service's side too.
-    if let Err(e) = aws.terminate_session(&grant.session_id).await {
-        ctx.reporter.warn(&format!(
-            "could not end session {} (it ends on its own when idle): {e}",
-            grant.session_id
-        ));
-    }
+    terminate(ctx, &aws, &grant.session_id).await;
     result
 }
 
-async fn run(
+/// `berth proxy --via ssm`: carries `input` to `port` on the instance
+/// `target` and its bytes to `output`, over an AWS-StartSSHSession port
+/// session, until the input ends or the port closes the connection; the
+/// session is terminated whatever happened.
+pub async fn carry_port<I, O>(
     ctx: &Context,
     aws: &Aws,
-    grant: &SessionGrant,
-    console: Console,
-) -> Result<u8, Error> {
+    target: &str,
+    port: u16,
+    input: I,
+    output: O,
+) -> Result<u8, Error>
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    // ssh ends its ProxyCommand with SIGHUP: caught from now on, so that
+    // the session is terminated all the same.
+    let mut interrupts = Interrupts::install()?;
+    let mut parameters = Parameters::new();
+    parameters.insert("portNumber".to_owned(), vec![port.to_string()]);
+    let grant = ctx
+        .phase(
+            "start-session",
+            aws.start_session(target, Some(SSH_DOCUMENT), &parameters),
+        )
+        .await
+        .map_err(|e| refusal(target, e))?;
+    ctx.verbose(&format!(
+        "Session Manager session {} on {target} ({SSH_DOCUMENT}, port {port})",
+        grant.session_id
+    ));
+    let result = async {
+        if let Some(signal) = interrupts.pending() {
+            return Ok(u8::try_from(128 + signal).unwrap_or(255));
+        }
+        let channel = open_channel(aws, &grant).await?;
+        let outcome = stream::run(
+            channel,
+            input,
+            output,
+            port,
+            &mut interrupts,
+            StreamOptions::default(),
+        )
+        .await
+        .map_err(|e| SessionError::from_stream(target, e))?;
+        if outcome.resumed > 0 {
+            ctx.verbose(&format!(
+                "the session's connection broke and was resumed {} time(s)",
+                outcome.resumed
+            ));
+        }
+        match &outcome.end {
+            StreamEnd::Closed(message) if !message.is_empty() => {
+                ctx.verbose(&format!("Session Manager closed the session: {message}"));
+            }
+            StreamEnd::Closed(_) => ctx.verbose("proxy: the port closed the connection"),
+            StreamEnd::InputEnded => ctx.verbose("proxy: the input ended"),
+            StreamEnd::Signalled(n) => ctx.verbose(&format!("proxy: signal {n}: ending")),
+        }
+        ctx.verbose(&format!(
+            "proxy: {} bytes sent, {} received",
+            outcome.sent, outcome.received
+        ));
+        Ok::<u8, Error>(outcome.exit_code())
+    }
+    .await;
+    terminate(ctx, aws, &grant.session_id).await;
+    result
+}
+
+/// TerminateSession; a failure is only a warning (the service ends an
+/// idle session on its own).
+async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
+    if let Err(e) = aws.terminate_session(session_id).await {
+        ctx.reporter.warn(&format!(
+            "could not end session {session_id} (it ends on its own when idle): {e}"
+        ));
+    }
+}
+
+/// The session's data channel, resumed through ResumeSession when its
+/// socket breaks; `ws://` only from a Session Manager on this machine.
+async fn open_channel(aws: &Aws, grant: &SessionGrant) -> Result<Channel, Error> {
     let options = ChannelOptions {
         allow_plain: is_loopback_url(&grant.stream_url),
         ..ChannelOptions::default()
@@ -138,9 +218,20 @@ async fn run(
         aws: aws.clone(),
         session_id: grant.session_id.clone(),
     });
-    let channel = Channel::open(&grant.stream_url, &grant.token, options, resume)
-        .await
-        .map_err(SessionError::from)?;
+    Ok(
+        Channel::open(&grant.stream_url, &grant.token, options, resume)
+            .await
+            .map_err(SessionError::from)?,
+    )
+}
+
+async fn run(
+    ctx: &Context,
+    aws: &Aws,
+    grant: &SessionGrant,
+    console: Console,
+) -> Result<u8, Error> {
+    let channel = open_channel(aws, grant).await?;
     let size = console.size;
     let shell_options = ShellOptions {
         size: Box::new(move || {

@@ -362,6 +362,10 @@ pub fn selected_routes(via: Via, bastion: &BastionSearch) -> Vec<Route> {
         // A one-time key travels the default network route.
         Via::InstanceConnect => vec![Route::Public, Route::Private],
         Via::Eice => vec![Route::Eice],
+        // The SSM agent's check only, for now: the checks of ssh over
+        // Session Manager (document, permissions, the port) are still to
+        // come.
+        Via::Ssm => return vec![Route::Ssm],
         // ssh's candidates in ssh's order, then the routes auto does not
         // take but doctor still checks.
         Via::Auto => {

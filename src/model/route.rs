@@ -22,13 +22,14 @@ pub enum Route {
     Bastion,
     /// An EC2 Instance Connect Endpoint tunnel to the private address.
     Eice,
-    /// Session Manager (the SSM agent), which needs no inbound rule or key.
-    /// Only doctor checks it for now: no `--via` asks for it yet.
+    /// Session Manager (the SSM agent), which needs no inbound rule or
+    /// public address: ssh over AWS-StartSSHSession (`--via ssm`). `auto`
+    /// does not take it yet.
     Ssm,
 }
 
 impl Route {
-    /// The route's name as `--via` spells it (`ssm` has no `--via` value yet).
+    /// The route's name as `--via` spells it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Public => "public",
@@ -48,18 +49,20 @@ impl Route {
         }
     }
 
-    /// The `--via` value that asks for this route (`None` for `ssm`).
+    /// The `--via` value that asks for this route.
     pub fn via(self) -> Option<Via> {
         match self {
             Self::Public => Some(Via::Public),
             Self::Private => Some(Via::Private),
             Self::Bastion => Some(Via::Bastion),
             Self::Eice => Some(Via::Eice),
-            Self::Ssm => None,
+            Self::Ssm => Some(Via::Ssm),
         }
     }
 
-    /// Routes that log in with the key pair (all but Session Manager).
+    /// Routes that log in with the key pair. `--via ssm` carries ssh, which
+    /// logs in with a key as on every other route; doctor's own SSM check
+    /// (the agent's shell) needs none.
     pub fn uses_key(self) -> bool {
         self != Self::Ssm
     }
@@ -71,16 +74,19 @@ impl Route {
 }
 
 /// The form of the address a plan connects to: the public DNS name, or an
-/// IP address (public, or private).
+/// IP address (public, or private), or the instance id (`ssm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressKind {
     DnsName,
     Ip,
+    /// The instance id, which only berth's own ProxyCommand resolves
+    /// (Session Manager's target).
+    InstanceId,
 }
 
 /// The route a plan takes and the form of the address at its end. It is
 /// shown (and serialized) as one word, as plans always have: `public-dns`,
-/// `public-ip`, `private`, `eice`; a plan through a bastion goes to the
+/// `public-ip`, `private`, `eice`, `ssm`; a plan through a bastion goes to the
 /// private address, and says `private`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteTo {
@@ -102,7 +108,7 @@ impl RouteTo {
     pub fn label(self) -> &'static str {
         match (self.route, self.address) {
             (Route::Public, AddressKind::DnsName) => "public DNS name",
-            (Route::Public, AddressKind::Ip) => "public IPv4",
+            (Route::Public, AddressKind::Ip | AddressKind::InstanceId) => "public IPv4",
             (Route::Eice, _) => "private IPv4 through an EC2 Instance Connect Endpoint",
             (Route::Ssm, _) => "Session Manager",
             (Route::Private | Route::Bastion, _) => "private IPv4",
@@ -196,6 +202,8 @@ pub enum Via {
     InstanceConnect,
     /// An EC2 Instance Connect Endpoint tunnel to the private address.
     Eice,
+    /// SSH over Session Manager (AWS-StartSSHSession).
+    Ssm,
 }
 
 impl Named for Via {
@@ -230,6 +238,11 @@ impl Named for Via {
             Self::Eice,
             "eice",
             "An EC2 Instance Connect Endpoint tunnel to the private address",
+        ),
+        (
+            Self::Ssm,
+            "ssm",
+            "SSH over Session Manager (AWS-StartSSHSession): no open port or public address needed",
         ),
     ];
 }
@@ -284,7 +297,7 @@ mod tests {
             serde_json::to_value(Route::Eice).expect("json"),
             serde_json::json!("eice")
         );
-        assert_eq!(Route::Ssm.via(), None);
+        assert_eq!(Route::Ssm.via(), Some(Via::Ssm));
         assert_eq!(Route::Bastion.via(), Some(Via::Bastion));
     }
 }

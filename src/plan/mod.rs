@@ -582,6 +582,11 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, RouteTo), PlanError>
             .ec2
             .tunnel_address()
             .map(|ip| (ip.to_owned(), to(Route::Eice, AddressKind::Ip))),
+        // berth's ProxyCommand takes the instance id to Session Manager.
+        Via::Ssm => Some((
+            host.ec2.instance_id.clone(),
+            to(Route::Ssm, AddressKind::InstanceId),
+        )),
     };
     chosen.ok_or_else(|| PlanError::NoRoute {
         instance_id: host.ec2.instance_id.clone(),
@@ -589,6 +594,7 @@ fn choose_address(host: &Host, via: Via) -> Result<(String, RouteTo), PlanError>
             Via::Auto | Via::Public => "public",
             Via::Private | Via::Bastion | Via::Eice => "private",
             Via::InstanceConnect => "public or private",
+            Via::Ssm => "Session Manager",
         },
         available: available_routes(host),
     })

@@ -30,6 +30,9 @@ pub enum ProxyPlan {
         endpoint: Box<InstanceConnectEndpoint>,
         target: TunnelTarget,
     },
+    /// A Session Manager port session (AWS-StartSSHSession) to the port
+    /// on the instance itself (route `ssm`).
+    Ssm { instance_id: String, port: u16 },
 }
 
 impl ProxyPlan {
@@ -38,6 +41,7 @@ impl ProxyPlan {
         match self {
             Self::Direct { route, .. } => route.route,
             Self::Tunnel { .. } => Route::Eice,
+            Self::Ssm { .. } => Route::Ssm,
         }
     }
 }
@@ -56,6 +60,10 @@ impl fmt::Display for ProxyPlan {
                 target.address(),
                 endpoint.id,
                 endpoint.dns_name
+            ),
+            Self::Ssm { instance_id, port } => write!(
+                f,
+                "to port {port} of {instance_id} over Session Manager (AWS-StartSSHSession)"
             ),
         }
     }
@@ -90,7 +98,7 @@ pub fn needs_endpoints(host: &Host, via: Via) -> bool {
                 && host.ec2.public_ip.is_none()
                 && host.ec2.tunnel_address().is_some()
         }
-        Via::Public | Via::Private | Via::Bastion | Via::InstanceConnect => false,
+        Via::Public | Via::Private | Via::Bastion | Via::InstanceConnect | Via::Ssm => false,
     }
 }
 
@@ -153,6 +161,10 @@ pub fn plan_proxy(
         }
         .into()),
         Via::Eice => tunnel(false),
+        Via::Ssm => Ok(ProxyPlan::Ssm {
+            instance_id: instance_id.clone(),
+            port,
+        }),
         Via::Auto => match direct(Via::Public) {
             Ok(route) => Ok(route),
             Err(_) if host.ec2.tunnel_address().is_some() => tunnel(true),
@@ -205,6 +217,7 @@ mod tests {
             Ok(ProxyPlan::Tunnel { endpoint, target }) => {
                 format!("eice {} {}", endpoint.id, target.address())
             }
+            Ok(ProxyPlan::Ssm { instance_id, port }) => format!("ssm {instance_id}:{port}"),
             Err(ProxyError::NoEndpoint {
                 no_public_address, ..
             }) => format!("no endpoint (no public address: {no_public_address})"),
@@ -266,6 +279,13 @@ mod tests {
                 Via::Public,
                 &with,
                 "no public route".into(),
+            ),
+            (
+                "ssm, with no address at all",
+                host(false, false),
+                Via::Ssm,
+                &none,
+                "ssm i-0123456789abcdef0:22".into(),
             ),
             (
                 "eice, even with a public address",

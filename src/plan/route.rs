@@ -53,8 +53,7 @@ pub struct RouteChoice {
 }
 
 impl RouteChoice {
-    /// The `--via` that asks for the route taken (`choose` never takes
-    /// `ssm`, which has no `--via` yet: then the one asked for).
+    /// The `--via` that asks for the route taken.
     pub fn via(&self) -> Via {
         self.route.via().unwrap_or(self.requested)
     }
@@ -131,7 +130,7 @@ pub fn needs_bastion(via: Via, host: &Host) -> bool {
     match via {
         Via::Bastion => true,
         Via::Auto => public_address(host).is_none(),
-        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice => false,
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Eice | Via::Ssm => false,
     }
 }
 
@@ -142,7 +141,7 @@ pub fn needs_endpoint(via: Via, host: &Host) -> bool {
     match via {
         Via::Eice => true,
         Via::Auto => public_address(host).is_none(),
-        Via::Public | Via::Private | Via::InstanceConnect | Via::Bastion => false,
+        Via::Public | Via::Private | Via::InstanceConnect | Via::Bastion | Via::Ssm => false,
     }
 }
 
@@ -205,6 +204,16 @@ pub fn choose(
                 subnet_id: host.ec2.subnet_id.clone(),
             }),
         },
+        // Session Manager needs no address and no open port: the agent
+        // dials the port on the host itself.
+        Via::Ssm => Ok(take(
+            Route::Ssm,
+            vec![Considered {
+                route: Route::Ssm,
+                usable: true,
+                reason: "asked for with --via ssm (SSH over Session Manager)".to_owned(),
+            }],
+        )),
         Via::Auto => {
             let considered: Vec<Considered> = AUTO_ORDER
                 .iter()
@@ -216,7 +225,7 @@ pub fn choose(
                     Route::Ssm => Considered {
                         route: Route::Ssm,
                         usable: false,
-                        reason: "not a route berth takes yet".to_owned(),
+                        reason: "auto does not take it yet (ask with --via ssm)".to_owned(),
                     },
                 })
                 .collect();

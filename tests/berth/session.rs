@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use crate::support::{Berth, Run, sandbox};
 
 /// One stand-in process, stopped (its stdin closed) when dropped.
-struct StandIn {
+pub(crate) struct StandIn {
     endpoint: String,
     log: PathBuf,
     child: Child,
@@ -19,7 +19,7 @@ struct StandIn {
 
 impl StandIn {
     /// A stand-in serving `instance_id` with these config fields.
-    fn start(instance_id: &str, instance: &serde_json::Value) -> StandIn {
+    pub(crate) fn start(instance_id: &str, instance: &serde_json::Value) -> StandIn {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = std::env::var_os("BERTH_TEST_PYTHON")
             .map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
@@ -52,7 +52,7 @@ impl StandIn {
     }
 
     /// Sets fault switches.
-    fn faults(&self, switches: &serde_json::Value) {
+    pub(crate) fn faults(&self, switches: &serde_json::Value) {
         let address = self.endpoint.trim_start_matches("http://");
         let body = switches.to_string();
         let mut socket = std::net::TcpStream::connect(address).expect("control");
@@ -69,7 +69,7 @@ impl StandIn {
     }
 
     /// The recorder's entries so far.
-    fn entries(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn entries(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -79,7 +79,10 @@ impl StandIn {
 
     /// Waits (up to 10 s: the recorder flushes every 100 ms) for an entry.
     #[track_caller]
-    fn wait_for(&self, matching: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub(crate) fn wait_for(
+        &self,
+        matching: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             if let Some(entry) = self.entries().into_iter().find(&matching) {
@@ -96,7 +99,7 @@ impl StandIn {
     }
 
     /// berth against the sandbox, with Session Manager at this stand-in.
-    fn berth(&self) -> Berth {
+    pub(crate) fn berth(&self) -> Berth {
         let mut berth = Berth::new(sandbox());
         berth.env("AWS_ENDPOINT_URL_SSM", Some(&self.endpoint));
         berth
@@ -111,7 +114,7 @@ impl Drop for StandIn {
 }
 
 /// berth with `input` piped to its stdin.
-fn run_with_input(berth: &Berth, args: &[&str], input: &str) -> Run {
+pub(crate) fn run_with_input(berth: &Berth, args: &[&str], input: &str) -> Run {
     let mut child = berth
         .command(args)
         .stdin(Stdio::piped())

@@ -279,3 +279,46 @@ fn the_clients_status_passes_through_and_a_signal_is_128_plus_its_number() {
         );
     }
 }
+
+#[test]
+fn ssh_via_ssm_goes_through_berth_proxy_to_the_instance_id() {
+    let private = FakeInstance {
+        public_ip: None,
+        public_dns: None,
+        ..instance("i-0123456789abcdef2", AL2023, "inner")
+    };
+    let (berth, _aws) = berth_knowing(&[private]);
+    let host = "i-0123456789abcdef2";
+    // No address is needed: ssh names the instance, and berth's own proxy
+    // carries it over Session Manager (ssh, cp and tunnel alike).
+    for args in [
+        vec!["ssh", host, "--via", "ssm", "--dry-run"],
+        vec!["cp", host, "--via", "ssm", "--dry-run", ":/a", "b"],
+        vec!["tunnel", host, "--via", "ssm", "--dry-run", "8080:80"],
+    ] {
+        let run = berth.run(&args);
+        run.expect_code(0)
+            .stdout_has(&format!(
+                "ProxyCommand={} --region us-east-1",
+                env!("CARGO_BIN_EXE_berth")
+            ))
+            .stdout_has(&format!("proxy --via ssm {host} '%p'"));
+    }
+    let run = berth.run(&["ssh", host, "--via", "ssm", "--dry-run"]);
+    run.expect_code(0)
+        .stdout_has(&format!("-- ec2-user@{host}"));
+    let run = berth.run(&["--output", "json", "ssh", host, "--via", "ssm", "--dry-run"]);
+    let out = run.expect_code(0).json();
+    assert_eq!(out["route"]["route"], "ssm", "{out:#}");
+    // `-o` is ssh's: kept.
+    let run = berth.run(&[
+        "ssh",
+        host,
+        "--via",
+        "ssm",
+        "-o",
+        "ConnectTimeout=3",
+        "--dry-run",
+    ]);
+    run.expect_code(0).stdout_has("-o 'ConnectTimeout=3'");
+}

@@ -25,18 +25,23 @@
 //! - [`shell`]: a shell or command session over a channel (the handshake,
 //!   the terminal's bytes and size, `~.`, the exit status).
 //!
-//! Still to come on top: port sessions.
+//! - [`stream`]: a port session as a plain byte stream (ssh over
+//!   AWS-StartSSHSession, basic mode: one connection, no smux).
+//!
+//! Still to come on top: multiplexed (smux) port forwarding.
 
 pub mod channel;
 pub mod message;
 pub mod shell;
 pub mod smux;
+pub mod stream;
 
 #[cfg(test)]
 mod random_inputs;
 
 use channel::ChannelError;
 use shell::ShellError;
+use stream::StreamError;
 
 /// Why a Session Manager session could not start or failed: the service's
 /// refusals, the channel's and the pump's failures.
@@ -55,6 +60,35 @@ pub enum SessionError {
     Channel(ChannelError),
     #[error(transparent)]
     Shell(ShellError),
+    /// A port session's agent could not connect to the port.
+    #[error("the SSM agent on {target} could not connect to its port {port}{}", closing(.message))]
+    Port {
+        target: String,
+        port: u16,
+        message: String,
+    },
+}
+
+fn closing(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl SessionError {
+    /// A port session's failure on `target`.
+    pub fn from_stream(target: &str, e: StreamError) -> SessionError {
+        match e {
+            StreamError::Session(e) => e.into(),
+            StreamError::PortRefused { port, message } => SessionError::Port {
+                target: target.to_owned(),
+                port,
+                message,
+            },
+        }
+    }
 }
 
 impl crate::model::hint::Hint for SessionError {
@@ -86,6 +120,10 @@ impl crate::model::hint::Hint for SessionError {
                  KMS key), or use session-manager-plugin for now"
                     .to_owned(),
             ),
+            Self::Port { target, port, .. } => Some(format!(
+                "is sshd listening on port {port} on {target}? (`berth session {target} -- \
+                 sudo ss -ltnp` shows what listens)"
+            )),
             Self::Channel(_) | Self::Shell(_) => Some(
                 "run berth again; `berth doctor TARGET` checks the instance's SSM agent".to_owned(),
             ),
