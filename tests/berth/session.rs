@@ -68,6 +68,15 @@ impl StandIn {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
+    /// How many times the control plane was called with `op`
+    /// (`AmazonSSM.TerminateSession`, …) so far.
+    pub(crate) fn calls(&self, op: &str) -> usize {
+        self.entries()
+            .iter()
+            .filter(|e| e["event"] == "call" && e["op"] == op)
+            .count()
+    }
+
     /// The recorder's entries so far.
     pub(crate) fn entries(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
@@ -272,11 +281,7 @@ fn a_dropped_websocket_is_resumed_and_nothing_is_lost() {
         let expected: Vec<String> = (1..=3000).map(|i| format!("line-{i}")).collect();
         assert_eq!(lines, expected, "{mode}: stderr {}", run.stderr);
     }
-    let resumes = standin
-        .entries()
-        .iter()
-        .filter(|e| e["event"] == "call" && e["op"] == "AmazonSSM.ResumeSession")
-        .count();
+    let resumes = standin.calls("AmazonSSM.ResumeSession");
     assert_eq!(resumes, 2);
 }
 
@@ -304,10 +309,6 @@ fn on_a_terminal_keys_go_through_and_tilde_dot_ends_the_session() {
     // with ssh's 255, and is terminated.
     let run = berth.run_on_terminal(&["session", &id], "$ ", "~.");
     run.expect_code(255);
-    let terminated = standin
-        .entries()
-        .iter()
-        .filter(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession")
-        .count();
+    let terminated = standin.calls("AmazonSSM.TerminateSession");
     assert_eq!(terminated, 2);
 }

@@ -111,11 +111,7 @@ fn cp_via_ssm_copies_a_file_to_the_host_and_back() {
     let copied = std::fs::read(&back).expect("copied back");
     assert_eq!(copied.len(), content.len());
     assert!(copied == content, "the file came back changed");
-    let terminated = standin
-        .entries()
-        .iter()
-        .filter(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession")
-        .count();
+    let terminated = standin.calls("AmazonSSM.TerminateSession");
     assert_eq!(terminated, 2);
 }
 
