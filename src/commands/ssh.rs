@@ -13,6 +13,7 @@ use crate::aws::stats::branch;
 use crate::cli::{OutputFormat, SshArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
+use crate::model::route::Route;
 use crate::plan;
 use crate::ui::render;
 
@@ -44,6 +45,12 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
         branch(pipeline::connect(ctx, &connect, extras)),
         branch(early)
     )?;
+    if args.open && session.choice.route == Route::Ssm {
+        return Err(Error::usage(
+            "--open admits your address to the host's port, and --via ssm needs no open port",
+            "drop --open: Session Manager reaches the host through its agent's own connection",
+        ));
+    }
     let plan = &session.plan;
     if args.dry_run {
         match ctx.settings.output {

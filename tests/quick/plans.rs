@@ -321,4 +321,18 @@ fn ssh_via_ssm_goes_through_berth_proxy_to_the_instance_id() {
         "--dry-run",
     ]);
     run.expect_code(0).stdout_has("-o 'ConnectTimeout=3'");
+    // A temporary rule for a port nobody connects to is refused, not added.
+    let run = berth.run(&[
+        "ssh",
+        host,
+        "--via",
+        "ssm",
+        "--open",
+        "--from",
+        "198.51.100.7/32",
+        "--dry-run",
+    ]);
+    run.expect_code(2)
+        .stderr_has("--via ssm needs no open port")
+        .stderr_has("drop --open");
 }
