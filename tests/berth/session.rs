@@ -2,52 +2,29 @@
 //! stand-in (`tests/support/ssm_standin.py`), which serves the instance of
 //! the sandbox's `prod-al2023` host (moto still answers EC2 and ECS).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
 
+use crate::support::helper::PythonHelper;
 use crate::support::{Berth, Run, sandbox};
 
-/// One stand-in process, stopped (its stdin closed) when dropped.
+/// One stand-in process, stopped when dropped.
 pub(crate) struct StandIn {
     endpoint: String,
-    log: PathBuf,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    _dir: tempfile::TempDir,
+    helper: PythonHelper,
 }
 
 impl StandIn {
     /// A stand-in serving `instance_id` with these config fields.
     pub(crate) fn start(instance_id: &str, instance: &serde_json::Value) -> StandIn {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = std::env::var_os("BERTH_TEST_PYTHON")
-            .map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dir.path().join("standin.log");
         let config = serde_json::json!({ "instances": { instance_id: instance } });
-        let mut child = Command::new(&python)
-            .arg(root.join("tests/support/ssm_standin.py"))
-            .args(["--config-json", &config.to_string()])
-            .arg("--log")
-            .arg(&log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the stand-in with {}: {e}", python.display()));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the stand-in's first line");
-        let ready: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("the stand-in said {line:?}: {e}"));
+        let helper = PythonHelper::start(
+            "ssm_standin.py",
+            &["--config-json".to_owned(), config.to_string()],
+        );
         StandIn {
-            endpoint: ready["endpoint"].as_str().expect("endpoint").to_owned(),
-            log,
-            stdin: child.stdin.take(),
-            child,
-            _dir: dir,
+            endpoint: helper.endpoint(),
+            helper,
         }
     }
 
@@ -79,9 +56,9 @@ impl StandIn {
 
     /// The recorder's entries so far.
     pub(crate) fn entries(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
+        self.helper
+            .log_lines()
+            .iter()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
@@ -100,7 +77,7 @@ impl StandIn {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no such entry in {}: {:#?}",
-                self.log.display(),
+                self.helper.log.display(),
                 self.entries()
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -112,13 +89,6 @@ impl StandIn {
         let mut berth = Berth::new(sandbox());
         berth.env("AWS_ENDPOINT_URL_SSM", Some(&self.endpoint));
         berth
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
     }
 }
 

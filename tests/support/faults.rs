@@ -2,13 +2,10 @@
 //! AWS stand-in: one per test, on its own loopback port, with its own
 //! rules and log, gone when dropped.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-
 use serde::Deserialize;
 
 use super::Sandbox;
+use super::helper::PythonHelper;
 
 /// One rule: `operation` (`DescribeInstances`, `ListClusters`, … or `*`)
 /// gets the fault `kind` (throttle, internal, unavailable, slow, reset, truncate,
@@ -57,24 +54,11 @@ pub struct Seen {
 pub struct FaultProxy {
     /// Point `AWS_ENDPOINT_URL` here.
     pub endpoint: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-#[derive(Deserialize)]
-struct Ready {
-    endpoint: String,
+    helper: PythonHelper,
 }
 
 impl FaultProxy {
     pub fn start(sandbox: &Sandbox, faults: &[Fault]) -> Self {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = std::env::var_os("BERTH_TEST_PYTHON")
-            .map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
-        let dir = tempfile::tempdir().expect("proxy dir");
-        let log = dir.path().join("requests.jsonl");
         let rules: Vec<serde_json::Value> = faults
             .iter()
             .map(|f| {
@@ -88,40 +72,26 @@ impl FaultProxy {
                 rule
             })
             .collect();
-        let mut child = Command::new(&python)
-            .arg(root.join("tests/support/fault_proxy.py"))
-            .args(["--upstream", &sandbox.endpoint])
-            .args(["--rules", &serde_json::Value::from(rules).to_string()])
-            .arg("--log")
-            .arg(&log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start fault_proxy.py with {}: {e}", python.display())
-            });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("proxy stdout"))
-            .read_line(&mut line)
-            .expect("read proxy endpoint");
-        let ready: Ready = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("fault_proxy.py did not start ({e}): {line:?}"));
-        let stdin = child.stdin.take();
+        let helper = PythonHelper::start(
+            "fault_proxy.py",
+            &[
+                "--upstream".to_owned(),
+                sandbox.endpoint.clone(),
+                "--rules".to_owned(),
+                serde_json::Value::from(rules).to_string(),
+            ],
+        );
         Self {
-            endpoint: ready.endpoint,
-            log,
-            _dir: dir,
-            child,
-            stdin,
+            endpoint: helper.endpoint(),
+            helper,
         }
     }
 
     /// Every request so far, in order.
     pub fn seen(&self) -> Vec<Seen> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
+        self.helper
+            .log_lines()
+            .iter()
             .map(|l| serde_json::from_str(l).expect("proxy log line"))
             .collect()
     }
@@ -132,12 +102,5 @@ impl FaultProxy {
             .iter()
             .filter(|s| s.operation == operation)
             .count()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
     }
 }

@@ -23,6 +23,7 @@ pub mod desktop;
 #[allow(dead_code)]
 pub mod fake_aws;
 pub mod faults;
+pub mod helper;
 
 #[derive(Debug, Deserialize)]
 pub struct SandboxHost {
@@ -529,8 +530,7 @@ pub fn sandbox() -> &'static Sandbox {
 
 fn start() -> Sandbox {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var_os("BERTH_TEST_PYTHON")
-        .map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
+    let python = helper::python();
     assert!(
         python.exists(),
         "{} is missing: run scripts/test, which creates the virtualenv with moto",
