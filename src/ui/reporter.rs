@@ -33,6 +33,15 @@ impl Terminal {
     }
 }
 
+impl Terminal {
+    /// `  hint: …`, one line each, under a warning or an error.
+    fn hints(&self, hints: &[String]) {
+        for hint in hints {
+            eprintln!("  {} {hint}", self.palette.hint("hint:"));
+        }
+    }
+}
+
 impl Reporter for Terminal {
     fn say(&self, message: &str) {
         eprintln!("berth: {message}");
@@ -44,9 +53,7 @@ impl Reporter for Terminal {
 
     fn warn_with_hints(&self, message: &str, hints: &[String]) {
         self.warn(message);
-        for hint in hints {
-            eprintln!("  hint: {hint}");
-        }
+        self.hints(hints);
     }
 
     fn verbose(&self, message: &str) {
@@ -57,9 +64,7 @@ impl Reporter for Terminal {
 
     fn problem(&self, message: &str, hints: &[String]) {
         eprintln!("{} {message}", self.palette.error("berth: error:"));
-        for hint in hints {
-            eprintln!("  {} {hint}", self.palette.hint("hint:"));
-        }
+        self.hints(hints);
     }
 
     fn diagnosis(&self, report: &Report, full_checklist: &str) {
