@@ -32,10 +32,12 @@
 //! - [`stream`]: a port session as a plain byte stream (ssh over
 //!   AWS-StartSSHSession, basic mode: one connection, no smux).
 //!
-//! Still to come on top: multiplexed (smux) port forwarding.
+//! - [`ports`]: port forwarding, a local listener whose connections go
+//!   over one port session (smux streams, or basic mode with old agents).
 
 pub mod channel;
 pub mod message;
+pub mod ports;
 pub mod shell;
 pub mod smux;
 pub mod state;
