@@ -47,6 +47,7 @@ pub mod stream;
 mod random_inputs;
 
 use channel::ChannelError;
+use ports::PortError;
 use shell::ShellError;
 use stream::StreamError;
 
@@ -74,6 +75,17 @@ pub enum SessionError {
         port: u16,
         message: String,
     },
+    /// A forwarded port session's agent could not connect to its
+    /// destination (`HOST:PORT` as seen from the instance).
+    #[error("the SSM agent on {target} could not connect to {destination}{}", closing(.message))]
+    Destination {
+        target: String,
+        destination: String,
+        message: String,
+    },
+    /// A port session's multiplexed stream could not be followed.
+    #[error("the port session on {target} broke: {detail}")]
+    Multiplexing { target: String, detail: String },
 }
 
 fn closing(message: &str) -> String {
@@ -93,6 +105,24 @@ impl SessionError {
                 target: target.to_owned(),
                 port,
                 message,
+            },
+        }
+    }
+}
+
+impl SessionError {
+    /// A forwarder's failure on `target`, whose agent dials `destination`.
+    pub fn from_ports(target: &str, destination: &str, e: PortError) -> SessionError {
+        match e {
+            PortError::Session(e) => e.into(),
+            PortError::Refused { message } => SessionError::Destination {
+                target: target.to_owned(),
+                destination: destination.to_owned(),
+                message,
+            },
+            PortError::Smux(e) => SessionError::Multiplexing {
+                target: target.to_owned(),
+                detail: e.to_string(),
             },
         }
     }
@@ -131,11 +161,25 @@ impl crate::model::hint::Hint for SessionError {
                 "is sshd listening on port {port} on {target}? (`berth session {target} -- \
                  sudo ss -ltnp` shows what listens)"
             )),
-            Self::Channel(_) | Self::Shell(_) => Some(
+            Self::Destination {
+                target,
+                destination,
+                ..
+            } => Some(destination_hint(target, destination)),
+            Self::Channel(_) | Self::Shell(_) | Self::Multiplexing { .. } => Some(
                 "run berth again; `berth doctor TARGET` checks the instance's SSM agent".to_owned(),
             ),
         }
     }
+}
+
+/// What to check when the agent on `target` cannot reach `destination`.
+pub fn destination_hint(target: &str, destination: &str) -> String {
+    format!(
+        "is anything listening on {destination} as {target} sees it? (`berth session {target} \
+         -- sudo ss -ltnp` shows what listens there; a remote host must resolve and be reachable \
+         from the instance)"
+    )
 }
 
 impl From<ChannelError> for SessionError {

@@ -149,8 +149,8 @@ impl From<ShellError> for PortError {
     }
 }
 
-/// A local listener on `address` (port 0: any free one).
-pub async fn listen(address: SocketAddr) -> Result<TcpListener, TransportError> {
+/// A local listener on `address`, `HOST:PORT` (port 0: any free one).
+pub async fn listen(address: &str) -> Result<TcpListener, TransportError> {
     TcpListener::bind(address)
         .await
         .map_err(|source| TransportError::Listen {

@@ -105,9 +105,7 @@ async fn forwarder(
     Notices,
     tokio::task::JoinHandle<Result<PortOutcome, PortError>>,
 ) {
-    let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("listen");
+    let listener = listen("127.0.0.1:0").await.expect("listen");
     let address = listener.local_addr().expect("address");
     let (writer, sent) = ChannelWriter::test_pair();
     let (events, incoming) = mpsc::channel(64);
