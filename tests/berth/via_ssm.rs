@@ -585,3 +585,54 @@ fn rdp_via_ssm_logs_into_the_desktop_through_a_port_session() {
     standin.wait_for(|e| e["event"] == "dialed" && e["port"] == 3389);
     standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession");
 }
+
+#[test]
+fn tunnel_via_ssm_with_an_old_agent_carries_one_connection_at_a_time() {
+    let host = host();
+    let echo_port = service(echo);
+    // Agents up to 3.0.196.0 have no smux: basic mode.
+    let standin = StandIn::start(
+        &host.instance_id,
+        &serde_json::json!({
+            "agent_version": "3.0.196.0",
+            "ports": { "7004": format!("127.0.0.1:{echo_port}") },
+        }),
+    );
+    let local = free_port();
+    let tunnel = Tunnel::start(
+        standin.berth(),
+        &format!("prod/{}", host.instance_id),
+        &[&format!("{local}:7004")],
+    );
+    for seed in [21, 22] {
+        let data = pattern(40_000, seed);
+        assert!(through_echo(local, &data) == data, "echo {seed} changed");
+    }
+    let (code, stderr) = tunnel.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("(3.0.196.0) forwards one connection at a time"),
+        "{stderr}"
+    );
+    let entries = standin.entries();
+    let modes: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["event"] == "dialed")
+        .filter_map(|e| e["mode"].as_str())
+        .collect();
+    assert!(
+        !modes.is_empty() && modes.iter().all(|m| *m == "basic"),
+        "{modes:?}"
+    );
+    assert!(
+        entries.iter().all(|e| e["event"] != "smux_syn"),
+        "no smux with an old agent"
+    );
+    // The first client's end was said with DisconnectToPort.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["event"] == "flag" && e["flag"] == 1),
+        "{entries:#?}"
+    );
+}
