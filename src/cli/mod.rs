@@ -229,7 +229,13 @@ PASSWORD:
             its stdin (--client or BERTH_RDP_CLIENT runs another FreeRDP build)
   macOS     a .rdp file opened with `open`; the password on the clipboard (pbcopy)
   Windows   cmdkey /generic:TERMSRV/HOST /user:USER /pass (which reads the password
-            from its stdin), then mstsc /v:HOST"))]
+            from its stdin), then mstsc /v:HOST
+
+ROUTES:
+  Through a bastion (ssh -N -L) or --via eice, berth holds a local port open for
+  the client. --via ssm does the same over one Session Manager port session to
+  the RDP port (AWS-StartPortForwardingSession; needs ssm:StartSession and the
+  instance's SSM agent online), so no port needs to be open to you."))]
     Rdp(RdpArgs),
     /// Carry stdin and stdout to a port of a host (an OpenSSH ProxyCommand),
     /// directly or through an EC2 Instance Connect Endpoint.
@@ -371,7 +377,13 @@ FORWARDS:
   LOCAL:REMOTE forwards 127.0.0.1:LOCAL to port REMOTE on the host itself;
   ADDRESS:LOCAL:REMOTE listens on ADDRESS; LOCAL:HOST:REMOTE reaches HOST from
   the host (e.g. a database in its VPC). Repeat for several. berth runs
-  `ssh -N -L …` by the route `berth ssh` takes, until Ctrl-C."))]
+  `ssh -N -L …` by the route `berth ssh` takes, until Ctrl-C.
+
+  --via ssm needs no ssh: berth listens itself and carries the connections over
+  one Session Manager port session per forward (AWS-StartPortForwardingSession;
+  LOCAL:HOST:REMOTE through AWS-StartPortForwardingSessionToRemoteHost, the
+  instance's agent dialling HOST), many at once, until Ctrl-C; the sessions are
+  terminated then. `--output json` prints where it listens."))]
     #[command(
         mut_arg("target", |a| a.required(true).default_value(None)),
         mut_arg("forwards", |a| a)
@@ -835,7 +847,8 @@ pub struct TunnelArgs {
     /// LOCAL:REMOTE, ADDRESS:LOCAL:REMOTE or LOCAL:HOST:REMOTE (repeatable).
     #[arg(required = true, value_name = "LOCAL:REMOTE")]
     pub forwards: Vec<String>,
-    /// Print the ssh command line instead of running it.
+    /// Print the ssh command line (with --via ssm, each forward's session)
+    /// instead of running it.
     #[arg(long)]
     pub dry_run: bool,
 }
