@@ -260,6 +260,14 @@ fn say(ctx: &Context, target: &str, destination: &str, notice: Notice) {
             ),
             &[destination_hint(target, destination)],
         ),
+        Notice::EndedEmpty { id } => ctx.reporter.warn_with_hints(
+            &format!(
+                "connection {id} to {destination} on {target} closed before anything came back: \
+                 the SSM agent could not connect to {destination}, or it closed the connection \
+                 at once"
+            ),
+            &[destination_hint(target, destination)],
+        ),
         Notice::Closed { id, sent, received } => ctx.verbose(&format!(
             "connection {id} to {destination} closed: {sent} bytes sent, {received} received"
         )),

@@ -516,7 +516,8 @@ fn tunnel_via_ssm_names_a_destination_the_agent_cannot_reach() {
     standin.wait_for(|e| e["event"] == "dial_failed");
     let deadline = Instant::now() + Duration::from_secs(10);
     let message = format!(
-        "the SSM agent on {} could not connect to localhost:7003",
+        "connection 3 to localhost:7003 on {} closed before anything came back: the SSM \
+         agent could not connect to localhost:7003",
         host.instance_id
     );
     while !tunnel.stderr().contains(&message) {

@@ -37,8 +37,9 @@
 //!
 //! **Refusals.** When the agent cannot dial the port it sends Flag
 //! ConnectToPortError (basic mode) or ends the stream with FIN at once
-//! (smux): both are reported through [`Notice`], naming the destination,
-//! and the listener keeps serving; a session that the agent then closes
+//! (smux, which cannot tell that apart from a destination that closes at
+//! once): both are reported through [`Notice`], and the listener keeps
+//! serving; a session that the agent then closes
 //! ends with [`PortError::Refused`].
 
 use std::collections::HashMap;
@@ -109,9 +110,13 @@ pub enum Notice {
     /// A local connection from `peer` became connection `id` (the smux
     /// stream id; in basic mode a count).
     Accepted { id: u32, peer: SocketAddr },
-    /// The agent could not connect to the destination for connection `id`
-    /// (smux: it ended the stream before anything came back).
+    /// The agent said it could not connect to the destination (Flag
+    /// ConnectToPortError) for connection `id` (0: before any).
     Refused { id: u32 },
+    /// The agent ended stream `id` before anything came back: it could not
+    /// connect to the destination (smux has no way to say so), or the
+    /// destination closed at once.
+    EndedEmpty { id: u32 },
     /// Connection `id` ended; the bytes it carried each way.
     Closed { id: u32, sent: u64, received: u64 },
     /// The websocket broke and was resumed.
@@ -375,9 +380,7 @@ impl Links {
                 link.fin_received = true;
                 let (received, sent) = (link.received, link.sent);
                 if received == 0 && sent.is_none_or(|s| s > 0) {
-                    // Nothing ever came back: the agent could not dial (or
-                    // the far side closed at once).
-                    notify(Notice::Refused { id: stream_id });
+                    notify(Notice::EndedEmpty { id: stream_id });
                 }
                 if let Some(sent) = sent {
                     self.remove(stream_id);

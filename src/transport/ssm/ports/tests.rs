@@ -265,8 +265,14 @@ async fn the_agents_fin_closes_the_local_connection_and_is_answered() {
     agent.close("").await;
     task.await.expect("join").expect("ok");
     let notices = notices.lock().expect("lock").clone();
-    assert!(notices.contains(&Notice::Refused { id: 5 }), "{notices:?}");
-    assert!(!notices.contains(&Notice::Refused { id: 3 }), "{notices:?}");
+    assert!(
+        notices.contains(&Notice::EndedEmpty { id: 5 }),
+        "{notices:?}"
+    );
+    assert!(
+        !notices.contains(&Notice::EndedEmpty { id: 3 }),
+        "{notices:?}"
+    );
 }
 
 #[tokio::test]
