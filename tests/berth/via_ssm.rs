@@ -637,3 +637,36 @@ fn tunnel_via_ssm_with_an_old_agent_carries_one_connection_at_a_time() {
         "{entries:#?}"
     );
 }
+
+#[test]
+fn tunnel_via_ssm_with_an_old_agent_names_the_port_it_could_not_reach() {
+    let host = host();
+    // Basic mode: the agent dials at the start, fails, and says so with
+    // Flag ConnectToPortError.
+    let standin = StandIn::start(
+        &host.instance_id,
+        &serde_json::json!({
+            "agent_version": "3.0.196.0",
+            "ports": { "7005": "127.0.0.1:9" },
+        }),
+    );
+    let local = free_port();
+    let tunnel = Tunnel::start(
+        standin.berth(),
+        &format!("prod/{}", host.instance_id),
+        &[&format!("{local}:7005")],
+    );
+    standin.wait_for(|e| e["event"] == "dial_failed");
+    let message = format!(
+        "the SSM agent on {} could not connect to localhost:7005",
+        host.instance_id
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tunnel.stderr().contains(&message) {
+        assert!(Instant::now() < deadline, "{}", tunnel.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, stderr) = tunnel.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("sudo ss -ltnp"), "{stderr}");
+}
