@@ -374,4 +374,37 @@ mod tests {
 
         assert_eq!(PortForward::from_spec("8080"), None);
     }
+
+    #[test]
+    fn a_refused_destination_is_named_and_is_a_failed_connection() {
+        use crate::transport::ssm::ports::PortError;
+        let e = Error::from(SessionError::from_ports(
+            "i-1",
+            "db.internal:5432",
+            PortError::Refused {
+                message: "bye".into(),
+            },
+        ));
+        assert_eq!(e.exit_code(), 255);
+        assert_eq!(
+            e.to_string(),
+            "the SSM agent on i-1 could not connect to db.internal:5432: bye"
+        );
+        assert!(
+            e.hints().iter().any(|h| h.contains("sudo ss -ltnp")),
+            "{:?}",
+            e.hints()
+        );
+        let listen = Error::from(crate::transport::TransportError::Listen {
+            address: "127.0.0.1:80".into(),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        });
+        assert_eq!(listen.exit_code(), 4);
+        assert!(
+            listen
+                .hints()
+                .iter()
+                .any(|h| h.contains("another local port"))
+        );
+    }
 }

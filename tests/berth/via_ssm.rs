@@ -568,6 +568,22 @@ fn rdp_via_ssm_logs_into_the_desktop_through_a_port_session() {
         &windows.instance_id,
         &serde_json::json!({ "address": address, "platform_type": "Windows" }),
     );
+    // The plan first: a local port, held over a port session.
+    let run = standin
+        .berth()
+        .run(&["rdp", "prod/prod-windows", "--via", "ssm", "--dry-run"]);
+    run.expect_code(0)
+        .stdout_has("# berth forwards 127.0.0.1:")
+        .stdout_has(&format!(
+            "to port 3389 of {} over one Session Manager port session",
+            windows.instance_id
+        ))
+        .stdout_has("xfreerdp /v:127.0.0.1:");
+    assert_eq!(
+        standin.calls("AmazonSSM.StartSession"),
+        0,
+        "a dry run starts none"
+    );
     let argv = crate::log_in_with_xfreerdp_as(
         standin.berth(),
         &["rdp", "prod/prod-windows", "--via", "ssm"],
