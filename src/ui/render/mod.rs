@@ -769,6 +769,7 @@ mod tests {
             SsmAgent {
                 ping_status: "Online".into(),
                 agent_version: Some("3.3.987.0".into()),
+                last_ping: None,
             },
         )]));
         let unknown = Lookup::Unavailable("AccessDeniedException".into());
