@@ -418,7 +418,7 @@ fn kms_check(facts: &Facts) -> Finding {
             Status::Warn,
             format!(
                 "the Session Manager preferences encrypt sessions with KMS key {key}: you need \
-                 kms:GenerateDataKey on it (not checked: unverified)"
+                 kms:GenerateDataKey on it (unverified: berth does not ask KMS yet)"
             ),
             vec![format!(
                 "check that your role may use it: aws kms describe-key --key-id {key}; its \
