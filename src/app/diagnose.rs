@@ -83,12 +83,13 @@ pub async fn examine(
     // Only what the routes to be checked read is asked for.
     let routes = doctor::selected_routes(probe.via, &probe.bastion);
     let public = routes.contains(&Route::Public);
+    let ssm_route = routes.contains(&Route::Ssm);
 
     let groups =
         branch(async { Lookup::from_result(aws.security_groups(&ec2.security_groups).await) });
     let route_table = branch(async {
         match (subnet, vpc) {
-            _ if !public => not_checked(),
+            _ if !public && !ssm_route => not_checked(),
             (Some(s), Some(v)) => Lookup::from_result(aws.route_table_for(s, v).await),
             _ => missing("subnet"),
         }
@@ -112,13 +113,7 @@ pub async fn examine(
             None => None,
         }
     });
-    let ssm = branch(async {
-        if routes.contains(&Route::Ssm) {
-            Lookup::from_result(aws.ssm_state(id).await)
-        } else {
-            not_checked()
-        }
-    });
+    let ssm = branch(ssm_facts(aws, id, vpc, ssm_route));
     let endpoints = branch(async {
         match vpc {
             _ if !routes.contains(&Route::Eice) => not_checked(),
@@ -147,6 +142,7 @@ pub async fn examine(
             )
         }))
         .await;
+    let (ssm, ssm_endpoints, session_kms) = ssm;
 
     let ec2_fingerprint = match &key_pair {
         Some(Lookup::Known(Some(info))) => info.fingerprint.as_deref(),
@@ -167,10 +163,45 @@ pub async fn examine(
         key_pair,
         local_key,
         ssm,
+        region: &aws.region,
+        ssm_endpoints,
+        session_kms,
         endpoints,
         password,
         bastion: probe.bastion.clone(),
     }))
+}
+
+/// What the `ssm` route is checked by: the agent, the VPC's endpoints and
+/// the Session Manager preferences' KMS key, read side by side (and beside
+/// the route table, which decides whether the endpoints matter), so the
+/// route costs one round trip.
+async fn ssm_facts(
+    aws: &Aws,
+    id: &str,
+    vpc: Option<&str>,
+    wanted: bool,
+) -> (
+    Lookup<doctor::SsmState>,
+    Lookup<Vec<crate::model::network::VpcEndpoint>>,
+    Lookup<Option<String>>,
+) {
+    if !wanted {
+        return (not_checked(), not_checked(), not_checked());
+    }
+    let endpoints = async {
+        match vpc {
+            Some(v) => Lookup::from_result(aws.vpc_endpoints(v).await),
+            None => missing("VPC"),
+        }
+    };
+    let (agent, endpoints, kms) =
+        futures::join!(aws.ssm_state(id), endpoints, aws.session_kms_key());
+    (
+        Lookup::from_result(agent),
+        endpoints,
+        Lookup::from_result(kms),
+    )
 }
 
 /// The endpoints of `vpc` doctor evaluates, with the CIDRs of their

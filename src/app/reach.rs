@@ -3,12 +3,14 @@
 //! route goes through one: `--bastion`, else the config file's for the
 //! cluster or VPC, else the running instance tagged `berth:bastion` in the
 //! host's VPC. The bastion is looked up only when a route needs it, so a
-//! host with a public address costs no extra call.
+//! host with a public address costs no extra call; Session Manager is asked
+//! about the host only when `auto` has no SSH route left.
 
 use super::request::{Connect, ConnectOptions, Filters};
 use crate::aws::Aws;
 use crate::error::Error;
 use crate::model::host::Host;
+use crate::model::lookup::Lookup;
 use crate::model::named::Named as _;
 use crate::model::route::{Bastion, BastionMachine, BastionSource, Route};
 use crate::plan::route::{
@@ -58,7 +60,16 @@ pub async fn reach(
             vpc_id: host.ec2.vpc_id.clone(),
         },
     };
-    let choice = route::choose(via, host, &bastion, &endpoint_search)?;
+    // Session Manager only when no SSH route is left: a host an SSH route
+    // reaches costs no DescribeInstanceInformation.
+    let agent = if route::needs_agent(via, host, &bastion, &endpoint_search) {
+        Some(Lookup::from_result(
+            ctx.phase("ssm", aws.ssm_state(host.instance_id())).await,
+        ))
+    } else {
+        None
+    };
+    let choice = route::choose(via, host, &bastion, &endpoint_search, &agent)?;
     Ok(Reach {
         bastion: choice.bastion.clone(),
         endpoint: endpoint.filter(|_| choice.route == Route::Eice),

@@ -5,9 +5,10 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use ipnet::IpNet;
 
 use super::ec2::{filter, non_empty};
+use super::pages::all_pages;
 use super::{Aws, AwsError};
 use crate::model::network::{
-    AclEntry, KeyPairInfo, NetworkAcl, Permission, Route, RouteTable, SecurityGroup,
+    AclEntry, KeyPairInfo, NetworkAcl, Permission, Route, RouteTable, SecurityGroup, VpcEndpoint,
 };
 
 /// One rule of a security group, as DescribeSecurityGroupRules lists it.
@@ -165,6 +166,38 @@ impl Aws {
                     .collect(),
             })
             .collect())
+    }
+
+    /// The VPC endpoints of `vpc` (every type and state), every page.
+    pub async fn vpc_endpoints(&self, vpc: &str) -> Result<Vec<VpcEndpoint>, AwsError> {
+        all_pages(|token| async move {
+            let out = self
+                .call(
+                    "ec2:DescribeVpcEndpoints",
+                    self.ec2
+                        .describe_vpc_endpoints()
+                        .filters(filter("vpc-id", vec![vpc.to_owned()]))
+                        .set_next_token(token)
+                        .send(),
+                )
+                .await?;
+            let found = out
+                .vpc_endpoints()
+                .iter()
+                .map(|e| VpcEndpoint {
+                    id: e.vpc_endpoint_id().unwrap_or_default().to_owned(),
+                    service_name: e.service_name().unwrap_or_default().to_owned(),
+                    endpoint_type: e
+                        .vpc_endpoint_type()
+                        .map_or_else(String::new, |t| t.as_str().to_owned()),
+                    state: e
+                        .state()
+                        .map_or_else(String::new, |s| s.as_str().to_owned()),
+                })
+                .collect();
+            Ok((found, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// The internet gateway attached to a VPC, if any.

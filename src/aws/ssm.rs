@@ -9,7 +9,7 @@ use aws_sdk_ssm::types::InstanceInformationStringFilter;
 use super::pages::all_pages;
 use super::stats::try_join_branches;
 use super::{Aws, AwsError};
-use crate::model::network::{SessionGrant, SsmAgent, SsmState};
+use crate::model::network::{PREFERENCES_DOCUMENT, SessionGrant, SsmAgent, SsmState};
 
 /// DescribeInstanceInformation's filter takes at most 50 ids.
 const INFORMATION_BATCH: usize = 50;
@@ -61,6 +61,9 @@ impl Aws {
                             SsmAgent {
                                 ping_status: info.ping_status()?.as_str().to_owned(),
                                 agent_version: info.agent_version().map(str::to_owned),
+                                last_ping: info.last_ping_date_time().and_then(|t| {
+                                    t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()
+                                }),
                             },
                         ))
                     })
@@ -87,10 +90,30 @@ impl Aws {
 
     /// What Session Manager says of one instance.
     pub async fn ssm_state(&self, instance_id: &str) -> Result<SsmState, AwsError> {
-        let mut pings = self.ssm_ping_statuses(&[instance_id.to_owned()]).await?;
-        Ok(pings
+        let mut agents = self.ssm_agents(&[instance_id.to_owned()]).await?;
+        Ok(agents
             .remove(instance_id)
-            .map_or(SsmState::NotManaged, SsmState::Ping))
+            .map_or(SsmState::NotManaged, SsmState::Managed))
+    }
+
+    /// The KMS key the account's Session Manager preferences encrypt
+    /// sessions with: GetDocument of `SSM-SessionManagerRunShell` (the
+    /// document the console's preferences write), its `inputs.kmsKeyId`.
+    /// No such document means no preferences, so no key.
+    pub async fn session_kms_key(&self) -> Result<Option<String>, AwsError> {
+        const GET: &str = "ssm:GetDocument";
+        let answer = self
+            .call(
+                GET,
+                self.ssm.get_document().name(PREFERENCES_DOCUMENT).send(),
+            )
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("InvalidDocument") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(out.content().and_then(preferences_kms_key))
     }
 
     /// StartSession on `target` with `document` (none: the shell document)
@@ -146,6 +169,16 @@ impl Aws {
     }
 }
 
+/// The preferences' KMS key: `inputs.kmsKeyId`, when set and not empty.
+fn preferences_kms_key(content: &str) -> Option<String> {
+    let document: serde_json::Value = serde_json::from_str(content).ok()?;
+    document["inputs"]["kmsKeyId"]
+        .as_str()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+}
+
 /// A session's answer, all three parts present (an empty token means the
 /// session is gone: the reference client calls that a timeout).
 fn grant(
@@ -176,6 +209,17 @@ fn grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preferences_name_their_kms_key_or_none() {
+        let with = r#"{"schemaVersion":"1.0","sessionType":"Standard_Stream",
+            "inputs":{"s3BucketName":"","kmsKeyId":"alias/sessions","runAsEnabled":false}}"#;
+        assert_eq!(preferences_kms_key(with), Some("alias/sessions".to_owned()));
+        let empty = r#"{"inputs":{"kmsKeyId":""}}"#;
+        assert_eq!(preferences_kms_key(empty), None);
+        assert_eq!(preferences_kms_key(r#"{"inputs":{}}"#), None);
+        assert_eq!(preferences_kms_key("not json"), None);
+    }
 
     #[test]
     fn a_grant_needs_all_three_parts() {

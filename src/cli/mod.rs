@@ -535,7 +535,9 @@ pub struct ConnectOptions {
     /// private address), `eice` (a tunnel through an EC2 Instance Connect
     /// Endpoint in its VPC), `instance-connect` (a one-time key pushed with
     /// EC2 Instance Connect, over the public address, else the private one),
-    /// `auto` (the public address, else a bastion, else an endpoint).
+    /// `ssm` (ssh over Session Manager), `auto` (the public address, else
+    /// a bastion, else an endpoint, else Session Manager when its agent is
+    /// Online).
     /// Default: BERTH_VIA, else the config's `via`, else `auto`.
     #[arg(long, value_parser = named::<Via>())]
     pub via: Option<Via>,

@@ -70,6 +70,9 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
                 None => render::argv(out, OutputFormat::Table, &plan.argv)?,
             },
         }
+        if ctx.settings.output == OutputFormat::Table {
+            render::auto_route_note(out, &session.choice)?;
+        }
         return Ok(0);
     }
     let from = operator_address(ctx, &(&args.source).into()).await?;

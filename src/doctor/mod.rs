@@ -7,6 +7,7 @@
 //! (instance state, key, password) pass or only warn.
 
 pub mod network;
+pub mod ssm;
 #[cfg(test)]
 mod tests;
 
@@ -233,6 +234,14 @@ pub struct Facts<'a> {
     /// The local key; `Err` lists where berth looked.
     pub local_key: Result<LocalKey, Vec<String>>,
     pub ssm: Lookup<SsmState>,
+    /// The host's region, for the names of its VPC endpoints' services.
+    pub region: &'a str,
+    /// The VPC endpoints of the host's VPC (the `ssm` route, when its
+    /// subnet has no route to the internet).
+    pub ssm_endpoints: Lookup<Vec<crate::model::network::VpcEndpoint>>,
+    /// The KMS key the Session Manager preferences encrypt sessions with
+    /// (`None`: no preferences ask for one).
+    pub session_kms: Lookup<Option<String>>,
     /// Instance Connect Endpoints in the VPC, the one a tunnel would take
     /// first.
     pub endpoints: Lookup<Vec<Endpoint>>,
@@ -336,7 +345,9 @@ fn auto_route(facts: &Facts) -> Option<Route> {
         ),
         Lookup::Unavailable(_) => EndpointSearch::NotNeeded,
     };
-    route::choose(Via::Auto, facts.host, &facts.bastion, &endpoint)
+    let agent = route::needs_agent(Via::Auto, facts.host, &facts.bastion, &endpoint)
+        .then(|| facts.ssm.clone());
+    route::choose(Via::Auto, facts.host, &facts.bastion, &endpoint, &agent)
         .ok()
         .map(|choice| choice.route)
 }
@@ -362,9 +373,8 @@ pub fn selected_routes(via: Via, bastion: &BastionSearch) -> Vec<Route> {
         // A one-time key travels the default network route.
         Via::InstanceConnect => vec![Route::Public, Route::Private],
         Via::Eice => vec![Route::Eice],
-        // The SSM agent's check only, for now: the checks of ssh over
-        // Session Manager (document, permissions, the port) are still to
-        // come.
+        // ssh over Session Manager: the agent, its version, its way to
+        // Session Manager, the permission, the preferences' KMS key.
         Via::Ssm => return vec![Route::Ssm],
         // ssh's candidates in ssh's order, then the routes auto does not
         // take but doctor still checks.
@@ -501,7 +511,7 @@ fn route_checks(facts: &Facts, route: Route, out: &mut Vec<Finding>) {
         Route::Public => public_route(facts, out),
         Route::Private => private_route(facts, out),
         Route::Eice => endpoint_route(facts, out),
-        Route::Ssm => ssm_route(facts, out),
+        Route::Ssm => ssm::route(facts, out),
         Route::Bastion => bastion_route(facts, out),
     }
 }
@@ -825,31 +835,6 @@ fn cidr_list(cidrs: &[IpNet]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn ssm_route(facts: &Facts, out: &mut Vec<Finding>) {
-    let scope = Scope::Route(Route::Ssm);
-    let id = &facts.host.ec2.instance_id;
-    let (status, evidence, fix) = match &facts.ssm {
-        Lookup::Unavailable(why) => (Status::Skipped, format!("could not ask SSM: {why}"), vec![]),
-        Lookup::Known(SsmState::NotManaged) => (
-            Status::Skipped,
-            "not a managed instance (no SSM agent online, or no instance profile for it)"
-                .to_owned(),
-            vec![],
-        ),
-        Lookup::Known(SsmState::Ping(ping)) if ping == "Online" => (
-            Status::Pass,
-            "SSM agent online".to_owned(),
-            vec![format!("aws ssm start-session --target {id}")],
-        ),
-        Lookup::Known(SsmState::Ping(ping)) => (
-            Status::Warn,
-            format!("SSM agent {ping}"),
-            vec!["on the instance: sudo systemctl restart amazon-ssm-agent".to_owned()],
-        ),
-    };
-    out.push(finding("ssm-agent", scope, status, evidence, fix));
 }
 
 /// Security groups and the network ACL, for a route from the operator.

@@ -77,6 +77,9 @@ fn healthy(host: &Host) -> Facts<'_> {
             fingerprint: FingerprintCheck::Matches,
         }),
         ssm: Lookup::Known(SsmState::NotManaged),
+        region: "us-east-1",
+        ssm_endpoints: Lookup::Known(vec![]),
+        session_kms: Lookup::Known(None),
         endpoints: Lookup::Known(vec![]),
         password: None,
         bastion: BastionSearch::NotNeeded,
@@ -413,12 +416,231 @@ fn ssm_is_a_route_without_a_key() {
     host.ec2.public_dns = None;
     let facts = Facts {
         key_pair: None,
-        ssm: Lookup::Known(SsmState::Ping("Online".into())),
+        ssm: agent("Online", Some("3.3.987.0")),
         ..healthy(&host)
     };
     let report = diagnose(&facts);
     assert_eq!(works(&report), vec![Route::Ssm]);
     assert_eq!(report.exit_code(), 0);
+    // Nothing else works: auto takes it, as berth ssh would.
+    assert_eq!(report.auto_takes, Some(Route::Ssm));
+    for check in ["ssm-agent", "ssm-agent-version", "ssm-endpoints", "ssm-kms"] {
+        assert_eq!(find(&report, check).status, Status::Pass, "{check}");
+    }
+    assert_eq!(find(&report, "ssm-permission").status, Status::Skipped);
+    assert!(
+        find(&report, "ssm-permission")
+            .evidence
+            .contains("ssm:StartSession on i-0123456789abcdef0 with AWS-StartSSHSession")
+    );
+}
+
+fn agent(ping: &str, version: Option<&str>) -> Lookup<SsmState> {
+    Lookup::Known(SsmState::Managed(crate::model::network::SsmAgent {
+        ping_status: ping.into(),
+        agent_version: version.map(Into::into),
+        last_ping: Some("2026-12-07T17:58:03Z".into()),
+    }))
+}
+
+/// Doctor's facts for `--via ssm` on a host in a subnet whose route table
+/// sends nothing to the internet.
+fn ssm_facts(host: &Host, ssm: Lookup<SsmState>) -> Facts<'_> {
+    Facts {
+        via: Via::Ssm,
+        ssm,
+        route_table: Lookup::Known(Some(RouteTable {
+            id: "rtb-private".into(),
+            main: true,
+            routes: vec![TableRoute {
+                destination: "10.0.0.0/16".into(),
+                target: "local".into(),
+                state: "active".into(),
+            }],
+        })),
+        ..healthy(host)
+    }
+}
+
+fn interface(service: &str) -> crate::model::network::VpcEndpoint {
+    crate::model::network::VpcEndpoint {
+        id: format!("vpce-{service}"),
+        service_name: format!("com.amazonaws.us-east-1.{service}"),
+        endpoint_type: "Interface".into(),
+        state: "available".into(),
+    }
+}
+
+#[test]
+fn an_agent_that_lost_its_connection_says_when_it_was_last_seen() {
+    let host = example_host();
+    let report = diagnose(&Facts {
+        ssm_endpoints: Lookup::Known(
+            ["ssm", "ssmmessages", "ec2messages"]
+                .map(interface)
+                .to_vec(),
+        ),
+        ..ssm_facts(&host, agent("ConnectionLost", Some("3.3.987.0")))
+    });
+    let f = find(&report, "ssm-agent");
+    assert_eq!(f.status, Status::Fail);
+    assert!(
+        f.evidence
+            .starts_with("ConnectionLost, last seen 2026-12-07T17:58:03Z"),
+        "{f:?}"
+    );
+    assert!(
+        f.fix[0].contains("systemctl restart amazon-ssm-agent"),
+        "{f:?}"
+    );
+    assert_eq!(report.exit_code(), 4);
+    assert_eq!(report.routes[0].blocked_by, Some("ssm-agent"));
+    assert_eq!(find(&report, "ssm-endpoints").status, Status::Pass);
+}
+
+#[test]
+fn an_unregistered_host_names_the_instance_profile() {
+    let host = example_host();
+    let report = diagnose(&ssm_facts(&host, Lookup::Known(SsmState::NotManaged)));
+    let f = find(&report, "ssm-agent");
+    assert_eq!(f.status, Status::Fail);
+    assert!(
+        f.fix
+            .iter()
+            .any(|l| l.contains("AmazonSSMManagedInstanceCore")
+                && l.contains("associate-iam-instance-profile --instance-id i-0123456789abcdef0")),
+        "{f:?}"
+    );
+    // No version to check without an agent.
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.check != "ssm-agent-version")
+    );
+}
+
+#[test]
+fn a_private_subnet_needs_the_three_endpoints() {
+    let host = example_host();
+    // Not registered, no route out, no endpoints: the way is the finding.
+    let report = diagnose(&ssm_facts(&host, Lookup::Known(SsmState::NotManaged)));
+    let f = find(&report, "ssm-endpoints");
+    assert_eq!(f.status, Status::Fail, "{f:?}");
+    assert!(
+        f.evidence.contains("rtb-private")
+            && f.evidence.contains("the VPC's main table")
+            && f.evidence
+                .contains("no interface endpoint for ssm, ssmmessages, ec2messages"),
+        "{f:?}"
+    );
+    for service in ["ssm", "ssmmessages", "ec2messages"] {
+        assert!(
+            f.fix.iter().any(|l| l.contains(&format!(
+                "--vpc-endpoint-type Interface --service-name com.amazonaws.us-east-1.{service} "
+            ))),
+            "{service}: {f:?}"
+        );
+    }
+    // Two of three: the missing one is named.
+    let report = diagnose(&Facts {
+        ssm_endpoints: Lookup::Known(vec![interface("ssm"), interface("ec2messages")]),
+        ..ssm_facts(&host, agent("Online", Some("3.3.987.0")))
+    });
+    let f = find(&report, "ssm-endpoints");
+    // The agent is Online, so it gets out some way: a warning.
+    assert_eq!(f.status, Status::Warn, "{f:?}");
+    assert!(
+        f.evidence
+            .contains("no interface endpoint for ssmmessages:"),
+        "{f:?}"
+    );
+    assert_eq!(f.fix.len(), 2, "{f:?}");
+    // All three: passes.
+    let report = diagnose(&Facts {
+        ssm_endpoints: Lookup::Known(
+            ["ssm", "ssmmessages", "ec2messages"]
+                .map(interface)
+                .to_vec(),
+        ),
+        ..ssm_facts(&host, agent("Online", Some("3.3.987.0")))
+    });
+    assert_eq!(find(&report, "ssm-endpoints").status, Status::Pass);
+    assert_eq!(works(&report), vec![Route::Ssm]);
+    // A NAT gateway is a way out as good as an internet gateway.
+    let nat = Facts {
+        route_table: Lookup::Known(Some(RouteTable {
+            id: "rtb-nat".into(),
+            main: false,
+            routes: vec![TableRoute {
+                destination: "0.0.0.0/0".into(),
+                target: "nat-0abc".into(),
+                state: "active".into(),
+            }],
+        })),
+        ..ssm_facts(&host, agent("Online", Some("3.3.987.0")))
+    };
+    let f = diagnose(&nat);
+    let f = find(&f, "ssm-endpoints");
+    assert_eq!(f.status, Status::Pass);
+    assert!(f.evidence.contains("sends 0.0.0.0/0 to nat-0abc"), "{f:?}");
+}
+
+#[test]
+fn a_denied_call_leaves_the_ssm_route_unverified_not_failed() {
+    let host = example_host();
+    let denied = "ec2:DescribeVpcEndpoints: UnauthorizedOperation: no".to_owned();
+    let report = diagnose(&Facts {
+        ssm_endpoints: Lookup::Unavailable(denied),
+        ..ssm_facts(&host, agent("Online", Some("3.3.987.0")))
+    });
+    let f = find(&report, "ssm-endpoints");
+    assert_eq!(f.status, Status::Unknown, "{f:?}");
+    assert_eq!(report.routes[0].unverified_by, Some("ssm-endpoints"));
+    assert_eq!(report.routes[0].blocked_by, None);
+    let report = diagnose(&Facts {
+        session_kms: Lookup::Unavailable("ssm:GetDocument: AccessDeniedException: no".into()),
+        ..ssm_facts(&host, agent("Online", Some("3.3.987.0")))
+    });
+    assert_eq!(find(&report, "ssm-kms").status, Status::Unknown);
+}
+
+#[test]
+fn the_agent_version_is_checked_against_the_session_type() {
+    let host = example_host();
+    let with = |version: Option<&str>, kms: Option<&str>| {
+        diagnose(&Facts {
+            session_kms: Lookup::Known(kms.map(Into::into)),
+            ..ssm_facts(&host, agent("Online", version))
+        })
+    };
+    let old = with(Some("2.3.1319.0"), None);
+    let f = find(&old, "ssm-agent-version");
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(
+        f.evidence,
+        "2.3.1319.0: AWS-StartSSHSession needs 3.0.222.0 or later"
+    );
+    assert!(f.fix[0].contains("AWS-UpdateSSMAgent"), "{f:?}");
+    // New enough for ssh, too old for tunnels to other hosts and smux.
+    let f = with(Some("3.0.222.0"), None);
+    let f = find(&f, "ssm-agent-version");
+    assert_eq!(f.status, Status::Warn, "{f:?}");
+    assert!(f.evidence.contains("need 3.1.1374.0"), "{f:?}");
+    // KMS preferences name the key and the permission.
+    let report = with(Some("3.3.987.0"), Some("alias/sessions"));
+    let kms = find(&report, "ssm-kms");
+    assert_eq!(kms.status, Status::Warn);
+    assert!(
+        kms.evidence.contains("KMS key alias/sessions")
+            && kms.evidence.contains("kms:GenerateDataKey"),
+        "{kms:?}"
+    );
+    // No version reported: said, not failed.
+    let f = with(None, None);
+    let f = find(&f, "ssm-agent-version");
+    assert_eq!(f.status, Status::Skipped);
+    assert!(f.evidence.starts_with("unknown"), "{f:?}");
 }
 
 #[test]

@@ -120,6 +120,17 @@ impl RouteTable {
             .map(|(_, r)| r)
     }
 
+    /// The default IPv4 route out to the internet, through an internet
+    /// gateway or a NAT gateway, if the table has one that works: what lets
+    /// an agent in the subnet reach AWS's public endpoints.
+    pub fn outbound_route(&self) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            r.destination == "0.0.0.0/0"
+                && r.state != "blackhole"
+                && (r.target.starts_with("igw-") || r.target.starts_with("nat-"))
+        })
+    }
+
     /// The default route to an internet gateway, if the table has one that
     /// works: what makes a subnet public.
     pub fn internet_route(&self, ipv6: bool) -> Option<&Route> {
@@ -158,6 +169,16 @@ pub struct SsmAgent {
     /// `Online`, `ConnectionLost`, `Inactive`.
     pub ping_status: String,
     pub agent_version: Option<String>,
+    /// When the agent last reached Systems Manager (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ping: Option<String>,
+}
+
+impl SsmAgent {
+    /// Whether Session Manager can start a session on it now.
+    pub fn online(&self) -> bool {
+        self.ping_status == "Online"
+    }
 }
 
 /// What Session Manager says of the instance.
@@ -165,8 +186,38 @@ pub struct SsmAgent {
 pub enum SsmState {
     /// Not a managed instance (no agent, no role, or no route to SSM).
     NotManaged,
-    /// `Online`, `ConnectionLost`, `Inactive`.
-    Ping(String),
+    /// Registered: its agent's ping status, version and last contact.
+    Managed(SsmAgent),
+}
+
+/// The document Session Manager's preferences live in (the console's
+/// Preferences tab writes it; none means the defaults).
+pub const PREFERENCES_DOCUMENT: &str = "SSM-SessionManagerRunShell";
+
+/// An SSM agent version (`3.3.987.0`), compared part by
+/// part as numbers, as the agent and the plugin compare them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AgentVersion(Vec<u64>);
+
+impl AgentVersion {
+    /// `None` unless every dot-separated part is a number.
+    pub fn parse(text: &str) -> Option<Self> {
+        let parts: Option<Vec<u64>> = text.trim().split('.').map(|p| p.parse().ok()).collect();
+        parts.filter(|p| !p.is_empty()).map(Self)
+    }
+}
+
+/// A VPC endpoint (DescribeVpcEndpoints), as far as doctor asks: which
+/// service it reaches, of which type, in which state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VpcEndpoint {
+    pub id: String,
+    /// `com.amazonaws.us-east-1.ssmmessages`, …
+    pub service_name: String,
+    /// `Interface`, `Gateway`, `GatewayLoadBalancer`.
+    pub endpoint_type: String,
+    /// `available`, `pending`, `deleting`, …
+    pub state: String,
 }
 
 /// One endpoint, in berth's terms.

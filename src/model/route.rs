@@ -24,7 +24,8 @@ pub enum Route {
     Eice,
     /// Session Manager (the SSM agent), which needs no inbound rule or
     /// public address: ssh over AWS-StartSSHSession (`--via ssm`). `auto`
-    /// does not take it yet.
+    /// takes it last, when its agent is Online and no SSH route can be
+    /// taken.
     Ssm,
 }
 
@@ -212,7 +213,7 @@ impl Named for Via {
         (
             Self::Auto,
             "auto",
-            "The first route whose prerequisites hold: the public address, else a bastion, else an endpoint",
+            "The first route whose prerequisites hold: the public address, else a bastion, else an endpoint, else Session Manager when its agent is Online",
         ),
         (
             Self::Public,

@@ -7,16 +7,20 @@
 //! decides. `auto` tries, in order: the public address (no extra hop); a
 //! bastion, when one is named (`--bastion`, the config file) or tagged
 //! `berth:bastion` in the host's VPC (the operator's own choice); an
-//! Instance Connect Endpoint in the VPC (nothing to run or maintain). A
-//! host reachable only on its private address is not tried by `auto`: from
-//! outside the VPC that would hang until ssh's timeout, so the operator
-//! says `--via private`.
+//! Instance Connect Endpoint in the VPC (nothing to run or maintain);
+//! last, Session Manager, when its agent on the host is Online (ssh over
+//! AWS-StartSSHSession: no inbound rule, no address). SSM is asked only
+//! when none of the SSH routes before it can be taken, so a host an SSH
+//! route reaches costs no DescribeInstanceInformation. A host reachable
+//! only on its private address is not tried by `auto`: from outside the
+//! VPC that would hang until ssh's timeout, so the operator says `--via
+//! private`.
 
 use serde::Serialize;
 
 use crate::model::host::Host;
-use crate::model::lookup::VpcSearch;
-use crate::model::network::InstanceConnectEndpoint;
+use crate::model::lookup::{Lookup, VpcSearch};
+use crate::model::network::{InstanceConnectEndpoint, SsmState};
 pub use crate::model::route::BASTION_TAG;
 use crate::model::route::{Bastion, BastionSource, Route};
 
@@ -24,7 +28,7 @@ use super::Via;
 
 /// The routes `auto` tries, in order: the one candidate list that `ssh`
 /// follows and that `doctor` lists first, marking the route `ssh` takes.
-pub const AUTO_ORDER: [Route; 3] = [Route::Public, Route::Bastion, Route::Eice];
+pub const AUTO_ORDER: [Route; 4] = [Route::Public, Route::Bastion, Route::Eice, Route::Ssm];
 
 /// The bastion as far as it was looked for.
 pub type BastionSearch = VpcSearch<Bastion>;
@@ -32,6 +36,11 @@ pub type BastionSearch = VpcSearch<Bastion>;
 /// The EC2 Instance Connect Endpoint a tunnel would go through (`eice-…`),
 /// as far as it was looked for.
 pub type EndpointSearch = VpcSearch<String>;
+
+/// What Session Manager says of the host, as far as it was asked: `None`
+/// when `auto` did not need to ask (an SSH route before it works, or the
+/// route was named), else the answer or why there is none.
+pub type AgentSearch = Option<Lookup<SsmState>>;
 
 /// One route considered, in the order `auto` tries them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,7 +119,9 @@ impl crate::model::hint::Hint for RouteError {
                     "name a bastion with `--bastion TARGET`, or tag one in {vpc} with \
                      `aws ec2 create-tags --resources i-… --tags Key={BASTION_TAG},Value=`, \
                      or create an endpoint with `aws ec2 create-instance-connect-endpoint \
-                     --subnet-id SUBNET`; from inside the VPC or over a VPN use `--via private`"
+                     --subnet-id SUBNET`, or bring its SSM agent Online (an instance profile \
+                     with AmazonSSMManagedInstanceCore; `berth doctor TARGET --via ssm` says \
+                     what is missing); from inside the VPC or over a VPN use `--via private`"
                 )
             }
             Self::NoEndpoint { subnet_id, .. } => format!(
@@ -145,12 +156,87 @@ pub fn needs_endpoint(via: Via, host: &Host) -> bool {
     }
 }
 
+/// Whether `auto` needs to ask Session Manager about `host`: only when
+/// none of the SSH routes before `ssm` in [`AUTO_ORDER`] can be taken with
+/// the bastion and endpoint found.
+pub fn needs_agent(
+    via: Via,
+    host: &Host,
+    bastion: &BastionSearch,
+    endpoint: &EndpointSearch,
+) -> bool {
+    via == Via::Auto
+        && !ssh_candidates(host, bastion, endpoint)
+            .iter()
+            .any(|c| c.usable)
+}
+
+/// The routes `auto` tries before `ssm`, each with why it can or cannot be
+/// taken.
+fn ssh_candidates(
+    host: &Host,
+    bastion: &BastionSearch,
+    endpoint: &EndpointSearch,
+) -> Vec<Considered> {
+    AUTO_ORDER
+        .iter()
+        .filter_map(|route| match route {
+            Route::Public => Some(public_considered(host)),
+            Route::Bastion => Some(bastion_considered(host, bastion)),
+            Route::Eice => Some(endpoint_considered(host, endpoint)),
+            Route::Private => Some(private_considered(host, "asked for")),
+            Route::Ssm => None,
+        })
+        .collect()
+}
+
+/// Session Manager as `auto`'s last candidate: usable when its agent is
+/// Online; the reason says why no SSH route was taken and what SSM said.
+fn agent_considered(earlier: &[Considered], agent: &AgentSearch) -> Considered {
+    let (usable, said) = match agent {
+        None => (false, "not asked (an SSH route works)".to_owned()),
+        Some(Lookup::Unavailable(why)) => (false, format!("could not ask SSM: {why}")),
+        Some(Lookup::Known(SsmState::NotManaged)) => (
+            false,
+            "not a managed instance (no SSM agent registered for it)".to_owned(),
+        ),
+        Some(Lookup::Known(SsmState::Managed(agent))) => {
+            let version = agent.agent_version.as_deref().unwrap_or("version unknown");
+            if agent.online() {
+                (true, format!("SSM agent Online, {version}"))
+            } else {
+                let seen = agent
+                    .last_ping
+                    .as_deref()
+                    .map_or_else(String::new, |t| format!(", last seen {t}"));
+                (false, format!("SSM agent {}{seen}", agent.ping_status))
+            }
+        }
+    };
+    let blocked: Vec<&str> = earlier
+        .iter()
+        .filter(|c| !c.usable)
+        .map(|c| c.reason.as_str())
+        .collect();
+    let reason = if usable && !blocked.is_empty() {
+        format!("no SSH route ({}); {said}", blocked.join("; "))
+    } else {
+        said
+    };
+    Considered {
+        route: Route::Ssm,
+        usable,
+        reason,
+    }
+}
+
 /// Decides the route for `host`.
 pub fn choose(
     via: Via,
     host: &Host,
     bastion: &BastionSearch,
     endpoint: &EndpointSearch,
+    agent: &AgentSearch,
 ) -> Result<RouteChoice, RouteError> {
     let instance_id = host.ec2.instance_id.clone();
     let public = public_considered(host);
@@ -215,20 +301,9 @@ pub fn choose(
             }],
         )),
         Via::Auto => {
-            let considered: Vec<Considered> = AUTO_ORDER
-                .iter()
-                .map(|route| match route {
-                    Route::Public => public.clone(),
-                    Route::Bastion => bastion_considered(host, bastion),
-                    Route::Eice => endpoint_considered(host, endpoint),
-                    Route::Private => private_considered(host, "asked for"),
-                    Route::Ssm => Considered {
-                        route: Route::Ssm,
-                        usable: false,
-                        reason: "auto does not take it yet (ask with --via ssm)".to_owned(),
-                    },
-                })
-                .collect();
+            let mut considered = ssh_candidates(host, bastion, endpoint);
+            let ssm = agent_considered(&considered, agent);
+            considered.push(ssm);
             match considered.iter().find(|c| c.usable) {
                 Some(first) => Ok(take(first.route, considered)),
                 None => Err(RouteError::NoneWorks {
@@ -425,12 +500,21 @@ mod tests {
         let mut v6 = host(false, false);
         v6.ec2.ipv6 = Some("2600:1f18:abcd:1::7".to_owned());
         for via in [Via::Eice, Via::Auto] {
-            let choice = choose(via, &v6, &found(BastionSource::Tag), &eice())
+            let choice = choose(via, &v6, &found(BastionSource::Tag), &eice(), &None)
                 .unwrap_or_else(|e| panic!("{via:?}: {e}"));
             assert_eq!(choice.route, Route::Eice, "{via:?}");
         }
         // A bastion reaches private IPv4 addresses only.
-        assert!(choose(Via::Bastion, &v6, &found(BastionSource::Tag), &eice()).is_err());
+        assert!(
+            choose(
+                Via::Bastion,
+                &v6,
+                &found(BastionSource::Tag),
+                &eice(),
+                &None
+            )
+            .is_err()
+        );
     }
 
     #[rustfmt::skip]
@@ -466,7 +550,7 @@ mod tests {
     #[test]
     fn route_table() {
         for (case, via, public, private, bastion, endpoint, expected) in rows() {
-            let got = choose(via, &host(public, private), &bastion, &endpoint);
+            let got = choose(via, &host(public, private), &bastion, &endpoint, &None);
             assert_eq!(
                 got.as_ref().ok().map(|c| c.route),
                 expected,
@@ -493,6 +577,7 @@ mod tests {
             &host(false, true),
             &found(BastionSource::Tag),
             &no_eice(),
+            &None,
         )
         .expect("bastion");
         assert_eq!(
@@ -503,6 +588,7 @@ mod tests {
                  to 10.0.1.7"
                     .to_owned(),
                 "route eice: not possible: no EC2 Instance Connect Endpoint in vpc-1".to_owned(),
+                "route ssm: not possible: not asked (an SSH route works)".to_owned(),
             ]
         );
         assert_eq!(choice.bastion.map(|b| b.source), Some(BastionSource::Tag));
@@ -510,7 +596,8 @@ mod tests {
 
     #[test]
     fn no_route_names_each_missing_piece_and_the_fix() {
-        let err = choose(Via::Auto, &host(false, true), &none(), &no_eice()).expect_err("no route");
+        let err = choose(Via::Auto, &host(false, true), &none(), &no_eice(), &None)
+            .expect_err("no route");
         let message = err.to_string();
         assert!(message.contains("public: no public address"), "{message}");
         assert!(
@@ -538,6 +625,97 @@ mod tests {
             "{}",
             err.hint().unwrap_or_default()
         );
+    }
+
+    fn agent(ping: &str, version: Option<&str>) -> Lookup<SsmState> {
+        Lookup::Known(SsmState::Managed(crate::model::network::SsmAgent {
+            ping_status: ping.to_owned(),
+            agent_version: version.map(str::to_owned),
+            last_ping: Some("2026-12-07T18:00:00Z".to_owned()),
+        }))
+    }
+
+    #[test]
+    fn auto_takes_ssm_last_and_only_with_the_agent_online() {
+        let private_only = host(false, true);
+        let online = Some(agent("Online", Some("3.3.987.0")));
+        // Nothing else works: the agent Online is taken, and says why.
+        let choice =
+            choose(Via::Auto, &private_only, &none(), &no_eice(), &online).expect("ssm is taken");
+        assert_eq!(choice.route, Route::Ssm);
+        assert_eq!(choice.via(), Via::Ssm);
+        let ssm = choice.considered.last().expect("ssm considered");
+        assert_eq!(
+            ssm.reason,
+            "no SSH route (no public address; none named (--bastion, config `bastion`) and no \
+             running instance tagged berth:bastion in vpc-1; no EC2 Instance Connect Endpoint \
+             in vpc-1); SSM agent Online, 3.3.987.0"
+        );
+        // Any SSH route before it wins, whatever the agent says.
+        for (bastion, endpoint, route) in [
+            (found(BastionSource::Tag), no_eice(), Route::Bastion),
+            (none(), eice(), Route::Eice),
+        ] {
+            let got = choose(Via::Auto, &private_only, &bastion, &endpoint, &online)
+                .expect("an SSH route");
+            assert_eq!(got.route, route);
+        }
+        let public =
+            choose(Via::Auto, &host(true, true), &none(), &no_eice(), &online).expect("public");
+        assert_eq!(public.route, Route::Public);
+        // An agent that is not Online, not registered, or not asked about
+        // leaves no route, and the error says what SSM said.
+        for (search, said) in [
+            (
+                Some(agent("ConnectionLost", Some("3.3.987.0"))),
+                "ssm: SSM agent ConnectionLost, last seen 2026-12-07T18:00:00Z",
+            ),
+            (
+                Some(Lookup::Known(SsmState::NotManaged)),
+                "ssm: not a managed instance",
+            ),
+            (
+                Some(Lookup::Unavailable("AccessDeniedException".to_owned())),
+                "ssm: could not ask SSM: AccessDeniedException",
+            ),
+        ] {
+            let err = choose(Via::Auto, &private_only, &none(), &no_eice(), &search)
+                .expect_err("no route");
+            let message = err.to_string();
+            assert!(message.contains(said), "{message}");
+            assert!(message.contains("public: no public address"), "{message}");
+            assert!(
+                err.hint().unwrap_or_default().contains("--via ssm"),
+                "{:?}",
+                err.hint()
+            );
+        }
+    }
+
+    #[test]
+    fn ssm_is_asked_about_only_when_no_ssh_route_is_left() {
+        let private_only = host(false, true);
+        assert!(needs_agent(Via::Auto, &private_only, &none(), &no_eice()));
+        assert!(!needs_agent(
+            Via::Auto,
+            &private_only,
+            &found(BastionSource::Tag),
+            &no_eice()
+        ));
+        assert!(!needs_agent(Via::Auto, &private_only, &none(), &eice()));
+        assert!(!needs_agent(
+            Via::Auto,
+            &host(true, true),
+            &VpcSearch::NotNeeded,
+            &VpcSearch::NotNeeded
+        ));
+        // A named route never asks: --via ssm starts the session directly.
+        for via in [Via::Ssm, Via::Private, Via::Eice, Via::Bastion] {
+            assert!(
+                !needs_agent(via, &private_only, &none(), &no_eice()),
+                "{via:?}"
+            );
+        }
     }
 
     use crate::model::network::example_endpoint as endpoint;

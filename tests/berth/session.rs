@@ -17,7 +17,11 @@ pub(crate) struct StandIn {
 impl StandIn {
     /// A stand-in serving `instance_id` with these config fields.
     pub(crate) fn start(instance_id: &str, instance: &serde_json::Value) -> StandIn {
-        let config = serde_json::json!({ "instances": { instance_id: instance } });
+        Self::start_with(&serde_json::json!({ "instances": { instance_id: instance } }))
+    }
+
+    /// A stand-in with this whole config (instances, preferences, …).
+    pub(crate) fn start_with(config: &serde_json::Value) -> StandIn {
         let helper = PythonHelper::start(
             "ssm_standin.py",
             &["--config-json".to_owned(), config.to_string()],

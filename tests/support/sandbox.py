@@ -1125,6 +1125,34 @@ class Sandbox:
             "security_group_ids": [self.sg],
         }
 
+        # A host only Session Manager reaches (outside any cluster): a VPC of
+        # its own with no bastion, no Instance Connect Endpoint, no internet
+        # gateway and no VPC endpoints, no public address, and a group that
+        # admits nothing. Tests serve its agent with ssm_standin.py, whose
+        # port sessions dial a sandbox sshd.
+        ssm_vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16", TagSpecifications=tag(
+            "vpc", Name="berth-sandbox-ssm-only"))["Vpc"]["VpcId"]
+        ssm_subnet = ec2.create_subnet(VpcId=ssm_vpc, CidrBlock="10.9.1.0/24", AvailabilityZone=AZ,
+                                       TagSpecifications=tag("subnet", Name="berth-sandbox-ssm-only")
+                                       )["Subnet"]["SubnetId"]
+        ssm_rt = ec2.create_route_table(VpcId=ssm_vpc, TagSpecifications=tag(
+            "route-table", Name="berth-sandbox-ssm-only"))["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=ssm_rt, SubnetId=ssm_subnet)
+        closed = group("berth-ssm-only", "admits nothing", ssm_vpc, [])
+        inst = ec2.run_instances(
+            ImageId=AMI_AL2023, MinCount=1, MaxCount=1, SubnetId=ssm_subnet,
+            SecurityGroupIds=[closed], KeyName=KEY_NAME, InstanceType="t3.micro",
+            PrivateIpAddress="10.9.1.10",
+            TagSpecifications=tag("instance", Name="ssm-only"))["Instances"][0]
+        self.hosts["ssm-only"] = {
+            "instance_id": inst["InstanceId"], "container_instance_arn": None,
+            "private_ip": inst.get("PrivateIpAddress"), "public_ip": None, "public_dns": None,
+            "user": "ec2-user", "cluster": None, "ami": AMI_AL2023, "key_name": KEY_NAME,
+            "key_path": self.key_path, "platform": "linux", "role": None, "status": None,
+            "state": "running", "vpc_id": inst.get("VpcId"), "subnet_id": inst.get("SubnetId"),
+            "security_group_ids": [closed],
+        }
+
         # Healthy hosts sshd answers on, each in a group of its own that does
         # not admit 127.0.0.0/8, with rules berth must leave alone.
         open_groups = {}

@@ -497,6 +497,20 @@ class Service:
             out.append(info)
         return {"InstanceInformationList": out}
 
+    async def get_document(self, req):
+        """GetDocument of the Session Manager preferences document only, as
+        the console writes it when the config has ``preferences`` (its
+        ``inputs``); without them the document does not exist, as in an
+        account whose preferences were never saved."""
+        name = req.get("Name")
+        prefs = self.config.get("preferences")
+        if name != SHELL_DOCUMENT or prefs is None:
+            raise ApiError(400, "InvalidDocument", "The specified document does not exist.")
+        content = {"schemaVersion": "1.0", "description": "Document to hold regional settings for Session Manager",
+                   "sessionType": "Standard_Stream", "inputs": prefs}
+        return {"Name": name, "DocumentVersion": "1", "Status": "Active", "DocumentType": "Session",
+                "DocumentFormat": "JSON", "Content": json.dumps(content)}
+
     async def drop_now(self, sid=None, mode="abort"):
         dropped = []
         for s in list(self.sessions.values()):
@@ -1560,6 +1574,7 @@ SSM_OPS = {
     "ResumeSession": "resume_session",
     "TerminateSession": "terminate_session",
     "DescribeInstanceInformation": "describe_instance_information",
+    "GetDocument": "get_document",
 }
 
 

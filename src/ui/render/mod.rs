@@ -216,6 +216,19 @@ pub fn argv(out: &mut dyn Write, format: OutputFormat, argv: &[String]) -> io::R
     }
 }
 
+/// `--dry-run`'s line on the route when `auto` took Session Manager (the
+/// one route a reader of the command line would not guess): why.
+pub fn auto_route_note(out: &mut dyn Write, choice: &RouteChoice) -> io::Result<()> {
+    if choice.requested != crate::plan::Via::Auto || choice.route != crate::model::route::Route::Ssm
+    {
+        return Ok(());
+    }
+    match choice.considered.iter().find(|c| c.route == choice.route) {
+        Some(taken) => writeln!(out, "# route ssm (auto): {}", taken.reason),
+        None => Ok(()),
+    }
+}
+
 pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
@@ -834,6 +847,7 @@ mod tests {
             SsmAgent {
                 ping_status: "Online".into(),
                 agent_version: Some("3.3.987.0".into()),
+                last_ping: None,
             },
         )]));
         let unknown = Lookup::Unavailable("AccessDeniedException".into());

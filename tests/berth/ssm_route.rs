@@ -1,0 +1,283 @@
+//! The Session Manager route as doctor checks it and as `--via auto`
+//! takes it, against the Python stand-in (`tests/support/ssm_standin.py`)
+//! for SSM and moto for the rest. `ssm-only` is a host in a VPC of its own
+//! with no public address, no bastion, no endpoint and a group that admits
+//! nothing: only its agent reaches it (the stand-in's port sessions dial
+//! `prod-al2023`'s sshd).
+
+use serde_json::Value;
+
+use crate::session::{StandIn, run_with_input};
+use crate::support::{Run, SandboxHost, sandbox};
+
+fn ssm_only() -> &'static SandboxHost {
+    sandbox().host("ssm-only")
+}
+
+/// A stand-in whose agent for `host` has these config fields.
+fn standin(host: &SandboxHost, fields: &Value) -> StandIn {
+    StandIn::start(&host.instance_id, fields)
+}
+
+/// A stand-in for `host` whose port sessions dial `prod-al2023`'s sshd.
+fn standin_to_sshd(host: &SandboxHost, mut fields: Value) -> StandIn {
+    let sshd = sandbox().host("prod-al2023");
+    fields["address"] = Value::from(sshd.private_ip.as_deref().expect("ip"));
+    standin(host, &fields)
+}
+
+fn broken(name: &str) -> (&'static SandboxHost, String) {
+    let host = sandbox().host(name);
+    let target = format!(
+        "{}/{}",
+        host.cluster.as_deref().expect("in a cluster"),
+        host.instance_id
+    );
+    (host, target)
+}
+
+fn finding(run: &Run, check: &str) -> Value {
+    let report = run.json();
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["check"] == check)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {check} finding: {report:#}"))
+}
+
+fn fixes(f: &Value) -> String {
+    f["fix"].to_string()
+}
+
+#[test]
+fn doctor_via_ssm_passes_a_managed_host_with_a_way_out() {
+    // broken-public's subnet routes 0.0.0.0/0 to an internet gateway.
+    let (host, target) = broken("broken-public");
+    let standin = standin(host, &serde_json::json!({}));
+    let run = standin
+        .berth()
+        .run(&["doctor", &target, "--via", "ssm", "--output", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["routes"][0]["route"], "ssm", "{report:#}");
+    assert_eq!(report["routes"][0]["works"], true, "{report:#}");
+    let agent = finding(&run, "ssm-agent");
+    assert_eq!(agent["status"], "pass", "{agent:#}");
+    assert_eq!(agent["evidence"], "Online, agent 3.3.987.0");
+    let version = finding(&run, "ssm-agent-version");
+    assert_eq!(version["status"], "pass", "{version:#}");
+    assert!(
+        version["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("AWS-StartSSHSession needs 3.0.222.0")),
+        "{version:#}"
+    );
+    let way = finding(&run, "ssm-endpoints");
+    assert_eq!(way["status"], "pass", "{way:#}");
+    assert!(
+        way["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("sends 0.0.0.0/0 to igw-")),
+        "{way:#}"
+    );
+    // No preferences document: no KMS key to need.
+    assert_eq!(finding(&run, "ssm-kms")["status"], "pass");
+    let permission = finding(&run, "ssm-permission");
+    assert_eq!(permission["status"], "skipped", "{permission:#}");
+    assert!(
+        permission["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("checked when a session starts")),
+        "{permission:#}"
+    );
+    // doctor asked SSM, and read the preferences, once each.
+    assert_eq!(standin.calls("AmazonSSM.DescribeInstanceInformation"), 1);
+    assert_eq!(standin.calls("AmazonSSM.GetDocument"), 1);
+}
+
+#[test]
+fn doctor_via_ssm_says_when_a_lost_agent_was_last_seen() {
+    let (host, target) = broken("broken-public");
+    let standin = standin(host, &serde_json::json!({ "ping": "ConnectionLost" }));
+    let berth = standin.berth();
+    let run = berth.run(&["doctor", &target, "--via", "ssm", "--output", "json"]);
+    run.expect_code(4);
+    let agent = finding(&run, "ssm-agent");
+    assert_eq!(agent["status"], "fail", "{agent:#}");
+    assert!(
+        agent["evidence"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("ConnectionLost, last seen 20")),
+        "{agent:#}"
+    );
+    assert!(
+        fixes(&agent).contains("sudo systemctl restart amazon-ssm-agent"),
+        "{agent:#}"
+    );
+    assert_eq!(run.json()["routes"][0]["blocked_by"], "ssm-agent");
+    // The checklist says the same on a terminal.
+    berth
+        .run(&["doctor", &target, "--via", "ssm"])
+        .expect_code(4)
+        .stdout_has("FAIL  ssm-agent")
+        .stdout_has("last seen")
+        .stdout_has("fix: on the instance")
+        .stdout_has("routes: ssm blocked by ssm-agent");
+}
+
+#[test]
+fn doctor_via_ssm_names_the_missing_endpoints_of_a_private_subnet() {
+    let host = ssm_only();
+    let vpc = host.vpc_id.as_deref().expect("vpc");
+    let subnet = host.subnet_id.as_deref().expect("subnet");
+    // Not registered: the agent and its way out both fail.
+    let other = StandIn::start("i-0000000000000000f", &serde_json::json!({}));
+    let run = other.berth().run(&[
+        "doctor",
+        &host.instance_id,
+        "--via",
+        "ssm",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(4);
+    let agent = finding(&run, "ssm-agent");
+    assert_eq!(agent["status"], "fail", "{agent:#}");
+    assert!(
+        fixes(&agent).contains("AmazonSSMManagedInstanceCore"),
+        "{agent:#}"
+    );
+    let way = finding(&run, "ssm-endpoints");
+    assert_eq!(way["status"], "fail", "{way:#}");
+    assert!(
+        way["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("has no route to the internet")
+                && e.contains(&format!(
+                    "{vpc} has no interface endpoint for ssm, ssmmessages, ec2messages"
+                ))),
+        "{way:#}"
+    );
+    for service in ["ssm", "ssmmessages", "ec2messages"] {
+        assert!(
+            fixes(&way).contains(&format!(
+                "aws ec2 create-vpc-endpoint --vpc-id {vpc} --vpc-endpoint-type Interface \
+                 --service-name com.amazonaws.us-east-1.{service} --subnet-ids {subnet}"
+            )),
+            "{service}: {way:#}"
+        );
+    }
+    // Online all the same (a proxy?): a warning, and the route works.
+    let online = standin(host, &serde_json::json!({}));
+    let run = online.berth().run(&[
+        "doctor",
+        &host.instance_id,
+        "--via",
+        "ssm",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(0);
+    assert_eq!(finding(&run, "ssm-endpoints")["status"], "warn");
+}
+
+#[test]
+fn doctor_names_the_kms_key_the_preferences_ask_for() {
+    let (host, target) = broken("broken-public");
+    let standin = StandIn::start_with(&serde_json::json!({
+        "instances": { host.instance_id.as_str(): {} },
+        "preferences": { "kmsKeyId": "alias/session-key", "s3BucketName": "" },
+    }));
+    let run = standin
+        .berth()
+        .run(&["doctor", &target, "--via", "ssm", "--output", "json"]);
+    run.expect_code(0);
+    let kms = finding(&run, "ssm-kms");
+    assert_eq!(kms["status"], "warn", "{kms:#}");
+    assert!(
+        kms["evidence"].as_str().is_some_and(
+            |e| e.contains("KMS key alias/session-key") && e.contains("kms:GenerateDataKey")
+        ),
+        "{kms:#}"
+    );
+}
+
+#[test]
+fn ssh_without_via_lands_through_ssm_when_only_the_agent_is_online() {
+    let host = ssm_only();
+    let standin = standin_to_sshd(host, serde_json::json!({}));
+    let berth = standin.berth();
+    let run = run_with_input(&berth, &["ssh", &host.instance_id, "--", "hostname"], "");
+    run.expect_code(0);
+    assert!(!run.stdout.trim().is_empty(), "{run:#?}");
+    let started = standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.StartSession");
+    assert_eq!(started["request"]["DocumentName"], "AWS-StartSSHSession");
+    assert_eq!(started["request"]["Target"], host.instance_id.as_str());
+    standin.wait_for(|e| e["event"] == "dialed" && e["mode"] == "basic");
+    assert_eq!(standin.calls("AmazonSSM.DescribeInstanceInformation"), 1);
+}
+
+#[test]
+fn show_and_dry_run_say_why_auto_takes_ssm() {
+    let host = ssm_only();
+    let standin = standin(host, &serde_json::json!({}));
+    let berth = standin.berth();
+    let why = "SSM agent Online, 3.3.987.0";
+    berth
+        .run(&["show", &host.instance_id])
+        .expect_code(0)
+        .stdout_has("ssm: taken: no SSH route (no public address; ")
+        .stdout_has(why)
+        .stdout_has("proxy --via ssm");
+    let run = berth.run(&["ssh", &host.instance_id, "--dry-run"]);
+    run.expect_code(0)
+        .stdout_has("# route ssm (auto): no SSH route (")
+        .stdout_has(why);
+    let run = berth.run(&["ssh", &host.instance_id, "--dry-run", "--output", "json"]);
+    run.expect_code(0);
+    let route = &run.json()["route"];
+    assert_eq!(route["route"], "ssm", "{route:#}");
+    let last = route["considered"]
+        .as_array()
+        .and_then(|c| c.last())
+        .expect("considered");
+    assert_eq!(last["route"], "ssm", "{last:#}");
+    assert_eq!(last["usable"], true, "{last:#}");
+    assert!(
+        last["reason"].as_str().is_some_and(|r| r.ends_with(why)),
+        "{last:#}"
+    );
+}
+
+#[test]
+fn when_neither_ssh_nor_ssm_works_the_error_says_both() {
+    let host = ssm_only();
+    let standin = standin(host, &serde_json::json!({ "ping": "ConnectionLost" }));
+    let run = run_with_input(
+        &standin.berth(),
+        &["ssh", &host.instance_id, "--", "true"],
+        "",
+    );
+    run.expect_code(4)
+        .stderr_has("public: no public address")
+        .stderr_has("eice: no EC2 Instance Connect Endpoint in")
+        .stderr_has("ssm: SSM agent ConnectionLost, last seen 20")
+        .stderr_has("--via ssm");
+    assert_eq!(standin.calls("AmazonSSM.StartSession"), 0);
+}
+
+#[test]
+fn a_host_an_ssh_route_reaches_costs_no_ssm_call() {
+    // prod-al2023 has no public address, but the VPC's tagged bastion
+    // reaches it: auto takes that and never asks Session Manager.
+    let host = sandbox().host("prod-al2023");
+    let standin = standin(host, &serde_json::json!({}));
+    let run = standin
+        .berth()
+        .run(&["ssh", &format!("prod/{}", host.instance_id), "--dry-run"]);
+    run.expect_code(0);
+    assert!(!run.stdout.contains("route ssm"), "{run:#?}");
+    assert_eq!(standin.calls("AmazonSSM.DescribeInstanceInformation"), 0);
+}
