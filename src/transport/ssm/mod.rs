@@ -31,6 +31,7 @@
 //! Still to come on top: multiplexed (smux) port forwarding.
 
 pub mod channel;
+pub mod crypto;
 pub mod message;
 pub mod shell;
 pub mod smux;
