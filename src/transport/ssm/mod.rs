@@ -22,8 +22,12 @@
 //!   through a [`channel::Resume`] the layer above implements (this layer
 //!   calls no AWS API).
 //!
-//! - [`shell`]: a shell or command session over a channel (the handshake,
-//!   the terminal's bytes and size, `~.`, the exit status).
+//! - [`state`]: what every session does with the channel's events (the
+//!   handshake and its one KMS seam, where the session is, how the channel
+//!   closed), under each of the pumps below;
+//!
+//! - [`shell`]: a shell or command session over a channel (the terminal's
+//!   bytes and size, `~.`, the exit status).
 //!
 //! - [`stream`]: a port session as a plain byte stream (ssh over
 //!   AWS-StartSSHSession, basic mode: one connection, no smux).
@@ -35,6 +39,7 @@ pub mod crypto;
 pub mod message;
 pub mod shell;
 pub mod smux;
+pub mod state;
 pub mod stream;
 
 #[cfg(test)]
