@@ -21,9 +21,8 @@
 //! Nothing here panics on any input: a short, altered or foreign message
 //! is a [`CryptoError`].
 
-use aes_gcm::aead::rand_core::RngCore as _;
-use aes_gcm::aead::{Aead, OsRng};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use aes_gcm::aead::AeadInPlace as _;
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
@@ -36,6 +35,8 @@ pub const DATA_KEY_BYTES: usize = 64;
 pub const NONCE_BYTES: usize = 12;
 /// The GCM tag at the end of every encrypted payload.
 pub const TAG_BYTES: usize = 16;
+/// The shortest encrypted payload (of nothing).
+const MIN_SEALED: usize = NONCE_BYTES + TAG_BYTES;
 
 /// Why a payload could not be encrypted or decrypted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,12 +44,13 @@ pub enum CryptoError {
     #[error("the KMS data key has {0} bytes, not {DATA_KEY_BYTES}")]
     KeyLength(usize),
     #[error(
-        "an encrypted payload of {0} bytes is shorter than a nonce and a tag ({} bytes)",
-        NONCE_BYTES + TAG_BYTES
+        "an encrypted payload of {0} bytes is shorter than a nonce and a tag ({MIN_SEALED} bytes)"
     )]
     TooShort(usize),
     /// The tag does not match: altered in transit, or another key.
-    #[error("an encrypted payload failed its integrity check (altered, or not under this session's key)")]
+    #[error(
+        "an encrypted payload failed its integrity check (altered, or not under this session's key)"
+    )]
     Tampered,
     #[error("the system's random source failed: {0}")]
     Random(String),
@@ -141,28 +143,47 @@ struct Challenge {
     challenge: String,
 }
 
-fn seal(cipher: &Aes256Gcm, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let mut nonce = [0_u8; NONCE_BYTES];
-    OsRng
-        .try_fill_bytes(&mut nonce)
-        .map_err(|e| CryptoError::Random(e.to_string()))?;
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), plaintext)
+/// `plaintext` under `cipher`: a fresh nonce, the ciphertext, the tag.
+pub(crate) fn seal(cipher: &Aes256Gcm, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::with_capacity(NONCE_BYTES + plaintext.len() + TAG_BYTES);
+    out.extend_from_slice(&random_nonce()?);
+    out.extend_from_slice(plaintext);
+    let (nonce, body) = out.split_at_mut(NONCE_BYTES);
+    let tag = cipher
+        .encrypt_in_place_detached(Nonce::from_slice(nonce), &[], body)
         .map_err(|_| CryptoError::Seal)?;
-    let mut out = Vec::with_capacity(NONCE_BYTES + sealed.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+    out.extend_from_slice(&tag);
     Ok(out)
 }
 
-fn open(cipher: &Aes256Gcm, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    if sealed.len() < NONCE_BYTES + TAG_BYTES {
+/// What `seal` made under `cipher`, checked and decrypted.
+pub(crate) fn open(cipher: &Aes256Gcm, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < MIN_SEALED {
         return Err(CryptoError::TooShort(sealed.len()));
     }
-    let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+    let (nonce, rest) = sealed.split_at(NONCE_BYTES);
+    let (body, tag) = rest.split_at(rest.len() - TAG_BYTES);
+    let mut plain = body.to_vec();
     cipher
-        .decrypt(Nonce::from_slice(nonce), ciphertext)
-        .map_err(|_| CryptoError::Tampered)
+        .decrypt_in_place_detached(
+            Nonce::from_slice(nonce),
+            &[],
+            &mut plain,
+            Tag::from_slice(tag),
+        )
+        .map_err(|_| CryptoError::Tampered)?;
+    Ok(plain)
+}
+
+/// 12 fresh random bytes from the TLS provider's random source (the one
+/// the channel's message ids come from).
+fn random_nonce() -> Result<[u8; NONCE_BYTES], CryptoError> {
+    let mut nonce = [0_u8; NONCE_BYTES];
+    rustls::crypto::aws_lc_rs::default_provider()
+        .secure_random
+        .fill(&mut nonce)
+        .map_err(|e| CryptoError::Random(format!("{e:?}")))?;
+    Ok(nonce)
 }
 
 #[cfg(test)]
@@ -209,7 +230,10 @@ mod tests {
         assert_eq!(open(&client, &sealed).expect("berth's"), b"from berth");
         assert_eq!(open(&agent, &sealed), Err(CryptoError::Tampered));
         // And the known vector under berth's half is what `open` reads.
-        assert_eq!(open(&client, &hex(FROM_BERTH)).expect("vector"), b"from berth");
+        assert_eq!(
+            open(&client, &hex(FROM_BERTH)).expect("vector"),
+            b"from berth"
+        );
     }
 
     #[test]
@@ -220,12 +244,12 @@ mod tests {
         assert_eq!(one.len(), NONCE_BYTES + b"same text".len() + TAG_BYTES);
         assert_ne!(one[..NONCE_BYTES], two[..NONCE_BYTES], "nonces repeat");
         assert_ne!(one, two);
-        // The nonce in front is the one the ciphertext was made with.
+        // The nonce in front is the one the ciphertext was made with, and
+        // the tag is at the end: the known vector has the same layout.
         let client = Aes256Gcm::new_from_slice(&[0x22; 32]).expect("key");
-        let plain = client
-            .decrypt(Nonce::from_slice(&one[..NONCE_BYTES]), &one[NONCE_BYTES..])
-            .expect("opens");
-        assert_eq!(plain, b"same text");
+        assert_eq!(open(&client, &one).expect("opens"), b"same text");
+        let vector = hex(FROM_BERTH);
+        assert_eq!(vector[..NONCE_BYTES], (0..12).collect::<Vec<u8>>());
         // Empty payloads round-trip too.
         let empty = cipher.encrypt(b"").expect("empty");
         assert_eq!(empty.len(), NONCE_BYTES + TAG_BYTES);
@@ -302,11 +326,14 @@ mod tests {
         assert_eq!(open(&agent, &sealed), Err(CryptoError::Tampered));
     }
 
+    /// A challenge request and what its error must be.
+    type Case<'a> = (&'a [u8], fn(&CryptoError) -> bool);
+
     #[test]
     fn a_bad_challenge_is_an_error() {
         let cipher = SessionCipher::new(&halves()).expect("cipher");
         let foreign = Aes256Gcm::new_from_slice(&[0x33; 32]).expect("key");
-        let cases: [(&[u8], fn(&CryptoError) -> bool); 4] = [
+        let cases: [Case<'_>; 4] = [
             (b"not json", |e| matches!(e, CryptoError::BadChallenge(_))),
             (br#"{"Challenge": "%%%"}"#, |e| {
                 matches!(e, CryptoError::BadChallenge(_))
@@ -314,7 +341,9 @@ mod tests {
             (br#"{"Challenge": "AAAA"}"#, |e| {
                 matches!(e, CryptoError::TooShort(3))
             }),
-            (br#"{"Other": 1}"#, |e| matches!(e, CryptoError::BadChallenge(_))),
+            (br#"{"Other": 1}"#, |e| {
+                matches!(e, CryptoError::BadChallenge(_))
+            }),
         ];
         for (request, expected) in cases {
             let e = cipher.answer_challenge(request).expect_err("refused");
