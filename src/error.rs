@@ -8,11 +8,11 @@
 //! | 1    | berth's own state or output failed (a damaged journal, an unwritable stdout) |
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
-//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, an SSM agent not connected, a session needing KMS, …) |
-//! | 5    | an AWS error (EC2 Instance Connect's refusals included) |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, an SSM agent not connected, a session needing KMS where berth cannot get a key, …) |
+//! | 5    | an AWS error (EC2 Instance Connect's refusals and KMS's for a session's data key included) |
 //! | 6    | no usable AWS credentials |
 //! | 130  | the picker was cancelled (Esc, Ctrl-C) |
-//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit; a Session Manager channel broke for good (agent gone, resume given up) or its handshake never completed |
+//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit; a Session Manager channel broke for good (agent gone, resume given up), its handshake never completed, or its KMS encryption failed (a payload or the challenge did not decrypt, the agent refused the key) |
 //!
 //! A session's own status (the remote command's, or 128 + N for a client
 //! killed by signal N) is not an error: it passes through as it is.
@@ -343,7 +343,9 @@ impl Cause {
             | Self::InstanceConnect(_)
             | Self::Firewall(FirewallError::Aws(_))
             | Self::Inventory(InventoryError::Aws(_))
-            | Self::Ssm(SessionError::AccessDenied { .. })
+            | Self::Ssm(
+                SessionError::AccessDenied { .. } | SessionError::Shell(ShellError::Kms { .. }),
+            )
             | Self::Eice(
                 EiceError::Signing(_)
                 | EiceError::Refused { .. }
@@ -715,6 +717,39 @@ mod tests {
                 })
                 .into(),
                 4,
+            ),
+            (
+                SessionError::from(ShellError::Kms {
+                    key: "k".into(),
+                    denied: true,
+                    message: String::new(),
+                })
+                .into(),
+                5,
+            ),
+            (
+                SessionError::from(ShellError::Kms {
+                    key: "k".into(),
+                    denied: false,
+                    message: String::new(),
+                })
+                .into(),
+                5,
+            ),
+            (
+                SessionError::from(ShellError::EncryptionRefused {
+                    key: "k".into(),
+                    message: String::new(),
+                })
+                .into(),
+                255,
+            ),
+            (
+                SessionError::from(ShellError::Encryption(
+                    crate::transport::ssm::crypto::CryptoError::Tampered,
+                ))
+                .into(),
+                255,
             ),
             (KeyError::Missing("/k".into()).into(), 2),
         ];

@@ -424,6 +424,7 @@ fn resolve_aws(
         env_profile: env("AWS_PROFILE"),
         env_endpoint_url: env("AWS_ENDPOINT_URL"),
         env_ssm_endpoint_url: env("AWS_ENDPOINT_URL_SSM").filter(|url| !url.is_empty()),
+        env_kms_endpoint_url: env("AWS_ENDPOINT_URL_KMS").filter(|url| !url.is_empty()),
         timeout: timeout.value.0,
     })
 }

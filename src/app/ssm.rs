@@ -14,10 +14,11 @@ use tokio::sync::mpsc;
 
 use crate::aws::{Aws, AwsError};
 use crate::error::Error;
-use crate::model::network::SessionGrant;
+use crate::model::network::{DataKey, SessionGrant};
 use crate::transport::session::Interrupts;
 use crate::transport::ssm::SessionError;
 use crate::transport::ssm::channel::{Channel, ChannelOptions, Resume, ResumeError, Resumed};
+use crate::transport::ssm::kms::{self, DataKeyError, DataKeys};
 use crate::transport::ssm::message::TerminalSize;
 use crate::transport::ssm::shell::{self, ShellEnd, ShellOptions};
 use crate::transport::ssm::stream::{self, StreamEnd, StreamOptions};
@@ -119,7 +120,7 @@ pub async fn session(
             .map(|d| format!(" ({d})"))
             .unwrap_or_default()
     ));
-    let result = run(ctx, &aws, &grant, console).await;
+    let result = run(ctx, &aws, &grant, &target, console).await;
     // Whatever happened, the session ends on the service's side too.
     terminate(ctx, &aws, &grant.session_id).await;
     result
@@ -229,9 +230,15 @@ async fn run(
     ctx: &Context,
     aws: &Aws,
     grant: &SessionGrant,
+    target: &str,
     console: Console,
 ) -> Result<u8, Error> {
     let channel = open_channel(aws, grant).await?;
+    let data_keys = Arc::new(SessionKeys {
+        aws: aws.clone(),
+        session_id: grant.session_id.clone(),
+        target: target.to_owned(),
+    });
     let size = console.size;
     let shell_options = ShellOptions {
         size: Box::new(move || {
@@ -242,6 +249,7 @@ async fn run(
         }),
         escape: console.interactive,
         watch_resize: true,
+        data_keys: Some(data_keys),
         ..ShellOptions::default()
     };
     let outcome = {
@@ -323,6 +331,45 @@ pub fn is_loopback_url(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// GenerateDataKey for a KMS-encrypted session: 64 bytes under the key the
+/// agent names, bound to the session and its target (the context the agent
+/// decrypts the key with: `transport::ssm::kms`).
+struct SessionKeys {
+    aws: Aws,
+    session_id: String,
+    /// StartSession's Target.
+    target: String,
+}
+
+/// The encryption context of a session's data key.
+fn encryption_context(session_id: &str, target: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("aws:ssm:SessionId".to_owned(), session_id.to_owned()),
+        ("aws:ssm:TargetId".to_owned(), target.to_owned()),
+    ])
+}
+
+impl DataKeys for SessionKeys {
+    fn data_key<'a>(
+        &'a self,
+        key_id: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<DataKey, DataKeyError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.aws
+                .generate_data_key(
+                    key_id,
+                    kms::DATA_KEY_BYTES,
+                    &encryption_context(&self.session_id, &self.target),
+                )
+                .await
+                .map_err(|e| DataKeyError {
+                    denied: e.code().is_some_and(|c| c.contains("AccessDenied")),
+                    message: e.to_string(),
+                })
+        })
+    }
+}
+
 /// ResumeSession for the channel: a missing token (the session is over)
 /// or a refusal ends it; anything else is tried again.
 struct Resumer {
@@ -401,6 +448,20 @@ mod tests {
         );
         let shell = SessionRequest::default();
         assert_eq!(document_for(&shell, true).expect("ok").0, None);
+    }
+
+    #[test]
+    fn the_data_key_is_bound_to_the_session_and_its_target() {
+        assert_eq!(
+            encryption_context("me-0123456789abcdef0", "i-0abc"),
+            BTreeMap::from([
+                (
+                    "aws:ssm:SessionId".to_owned(),
+                    "me-0123456789abcdef0".to_owned()
+                ),
+                ("aws:ssm:TargetId".to_owned(), "i-0abc".to_owned()),
+            ])
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod ec2;
 mod ecs;
 mod eice;
 pub mod instance_connect;
+mod kms;
 mod network;
 mod pages;
 mod run_command;
@@ -48,6 +49,9 @@ pub struct AwsSettings {
     /// over `--endpoint-url` for the SSM client (a local Session Manager
     /// beside a moto that serves the rest).
     pub env_ssm_endpoint_url: Option<String>,
+    /// `$AWS_ENDPOINT_URL_KMS`: KMS's own endpoint, which wins over
+    /// `--endpoint-url` for the KMS client, as the SSM one does.
+    pub env_kms_endpoint_url: Option<String>,
     /// `--aws-timeout`: how long one attempt of a call may take.
     pub timeout: Duration,
 }
@@ -69,6 +73,7 @@ pub struct Aws {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    kms: aws_sdk_kms::Client,
     instance_connect: aws_sdk_ec2instanceconnect::Client,
     /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
     credentials: Option<SharedCredentialsProvider>,
@@ -215,6 +220,11 @@ impl Aws {
             ssm_config = ssm_config.endpoint_url(endpoint);
         }
         let ssm = aws_sdk_ssm::Client::from_conf(ssm_config.build());
+        let mut kms_config = aws_sdk_kms::config::Builder::from(&sdk).interceptor(counter.clone());
+        if let Some(endpoint) = &settings.env_kms_endpoint_url {
+            kms_config = kms_config.endpoint_url(endpoint);
+        }
+        let kms = aws_sdk_kms::Client::from_conf(kms_config.build());
         let instance_connect = aws_sdk_ec2instanceconnect::Client::from_conf(
             aws_sdk_ec2instanceconnect::config::Builder::from(&sdk)
                 .interceptor(counter)
@@ -224,6 +234,7 @@ impl Aws {
             ecs,
             ec2,
             ssm,
+            kms,
             instance_connect,
             credentials: sdk.credentials_provider(),
             use_fips: sdk.use_fips().unwrap_or(false),

@@ -200,15 +200,22 @@ REMOTE COMMAND:
   on a terminal, else through AWS-StartNonInteractiveCommand (stdout and stderr kept
   apart, and the command's exit status becomes berth's). Not with --document.
 
+KMS ENCRYPTION:
+  When the Session Manager preferences name a KMS key, shells and commands are
+  encrypted (AES-256-GCM both ways, with a data key berth asks KMS for). That needs
+  kms:GenerateDataKey on the key for you and kms:Decrypt for the instance's role.
+
 EXIT STATUS:
   the remote exit status when Session Manager reports one (commands without a
   terminal), else 0 when the session ended; 255 after `~.` or when the session's
-  connection broke for good; 128+N after signal N; 4 when the instance's SSM agent
-  is not connected; 5 when AWS refuses (access denied); 2, 3, 6 as for every command.
+  connection broke for good (or its encryption failed); 128+N after signal N; 4 when
+  the instance's SSM agent is not connected; 5 when AWS refuses (access denied to
+  the session, or KMS refusing the data key); 2, 3, 6 as for every command.
 
 ENVIRONMENT:
   AWS_ENDPOINT_URL_SSM   Session Manager's endpoint (e.g. a local stand-in, whose
                          ws:// stream URLs are accepted on loopback addresses only)
+  AWS_ENDPOINT_URL_KMS   KMS's endpoint, for encrypted sessions
 
 EXAMPLES:
   berth session prod/web-1

@@ -304,3 +304,28 @@ impl std::fmt::Debug for SessionGrant {
             .finish()
     }
 }
+
+/// A data key as KMS GenerateDataKey answers: the key itself (a secret)
+/// and the same key encrypted under the KMS key (the `CiphertextBlob`, which
+/// only KMS can turn back into the key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DataKey {
+    pub plaintext: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// The key is a secret: never in a log or a debug print.
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .field(
+                "ciphertext",
+                &format_args!("<{} bytes>", self.ciphertext.len()),
+            )
+            .finish()
+    }
+}

@@ -88,10 +88,12 @@ impl StandIn {
         }
     }
 
-    /// berth against the sandbox, with Session Manager at this stand-in.
+    /// berth against the sandbox, with Session Manager (and KMS) at this
+    /// stand-in.
     pub(crate) fn berth(&self) -> Berth {
         let mut berth = Berth::new(sandbox());
         berth.env("AWS_ENDPOINT_URL_SSM", Some(&self.endpoint));
+        berth.env("AWS_ENDPOINT_URL_KMS", Some(&self.endpoint));
         berth
     }
 }
@@ -259,16 +261,112 @@ fn a_dropped_websocket_is_resumed_and_nothing_is_lost() {
     assert_eq!(resumes, 2);
 }
 
-#[test]
-fn a_kms_session_is_refused_clearly() {
-    let id = instance();
+fn kms_config() -> serde_json::Value {
     let mut config = shell_config();
     config["kms_key_id"] = serde_json::json!("alias/session-key");
-    let standin = StandIn::start(&id, &config);
+    config
+}
+
+#[test]
+fn a_kms_encrypted_shell_runs_a_command_with_a_key_bound_to_the_session() {
+    let id = instance();
+    let standin = StandIn::start(&id, &kms_config());
     let berth = standin.berth();
+    // The input reaches the shell only if the agent could decrypt it, and
+    // the answer shows only if berth could decrypt the agent's.
+    let run = run_with_input(&berth, &["session", &id], "echo kms-$((6*7)); exit\n");
+    run.expect_code(0)
+        .stdout_has("kms-42")
+        .stderr_has("This session is encrypted using AWS KMS.");
+    let started = standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.StartSession");
+    let session = started["session"].as_str().expect("session id").to_owned();
+    // GenerateDataKey at the stand-in (AWS_ENDPOINT_URL_KMS beside moto's
+    // AWS_ENDPOINT_URL), 64 bytes bound to the session and its target.
+    let generated = standin.wait_for(|e| {
+        e["event"] == "call" && e["op"] == "TrentService.GenerateDataKey" && e["status"] == 200
+    });
+    assert_eq!(
+        generated["request"],
+        serde_json::json!({
+            "KeyId": "alias/session-key",
+            "NumberOfBytes": 64,
+            "EncryptionContext": {
+                "aws:ssm:SessionId": session,
+                "aws:ssm:TargetId": id,
+            },
+        })
+    );
+    standin.wait_for(|e| e["event"] == "challenge_passed" && e["session"] == session.as_str());
+    standin.wait_for(|e| e["event"] == "session_end" && e["reason"] == "shell exited 0");
+    let entries = standin.entries();
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["event"] == "decrypt_failed" || e["event"] == "kms_failed"),
+        "{entries:#?}"
+    );
+    standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession");
+}
+
+#[test]
+fn a_command_through_kms_brings_back_its_output_and_exit_status() {
+    let id = instance();
+    let standin = StandIn::start(&id, &kms_config());
+    let berth = standin.berth();
+    // Without a terminal: AWS-StartNonInteractiveCommand, whose Output,
+    // StdErr and ExitCode all come encrypted.
+    let run = run_with_input(
+        &berth,
+        &[
+            "session",
+            &id,
+            "--",
+            "echo out-line; echo err-line >&2; exit 7",
+        ],
+        "",
+    );
+    run.expect_code(7)
+        .stdout_has("out-line")
+        .stderr_has("err-line");
+    assert!(!run.stdout.contains("err-line"), "{run:#?}");
+    standin.wait_for(|e| e["event"] == "challenge_passed");
+    // On a terminal: AWS-StartInteractiveCommand, the keys typed going
+    // through encrypted.
+    let run = berth.run_on_terminal(
+        &[
+            "session",
+            &id,
+            "--",
+            "printf ready-; read answer; echo got-$answer",
+        ],
+        "ready-",
+        "typed\r",
+    );
+    run.expect_code(0).stdout_has("got-typed");
+    let passed = standin
+        .entries()
+        .iter()
+        .filter(|e| e["event"] == "challenge_passed")
+        .count();
+    assert_eq!(passed, 2);
+}
+
+#[test]
+fn kms_refusing_the_data_key_is_an_aws_error_naming_the_permission() {
+    let id = instance();
+    let standin = StandIn::start(&id, &kms_config());
+    let berth = standin.berth();
+    standin.faults(&serde_json::json!({ "refuse_kms": true }));
     let run = run_with_input(&berth, &["session", &id], "echo never\n");
-    run.expect_code(4).stderr_has("KMS encryption");
+    run.expect_code(5)
+        .stderr_has("KMS refused a data key for the session (key alias/session-key)")
+        .stderr_has("kms:GenerateDataKey on the KMS key alias/session-key");
     assert!(!run.stdout.contains("never"), "{run:#?}");
+    standin.wait_for(|e| {
+        e["event"] == "call"
+            && e["op"] == "TrentService.GenerateDataKey"
+            && e["error"] == "AccessDeniedException"
+    });
     standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.TerminateSession");
 }
 

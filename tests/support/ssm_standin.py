@@ -286,6 +286,7 @@ FAULT_DEFAULTS = {
     "drop_input_every": 0,        # discard every Nth input_stream_data (no ack, no processing)
     "refuse_start": None,         # "TargetNotConnected" | "AccessDenied" | "InvalidDocument"
     "refuse_resume": False,       # ResumeSession answers without a TokenValue
+    "refuse_kms": False,          # GenerateDataKey answers AccessDeniedException
     "no_channel_closed": False,   # never send channel_closed
     "resend": "oldest",           # "oldest" (the agent: one message per 100 ms tick) | "all"
 }
@@ -348,10 +349,15 @@ class FakeKms:
             return key_id
         return f"arn:aws:kms:{self.region}:{self.account}:{'alias/' + key_id[6:] if key_id.startswith('alias/') else 'key/' + key_id}"
 
-    def generate_data_key(self, req):
+    def generate_data_key(self, req, refuse=False, caller="berth-test"):
         key_id = req.get("KeyId")
         if not key_id:
             raise ApiError(400, "ValidationException", "KeyId is required")
+        if refuse:
+            raise ApiError(400, "AccessDeniedException",
+                           f"User: arn:aws:iam::{self.account}:user/{caller} is not authorized to perform: "
+                           f"kms:GenerateDataKey on resource: {self.key_arn(key_id)} "
+                           "because no identity-based policy allows the kms:GenerateDataKey action")
         n = req.get("NumberOfBytes")
         if n is None:
             n = {"AES_256": 32, "AES_128": 16}.get(req.get("KeySpec"), None)
@@ -1025,6 +1031,7 @@ class Session:
             if answer != plain:
                 await self.finish("Encryption challenge failed.", reason="challenge mismatch")
                 return False
+            self.record("challenge_passed", session=self.id)
             encrypted = True
         complete = {"HandshakeTimeToComplete": time.monotonic_ns() - started,
                     "CustomerMessage": "This session is encrypted using AWS KMS." if encrypted else ""}
@@ -1658,7 +1665,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             if method is None:
-                result = (service.kms.generate_data_key if op == "GenerateDataKey" else service.kms.decrypt)(req)
+                if op == "GenerateDataKey":
+                    result = service.kms.generate_data_key(req, refuse=service.faults["refuse_kms"],
+                                                           caller=service.caller)
+                else:
+                    result = service.kms.decrypt(req)
             else:
                 result = self.run(method(req))
             service.record("call", op=f"{prefix}.{op}", request=req, status=200,

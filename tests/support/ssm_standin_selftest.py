@@ -690,8 +690,18 @@ async def check_kms(st, ports):
     await asyncio.wait_for(c.closed.wait(), 10)
     ev = [e for e in st.events() if e.get("session") == c.session_id]
     assert any(e["event"] == "handshake_response" for e in ev)
+    assert any(e["event"] == "challenge_passed" for e in ev), ev
     await c.close()
-    return "KMSEncryption action, GenerateDataKey, challenge, encrypted shell I/O"
+    st.faults({"refuse_kms": True})
+    try:
+        st.call("TrentService.GenerateDataKey", {"KeyId": "alias/session-key", "NumberOfBytes": 64})
+        raise AssertionError("refuse_kms ignored")
+    except ApiFailure as e:
+        assert e.body["__type"] == "AccessDeniedException", e.body
+        assert "kms:GenerateDataKey" in e.body["message"], e.body
+    finally:
+        st.faults({"refuse_kms": False})
+    return "KMSEncryption action, GenerateDataKey, challenge (passed, logged), encrypted shell I/O, refuse_kms"
 
 
 async def check_throughput(st, ports):

@@ -52,6 +52,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use uuid::Uuid;
 
+use super::crypto::SessionCipher;
 use super::message::{
     Acknowledgement, ChannelClosed, FlagCommand, HandshakeComplete, HandshakeRequest,
     JsonPayload as _, Message, MessageType, PayloadType, SCHEMA_VERSION, TerminalSize,
@@ -272,7 +273,10 @@ impl Channel {
         let driver = Driver::new(options, opener, resume, connection, input, deliver);
         tokio::spawn(driver.run());
         Ok(Channel {
-            writer: ChannelWriter { queue: writer },
+            writer: ChannelWriter {
+                queue: writer,
+                cipher: Arc::default(),
+            },
             incoming,
         })
     }
@@ -284,6 +288,10 @@ impl Channel {
 #[derive(Clone, Debug)]
 pub struct ChannelWriter {
     queue: mpsc::Sender<(PayloadType, Vec<u8>)>,
+    /// Once set (a KMS-encrypted session's handshake), every Output
+    /// message is encrypted after it is cut, so each stays one sealed
+    /// payload.
+    cipher: Arc<OnceLock<SessionCipher>>,
 }
 
 impl ChannelWriter {
@@ -297,8 +305,14 @@ impl ChannelWriter {
     ) -> Result<(), ChannelEnded> {
         if payload_type == PayloadType::Output {
             for chunk in payload.chunks(MAX_PAYLOAD) {
+                let chunk = match self.cipher.get() {
+                    // Encryption fails only when the system's random
+                    // source does: nothing more can go safely.
+                    Some(cipher) => cipher.encrypt(chunk).map_err(|_| ChannelEnded)?,
+                    None => chunk.to_vec(),
+                };
                 self.queue
-                    .send((payload_type, chunk.to_vec()))
+                    .send((payload_type, chunk))
                     .await
                     .map_err(|_| ChannelEnded)?;
             }
@@ -309,6 +323,12 @@ impl ChannelWriter {
                 .await
                 .map_err(|_| ChannelEnded)
         }
+    }
+
+    /// Encrypts every Output sent from now on with `cipher` (berth's half
+    /// of a KMS data key); the first cipher set stays.
+    pub fn encrypt_output(&self, cipher: SessionCipher) {
+        let _ = self.cipher.set(cipher);
     }
 
     /// Sends terminal or port bytes.
@@ -341,6 +361,18 @@ impl ChannelWriter {
     /// Whether the channel has ended.
     pub fn is_closed(&self) -> bool {
         self.queue.is_closed()
+    }
+
+    /// A writer without a socket, for the tests of the layers above:
+    /// what it sends comes out of the receiver.
+    #[cfg(test)]
+    pub(crate) fn detached() -> (ChannelWriter, mpsc::Receiver<(PayloadType, Vec<u8>)>) {
+        let (queue, sent) = mpsc::channel(WRITER_QUEUE);
+        let writer = ChannelWriter {
+            queue,
+            cipher: Arc::default(),
+        };
+        (writer, sent)
     }
 }
 

@@ -26,6 +26,12 @@
 //!   handshake and its one KMS seam, where the session is, how the channel
 //!   closed), under each of the pumps below;
 //!
+//! - [`crypto`] (pure) and [`kms`]: KMS encryption of shell and command
+//!   sessions (AES-256-GCM with the two halves of a KMS data key, the
+//!   encryption challenge), and the [`kms::DataKeys`] trait through which
+//!   the layer above gets the data key (GenerateDataKey), so this layer
+//!   makes no AWS call either;
+//!
 //! - [`shell`]: a shell or command session over a channel (the terminal's
 //!   bytes and size, `~.`, the exit status).
 //!
@@ -36,6 +42,8 @@
 //!   over one port session (smux streams, or basic mode with old agents).
 
 pub mod channel;
+pub mod crypto;
+pub mod kms;
 pub mod message;
 pub mod ports;
 pub mod shell;
@@ -157,6 +165,21 @@ impl crate::model::hint::Hint for SessionError {
                  KMS key), or use session-manager-plugin for now"
                     .to_owned(),
             ),
+            Self::Shell(ShellError::Kms {
+                key, denied: true, ..
+            }) => Some(format!(
+                "your role needs kms:GenerateDataKey on the KMS key {key} (the key the Session \
+                 Manager preferences name), in your IAM policy or the key's policy"
+            )),
+            Self::Shell(ShellError::Kms { key, .. }) => Some(format!(
+                "check that the KMS key {key} exists and is enabled in the session's region \
+                 (`aws kms describe-key --key-id {key}`), and that KMS is reachable \
+                 (AWS_ENDPOINT_URL_KMS)"
+            )),
+            Self::Shell(ShellError::EncryptionRefused { key, .. }) => Some(format!(
+                "the instance's role needs kms:Decrypt on the KMS key {key}; if it has it, run \
+                 berth again (`berth doctor TARGET` checks the instance's SSM agent)"
+            )),
             Self::Port { target, port, .. } => Some(format!(
                 "is sshd listening on port {port} on {target}? (`berth session {target} -- \
                  sudo ss -ltnp` shows what listens)"

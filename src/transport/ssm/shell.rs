@@ -15,15 +15,17 @@
 //!   when stdout is not a terminal, as the reference);
 //! - the remote exit status comes from an ExitCode payload when the agent
 //!   sends one (commands with separate output streams), else 0;
-//! - the handshake is answered when the agent asks for one (SessionType;
-//!   KMS encryption is refused: not supported yet), and no input is sent
-//!   before it completes; a shell without KMS gets no handshake and starts
-//!   on the agent's first message.
+//! - the handshake is answered when the agent asks for one (SessionType,
+//!   and KMS encryption with a data key from [`ShellOptions::data_keys`]:
+//!   Output encrypted both ways, the challenge answered), and no input is
+//!   sent before it completes; a shell without KMS gets no handshake and
+//!   starts on the agent's first message.
 //!
 //! The pump owns no terminal: it reads input from a channel of chunks (an
 //! empty channel end is EOF; [`stdin_chunks`] feeds one from standard
 //! input) and writes to the writers it is given.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -31,6 +33,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::channel::{Channel, ChannelEnded, ChannelWriter, Incoming};
+use super::kms::DataKeys;
 use super::message::TerminalSize;
 pub use super::state::ShellError;
 use super::state::{SessionState, Start, Step};
@@ -58,6 +61,9 @@ pub struct ShellOptions {
     /// How long berth waits for the agent's first message before it
     /// sends input anyway (a shell that prints no prompt).
     pub start_within: Duration,
+    /// Where a KMS-encrypted session's data key comes from (none: such a
+    /// session is refused with [`ShellError::KmsRequired`]).
+    pub data_keys: Option<Arc<dyn DataKeys>>,
 }
 
 impl Default for ShellOptions {
@@ -68,6 +74,7 @@ impl Default for ShellOptions {
             watch_resize: false,
             handshake_within: Duration::from_secs(20),
             start_within: Duration::from_secs(3),
+            data_keys: None,
         }
     }
 }
@@ -207,13 +214,17 @@ where
     tokio::pin!(start_deadline);
     let handshake_deadline = tokio::time::sleep(Duration::from_secs(86_400 * 365));
     tokio::pin!(handshake_deadline);
+    let state = match options.data_keys.clone() {
+        Some(data_keys) => SessionState::with_data_keys(data_keys),
+        None => SessionState::new(),
+    };
     let mut pump = Pump {
         writer,
         out,
         err,
         options,
         sent_size: None,
-        state: SessionState::new(),
+        state,
         escape: Escape::default(),
         input_open: true,
         exit_status: None,

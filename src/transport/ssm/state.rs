@@ -5,40 +5,75 @@
 //!
 //! - The handshake (`../shared/ssm-protocol.md` §5): a request is answered
 //!   action by action ([`SessionState::answer`]); SessionType succeeds,
-//!   KMSEncryption goes to one seam, [`SessionState::kms_encryption`]
-//!   (refused for now: berth does not encrypt sessions yet), anything else
-//!   is unsupported. The agent's version is kept (port sessions multiplex
-//!   with smux only above 3.0.196.0, §8).
+//!   KMSEncryption goes to one seam, [`SessionState::kms_encryption`],
+//!   anything else is unsupported. The agent's version is kept (port
+//!   sessions multiplex with smux only above 3.0.196.0, §8).
+//! - KMS encryption (§6), when the agent asks for it and the session was
+//!   given [`DataKeys`] ([`SessionState::with_data_keys`]): the data key
+//!   comes from KMS before the answer goes; the answer carries its
+//!   encrypted copy; from then on the writer encrypts Output
+//!   ([`ChannelWriter::encrypt_output`]) and Output, StdErr and ExitCode
+//!   from the agent are decrypted here; the agent's encryption challenge
+//!   is answered ([`super::crypto`]). Without `DataKeys` the action is
+//!   refused, and the session ends with [`ShellError::KmsRequired`].
 //! - Where the session is: waiting for the agent, shaking hands, started
 //!   ([`Start`]); no input goes before it has started.
 //! - How the channel closed: after a refused KMS request, after
-//!   ConnectToPortError, during the handshake, or with the service's
-//!   message ([`SessionState::on_event`] turns the last event into a
-//!   [`Step`] or a [`ShellError`]).
+//!   ConnectToPortError, during the (encryption) handshake, or with the
+//!   service's message ([`SessionState::on_event`] turns the last event
+//!   into a [`Step`] or a [`ShellError`]).
 //!
 //! The pumps keep their own clocks (a shell starts after a quiet while, a
 //! port session waits for the handshake) and their own bytes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::channel::{CLIENT_VERSION, ChannelError, ChannelWriter, Incoming};
+use super::crypto::{CryptoError, SessionCipher};
+use super::kms::{DataKeyError, DataKeys, action_result};
 use super::message::{
     ActionStatus, ActionType, FlagCommand, HandshakeComplete, HandshakeRequest, HandshakeResponse,
     JsonPayload as _, KmsEncryptionParameters, PayloadType, ProcessedClientAction,
     RequestedClientAction,
 };
+use crate::model::network::DataKey;
 
 /// Why a session failed, whatever it carried.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ShellError {
     #[error(transparent)]
     Channel(ChannelError),
-    /// The agent asked for KMS encryption, which berth refused.
+    /// The agent asked for KMS encryption where berth has no way to get
+    /// a data key (a session started without [`DataKeys`]).
     #[error(
-        "the session requires KMS encryption (key {key}), which berth does not support yet{}",
+        "the session requires KMS encryption (key {key}), which berth cannot provide for this \
+         kind of session{}",
         closing(.message)
     )]
     KmsRequired { key: String, message: String },
+    /// KMS gave no data key for the session.
+    #[error(
+        "KMS {} a data key for the session (key {key}): {message}",
+        if *.denied { "refused" } else { "did not give" }
+    )]
+    Kms {
+        key: String,
+        /// Access denied (the caller lacks kms:GenerateDataKey).
+        denied: bool,
+        message: String,
+    },
+    /// The agent ended the session after it got the data key: it could
+    /// not decrypt the key, or berth's answer to its challenge did not
+    /// match.
+    #[error(
+        "the agent did not accept the session's KMS encryption (key {key}){}",
+        closing(.message)
+    )]
+    EncryptionRefused { key: String, message: String },
+    /// A payload or the challenge from the agent did not decrypt.
+    #[error("the session's KMS encryption failed: {0}")]
+    Encryption(CryptoError),
     /// The agent closed the session during the handshake.
     #[error("the agent ended the session during its handshake{}", closing(.message))]
     Handshake { message: String },
@@ -94,17 +129,39 @@ pub enum Step {
 }
 
 /// One session's bookkeeping between the channel's events.
-#[derive(Debug)]
 pub struct SessionState {
     start: Start,
     /// The KMS key the agent asked for (and berth refused).
     kms: Option<String>,
+    /// Where data keys come from; none: KMS encryption is refused.
+    data_keys: Option<Arc<dyn DataKeys>>,
+    /// The data key fetched for the handshake request being answered.
+    data_key: Option<(String, Result<DataKey, DataKeyError>)>,
+    /// The KMS key and the cipher of an encrypted session.
+    encryption: Option<(String, SessionCipher)>,
+    /// What failed while answering the handshake, returned once the
+    /// answer (a failure) has gone.
+    failure: Option<ShellError>,
     /// The agent could not connect to the port (Flag ConnectToPortError).
     port_refused: bool,
     /// The agent's version, from its handshake request.
     agent_version: Option<String>,
     /// How often the websocket broke and was resumed.
     resumed: u32,
+}
+
+impl std::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("start", &self.start)
+            .field("kms", &self.kms)
+            .field("data_keys", &self.data_keys.is_some())
+            .field("encrypted", &self.encryption.as_ref().map(|(key, _)| key))
+            .field("port_refused", &self.port_refused)
+            .field("agent_version", &self.agent_version)
+            .field("resumed", &self.resumed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SessionState {
@@ -118,10 +175,28 @@ impl SessionState {
         SessionState {
             start: Start::Waiting,
             kms: None,
+            data_keys: None,
+            data_key: None,
+            encryption: None,
+            failure: None,
             port_refused: false,
             agent_version: None,
             resumed: 0,
         }
+    }
+
+    /// A session that gets its data keys from `data_keys` when the agent
+    /// asks for KMS encryption.
+    pub fn with_data_keys(data_keys: Arc<dyn DataKeys>) -> SessionState {
+        SessionState {
+            data_keys: Some(data_keys),
+            ..SessionState::new()
+        }
+    }
+
+    /// Whether the session is KMS-encrypted.
+    pub fn encrypted(&self) -> bool {
+        self.encryption.is_some()
     }
 
     pub fn start(&self) -> Start {
@@ -161,12 +236,33 @@ impl SessionState {
         };
         Ok(match event {
             Incoming::HandshakeRequest(request) => {
+                self.fetch_data_key(&request).await;
                 let response = self.answer(&request);
+                if let Some((_, cipher)) = &self.encryption {
+                    // Before anything else is sent: Output from now on is
+                    // encrypted (none went yet: the session has not
+                    // started).
+                    writer.encrypt_output(cipher.clone());
+                }
                 // A failed send: the channel's last event says why.
                 let _ = writer
                     .send(PayloadType::HandshakeResponse, &response.to_json())
                     .await;
                 self.start = Start::Shaking;
+                if let Some(failure) = self.failure.take() {
+                    return Err(failure);
+                }
+                Step::Handled
+            }
+            Incoming::EncChallengeRequest(challenge) => {
+                if let Some((_, cipher)) = &self.encryption {
+                    let answer = cipher
+                        .answer_challenge(&challenge)
+                        .map_err(ShellError::Encryption)?;
+                    let _ = writer
+                        .send(PayloadType::EncChallengeResponse, &answer)
+                        .await;
+                }
                 Step::Handled
             }
             Incoming::HandshakeComplete(HandshakeComplete {
@@ -177,13 +273,13 @@ impl SessionState {
             }
             Incoming::Output(bytes) => {
                 self.started_by_agent();
-                Step::Output(bytes)
+                Step::Output(self.decrypt(bytes)?)
             }
             Incoming::StdErr(bytes) => {
                 self.started_by_agent();
-                Step::StdErr(bytes)
+                Step::StdErr(self.decrypt(bytes)?)
             }
-            Incoming::ExitCode(bytes) => Step::ExitCode(bytes),
+            Incoming::ExitCode(bytes) => Step::ExitCode(self.decrypt(bytes)?),
             Incoming::Flag(FlagCommand::ConnectToPortError) => {
                 self.port_refused = true;
                 Step::Handled
@@ -194,11 +290,37 @@ impl SessionState {
             }
             Incoming::Closed(Ok(closed)) => return self.closed(closed.output),
             Incoming::Closed(Err(e)) => return Err(ShellError::Channel(e)),
-            Incoming::EncChallengeRequest(_)
-            | Incoming::Flag(_)
-            | Incoming::Other { .. }
-            | Incoming::Malformed { .. } => Step::Handled,
+            Incoming::Flag(_) | Incoming::Other { .. } | Incoming::Malformed { .. } => {
+                Step::Handled
+            }
         })
+    }
+
+    /// A payload of a type the agent encrypts (Output, StdErr, ExitCode),
+    /// decrypted when the session is encrypted.
+    fn decrypt(&self, payload: Vec<u8>) -> Result<Vec<u8>, ShellError> {
+        match &self.encryption {
+            Some((_, cipher)) => cipher.decrypt(&payload).map_err(ShellError::Encryption),
+            None => Ok(payload),
+        }
+    }
+
+    /// Asks for the data key when `request` has a KMSEncryption action and
+    /// the session has [`DataKeys`].
+    async fn fetch_data_key(&mut self, request: &HandshakeRequest) {
+        let Some(data_keys) = self.data_keys.clone() else {
+            return;
+        };
+        let Some(key) = request
+            .requested_client_actions
+            .iter()
+            .find(|a| a.action_type == ActionType::KmsEncryption)
+            .map(|a| kms_key_id(&a.action_parameters))
+        else {
+            return;
+        };
+        let result = data_keys.data_key(&key).await;
+        self.data_key = Some((key, result));
     }
 
     /// The agent's first output starts a session without a handshake.
@@ -215,6 +337,12 @@ impl SessionState {
         }
         if self.port_refused {
             return Ok(Step::PortRefused(message));
+        }
+        if let (Start::Shaking, Some((key, _))) = (self.start, &self.encryption) {
+            return Err(ShellError::EncryptionRefused {
+                key: key.clone(),
+                message,
+            });
         }
         if self.start == Start::Shaking {
             return Err(ShellError::Handshake { message });
@@ -268,23 +396,55 @@ impl SessionState {
     }
 
     /// The seam where a KMSEncryption action is answered: its status, its
-    /// result (the KMS layer's encrypted data key, once there is one) and
-    /// its error. Refused for now; the key asked for is kept so that the
-    /// session's end says why.
+    /// result (`{"KMSCipherTextKey": …}`, the data key fetched for it) and
+    /// its error. Without a data key (no [`DataKeys`], or KMS refused) it
+    /// fails, and what failed is kept for the caller.
     fn kms_encryption(
         &mut self,
         parameters: &serde_json::Value,
     ) -> (ActionStatus, serde_json::Value, String) {
-        let key = serde_json::from_value::<KmsEncryptionParameters>(parameters.clone())
-            .map(|p| p.kms_key_id)
-            .unwrap_or_default();
-        self.kms = Some(key);
-        (
-            ActionStatus::Failed,
-            serde_json::Value::Null,
-            "KMS encryption is not supported by berth yet".to_owned(),
-        )
+        let key = kms_key_id(parameters);
+        let failed = |error: String| (ActionStatus::Failed, serde_json::Value::Null, error);
+        match self.data_key.take() {
+            Some((asked, Ok(data_key))) if asked == key => {
+                match SessionCipher::new(&data_key.plaintext) {
+                    Ok(cipher) => {
+                        self.encryption = Some((key, cipher));
+                        (
+                            ActionStatus::Success,
+                            action_result(&data_key),
+                            String::new(),
+                        )
+                    }
+                    Err(e) => {
+                        let error = format!("berth cannot use the data key: {e}");
+                        self.failure = Some(ShellError::Encryption(e));
+                        failed(error)
+                    }
+                }
+            }
+            Some((asked, Err(e))) if asked == key => {
+                let error = format!("KMS GenerateDataKey failed: {}", e.message);
+                self.failure = Some(ShellError::Kms {
+                    key,
+                    denied: e.denied,
+                    message: e.message,
+                });
+                failed(error)
+            }
+            _ => {
+                self.kms = Some(key);
+                failed("berth cannot encrypt this kind of session with KMS".to_owned())
+            }
+        }
     }
+}
+
+/// The KMS key a KMSEncryption action names (empty when it names none).
+fn kms_key_id(parameters: &serde_json::Value) -> String {
+    serde_json::from_value::<KmsEncryptionParameters>(parameters.clone())
+        .map(|p| p.kms_key_id)
+        .unwrap_or_default()
 }
 
 /// Whether an agent of `version` multiplexes a port session with smux
@@ -400,6 +560,255 @@ mod tests {
         );
         let mut state = SessionState::new();
         assert_eq!(state.closed("done".into()), Ok(Step::Closed("done".into())));
+    }
+
+    /// A data key with its halves spelled out: 0x11 the agent's, 0x22
+    /// berth's.
+    fn halves() -> Vec<u8> {
+        let mut key = vec![0x11_u8; 32];
+        key.extend([0x22_u8; 32]);
+        key
+    }
+
+    /// `plain` as the agent (0x11) or berth (0x22) seals it.
+    fn seal(half: u8, plain: &[u8]) -> Vec<u8> {
+        use aes_gcm::{Aes256Gcm, KeyInit as _};
+        let cipher = Aes256Gcm::new_from_slice(&[half; 32]).expect("key");
+        super::super::crypto::seal(&cipher, plain).expect("seal")
+    }
+
+    fn open(half: u8, sealed: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::{Aes256Gcm, KeyInit as _};
+        let cipher = Aes256Gcm::new_from_slice(&[half; 32]).expect("key");
+        super::super::crypto::open(&cipher, sealed).ok()
+    }
+
+    /// KMS as a test wants it: one answer, and the key ids asked for.
+    struct FakeKeys {
+        answer: Result<DataKey, DataKeyError>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl DataKeys for FakeKeys {
+        fn data_key<'a>(
+            &'a self,
+            key_id: &'a str,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<DataKey, DataKeyError>> + Send + 'a>,
+        > {
+            self.asked.lock().expect("lock").push(key_id.to_owned());
+            Box::pin(async move { self.answer.clone() })
+        }
+    }
+
+    fn fake_keys(answer: Result<DataKey, DataKeyError>) -> Arc<FakeKeys> {
+        Arc::new(FakeKeys {
+            answer,
+            asked: std::sync::Mutex::default(),
+        })
+    }
+
+    fn kms_request() -> Incoming {
+        Incoming::HandshakeRequest(request(&serde_json::json!([
+            {"ActionType": "SessionType",
+             "ActionParameters": {"SessionType": "Standard_Stream", "Properties": null}},
+            {"ActionType": "KMSEncryption",
+             "ActionParameters": {"KMSKeyId": "alias/session-key", "Challenge": "AAAA"}}
+        ])))
+    }
+
+    #[tokio::test]
+    async fn a_kms_session_gets_its_key_answers_the_challenge_and_encrypts_output() {
+        let keys = fake_keys(Ok(DataKey {
+            plaintext: halves(),
+            ciphertext: b"blob".to_vec(),
+        }));
+        let mut state = SessionState::with_data_keys(keys.clone());
+        let (writer, mut sent) = ChannelWriter::detached();
+        // The request: the key from KMS, its blob in the answer.
+        assert_eq!(
+            state.on_event(Some(kms_request()), &writer).await,
+            Ok(Step::Handled)
+        );
+        assert_eq!(*keys.asked.lock().expect("lock"), ["alias/session-key"]);
+        assert!(state.encrypted());
+        let (payload_type, response) = sent.recv().await.expect("response");
+        assert_eq!(payload_type, PayloadType::HandshakeResponse);
+        let response: serde_json::Value = serde_json::from_slice(&response).expect("json");
+        assert_eq!(
+            response["ProcessedClientActions"][1],
+            serde_json::json!({
+                "ActionType": "KMSEncryption",
+                "ActionStatus": 1,
+                "ActionResult": {"KMSCipherTextKey": "YmxvYg=="},
+                "Error": "",
+            })
+        );
+        assert_eq!(response["Errors"], serde_json::json!([]));
+        // The challenge: decrypted with the agent's half, back under berth's.
+        let random: Vec<u8> = (0..64).collect();
+        let challenge = serde_json::json!({
+            "Challenge": base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                seal(0x11, &random),
+            ),
+        });
+        let step = state
+            .on_event(
+                Some(Incoming::EncChallengeRequest(
+                    challenge.to_string().into_bytes(),
+                )),
+                &writer,
+            )
+            .await;
+        assert_eq!(step, Ok(Step::Handled));
+        let (payload_type, answer) = sent.recv().await.expect("answer");
+        assert_eq!(payload_type, PayloadType::EncChallengeResponse);
+        let answer: serde_json::Value = serde_json::from_slice(&answer).expect("json");
+        let sealed = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            answer["Challenge"].as_str().expect("Challenge"),
+        )
+        .expect("base64");
+        assert_eq!(open(0x22, &sealed), Some(random));
+        // Then the session: the agent's payloads decrypted...
+        let complete = Incoming::HandshakeComplete(HandshakeComplete {
+            handshake_time_to_complete: 1,
+            customer_message: "This session is encrypted using AWS KMS.".into(),
+        });
+        assert_eq!(
+            state.on_event(Some(complete), &writer).await,
+            Ok(Step::Started(
+                "This session is encrypted using AWS KMS.".into()
+            ))
+        );
+        for (event, step) in [
+            (
+                Incoming::Output(seal(0x11, b"out")),
+                Step::Output(b"out".to_vec()),
+            ),
+            (
+                Incoming::StdErr(seal(0x11, b"err")),
+                Step::StdErr(b"err".to_vec()),
+            ),
+            (
+                Incoming::ExitCode(seal(0x11, b"EXIT_CODE: 3")),
+                Step::ExitCode(b"EXIT_CODE: 3".to_vec()),
+            ),
+        ] {
+            assert_eq!(state.on_event(Some(event), &writer).await, Ok(step));
+        }
+        // ...and berth's Output encrypted after it is cut at 1,024 bytes;
+        // sizes stay clear.
+        let input: Vec<u8> = (0..2000_u32).map(|i| (i % 251) as u8).collect();
+        writer.send_output(&input).await.expect("sent");
+        let size = super::super::message::TerminalSize { cols: 80, rows: 24 };
+        writer.send_size(size).await.expect("sent");
+        let mut carried = Vec::new();
+        for expected in [1024, 976] {
+            let (payload_type, sealed) = sent.recv().await.expect("output");
+            assert_eq!(payload_type, PayloadType::Output);
+            assert_eq!(sealed.len(), 12 + expected + 16);
+            assert_eq!(open(0x11, &sealed), None, "under the agent's half");
+            carried.extend(open(0x22, &sealed).expect("berth's half"));
+        }
+        assert_eq!(carried, input);
+        let (payload_type, size) = sent.recv().await.expect("size");
+        assert_eq!(payload_type, PayloadType::Size);
+        assert_eq!(size, br#"{"cols":80,"rows":24}"#);
+        // An altered payload is an error, not output.
+        let mut altered = seal(0x11, b"out");
+        altered[20] ^= 1;
+        assert_eq!(
+            state
+                .on_event(Some(Incoming::Output(altered)), &writer)
+                .await,
+            Err(ShellError::Encryption(CryptoError::Tampered))
+        );
+    }
+
+    #[tokio::test]
+    async fn kms_refusing_the_key_fails_the_action_and_the_session() {
+        let keys = fake_keys(Err(DataKeyError {
+            denied: true,
+            message: "AccessDeniedException: not allowed".into(),
+        }));
+        let mut state = SessionState::with_data_keys(keys);
+        let (writer, mut sent) = ChannelWriter::detached();
+        let result = state.on_event(Some(kms_request()), &writer).await;
+        assert_eq!(
+            result,
+            Err(ShellError::Kms {
+                key: "alias/session-key".into(),
+                denied: true,
+                message: "AccessDeniedException: not allowed".into(),
+            })
+        );
+        // The agent heard first: the action failed.
+        let (_, response) = sent.recv().await.expect("response");
+        let response: serde_json::Value = serde_json::from_slice(&response).expect("json");
+        assert_eq!(response["ProcessedClientActions"][1]["ActionStatus"], 2);
+        assert!(!state.encrypted());
+        // A data key of the wrong size is refused too.
+        let keys = fake_keys(Ok(DataKey {
+            plaintext: vec![1; 32],
+            ciphertext: b"blob".to_vec(),
+        }));
+        let mut state = SessionState::with_data_keys(keys);
+        assert_eq!(
+            state.on_event(Some(kms_request()), &writer).await,
+            Err(ShellError::Encryption(CryptoError::KeyLength(32)))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_agent_ending_an_encrypted_handshake_refused_the_encryption() {
+        let keys = fake_keys(Ok(DataKey {
+            plaintext: halves(),
+            ciphertext: b"blob".to_vec(),
+        }));
+        let mut state = SessionState::with_data_keys(keys);
+        let (writer, _sent) = ChannelWriter::detached();
+        state
+            .on_event(Some(kms_request()), &writer)
+            .await
+            .expect("answered");
+        let error = state
+            .closed("Encryption challenge failed.".into())
+            .expect_err("refused");
+        assert_eq!(
+            error,
+            ShellError::EncryptionRefused {
+                key: "alias/session-key".into(),
+                message: "Encryption challenge failed.".into(),
+            }
+        );
+        // A challenge that does not decrypt is berth's error at once.
+        let mut state = SessionState::with_data_keys(fake_keys(Ok(DataKey {
+            plaintext: halves(),
+            ciphertext: b"blob".to_vec(),
+        })));
+        state
+            .on_event(Some(kms_request()), &writer)
+            .await
+            .expect("answered");
+        let foreign = serde_json::json!({
+            "Challenge": base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                seal(0x22, b"wrong half"),
+            ),
+        });
+        assert_eq!(
+            state
+                .on_event(
+                    Some(Incoming::EncChallengeRequest(
+                        foreign.to_string().into_bytes()
+                    )),
+                    &writer
+                )
+                .await,
+            Err(ShellError::Encryption(CryptoError::Tampered))
+        );
     }
 
     #[test]
