@@ -208,10 +208,10 @@ async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
 }
 
 /// The session's data channel, resumed through ResumeSession when its
-/// socket breaks; `ws://` only from a Session Manager on this machine.
+/// socket breaks; `ws://` only when the SSM endpoint is on this machine.
 async fn open_channel(aws: &Aws, grant: &SessionGrant) -> Result<Channel, Error> {
     let options = ChannelOptions {
-        allow_plain: is_loopback_url(&grant.stream_url),
+        allow_plain: aws.plain_streams_allowed(),
         ..ChannelOptions::default()
     };
     let resume = Arc::new(Resumer {
@@ -305,24 +305,6 @@ fn refusal(target: &str, e: AwsError) -> Error {
     }
 }
 
-/// A `ws://` stream is opened only from a Session Manager on this machine
-/// (a stand-in): its host is a loopback address.
-pub fn is_loopback_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("ws://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = if let Some(bracketed) = authority.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// ResumeSession for the channel: a missing token (the session is over)
 /// or a refusal ends it; anything else is tried again.
 struct Resumer {
@@ -359,25 +341,6 @@ impl Resume for Resumer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_streams_only_on_loopback() {
-        for (url, ok) in [
-            (
-                "ws://127.0.0.1:4000/v1/data-channel/s?role=publish_subscribe",
-                true,
-            ),
-            ("ws://127.3.0.9/v1", true),
-            ("ws://localhost:9/x", true),
-            ("ws://[::1]:9/x", true),
-            ("ws://10.0.0.1:9/x", false),
-            ("ws://ssmmessages.us-east-1.amazonaws.com/v1", false),
-            ("ws://127.0.0.1.example.com/v1", false),
-            ("wss://127.0.0.1/v1", false),
-        ] {
-            assert_eq!(is_loopback_url(url), ok, "{url}");
-        }
-    }
 
     #[test]
     fn a_command_picks_its_document() {

@@ -6,6 +6,7 @@ mod console;
 mod ec2;
 mod ecs;
 mod eice;
+pub mod endpoint;
 pub mod instance_connect;
 mod network;
 mod pages;
@@ -26,6 +27,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use endpoint::{Endpoint, EndpointSources, ProfileEndpoints, Service};
 pub use network::{Authorized, GroupRule};
 use stats::{CallCounter, CallLog};
 
@@ -44,10 +46,10 @@ pub struct AwsSettings {
     pub env_profile: Option<String>,
     /// `$AWS_ENDPOINT_URL`, to keep caches apart (the SDK reads it itself).
     pub env_endpoint_url: Option<String>,
-    /// `$AWS_ENDPOINT_URL_SSM`: Session Manager's own endpoint, which wins
-    /// over `--endpoint-url` for the SSM client (a local Session Manager
-    /// beside a moto that serves the rest).
-    pub env_ssm_endpoint_url: Option<String>,
+    /// What flags and variables say about endpoints; the profile's part
+    /// is read when the clients are built ([`endpoint::endpoint_for`]
+    /// decides each client's).
+    pub endpoints: EndpointSources,
     /// `--aws-timeout`: how long one attempt of a call may take.
     pub timeout: Duration,
 }
@@ -72,6 +74,8 @@ pub struct Aws {
     instance_connect: aws_sdk_ec2instanceconnect::Client,
     /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
     credentials: Option<SharedCredentialsProvider>,
+    /// The SSM client's endpoint when one is set (else AWS's own).
+    ssm_endpoint: Option<Endpoint>,
     /// `use_fips_endpoint` / `AWS_USE_FIPS_ENDPOINT`: FIPS endpoints only.
     pub use_fips: bool,
     pub region: String,
@@ -166,6 +170,51 @@ fn root_cause(err: &(dyn StdError + 'static)) -> String {
     current.to_string()
 }
 
+/// The endpoint settings of the profile berth uses (`--profile`, else
+/// what aws-config selects: `AWS_PROFILE`, else `default`), read from the
+/// shared config files as aws-config reads them. A file that cannot be
+/// read or parsed counts as none: aws-config itself carries on then.
+async fn read_profile(profile: Option<&str>) -> ProfileEndpoints {
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
+    let Ok(set) = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        selected,
+    )
+    .await
+    else {
+        return ProfileEndpoints::default();
+    };
+    let services = set
+        .get("services")
+        .map(|section| {
+            Service::ALL
+                .iter()
+                .filter_map(|service| {
+                    let key = aws_runtime::env_config::property::PropertiesKey::builder()
+                        .section_key("services")
+                        .section_name(section)
+                        .property_name(service.profile_key())
+                        .sub_property_name("endpoint_url")
+                        .build()
+                        .ok()?;
+                    let url = set.other_sections().get(&key)?;
+                    Some((service.profile_key(), url.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ProfileEndpoints {
+        name: set.selected_profile().to_owned(),
+        global: set.get("endpoint_url").map(str::to_owned),
+        services,
+        ignore: set
+            .get("ignore_configured_endpoint_urls")
+            .and_then(endpoint::parse_flag),
+    }
+}
+
 impl Aws {
     /// Loads configuration as the AWS CLI would. `region_override` (from an
     /// ARN in the target) beats `--region` and the environment.
@@ -194,31 +243,31 @@ impl Aws {
         if let Some(region) = region_override.or(settings.region.as_deref()) {
             loader = loader.region(Region::new(region.to_owned()));
         }
-        if let Some(endpoint) = &settings.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
         let sdk = loader.load().await;
         let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
+        let sources = EndpointSources {
+            profile: read_profile(settings.profile.as_deref()).await,
+            ..settings.endpoints.clone()
+        };
+        let endpoint = |service| endpoint::endpoint_for(service, &sources);
+        let url = |service| endpoint(service).map(|e| e.url);
         let counter = CallCounter::new(Arc::clone(&log));
-        let ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let mut ssm_config = aws_sdk_ssm::config::Builder::from(&sdk).interceptor(counter.clone());
-        if let Some(endpoint) = &settings.env_ssm_endpoint_url {
-            ssm_config = ssm_config.endpoint_url(endpoint);
-        }
-        let ssm = aws_sdk_ssm::Client::from_conf(ssm_config.build());
+        // Each client gets the endpoint berth's rule chose, or none (AWS's
+        // own): whatever the SDK took from the environment is replaced.
+        let mut ecs = aws_sdk_ecs::config::Builder::from(&sdk);
+        ecs.set_endpoint_url(url(Service::Ecs));
+        let ecs = aws_sdk_ecs::Client::from_conf(ecs.interceptor(counter.clone()).build());
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(&sdk);
+        ec2.set_endpoint_url(url(Service::Ec2));
+        let ec2 = aws_sdk_ec2::Client::from_conf(ec2.interceptor(counter.clone()).build());
+        let ssm_endpoint = endpoint(Service::Ssm);
+        let mut ssm = aws_sdk_ssm::config::Builder::from(&sdk);
+        ssm.set_endpoint_url(ssm_endpoint.as_ref().map(|e| e.url.clone()));
+        let ssm = aws_sdk_ssm::Client::from_conf(ssm.interceptor(counter.clone()).build());
+        let mut instance_connect = aws_sdk_ec2instanceconnect::config::Builder::from(&sdk);
+        instance_connect.set_endpoint_url(url(Service::Ec2InstanceConnect));
         let instance_connect = aws_sdk_ec2instanceconnect::Client::from_conf(
-            aws_sdk_ec2instanceconnect::config::Builder::from(&sdk)
-                .interceptor(counter)
-                .build(),
+            instance_connect.interceptor(counter).build(),
         );
         Ok(Self {
             ecs,
@@ -226,6 +275,7 @@ impl Aws {
             ssm,
             instance_connect,
             credentials: sdk.credentials_provider(),
+            ssm_endpoint,
             use_fips: sdk.use_fips().unwrap_or(false),
             region,
             profile: settings
@@ -239,6 +289,13 @@ impl Aws {
             log,
             timeout: settings.timeout,
         })
+    }
+
+    /// Whether Session Manager's stream URLs may be plain `ws://`: only
+    /// when the SSM endpoint was set to this machine (a stand-in), never
+    /// for AWS's own or any other.
+    pub fn plain_streams_allowed(&self) -> bool {
+        endpoint::allows_plain_streams(self.ssm_endpoint.as_ref())
     }
 
     /// Sends one request as a step of the critical path (for `--stats`) and

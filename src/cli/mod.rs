@@ -100,7 +100,9 @@ pub struct GlobalArgs {
     /// AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's).
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Send AWS calls to this endpoint instead (e.g. a local stand-in).
+    /// Send AWS calls to this endpoint instead (e.g. a local stand-in); a
+    /// service's own AWS_ENDPOINT_URL_<SERVICE> still wins for that
+    /// service (`berth config --help` has the whole rule).
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Say more on stderr: the route and key chosen, the ssh command run.
@@ -207,8 +209,9 @@ EXIT STATUS:
   is not connected; 5 when AWS refuses (access denied); 2, 3, 6 as for every command.
 
 ENVIRONMENT:
-  AWS_ENDPOINT_URL_SSM   Session Manager's endpoint (e.g. a local stand-in, whose
-                         ws:// stream URLs are accepted on loopback addresses only)
+  AWS_ENDPOINT_URL_SSM   Session Manager's endpoint, even beside --endpoint-url (see
+                         `berth config --help`); plain ws:// stream URLs are accepted
+                         only when this endpoint is on 127.0.0.1, localhost or ::1
 
 EXAMPLES:
   berth session prod/web-1
@@ -409,7 +412,17 @@ PRECEDENCE:
   AWS_DEFAULT_REGION, AWS_ENDPOINT_URL), else the key of the same name in the
   config file ($BERTH_CONFIG, else $XDG_CONFIG_HOME/berth/config.toml, else
   ~/.config/berth/config.toml), else the default. NO_COLOR means --color never
-  unless a flag, variable or key says otherwise.")]
+  unless a flag, variable or key says otherwise.
+
+ENDPOINTS:
+  Each AWS client (ECS, EC2, SSM, EC2 Instance Connect, KMS) calls the first of:
+  its service's variable (AWS_ENDPOINT_URL_ECS, _EC2, _SSM, _EC2_INSTANCE_CONNECT,
+  _KMS), --endpoint-url, BERTH_ENDPOINT_URL, AWS_ENDPOINT_URL, endpoint_url in
+  this config file, the AWS profile's `services` section for the service, the
+  profile's endpoint_url, else AWS's endpoint for the region.
+  AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true (or the profile's
+  ignore_configured_endpoint_urls) drops the AWS variables and the profile's
+  settings; --endpoint-url, BERTH_ENDPOINT_URL and this file still apply.")]
     Config,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\

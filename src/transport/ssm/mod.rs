@@ -111,8 +111,9 @@ impl crate::model::hint::Hint for SessionError {
                     .to_owned(),
             ),
             Self::Channel(ChannelError::PlainRefused { .. }) => Some(
-                "a stream URL without TLS is accepted only from a Session Manager on this \
-                 machine (127.0.0.1, localhost, ::1); check AWS_ENDPOINT_URL_SSM"
+                "a ws:// stream URL (no TLS) is accepted only when the SSM endpoint is on this \
+                 machine (127.0.0.1, localhost, ::1); check AWS_ENDPOINT_URL_SSM and \
+                 --endpoint-url"
                     .to_owned(),
             ),
             Self::Shell(ShellError::KmsRequired { .. }) => Some(
