@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -119,7 +120,7 @@ pub async fn session(
             .map(|d| format!(" ({d})"))
             .unwrap_or_default()
     ));
-    let result = run(ctx, &aws, &grant, console).await;
+    let result = run(ctx, &aws, &grant, request.connect.resume_for, console).await;
     // Whatever happened, the session ends on the service's side too.
     terminate(ctx, &aws, &grant.session_id).await;
     result
@@ -128,12 +129,14 @@ pub async fn session(
 /// `berth proxy --via ssm`: carries `input` to `port` on the instance
 /// `target` and its bytes to `output`, over an AWS-StartSSHSession port
 /// session, until the input ends or the port closes the connection; the
-/// session is terminated whatever happened.
+/// session is terminated whatever happened. A broken connection may take
+/// `resume_for` to come back (`None`: the channel's default).
 pub async fn carry_port<I, O>(
     ctx: &Context,
     aws: &Aws,
     target: &str,
     port: u16,
+    resume_for: Option<Duration>,
     input: I,
     output: O,
 ) -> Result<u8, Error>
@@ -161,7 +164,7 @@ where
         if let Some(signal) = interrupts.pending() {
             return Ok(u8::try_from(128 + signal).unwrap_or(255));
         }
-        let channel = open_channel(aws, &grant).await?;
+        let channel = open_channel(aws, &grant, resume_for).await?;
         let outcome = stream::run(
             channel,
             input,
@@ -209,10 +212,16 @@ async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
 
 /// The session's data channel, resumed through ResumeSession when its
 /// socket breaks; `ws://` only when the SSM endpoint is on this machine.
-async fn open_channel(aws: &Aws, grant: &SessionGrant) -> Result<Channel, Error> {
+async fn open_channel(
+    aws: &Aws,
+    grant: &SessionGrant,
+    resume_for: Option<Duration>,
+) -> Result<Channel, Error> {
+    let defaults = ChannelOptions::default();
     let options = ChannelOptions {
         allow_plain: aws.plain_streams_allowed(),
-        ..ChannelOptions::default()
+        resume_for: resume_for.unwrap_or(defaults.resume_for),
+        ..defaults
     };
     let resume = Arc::new(Resumer {
         aws: aws.clone(),
@@ -229,9 +238,10 @@ async fn run(
     ctx: &Context,
     aws: &Aws,
     grant: &SessionGrant,
+    resume_for: Option<Duration>,
     console: Console,
 ) -> Result<u8, Error> {
-    let channel = open_channel(aws, grant).await?;
+    let channel = open_channel(aws, grant, resume_for).await?;
     let size = console.size;
     let shell_options = ShellOptions {
         size: Box::new(move || {

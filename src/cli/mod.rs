@@ -185,7 +185,8 @@ HOW:
   berth finds the host's instance, calls StartSession (the shell, or --document with
   its --parameter values), opens the session's data channel itself, and always
   calls TerminateSession at the end, also after an error or a signal. A connection
-  that breaks is resumed (ResumeSession) without losing input or output. No port,
+  that breaks is resumed (ResumeSession) without losing input or output, for up to
+  --resume-for (default 10m; then exit 255). No port,
   key or security-group rule is needed: only the instance's SSM agent, online.
 
 TERMINAL:
@@ -556,6 +557,11 @@ pub struct ConnectOptions {
     /// `maxTunnelDuration`, which an IAM policy may require.
     #[arg(long, value_name = "SECONDS", value_parser = parse_tunnel_duration)]
     pub max_tunnel_duration: Option<Duration>,
+    /// Through Session Manager (`berth session`, `--via ssm`): how long a
+    /// broken connection may take to come back (ResumeSession) before
+    /// berth gives up (e.g. 30s, 2m) [default: 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_resume_for)]
+    pub resume_for: Option<Duration>,
     /// Passed as `-o OPTION` to every ssh berth starts, the bastion's
     /// included (repeatable). Refused on a route that starts no ssh.
     #[arg(short = 'o', value_name = "OPTION")]
@@ -583,6 +589,7 @@ impl From<&ConnectOptions> for request::ConnectOptions {
             bastion: o.bastion.clone(),
             first: o.first,
             max_tunnel_duration: o.max_tunnel_duration,
+            resume_for: o.resume_for,
             ssh_options: o.ssh_options.clone(),
             filters: (&o.filters).into(),
         }
@@ -755,6 +762,10 @@ pub struct SessionArgs {
     /// With several matches and no terminal, take the first instead of failing.
     #[arg(long)]
     pub first: bool,
+    /// How long a broken connection may take to come back (ResumeSession)
+    /// before berth gives up (e.g. 30s, 2m) [default: 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_resume_for)]
+    pub resume_for: Option<Duration>,
     #[command(flatten)]
     pub filters: FilterArgs,
     /// A command to run instead of a shell, after `--`.
@@ -776,6 +787,7 @@ impl From<&SessionArgs> for crate::app::ssm::SessionRequest {
                 target: a.target.clone(),
                 options: request::ConnectOptions {
                     first: a.first,
+                    resume_for: a.resume_for,
                     filters: (&a.filters).into(),
                     ..request::ConnectOptions::default()
                 },
@@ -976,6 +988,12 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         Ok(d) => Ok(d),
         Err(e) => Err(format!("`{s}` is not a duration (e.g. 10s, 1m): {e}")),
     }
+}
+
+/// A duration for `--resume-for` (0 gives up at the first break).
+fn parse_resume_for(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (e.g. 30s, 2m, 1h): {e}"))
 }
 
 /// Whole seconds, 1 to 3600: what an endpoint takes as `maxTunnelDuration`

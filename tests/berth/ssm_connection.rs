@@ -79,3 +79,37 @@ fn ignoring_configured_endpoints_drops_ssms_own_variable() {
     run.expect_code(0).stdout_has("ignored-env");
     assert_eq!(standin.calls("AmazonSSM.StartSession"), 1);
 }
+
+/// `--resume-for` bounds how long a broken connection may take to come
+/// back: a websocket that drops and cannot be reopened ends the session
+/// after it (255), long before the default 10 minutes.
+#[test]
+fn a_connection_not_resumed_within_resume_for_ends_the_session() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let berth = standin.berth();
+    standin.faults(&serde_json::json!({ "drop_after_sent": 1, "refuse_reconnect": true }));
+    let started = std::time::Instant::now();
+    let run = run_with_input(
+        &berth,
+        &["session", &id, "--resume-for", "3s"],
+        "for i in $(seq 1 200); do echo line-$i; done; sleep 30; exit\n",
+    );
+    let took = started.elapsed();
+    run.expect_code(255)
+        .stderr_has("not resumed within 3s")
+        .stderr_has("--resume-for");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "took {took:?}: {run:#?}"
+    );
+    // It was tried: ResumeSession answered, the socket was refused.
+    assert!(standin.calls("AmazonSSM.ResumeSession") >= 1, "{run:#?}");
+    standin.wait_for(|e| e["event"] == "ws_refused" && e["reason"] == "refuse_reconnect");
+}
+
+#[test]
+fn a_bad_resume_for_is_a_usage_error() {
+    let run = crate::support::Berth::new(sandbox()).run(&["session", "x", "--resume-for", "soon"]);
+    run.expect_code(2).stderr_has("--resume-for");
+}

@@ -285,6 +285,7 @@ FAULT_DEFAULTS = {
     "drop_input_every": 0,        # discard every Nth input_stream_data (no ack, no processing)
     "refuse_start": None,         # "TargetNotConnected" | "AccessDenied" | "InvalidDocument"
     "refuse_resume": False,       # ResumeSession answers without a TokenValue
+    "refuse_reconnect": False,    # the data channel answers a session's second (resumed) websocket with HTTP 503
     "no_channel_closed": False,   # never send channel_closed
     "resend": "oldest",           # "oldest" (the agent: one message per 100 ms tick) | "all"
 }
@@ -521,6 +522,19 @@ class Service:
         return {sid: s.summary() for sid, s in self.sessions.items()}
 
     # -- data channel
+
+    def ws_process_request(self, connection, request):
+        """Refuses a resumed session's websocket (HTTP 503) while the
+        refuse_reconnect fault is on: the client's reconnection fails
+        before the upgrade, as when the service is unreachable."""
+        if not self.faults["refuse_reconnect"]:
+            return None
+        parts = urllib.parse.urlparse(request.path).path.strip("/").split("/")
+        session = self.sessions.get(parts[2]) if len(parts) == 3 else None
+        if session is None or session.connections == 0:
+            return None
+        self.record("ws_refused", session=parts[2], reason="refuse_reconnect")
+        return connection.respond(503, "reconnection refused (fault refuse_reconnect)\n")
 
     async def ws_handler(self, ws):
         ws.transport = CoalescingTransport(ws.transport, asyncio.get_running_loop())
@@ -1704,6 +1718,7 @@ async def amain(args):
     service = Service(config, faults, record, ws_port)
     service.loop = asyncio.get_running_loop()
     ws_server = await ws_serve(service.ws_handler, "127.0.0.1", args.ws_port, ping_interval=54,
+                               process_request=service.ws_process_request,
                                ping_timeout=60, max_size=1 << 22, compression=None,
                                max_queue=64)
     ws_port[0] = ws_server.sockets[0].getsockname()[1]

@@ -116,6 +116,11 @@ impl crate::model::hint::Hint for SessionError {
                  --endpoint-url"
                     .to_owned(),
             ),
+            Self::Channel(ChannelError::ResumeTimedOut { tried_for, .. }) => Some(format!(
+                "the network did not come back within {}; run berth again once it is, or \
+                 allow longer with --resume-for (e.g. --resume-for 30m)",
+                humantime::format_duration(*tried_for)
+            )),
             Self::Shell(ShellError::KmsRequired { .. }) => Some(
                 "start the session without KMS encryption (the Session Manager preferences' \
                  KMS key), or use session-manager-plugin for now"
