@@ -164,7 +164,7 @@ where
         if let Some(signal) = interrupts.pending() {
             return Ok(u8::try_from(128 + signal).unwrap_or(255));
         }
-        let channel = open_channel(aws, &grant, resume_for).await?;
+        let channel = open_channel(ctx, aws, &grant, resume_for).await?;
         let outcome = stream::run(
             channel,
             input,
@@ -213,6 +213,7 @@ async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
 /// The session's data channel, resumed through ResumeSession when its
 /// socket breaks; `ws://` only when the SSM endpoint is on this machine.
 async fn open_channel(
+    ctx: &Context,
     aws: &Aws,
     grant: &SessionGrant,
     resume_for: Option<Duration>,
@@ -220,6 +221,7 @@ async fn open_channel(
     let defaults = ChannelOptions::default();
     let options = ChannelOptions {
         allow_plain: aws.plain_streams_allowed(),
+        proxy: ctx.settings.proxy.clone(),
         resume_for: resume_for.unwrap_or(defaults.resume_for),
         ..defaults
     };
@@ -241,7 +243,7 @@ async fn run(
     resume_for: Option<Duration>,
     console: Console,
 ) -> Result<u8, Error> {
-    let channel = open_channel(aws, grant, resume_for).await?;
+    let channel = open_channel(ctx, aws, grant, resume_for).await?;
     let size = console.size;
     let shell_options = ShellOptions {
         size: Box::new(move || {

@@ -213,6 +213,9 @@ ENVIRONMENT:
   AWS_ENDPOINT_URL_SSM   Session Manager's endpoint, even beside --endpoint-url (see
                          `berth config --help`); plain ws:// stream URLs are accepted
                          only when this endpoint is on 127.0.0.1, localhost or ::1
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or lower-case)
+                         the data channel's websocket goes through this HTTP proxy
+                         (CONNECT, also for a ws:// stream) unless NO_PROXY names its host
 
 EXAMPLES:
   berth session prod/web-1
@@ -263,8 +266,9 @@ ENVIRONMENT:
   BERTH_EICE_URL   ws://HOST:PORT (or wss://): open endpoint tunnels there instead of
                    at wss://{the endpoint's DnsName}, e.g. a local stand-in
   HTTPS_PROXY, HTTP_PROXY (or https_proxy, http_proxy)
-                   http://[USER:PASSWORD@]HOST:PORT: open endpoint tunnels through
-                   this proxy (an HTTP CONNECT), as the AWS CLI does
+                   http://[USER:PASSWORD@]HOST:PORT: open endpoint tunnels and
+                   Session Manager data channels (--via ssm) through this proxy (an
+                   HTTP CONNECT), as the AWS CLI does
   NO_PROXY (or no_proxy)
                    hosts, domains (with their subdomains), addresses or CIDRs to
                    reach without the proxy; `*` for all"))]

@@ -113,3 +113,31 @@ fn a_bad_resume_for_is_a_usage_error() {
     let run = crate::support::Berth::new(sandbox()).run(&["session", "x", "--resume-for", "soon"]);
     run.expect_code(2).stderr_has("--resume-for");
 }
+
+/// The data channel's websocket goes through the HTTP proxy the
+/// environment names (a plain `ws://` stream too: CONNECT carries it),
+/// and straight to a host that `NO_PROXY` names.
+#[test]
+fn the_data_channel_goes_through_the_proxy_unless_no_proxy_says_not() {
+    let id = instance();
+    let standin = StandIn::start(&id, &shell_config());
+    let stream = standin.wait_for(|e| e["event"] == "started")["stream"]
+        .as_str()
+        .expect("stream")
+        .trim_start_matches("ws://")
+        .to_owned();
+    let proxy = crate::eice::ConnectProxy::start();
+    let mut berth = standin.berth();
+    berth.env(
+        "HTTPS_PROXY",
+        Some(&format!("http://127.0.0.1:{}", proxy.port)),
+    );
+    let run = run_with_input(&berth, &["session", &id], "echo through-proxy; exit\n");
+    run.expect_code(0).stdout_has("through-proxy");
+    assert_eq!(proxy.served(), [format!("CONNECT {stream} HTTP/1.1")]);
+
+    berth.env("NO_PROXY", Some("example.com, 127.0.0.1"));
+    let run = run_with_input(&berth, &["session", &id], "echo straight; exit\n");
+    run.expect_code(0).stdout_has("straight");
+    assert_eq!(proxy.served().len(), 1, "{:?}", proxy.served());
+}

@@ -13,7 +13,8 @@
 //! - [`endpoint`]: an endpoint's name for tunnels, and the error when a
 //!   VPC has none to use (which one to use is `plan::route::choose_endpoint`);
 //! - [`presign`]: the presigned URL (pure: credentials and time are given);
-//! - [`proxy`]: the HTTP proxy the environment names, if any (pure);
+//! - the HTTP proxy the environment names, if any: [`crate::transport::proxy`],
+//!   shared with Session Manager's data channel;
 //! - [`TunnelOpener`]: opens one tunnel (a fresh URL each time, since one
 //!   expires in a minute), and [`carry`] pipes it to any byte streams;
 //! - [`forward`]: a local port whose every connection gets its own tunnel.
@@ -25,7 +26,6 @@
 pub mod endpoint;
 pub mod forward;
 pub mod presign;
-pub mod proxy;
 mod websocket;
 
 use std::time::{Duration, SystemTime};
@@ -34,6 +34,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::settings::ProxyEnv;
+use crate::transport::proxy::{ProxyError, proxy_for};
 
 pub use endpoint::InstanceConnectEndpoint;
 pub use presign::{TunnelBase, TunnelTarget, presign};
@@ -255,6 +256,18 @@ impl crate::model::hint::Hint for EiceError {
     }
 }
 
+impl EiceError {
+    /// The proxy's failure on the way to `base`.
+    fn through(base: &TunnelBase, e: ProxyError) -> EiceError {
+        EiceError::Proxy {
+            url: base.shown(),
+            proxy: e.proxy,
+            var: e.var,
+            detail: e.detail,
+        }
+    }
+}
+
 /// Opens tunnels to one target through one endpoint, each with a URL
 /// presigned at the moment it is opened.
 #[derive(Debug, Clone)]
@@ -282,7 +295,8 @@ impl TunnelOpener {
             &self.target,
             SystemTime::now(),
         )?;
-        let hop = proxy::proxy_for(&self.proxy, &self.base)?;
+        let hop = proxy_for(&self.proxy, self.base.secure(), self.base.authority())
+            .map_err(|e| EiceError::through(&self.base, e))?;
         websocket::open(&url, &self.base, &self.target, hop.as_ref()).await
     }
 

@@ -116,6 +116,10 @@ impl crate::model::hint::Hint for SessionError {
                  --endpoint-url"
                     .to_owned(),
             ),
+            Self::Channel(ChannelError::Proxy { var, .. }) => Some(format!(
+                "check {var} (http://[USER:PASSWORD@]HOST:PORT), or name the stream's host in \
+                 NO_PROXY to connect without the proxy"
+            )),
             Self::Channel(ChannelError::ResumeTimedOut { tried_for, .. }) => Some(format!(
                 "the network did not come back within {}; run berth again once it is, or \
                  allow longer with --resume-for (e.g. --resume-for 30m)",
