@@ -448,6 +448,7 @@ fn resolve_aws(
         env_profile: env("AWS_PROFILE"),
         env_endpoint_url: env("AWS_ENDPOINT_URL"),
         endpoints,
+        env_ca_bundle: env("AWS_CA_BUNDLE"),
         timeout: timeout.value.0,
     })
 }

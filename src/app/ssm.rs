@@ -222,6 +222,7 @@ async fn open_channel(
     let options = ChannelOptions {
         allow_plain: aws.plain_streams_allowed(),
         proxy: ctx.settings.proxy.clone(),
+        ca_bundle: aws.ca_bundle().cloned(),
         resume_for: resume_for.unwrap_or(defaults.resume_for),
         ..defaults
     };

@@ -2,6 +2,7 @@
 //! clients that count their calls, and wrappers that return berth's own
 //! types so that no SDK type leaks past this module.
 
+pub mod ca_bundle;
 mod console;
 mod ec2;
 mod ecs;
@@ -23,10 +24,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use ca_bundle::{CaBundle, CaBundleError};
 use endpoint::{Endpoint, EndpointSources, ProfileEndpoints, Service};
 pub use network::{Authorized, GroupRule};
 use stats::{CallCounter, CallLog};
@@ -50,6 +53,9 @@ pub struct AwsSettings {
     /// is read when the clients are built ([`endpoint::endpoint_for`]
     /// decides each client's).
     pub endpoints: EndpointSources,
+    /// `$AWS_CA_BUNDLE`: a PEM file of CA certificates to trust as well
+    /// (before the profile's `ca_bundle`).
+    pub env_ca_bundle: Option<String>,
     /// `--aws-timeout`: how long one attempt of a call may take.
     pub timeout: Duration,
 }
@@ -76,6 +82,9 @@ pub struct Aws {
     credentials: Option<SharedCredentialsProvider>,
     /// The SSM client's endpoint when one is set (else AWS's own).
     ssm_endpoint: Option<Endpoint>,
+    /// `AWS_CA_BUNDLE` or the profile's `ca_bundle`, read: trusted by the
+    /// clients here and by berth's own TLS.
+    ca_bundle: Option<Arc<CaBundle>>,
     /// `use_fips_endpoint` / `AWS_USE_FIPS_ENDPOINT`: FIPS endpoints only.
     pub use_fips: bool,
     pub region: String,
@@ -114,6 +123,8 @@ pub enum AwsError {
         operation: &'static str,
         timeout: Duration,
     },
+    #[error(transparent)]
+    CaBundle(CaBundleError),
     #[error("{operation} failed: {detail}")]
     Other {
         operation: &'static str,
@@ -170,11 +181,19 @@ fn root_cause(err: &(dyn StdError + 'static)) -> String {
     current.to_string()
 }
 
-/// The endpoint settings of the profile berth uses (`--profile`, else
+/// What berth reads of the AWS profile itself.
+#[derive(Debug, Default)]
+struct ProfileSettings {
+    endpoints: ProfileEndpoints,
+    /// `ca_bundle`.
+    ca_bundle: Option<String>,
+}
+
+/// The endpoint and CA bundle settings of the profile berth uses (`--profile`, else
 /// what aws-config selects: `AWS_PROFILE`, else `default`), read from the
 /// shared config files as aws-config reads them. A file that cannot be
 /// read or parsed counts as none: aws-config itself carries on then.
-async fn read_profile(profile: Option<&str>) -> ProfileEndpoints {
+async fn read_profile(profile: Option<&str>) -> ProfileSettings {
     let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
     let Ok(set) = aws_config::profile::load(
         &aws_types::os_shim_internal::Fs::real(),
@@ -184,7 +203,7 @@ async fn read_profile(profile: Option<&str>) -> ProfileEndpoints {
     )
     .await
     else {
-        return ProfileEndpoints::default();
+        return ProfileSettings::default();
     };
     let services = set
         .get("services")
@@ -205,14 +224,58 @@ async fn read_profile(profile: Option<&str>) -> ProfileEndpoints {
                 .collect()
         })
         .unwrap_or_default();
-    ProfileEndpoints {
-        name: set.selected_profile().to_owned(),
-        global: set.get("endpoint_url").map(str::to_owned),
-        services,
-        ignore: set
-            .get("ignore_configured_endpoint_urls")
-            .and_then(endpoint::parse_flag),
+    ProfileSettings {
+        endpoints: ProfileEndpoints {
+            name: set.selected_profile().to_owned(),
+            global: set.get("endpoint_url").map(str::to_owned),
+            services,
+            ignore: set
+                .get("ignore_configured_endpoint_urls")
+                .and_then(endpoint::parse_flag),
+        },
+        ca_bundle: set
+            .get("ca_bundle")
+            .filter(|p| !p.trim().is_empty())
+            .map(str::to_owned),
     }
+}
+
+/// `AWS_CA_BUNDLE`, else the profile's `ca_bundle`, read and checked.
+fn read_ca_bundle(
+    settings: &AwsSettings,
+    profile: &ProfileSettings,
+) -> Result<Option<CaBundle>, AwsError> {
+    let named = match (&settings.env_ca_bundle, &profile.ca_bundle) {
+        (Some(path), _) => (path, "AWS_CA_BUNDLE".to_owned()),
+        (None, Some(path)) => (
+            path,
+            format!("ca_bundle of profile {}", profile.endpoints.name),
+        ),
+        (None, None) => return Ok(None),
+    };
+    CaBundle::read(std::path::Path::new(named.0), &named.1)
+        .map(Some)
+        .map_err(AwsError::CaBundle)
+}
+
+/// The SDK's HTTP client as the SDK builds it by default (rustls with
+/// aws-lc, the system's roots), with the bundle's certificates trusted
+/// too.
+fn http_client_trusting(bundle: &CaBundle) -> Result<SharedHttpClient, AwsError> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_pem_certificate(bundle.to_pem().into_bytes()))
+        .build()
+        .map_err(|e| AwsError::Other {
+            operation: "loading the CA bundle",
+            detail: e.to_string(),
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
 }
 
 impl Aws {
@@ -243,10 +306,15 @@ impl Aws {
         if let Some(region) = region_override.or(settings.region.as_deref()) {
             loader = loader.region(Region::new(region.to_owned()));
         }
+        let profile = read_profile(settings.profile.as_deref()).await;
+        let ca_bundle = read_ca_bundle(settings, &profile)?;
+        if let Some(bundle) = &ca_bundle {
+            loader = loader.http_client(http_client_trusting(bundle)?);
+        }
         let sdk = loader.load().await;
         let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
         let sources = EndpointSources {
-            profile: read_profile(settings.profile.as_deref()).await,
+            profile: profile.endpoints,
             ..settings.endpoints.clone()
         };
         let endpoint = |service| endpoint::endpoint_for(service, &sources);
@@ -276,6 +344,7 @@ impl Aws {
             instance_connect,
             credentials: sdk.credentials_provider(),
             ssm_endpoint,
+            ca_bundle: ca_bundle.map(Arc::new),
             use_fips: sdk.use_fips().unwrap_or(false),
             region,
             profile: settings
@@ -296,6 +365,11 @@ impl Aws {
     /// for AWS's own or any other.
     pub fn plain_streams_allowed(&self) -> bool {
         endpoint::allows_plain_streams(self.ssm_endpoint.as_ref())
+    }
+
+    /// The CA bundle berth trusts besides the system's roots, if any.
+    pub fn ca_bundle(&self) -> Option<&Arc<CaBundle>> {
+        self.ca_bundle.as_ref()
     }
 
     /// Sends one request as a step of the critical path (for `--stats`) and

@@ -213,6 +213,9 @@ ENVIRONMENT:
   AWS_ENDPOINT_URL_SSM   Session Manager's endpoint, even beside --endpoint-url (see
                          `berth config --help`); plain ws:// stream URLs are accepted
                          only when this endpoint is on 127.0.0.1, localhost or ::1
+  AWS_CA_BUNDLE          a PEM file of CA certificates trusted besides the system's
+                         (else the AWS profile's ca_bundle), by the AWS clients and
+                         the data channel alike
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or lower-case)
                          the data channel's websocket goes through this HTTP proxy
                          (CONNECT, also for a ws:// stream) unless NO_PROXY names its host

@@ -141,3 +141,165 @@ fn the_data_channel_goes_through_the_proxy_unless_no_proxy_says_not() {
     run.expect_code(0).stdout_has("straight");
     assert_eq!(proxy.served().len(), 1, "{:?}", proxy.served());
 }
+
+/// A test CA and a certificate it signed for 127.0.0.1, made with the
+/// openssl CLI in `dir`: (CA certificate, certificate, key).
+fn make_ca(dir: &std::path::Path) -> (String, String, String) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let ext = path("ext.cnf");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write ext.cnf");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let (ca, ca_key) = (path("ca.pem"), path("ca.key"));
+    let (cert, key, csr) = (path("cert.pem"), path("key.pem"), path("req.csr"));
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &ca_key, "-out", &ca, "-days", "2"],
+            &["-subj", "/CN=berth test CA"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    (ca, cert, key)
+}
+
+/// A data channel over TLS with a certificate from a CA of the test's
+/// own: trusted through `AWS_CA_BUNDLE`, refused without it with the TLS
+/// cause and a hint naming `AWS_CA_BUNDLE`.
+#[test]
+fn a_wss_stream_is_trusted_through_aws_ca_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_ca(dir.path());
+    let id = instance();
+    let standin = StandIn::start_with(
+        &id,
+        &shell_config(),
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    let mut berth = standin.berth();
+
+    let run = run_with_input(&berth, &["session", &id], "echo never; exit\n");
+    run.expect_code(255)
+        .stderr_has("TLS")
+        .stderr_has("AWS_CA_BUNDLE");
+    assert!(!run.stdout.contains("never"), "{run:#?}");
+    let cause = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("TLS"))
+        .expect("the cause");
+    assert!(cause.contains("wss://127.0.0.1:"), "{cause}");
+
+    berth.env("AWS_CA_BUNDLE", Some(&ca));
+    let run = run_with_input(&berth, &["session", &id], "echo over-wss; exit\n");
+    run.expect_code(0).stdout_has("over-wss");
+
+    // An unusable bundle is a clear error that names it.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificates here\n").expect("write");
+    berth.env("AWS_CA_BUNDLE", Some(&empty.display().to_string()));
+    let run = run_with_input(&berth, &["session", &id], "");
+    run.expect_code(4)
+        .stderr_has(&empty.display().to_string())
+        .stderr_has("no usable certificate");
+}
+
+/// The profile's `ca_bundle` is trusted by the SDK's clients too: the
+/// stand-in's control plane over TLS answers StartSession.
+#[test]
+fn the_profiles_ca_bundle_is_trusted_by_the_aws_clients_and_the_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_ca(dir.path());
+    let id = instance();
+    let standin = StandIn::start_with(
+        &id,
+        &shell_config(),
+        &["--tls-cert", &cert, "--tls-key", &key, "--tls-control"],
+    );
+    assert!(
+        standin.endpoint().starts_with("https://"),
+        "{}",
+        standin.endpoint()
+    );
+    let berth = standin.berth();
+    let aws_dir = berth.home().join(".aws");
+    std::fs::create_dir_all(&aws_dir).expect("mkdir .aws");
+    std::fs::write(
+        aws_dir.join("config"),
+        format!("[default]\nca_bundle = {ca}\n"),
+    )
+    .expect("write config");
+    let run = run_with_input(&berth, &["session", &id], "echo trusted; exit\n");
+    run.expect_code(0).stdout_has("trusted");
+    assert_eq!(standin.calls("AmazonSSM.StartSession"), 1);
+    assert_eq!(standin.calls("AmazonSSM.TerminateSession"), 1);
+}
+
+/// Without the bundle, the SDK's own TLS refusal names AWS_CA_BUNDLE.
+#[test]
+fn an_untrusted_endpoint_certificate_names_aws_ca_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, cert, key) = make_ca(dir.path());
+    let id = instance();
+    let standin = StandIn::start_with(
+        &id,
+        &shell_config(),
+        &["--tls-cert", &cert, "--tls-key", &key, "--tls-control"],
+    );
+    let run = run_with_input(
+        &standin.berth(),
+        &["session", &id, "--aws-timeout", "5s"],
+        "",
+    );
+    run.expect_code(5)
+        .stderr_has("certificate")
+        .stderr_has("AWS_CA_BUNDLE");
+}

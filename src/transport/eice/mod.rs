@@ -28,11 +28,13 @@ pub mod forward;
 pub mod presign;
 mod websocket;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::aws::ca_bundle::CaBundle;
 use crate::settings::ProxyEnv;
 use crate::transport::proxy::{ProxyError, proxy_for};
 
@@ -276,8 +278,10 @@ pub struct TunnelOpener {
     pub region: String,
     pub base: TunnelBase,
     pub target: TunnelTarget,
-    /// The proxy variables (see [`proxy`]).
+    /// The proxy variables (see [`crate::transport::proxy`]).
     pub proxy: ProxyEnv,
+    /// CA certificates trusted besides the system's (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<Arc<CaBundle>>,
 }
 
 impl TunnelOpener {
@@ -297,7 +301,14 @@ impl TunnelOpener {
         )?;
         let hop = proxy_for(&self.proxy, self.base.secure(), self.base.authority())
             .map_err(|e| EiceError::through(&self.base, e))?;
-        websocket::open(&url, &self.base, &self.target, hop.as_ref()).await
+        websocket::open(
+            &url,
+            &self.base,
+            &self.target,
+            hop.as_ref(),
+            self.ca_bundle.as_deref(),
+        )
+        .await
     }
 
     /// `eice-… to 10.0.1.5:22`, for messages.

@@ -33,6 +33,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::presign::{TunnelBase, TunnelTarget};
 use super::{EiceError, MAX_TUNNEL_SECONDS};
+use crate::aws::ca_bundle::CaBundle;
 use crate::transport::proxy::{DialError, ProxyHop, dial};
 
 /// How long connecting, TLS and the websocket handshake may take.
@@ -79,6 +80,7 @@ pub(super) async fn open(
     base: &TunnelBase,
     target: &TunnelTarget,
     proxy: Option<&ProxyHop>,
+    ca_bundle: Option<&CaBundle>,
 ) -> Result<Tunnel, EiceError> {
     // The URL is a credential for a minute: messages name only its base.
     let shown = base.shown();
@@ -93,7 +95,9 @@ pub(super) async fn open(
                 DialError::Proxy(e) => EiceError::through(base, e),
                 DialError::Direct(e) => unreachable(e.to_string()),
             })?;
-        let connection = secure(base, stream).await.map_err(&unreachable)?;
+        let connection = secure(base, stream, ca_bundle)
+            .await
+            .map_err(&unreachable)?;
         let mut request = url
             .into_client_request()
             .map_err(|e| EiceError::Signing(e.to_string()))?;
@@ -138,13 +142,19 @@ pub(super) async fn open(
 }
 
 /// TLS over `stream` for a `wss://` base, else `stream` as it is.
-async fn secure<S>(base: &TunnelBase, stream: S) -> Result<Box<dyn Connection>, String>
+async fn secure<S>(
+    base: &TunnelBase,
+    stream: S,
+    ca_bundle: Option<&CaBundle>,
+) -> Result<Box<dyn Connection>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if base.secure() {
         Ok(Box::new(
-            crate::transport::tls::connect(base.host(), stream).await?,
+            crate::transport::tls::connect(base.host(), stream, ca_bundle)
+                .await
+                .map_err(|e| e.to_string())?,
         ))
     } else {
         Ok(Box::new(stream))

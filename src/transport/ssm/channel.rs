@@ -58,6 +58,7 @@ use super::message::{
 };
 use socket::{Connection, Opener};
 
+use crate::aws::ca_bundle::CaBundle;
 use crate::settings::ProxyEnv;
 pub use timing::{RtoEstimator, Timing};
 
@@ -127,6 +128,8 @@ pub struct ChannelOptions {
     /// The proxy variables: the websocket goes through the HTTP proxy
     /// they name (see [`crate::transport::proxy`]).
     pub proxy: ProxyEnv,
+    /// CA certificates trusted besides the system's (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<Arc<CaBundle>>,
     /// How long a broken socket may take to come back before the channel
     /// ends: 10 min by default.
     pub resume_for: Duration,
@@ -138,6 +141,7 @@ impl Default for ChannelOptions {
         ChannelOptions {
             allow_plain: false,
             proxy: ProxyEnv::default(),
+            ca_bundle: None,
             resume_for: Duration::from_secs(10 * 60),
             timing: Timing::default(),
         }
@@ -163,6 +167,8 @@ pub enum ChannelError {
         var: &'static str,
         detail: String,
     },
+    #[error("cannot open the Session Manager stream {url}: {detail}")]
+    Tls { url: String, detail: String },
     #[error("the Session Manager service refused the stream {url} (HTTP {status})")]
     Refused { url: String, status: u16 },
     #[error(
@@ -281,6 +287,7 @@ impl Channel {
             client_id: random_uuid(),
             allow_plain: options.allow_plain,
             proxy: options.proxy.clone(),
+            ca_bundle: options.ca_bundle.clone(),
             open_within: options.timing.open_within,
         };
         let connection = opener.open(stream_url, token).await?;

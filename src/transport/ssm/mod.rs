@@ -120,6 +120,12 @@ impl crate::model::hint::Hint for SessionError {
                 "check {var} (http://[USER:PASSWORD@]HOST:PORT), or name the stream's host in \
                  NO_PROXY to connect without the proxy"
             )),
+            Self::Channel(ChannelError::Tls { .. }) => Some(
+                "if a CA of your own signs the stream's certificate (a TLS-inspecting proxy, a \
+                 private endpoint), point AWS_CA_BUNDLE (or the profile's ca_bundle) at that \
+                 CA's certificate in PEM"
+                    .to_owned(),
+            ),
             Self::Channel(ChannelError::ResumeTimedOut { tried_for, .. }) => Some(format!(
                 "the network did not come back within {}; run berth again once it is, or \
                  allow longer with --resume-for (e.g. --resume-for 30m)",

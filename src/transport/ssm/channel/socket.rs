@@ -21,9 +21,11 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use uuid::Uuid;
 
 use super::{CLIENT_VERSION, ChannelError, random_uuid};
+use crate::aws::ca_bundle::CaBundle;
 use crate::settings::ProxyEnv;
 use crate::transport::proxy::{DialError, ProxyError, dial, proxy_for};
 use crate::transport::ssm::message::{JsonPayload as _, OpenDataChannel};
+use crate::transport::tls::TlsError;
 
 /// How long a closing connection may take to send its Close frame.
 const CLOSE_WITHIN: Duration = Duration::from_secs(1);
@@ -42,6 +44,7 @@ pub(super) struct Opener {
     pub client_id: Uuid,
     pub allow_plain: bool,
     pub proxy: ProxyEnv,
+    pub ca_bundle: Option<Arc<CaBundle>>,
     pub open_within: Duration,
 }
 
@@ -95,9 +98,15 @@ impl Opener {
             })?;
             let io: Box<dyn Io> = if secure {
                 Box::new(
-                    crate::transport::tls::connect(&host, stream)
+                    crate::transport::tls::connect(&host, stream, self.ca_bundle.as_deref())
                         .await
-                        .map_err(&failed)?,
+                        .map_err(|e| match e {
+                            TlsError::Handshake(_) => ChannelError::Tls {
+                                url: url.to_owned(),
+                                detail: e.to_string(),
+                            },
+                            TlsError::Setup(detail) => failed(detail),
+                        })?,
                 )
             } else {
                 Box::new(stream)
