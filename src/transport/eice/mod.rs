@@ -230,6 +230,12 @@ impl crate::model::hint::Hint for EiceError {
                 "check the endpoint's state with `aws ec2 describe-instance-connect-endpoints`"
                     .to_owned()
             }
+            Self::Unreachable { detail, .. } if detail.contains("certificate") => {
+                "the endpoint's TLS certificate is not trusted: if a CA of your own signs it (a \
+                 TLS-inspecting proxy), point AWS_CA_BUNDLE (or the profile's ca_bundle) at that \
+                 CA's certificate in PEM"
+                    .to_owned()
+            }
             Self::Unreachable { .. } => format!(
                 "check the network and the region; {} points berth at a stand-in",
                 crate::settings::EICE_URL_VAR
@@ -330,6 +336,20 @@ mod tests {
             status,
             detail: String::new(),
         }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_names_aws_ca_bundle() {
+        let unreachable = |detail: &str| EiceError::Unreachable {
+            url: "wss://eice/openTunnel".into(),
+            detail: detail.into(),
+        };
+        let hint = unreachable("TLS: invalid peer certificate: UnknownIssuer")
+            .hint()
+            .unwrap_or_default();
+        assert!(hint.contains("AWS_CA_BUNDLE"), "{hint}");
+        let hint = unreachable("connection refused").hint().unwrap_or_default();
+        assert!(!hint.contains("AWS_CA_BUNDLE"), "{hint}");
     }
 
     #[test]
