@@ -3,15 +3,16 @@
 //! the clients agree.
 //!
 //! aws-config already reads a service's own variable
-//! (`AWS_ENDPOINT_URL_<SERVICE_ID>`) and the profile's `services` section
-//! when a client is built from its `SdkConfig`. berth decides itself for
-//! two reasons: the SDK lets `AWS_ENDPOINT_URL` (and the profile's
-//! `endpoint_url`) beat an endpoint given in code, which would put the
-//! environment above `--endpoint-url`; and the aws-config berth builds
-//! with does not apply `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` to the
-//! service-specific settings (awslabs/aws-sdk-rust#1194). berth sets the
-//! endpoint it chose on each client, or clears it so that AWS's own
-//! endpoint resolution runs.
+//! (`AWS_ENDPOINT_URL_<SERVICE_ID>`), `AWS_ENDPOINT_URL` and the profile's
+//! `services` section and `endpoint_url` when a client is built from its
+//! `SdkConfig`, in the SDKs' order. berth decides itself for two reasons:
+//! an endpoint given in code (berth's `--endpoint-url`) makes the SDK drop
+//! every service's own setting, so a stand-in for one service could not
+//! sit beside `--endpoint-url` (berth special-cased `AWS_ENDPOINT_URL_SSM`
+//! for that before); and the aws-config berth builds with does not apply
+//! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` to the service-specific settings
+//! (awslabs/aws-sdk-rust#1194). berth sets the endpoint it chose on each
+//! client, or clears it so that AWS's own endpoint resolution runs.
 //!
 //! The rule, first match wins:
 //!

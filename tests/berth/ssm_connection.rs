@@ -13,7 +13,9 @@ fn shell_config() -> serde_json::Value {
 }
 
 /// Only the AWS profile names endpoints: its `services` section sends SSM
-/// to the stand-in, its own `endpoint_url` sends the rest to moto.
+/// to the stand-in, its own `endpoint_url` sends the rest to moto. (The
+/// SDK alone does this too; berth now sets every client's endpoint
+/// itself, and must read the profile to keep it.)
 #[test]
 fn the_profiles_services_section_names_a_services_endpoint() {
     let id = instance();
@@ -41,21 +43,24 @@ fn the_profiles_services_section_names_a_services_endpoint() {
 /// Nothing listens here: an endpoint that must not be used.
 const NOWHERE: &str = "http://127.0.0.1:9";
 
-/// `--endpoint-url` beats `AWS_ENDPOINT_URL` for every client (the SDK on
-/// its own lets the variable win), and SSM's own variable beats both.
+/// Every client's own variable beats `--endpoint-url` (which the SDK on
+/// its own lets win over all of them) and `AWS_ENDPOINT_URL`: here EC2 and
+/// ECS go to moto, SSM to the stand-in, and nothing to the other two.
 #[test]
-fn the_flag_beats_the_global_variable_and_ssms_own_variable_beats_the_flag() {
+fn each_services_own_variable_beats_the_flag_and_the_global_variable() {
     let id = instance();
     let standin = StandIn::start(&id, &shell_config());
     let mut berth = standin.berth();
-    berth.env("AWS_ENDPOINT_URL", Some(NOWHERE));
     let moto = sandbox().endpoint.clone();
+    berth.env("AWS_ENDPOINT_URL", Some(NOWHERE));
+    berth.env("AWS_ENDPOINT_URL_EC2", Some(&moto));
+    berth.env("AWS_ENDPOINT_URL_ECS", Some(&moto));
     let run = run_with_input(
         &berth,
-        &["session", &id, "--endpoint-url", &moto],
-        "echo flag-won; exit\n",
+        &["session", &id, "--endpoint-url", NOWHERE],
+        "echo own-variables; exit\n",
     );
-    run.expect_code(0).stdout_has("flag-won");
+    run.expect_code(0).stdout_has("own-variables");
     assert_eq!(standin.calls("AmazonSSM.StartSession"), 1);
 }
 
@@ -111,7 +116,9 @@ fn a_connection_not_resumed_within_resume_for_ends_the_session() {
 #[test]
 fn a_bad_resume_for_is_a_usage_error() {
     let run = crate::support::Berth::new(sandbox()).run(&["session", "x", "--resume-for", "soon"]);
-    run.expect_code(2).stderr_has("--resume-for");
+    run.expect_code(2)
+        .stderr_has("--resume-for")
+        .stderr_has("is not a duration");
 }
 
 /// The data channel's websocket goes through the HTTP proxy the
@@ -140,6 +147,31 @@ fn the_data_channel_goes_through_the_proxy_unless_no_proxy_says_not() {
     let run = run_with_input(&berth, &["session", &id], "echo straight; exit\n");
     run.expect_code(0).stdout_has("straight");
     assert_eq!(proxy.served().len(), 1, "{:?}", proxy.served());
+}
+
+/// The profile's `ignore_configured_endpoint_urls` works as the variable
+/// does.
+#[test]
+fn the_profiles_ignore_key_drops_ssms_own_variable() {
+    let id = instance();
+    let moto = sandbox().endpoint.clone();
+    let standin = StandIn::start_with(&id, &shell_config(), &["--upstream", &moto]);
+    let mut berth = standin.berth();
+    berth.env("AWS_ENDPOINT_URL_SSM", Some(NOWHERE));
+    let aws_dir = berth.home().join(".aws");
+    std::fs::create_dir_all(&aws_dir).expect("mkdir .aws");
+    std::fs::write(
+        aws_dir.join("config"),
+        "[default]\nignore_configured_endpoint_urls = true\n",
+    )
+    .expect("write config");
+    let run = run_with_input(
+        &berth,
+        &["session", &id, "--endpoint-url", standin.endpoint()],
+        "echo profile-ignored; exit\n",
+    );
+    run.expect_code(0).stdout_has("profile-ignored");
+    assert_eq!(standin.calls("AmazonSSM.StartSession"), 1);
 }
 
 /// A test CA and a certificate it signed for 127.0.0.1, made with the
