@@ -330,7 +330,8 @@ impl Cause {
                     ChannelError::PlainRefused { .. } | ChannelError::BadUrl { .. },
                 )
                 | SessionError::Shell(ShellError::KmsRequired { .. }),
-            ) => Kind::Prerequisite,
+            )
+            | Self::Aws(AwsError::CaBundle(_)) => Kind::Prerequisite,
             Self::Target(_)
             | Self::Config(_)
             | Self::Usage(_)
@@ -497,6 +498,17 @@ fn inventory_hint(e: &InventoryError) -> Option<String> {
 
 fn aws_hint(e: &AwsError) -> Option<String> {
     match e {
+        AwsError::CaBundle(e) => e.hint(),
+        AwsError::Unreachable { detail, .. } | AwsError::Other { detail, .. }
+            if detail.contains("certificate") =>
+        {
+            Some(
+                "the endpoint's TLS certificate is not trusted: if a CA of your own signs it (a \
+                 TLS-inspecting proxy, a private endpoint), point AWS_CA_BUNDLE (or the \
+                 profile's ca_bundle) at that CA's certificate in PEM"
+                    .to_owned(),
+            )
+        }
         AwsError::NoRegion => Some(
             "pass --region, set AWS_REGION (or BERTH_REGION), or set `region` in berth's config file or in your profile in ~/.aws/config"
                 .to_owned(),
@@ -654,6 +666,23 @@ mod tests {
                 255,
             ),
             (KeyError::NeedsPassphrase("/k".into()).into(), 4),
+            (
+                AwsError::CaBundle(crate::aws::ca_bundle::CaBundleError::NoCertificate {
+                    path: "/b.pem".into(),
+                    source_name: "AWS_CA_BUNDLE".into(),
+                    detail: "none".into(),
+                })
+                .into(),
+                4,
+            ),
+            (
+                SessionError::Channel(ChannelError::Tls {
+                    url: "wss://h/v1".into(),
+                    detail: "TLS: invalid peer certificate: UnknownIssuer".into(),
+                })
+                .into(),
+                255,
+            ),
             (
                 SessionError::NotConnected {
                     target: "i-1".into(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::AwsSettings;
+use crate::aws::endpoint::{EndpointSources, ProfileEndpoints, Service, parse_flag};
 use crate::config::{self, Config, ConfigError};
 use crate::effective::{
     Candidates, Choice, ClusterName, Effective, Layers, Source, Sourced, Timeout,
@@ -417,14 +418,37 @@ fn resolve_aws(
         },
         Timeout(DEFAULT_AWS_TIMEOUT),
     )?;
+    // Each client's endpoint is decided later, by `aws::endpoint`'s rule:
+    // here only what the flags and the environment say.
+    let berth_endpoint = endpoint_url.as_ref().and_then(|e| match &e.source {
+        Source::Flag { .. } => Some((e.value.clone(), "--endpoint-url")),
+        Source::Env { var } if var == "BERTH_ENDPOINT_URL" => {
+            Some((e.value.clone(), "BERTH_ENDPOINT_URL"))
+        }
+        _ => None,
+    });
+    let endpoints = EndpointSources {
+        berth: berth_endpoint,
+        env_global: env("AWS_ENDPOINT_URL"),
+        config_file: config.endpoint_url.clone(),
+        env_services: Service::ALL
+            .iter()
+            .filter_map(|service| {
+                let var = service.env_var();
+                env(&var).map(|url| (var, url))
+            })
+            .collect(),
+        env_ignore: env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").and_then(|v| parse_flag(&v)),
+        profile: ProfileEndpoints::default(),
+    };
     Ok(AwsSettings {
         profile: ours(profile),
         region: ours(region),
         endpoint_url: ours(endpoint_url),
         env_profile: env("AWS_PROFILE"),
         env_endpoint_url: env("AWS_ENDPOINT_URL"),
-        env_ssm_endpoint_url: env("AWS_ENDPOINT_URL_SSM").filter(|url| !url.is_empty()),
-        env_kms_endpoint_url: env("AWS_ENDPOINT_URL_KMS").filter(|url| !url.is_empty()),
+        endpoints,
+        env_ca_bundle: env("AWS_CA_BUNDLE"),
         timeout: timeout.value.0,
     })
 }

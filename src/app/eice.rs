@@ -60,6 +60,7 @@ pub fn tunnel_opener(
         base: tunnel_base(ctx, endpoint_dns)?,
         target,
         proxy: ctx.settings.proxy.clone(),
+        ca_bundle: aws.ca_bundle().cloned(),
     })
 }
 

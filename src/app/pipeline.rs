@@ -6,7 +6,7 @@
 //! which prerequisite fails, then cleans up.
 
 use std::ffi::OsString;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
@@ -175,7 +175,13 @@ pub async fn plan_with_route(
         passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
     } else if choice.route == Route::Ssm {
         // Session Manager's AWS-StartSSHSession: `berth proxy --via ssm`.
-        let proxy = eice::berth_proxy_command(ctx, &aws.region, Via::Ssm, &[], host.instance_id());
+        let proxy = eice::berth_proxy_command(
+            ctx,
+            &aws.region,
+            Via::Ssm,
+            &ssm_proxy_options(connect.resume_for),
+            host.instance_id(),
+        );
         passthrough.extend(["-o".to_owned(), format!("ProxyCommand={proxy}")]);
     }
     let request = SshRequest {
@@ -440,4 +446,41 @@ pub fn check_key_file(ctx: &Context, path: &std::path::Path) -> Result<(), Error
         return Err(KeyError::NeedsPassphrase(path.to_owned()).into());
     }
     Ok(())
+}
+
+/// The options `berth proxy --via ssm` gets in ssh's ProxyCommand: what
+/// the command was given that the session needs (`--resume-for`).
+fn ssm_proxy_options(resume_for: Option<Duration>) -> Vec<String> {
+    resume_for
+        .map(|d| {
+            let value = if d.subsec_nanos() == 0 {
+                format!("{}s", d.as_secs())
+            } else {
+                format!("{}ms", d.as_millis())
+            };
+            vec!["--resume-for".to_owned(), value]
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_for_travels_into_the_proxy_command_as_the_cli_reads_it() {
+        assert!(ssm_proxy_options(None).is_empty());
+        assert_eq!(
+            ssm_proxy_options(Some(Duration::from_secs(90))),
+            ["--resume-for", "90s"]
+        );
+        assert_eq!(
+            ssm_proxy_options(Some(Duration::from_millis(1500))),
+            ["--resume-for", "1500ms"]
+        );
+        for d in [Duration::from_secs(90), Duration::from_millis(1500)] {
+            let words = ssm_proxy_options(Some(d));
+            assert_eq!(humantime::parse_duration(&words[1]).ok(), Some(d));
+        }
+    }
 }

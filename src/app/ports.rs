@@ -5,6 +5,7 @@
 //! started is terminated, whatever happened (an error, Ctrl-C).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -147,7 +148,14 @@ pub async fn tunnel(
         }
         let mut runs = Vec::new();
         for ((forward, listener), grant) in forwards.iter().zip(listeners).zip(&grants) {
-            runs.push(carry(ctx, &aws, &target, forward, listener, grant));
+            runs.push(carry(
+                ctx,
+                &aws,
+                &target,
+                forward,
+                listener,
+                (grant, connect.resume_for),
+            ));
         }
         tokio::select! {
             ended = futures::future::try_join_all(runs) => ended.map(|_| 0),
@@ -202,10 +210,10 @@ async fn carry(
     target: &str,
     forward: &PortForward,
     listener: TcpListener,
-    grant: &SessionGrant,
+    (grant, resume_for): (&SessionGrant, Option<Duration>),
 ) -> Result<(), Error> {
     let destination = forward.destination();
-    let channel = open_channel(aws, grant).await?;
+    let channel = open_channel(ctx, aws, grant, resume_for).await?;
     let notify = |notice: Notice| say(ctx, target, &destination, notice);
     let outcome = ports::run(channel, listener, PortOptions::default(), &notify)
         .await
@@ -286,16 +294,18 @@ pub struct HeldPorts {
     forward: PortForward,
     grant: SessionGrant,
     listener: Option<TcpListener>,
+    resume_for: Option<Duration>,
 }
 
 impl HeldPorts {
-    /// Listens on 127.0.0.1:`local_port` for `port` on `target`.
+    /// Listens on 127.0.0.1:`local_port` for `port` on `target`; a broken
+    /// connection may take `resume_for` to come back.
     pub async fn open(
         ctx: &Context,
         aws: &Aws,
         target: &str,
-        port: u16,
-        local_port: u16,
+        (port, local_port): (u16, u16),
+        resume_for: Option<Duration>,
     ) -> Result<HeldPorts, Error> {
         let forward = PortForward {
             listen: format!("127.0.0.1:{local_port}"),
@@ -310,6 +320,7 @@ impl HeldPorts {
             forward,
             grant,
             listener: Some(listener),
+            resume_for,
         })
     }
 
@@ -323,7 +334,7 @@ impl HeldPorts {
                 &self.target,
                 &self.forward,
                 listener,
-                &self.grant,
+                (&self.grant, self.resume_for),
             )
             .await;
             if let Err(e) = carried {

@@ -93,6 +93,7 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
                 &aws,
                 instance_id,
                 *port,
+                connect.resume_for,
                 &mut streams.input,
                 &mut streams.output,
             )

@@ -270,6 +270,7 @@ async fn open_tunnel(
     plan: &RdpPlan,
     push: Option<&InstanceConnectPush>,
     max_tunnel_duration: Option<Duration>,
+    resume_for: Option<Duration>,
 ) -> Result<Opened, Error> {
     match &tunnel.forwarder {
         Forwarder::Ssh { argv } => {
@@ -318,8 +319,14 @@ async fn open_tunnel(
                 plan.port,
                 plan.instance_id
             ));
-            let held =
-                HeldPorts::open(ctx, aws, &plan.instance_id, plan.port, tunnel.local_port).await?;
+            let held = HeldPorts::open(
+                ctx,
+                aws,
+                &plan.instance_id,
+                (plan.port, tunnel.local_port),
+                resume_for,
+            )
+            .await?;
             Ok(Opened {
                 tunnel: HeldTunnel::Ssm(held),
                 key: None,
@@ -508,6 +515,7 @@ async fn run_client(
                 plan,
                 prepared.tunnel_push.as_ref(),
                 request.connect.max_tunnel_duration,
+                request.connect.resume_for,
             );
             match opening.await {
                 Ok(held) => Some(held),

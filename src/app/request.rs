@@ -53,6 +53,9 @@ pub struct ConnectOptions {
     pub first: bool,
     /// The endpoint's `maxTunnelDuration`.
     pub max_tunnel_duration: Option<Duration>,
+    /// `--resume-for`: how long a broken Session Manager connection may
+    /// take to come back (`None`: the channel's default, 10 minutes).
+    pub resume_for: Option<Duration>,
     /// `-o OPTION` for every ssh berth starts.
     pub ssh_options: Vec<String>,
     pub filters: Filters,

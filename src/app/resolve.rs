@@ -265,8 +265,13 @@ pub async fn operator_address(ctx: &Context, source: &Source) -> Result<Option<I
         return Ok(Some(from));
     }
     if source.detect_ip {
+        // The echo trusts the CA bundle the AWS clients trust.
+        let aws = ctx.aws(None).await?;
         let addr = ctx
-            .phase("detect-ip", echo::public_address(&ctx.settings.echo_url))
+            .phase(
+                "detect-ip",
+                echo::public_address(&ctx.settings.echo_url, aws.ca_bundle().map(|b| &**b)),
+            )
             .await?;
         ctx.verbose(&format!(
             "{} says your address is {addr}",

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -120,7 +121,14 @@ pub async fn session(
             .map(|d| format!(" ({d})"))
             .unwrap_or_default()
     ));
-    let result = run(ctx, &aws, &grant, &target, console).await;
+    let result = run(
+        ctx,
+        &aws,
+        &grant,
+        (&target, request.connect.resume_for),
+        console,
+    )
+    .await;
     // Whatever happened, the session ends on the service's side too.
     terminate(ctx, &aws, &grant.session_id).await;
     result
@@ -129,12 +137,14 @@ pub async fn session(
 /// `berth proxy --via ssm`: carries `input` to `port` on the instance
 /// `target` and its bytes to `output`, over an AWS-StartSSHSession port
 /// session, until the input ends or the port closes the connection; the
-/// session is terminated whatever happened.
+/// session is terminated whatever happened. A broken connection may take
+/// `resume_for` to come back (`None`: the channel's default).
 pub async fn carry_port<I, O>(
     ctx: &Context,
     aws: &Aws,
     target: &str,
     port: u16,
+    resume_for: Option<Duration>,
     input: I,
     output: O,
 ) -> Result<u8, Error>
@@ -162,7 +172,7 @@ where
         if let Some(signal) = interrupts.pending() {
             return Ok(u8::try_from(128 + signal).unwrap_or(255));
         }
-        let channel = open_channel(aws, &grant).await?;
+        let channel = open_channel(ctx, aws, &grant, resume_for).await?;
         let outcome = stream::run(
             channel,
             input,
@@ -209,11 +219,20 @@ pub(super) async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
 }
 
 /// The session's data channel, resumed through ResumeSession when its
-/// socket breaks; `ws://` only from a Session Manager on this machine.
-pub(super) async fn open_channel(aws: &Aws, grant: &SessionGrant) -> Result<Channel, Error> {
+/// socket breaks; `ws://` only when the SSM endpoint is on this machine.
+pub(super) async fn open_channel(
+    ctx: &Context,
+    aws: &Aws,
+    grant: &SessionGrant,
+    resume_for: Option<Duration>,
+) -> Result<Channel, Error> {
+    let defaults = ChannelOptions::default();
     let options = ChannelOptions {
-        allow_plain: is_loopback_url(&grant.stream_url),
-        ..ChannelOptions::default()
+        allow_plain: aws.plain_streams_allowed(),
+        proxy: ctx.settings.proxy.clone(),
+        ca_bundle: aws.ca_bundle().cloned(),
+        resume_for: resume_for.unwrap_or(defaults.resume_for),
+        ..defaults
     };
     let resume = Arc::new(Resumer {
         aws: aws.clone(),
@@ -230,10 +249,10 @@ async fn run(
     ctx: &Context,
     aws: &Aws,
     grant: &SessionGrant,
-    target: &str,
+    (target, resume_for): (&str, Option<Duration>),
     console: Console,
 ) -> Result<u8, Error> {
-    let channel = open_channel(aws, grant).await?;
+    let channel = open_channel(ctx, aws, grant, resume_for).await?;
     let data_keys = Arc::new(SessionKeys {
         aws: aws.clone(),
         session_id: grant.session_id.clone(),
@@ -313,24 +332,6 @@ pub(super) fn refusal(target: &str, e: AwsError) -> Error {
     }
 }
 
-/// A `ws://` stream is opened only from a Session Manager on this machine
-/// (a stand-in): its host is a loopback address.
-pub fn is_loopback_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("ws://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = if let Some(bracketed) = authority.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// GenerateDataKey for a KMS-encrypted session: 64 bytes under the key the
 /// agent names, bound to the session and its target (the context the agent
 /// decrypts the key with: `transport::ssm::kms`).
@@ -406,25 +407,6 @@ impl Resume for Resumer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_streams_only_on_loopback() {
-        for (url, ok) in [
-            (
-                "ws://127.0.0.1:4000/v1/data-channel/s?role=publish_subscribe",
-                true,
-            ),
-            ("ws://127.3.0.9/v1", true),
-            ("ws://localhost:9/x", true),
-            ("ws://[::1]:9/x", true),
-            ("ws://10.0.0.1:9/x", false),
-            ("ws://ssmmessages.us-east-1.amazonaws.com/v1", false),
-            ("ws://127.0.0.1.example.com/v1", false),
-            ("wss://127.0.0.1/v1", false),
-        ] {
-            assert_eq!(is_loopback_url(url), ok, "{url}");
-        }
-    }
 
     #[test]
     fn a_command_picks_its_document() {

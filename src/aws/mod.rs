@@ -2,10 +2,12 @@
 //! clients that count their calls, and wrappers that return berth's own
 //! types so that no SDK type leaks past this module.
 
+pub mod ca_bundle;
 mod console;
 mod ec2;
 mod ecs;
 mod eice;
+pub mod endpoint;
 pub mod instance_connect;
 mod kms;
 mod network;
@@ -23,10 +25,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use ca_bundle::{CaBundle, CaBundleError};
+use endpoint::{Endpoint, EndpointSources, ProfileEndpoints, Service};
 pub use network::{Authorized, GroupRule};
 use stats::{CallCounter, CallLog};
 
@@ -45,13 +50,13 @@ pub struct AwsSettings {
     pub env_profile: Option<String>,
     /// `$AWS_ENDPOINT_URL`, to keep caches apart (the SDK reads it itself).
     pub env_endpoint_url: Option<String>,
-    /// `$AWS_ENDPOINT_URL_SSM`: Session Manager's own endpoint, which wins
-    /// over `--endpoint-url` for the SSM client (a local Session Manager
-    /// beside a moto that serves the rest).
-    pub env_ssm_endpoint_url: Option<String>,
-    /// `$AWS_ENDPOINT_URL_KMS`: KMS's own endpoint, which wins over
-    /// `--endpoint-url` for the KMS client, as the SSM one does.
-    pub env_kms_endpoint_url: Option<String>,
+    /// What flags and variables say about endpoints; the profile's part
+    /// is read when the clients are built ([`endpoint::endpoint_for`]
+    /// decides each client's).
+    pub endpoints: EndpointSources,
+    /// `$AWS_CA_BUNDLE`: a PEM file of CA certificates to trust as well
+    /// (before the profile's `ca_bundle`).
+    pub env_ca_bundle: Option<String>,
     /// `--aws-timeout`: how long one attempt of a call may take.
     pub timeout: Duration,
 }
@@ -77,6 +82,11 @@ pub struct Aws {
     instance_connect: aws_sdk_ec2instanceconnect::Client,
     /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
     credentials: Option<SharedCredentialsProvider>,
+    /// The SSM client's endpoint when one is set (else AWS's own).
+    ssm_endpoint: Option<Endpoint>,
+    /// `AWS_CA_BUNDLE` or the profile's `ca_bundle`, read: trusted by the
+    /// clients here and by berth's own TLS.
+    ca_bundle: Option<Arc<CaBundle>>,
     /// `use_fips_endpoint` / `AWS_USE_FIPS_ENDPOINT`: FIPS endpoints only.
     pub use_fips: bool,
     pub region: String,
@@ -115,6 +125,8 @@ pub enum AwsError {
         operation: &'static str,
         timeout: Duration,
     },
+    #[error(transparent)]
+    CaBundle(CaBundleError),
     #[error("{operation} failed: {detail}")]
     Other {
         operation: &'static str,
@@ -171,6 +183,103 @@ fn root_cause(err: &(dyn StdError + 'static)) -> String {
     current.to_string()
 }
 
+/// What berth reads of the AWS profile itself.
+#[derive(Debug, Default)]
+struct ProfileSettings {
+    endpoints: ProfileEndpoints,
+    /// `ca_bundle`.
+    ca_bundle: Option<String>,
+}
+
+/// The endpoint and CA bundle settings of the profile berth uses (`--profile`, else
+/// what aws-config selects: `AWS_PROFILE`, else `default`), read from the
+/// shared config files as aws-config reads them. A file that cannot be
+/// read or parsed counts as none: aws-config itself carries on then.
+async fn read_profile(profile: Option<&str>) -> ProfileSettings {
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
+    let Ok(set) = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        selected,
+    )
+    .await
+    else {
+        return ProfileSettings::default();
+    };
+    let services = set
+        .get("services")
+        .map(|section| {
+            Service::ALL
+                .iter()
+                .filter_map(|service| {
+                    let key = aws_runtime::env_config::property::PropertiesKey::builder()
+                        .section_key("services")
+                        .section_name(section)
+                        .property_name(service.profile_key())
+                        .sub_property_name("endpoint_url")
+                        .build()
+                        .ok()?;
+                    let url = set.other_sections().get(&key)?;
+                    Some((service.profile_key(), url.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ProfileSettings {
+        endpoints: ProfileEndpoints {
+            name: set.selected_profile().to_owned(),
+            global: set.get("endpoint_url").map(str::to_owned),
+            services,
+            ignore: set
+                .get("ignore_configured_endpoint_urls")
+                .and_then(endpoint::parse_flag),
+        },
+        ca_bundle: set
+            .get("ca_bundle")
+            .filter(|p| !p.trim().is_empty())
+            .map(str::to_owned),
+    }
+}
+
+/// `AWS_CA_BUNDLE`, else the profile's `ca_bundle`, read and checked.
+fn read_ca_bundle(
+    settings: &AwsSettings,
+    profile: &ProfileSettings,
+) -> Result<Option<CaBundle>, AwsError> {
+    let named = match (&settings.env_ca_bundle, &profile.ca_bundle) {
+        (Some(path), _) => (path, "AWS_CA_BUNDLE".to_owned()),
+        (None, Some(path)) => (
+            path,
+            format!("ca_bundle of profile {}", profile.endpoints.name),
+        ),
+        (None, None) => return Ok(None),
+    };
+    CaBundle::read(std::path::Path::new(named.0), &named.1)
+        .map(Some)
+        .map_err(AwsError::CaBundle)
+}
+
+/// The SDK's HTTP client as the SDK builds it by default (rustls with
+/// aws-lc, the system's roots), with the bundle's certificates trusted
+/// too.
+fn http_client_trusting(bundle: &CaBundle) -> Result<SharedHttpClient, AwsError> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_pem_certificate(bundle.to_pem().into_bytes()))
+        .build()
+        .map_err(|e| AwsError::Other {
+            operation: "loading the CA bundle",
+            detail: e.to_string(),
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
+}
+
 impl Aws {
     /// Loads configuration as the AWS CLI would. `region_override` (from an
     /// ARN in the target) beats `--region` and the environment.
@@ -199,36 +308,39 @@ impl Aws {
         if let Some(region) = region_override.or(settings.region.as_deref()) {
             loader = loader.region(Region::new(region.to_owned()));
         }
-        if let Some(endpoint) = &settings.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
+        let profile = read_profile(settings.profile.as_deref()).await;
+        let ca_bundle = read_ca_bundle(settings, &profile)?;
+        if let Some(bundle) = &ca_bundle {
+            loader = loader.http_client(http_client_trusting(bundle)?);
         }
         let sdk = loader.load().await;
         let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
+        let sources = EndpointSources {
+            profile: profile.endpoints,
+            ..settings.endpoints.clone()
+        };
+        let endpoint = |service| endpoint::endpoint_for(service, &sources);
+        let url = |service| endpoint(service).map(|e| e.url);
         let counter = CallCounter::new(Arc::clone(&log));
-        let ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let mut ssm_config = aws_sdk_ssm::config::Builder::from(&sdk).interceptor(counter.clone());
-        if let Some(endpoint) = &settings.env_ssm_endpoint_url {
-            ssm_config = ssm_config.endpoint_url(endpoint);
-        }
-        let ssm = aws_sdk_ssm::Client::from_conf(ssm_config.build());
-        let mut kms_config = aws_sdk_kms::config::Builder::from(&sdk).interceptor(counter.clone());
-        if let Some(endpoint) = &settings.env_kms_endpoint_url {
-            kms_config = kms_config.endpoint_url(endpoint);
-        }
-        let kms = aws_sdk_kms::Client::from_conf(kms_config.build());
+        // Each client gets the endpoint berth's rule chose, or none (AWS's
+        // own): whatever the SDK took from the environment is replaced.
+        let mut ecs = aws_sdk_ecs::config::Builder::from(&sdk);
+        ecs.set_endpoint_url(url(Service::Ecs));
+        let ecs = aws_sdk_ecs::Client::from_conf(ecs.interceptor(counter.clone()).build());
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(&sdk);
+        ec2.set_endpoint_url(url(Service::Ec2));
+        let ec2 = aws_sdk_ec2::Client::from_conf(ec2.interceptor(counter.clone()).build());
+        let ssm_endpoint = endpoint(Service::Ssm);
+        let mut ssm = aws_sdk_ssm::config::Builder::from(&sdk);
+        ssm.set_endpoint_url(ssm_endpoint.as_ref().map(|e| e.url.clone()));
+        let ssm = aws_sdk_ssm::Client::from_conf(ssm.interceptor(counter.clone()).build());
+        let mut kms = aws_sdk_kms::config::Builder::from(&sdk);
+        kms.set_endpoint_url(url(Service::Kms));
+        let kms = aws_sdk_kms::Client::from_conf(kms.interceptor(counter.clone()).build());
+        let mut instance_connect = aws_sdk_ec2instanceconnect::config::Builder::from(&sdk);
+        instance_connect.set_endpoint_url(url(Service::Ec2InstanceConnect));
         let instance_connect = aws_sdk_ec2instanceconnect::Client::from_conf(
-            aws_sdk_ec2instanceconnect::config::Builder::from(&sdk)
-                .interceptor(counter)
-                .build(),
+            instance_connect.interceptor(counter).build(),
         );
         Ok(Self {
             ecs,
@@ -237,6 +349,8 @@ impl Aws {
             kms,
             instance_connect,
             credentials: sdk.credentials_provider(),
+            ssm_endpoint,
+            ca_bundle: ca_bundle.map(Arc::new),
             use_fips: sdk.use_fips().unwrap_or(false),
             region,
             profile: settings
@@ -250,6 +364,18 @@ impl Aws {
             log,
             timeout: settings.timeout,
         })
+    }
+
+    /// Whether Session Manager's stream URLs may be plain `ws://`: only
+    /// when the SSM endpoint was set to this machine (a stand-in), never
+    /// for AWS's own or any other.
+    pub fn plain_streams_allowed(&self) -> bool {
+        endpoint::allows_plain_streams(self.ssm_endpoint.as_ref())
+    }
+
+    /// The CA bundle berth trusts besides the system's roots, if any.
+    pub fn ca_bundle(&self) -> Option<&Arc<CaBundle>> {
+        self.ca_bundle.as_ref()
     }
 
     /// Sends one request as a step of the critical path (for `--stats`) and

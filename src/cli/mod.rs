@@ -100,7 +100,9 @@ pub struct GlobalArgs {
     /// AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's).
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Send AWS calls to this endpoint instead (e.g. a local stand-in).
+    /// Send AWS calls to this endpoint instead (e.g. a local stand-in); a
+    /// service's own AWS_ENDPOINT_URL_<SERVICE> still wins for that
+    /// service (`berth config --help` has the whole rule).
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Say more on stderr: the route and key chosen, the ssh command run.
@@ -183,7 +185,8 @@ HOW:
   berth finds the host's instance, calls StartSession (the shell, or --document with
   its --parameter values), opens the session's data channel itself, and always
   calls TerminateSession at the end, also after an error or a signal. A connection
-  that breaks is resumed (ResumeSession) without losing input or output. No port,
+  that breaks is resumed (ResumeSession) without losing input or output, for up to
+  --resume-for (default 10m; then exit 255). No port,
   key or security-group rule is needed: only the instance's SSM agent, online.
 
 TERMINAL:
@@ -213,9 +216,16 @@ EXIT STATUS:
   the session, or KMS refusing the data key); 2, 3, 6 as for every command.
 
 ENVIRONMENT:
-  AWS_ENDPOINT_URL_SSM   Session Manager's endpoint (e.g. a local stand-in, whose
-                         ws:// stream URLs are accepted on loopback addresses only)
+  AWS_ENDPOINT_URL_SSM   Session Manager's endpoint, even beside --endpoint-url (see
+                         `berth config --help`); plain ws:// stream URLs are accepted
+                         only when this endpoint is on 127.0.0.1, localhost or ::1
   AWS_ENDPOINT_URL_KMS   KMS's endpoint, for encrypted sessions
+  AWS_CA_BUNDLE          a PEM file of CA certificates trusted besides the system's
+                         (else the AWS profile's ca_bundle), by the AWS clients and
+                         the data channel alike
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or lower-case)
+                         the data channel's websocket goes through this HTTP proxy
+                         (CONNECT, also for a ws:// stream) unless NO_PROXY names its host
 
 EXAMPLES:
   berth session prod/web-1
@@ -272,8 +282,9 @@ ENVIRONMENT:
   BERTH_EICE_URL   ws://HOST:PORT (or wss://): open endpoint tunnels there instead of
                    at wss://{the endpoint's DnsName}, e.g. a local stand-in
   HTTPS_PROXY, HTTP_PROXY (or https_proxy, http_proxy)
-                   http://[USER:PASSWORD@]HOST:PORT: open endpoint tunnels through
-                   this proxy (an HTTP CONNECT), as the AWS CLI does
+                   http://[USER:PASSWORD@]HOST:PORT: open endpoint tunnels and
+                   Session Manager data channels (--via ssm) through this proxy (an
+                   HTTP CONNECT), as the AWS CLI does
   NO_PROXY (or no_proxy)
                    hosts, domains (with their subdomains), addresses or CIDRs to
                    reach without the proxy; `*` for all"))]
@@ -428,7 +439,17 @@ PRECEDENCE:
   AWS_DEFAULT_REGION, AWS_ENDPOINT_URL), else the key of the same name in the
   config file ($BERTH_CONFIG, else $XDG_CONFIG_HOME/berth/config.toml, else
   ~/.config/berth/config.toml), else the default. NO_COLOR means --color never
-  unless a flag, variable or key says otherwise.")]
+  unless a flag, variable or key says otherwise.
+
+ENDPOINTS:
+  Each AWS client (ECS, EC2, SSM, EC2 Instance Connect, KMS) calls the first of:
+  its service's variable (AWS_ENDPOINT_URL_ECS, _EC2, _SSM, _EC2_INSTANCE_CONNECT,
+  _KMS), --endpoint-url, BERTH_ENDPOINT_URL, AWS_ENDPOINT_URL, endpoint_url in
+  this config file, the AWS profile's `services` section for the service, the
+  profile's endpoint_url, else AWS's endpoint for the region.
+  AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true (or the profile's
+  ignore_configured_endpoint_urls) drops the AWS variables and the profile's
+  settings; --endpoint-url, BERTH_ENDPOINT_URL and this file still apply.")]
     Config,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
@@ -564,6 +585,11 @@ pub struct ConnectOptions {
     /// `maxTunnelDuration`, which an IAM policy may require.
     #[arg(long, value_name = "SECONDS", value_parser = parse_tunnel_duration)]
     pub max_tunnel_duration: Option<Duration>,
+    /// Through Session Manager (`berth session`, `--via ssm`): how long a
+    /// broken connection may take to come back (ResumeSession) before
+    /// berth gives up (e.g. 30s, 2m) [default: 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_resume_for)]
+    pub resume_for: Option<Duration>,
     /// Passed as `-o OPTION` to every ssh berth starts, the bastion's
     /// included (repeatable). Refused on a route that starts no ssh.
     #[arg(short = 'o', value_name = "OPTION")]
@@ -591,6 +617,7 @@ impl From<&ConnectOptions> for request::ConnectOptions {
             bastion: o.bastion.clone(),
             first: o.first,
             max_tunnel_duration: o.max_tunnel_duration,
+            resume_for: o.resume_for,
             ssh_options: o.ssh_options.clone(),
             filters: (&o.filters).into(),
         }
@@ -763,6 +790,10 @@ pub struct SessionArgs {
     /// With several matches and no terminal, take the first instead of failing.
     #[arg(long)]
     pub first: bool,
+    /// How long a broken connection may take to come back (ResumeSession)
+    /// before berth gives up (e.g. 30s, 2m) [default: 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_resume_for)]
+    pub resume_for: Option<Duration>,
     #[command(flatten)]
     pub filters: FilterArgs,
     /// A command to run instead of a shell, after `--`.
@@ -784,6 +815,7 @@ impl From<&SessionArgs> for crate::app::ssm::SessionRequest {
                 target: a.target.clone(),
                 options: request::ConnectOptions {
                     first: a.first,
+                    resume_for: a.resume_for,
                     filters: (&a.filters).into(),
                     ..request::ConnectOptions::default()
                 },
@@ -985,6 +1017,12 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         Ok(d) => Ok(d),
         Err(e) => Err(format!("`{s}` is not a duration (e.g. 10s, 1m): {e}")),
     }
+}
+
+/// A duration for `--resume-for` (0 gives up at the first break).
+fn parse_resume_for(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (e.g. 30s, 2m, 1h): {e}"))
 }
 
 /// Whole seconds, 1 to 3600: what an endpoint takes as `maxTunnelDuration`

@@ -11,6 +11,8 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::aws::ca_bundle::CaBundle;
+
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// More than any address, less than anything worth reading.
 const MAX_BODY: usize = 1024;
@@ -28,7 +30,9 @@ fn parse_body(body: &[u8]) -> Option<IpAddr> {
     std::str::from_utf8(body).ok()?.trim().parse().ok()
 }
 
-pub async fn public_address(url: &str) -> Result<IpAddr, EchoError> {
+/// Asks `url` for this machine's address, over TLS checked against the
+/// system's roots and `ca_bundle`'s.
+pub async fn public_address(url: &str, ca_bundle: Option<&CaBundle>) -> Result<IpAddr, EchoError> {
     let uri: hyper::Uri = url
         .parse()
         .ok()
@@ -38,7 +42,8 @@ pub async fn public_address(url: &str) -> Result<IpAddr, EchoError> {
         url: url.to_owned(),
         detail,
     };
-    let tls = super::tls::client_config().map_err(|e| failed(format!("no TLS roots: {e}")))?;
+    let tls =
+        super::tls::client_config(ca_bundle).map_err(|e| failed(format!("no TLS roots: {e}")))?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config((*tls).clone())
         .https_or_http()
@@ -87,11 +92,11 @@ mod tests {
     #[tokio::test]
     async fn only_http_urls() {
         assert!(matches!(
-            public_address("ftp://example.test/").await,
+            public_address("ftp://example.test/", None).await,
             Err(EchoError::BadUrl(_))
         ));
         assert!(matches!(
-            public_address("not a url").await,
+            public_address("not a url", None).await,
             Err(EchoError::BadUrl(_))
         ));
     }

@@ -11,6 +11,7 @@ pub mod eice;
 pub mod fleet;
 pub mod probe;
 pub mod process;
+pub mod proxy;
 #[cfg(unix)]
 pub mod rdp;
 pub mod relay;

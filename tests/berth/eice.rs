@@ -529,13 +529,13 @@ fn a_port_the_endpoint_does_not_tunnel_to_is_named_as_such() {
 /// served, and tunnels only to 127.0.0.0/8; optionally it cuts each
 /// tunnel (both connections, no goodbye) a while after opening it, as a
 /// network that drops a session does.
-struct ConnectProxy {
-    port: u16,
+pub(crate) struct ConnectProxy {
+    pub(crate) port: u16,
     served: Arc<Mutex<Vec<String>>>,
 }
 
 impl ConnectProxy {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_cutting(None)
     }
 
@@ -553,7 +553,7 @@ impl ConnectProxy {
         Self { port, served }
     }
 
-    fn served(&self) -> Vec<String> {
+    pub(crate) fn served(&self) -> Vec<String> {
         self.served.lock().expect("lock").clone()
     }
 

@@ -17,6 +17,7 @@ mod instance_connect;
 mod random_inputs;
 mod secrets_audit;
 mod session;
+mod ssm_connection;
 mod ssm_route;
 mod via_ssm;
 

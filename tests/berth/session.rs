@@ -17,19 +17,36 @@ pub(crate) struct StandIn {
 impl StandIn {
     /// A stand-in serving `instance_id` with these config fields.
     pub(crate) fn start(instance_id: &str, instance: &serde_json::Value) -> StandIn {
-        Self::start_with(&serde_json::json!({ "instances": { instance_id: instance } }))
+        Self::start_with(instance_id, instance, &[])
     }
 
-    /// A stand-in with this whole config (instances, preferences, …).
-    pub(crate) fn start_with(config: &serde_json::Value) -> StandIn {
-        let helper = PythonHelper::start(
-            "ssm_standin.py",
-            &["--config-json".to_owned(), config.to_string()],
-        );
+    /// [`start`](Self::start) with more of the stand-in's flags.
+    pub(crate) fn start_with(
+        instance_id: &str,
+        instance: &serde_json::Value,
+        flags: &[&str],
+    ) -> StandIn {
+        Self::start_config(
+            &serde_json::json!({ "instances": { instance_id: instance } }),
+            flags,
+        )
+    }
+
+    /// A stand-in with this whole config (instances, preferences, …) and
+    /// these flags.
+    pub(crate) fn start_config(config: &serde_json::Value, flags: &[&str]) -> StandIn {
+        let mut args = vec!["--config-json".to_owned(), config.to_string()];
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
+        let helper = PythonHelper::start("ssm_standin.py", &args);
         StandIn {
             endpoint: helper.endpoint(),
             helper,
         }
+    }
+
+    /// `http://127.0.0.1:PORT`: its control plane.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// Sets fault switches.

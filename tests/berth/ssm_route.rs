@@ -186,10 +186,13 @@ fn doctor_via_ssm_names_the_missing_endpoints_of_a_private_subnet() {
 #[test]
 fn doctor_names_the_kms_key_the_preferences_ask_for() {
     let (host, target) = broken("broken-public");
-    let standin = StandIn::start_with(&serde_json::json!({
-        "instances": { host.instance_id.as_str(): {} },
-        "preferences": { "kmsKeyId": "alias/session-key", "s3BucketName": "" },
-    }));
+    let standin = StandIn::start_config(
+        &serde_json::json!({
+            "instances": { host.instance_id.as_str(): {} },
+            "preferences": { "kmsKeyId": "alias/session-key", "s3BucketName": "" },
+        }),
+        &[],
+    );
     let run = standin
         .berth()
         .run(&["doctor", &target, "--via", "ssm", "--output", "json"]);

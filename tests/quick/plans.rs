@@ -355,3 +355,60 @@ fn ssh_via_ssm_goes_through_berth_proxy_to_the_instance_id() {
         .stderr_has("--via ssm needs no open port")
         .stderr_has("drop --open");
 }
+
+#[test]
+fn resume_for_travels_into_the_ssm_proxy_command() {
+    let private = FakeInstance {
+        public_ip: None,
+        public_dns: None,
+        ..instance("i-0123456789abcdef2", AL2023, "inner")
+    };
+    let (berth, _aws) = berth_knowing(&[private]);
+    let host = "i-0123456789abcdef2";
+    for args in [
+        vec![
+            "ssh",
+            host,
+            "--via",
+            "ssm",
+            "--resume-for",
+            "45s",
+            "--dry-run",
+        ],
+        vec![
+            "cp",
+            host,
+            "--via",
+            "ssm",
+            "--resume-for",
+            "2m",
+            "--dry-run",
+            ":/a",
+            "b",
+        ],
+    ] {
+        let want = if args.contains(&"2m") { "120s" } else { "45s" };
+        berth
+            .run(&args)
+            .expect_code(0)
+            .stdout_has(&format!("proxy --via ssm --resume-for {want} {host} '%p'"));
+    }
+    // Not given: the proxy's default.
+    let run = berth.run(&["ssh", host, "--via", "ssm", "--dry-run"]);
+    assert!(
+        !run.expect_code(0).stdout.contains("--resume-for"),
+        "{run:#?}"
+    );
+    berth
+        .run(&[
+            "ssh",
+            host,
+            "--via",
+            "ssm",
+            "--resume-for",
+            "x",
+            "--dry-run",
+        ])
+        .expect_code(2)
+        .stderr_has("is not a duration");
+}

@@ -41,6 +41,7 @@ import os
 import pty
 import secrets
 import signal
+import ssl
 import struct
 import sys
 import termios
@@ -287,6 +288,7 @@ FAULT_DEFAULTS = {
     "refuse_start": None,         # "TargetNotConnected" | "AccessDenied" | "InvalidDocument"
     "refuse_resume": False,       # ResumeSession answers without a TokenValue
     "refuse_kms": False,          # GenerateDataKey answers AccessDeniedException
+    "refuse_reconnect": False,    # the data channel answers a session's second (resumed) websocket with HTTP 503
     "no_channel_closed": False,   # never send channel_closed
     "resend": "oldest",           # "oldest" (the agent: one message per 100 ms tick) | "all"
 }
@@ -418,11 +420,12 @@ class Service:
         self.kms = FakeKms(self.region, self.account)
         self.loop = None
         self.ws_port_holder = ws_port_holder
+        self.ws_scheme = "ws"
 
     # -- control plane (runs on the event loop)
 
     def stream_url(self, sid):
-        return f"ws://127.0.0.1:{self.ws_port_holder[0]}/v1/data-channel/{sid}?role=publish_subscribe"
+        return f"{self.ws_scheme}://127.0.0.1:{self.ws_port_holder[0]}/v1/data-channel/{sid}?role=publish_subscribe"
 
     def new_token(self, session):
         token = base64.b64encode(os.urandom(96)).decode()
@@ -542,6 +545,19 @@ class Service:
         return {sid: s.summary() for sid, s in self.sessions.items()}
 
     # -- data channel
+
+    def ws_process_request(self, connection, request):
+        """Refuses a resumed session's websocket (HTTP 503) while the
+        refuse_reconnect fault is on: the client's reconnection fails
+        before the upgrade, as when the service is unreachable."""
+        if not self.faults["refuse_reconnect"]:
+            return None
+        parts = urllib.parse.urlparse(request.path).path.strip("/").split("/")
+        session = self.sessions.get(parts[2]) if len(parts) == 3 else None
+        if session is None or session.connections == 0:
+            return None
+        self.record("ws_refused", session=parts[2], reason="refuse_reconnect")
+        return connection.respond(503, "reconnection refused (fault refuse_reconnect)\n")
 
     async def ws_handler(self, ws):
         ws.transport = CoalescingTransport(ws.transport, asyncio.get_running_loop())
@@ -1701,7 +1717,7 @@ class HttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ssl.SSLError)):
             return
         super().handle_error(request, client_address)
 
@@ -1733,22 +1749,39 @@ async def amain(args):
     ws_port = [0]
     service = Service(config, faults, record, ws_port)
     service.loop = asyncio.get_running_loop()
+    tls = None
+    service.ws_scheme = "ws"
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            sys.exit("ssm_standin.py: --tls-cert and --tls-key go together")
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        service.ws_scheme = "wss"
     ws_server = await ws_serve(service.ws_handler, "127.0.0.1", args.ws_port, ping_interval=54,
+                               ssl=tls,
+                               process_request=service.ws_process_request,
                                ping_timeout=60, max_size=1 << 22, compression=None,
                                max_queue=64)
     ws_port[0] = ws_server.sockets[0].getsockname()[1]
     httpd = HttpServer(("127.0.0.1", args.port), Handler)
+    scheme = "http"
+    if args.tls_control:
+        if tls is None:
+            sys.exit("ssm_standin.py: --tls-control needs --tls-cert and --tls-key")
+        # The handshake happens in the request's thread, on its first read.
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
     httpd.service = service
     httpd.upstream = urllib.parse.urlparse(args.upstream) if args.upstream else None
     if httpd.upstream and httpd.upstream.hostname not in ("127.0.0.1", "localhost"):
         sys.exit("ssm_standin.py: the upstream must be on 127.0.0.1")
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     port = httpd.server_address[1]
-    record("started", endpoint=f"http://127.0.0.1:{port}", stream=f"ws://127.0.0.1:{ws_port[0]}",
+    record("started", endpoint=f"{scheme}://127.0.0.1:{port}", stream=f"{service.ws_scheme}://127.0.0.1:{ws_port[0]}",
            instances=sorted(config.get("instances", {})))
     record.flush()
-    sys.stdout.write(json.dumps({"endpoint": f"http://127.0.0.1:{port}", "stream": f"ws://127.0.0.1:{ws_port[0]}",
-                                 "control": f"http://127.0.0.1:{port}/faults", "log": args.log}) + "\n")
+    sys.stdout.write(json.dumps({"endpoint": f"{scheme}://127.0.0.1:{port}", "stream": f"{service.ws_scheme}://127.0.0.1:{ws_port[0]}",
+                                 "control": f"{scheme}://127.0.0.1:{port}/faults", "log": args.log}) + "\n")
     sys.stdout.flush()
 
     stop = asyncio.Event()
@@ -1788,6 +1821,10 @@ def main():
     ap.add_argument("--ws-port", type=int, default=0, help="the data channel's port (default: free)")
     ap.add_argument("--upstream", help="forward unserved requests here (e.g. moto)")
     ap.add_argument("--no-stdin", action="store_true", help="do not stop at stdin EOF")
+    ap.add_argument("--tls-cert", help="serve the data channel over TLS (wss://) with this PEM certificate chain")
+    ap.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    ap.add_argument("--tls-control", action="store_true",
+                    help="serve the control plane over TLS too (https://), with --tls-cert")
     args = ap.parse_args()
     profile = os.environ.get("SSM_STANDIN_PROFILE")
     if profile:  # a developer's aid: cProfile stats of the whole run to this file

@@ -13,7 +13,8 @@
 //! - [`endpoint`]: an endpoint's name for tunnels, and the error when a
 //!   VPC has none to use (which one to use is `plan::route::choose_endpoint`);
 //! - [`presign`]: the presigned URL (pure: credentials and time are given);
-//! - [`proxy`]: the HTTP proxy the environment names, if any (pure);
+//! - the HTTP proxy the environment names, if any: [`crate::transport::proxy`],
+//!   shared with Session Manager's data channel;
 //! - [`TunnelOpener`]: opens one tunnel (a fresh URL each time, since one
 //!   expires in a minute), and [`carry`] pipes it to any byte streams;
 //! - [`forward`]: a local port whose every connection gets its own tunnel.
@@ -25,15 +26,17 @@
 pub mod endpoint;
 pub mod forward;
 pub mod presign;
-pub mod proxy;
 mod websocket;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::aws::ca_bundle::CaBundle;
 use crate::settings::ProxyEnv;
+use crate::transport::proxy::{ProxyError, proxy_for};
 
 pub use endpoint::InstanceConnectEndpoint;
 pub use presign::{TunnelBase, TunnelTarget, presign};
@@ -227,6 +230,12 @@ impl crate::model::hint::Hint for EiceError {
                 "check the endpoint's state with `aws ec2 describe-instance-connect-endpoints`"
                     .to_owned()
             }
+            Self::Unreachable { detail, .. } if detail.contains("certificate") => {
+                "the endpoint's TLS certificate is not trusted: if a CA of your own signs it (a \
+                 TLS-inspecting proxy), point AWS_CA_BUNDLE (or the profile's ca_bundle) at that \
+                 CA's certificate in PEM"
+                    .to_owned()
+            }
             Self::Unreachable { .. } => format!(
                 "check the network and the region; {} points berth at a stand-in",
                 crate::settings::EICE_URL_VAR
@@ -255,6 +264,18 @@ impl crate::model::hint::Hint for EiceError {
     }
 }
 
+impl EiceError {
+    /// The proxy's failure on the way to `base`.
+    fn through(base: &TunnelBase, e: ProxyError) -> EiceError {
+        EiceError::Proxy {
+            url: base.shown(),
+            proxy: e.proxy,
+            var: e.var,
+            detail: e.detail,
+        }
+    }
+}
+
 /// Opens tunnels to one target through one endpoint, each with a URL
 /// presigned at the moment it is opened.
 #[derive(Debug, Clone)]
@@ -263,8 +284,10 @@ pub struct TunnelOpener {
     pub region: String,
     pub base: TunnelBase,
     pub target: TunnelTarget,
-    /// The proxy variables (see [`proxy`]).
+    /// The proxy variables (see [`crate::transport::proxy`]).
     pub proxy: ProxyEnv,
+    /// CA certificates trusted besides the system's (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<Arc<CaBundle>>,
 }
 
 impl TunnelOpener {
@@ -282,8 +305,16 @@ impl TunnelOpener {
             &self.target,
             SystemTime::now(),
         )?;
-        let hop = proxy::proxy_for(&self.proxy, &self.base)?;
-        websocket::open(&url, &self.base, &self.target, hop.as_ref()).await
+        let hop = proxy_for(&self.proxy, self.base.secure(), self.base.authority())
+            .map_err(|e| EiceError::through(&self.base, e))?;
+        websocket::open(
+            &url,
+            &self.base,
+            &self.target,
+            hop.as_ref(),
+            self.ca_bundle.as_deref(),
+        )
+        .await
     }
 
     /// `eice-… to 10.0.1.5:22`, for messages.
@@ -305,6 +336,20 @@ mod tests {
             status,
             detail: String::new(),
         }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_names_aws_ca_bundle() {
+        let unreachable = |detail: &str| EiceError::Unreachable {
+            url: "wss://eice/openTunnel".into(),
+            detail: detail.into(),
+        };
+        let hint = unreachable("TLS: invalid peer certificate: UnknownIssuer")
+            .hint()
+            .unwrap_or_default();
+        assert!(hint.contains("AWS_CA_BUNDLE"), "{hint}");
+        let hint = unreachable("connection refused").hint().unwrap_or_default();
+        assert!(!hint.contains("AWS_CA_BUNDLE"), "{hint}");
     }
 
     #[test]

@@ -22,13 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper::header::{HOST, PROXY_AUTHORIZATION};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -38,8 +32,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::presign::{TunnelBase, TunnelTarget};
-use super::proxy::ProxyHop;
 use super::{EiceError, MAX_TUNNEL_SECONDS};
+use crate::aws::ca_bundle::CaBundle;
+use crate::transport::proxy::{DialError, ProxyHop, dial};
 
 /// How long connecting, TLS and the websocket handshake may take.
 const OPEN_WITHIN: Duration = Duration::from_secs(15);
@@ -85,6 +80,7 @@ pub(super) async fn open(
     base: &TunnelBase,
     target: &TunnelTarget,
     proxy: Option<&ProxyHop>,
+    ca_bundle: Option<&CaBundle>,
 ) -> Result<Tunnel, EiceError> {
     // The URL is a credential for a minute: messages name only its base.
     let shown = base.shown();
@@ -93,26 +89,15 @@ pub(super) async fn open(
         detail,
     };
     let handshake = async {
-        let connection: Box<dyn Connection> = match proxy {
-            None => {
-                let tcp = TcpStream::connect((base.host(), base.port()))
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-                let _ = tcp.set_nodelay(true);
-                secure(base, tcp).await.map_err(&unreachable)?
-            }
-            Some(hop) => {
-                let through = connect_through(hop, base.host(), base.port())
-                    .await
-                    .map_err(|detail| EiceError::Proxy {
-                        url: shown.clone(),
-                        proxy: hop.shown(),
-                        var: hop.var,
-                        detail,
-                    })?;
-                secure(base, through).await.map_err(&unreachable)?
-            }
-        };
+        let stream = dial(proxy, base.host(), base.port())
+            .await
+            .map_err(|e| match e {
+                DialError::Proxy(e) => EiceError::through(base, e),
+                DialError::Direct(e) => unreachable(e.to_string()),
+            })?;
+        let connection = secure(base, stream, ca_bundle)
+            .await
+            .map_err(&unreachable)?;
         let mut request = url
             .into_client_request()
             .map_err(|e| EiceError::Signing(e.to_string()))?;
@@ -157,74 +142,23 @@ pub(super) async fn open(
 }
 
 /// TLS over `stream` for a `wss://` base, else `stream` as it is.
-async fn secure<S>(base: &TunnelBase, stream: S) -> Result<Box<dyn Connection>, String>
+async fn secure<S>(
+    base: &TunnelBase,
+    stream: S,
+    ca_bundle: Option<&CaBundle>,
+) -> Result<Box<dyn Connection>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if base.secure() {
         Ok(Box::new(
-            crate::transport::tls::connect(base.host(), stream).await?,
+            crate::transport::tls::connect(base.host(), stream, ca_bundle)
+                .await
+                .map_err(|e| e.to_string())?,
         ))
     } else {
         Ok(Box::new(stream))
     }
-}
-
-/// A byte stream to `host:port` through the proxy's HTTP `CONNECT`.
-async fn connect_through(
-    hop: &ProxyHop,
-    host: &str,
-    port: u16,
-) -> Result<TokioIo<hyper::upgrade::Upgraded>, String> {
-    let tcp = TcpStream::connect((hop.host.as_str(), hop.port))
-        .await
-        .map_err(|e| format!("cannot connect to the proxy: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| e.to_string())?;
-    // Drives the request, and hands the connection over once the proxy
-    // has said yes; it ends with it.
-    tokio::spawn(connection.with_upgrades());
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let mut request = Request::builder()
-        .method(Method::CONNECT)
-        .uri(authority.as_str())
-        .header(HOST, authority.as_str());
-    if let Some(auth) = &hop.auth {
-        request = request.header(PROXY_AUTHORIZATION, auth.clone());
-    }
-    let request = request
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("the proxy did not answer the CONNECT: {e}"))?;
-    match response.status() {
-        status if status.is_success() => {}
-        StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
-            return Err(
-                "the proxy asks for credentials (HTTP 407): give them in the proxy URL \
-                 (http://USER:PASSWORD@HOST:PORT)"
-                    .to_owned(),
-            );
-        }
-        status => {
-            return Err(format!(
-                "the proxy refused to CONNECT to {authority} (HTTP {})",
-                status.as_u16()
-            ));
-        }
-    }
-    let upgraded = hyper::upgrade::on(response)
-        .await
-        .map_err(|e| format!("the proxy's tunnel did not open: {e}"))?;
-    Ok(TokioIo::new(upgraded))
 }
 
 /// Bytes carried by one tunnel.

@@ -58,6 +58,9 @@ use super::message::{
     JsonPayload as _, Message, MessageType, PayloadType, SCHEMA_VERSION, TerminalSize,
 };
 use socket::{Connection, Opener};
+
+use crate::aws::ca_bundle::CaBundle;
+use crate::settings::ProxyEnv;
 pub use timing::{RtoEstimator, Timing};
 
 /// The ClientVersion berth announces in the token message and the
@@ -118,11 +121,16 @@ pub enum ResumeError {
 }
 
 /// How a channel runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ChannelOptions {
     /// Whether a `ws://` URL may be opened (a local stand-in); `wss://`
     /// always may.
     pub allow_plain: bool,
+    /// The proxy variables: the websocket goes through the HTTP proxy
+    /// they name (see [`crate::transport::proxy`]).
+    pub proxy: ProxyEnv,
+    /// CA certificates trusted besides the system's (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<Arc<CaBundle>>,
     /// How long a broken socket may take to come back before the channel
     /// ends: 10 min by default.
     pub resume_for: Duration,
@@ -133,6 +141,8 @@ impl Default for ChannelOptions {
     fn default() -> ChannelOptions {
         ChannelOptions {
             allow_plain: false,
+            proxy: ProxyEnv::default(),
+            ca_bundle: None,
             resume_for: Duration::from_secs(10 * 60),
             timing: Timing::default(),
         }
@@ -148,6 +158,18 @@ pub enum ChannelError {
     PlainRefused { url: String },
     #[error("cannot open the Session Manager stream {url}: {detail}")]
     Open { url: String, detail: String },
+    #[error(
+        "cannot open the Session Manager stream {url} through the proxy {proxy} (from {var}): {detail}"
+    )]
+    Proxy {
+        url: String,
+        /// `host:port`, never the credentials of the proxy URL.
+        proxy: String,
+        var: &'static str,
+        detail: String,
+    },
+    #[error("cannot open the Session Manager stream {url}: {detail}")]
+    Tls { url: String, detail: String },
     #[error("the Session Manager service refused the stream {url} (HTTP {status})")]
     Refused { url: String, status: u16 },
     #[error(
@@ -265,6 +287,8 @@ impl Channel {
         let opener = Opener {
             client_id: random_uuid(),
             allow_plain: options.allow_plain,
+            proxy: options.proxy.clone(),
+            ca_bundle: options.ca_bundle.clone(),
             open_within: options.timing.open_within,
         };
         let connection = opener.open(stream_url, token).await?;

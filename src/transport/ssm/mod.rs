@@ -156,10 +156,26 @@ impl crate::model::hint::Hint for SessionError {
                     .to_owned(),
             ),
             Self::Channel(ChannelError::PlainRefused { .. }) => Some(
-                "a stream URL without TLS is accepted only from a Session Manager on this \
-                 machine (127.0.0.1, localhost, ::1); check AWS_ENDPOINT_URL_SSM"
+                "a ws:// stream URL (no TLS) is accepted only when the SSM endpoint is on this \
+                 machine (127.0.0.1, localhost, ::1); check AWS_ENDPOINT_URL_SSM and \
+                 --endpoint-url"
                     .to_owned(),
             ),
+            Self::Channel(ChannelError::Proxy { var, .. }) => Some(format!(
+                "check {var} (http://[USER:PASSWORD@]HOST:PORT), or name the stream's host in \
+                 NO_PROXY to connect without the proxy"
+            )),
+            Self::Channel(ChannelError::Tls { .. }) => Some(
+                "if a CA of your own signs the stream's certificate (a TLS-inspecting proxy, a \
+                 private endpoint), point AWS_CA_BUNDLE (or the profile's ca_bundle) at that \
+                 CA's certificate in PEM"
+                    .to_owned(),
+            ),
+            Self::Channel(ChannelError::ResumeTimedOut { tried_for, .. }) => Some(format!(
+                "the network did not come back within {}; run berth again once it is, or \
+                 allow longer with --resume-for (e.g. --resume-for 30m)",
+                humantime::format_duration(*tried_for)
+            )),
             Self::Shell(ShellError::KmsRequired { .. }) => Some(
                 "start the session without KMS encryption (the Session Manager preferences' \
                  KMS key), or use session-manager-plugin for now"

@@ -1,5 +1,6 @@
 //! One websocket to a StreamUrl: opened (TLS through berth's one client
-//! configuration, or plain TCP when the caller allows `ws://`), the token
+//! configuration, or plain TCP when the caller allows `ws://`; through the
+//! HTTP proxy the environment names, as the AWS CLI goes), the token
 //! message sent first, then a writer task that owns the sending half so
 //! that the channel never waits on a slow socket.
 
@@ -10,7 +11,6 @@ use std::time::Duration;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
@@ -21,7 +21,11 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use uuid::Uuid;
 
 use super::{CLIENT_VERSION, ChannelError, random_uuid};
+use crate::aws::ca_bundle::CaBundle;
+use crate::settings::ProxyEnv;
+use crate::transport::proxy::{DialError, ProxyError, dial, proxy_for};
 use crate::transport::ssm::message::{JsonPayload as _, OpenDataChannel};
+use crate::transport::tls::TlsError;
 
 /// How long a closing connection may take to send its Close frame.
 const CLOSE_WITHIN: Duration = Duration::from_secs(1);
@@ -39,6 +43,8 @@ pub(super) struct Opener {
     /// Names this client across resumes (the token message's ClientId).
     pub client_id: Uuid,
     pub allow_plain: bool,
+    pub proxy: ProxyEnv,
+    pub ca_bundle: Option<Arc<CaBundle>>,
     pub open_within: Duration,
 }
 
@@ -76,23 +82,34 @@ impl Opener {
                 detail: "no host".to_owned(),
             })?;
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        // As the Host header has it: the port only when the URL names one.
+        let authority = uri
+            .authority()
+            .map_or_else(|| host.clone(), |a| a.as_str().to_owned());
         let failed = |detail: String| ChannelError::Open {
             url: url.to_owned(),
             detail,
         };
+        let hop = proxy_for(&self.proxy, secure, &authority).map_err(|e| proxy_failed(url, e))?;
         let opening = async {
-            let tcp = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            let _ = tcp.set_nodelay(true);
+            let stream = dial(hop.as_ref(), &host, port).await.map_err(|e| match e {
+                DialError::Proxy(e) => proxy_failed(url, e),
+                DialError::Direct(e) => failed(e.to_string()),
+            })?;
             let io: Box<dyn Io> = if secure {
                 Box::new(
-                    crate::transport::tls::connect(&host, tcp)
+                    crate::transport::tls::connect(&host, stream, self.ca_bundle.as_deref())
                         .await
-                        .map_err(&failed)?,
+                        .map_err(|e| match e {
+                            TlsError::Handshake(_) => ChannelError::Tls {
+                                url: url.to_owned(),
+                                detail: e.to_string(),
+                            },
+                            TlsError::Setup(detail) => failed(detail),
+                        })?,
                 )
             } else {
-                Box::new(tcp)
+                Box::new(stream)
             };
             let mut request = request;
             request.headers_mut().insert(
@@ -133,6 +150,16 @@ impl Opener {
                 ))
             })??;
         Ok(Connection::start(socket))
+    }
+}
+
+/// The proxy's failure on the way to `url`.
+fn proxy_failed(url: &str, e: ProxyError) -> ChannelError {
+    ChannelError::Proxy {
+        url: url.to_owned(),
+        proxy: e.proxy,
+        var: e.var,
+        detail: e.detail,
     }
 }
 

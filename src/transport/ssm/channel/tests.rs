@@ -38,6 +38,7 @@ fn fast() -> ChannelOptions {
             resume_first_delay: ms(10),
             resume_max_delay: ms(50),
         },
+        ..ChannelOptions::default()
     }
 }
 
