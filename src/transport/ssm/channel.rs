@@ -400,15 +400,6 @@ impl ChannelWriter {
     }
 }
 
-#[cfg(test)]
-impl ChannelWriter {
-    /// A writer whose messages go to the receiver, for the pumps' tests.
-    pub(crate) fn test_pair() -> (ChannelWriter, mpsc::Receiver<(PayloadType, Vec<u8>)>) {
-        let (queue, receiver) = mpsc::channel(WRITER_QUEUE);
-        (ChannelWriter { queue }, receiver)
-    }
-}
-
 /// A fresh random (version 4) UUID, from the TLS provider's random source
 /// (the uuid crate is built without its own).
 fn random_uuid() -> Uuid {

@@ -107,7 +107,7 @@ async fn forwarder(
 ) {
     let listener = listen("127.0.0.1:0").await.expect("listen");
     let address = listener.local_addr().expect("address");
-    let (writer, sent) = ChannelWriter::test_pair();
+    let (writer, sent) = ChannelWriter::detached();
     let (events, incoming) = mpsc::channel(64);
     let notices: Notices = Arc::default();
     let heard = notices.clone();
