@@ -328,7 +328,7 @@ async fn open_tunnel(
             )
             .await?;
             Ok(Opened {
-                tunnel: HeldTunnel::Ssm(held),
+                tunnel: HeldTunnel::Ssm(Box::new(held)),
                 key: None,
                 problems: None,
             })
@@ -529,7 +529,7 @@ async fn run_client(
     };
     let problems = tunnel.as_mut().and_then(|t| t.problems.take());
     let ports = tunnel.as_mut().and_then(|t| match &mut t.tunnel {
-        HeldTunnel::Ssm(held) => Some(held),
+        HeldTunnel::Ssm(held) => Some(&mut **held),
         HeldTunnel::Ssh(_) | HeldTunnel::Eice(_) => None,
     });
     let outcome = tokio::select! {
@@ -560,7 +560,7 @@ async fn run_client(
 enum HeldTunnel {
     Ssh(TunnelProcess),
     Eice(LocalForward),
-    Ssm(HeldPorts),
+    Ssm(Box<HeldPorts>),
 }
 
 impl HeldTunnel {
