@@ -560,10 +560,10 @@ def listening(port):
     return False
 
 
-def on_a_terminal(cmd, env, until, answer, timeout=60):
+def on_a_terminal(cmd, env, until, answer, timeout=60, at_prompt=None):
     """Runs `cmd` on a new pty; returns (seconds until `until` appeared in
-    its output, or None, the output). Then types `answer` and waits for
-    the end (killing it after 15 s)."""
+    its output, or None, the output), calling `at_prompt()` then. Then
+    types `answer` and waits for the end (killing it after 15 s)."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     started = time.perf_counter()
@@ -589,6 +589,8 @@ def on_a_terminal(cmd, env, until, answer, timeout=60):
             out += chunk
             if seen is None and until in out:
                 seen = time.perf_counter() - started
+                if at_prompt:
+                    at_prompt()
                 os.write(master, answer)
                 ending = time.monotonic() + 15
         elif proc.poll() is not None:
@@ -612,18 +614,23 @@ class SsmCalls:
 
 def timed_case(group, name, runs, once, calls, nbytes=None, cpu_of=None):
     """Runs `once()` `runs` times; it returns seconds (or raises with a
-    reason). AWS calls come from the proxies' counts, CPU from `cpu_of`."""
+    reason), or seconds and the proxies' count when the measured part
+    ended. AWS calls come from the proxies' counts, CPU from `cpu_of`."""
     times, counts, cpus, failures = [], [], [], []
     for _ in range(runs):
         before = calls.count()
         cpu0 = cpu_of() if cpu_of else None
+        after = None
         try:
-            times.append(once())
+            took = once()
+            if isinstance(took, tuple):
+                took, after = took
+            times.append(took)
             if cpu_of:
                 cpus.append(cpu_of() - cpu0)
         except RunFailed as e:
             failures.append(str(e))
-        counts.append(calls.count() - before)
+        counts.append((calls.count() if after is None else after) - before)
     note = f"{len(failures)} of {runs} runs failed: {failures[0]}" if failures else ""
     case = Case(group, name, times, statistics.median(counts) if counts else 0, note=note,
                 ok=bool(times), nbytes=nbytes, cpu=statistics.median(cpus) if cpus else None)
@@ -697,10 +704,13 @@ def session_manager(args, sb, endpoint, proxy, work, env):
 
         def prompt(cmd):
             def once():
-                seen, out = on_a_terminal(cmd, env, PROMPT, b"exit\r")
+                # The calls made before the prompt: not the TerminateSession after it.
+                at = []
+                seen, out = on_a_terminal(cmd, env, PROMPT, b"exit\r",
+                                          at_prompt=lambda: at.append(calls.count()))
                 if seen is None:
                     raise RunFailed(f"no prompt: {out[-200:]!r}")
-                return seen
+                return seen, at[0]
             return once
         for name, cmd in [("berth session i-…", [berth, "session", iid]),
                           ("minimal client", minimal_cmd("shell"))]:
@@ -719,7 +729,7 @@ def session_manager(args, sb, endpoint, proxy, work, env):
             return once
         ssh_berth = [berth, "ssh", iid, "--via", "ssm", "--", "true"]
         command(ssh_berth)()  # pins the host key (berth's state), as after a first use
-        results.append(timed_case("ssm-ssh", "berth ssh i-… --via ssm -- true", runs,
+        results.append(timed_case("ssm-ssh", "berth ssh i-… --via ssm -- true, warm cache", runs,
                                   command(ssh_berth), calls))
         proxy_command = " ".join(minimal_cmd("proxy", "--port", str(sb["ssh_port"])))
         ssh_minimal = [sb["ssh"], "-i", key, "-o", "IdentitiesOnly=yes",
@@ -1054,7 +1064,7 @@ def report_ssm(args, results, out, run):
         x = prompt_berth.median / prompt_min.median
         out(f"- {verdict(x <= 1.1)}: time to a shell prompt at most 1.1× the minimal client's "
             f"({x:.2f}×: {ms(prompt_berth.median)} against {ms(prompt_min.median)} ms; "
-            f"AWS calls {prompt_berth.calls:g} against {prompt_min.calls:g})")
+            f"AWS calls before the prompt {prompt_berth.calls:g} against {prompt_min.calls:g})")
     else:
         out("- MISSED: time to a shell prompt (a row did not run: "
             f"{(prompt_berth and prompt_berth.note) or (prompt_min and prompt_min.note)})")
@@ -1087,7 +1097,7 @@ def report_ssm(args, results, out, run):
     if ceiling_row:
         out(f"- {'holds' if ceiling_row.ok else 'FAILED'}: the stand-in moves at least 20 MB/s "
             f"on its own (gated on MB per CPU-second of its process): {ceiling_row.note}")
-    ssh_berth = by.get(("ssm-ssh", "berth ssh i-… --via ssm -- true"))
+    ssh_berth = by.get(("ssm-ssh", "berth ssh i-… --via ssm -- true, warm cache"))
     ssh_min = by.get(("ssm-ssh", "ssh with the minimal client as ProxyCommand"))
     if ssh_berth and ssh_min and ssh_berth.ok and ssh_min.ok:
         out(f"- (no target) `ssh … true` over SSM: berth {ssh_berth.median / ssh_min.median:.2f}× "
@@ -1250,8 +1260,9 @@ the reference client does not pace either.
 - **Time to a shell prompt**: `berth session i-…` and `ssm_minimal shell`,
   each on a new pseudo-terminal, from start to the first appearance of the
   stand-in shell's prompt (`PS1`) on the terminal; then `exit`. The
-  minimal client makes one AWS call (StartSession); berth makes what it
-  makes (the AWS calls column). One unmeasured run first.
+  minimal client makes one AWS call (StartSession); the AWS calls column
+  counts the calls each made before its prompt appeared. One unmeasured
+  run first.
 - **`ssh … true`**: `berth ssh i-… --via ssm -- true` (ssh with `berth proxy
   --via ssm` as its ProxyCommand over AWS-StartSSHSession, to the sandbox
   host's sshd; after one unmeasured run that pins the host key), against
