@@ -363,7 +363,11 @@ impl Cause {
             // completed the handshake: as ssh's own 255.
             Self::Eice(EiceError::BrokeMidSession { .. } | EiceError::TimeLimit { .. })
             | Self::Ssm(
-                SessionError::Channel(_) | SessionError::Shell(_) | SessionError::Port { .. },
+                SessionError::Channel(_)
+                | SessionError::Shell(_)
+                | SessionError::Port { .. }
+                | SessionError::Destination { .. }
+                | SessionError::Multiplexing { .. },
             ) => {
                 Kind::ConnectionFailed
             }

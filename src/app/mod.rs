@@ -14,6 +14,7 @@ pub mod host_keys;
 pub mod instance_connect;
 pub mod list;
 pub mod pipeline;
+pub mod ports;
 pub mod proxy;
 pub mod rdp;
 pub mod reach;

@@ -27,6 +27,7 @@ use crate::transport::tunnel::TunnelProcess;
 
 use super::diagnose::Probe;
 use super::instance_connect::push_planned;
+use super::ports::HeldPorts;
 use super::reach::{self, Reach};
 use super::request::{Connect, Source};
 use super::{Context, connect_request, eice, operator_address, resolve_host_preferring, session};
@@ -97,12 +98,6 @@ async fn resolve_and_plan(ctx: &Context, request: &RdpRequest) -> Result<Prepare
         bastion,
         endpoint,
     } = reach::reach(ctx, &aws, connect, &host).await?;
-    if choice.route == Route::Ssm {
-        return Err(Error::usage(
-            "berth rdp does not go over Session Manager yet (--via ssm carries ssh only)",
-            "use --via eice, --via bastion, or the public or private address",
-        ));
-    }
     if bastion.is_none() {
         connect.options.refuse_ssh_options(&format!(
             "berth rdp goes by the {} route",
@@ -118,6 +113,15 @@ async fn resolve_and_plan(ctx: &Context, request: &RdpRequest) -> Result<Prepare
             Some(endpoint) => (Some(eice::rdp_tunnel(&aws, &host, endpoint)?), None),
             None => (None, None),
         },
+        // A port session to the instance's RDP port, held by berth.
+        (None, Route::Ssm) => (
+            Some(Tunnel {
+                local_port: transport::tunnel::local_port_for(host.instance_id())?,
+                through: "Session Manager".to_owned(),
+                forwarder: Forwarder::Ssm,
+            }),
+            None,
+        ),
         (None, _) => (None, None),
     };
 
@@ -304,6 +308,22 @@ async fn open_tunnel(
                 tunnel: HeldTunnel::Eice(forward),
                 key: None,
                 problems: Some(problems),
+            })
+        }
+        Forwarder::Ssm => {
+            ctx.verbose(&format!(
+                "tunnel: {}:{} over a Session Manager port session to port {} of {}",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                plan.port,
+                plan.instance_id
+            ));
+            let held =
+                HeldPorts::open(ctx, aws, &plan.instance_id, plan.port, tunnel.local_port).await?;
+            Ok(Opened {
+                tunnel: HeldTunnel::Ssm(held),
+                key: None,
+                problems: None,
             })
         }
     }
@@ -500,12 +520,17 @@ async fn run_client(
         None => None,
     };
     let problems = tunnel.as_mut().and_then(|t| t.problems.take());
+    let ports = tunnel.as_mut().and_then(|t| match &mut t.tunnel {
+        HeldTunnel::Ssm(held) => Some(held),
+        HeldTunnel::Ssh(_) | HeldTunnel::Eice(_) => None,
+    });
     let outcome = tokio::select! {
         outcome = transport::rdp::run(&plan.steps, password, &mut interrupts) => outcome,
         () = say_problems(ctx, problems) => unreachable!("says problems until dropped"),
+        () = serve_ports(ctx, ports) => unreachable!("serves until dropped"),
     };
     if let Some(Opened { tunnel, key, .. }) = tunnel {
-        tunnel.close().await;
+        tunnel.close(ctx).await;
         drop(key);
     }
     // Diagnosed while an --open rule still stands, so that it is counted.
@@ -527,14 +552,25 @@ async fn run_client(
 enum HeldTunnel {
     Ssh(TunnelProcess),
     Eice(LocalForward),
+    Ssm(HeldPorts),
 }
 
 impl HeldTunnel {
-    async fn close(self) {
+    async fn close(self, ctx: &Context) {
         match self {
             Self::Ssh(process) => process.close().await,
             Self::Eice(forward) => forward.close().await,
+            Self::Ssm(held) => held.close(ctx).await,
         }
+    }
+}
+
+/// Carries a Session Manager tunnel's connections (saying why, should its
+/// session end); never ends of itself, as without one.
+async fn serve_ports(ctx: &Context, held: Option<&mut HeldPorts>) {
+    match held {
+        Some(held) => held.serve(ctx).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -199,7 +199,7 @@ where
 
 /// TerminateSession; a failure is only a warning (the service ends an
 /// idle session on its own).
-async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
+pub(super) async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
     if let Err(e) = aws.terminate_session(session_id).await {
         ctx.reporter.warn(&format!(
             "could not end session {session_id} (it ends on its own when idle): {e}"
@@ -209,7 +209,7 @@ async fn terminate(ctx: &Context, aws: &Aws, session_id: &str) {
 
 /// The session's data channel, resumed through ResumeSession when its
 /// socket breaks; `ws://` only from a Session Manager on this machine.
-async fn open_channel(aws: &Aws, grant: &SessionGrant) -> Result<Channel, Error> {
+pub(super) async fn open_channel(aws: &Aws, grant: &SessionGrant) -> Result<Channel, Error> {
     let options = ChannelOptions {
         allow_plain: is_loopback_url(&grant.stream_url),
         ..ChannelOptions::default()
@@ -277,7 +277,7 @@ async fn run(
 }
 
 /// StartSession's refusals, as berth names them.
-fn refusal(target: &str, e: AwsError) -> Error {
+pub(super) fn refusal(target: &str, e: AwsError) -> Error {
     match &e {
         AwsError::Service { code, message, .. } if code.contains("TargetNotConnected") => {
             SessionError::NotConnected {

@@ -1,15 +1,18 @@
 //! `berth cp` and `berth tunnel`: scp and `ssh -N -L` by the route, user
 //! and key `berth ssh` would use, one-time keys and all, through the one
-//! pipeline (`app::pipeline`).
+//! pipeline (`app::pipeline`); `tunnel --via ssm` is berth's own forwarder
+//! over Session Manager port sessions (`app::ports`).
 
 use std::io::Write;
 
 use crate::app::Context;
 use crate::app::pipeline::{self, Connection, Launch, SshExtras, plain_words};
+use crate::app::ports::{self, PortForward};
 use crate::app::request::Connect;
 use crate::cli::{CpArgs, TunnelArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
+use crate::plan::Via;
 use crate::plan::copy::{self, CopyPath};
 use crate::ui::render;
 
@@ -55,6 +58,22 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
         .iter()
         .map(|f| copy::forward_spec(f))
         .collect::<Result<Vec<_>, _>>()?;
+    if connect.via == Some(Via::Ssm) {
+        // berth's own forwarder over Session Manager port sessions.
+        let forwards: Vec<PortForward> = specs
+            .iter()
+            .filter_map(|s| PortForward::from_spec(s))
+            .collect();
+        if args.dry_run {
+            render::ssm_tunnel_plan(out, ctx.settings.output, &forwards)?;
+            return Ok(0);
+        }
+        let format = ctx.settings.output;
+        return ports::tunnel(ctx, &connect, &forwards, &mut |listening| {
+            Ok(render::ssm_listening(out, format, listening)?)
+        })
+        .await;
+    }
     let mut passthrough = connect.ssh_option_words();
     passthrough.extend(["-N", "-o", "ExitOnForwardFailure=yes"].map(str::to_owned));
     for spec in &specs {

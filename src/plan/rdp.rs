@@ -117,6 +117,9 @@ pub enum Forwarder {
         endpoint_id: String,
         dns_name: String,
     },
+    /// berth itself: one Session Manager port session
+    /// (AWS-StartPortForwardingSession) carries every connection.
+    Ssm,
 }
 
 impl Tunnel {

@@ -42,6 +42,8 @@ pub enum TransportError {
     Relay { address: String, source: io::Error },
     #[error("cannot use standard input and output: {0}")]
     Stdio(io::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: io::Error },
 }
 
 /// A child's exit status as a shell reports it: 128 + the signal for one
@@ -107,6 +109,10 @@ impl crate::model::hint::Hint for TransportError {
                 "check that `berth ssh` reaches the --jump host; `-v` shows the ssh command"
                     .to_owned()
             }
+            Self::Listen { .. } => "choose another local port (the LOCAL in LOCAL:PORT; 0 takes \
+                                     any free one), or stop what listens there (`ss -ltnp` \
+                                     shows it)"
+                .to_owned(),
             Self::BadCommand { .. } => format!(
                 "fix the quoting in {} (for example `fzf --height 40%`)",
                 crate::settings::PICKER_VAR

@@ -964,6 +964,11 @@ fn rdp_through_the_vpcs_bastion_tunnel_logs_in() {
 /// sandbox's xrdp; proves the login from xrdp's log and that the password
 /// is in no process's argv or environment; returns the client's argv.
 fn log_in_with_xfreerdp(berth_args: &[&str]) -> Vec<String> {
+    log_in_with_xfreerdp_as(Berth::new(sandbox()), berth_args)
+}
+
+/// [`log_in_with_xfreerdp`] with this berth (its environment set).
+pub(crate) fn log_in_with_xfreerdp_as(mut berth: Berth, berth_args: &[&str]) -> Vec<String> {
     let _one_at_a_time = DESKTOP
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -971,7 +976,6 @@ fn log_in_with_xfreerdp(berth_args: &[&str]) -> Vec<String> {
     let rdp = sb.rdp.as_ref().expect("the sandbox runs xrdp (--rdp)");
     let password = sb.windows_password.as_bytes();
     let xvfb = Xvfb::start();
-    let mut berth = Berth::new(sb);
     berth.env("DISPLAY", Some(&xvfb.display));
     let log_start = std::fs::metadata(&rdp.xrdp_log).map_or(0, |m| m.len());
     let log_start = usize::try_from(log_start).expect("size");

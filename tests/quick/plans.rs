@@ -290,11 +290,10 @@ fn ssh_via_ssm_goes_through_berth_proxy_to_the_instance_id() {
     let (berth, _aws) = berth_knowing(&[private]);
     let host = "i-0123456789abcdef2";
     // No address is needed: ssh names the instance, and berth's own proxy
-    // carries it over Session Manager (ssh, cp and tunnel alike).
+    // carries it over Session Manager (ssh and cp alike).
     for args in [
         vec!["ssh", host, "--via", "ssm", "--dry-run"],
         vec!["cp", host, "--via", "ssm", "--dry-run", ":/a", "b"],
-        vec!["tunnel", host, "--via", "ssm", "--dry-run", "8080:80"],
     ] {
         let run = berth.run(&args);
         run.expect_code(0)
@@ -304,6 +303,26 @@ fn ssh_via_ssm_goes_through_berth_proxy_to_the_instance_id() {
             ))
             .stdout_has(&format!("proxy --via ssm {host} '%p'"));
     }
+    // A tunnel is berth's own forwarder over a port session: no ssh.
+    let run = berth.run(&[
+        "tunnel",
+        host,
+        "--via",
+        "ssm",
+        "--dry-run",
+        "8080:80",
+        "5433:db.internal:5432",
+    ]);
+    run.expect_code(0)
+        .stdout_has(
+            "# listen on 127.0.0.1:8080; StartSession AWS-StartPortForwardingSession \
+             localPortNumber=8080 portNumber=80",
+        )
+        .stdout_has(
+            "# listen on 127.0.0.1:5433; StartSession AWS-StartPortForwardingSessionToRemoteHost \
+             host=db.internal localPortNumber=5433 portNumber=5432",
+        );
+    assert!(!run.stdout.contains("ProxyCommand"), "{run:#?}");
     let run = berth.run(&["ssh", host, "--via", "ssm", "--dry-run"]);
     run.expect_code(0)
         .stdout_has(&format!("-- ec2-user@{host}"));

@@ -87,6 +87,7 @@ HANDSHAKE_TIMEOUT = 15.0
 HANDSHAKE_TIMEOUT_MESSAGE = ("Handshake timed out. Please ensure that you have the latest "
                              "version of the session manager plugin.")
 SMUX_CLIENT_MIN = (1, 1, 70)        # client version from which the agent multiplexes
+SMUX_AGENT_MIN = (3, 0, 196, 1)     # agents up to 3.0.196.0 have no smux at all
 SMUX_KEEPALIVE_CLIENT_MAX = (1, 2, 331, 0)  # agent sends NOPs to clients up to this
 DEFAULT_AGENT_VERSION = "3.3.987.0"
 
@@ -1105,7 +1106,10 @@ def make_handler(session):
     if st == "Port":
         props = session.properties()
         host, port = resolve_port_target(session, props)
-        if props.get("type") == "LocalPortForwarding" and version_at_least(session.client_version, SMUX_CLIENT_MIN):
+        agent = session.inst.get("agent_version", DEFAULT_AGENT_VERSION)
+        if (props.get("type") == "LocalPortForwarding"
+                and version_at_least(session.client_version, SMUX_CLIENT_MIN)
+                and version_at_least(agent, SMUX_AGENT_MIN)):
             return MuxPortHandler(session, host, port)
         return BasicPortHandler(session, host, port, ssh=props.get("type") is None)
     if st == "NonInteractiveCommands":

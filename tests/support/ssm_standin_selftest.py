@@ -417,6 +417,7 @@ async def start_source(nbytes, seed=b"source"):
 INSTANCE = "i-0123456789abcdef0"
 KMS_INSTANCE = "i-0kms0000000000000"
 OFFLINE = "i-0offline000000000"
+OLD_AGENT = "i-0oldagent00000000"
 
 
 async def check_control_plane(st, ports):
@@ -542,6 +543,20 @@ async def check_basic_port(st, ports):
     await c.close()
     st.ssm("TerminateSession", {"SessionId": c.session_id})
     return "client 1.1.60 -> basic mode, echo, DisconnectToPort then re-dial"
+
+
+async def check_old_agent_basic(st, ports):
+    c = Client(st, client_version="1.2.707.0")
+    await c.start(OLD_AGENT, "AWS-StartPortForwardingSession", {"portNumber": [str(ports["echo"])]})
+    await asyncio.wait_for(c.handshake_complete.wait(), 10)
+    await c.send(1, b"plain bytes, no smux")
+    await c.wait_for(lambda: b"".join(p for t, p in c.received if t == 1) == b"plain bytes, no smux",
+                     what="basic echo")
+    dialed = [e for e in st.events() if e["event"] == "dialed" and e.get("session") == c.session_id]
+    assert [e["mode"] for e in dialed] == ["basic"], dialed
+    await c.close()
+    st.ssm("TerminateSession", {"SessionId": c.session_id})
+    return "agent 3.0.196.0 -> basic mode even for client 1.2.707.0"
 
 
 async def check_ssh_session(st, ports):
@@ -753,6 +768,7 @@ CHECKS = [
     ("interactive_command", check_interactive_command),
     ("smux", check_smux),
     ("basic_port", check_basic_port),
+    ("old_agent_basic", check_old_agent_basic),
     ("ssh_session", check_ssh_session),
     ("resume", check_resume),
     ("resume_download", check_resume_download),
@@ -775,6 +791,7 @@ async def amain(args):
         INSTANCE: {"address": "127.0.0.1"},
         KMS_INSTANCE: {"address": "127.0.0.1", "kms_key_id": "alias/session-key"},
         OFFLINE: {"address": "127.0.0.1", "ping": "ConnectionLost"},
+        OLD_AGENT: {"address": "127.0.0.1", "agent_version": "3.0.196.0"},
     }}
     st = Standin(config)
     passed = failed = 0

@@ -316,6 +316,18 @@ impl ChannelWriter {
         self.send(PayloadType::Output, bytes).await
     }
 
+    /// Sends one Output message as it is, without a copy (longer than
+    /// [`MAX_PAYLOAD`]: split as [`Self::send_output`] does).
+    pub async fn send_output_message(&self, bytes: Vec<u8>) -> Result<(), ChannelEnded> {
+        if bytes.len() > MAX_PAYLOAD {
+            return self.send_output(&bytes).await;
+        }
+        self.queue
+            .send((PayloadType::Output, bytes))
+            .await
+            .map_err(|_| ChannelEnded)
+    }
+
     /// Sends a terminal size.
     pub async fn send_size(&self, size: TerminalSize) -> Result<(), ChannelEnded> {
         self.send(PayloadType::Size, &size.to_json()).await
@@ -329,6 +341,15 @@ impl ChannelWriter {
     /// Whether the channel has ended.
     pub fn is_closed(&self) -> bool {
         self.queue.is_closed()
+    }
+}
+
+#[cfg(test)]
+impl ChannelWriter {
+    /// A writer whose messages go to the receiver, for the pumps' tests.
+    pub(crate) fn test_pair() -> (ChannelWriter, mpsc::Receiver<(PayloadType, Vec<u8>)>) {
+        let (queue, receiver) = mpsc::channel(WRITER_QUEUE);
+        (ChannelWriter { queue }, receiver)
     }
 }
 

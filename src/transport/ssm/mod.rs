@@ -22,24 +22,32 @@
 //!   through a [`channel::Resume`] the layer above implements (this layer
 //!   calls no AWS API).
 //!
-//! - [`shell`]: a shell or command session over a channel (the handshake,
-//!   the terminal's bytes and size, `~.`, the exit status).
+//! - [`state`]: what every session does with the channel's events (the
+//!   handshake and its one KMS seam, where the session is, how the channel
+//!   closed), under each of the pumps below;
+//!
+//! - [`shell`]: a shell or command session over a channel (the terminal's
+//!   bytes and size, `~.`, the exit status).
 //!
 //! - [`stream`]: a port session as a plain byte stream (ssh over
 //!   AWS-StartSSHSession, basic mode: one connection, no smux).
 //!
-//! Still to come on top: multiplexed (smux) port forwarding.
+//! - [`ports`]: port forwarding, a local listener whose connections go
+//!   over one port session (smux streams, or basic mode with old agents).
 
 pub mod channel;
 pub mod message;
+pub mod ports;
 pub mod shell;
 pub mod smux;
+pub mod state;
 pub mod stream;
 
 #[cfg(test)]
 mod random_inputs;
 
 use channel::ChannelError;
+use ports::PortError;
 use shell::ShellError;
 use stream::StreamError;
 
@@ -67,6 +75,17 @@ pub enum SessionError {
         port: u16,
         message: String,
     },
+    /// A forwarded port session's agent could not connect to its
+    /// destination (`HOST:PORT` as seen from the instance).
+    #[error("the SSM agent on {target} could not connect to {destination}{}", closing(.message))]
+    Destination {
+        target: String,
+        destination: String,
+        message: String,
+    },
+    /// A port session's multiplexed stream could not be followed.
+    #[error("the port session on {target} broke: {detail}")]
+    Multiplexing { target: String, detail: String },
 }
 
 fn closing(message: &str) -> String {
@@ -86,6 +105,24 @@ impl SessionError {
                 target: target.to_owned(),
                 port,
                 message,
+            },
+        }
+    }
+}
+
+impl SessionError {
+    /// A forwarder's failure on `target`, whose agent dials `destination`.
+    pub fn from_ports(target: &str, destination: &str, e: PortError) -> SessionError {
+        match e {
+            PortError::Session(e) => e.into(),
+            PortError::Refused { message } => SessionError::Destination {
+                target: target.to_owned(),
+                destination: destination.to_owned(),
+                message,
+            },
+            PortError::Smux(e) => SessionError::Multiplexing {
+                target: target.to_owned(),
+                detail: e.to_string(),
             },
         }
     }
@@ -124,11 +161,25 @@ impl crate::model::hint::Hint for SessionError {
                 "is sshd listening on port {port} on {target}? (`berth session {target} -- \
                  sudo ss -ltnp` shows what listens)"
             )),
-            Self::Channel(_) | Self::Shell(_) => Some(
+            Self::Destination {
+                target,
+                destination,
+                ..
+            } => Some(destination_hint(target, destination)),
+            Self::Channel(_) | Self::Shell(_) | Self::Multiplexing { .. } => Some(
                 "run berth again; `berth doctor TARGET` checks the instance's SSM agent".to_owned(),
             ),
         }
     }
+}
+
+/// What to check when the agent on `target` cannot reach `destination`.
+pub fn destination_hint(target: &str, destination: &str) -> String {
+    format!(
+        "is anything listening on {destination} as {target} sees it? (`berth session {target} \
+         -- sudo ss -ltnp` shows what listens there; a remote host must resolve and be reachable \
+         from the instance)"
+    )
 }
 
 impl From<ChannelError> for SessionError {

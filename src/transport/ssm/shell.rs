@@ -30,13 +30,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::channel::{
-    CLIENT_VERSION, Channel, ChannelEnded, ChannelError, ChannelWriter, Incoming,
-};
-use super::message::{
-    ActionStatus, ActionType, HandshakeRequest, HandshakeResponse, JsonPayload as _,
-    KmsEncryptionParameters, PayloadType, ProcessedClientAction, TerminalSize,
-};
+use super::channel::{Channel, ChannelEnded, ChannelWriter, Incoming};
+use super::message::TerminalSize;
+pub use super::state::ShellError;
+use super::state::{SessionState, Start, Step};
 
 /// The size sent when stdout is not a terminal (as the reference client).
 pub const DEFAULT_SIZE: TerminalSize = TerminalSize {
@@ -110,85 +107,6 @@ impl ShellOutcome {
     }
 }
 
-/// Why a session failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ShellError {
-    #[error(transparent)]
-    Channel(ChannelError),
-    /// The agent asked for KMS encryption, which berth refused.
-    #[error(
-        "the session requires KMS encryption (key {key}), which berth does not support yet{}",
-        closing(.message)
-    )]
-    KmsRequired { key: String, message: String },
-    /// The agent closed the session during the handshake.
-    #[error("the agent ended the session during its handshake{}", closing(.message))]
-    Handshake { message: String },
-    #[error(
-        "the agent did not complete the session's handshake within {}",
-        humantime::format_duration(*.0)
-    )]
-    HandshakeTimedOut(Duration),
-    #[error("cannot write the session's output: {0}")]
-    Io(String),
-}
-
-fn closing(message: &str) -> String {
-    if message.is_empty() {
-        String::new()
-    } else {
-        format!(": {message}")
-    }
-}
-
-/// The answer to a handshake request: SessionType succeeds (every type the
-/// reference accepts runs as a byte stream here), KMS encryption fails
-/// (not supported yet), anything else is unsupported. The second value is
-/// the KMS key asked for, if any.
-pub fn handshake_response(request: &HandshakeRequest) -> (HandshakeResponse, Option<String>) {
-    let mut kms = None;
-    let processed = request
-        .requested_client_actions
-        .iter()
-        .map(|action| {
-            let (status, error) = match &action.action_type {
-                ActionType::SessionType => (ActionStatus::Success, String::new()),
-                ActionType::KmsEncryption => {
-                    let key = serde_json::from_value::<KmsEncryptionParameters>(
-                        action.action_parameters.clone(),
-                    )
-                    .map(|p| p.kms_key_id)
-                    .unwrap_or_default();
-                    kms = Some(key);
-                    (
-                        ActionStatus::Failed,
-                        "KMS encryption is not supported by berth yet".to_owned(),
-                    )
-                }
-                ActionType::Other(name) => (
-                    ActionStatus::Unsupported,
-                    format!("berth does not know the action {name}"),
-                ),
-            };
-            ProcessedClientAction {
-                action_type: action.action_type.clone(),
-                action_status: status,
-                action_result: serde_json::Value::Null,
-                error,
-            }
-        })
-        .collect();
-    let response = HandshakeResponse {
-        client_version: CLIENT_VERSION.to_owned(),
-        processed_client_actions: processed,
-        errors: kms
-            .as_ref()
-            .map(|_| vec!["KMS encryption is not supported by berth yet".to_owned()])
-            .unwrap_or_default(),
-    };
-    (response, kms)
-}
-
 /// ssh's escape: `~.` at the start of a line (or of the input) ends the
 /// session, `~~` sends one `~`; a `~` followed by anything else goes as
 /// it is. Lines start after `\r` or `\n`.
@@ -260,17 +178,6 @@ pub fn stdin_chunks() -> mpsc::Receiver<Vec<u8>> {
     receive
 }
 
-/// Where the handshake is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Start {
-    /// Nothing from the agent yet.
-    Waiting,
-    /// Answered a handshake request; waiting for its completion.
-    Shaking,
-    /// Input may go.
-    Started,
-}
-
 /// Runs the session until the channel closes, `~.`, or a signal: `input`
 /// to the agent, Output to `out`, StdErr to `err`.
 pub async fn run<O, E>(
@@ -306,24 +213,22 @@ where
         err,
         options,
         sent_size: None,
-        start: Start::Waiting,
-        kms: None,
+        state: SessionState::new(),
         escape: Escape::default(),
         input_open: true,
         exit_status: None,
-        resumed: 0,
     };
     loop {
         // Input only once the agent has started (or said nothing for a
         // while without asking for a handshake).
-        let may_send = pump.start == Start::Started && pump.input_open;
+        let may_send = pump.state.start() == Start::Started && pump.input_open;
         tokio::select! {
             event = incoming.recv() => {
-                let shaking = pump.start == Start::Shaking;
+                let shaking = pump.state.start() == Start::Shaking;
                 if let Some(end) = pump.on_event(event).await? {
                     return Ok(end);
                 }
-                if !shaking && pump.start == Start::Shaking {
+                if !shaking && pump.state.start() == Start::Shaking {
                     handshake_deadline
                         .as_mut()
                         .reset(tokio::time::Instant::now() + pump.options.handshake_within);
@@ -334,15 +239,15 @@ where
                     return Ok(end);
                 }
             }
-            () = &mut start_deadline, if pump.start == Start::Waiting => {
-                pump.start = Start::Started;
+            () = &mut start_deadline, if pump.state.start() == Start::Waiting => {
+                pump.state.start_anyway();
                 pump.send_size().await;
             }
-            () = &mut handshake_deadline, if pump.start == Start::Shaking => {
+            () = &mut handshake_deadline, if pump.state.start() == Start::Shaking => {
                 return Err(ShellError::HandshakeTimedOut(pump.options.handshake_within));
             }
             Some(()) = recv(&mut resize) => {
-                if pump.start == Start::Started {
+                if pump.state.start() == Start::Started {
                     pump.send_size().await;
                 }
             }
@@ -360,13 +265,10 @@ struct Pump<O, E> {
     err: E,
     options: ShellOptions,
     sent_size: Option<TerminalSize>,
-    start: Start,
-    /// The KMS key the agent asked for (and berth refused).
-    kms: Option<String>,
+    state: SessionState,
     escape: Escape,
     input_open: bool,
     exit_status: Option<i32>,
-    resumed: u32,
 }
 
 impl<O: AsyncWrite + Unpin, E: AsyncWrite + Unpin> Pump<O, E> {
@@ -374,7 +276,7 @@ impl<O: AsyncWrite + Unpin, E: AsyncWrite + Unpin> Pump<O, E> {
         ShellOutcome {
             end,
             exit_status: self.exit_status,
-            resumed: self.resumed,
+            resumed: self.state.resumed(),
         }
     }
 
@@ -393,65 +295,28 @@ impl<O: AsyncWrite + Unpin, E: AsyncWrite + Unpin> Pump<O, E> {
         &mut self,
         event: Option<Incoming>,
     ) -> Result<Option<ShellOutcome>, ShellError> {
-        let Some(event) = event else {
-            return Ok(Some(self.end(ShellEnd::Closed(String::new()))));
-        };
-        match event {
-            Incoming::HandshakeRequest(request) => {
-                let (response, kms) = handshake_response(&request);
-                self.kms = kms;
-                let _ = self
-                    .writer
-                    .send(PayloadType::HandshakeResponse, &response.to_json())
-                    .await;
-                self.start = Start::Shaking;
-            }
-            Incoming::HandshakeComplete(complete) => {
-                if !complete.customer_message.is_empty() {
-                    let line = format!("{}\r\n", complete.customer_message);
+        match self.state.on_event(event, &self.writer).await? {
+            Step::Started(message) => {
+                if !message.is_empty() {
+                    let line = format!("{message}\r\n");
                     write(&mut self.err, line.as_bytes()).await?;
                 }
-                self.start = Start::Started;
             }
-            Incoming::Output(bytes) => {
-                self.started_by_agent();
-                write(&mut self.out, &bytes).await?;
-            }
-            Incoming::StdErr(bytes) => {
-                self.started_by_agent();
-                write(&mut self.err, &bytes).await?;
-            }
-            Incoming::ExitCode(bytes) => {
+            Step::Output(bytes) => write(&mut self.out, &bytes).await?,
+            Step::StdErr(bytes) => write(&mut self.err, &bytes).await?,
+            Step::ExitCode(bytes) => {
                 self.exit_status = parse_exit_code(&bytes).or(self.exit_status);
             }
-            Incoming::Resumed => self.resumed += 1,
-            Incoming::Closed(Ok(closed)) => {
-                let message = closed.output;
-                if let Some(key) = self.kms.take() {
-                    return Err(ShellError::KmsRequired { key, message });
-                }
-                if self.start == Start::Shaking {
-                    return Err(ShellError::Handshake { message });
-                }
+            // A shell has no port: the service's message is the end.
+            Step::Closed(message) | Step::PortRefused(message) => {
                 return Ok(Some(self.end(ShellEnd::Closed(message))));
             }
-            Incoming::Closed(Err(e)) => return Err(ShellError::Channel(e)),
-            Incoming::EncChallengeRequest(_)
-            | Incoming::Flag(_)
-            | Incoming::Other { .. }
-            | Incoming::Malformed { .. } => {}
+            Step::Handled => {}
         }
-        if self.start == Start::Started && self.sent_size.is_none() {
+        if self.state.started() && self.sent_size.is_none() {
             self.send_size().await;
         }
         Ok(None)
-    }
-
-    /// The agent's first output starts a session without a handshake.
-    fn started_by_agent(&mut self) {
-        if self.start == Start::Waiting {
-            self.start = Start::Started;
-        }
     }
 
     /// A chunk of input, or its end; the outcome after `~.`.
@@ -500,7 +365,6 @@ fn parse_exit_code(payload: &[u8]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::ssm::message::RequestedClientAction;
 
     fn feed_all(pieces: &[&[u8]]) -> (Vec<u8>, bool) {
         let mut escape = Escape::default();
@@ -540,75 +404,6 @@ mod tests {
         let mut escape = Escape::default();
         assert_eq!(escape.feed(b"~"), (vec![], false));
         assert_eq!(escape.feed(b"l"), (b"~l".to_vec(), false));
-    }
-
-    fn request(actions: &serde_json::Value) -> HandshakeRequest {
-        serde_json::from_value(serde_json::json!({
-            "AgentVersion": "3.3.987.0",
-            "RequestedClientActions": actions,
-        }))
-        .expect("request")
-    }
-
-    #[test]
-    fn session_type_is_accepted_with_berths_version() {
-        let (response, kms) = handshake_response(&request(&serde_json::json!([
-            {"ActionType": "SessionType",
-             "ActionParameters": {"SessionType": "NonInteractiveCommands", "Properties": null}}
-        ])));
-        assert_eq!(kms, None);
-        assert_eq!(response.client_version, CLIENT_VERSION);
-        assert!(response.errors.is_empty());
-        assert_eq!(
-            response.processed_client_actions,
-            [ProcessedClientAction {
-                action_type: ActionType::SessionType,
-                action_status: ActionStatus::Success,
-                action_result: serde_json::Value::Null,
-                error: String::new(),
-            }]
-        );
-        let json: serde_json::Value = serde_json::from_slice(&response.to_json()).expect("json");
-        assert_eq!(json["ClientVersion"], CLIENT_VERSION);
-        assert_eq!(
-            json["ProcessedClientActions"][0]["ActionType"],
-            "SessionType"
-        );
-        assert_eq!(json["ProcessedClientActions"][0]["ActionStatus"], 1);
-    }
-
-    #[test]
-    fn kms_encryption_is_refused_and_unknown_actions_unsupported() {
-        let (response, kms) = handshake_response(&request(&serde_json::json!([
-            {"ActionType": "KMSEncryption",
-             "ActionParameters": {"KMSKeyId": "alias/session-key", "Challenge": "AAAA"}},
-            {"ActionType": "SessionType",
-             "ActionParameters": {"SessionType": "Standard_Stream", "Properties": null}},
-            {"ActionType": "Teleport", "ActionParameters": {}}
-        ])));
-        assert_eq!(kms.as_deref(), Some("alias/session-key"));
-        let statuses: Vec<_> = response
-            .processed_client_actions
-            .iter()
-            .map(|a| (a.action_type.clone(), a.action_status))
-            .collect();
-        assert_eq!(
-            statuses,
-            [
-                (ActionType::KmsEncryption, ActionStatus::Failed),
-                (ActionType::SessionType, ActionStatus::Success),
-                (
-                    ActionType::Other("Teleport".into()),
-                    ActionStatus::Unsupported
-                ),
-            ]
-        );
-        assert!(response.processed_client_actions[0].error.contains("KMS"));
-        assert!(!response.errors.is_empty());
-        let _ = RequestedClientAction {
-            action_type: ActionType::SessionType,
-            action_parameters: serde_json::Value::Null,
-        };
     }
 
     #[test]

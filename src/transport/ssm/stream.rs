@@ -6,8 +6,8 @@
 //!
 //! Unlike the shell pump ([`super::shell`]) there is no terminal: no size,
 //! no `~.`, no end-of-transmission at EOF. The agent always asks for a
-//! handshake on a port session; it is answered as the shell answers it
-//! ([`super::shell::handshake_response`]), and no input goes before the
+//! handshake on a port session; it is answered as every session answers
+//! it ([`super::state::SessionState`]), and no input goes before the
 //! handshake completes (the agent ignores it). Then input goes as Output
 //! payloads and the agent's Output comes back as it is, until the input
 //! ends (ssh has closed its ProxyCommand), the channel closes (the port
@@ -18,9 +18,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::channel::{Channel, ChannelEnded, Incoming};
-use super::message::{FlagCommand, JsonPayload as _, PayloadType};
-use super::shell::{ShellError, handshake_response};
+use super::channel::{Channel, ChannelEnded};
+use super::state::{SessionState, ShellError, Step, closing};
 use crate::transport::session::Interrupts;
 
 /// How the pump runs.
@@ -83,14 +82,6 @@ pub enum StreamError {
     PortRefused { port: u16, message: String },
 }
 
-fn closing(message: &str) -> String {
-    if message.is_empty() {
-        String::new()
-    } else {
-        format!(": {message}")
-    }
-}
-
 impl From<ShellError> for StreamError {
     fn from(e: ShellError) -> StreamError {
         StreamError::Session(e)
@@ -120,10 +111,7 @@ where
     } = channel;
     let deadline = tokio::time::sleep(options.handshake_within);
     tokio::pin!(deadline);
-    let mut started = false;
-    let mut shaking = false;
-    let mut kms: Option<String> = None;
-    let mut port_refused = false;
+    let mut state = SessionState::new();
     let mut outcome = StreamOutcome {
         end: StreamEnd::InputEnded,
         sent: 0,
@@ -134,55 +122,27 @@ where
     loop {
         tokio::select! {
             event = incoming.recv() => {
-                let Some(event) = event else {
-                    outcome.end = StreamEnd::Closed(String::new());
-                    return Ok(outcome);
-                };
-                match event {
-                    Incoming::HandshakeRequest(request) => {
-                        let (response, key) = handshake_response(&request);
-                        kms = key;
-                        let _ = writer
-                            .send(PayloadType::HandshakeResponse, &response.to_json())
-                            .await;
-                        shaking = true;
-                    }
-                    Incoming::HandshakeComplete(_) => started = true,
-                    Incoming::Output(bytes) => {
-                        // An agent that does not shake hands has started.
-                        started = true;
+                match state.on_event(event, &writer).await? {
+                    Step::Output(bytes) => {
                         outcome.received += bytes.len() as u64;
                         write(&mut out, &bytes).await?;
                     }
-                    Incoming::Flag(FlagCommand::ConnectToPortError) => port_refused = true,
-                    Incoming::Resumed => outcome.resumed += 1,
-                    Incoming::Closed(Ok(closed)) => {
-                        let message = closed.output;
-                        if let Some(key) = kms {
-                            return Err(ShellError::KmsRequired { key, message }.into());
-                        }
-                        if port_refused {
-                            return Err(StreamError::PortRefused { port, message });
-                        }
-                        if shaking && !started {
-                            return Err(ShellError::Handshake { message }.into());
-                        }
+                    Step::PortRefused(message) => {
+                        return Err(StreamError::PortRefused { port, message });
+                    }
+                    Step::Closed(message) => {
                         outcome.end = StreamEnd::Closed(message);
+                        outcome.resumed = state.resumed();
                         return Ok(outcome);
                     }
-                    Incoming::Closed(Err(e)) => return Err(ShellError::Channel(e).into()),
-                    Incoming::StdErr(_)
-                    | Incoming::ExitCode(_)
-                    | Incoming::EncChallengeRequest(_)
-                    | Incoming::Flag(_)
-                    | Incoming::Other { .. }
-                    | Incoming::Malformed { .. } => {}
+                    Step::Handled | Step::StdErr(_) | Step::ExitCode(_) | Step::Started(_) => {}
                 }
             }
-            read = input.read(&mut buffer), if started => {
+            read = input.read(&mut buffer), if state.started() => {
                 let n = match read {
                     Ok(0) | Err(_) => {
                         outcome.end = StreamEnd::InputEnded;
+                        outcome.resumed = state.resumed();
                         return Ok(outcome);
                     }
                     Ok(n) => n,
@@ -194,9 +154,10 @@ where
             }
             signal = interrupts.next() => {
                 outcome.end = StreamEnd::Signalled(signal);
+                outcome.resumed = state.resumed();
                 return Ok(outcome);
             }
-            () = &mut deadline, if !started => {
+            () = &mut deadline, if !state.started() => {
                 return Err(ShellError::HandshakeTimedOut(options.handshake_within).into());
             }
         }

@@ -462,6 +462,15 @@ pub fn rdp_steps(out: &mut dyn Write, plan: &RdpPlan) -> io::Result<()> {
                 plan.address,
                 plan.port
             )?,
+            Forwarder::Ssm => writeln!(
+                out,
+                "# berth forwards {}:{} to port {} of {} over one Session Manager port session \
+                 (AWS-StartPortForwardingSession) while the client runs",
+                Tunnel::LOCAL_ADDRESS,
+                tunnel.local_port,
+                plan.port,
+                plan.instance_id
+            )?,
         }
     }
     if let Some(file) = &plan.rdp_file {
@@ -686,6 +695,62 @@ pub fn logs_lines(out: &mut dyn Write, collected: &[Collected]) -> io::Result<()
         for missing in &c.manifest.missing {
             writeln!(out, "    missing {missing}")?;
         }
+    }
+    Ok(())
+}
+
+/// `tunnel --via ssm --dry-run`: each forward's listener and session.
+pub fn ssm_tunnel_plan(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    forwards: &[crate::app::ports::PortForward],
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Json => json(
+            out,
+            &forwards
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "listen": f.listen,
+                        "destination": f.destination(),
+                        "document": f.document(),
+                        "parameters": f.parameters(f.local_port()),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ),
+        OutputFormat::Table => {
+            for f in forwards {
+                let parameters: Vec<String> = f
+                    .parameters(f.local_port())
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.join(",")))
+                    .collect();
+                writeln!(
+                    out,
+                    "# listen on {}; StartSession {} {}",
+                    f.listen,
+                    f.document(),
+                    parameters.join(" ")
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `tunnel --via ssm --output json`: the forwards listening, once they
+/// are (the text form says so on stderr).
+pub fn ssm_listening(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    listening: &[crate::app::ports::Listening],
+) -> io::Result<()> {
+    if format == OutputFormat::Json {
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "listening": listening }))?;
+        writeln!(out)?;
+        out.flush()?;
     }
     Ok(())
 }
