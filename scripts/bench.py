@@ -1223,15 +1223,17 @@ builds it for users.
     scripts/bench                 # as root: sandbox sshd on 127.X.0.N
     scripts/bench --latency-ms 80 --runs 11
     scripts/bench --report-only   # rewrite this page from docs/bench-results.json
+    scripts/bench --only ssm      # one section (connect, listing, ssm), the others' rows kept
 
 `scripts/bench` installs what it compares (Debian's `pssh`; `awscli` and
-`ec2instanceconnectcli` into `.venv-bench`), builds berth, starts the sandbox
+`ec2instanceconnectcli` into `.venv-bench`), builds berth and the minimal
+Session Manager client, starts the sandbox
 with a 202-host fleet for the connect and fleet rows, then another with clusters
-of {args.sizes} container instances for the listing rows (moto answers a
+of {run.get("sizes", args.sizes)} container instances for the listing rows (moto answers a
 filtered DescribeInstances by scanning every instance of the region, so the
 listing clusters would slow the other rows down for moto's reasons), runs
-everything above, prints the tables and rewrites this file and
-`docs/bench-connect.svg`. A tool that cannot be installed is reported as such
+everything above, then a third for the Session Manager rows (below), prints
+the tables and rewrites this file and `docs/bench-connect.svg`. A tool that cannot be installed is reported as such
 in its row; nothing is skipped silently.
 """
     if ssm:
