@@ -12,17 +12,23 @@ interquartile range); compare rows of one run as ratios.
 
 import argparse
 import datetime
+import fcntl
+import hashlib
 import http.client
 import http.server
 import json
 import os
 import platform
+import select
 import shutil
+import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 
@@ -107,11 +113,19 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
 # -------------------------------------------------------------- measuring
 class Case:
     def __init__(self, group, name, times, calls, round_trips=None, note="", ok=True,
-                 upstream=None):
+                 upstream=None, nbytes=None, cpu=None):
         self.group, self.name, self.times, self.calls = group, name, times, calls
         self.round_trips, self.note, self.ok = round_trips, note, ok
         # Median seconds the AWS stand-in itself was busy per run.
         self.upstream = upstream
+        # Transfers: bytes per run, and the Session Manager stand-in's CPU
+        # seconds per run (for the rows that measure it).
+        self.nbytes, self.cpu = nbytes, cpu
+
+    @property
+    def rate(self):
+        """MB/s of a transfer, from the median time."""
+        return self.nbytes / self.median / 1e6 if self.nbytes and self.times else float("nan")
 
     @property
     def median(self):
@@ -179,6 +193,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "docs"))
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the report from the saved bench-results.json, measuring nothing")
+    ap.add_argument("--only", metavar="SECTION[,SECTION]",
+                    help=f"measure only these sections ({', '.join(SECTIONS)}); the others' rows "
+                         "are kept from the saved bench-results.json")
+    ap.add_argument("--minimal", help="the minimal Session Manager client (examples/ssm_minimal.rs)")
+    ap.add_argument("--ssm-mb", type=float, default=100, help="megabytes per port-forward transfer")
+    ap.add_argument("--ssm-runs", type=int, default=3,
+                    help="runs per port-forward row (the paced client's rows run once)")
     args = ap.parse_args()
     saved = os.path.join(args.out, "bench-results.json")
     if args.report_only:
@@ -187,30 +208,67 @@ def main():
         args.latency_ms, args.sizes = run["latency_ms"], run["sizes"]
         report(args, [Case(**c) for c in run["results"]], run)
         return
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    if only - set(SECTIONS):
+        ap.error(f"--only takes {', '.join(SECTIONS)}")
+    if "ssm" in only and not args.minimal:
+        ap.error("the Session Manager rows need --minimal")
     sizes = [int(n) for n in args.sizes.split(",")]
-    # Two sandboxes, one after the other: moto answers a filtered
+    results = []
+    # Separate sandboxes, one after the other: moto answers a filtered
     # DescribeInstances by scanning every instance of the region, so the
     # thousands of listing instances would slow the connect rows down for
     # reasons that are moto's, not the tools'.
-    results = with_sandbox(args, ["--fleet-size", "202"],
-                           lambda *a: connect_and_fleet(args, *a))
-    results += with_sandbox(args, ["--bench-instances", args.sizes],
-                            lambda *a: listing(args, *a, sizes))
+    if "connect" in only:
+        results += with_sandbox(args, ["--fleet-size", "202"],
+                                lambda *a: connect_and_fleet(args, *a))
+    if "listing" in only:
+        results += with_sandbox(args, ["--bench-instances", args.sizes],
+                                lambda *a: listing(args, *a, sizes))
+    if "ssm" in only:
+        results += with_sandbox(args, [], lambda *a: session_manager(args, *a))
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    run = {
+    this = {
         "date": datetime.date.today().isoformat(), "commit": commit,
         "machine": (f"{os.cpu_count()} CPUs, {mem:.0f} GiB, {platform.system()} "
                     f"{platform.release()}, Python {platform.python_version()}"),
-        "latency_ms": args.latency_ms, "sizes": args.sizes,
-        "results": [vars(r) for r in results],
+        "latency_ms": args.latency_ms,
     }
+    run = dict(this, sizes=args.sizes, sections={s: this for s in only},
+               results=[vars(r) for r in results])
+    if only != set(SECTIONS) and os.path.exists(saved):
+        # Keep the other sections' rows (and when and where they ran).
+        with open(saved) as f:
+            old = json.load(f)
+        kept = [c for c in old["results"] if section_of(c["group"]) not in only]
+        run["results"] = kept + run["results"]
+        old_sections = old.get("sections") or {
+            s: {k: old[k] for k in ("date", "commit", "machine", "latency_ms")} for s in SECTIONS}
+        run["sections"] = {**{s: v for s, v in old_sections.items() if s not in only},
+                           **run["sections"]}
+        run["sizes"] = old.get("sizes", args.sizes) if "listing" not in only else args.sizes
+        results = [Case(**c) for c in run["results"]]
     # Every run's times, so the report can be checked and rewritten.
     with open(saved, "w") as f:
         json.dump(run, f, indent=1, ensure_ascii=False)
         f.write("\n")
     report(args, results, run)
+    failed = [r for r in results if r.group == "ssm-ceiling" and not r.ok]
+    if failed and "ssm" in only:
+        sys.exit(f"bench: FAILED: {failed[0].note}")
+
+
+SECTIONS = ("connect", "listing", "ssm")
+
+
+def section_of(group):
+    if group.startswith("ls-"):
+        return "listing"
+    if group.startswith("ssm-"):
+        return "ssm"
+    return "connect"
 
 
 def with_sandbox(args, sandbox_args, work_with):
@@ -395,16 +453,476 @@ rm -f "$TMPDIR"/batch.* "$TMPDIR"/ids.* "$TMPDIR/arns"
     return results
 
 
+# --------------------------------------------------------- Session Manager
+PROMPT = b"bench-prompt$ "
+
+
+class FarEnd:
+    """The loopback services at the far end of the port sessions: a sink
+    that hashes what it receives (the upload's sha256 is checked there) and
+    a source that sends the payload; each notes when it accepted a
+    connection and when the transfer ended (wall clock, comparable with the
+    minimal client's)."""
+
+    def __init__(self, payload):
+        self.payload = payload
+        self.events = []
+        self.lock = threading.Lock()
+        self.sink = self._listen(self._sink)
+        self.source = self._listen(self._source)
+
+    def _listen(self, handle):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = s.accept()
+                except OSError:
+                    return
+                threading.Thread(target=handle, args=(conn, time.time()), daemon=True).start()
+        threading.Thread(target=serve, daemon=True).start()
+        return s
+
+    def _sink(self, conn, accepted):
+        digest, n, buf = hashlib.sha256(), 0, bytearray(1 << 20)
+        view = memoryview(buf)
+        while True:
+            k = conn.recv_into(buf)
+            if not k:
+                break
+            digest.update(view[:k])
+            n += k
+        ended = time.time()
+        conn.close()
+        with self.lock:
+            self.events.append(("sink", accepted, ended, n, digest.hexdigest()))
+
+    def _source(self, conn, accepted):
+        try:
+            view = memoryview(self.payload)
+            for i in range(0, len(view), 1 << 20):
+                conn.sendall(view[i:i + (1 << 20)])
+        except OSError:
+            pass
+        conn.close()
+        with self.lock:
+            self.events.append(("source", accepted, None, len(self.payload), None))
+
+    def take(self, kind, timeout):
+        """The next finished `kind` event (waits up to `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for i, e in enumerate(self.events):
+                    if e[0] == kind:
+                        return self.events.pop(i)
+            time.sleep(0.01)
+        return None
+
+    def clear(self):
+        with self.lock:
+            self.events.clear()
+
+    def close(self):
+        self.sink.close()
+        self.source.close()
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """Whether something listens on the port (read from /proc, so that no
+    connection is made: a test connection would open a forwarded stream)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+def on_a_terminal(cmd, env, until, answer, timeout=60, at_prompt=None):
+    """Runs `cmd` on a new pty; returns (seconds until `until` appeared in
+    its output, or None, the output), calling `at_prompt()` then. Then
+    types `answer` and waits for the end (killing it after 15 s)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    seen, out = None, b""
+    deadline = time.monotonic() + timeout
+    ending = None
+    while True:
+        if seen is None and time.monotonic() > deadline:
+            break
+        if ending is not None and time.monotonic() > ending:
+            break
+        r, _, _ = select.select([master], [], [], 0.05)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            out += chunk
+            if seen is None and until in out:
+                seen = time.perf_counter() - started
+                if at_prompt:
+                    at_prompt()
+                os.write(master, answer)
+                ending = time.monotonic() + 15
+        elif proc.poll() is not None:
+            break
+    if proc.poll() is None:
+        proc.kill()  # only the client this run started
+    proc.wait()
+    os.close(master)
+    return seen, out
+
+
+class SsmCalls:
+    """Both latency proxies' request counts (moto's and Session Manager's)."""
+
+    def __init__(self, *proxies):
+        self.proxies = proxies
+
+    def count(self):
+        return sum(len(p.operations()) for p in self.proxies)
+
+
+def timed_case(group, name, runs, once, calls, nbytes=None, cpu_of=None):
+    """Runs `once()` `runs` times; it returns seconds (or raises with a
+    reason), or seconds and the proxies' count when the measured part
+    ended. AWS calls come from the proxies' counts, CPU from `cpu_of`."""
+    times, counts, cpus, failures = [], [], [], []
+    for _ in range(runs):
+        before = calls.count()
+        cpu0 = cpu_of() if cpu_of else None
+        after = None
+        try:
+            took = once()
+            if isinstance(took, tuple):
+                took, after = took
+            times.append(took)
+            if cpu_of:
+                cpus.append(cpu_of() - cpu0)
+        except RunFailed as e:
+            failures.append(str(e))
+        counts.append((calls.count() if after is None else after) - before)
+    note = f"{len(failures)} of {runs} runs failed: {failures[0]}" if failures else ""
+    case = Case(group, name, times, statistics.median(counts) if counts else 0, note=note,
+                ok=bool(times), nbytes=nbytes, cpu=statistics.median(cpus) if cpus else None)
+    extra = f", {case.rate:.1f} MB/s" if nbytes and times else ""
+    cpu = f", stand-in CPU {case.cpu:.2f} s" if case.cpu is not None else ""
+    print(f"  {name}: {case.median * 1000:.0f} ms (±{case.spread * 1000:.0f}){extra}{cpu}, "
+          f"{case.calls:g} calls{' — ' + note if note else ''}", file=sys.stderr)
+    return case
+
+
+class RunFailed(Exception):
+    pass
+
+
+def session_manager(args, sb, endpoint, proxy, work, env):
+    """berth's Session Manager client against the minimal one
+    (examples/ssm_minimal.rs), both on the same stand-in
+    (tests/support/ssm_standin.py) in this run: time to a shell prompt,
+    ssh over SSM, port-forward throughput up and down."""
+    key = env.pop("BERTH_BENCH_KEY")
+    berth, minimal, runs = args.berth, args.minimal, args.runs
+    host = sb["hosts"]["prod-al2023"]
+    iid, ip = host["instance_id"], host["private_ip"]
+    nbytes = int(args.ssm_mb * 1e6)
+    payload = os.urandom(nbytes)
+    expected = hashlib.sha256(payload).hexdigest()
+    payload_file = os.path.join(work, "payload")
+    with open(payload_file, "wb") as f:
+        f.write(payload)
+    far = FarEnd(payload)
+    sink, source = far.sink.getsockname()[1], far.source.getsockname()[1]
+    config = {"instances": {iid: {
+        "address": ip, "shell": "/bin/sh", "env": {"PS1": PROMPT.decode()},
+        "ports": {str(sink): f"127.0.0.1:{sink}", str(source): f"127.0.0.1:{source}"}}}}
+    # No --log: the recorder writes a line per message, work that is the
+    # recorder's and not the stand-in's.
+    standin = subprocess.Popen(
+        [os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "tests/support/ssm_standin.py"),
+         "--config-json", json.dumps(config)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=open(os.path.join(work, "ssm_standin.err"), "w"))
+    line = standin.stdout.readline()
+    if not line:
+        sys.exit(f"the Session Manager stand-in did not start: see {work}/ssm_standin.err")
+    ssm_endpoint = json.loads(line)["endpoint"]
+    address = ssm_endpoint.split("//", 1)[1].split(":")
+    ssm_proxy = LatencyProxy((address[0], int(address[1])), args.latency_ms / 1000)
+    threading.Thread(target=ssm_proxy.serve_forever, daemon=True).start()
+    ssm_url = f"http://127.0.0.1:{ssm_proxy.server_address[1]}"
+    env["AWS_ENDPOINT_URL_SSM"] = ssm_url
+    calls = SsmCalls(proxy, ssm_proxy)
+    results = []
+
+    def faults(switches):
+        body = json.dumps(switches).encode()
+        conn = http.client.HTTPConnection(address[0], int(address[1]), timeout=10)
+        conn.request("POST", "/faults", body=body, headers={"content-type": "application/json"})
+        answer = conn.getresponse()
+        answer.read()
+        conn.close()
+        if answer.status != 200:
+            raise SystemExit(f"the stand-in refused {switches}: {answer.status}")
+
+    def minimal_cmd(*mode, paced=False):
+        return [minimal, "--endpoint", ssm_url, "--target", iid,
+                *(["--paced"] if paced else []), *mode]
+
+    try:
+        # ---- time to the first shell prompt
+        print("Session Manager: time to a shell prompt", file=sys.stderr)
+
+        def prompt(cmd):
+            def once():
+                # The calls made before the prompt: not the TerminateSession after it.
+                at = []
+                seen, out = on_a_terminal(cmd, env, PROMPT, b"exit\r",
+                                          at_prompt=lambda: at.append(calls.count()))
+                if seen is None:
+                    raise RunFailed(f"no prompt: {out[-200:]!r}")
+                return seen, at[0]
+            return once
+        for name, cmd in [("berth session i-…", [berth, "session", iid]),
+                          ("minimal client", minimal_cmd("shell"))]:
+            prompt(cmd)()  # one unmeasured run: the page cache, the stand-in's first pty
+            results.append(timed_case("ssm-prompt", name, runs, prompt(cmd), calls))
+
+        # ---- ssh … true over SSM
+        print("Session Manager: ssh … true", file=sys.stderr)
+
+        def command(cmd):
+            def once():
+                elapsed, done = run_once(cmd, env)
+                if done.returncode != 0:
+                    raise RunFailed(done.stderr.decode(errors="replace").strip()[-200:])
+                return elapsed
+            return once
+        ssh_berth = [berth, "ssh", iid, "--via", "ssm", "--", "true"]
+        command(ssh_berth)()  # pins the host key (berth's state), as after a first use
+        results.append(timed_case("ssm-ssh", "berth ssh i-… --via ssm -- true, warm cache", runs,
+                                  command(ssh_berth), calls))
+        proxy_command = " ".join(minimal_cmd("proxy", "--port", str(sb["ssh_port"])))
+        ssh_minimal = [sb["ssh"], "-i", key, "-o", "IdentitiesOnly=yes",
+                       "-o", f"ProxyCommand={proxy_command}", "-o", f"HostKeyAlias={ip}",
+                       f"ec2-user@{iid}", "true"]
+        results.append(timed_case("ssm-ssh", "ssh with the minimal client as ProxyCommand", runs,
+                                  command(ssh_minimal), calls))
+
+        # ---- port forwarding
+        tunnel_kind = tunnel_flavour(berth, env, iid)
+        for delay in (0, 20):
+            faults({"data_delay_ms": delay})
+            for direction, remote in (("up", sink), ("down", source)):
+                group = f"ssm-{direction}-{delay}"
+                print(f"Session Manager: port forward {direction}, {delay} ms one-way delay",
+                      file=sys.stderr)
+                results += forward_rows(args, group, direction, remote, berth, tunnel_kind, iid,
+                                        env, far, expected, nbytes, payload, payload_file,
+                                        minimal_cmd, calls, standin.pid, work)
+        faults({"data_delay_ms": 0})
+    finally:
+        ssm_proxy.shutdown()
+        standin.stdin.close()
+        try:
+            standin.wait(30)
+        except subprocess.TimeoutExpired:
+            standin.kill()
+        far.close()
+    results.append(ceiling(results))
+    return results
+
+
+def tunnel_flavour(berth, env, iid):
+    """What `berth tunnel --via ssm` runs in this build: its own port
+    session, or ssh -L through `berth proxy --via ssm` (before the native
+    forward existed)."""
+    done = subprocess.run([berth, "tunnel", iid, "--via", "ssm", "1:1", "--dry-run"], env=env,
+                          capture_output=True, text=True)
+    text = done.stdout + done.stderr
+    return "ssh -L over AWS-StartSSHSession" if " -L" in text else "native port session"
+
+
+def forward_rows(args, group, direction, remote, berth, tunnel_kind, iid, env, far, expected,
+                 nbytes, payload, payload_file, minimal_cmd, calls, standin_pid, work):
+    """One direction at one delay: berth's tunnel, the minimal client
+    unpaced, and paced."""
+    rows = []
+    timeout = max(120, nbytes / 0.5e6)
+
+    def far_end_time(client_end=None):
+        """Upload: the sink's accept to its end of stream, its sha256
+        checked. Download: the source's accept to the client's last byte."""
+        if direction == "up":
+            e = far.take("sink", timeout)
+            if e is None:
+                raise RunFailed("the sink saw no transfer end")
+            if e[3] != nbytes or e[4] != expected:
+                raise RunFailed(f"the sink got {e[3]} bytes, sha256 {e[4][:12]}…, "
+                                f"not {nbytes} bytes {expected[:12]}…")
+            return e[2] - e[1]
+        e = far.take("source", 10)
+        if e is None:
+            raise RunFailed("the source saw no connection")
+        return client_end - e[1]
+
+    # berth: one tunnel for the row's runs, a connection per run
+    local = free_port()
+    tunnel = subprocess.Popen([berth, "tunnel", iid, "--via", "ssm", f"{local}:{remote}"], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=open(os.path.join(work, f"tunnel-{group}.err"), "w"),
+                              start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not listening(local) and time.monotonic() < deadline and tunnel.poll() is None:
+        time.sleep(0.05)
+
+    def through_tunnel():
+        far.clear()
+        if not listening(local):
+            raise RunFailed(f"the tunnel is not listening (see tunnel-{group}.err)")
+        with socket.create_connection(("127.0.0.1", local), timeout=timeout) as s:
+            if direction == "up":
+                view = memoryview(payload)
+                for i in range(0, len(view), 1 << 20):
+                    s.sendall(view[i:i + (1 << 20)])
+                s.shutdown(socket.SHUT_WR)
+                while s.recv(65536):
+                    pass
+                return far_end_time()
+            digest, n, buf = hashlib.sha256(), 0, bytearray(1 << 20)
+            view = memoryview(buf)
+            while True:
+                k = s.recv_into(buf)
+                if not k:
+                    break
+                digest.update(view[:k])
+                n += k
+            ended = time.time()
+            if n != nbytes or digest.hexdigest() != expected:
+                raise RunFailed(f"received {n} bytes, sha256 {digest.hexdigest()[:12]}…")
+            return far_end_time(ended)
+    try:
+        rows.append(timed_case(group, f"berth tunnel --via ssm ({tunnel_kind})", args.ssm_runs,
+                               through_tunnel, calls, nbytes))
+    finally:
+        if tunnel.poll() is None:
+            tunnel.send_signal(signal.SIGINT)  # only the tunnel this row started
+            try:
+                tunnel.wait(10)
+            except subprocess.TimeoutExpired:
+                tunnel.kill()
+
+    def minimal_once(paced):
+        def once():
+            far.clear()
+            mode = (["upload", payload_file] if direction == "up" else ["download"])
+            done = subprocess.run(minimal_cmd(*mode, "--port", str(remote), paced=paced),
+                                  capture_output=True, timeout=timeout * 4)
+            if done.returncode != 0:
+                raise RunFailed(done.stderr.decode(errors="replace").strip()[-200:])
+            out = json.loads(done.stdout)
+            if direction == "down" and (out["bytes"] != nbytes or out["sha256"] != expected):
+                raise RunFailed(f"received {out['bytes']} bytes, sha256 {out['sha256'][:12]}…")
+            return far_end_time(out["end"])
+        return once
+    rows.append(timed_case(group, "minimal client, unpaced", args.ssm_runs, minimal_once(False),
+                           calls, nbytes, cpu_of=lambda: cpu_seconds(standin_pid)))
+    rows.append(timed_case(group, "minimal client, paced (1 ms after each message)", 1,
+                           minimal_once(True), calls, nbytes))
+    return rows
+
+
+def ceiling(results):
+    """The stand-in's own capacity: bytes it moved per CPU-second of its
+    process in the minimal client's unpaced transfers (no delay). Below
+    20 MB per CPU-second it could be what limits the rows, and the run
+    fails."""
+    rates, walls = [], []
+    for direction in ("up", "down"):
+        r = next((r for r in results if r.group == f"ssm-{direction}-0"
+                  and r.name == "minimal client, unpaced"), None)
+        if r is None or not r.ok or not r.cpu:
+            return Case("ssm-ceiling", "stand-in capacity", [], 0, ok=False,
+                        note=f"the stand-in's capacity was not measured ({direction})")
+        rates.append((direction, r.nbytes / r.cpu / 1e6))
+        walls.append((direction, r.rate))
+    worst = min(rate for _, rate in rates)
+    text = ", ".join(f"{d} {rate:.1f} MB per CPU-second (wall {w:.1f} MB/s)"
+                     for (d, rate), (_, w) in zip(rates, walls))
+    ok = worst >= 20
+    note = (f"the stand-in moved {text}" if ok else
+            f"the Session Manager stand-in cannot move 20 MB/s on its own: {text}")
+    return Case("ssm-ceiling", "stand-in capacity", [worst], 0, ok=ok, note=note)
+
+
 # ---------------------------------------------------------------- report
 def ms(x):
     return f"{x * 1000:.0f}"
 
 
+def verdict(ok):
+    return "holds" if ok else "MISSED"
+
+
 def report(args, results, run):
-    by = {r.name: r for r in results}
-    lat = args.latency_ms / 1000
     lines = []
     out = lines.append
+    if any(r.group == "connect" for r in results) and any(r.group.startswith("ls-")
+                                                         for r in results):
+        targets = report_connect_listing_fleet(args, results, out)
+        out("### Targets\n")
+        for text, ok, *why in targets:
+            out(f"- {verdict(ok)}: {text}")
+            if not ok and why and why[0]:
+                out(f"  - why: {why[0]}")
+        out("")
+    ssm = ""
+    if any(r.group.startswith("ssm-") for r in results):
+        ssm_lines = []
+        report_ssm(args, results, ssm_lines.append, run)
+        ssm = "\n".join(ssm_lines)
+    text = "\n".join(lines)
+    print(text)
+    print(ssm)
+    connect = [r for r in results if r.group == "connect" and r.ok]
+    if connect:
+        write_chart(args, connect)
+    write_doc(args, text, ssm, run)
+
+
+def report_connect_listing_fleet(args, results, out):
+    """The tables of the first three sections; returns their targets."""
+    by = {r.name: r for r in results}
+    lat = args.latency_ms / 1000
     bare = by["bare ssh to the known address"]
     berth_cold = by["berth ssh i-…, cold cache"]
     out("### Time to a remote command (`true` on one host)\n")
@@ -457,9 +975,6 @@ def report(args, results, run):
             out(f"| `{r.name}` | {r.median * 1000:.1f} | {r.spread * 1000:.1f} |")
     out("")
 
-    # targets
-    def verdict(ok):
-        return "holds" if ok else "MISSED"
     targets = []
     ids = berth_cold
     cluster = by["berth ssh prod/prod-al2023, cold cache"]
@@ -525,16 +1040,108 @@ def report(args, results, run):
                             pssh.median >= 1.5 * warm_run.median))
     start = by["berth --version"]
     targets.append((f"start-up under 10 ms ({start.median * 1000:.1f} ms)", start.median < 0.010))
-    out("### Targets\n")
-    for text, ok, *why in targets:
-        out(f"- {verdict(ok)}: {text}")
-        if not ok and why and why[0]:
-            out(f"  - why: {why[0]}")
+    return targets
+
+
+def report_ssm(args, results, out, run):
+    """The Session Manager section: ratios against the targets first, then
+    the figures."""
+    rows = [r for r in results if r.group.startswith("ssm-")]
+    by = {(r.group, r.name): r for r in rows}
+    when = (run.get("sections") or {}).get("ssm") or run
+    nbytes = next((r.nbytes for r in rows if r.nbytes), None)
+    out("## Session Manager\n")
+    out(f"Measured {when['date']}, commit `{when['commit']}`, on {when['machine']}, "
+        f"{when['latency_ms']:g} ms per AWS request; the data channel on loopback, plus "
+        f"a one-way delay where a row says so.\n")
+    out("### Against the targets\n")
+
+    def ratio(a, b):
+        return a / b if a and b and a.ok and b.ok else None
+    prompt_berth = by.get(("ssm-prompt", "berth session i-…"))
+    prompt_min = by.get(("ssm-prompt", "minimal client"))
+    if prompt_berth and prompt_min and prompt_berth.ok and prompt_min.ok:
+        x = prompt_berth.median / prompt_min.median
+        out(f"- {verdict(x <= 1.1)}: time to a shell prompt at most 1.1× the minimal client's "
+            f"({x:.2f}×: {ms(prompt_berth.median)} against {ms(prompt_min.median)} ms; "
+            f"AWS calls before the prompt {prompt_berth.calls:g} against {prompt_min.calls:g})")
+    else:
+        out("- MISSED: time to a shell prompt (a row did not run: "
+            f"{(prompt_berth and prompt_berth.note) or (prompt_min and prompt_min.note)})")
+    for delay in (0, 20):
+        for direction, word in (("up", "upload"), ("down", "download")):
+            group = f"ssm-{direction}-{delay}"
+            tool = next((r for r in rows if r.group == group and r.name.startswith("berth")), None)
+            unpaced = by.get((group, "minimal client, unpaced"))
+            paced = by.get((group, "minimal client, paced (1 ms after each message)"))
+            where = f"{word}, {delay} ms one-way delay" if delay else f"{word}, no added delay"
+            if not (tool and tool.ok):
+                out(f"- MISSED: port forward {where}: berth's row failed "
+                    f"({tool.note if tool else 'not run'})")
+                continue
+            for other, share, label in ((unpaced, 0.8, "the unpaced minimal client"),
+                                        (paced, 20, "the paced one")):
+                if not (other and other.ok):
+                    out(f"- MISSED: port forward {where} at least {share:g}× {label} "
+                        f"(its row failed: {other.note if other else 'not run'})")
+                    continue
+                x = tool.rate / other.rate
+                out(f"- {verdict(x >= share)}: port forward {where} at least {share:g}× {label} "
+                    f"({x:.2f}×: {tool.rate:.1f} against {other.rate:.2f} MB/s)")
+                if x < share and other is paced and direction == "down":
+                    out("  - why: the reference client paces what it sends, and a download "
+                        "sends only acknowledgements, which it does not pace; against AWS the "
+                        "agent paces its side too (1 ms a message), the stand-in does not, so "
+                        "the paced client downloads as fast as the unpaced one here")
+    ceiling_row = next((r for r in rows if r.group == "ssm-ceiling"), None)
+    if ceiling_row:
+        out(f"- {'holds' if ceiling_row.ok else 'FAILED'}: the stand-in moves at least 20 MB/s "
+            f"on its own (gated on MB per CPU-second of its process): {ceiling_row.note}")
+    ssh_berth = by.get(("ssm-ssh", "berth ssh i-… --via ssm -- true, warm cache"))
+    ssh_min = by.get(("ssm-ssh", "ssh with the minimal client as ProxyCommand"))
+    if ssh_berth and ssh_min and ssh_berth.ok and ssh_min.ok:
+        out(f"- (no target) `ssh … true` over SSM: berth {ssh_berth.median / ssh_min.median:.2f}× "
+            f"ssh with the minimal client as its ProxyCommand")
     out("")
-    text = "\n".join(lines)
-    print(text)
-    write_chart(args, [r for r in results if r.group == "connect" and r.ok])
-    write_doc(args, text, run)
+    out("### Time to a shell prompt and to `ssh … true`\n")
+    out("| measure | tool | median ms | spread ms | AWS calls | × minimal client |")
+    out("| --- | --- | --- | --- | --- | --- |")
+    for group, what in (("ssm-prompt", "first shell prompt"), ("ssm-ssh", "`ssh … true`")):
+        base = [r for r in rows if r.group == group and "minimal" in r.name]
+        base = base[0] if base and base[0].ok else None
+        for r in rows:
+            if r.group != group:
+                continue
+            if not r.ok:
+                out(f"| {what} | {r.name} | – | – | {r.calls:g} | – | {r.note}")
+                continue
+            x = f"{r.median / base.median:.2f}" if base else "–"
+            out(f"| {what} | {r.name} | {ms(r.median)} | {ms(r.spread)} | {r.calls:g} | {x} |"
+                + (f" {r.note}" if r.note else ""))
+    out("")
+    size = f"{nbytes / 1e6:g} MB" if nbytes else "–"
+    out(f"### Port forwarding, {size} each way, sha256 checked at the far end\n")
+    out("| direction | one-way delay | tool | MB/s | median s | spread s | runs | stand-in CPU s "
+        "| × minimal unpaced | × minimal paced |")
+    out("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for delay in (0, 20):
+        for direction in ("up", "down"):
+            group = f"ssm-{direction}-{delay}"
+            unpaced = by.get((group, "minimal client, unpaced"))
+            paced = by.get((group, "minimal client, paced (1 ms after each message)"))
+            for r in rows:
+                if r.group != group:
+                    continue
+                if not r.ok:
+                    out(f"| {direction} | {delay} ms | {r.name} | – | – | – | 0 | – | – | – | "
+                        f"{r.note}")
+                    continue
+                xs = [f"{r.rate / b.rate:.2f}" if b and b.ok else "–" for b in (unpaced, paced)]
+                cpu = f"{r.cpu:.2f}" if r.cpu is not None else ""
+                out(f"| {direction} | {delay} ms | {r.name} | {r.rate:.2f} | {r.median:.2f} | "
+                    f"{r.spread:.2f} | {len(r.times)} | {cpu} | {xs[0]} | {xs[1]} |"
+                    + (f" {r.note}" if r.note else ""))
+    out("")
 
 
 def write_chart(args, rows):
@@ -561,7 +1168,8 @@ def write_chart(args, rows):
         f.write("\n".join(parts) + "\n")
 
 
-def write_doc(args, tables, run):
+def write_doc(args, tables, ssm, run):
+    first = (run.get("sections") or {}).get("connect") or run
     doc = f"""# Benchmarks
 
 berth against the tools operators use today, on the same emulated AWS and
@@ -571,7 +1179,7 @@ round trip would; the hosts are real sshd on loopback. Times are medians over
 several runs, with the interquartile range as the spread (the full range when
 there are fewer than four runs); read them as ratios within this run.
 
-Latest run: {run["date"]}, commit `{run["commit"]}`, on {run["machine"]}; every
+Latest run: {first["date"]}, commit `{first["commit"]}`, on {first["machine"]}; every
 run's times are in `docs/bench-results.json`.
 berth is the release build (`cargo build --release`), as `cargo install`
 builds it for users.
@@ -615,19 +1223,79 @@ builds it for users.
     scripts/bench                 # as root: sandbox sshd on 127.X.0.N
     scripts/bench --latency-ms 80 --runs 11
     scripts/bench --report-only   # rewrite this page from docs/bench-results.json
+    scripts/bench --only ssm      # one section (connect, listing, ssm), the others' rows kept
 
 `scripts/bench` installs what it compares (Debian's `pssh`; `awscli` and
-`ec2instanceconnectcli` into `.venv-bench`), builds berth, starts the sandbox
+`ec2instanceconnectcli` into `.venv-bench`), builds berth and the minimal
+Session Manager client, starts the sandbox
 with a 202-host fleet for the connect and fleet rows, then another with clusters
-of {args.sizes} container instances for the listing rows (moto answers a
+of {run.get("sizes", args.sizes)} container instances for the listing rows (moto answers a
 filtered DescribeInstances by scanning every instance of the region, so the
 listing clusters would slow the other rows down for moto's reasons), runs
-everything above, prints the tables and rewrites this file and
-`docs/bench-connect.svg`. A tool that cannot be installed is reported as such
+everything above, then a third for the Session Manager rows (below), prints
+the tables and rewrites this file and `docs/bench-connect.svg`. A tool that cannot be installed is reported as such
 in its row; nothing is skipped silently.
 """
+    if ssm:
+        doc += "\n" + ssm + SSM_METHOD
     with open(os.path.join(args.out, "benchmarks.md"), "w") as f:
         f.write(doc)
+
+
+SSM_METHOD = """
+### What is measured
+
+berth's own Session Manager client against a **minimal protocol client**
+(`examples/ssm_minimal.rs`, built with berth in release mode but sharing none
+of its code: its own frame encoder and decoder, acknowledgements, smux SYN,
+PSH and FIN, no resend timer, no resume, no buffering beyond putting
+messages back in order), both against the same Session Manager stand-in
+(`tests/support/ssm_standin.py`, which does not pace its sends) in the same
+run. Every AWS request, SSM's included, goes through the latency proxy; the
+websocket does not. Each message the minimal client sends carries at most
+1,024 bytes; *unpaced* sends them as fast as the socket takes them, *paced*
+sleeps 1 ms after each data message, as the reference client
+(session-manager-plugin) does. Pacing applies to what a client sends, so
+it slows uploads; on a download the paced client only acknowledges, which
+the reference client does not pace either.
+
+- **Time to a shell prompt**: `berth session i-…` and `ssm_minimal shell`,
+  each on a new pseudo-terminal, from start to the first appearance of the
+  stand-in shell's prompt (`PS1`) on the terminal; then `exit`. The
+  minimal client makes one AWS call (StartSession); the AWS calls column
+  counts the calls each made before its prompt appeared. One unmeasured
+  run first.
+- **`ssh … true`**: `berth ssh i-… --via ssm -- true` (ssh with `berth proxy
+  --via ssm` as its ProxyCommand over AWS-StartSSHSession, to the sandbox
+  host's sshd; after one unmeasured run that pins the host key), against
+  the sandbox's ssh with `ssm_minimal proxy` as its ProxyCommand.
+- **Port forwarding**: a 100 MB random payload to a sink that hashes it
+  (up) and from a source that sends it (down), both on 127.0.0.1 behind
+  the stand-in's agent; the sha256 is checked at the receiving end. berth
+  is `berth tunnel i-… --via ssm LOCAL:PORT` (which of its two ways the
+  row names), started once per row, with a client that writes or reads
+  through its local port; the minimal client sources or sinks the bytes
+  itself, without a local socket. Time runs from the far end's accepting
+  the connection (the agent dialled it) to the last byte: the sink's end
+  of stream (up), the receiving client's (down). Then the same with
+  `data_delay_ms: 20` on the stand-in: every data-channel frame waits
+  20 ms each way. The paced client's rows run once (each takes about
+  100 s up).
+- **The stand-in's capacity**: its process's CPU seconds (from `/proc`)
+  during the unpaced minimal client's transfers without delay. If it moves
+  less than 20 MB per CPU-second in either direction, the run fails and
+  says so: it could then be what limits the rows. Wall-clock MB/s is shown
+  beside it; on a shared machine the clients and the stand-in compete for
+  the same CPUs, so the CPU figure is the one that gates.
+
+### Reproduce
+
+    scripts/bench --only ssm                    # as root; this section alone (~10 min)
+    scripts/bench --only ssm --ssm-mb 20 --runs 3 --ssm-runs 2   # a quick look
+
+`--only` keeps the other sections' rows from `docs/bench-results.json` and
+rewrites this page; a full `scripts/bench` measures everything.
+"""
 
 
 if __name__ == "__main__":

@@ -291,6 +291,7 @@ FAULT_DEFAULTS = {
     "refuse_reconnect": False,    # the data channel answers a session's second (resumed) websocket with HTTP 503
     "no_channel_closed": False,   # never send channel_closed
     "resend": "oldest",           # "oldest" (the agent: one message per 100 ms tick) | "all"
+    "data_delay_ms": 0,           # one-way delay on the data channel, each direction
 }
 
 
@@ -668,7 +669,13 @@ class Session:
         self.sent_on_connection = 0
         self.recv_on_connection = 0
         self.bytes_in = self.bytes_out = 0
+        # data_delay_ms: frames each way wait in a delay line, in order
+        self.delayed_out = collections.deque()
+        self.delayed_out_ready = asyncio.Event()
+        self.delayed_in = asyncio.Queue(maxsize=INCOMING_CAPACITY)
         self.spawn(self.resend_loop())
+        self.spawn(self.delay_out_loop())
+        self.spawn(self.delay_in_loop())
 
     def spawn(self, coro):
         task = asyncio.get_running_loop().create_task(coro)
@@ -718,7 +725,11 @@ class Session:
                     self.faults.take("drop_after_received")
                     self.drop_connection(self.faults["drop_mode"], f"drop_after_received={n}")
                     break
-                await self.on_frame(raw)
+                delay = self.faults["data_delay_ms"]
+                if delay or not self.delayed_in.empty():
+                    await self.delayed_in.put((time.monotonic() + (delay or 0) / 1000, raw))
+                else:
+                    await self.on_frame(raw)
         except websockets.ConnectionClosed:
             pass
         finally:
@@ -745,11 +756,42 @@ class Session:
         ws = self.ws
         if ws is None:
             return False
+        delay = self.faults["data_delay_ms"]
+        if delay or self.delayed_out:
+            self.delayed_out.append((time.monotonic() + (delay or 0) / 1000, ws, frame))
+            self.delayed_out_ready.set()
+            return True
         try:
             await ws.send(frame)
             return True
         except websockets.ConnectionClosed:
             return False
+
+    async def delay_out_loop(self):
+        """Sends what raw_send delayed, each frame when its time comes, in order."""
+        while True:
+            if not self.delayed_out:
+                self.delayed_out_ready.clear()
+                await self.delayed_out_ready.wait()
+                continue
+            due, ws, frame = self.delayed_out[0]
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.delayed_out.popleft()
+            try:
+                await ws.send(frame)
+            except websockets.ConnectionClosed:
+                pass
+
+    async def delay_in_loop(self):
+        """Handles what the reader delayed, each frame when its time comes, in order."""
+        while True:
+            due, raw = await self.delayed_in.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self.on_frame(raw)
 
     # -- outgoing stream
 
@@ -1077,6 +1119,10 @@ class Session:
             frame, _ = encode_message(CHANNEL_CLOSED, 0, 0, 0, body, message_id=mid)
             sent = await self.raw_send(frame)
             self.record("send", session=self.id, type=CHANNEL_CLOSED, delivered=sent, output=output)
+        # what the delay line still holds (channel_closed included) goes first
+        deadline = time.monotonic() + 2
+        while self.delayed_out and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
         for t in list(self.tasks):
             if t is not asyncio.current_task():
                 t.cancel()

@@ -741,6 +741,36 @@ async def check_throughput(st, ports):
             f"{mb / max(cpu2, 0.01):.1f} MB per stand-in CPU-second (client and stand-in in Python, same machine)")
 
 
+async def check_data_delay(st, ports):
+    """data_delay_ms delays every frame each way: an echo's round trip takes
+    at least twice the delay (input there, its output back), and the
+    handshake and a download still arrive intact and in order."""
+    st.faults({"data_delay_ms": 50})
+    try:
+        c = Client(st)
+        await c.start(INSTANCE)
+        await c.wait_for(lambda: "$" in c.text() or "#" in c.text(), what="the prompt")
+        t0 = time.monotonic()
+        await c.send(1, b"echo dela''yed\r")
+        await c.wait_for(lambda: "delayed\r\n" in c.text(), what="the echo")
+        round_trip = time.monotonic() - t0
+        assert round_trip >= 0.1, round_trip
+        await c.send(1, b"exit\r")
+        await asyncio.wait_for(c.closed.wait(), 10)
+        await c.close()
+        d = Client(st, client_version="1.2.707.0")
+        mux = Smux(d)
+        await d.start(INSTANCE, "AWS-StartPortForwardingSession", {"portNumber": [str(ports["source_small"])]})
+        await asyncio.wait_for(d.handshake_complete.wait(), 10)
+        sid = await mux.open()
+        await d.wait_for(lambda: mux.fin.get(sid), timeout=60, what="download")
+        assert hashlib.sha256(bytes(mux.data[sid])).hexdigest() == ports["source_small_sha"]
+        await d.close()
+    finally:
+        st.faults({"data_delay_ms": 0})
+    return f"50 ms each way: echo round trip {round_trip * 1000:.0f} ms; 300 kB smux download intact"
+
+
 CHECKS = [
     ("control_plane", check_control_plane),
     ("shell", check_shell),
@@ -755,6 +785,7 @@ CHECKS = [
     ("corrupt_and_withheld", check_corrupt_and_withheld),
     ("loss_and_publication", check_loss_and_publication),
     ("kms", check_kms),
+    ("data_delay", check_data_delay),
     ("throughput", check_throughput),
 ]
 
