@@ -92,6 +92,9 @@ const MAX_READY: usize = 256;
 /// are overdue because the socket is slow, not because they were lost.
 const MAX_RESEND_BACKLOG: usize = 64;
 
+/// Queued input messages the driver takes at once.
+const INPUT_BATCH: usize = 64;
+
 /// Messages a [`ChannelWriter`] may queue before the driver takes them.
 const WRITER_QUEUE: usize = 256;
 
@@ -587,6 +590,7 @@ impl Driver {
             Event::Deliver(Err(_)) | Event::CallerGone => Some(Stop::Quietly),
             Event::Input(Some((payload_type, payload))) => {
                 self.enqueue(payload_type, payload);
+                self.take_queued_input();
                 None
             }
             Event::Input(None) => {
@@ -621,6 +625,25 @@ impl Driver {
         self.paused = false;
         self.ready.push_back(Incoming::Resumed);
         self.resend(true);
+    }
+
+    /// Takes what else the writers have queued (up to [`INPUT_BATCH`]
+    /// messages, within the in-flight window) without a trip through the
+    /// select loop for each.
+    fn take_queued_input(&mut self) {
+        for _ in 0..INPUT_BATCH {
+            if self.outgoing.len() >= MAX_IN_FLIGHT {
+                return;
+            }
+            match self.input.try_recv() {
+                Ok((payload_type, payload)) => self.enqueue(payload_type, payload),
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.input_open = false;
+                    return;
+                }
+            }
+        }
     }
 
     fn enqueue(&mut self, payload_type: PayloadType, payload: Vec<u8>) {

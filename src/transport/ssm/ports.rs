@@ -68,6 +68,10 @@ pub const FIRST_STREAM_ID: u32 = 3;
 /// header fill one Output message.
 pub const PUSH_SIZE: usize = MAX_PAYLOAD - HEADER_SIZE;
 
+/// How much one read from a local connection takes at most (it is then
+/// cut into messages).
+const LOCAL_READ_BUFFER: usize = 64 * 1024;
+
 /// Queued chunks for one local connection before the session waits.
 const CONNECTION_QUEUE: usize = 64;
 
@@ -451,13 +455,15 @@ fn push_in_place(buffer: &mut Vec<u8>, stream_id: u32, n: usize) {
 /// The local side's bytes to the agent until EOF (then the linger), a
 /// read error, or the writer's end; then FIN (or DisconnectToPort).
 async fn read_local(
-    mut read: OwnedReadHalf,
+    read: OwnedReadHalf,
     writer: ChannelWriter,
     framing: Framing,
     mut delivered: watch::Receiver<u64>,
     linger: Duration,
     ended: mpsc::UnboundedSender<Ended>,
 ) {
+    // One read from the socket serves many messages.
+    let mut read = tokio::io::BufReader::with_capacity(LOCAL_READ_BUFFER, read);
     let size = framing.read_size();
     let offset = match framing {
         Framing::Smux(_) => HEADER_SIZE,
