@@ -10,7 +10,11 @@
 //! - Outgoing `input_stream_data` messages are numbered from 0, and each
 //!   stays in the outgoing buffer until an acknowledgement with its
 //!   sequence number arrives. Every tick (100 ms) **every** overdue message
-//!   is resent, not only the oldest as the reference client does. Sending
+//!   is resent, not only the oldest as the reference client does, once it
+//!   is known to be lost: a message sent after it was acknowledged, or
+//!   nothing at all was for a retransmission timeout. A peer that is only
+//!   slow (it acknowledges, in order, what queued up before) is not sent
+//!   the queue again, which would only slow it more. Sending
 //!   never fails because the socket is down: messages wait in the buffer
 //!   (the reference loses its input side there), and the buffer is never
 //!   trimmed; when it holds [`MAX_IN_FLIGHT`] messages the driver stops
@@ -496,6 +500,9 @@ struct Driver {
     /// outstanding (reset by an acknowledgement, a new connection, and
     /// the buffer filling from empty).
     waiting_since: Instant,
+    /// The highest sequence number acknowledged: an overdue message below
+    /// it was lost on the way.
+    highest_acked: Option<i64>,
     paused: bool,
     /// The next incoming sequence number to deliver.
     expected: i64,
@@ -531,6 +538,7 @@ impl Driver {
             next_out: 0,
             outgoing: BTreeMap::new(),
             waiting_since: now,
+            highest_acked: None,
             paused: false,
             expected: 0,
             ahead: BTreeMap::new(),
@@ -683,11 +691,14 @@ impl Driver {
         }
         let now = Instant::now();
         let rto = self.estimator.rto();
-        for pending in self.outgoing.values_mut() {
+        let stalled = now.duration_since(self.waiting_since) >= rto;
+        let highest_acked = self.highest_acked;
+        for (&sequence, pending) in &mut self.outgoing {
+            let lost = stalled || highest_acked.is_some_and(|acked| sequence < acked);
             let due = all
                 || pending
                     .last_sent
-                    .is_none_or(|sent| now.duration_since(sent) >= rto);
+                    .is_none_or(|sent| lost && now.duration_since(sent) >= rto);
             if due {
                 if !self.link.send(pending.frame.clone()) {
                     break;
@@ -779,10 +790,9 @@ impl Driver {
         let Ok(ack) = serde_json::from_slice::<Acknowledgement>(&message.payload) else {
             return;
         };
-        if let Some(pending) = self
-            .outgoing
-            .remove(&ack.acknowledged_message_sequence_number)
-        {
+        let sequence = ack.acknowledged_message_sequence_number;
+        if let Some(pending) = self.outgoing.remove(&sequence) {
+            self.highest_acked = Some(self.highest_acked.map_or(sequence, |h| h.max(sequence)));
             let now = Instant::now();
             if let Some(sent) = pending.last_sent {
                 self.estimator.sample(now.duration_since(sent));
