@@ -489,16 +489,17 @@ class FarEnd:
     def _sink(self, conn, accepted):
         digest, n, buf = hashlib.sha256(), 0, bytearray(1 << 20)
         view = memoryview(buf)
+        last_byte = accepted
         while True:
             k = conn.recv_into(buf)
             if not k:
                 break
+            last_byte = time.time()
             digest.update(view[:k])
             n += k
-        ended = time.time()
         conn.close()
         with self.lock:
-            self.events.append(("sink", accepted, ended, n, digest.hexdigest()))
+            self.events.append(("sink", accepted, last_byte, n, digest.hexdigest()))
 
     def _source(self, conn, accepted):
         try:
@@ -780,8 +781,8 @@ def forward_rows(args, group, direction, remote, berth, tunnel_kind, iid, env, f
     timeout = max(120, nbytes / 0.5e6)
 
     def far_end_time(client_end=None):
-        """Upload: the sink's accept to its end of stream, its sha256
-        checked. Download: the source's accept to the client's last byte."""
+        """Upload: the sink's accept to its last byte, its sha256 checked
+        at its end of stream. Download: the source's accept to the client's last byte."""
         if direction == "up":
             e = far.take("sink", timeout)
             if e is None:
@@ -1276,8 +1277,13 @@ the reference client does not pace either.
   row names), started once per row, with a client that writes or reads
   through its local port; the minimal client sources or sinks the bytes
   itself, without a local socket. Time runs from the far end's accepting
-  the connection (the agent dialled it) to the last byte: the sink's end
-  of stream (up), the receiving client's (down). Then the same with
+  the connection (the agent dialled it) to the last byte the receiving
+  end got: the sink's (up; its sha256 is checked at its end of stream),
+  the receiving client's (down). The end of stream itself is not timed:
+  after the local client's EOF, berth keeps the smux stream open while
+  the far side is quiet for 2 s (smux v1 cannot half-close, and closing at
+  once would cut off a reply), so an upload's close reaches the sink 2 s
+  after its last byte; the minimal client closes at once. Then the same with
   `data_delay_ms: 20` on the stand-in: every data-channel frame waits
   20 ms each way. The paced client's rows run once (each takes about
   100 s up).
