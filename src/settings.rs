@@ -447,6 +447,7 @@ fn resolve_aws(
         endpoint_url: ours(endpoint_url),
         env_profile: env("AWS_PROFILE"),
         env_endpoint_url: env("AWS_ENDPOINT_URL"),
+        env_keys: env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some(),
         endpoints,
         env_ca_bundle: env("AWS_CA_BUNDLE"),
         timeout: timeout.value.0,

@@ -50,6 +50,9 @@ pub struct AwsSettings {
     pub env_profile: Option<String>,
     /// `$AWS_ENDPOINT_URL`, to keep caches apart (the SDK reads it itself).
     pub env_endpoint_url: Option<String>,
+    /// `$AWS_ACCESS_KEY_ID` and `$AWS_SECRET_ACCESS_KEY` are both set: the
+    /// SDK takes these keys first and asks no service for credentials.
+    pub env_keys: bool,
     /// What flags and variables say about endpoints; the profile's part
     /// is read when the clients are built ([`endpoint::endpoint_for`]
     /// decides each client's).
@@ -260,6 +263,19 @@ fn read_ca_bundle(
         .map_err(AwsError::CaBundle)
 }
 
+/// Whether the SDK's clients can do without TLS: every client's endpoint is
+/// plain `http://` (a local endpoint: moto, LocalStack, a stand-in) and the
+/// keys come from the environment, so that no credential service (STS,
+/// SSO) is called either.
+fn without_tls(settings: &AwsSettings, sources: &EndpointSources) -> bool {
+    settings.env_keys
+        && settings.profile.is_none()
+        && Service::ALL.iter().all(|&service| {
+            endpoint::endpoint_for(service, sources)
+                .is_some_and(|e| e.url.to_ascii_lowercase().starts_with("http://"))
+        })
+}
+
 /// The SDK's HTTP client as the SDK builds it by default (rustls with
 /// aws-lc, the system's roots), with the bundle's certificates trusted
 /// too.
@@ -310,15 +326,20 @@ impl Aws {
         }
         let profile = read_profile(settings.profile.as_deref()).await;
         let ca_bundle = read_ca_bundle(settings, &profile)?;
-        if let Some(bundle) = &ca_bundle {
-            loader = loader.http_client(http_client_trusting(bundle)?);
-        }
-        let sdk = loader.load().await;
-        let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
         let sources = EndpointSources {
             profile: profile.endpoints,
             ..settings.endpoints.clone()
         };
+        if without_tls(settings, &sources) {
+            // Nothing the SDK will connect to uses TLS: no trust store to
+            // load (tens of milliseconds where the system's roots are many
+            // files).
+            loader = loader.http_client(aws_smithy_http_client::Builder::new().build_http());
+        } else if let Some(bundle) = &ca_bundle {
+            loader = loader.http_client(http_client_trusting(bundle)?);
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
         let endpoint = |service| endpoint::endpoint_for(service, &sources);
         let url = |service| endpoint(service).map(|e| e.url);
         let counter = CallCounter::new(Arc::clone(&log));
