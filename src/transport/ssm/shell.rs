@@ -37,6 +37,7 @@ use super::kms::DataKeys;
 use super::message::TerminalSize;
 pub use super::state::ShellError;
 use super::state::{SessionState, Start, Step};
+use crate::transport::session::Interrupts;
 
 /// The size sent when stdout is not a terminal (as the reference client).
 pub const DEFAULT_SIZE: TerminalSize = TerminalSize {
@@ -207,9 +208,9 @@ where
     } else {
         None
     };
-    let mut interrupt = signal(SignalKind::interrupt()).ok();
-    let mut terminate = signal(SignalKind::terminate()).ok();
-    let mut hangup = signal(SignalKind::hangup()).ok();
+    // SIGINT, SIGTERM and SIGHUP end the session (128 + N); none when
+    // they cannot be caught.
+    let mut interrupts = Interrupts::install().ok();
     let start_deadline = tokio::time::sleep(options.start_within);
     tokio::pin!(start_deadline);
     let handshake_deadline = tokio::time::sleep(Duration::from_secs(86_400 * 365));
@@ -262,9 +263,9 @@ where
                     pump.send_size().await;
                 }
             }
-            Some(()) = recv(&mut interrupt) => return Ok(pump.end(ShellEnd::Signalled(2))),
-            Some(()) = recv(&mut terminate) => return Ok(pump.end(ShellEnd::Signalled(15))),
-            Some(()) = recv(&mut hangup) => return Ok(pump.end(ShellEnd::Signalled(1))),
+            signal = next_interrupt(&mut interrupts) => {
+                return Ok(pump.end(ShellEnd::Signalled(signal)));
+            }
         }
     }
 }
@@ -355,6 +356,13 @@ impl<O: AsyncWrite + Unpin, E: AsyncWrite + Unpin> Pump<O, E> {
 async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
     match signal {
         Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_interrupt(interrupts: &mut Option<Interrupts>) -> i32 {
+    match interrupts {
+        Some(interrupts) => interrupts.next().await,
         None => std::future::pending().await,
     }
 }
