@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod session;
 pub mod ssh_config;
 pub mod ssm;
+pub mod tunnel;
 
 pub use context::{Choice, Chooser, Context, Countdown, Offer, Progress, Reporter};
 pub use resolve::{

@@ -1,9 +1,12 @@
-//! The one pipeline of an ssh-based connection (ssh, exec, cp, tunnel, and
-//! each host of a fleet run): [`connect`] resolves the target, reaches it
-//! (route, bastion, endpoint) and plans (pure; `--dry-run` stops there);
-//! [`Session::run`] gets it ready (host keys, the `--open` rule, one-time
-//! keys), runs the client, and when the client could not connect says
-//! which prerequisite fails, then cleans up.
+//! The one pipeline of every connection berth makes (ssh, exec, cp,
+//! tunnel, proxy, rdp, and each host of a fleet run): [`reach_target`]
+//! resolves the target and reaches it (route, bastion, endpoint); the
+//! purpose plans (pure; `--dry-run` stops there); [`run_transport`] runs
+//! the pre-flight (host keys, the `--open` rule, one-time keys), the
+//! transport step (a client as a child, berth's own relay or forwarder, or
+//! ssh in berth's place), the doctor's diagnosis when the connection
+//! failed, and the clean-up. [`connect`] and [`Session::run`] are that
+//! pipeline for the ssh-based purposes.
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
@@ -20,7 +23,7 @@ use crate::model::host::Host;
 use crate::model::route::Route;
 use crate::plan::route::BastionSearch;
 use crate::plan::route::RouteChoice;
-use crate::plan::{self, OneTimeKey, Plan, SshRequest, Via};
+use crate::plan::{self, InstanceConnectPush, OneTimeKey, Plan, SshRequest, Via};
 use crate::secrets::ephemeral::{EphemeralKey, KeyType};
 use crate::secrets::keys::{self, KeyError};
 use crate::transport;
@@ -30,7 +33,7 @@ use super::host_keys::{self, HostKeyCheck};
 use super::instance_connect::push_planned;
 use super::reach::{self, Reach};
 use super::session::{self, OpenedRule};
-use super::{Context, connect_request, eice, resolve_host};
+use super::{Context, connect_request, eice, resolve_host, resolve_host_preferring};
 
 /// ssh's own status when it could not connect (or authenticate).
 const SSH_FAILED: i32 = crate::error::CONNECTION_FAILED as i32;
@@ -60,14 +63,29 @@ pub struct Session {
     pub choice: RouteChoice,
 }
 
-/// The pipeline up to the plan: resolve `connect`'s target to one host,
-/// reach and plan it with `extras`, and say the plan's warnings (and its
-/// notes with `-v`).
-pub async fn connect(
+/// A target resolved and reached: its host (with the AWS clients of its
+/// region) and the way to it.
+pub struct Reached {
+    pub host: Host,
+    pub aws: Aws,
+    pub reach: Reach,
+}
+
+/// The pipeline's first steps: resolve `connect`'s target to one host
+/// (among several matches, one that `prefer` likes), then reach it (the
+/// route, and the bastion or endpoint it goes through).
+pub async fn reach_target(
     ctx: &Context,
     connect: &Connect,
-    extras: SshExtras,
-) -> Result<Session, Error> {
+    prefer: impl Fn(&Host) -> bool,
+) -> Result<Reached, Error> {
+    let (host, aws) = resolve_host_preferring(ctx, connect, prefer).await?;
+    let reach = reach::reach(ctx, &aws, connect, &host).await?;
+    Ok(Reached { host, aws, reach })
+}
+
+/// `-i FILE` and `--via instance-connect` both choose the key: refused.
+pub fn check_key_choice(connect: &Connect) -> Result<(), Error> {
     if let (Some(file), Some(Via::InstanceConnect)) = (&connect.identity, connect.via) {
         return Err(Error::usage(
             format!(
@@ -78,6 +96,18 @@ pub async fn connect(
              with the file",
         ));
     }
+    Ok(())
+}
+
+/// The pipeline up to the plan: resolve `connect`'s target to one host,
+/// reach and plan it with `extras`, and say the plan's warnings (and its
+/// notes with `-v`).
+pub async fn connect(
+    ctx: &Context,
+    connect: &Connect,
+    extras: SshExtras,
+) -> Result<Session, Error> {
+    check_key_choice(connect)?;
     let (host, aws) = resolve_host(ctx, connect).await?;
     plan_session(ctx, connect, host, aws, extras, Vec::new()).await
 }
@@ -92,7 +122,21 @@ pub async fn plan_session(
     extras: SshExtras,
     notes: Vec<String>,
 ) -> Result<Session, Error> {
-    let (plan, choice) = plan_with_route(ctx, &aws, connect, &host, extras).await?;
+    let reach = reach::reach(ctx, &aws, connect, &host).await?;
+    plan_reached(ctx, connect, Reached { host, aws, reach }, extras, notes).await
+}
+
+/// The ssh plan for a target already reached, its warnings said (and its
+/// notes with `-v`, after `notes`).
+pub async fn plan_reached(
+    ctx: &Context,
+    connect: &Connect,
+    reached: Reached,
+    extras: SshExtras,
+    notes: Vec<String>,
+) -> Result<Session, Error> {
+    let Reached { host, aws, reach } = reached;
+    let (plan, choice) = plan_for_reach(ctx, &aws, connect, &host, reach, extras).await?;
     ctx.announce(
         &plan.warnings,
         &[choice.notes(), notes, plan.notes.clone()].concat(),
@@ -143,9 +187,22 @@ pub async fn plan_with_route(
     host: &Host,
     extras: SshExtras,
 ) -> Result<(Plan, RouteChoice), Error> {
+    let reach = reach::reach(ctx, aws, connect, host).await?;
+    plan_for_reach(ctx, aws, connect, host, reach, extras).await
+}
+
+/// The ssh plan for `host` by the route decided in `reach`.
+async fn plan_for_reach(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &Connect,
+    host: &Host,
+    reach: Reach,
+    extras: SshExtras,
+) -> Result<(Plan, RouteChoice), Error> {
     let Reach {
         choice, bastion, ..
-    } = reach::reach(ctx, aws, connect, host).await?;
+    } = reach;
     let started = Instant::now();
     let (request, key) = connect_request(ctx, connect, host)?;
     let mut passthrough = extras.passthrough;
@@ -205,28 +262,6 @@ pub async fn plan_with_route(
     Ok((plan, choice))
 }
 
-/// The plan's one-time keys (the host's, the bastion's), pushed; the argv
-/// with their files in place, and the keys, removed when dropped.
-async fn push_keys(
-    ctx: &Context,
-    aws: &Aws,
-    plan: &Plan,
-) -> Result<(Vec<String>, Vec<EphemeralKey>), Error> {
-    let bastion_key = match &plan.bastion_instance_connect {
-        Some(push) => Some(push_planned(ctx, aws, push).await?),
-        None => None,
-    };
-    let key = match &plan.instance_connect {
-        Some(push) => Some(push_planned(ctx, aws, push).await?),
-        None => None,
-    };
-    let argv = plan.argv_with_keys(
-        key.as_ref().map(EphemeralKey::path),
-        bastion_key.as_ref().map(EphemeralKey::path),
-    );
-    Ok((argv, key.into_iter().chain(bastion_key).collect()))
-}
-
 /// A connection planned for a host: what [`run_planned`] runs.
 pub struct Planned<'a> {
     pub host: &'a Host,
@@ -262,14 +297,19 @@ pub struct Launch<'a> {
     pub port: u16,
     /// The operator's address, as `--source`/`--detect-ip` gave it.
     pub from: Option<IpNet>,
+    /// ssh may take berth's place when nothing is left to do after it
+    /// (see [`may_replace`]): `berth ssh`, whose client's status is the
+    /// answer as it is.
+    pub replace: bool,
 }
 
-/// The tail every ssh-based session shares (ssh, exec, cp, tunnel): get the
-/// plan ready (host keys, the `--open` rule, one-time keys), run the client
-/// that `command_line` makes of the ready ssh argv, remove the one-time
-/// keys, and when the client could not connect say why (a host key refused
-/// on either hop, else doctor's checks for the route taken), then close the
-/// rule. The client's outcome is the caller's to turn into a status.
+/// The tail every ssh-based session shares (ssh, exec, cp, tunnel): the
+/// pre-flight (host keys, the `--open` rule, one-time keys), the client
+/// that `command_line` makes of the ready ssh argv (in berth's place when
+/// [`may_replace`] allows, else as a child), and when it could not connect
+/// the reason (a host key refused on either hop, else doctor's checks for
+/// the route taken), then clean-up; all through [`run_transport`]. The
+/// client's outcome is the caller's to turn into a status.
 pub async fn run_planned(
     ctx: &Context,
     planned: &Planned<'_>,
@@ -284,43 +324,245 @@ pub async fn run_planned(
         plan,
         choice,
     } = *planned;
-    let remote_len = launch.connection.remote_len;
-    let Ready {
-        argv,
-        one_time_keys,
-        opened,
-        host_key,
-    } = ready(ctx, aws, host, plan, launch.connection).await?;
-    let command_line = command_line(argv.clone());
-    ctx.verbose(&format!(
-        "running {}",
-        crate::plan::shell_words(
-            &command_line
-                .iter()
-                .map(|w| w.to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-        )
-    ));
-    let outcome = transport::session::run(&command_line, interrupts).await;
-    // Removed as soon as the client is done with them, whatever happened.
-    drop(one_time_keys);
-    // Diagnosed while an --open rule still stands, so that it is counted.
-    let failed = outcome
-        .as_ref()
-        .is_ok_and(|o| o.code == SSH_FAILED && o.interrupted_by.is_none());
-    if failed && !host_keys::explain_refusal(ctx, host_key.as_ref(), plan, &argv, remote_len).await
-    {
-        let probe = Probe {
-            protocol: Protocol::Ssh,
-            port: launch.port,
-            from: launch.from,
-            via: choice.via(),
-            bastion: BastionSearch::NotNeeded,
-        };
-        session::explain_failure(ctx, aws, host, connect, probe).await;
+    let Launch {
+        connection,
+        port,
+        from,
+        replace,
+    } = launch;
+    let remote_len = connection.remote_len;
+    let target = Target {
+        host,
+        aws,
+        connect,
+        via: choice.via(),
+    };
+    let diagnosis = Diagnosis {
+        protocol: Protocol::Ssh,
+        port,
+        from,
+    };
+    let step = async |prepared: &Prepared, interrupts: &mut Interrupts| {
+        let argv = ssh_argv(plan, prepared, remote_len);
+        let command_line = command_line(argv.clone());
+        ctx.verbose(&format!(
+            "running {}",
+            crate::plan::shell_words(
+                &command_line
+                    .iter()
+                    .map(|w| w.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+            )
+        ));
+        if replace && may_replace(ctx, choice, prepared) {
+            // Returns only when ssh could not be started.
+            let failed = transport::session::replace(&command_line);
+            return Transported {
+                result: Err(failed.into()),
+                failed: false,
+            };
+        }
+        let outcome = transport::session::run(&command_line, interrupts).await;
+        let failed = outcome
+            .as_ref()
+            .is_ok_and(|o| o.code == SSH_FAILED && o.interrupted_by.is_none())
+            && !host_keys::explain_refusal(
+                ctx,
+                prepared.host_key.as_ref(),
+                plan,
+                &argv,
+                remote_len,
+            )
+            .await;
+        Transported {
+            result: outcome.map_err(Error::from),
+            failed,
+        }
+    };
+    let pre = PreFlight {
+        host_keys: Some((connection.passthrough, connection.early)),
+        open: connection.open,
+        host_push: plan.instance_connect.as_ref(),
+        bastion_push: plan.bastion_instance_connect.as_ref(),
+    };
+    run_transport(ctx, target, pre, diagnosis, interrupts, step).await
+}
+
+/// Whether ssh may replace berth's process (exec) instead of running as
+/// its child: only when berth has nothing left to do once ssh ends.
+/// Standard input is a terminal (a person's session; a script or a fleet
+/// gets a child and berth's account of it), the pre-flight holds nothing
+/// (no `--open` rule to close, no one-time key file to remove), `--stats`
+/// is off, and no diagnosis is pending here: the route is one that `berth
+/// proxy` carries (an EC2 Instance Connect Endpoint, Session Manager), and
+/// that proxy diagnoses its own failed connection. On the public, private
+/// and bastion routes ssh connects by itself, and only berth, as its
+/// parent, can say why it could not: ssh stays a child there.
+pub fn may_replace(ctx: &Context, choice: &RouteChoice, prepared: &Prepared) -> bool {
+    use std::io::IsTerminal as _;
+    matches!(choice.route, Route::Eice | Route::Ssm)
+        && prepared.holds_nothing()
+        && !ctx.settings.stats
+        && std::io::stdin().is_terminal()
+}
+
+/// The plan's argv with the one-time key files and the host key options
+/// in place.
+fn ssh_argv(plan: &Plan, prepared: &Prepared, remote_len: usize) -> Vec<String> {
+    let argv = plan.argv_with_keys(
+        prepared.host_key_file.as_ref().map(EphemeralKey::path),
+        prepared.bastion_key_file.as_ref().map(EphemeralKey::path),
+    );
+    match &prepared.host_key {
+        Some(check) => host_keys::with_options(argv, remote_len, check.ssh_options()),
+        None => argv,
     }
-    session::close(aws, opened).await;
-    Ok(outcome?)
+}
+
+/// Who a transport step connects to, and by which route.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub host: &'a Host,
+    pub aws: &'a Aws,
+    pub connect: &'a Connect,
+    /// The route taken (what the diagnosis checks).
+    pub via: Via,
+}
+
+/// What the pre-flight gets ready before the transport step.
+#[derive(Default)]
+pub struct PreFlight<'a> {
+    /// An ssh client's host keys, pinned (from the console output on first
+    /// contact) and checked: the operator's own ssh options (they may
+    /// decide host keys), and the console output if it was read early.
+    pub host_keys: Option<(&'a [String], Option<host_keys::EarlyConsole>)>,
+    /// `--open`: the operator's address and the port to admit.
+    pub open: Option<(Option<IpNet>, u16)>,
+    /// The one-time key to push for the host's login.
+    pub host_push: Option<&'a InstanceConnectPush>,
+    /// The one-time key to push for the bastion hop.
+    pub bastion_push: Option<&'a InstanceConnectPush>,
+}
+
+/// What the pre-flight got ready, held while the transport step runs.
+pub struct Prepared {
+    pub host_key: Option<HostKeyCheck>,
+    /// The host's one-time key (its file removed when dropped).
+    pub host_key_file: Option<EphemeralKey>,
+    /// The bastion's one-time key (its file removed when dropped).
+    pub bastion_key_file: Option<EphemeralKey>,
+    /// The `--open` rule, closed after the step and its diagnosis.
+    opened: Option<OpenedRule>,
+}
+
+impl Prepared {
+    /// Nothing to clean up once the transport is done: no `--open` rule,
+    /// no one-time key file.
+    pub fn holds_nothing(&self) -> bool {
+        self.opened.is_none() && self.host_key_file.is_none() && self.bastion_key_file.is_none()
+    }
+
+    /// Where the bastion's one-time key is, if one was pushed.
+    pub fn bastion_key_path(&self) -> Option<&std::path::Path> {
+        self.bastion_key_file.as_ref().map(EphemeralKey::path)
+    }
+}
+
+/// What a transport step came to.
+pub struct Transported<T> {
+    pub result: Result<T, Error>,
+    /// Its connection failed: the doctor's diagnosis of the route runs.
+    pub failed: bool,
+}
+
+impl<T> Transported<T> {
+    /// A step whose failure is an error: a failed connection when
+    /// [`connection_failed`] says so.
+    pub fn from_result(result: Result<T, Error>) -> Self {
+        let failed = result.as_ref().is_err_and(connection_failed);
+        Self { result, failed }
+    }
+}
+
+/// What the doctor checks when the connection fails.
+pub struct Diagnosis {
+    pub protocol: Protocol,
+    /// The port the transport connects to.
+    pub port: u16,
+    /// The operator's address, as `--source`/`--detect-ip` gave it.
+    pub from: Option<IpNet>,
+}
+
+/// The pipeline after the plan, whatever the transport: the pre-flight
+/// (host keys ∥ the `--open` rule, then the one-time keys), the transport
+/// `step` (given what the pre-flight readied and the interrupts, it holds
+/// its own tunnels and lets go of them before it returns), the one-time
+/// keys removed, the doctor's diagnosis when the step's connection failed
+/// (while the `--open` rule still stands, so that it is counted), and the
+/// rule closed, whatever happened.
+pub async fn run_transport<T>(
+    ctx: &Context,
+    target: Target<'_>,
+    pre: PreFlight<'_>,
+    diagnosis: Diagnosis,
+    interrupts: &mut Interrupts,
+    step: impl AsyncFnOnce(&Prepared, &mut Interrupts) -> Transported<T>,
+) -> Result<T, Error> {
+    let prepared = pre_flight(ctx, target.aws, target.host, pre).await?;
+    let Transported { result, failed } = step(&prepared, interrupts).await;
+    let Prepared {
+        opened,
+        host_key_file,
+        bastion_key_file,
+        ..
+    } = prepared;
+    // Removed as soon as the client is done with them, whatever happened.
+    drop((host_key_file, bastion_key_file));
+    if failed {
+        diagnose(ctx, target, diagnosis).await;
+    }
+    session::close(target.aws, opened).await;
+    result
+}
+
+/// The doctor's checks for the route a failed connection took, on stderr;
+/// left to the caller when a berth that diagnoses it started this one (a
+/// `berth proxy` inside berth's own ssh: see
+/// `transport::process::CALLER_DIAGNOSES`).
+pub async fn diagnose(ctx: &Context, target: Target<'_>, diagnosis: Diagnosis) {
+    if transport::process::caller_diagnoses() {
+        ctx.verbose("the connection failed; the berth that started this one checks why");
+        return;
+    }
+    let probe = Probe {
+        protocol: diagnosis.protocol,
+        port: diagnosis.port,
+        from: diagnosis.from,
+        via: target.via,
+        bastion: BastionSearch::NotNeeded,
+    };
+    session::explain_failure(ctx, target.aws, target.host, target.connect, probe).await;
+}
+
+/// Whether `e` says the connection itself failed (the doctor's checks for
+/// the route may say why), rather than berth's input, AWS or berth's own
+/// state.
+pub fn connection_failed(e: &Error) -> bool {
+    use crate::error::{Cause, Kind};
+    use crate::transport::TransportError;
+    use crate::transport::eice::EiceError;
+    use crate::transport::ssm::SessionError;
+    e.kind() == Kind::ConnectionFailed
+        || matches!(
+            e.cause(),
+            Cause::Transport(
+                TransportError::Connect { .. } | TransportError::TunnelNotReady { .. }
+            ) | Cause::Eice(
+                EiceError::Refused { .. }
+                    | EiceError::Unreachable { .. }
+                    | EiceError::Closed { .. }
+            ) | Cause::Ssm(SessionError::NotConnected { .. })
+        )
 }
 
 /// How a planned connection is made ready (see [`ready`]).
@@ -358,9 +600,9 @@ pub struct Ready {
     pub host_key: Option<HostKeyCheck>,
 }
 
-/// Gets a planned connection ready, side by side: the host keys it is
-/// checked against (pinned from the console output on first contact), and
-/// the `--open` rule followed by the one-time keys.
+/// Gets a planned ssh connection ready (a fleet run's host: its own
+/// transport runs many at once): the pre-flight, and the argv with what it
+/// readied in place.
 pub async fn ready(
     ctx: &Context,
     aws: &Aws,
@@ -374,39 +616,105 @@ pub async fn ready(
         early,
         open,
     } = connection;
-    let (host_key, pushed) = tokio::join!(
-        branch(host_keys::prepare(ctx, aws, host, passthrough, early)),
-        branch(open_and_push(ctx, aws, host, plan, open)),
-    );
-    let (opened, argv, one_time_keys) = pushed?;
-    let argv = match &host_key {
-        Some(check) => host_keys::with_options(argv, remote_len, check.ssh_options()),
-        None => argv,
+    let pre = PreFlight {
+        host_keys: Some((passthrough, early)),
+        open,
+        host_push: plan.instance_connect.as_ref(),
+        bastion_push: plan.bastion_instance_connect.as_ref(),
     };
+    let prepared = pre_flight(ctx, aws, host, pre).await?;
+    let argv = ssh_argv(plan, &prepared, remote_len);
+    let Prepared {
+        host_key,
+        host_key_file,
+        bastion_key_file,
+        opened,
+    } = prepared;
     Ok(Ready {
         argv,
-        one_time_keys,
+        one_time_keys: host_key_file.into_iter().chain(bastion_key_file).collect(),
         opened,
         host_key,
     })
 }
 
+/// The pre-flight, side by side: the host keys the client is checked
+/// against (pinned from the console output on first contact), and the
+/// `--open` rule followed by the one-time keys.
+pub async fn pre_flight(
+    ctx: &Context,
+    aws: &Aws,
+    host: &Host,
+    pre: PreFlight<'_>,
+) -> Result<Prepared, Error> {
+    let PreFlight {
+        host_keys: pins,
+        open,
+        host_push,
+        bastion_push,
+    } = pre;
+    let pin = async {
+        match pins {
+            Some((passthrough, early)) => {
+                host_keys::prepare(ctx, aws, host, passthrough, early).await
+            }
+            None => None,
+        }
+    };
+    let (host_key, pushed) = tokio::join!(
+        branch(pin),
+        branch(open_and_push(
+            ctx,
+            aws,
+            host,
+            open,
+            [host_push, bastion_push]
+        )),
+    );
+    let (opened, host_key_file, bastion_key_file) = pushed?;
+    Ok(Prepared {
+        host_key,
+        host_key_file,
+        bastion_key_file,
+        opened,
+    })
+}
+
 /// With `open` (the operator's address and the port), the temporary rule;
-/// then the one-time keys, last, since the instance keeps them for a minute
-/// only. A failed push removes the rule again.
+/// then the one-time keys (the bastion's, then the host's), last, since
+/// the instance keeps them for a minute only. A failed push removes the
+/// rule again.
 async fn open_and_push(
     ctx: &Context,
     aws: &Aws,
     host: &Host,
-    plan: &Plan,
     open: Option<(Option<IpNet>, u16)>,
-) -> Result<(Option<OpenedRule>, Vec<String>, Vec<EphemeralKey>), Error> {
+    [host_push, bastion_push]: [Option<&InstanceConnectPush>; 2],
+) -> Result<
+    (
+        Option<OpenedRule>,
+        Option<EphemeralKey>,
+        Option<EphemeralKey>,
+    ),
+    Error,
+> {
     let opened = match open {
         Some((from, port)) => session::open(ctx, aws, host, from, port).await?,
         None => None,
     };
-    match push_keys(ctx, aws, plan).await {
-        Ok((argv, keys)) => Ok((opened, argv, keys)),
+    let pushed = async {
+        let bastion_key = match bastion_push {
+            Some(push) => Some(push_planned(ctx, aws, push).await?),
+            None => None,
+        };
+        let key = match host_push {
+            Some(push) => Some(push_planned(ctx, aws, push).await?),
+            None => None,
+        };
+        Ok::<_, Error>((key, bastion_key))
+    };
+    match pushed.await {
+        Ok((key, bastion_key)) => Ok((opened, key, bastion_key)),
         Err(e) => {
             session::close(aws, opened).await;
             Err(e)

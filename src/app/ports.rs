@@ -1,5 +1,5 @@
 //! Port forwarding over Session Manager with berth's own client
-//! (`transport::ssm::ports`): `berth tunnel TARGET --via ssm …` (one port
+//! (`transport::ssm::ports`): `berth tunnel` on the `ssm` route (one port
 //! session per forward, many local connections over each) and the tunnel
 //! `berth rdp --via ssm` holds open while its client runs. Every session
 //! started is terminated, whatever happened (an error, Ctrl-C).
@@ -12,14 +12,15 @@ use tokio::net::TcpListener;
 
 use crate::aws::Aws;
 use crate::error::Error;
+use crate::model::host::Host;
 use crate::model::network::SessionGrant;
 use crate::transport::session::Interrupts;
 use crate::transport::ssm::ports::{self, Mode, Notice, PortOptions};
 use crate::transport::ssm::{SessionError, destination_hint};
 
+use super::Context;
 use super::request::Connect;
 use super::ssm::{Parameters, open_channel, refusal, terminate};
-use super::{Context, resolve_host};
 
 /// A port on the instance itself.
 pub const PORT_DOCUMENT: &str = "AWS-StartPortForwardingSession";
@@ -102,18 +103,19 @@ pub struct Listening {
     pub session_id: String,
 }
 
-/// `berth tunnel TARGET --via ssm FORWARD…`: listens for every forward,
-/// starts one port session each, says where it listens (and gives the
-/// list to `listening`), then carries connections until Ctrl-C (exit 0)
-/// or a session fails.
+/// `berth tunnel` when its route is `ssm` (`app::tunnel`'s transport
+/// step): listens for every forward, starts one port session each on
+/// `host`, says where it listens (and gives the list to `listening`), then
+/// carries connections until Ctrl-C (exit 0) or a session fails.
 pub async fn tunnel(
     ctx: &Context,
+    (host, aws): (&Host, &Aws),
     connect: &Connect,
     forwards: &[PortForward],
+    interrupts: &mut Interrupts,
     listening: &mut dyn FnMut(&[Listening]) -> Result<(), Error>,
 ) -> Result<u8, Error> {
-    let mut interrupts = Interrupts::install()?;
-    let (host, aws) = resolve_host(ctx, connect).await?;
+    let aws = aws.clone();
     let target = host.ec2.instance_id.clone();
     let name = host.name().map_or_else(String::new, |n| format!(" ({n})"));
     // Listen first: a port in use should not cost a session.

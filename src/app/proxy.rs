@@ -1,56 +1,131 @@
 //! `berth proxy`'s use case: carry standard input and output to a port of
 //! the host, straight over TCP, through an EC2 Instance Connect Endpoint
 //! tunnel, through a bastion (its ssh `-W`), or over a Session Manager
-//! port session (AWS-StartSSHSession, `--via ssm`), by the route `berth
-//! ssh` would take. Nothing but the connection's bytes goes to stdout.
+//! port session (AWS-StartSSHSession), by the route `berth ssh` would take
+//! (`auto` included: an ssm-only host is reached over Session Manager).
+//! Nothing but the connection's bytes goes to stdout.
 
 use std::time::Duration;
 
 use crate::aws::Aws;
+use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::model::host::Host;
 use crate::model::route::Bastion;
 use crate::plan::proxy::{self, ProxyError, ProxyPlan};
-use crate::plan::with_bastion_key;
-use crate::secrets::ephemeral::EphemeralKey;
-use crate::transport::eice::{self, EiceError, InputEnd, TunnelTarget};
+use crate::plan::{Jump, with_bastion_key};
+use crate::transport::eice::{self, EiceError, InputEnd, InstanceConnectEndpoint, TunnelTarget};
 use crate::transport::relay::{self, StandardStreams};
 use crate::transport::session::Interrupts;
 use crate::transport::{self, TransportError};
 
+use super::Context;
 use super::eice::tunnel_opener;
-use super::instance_connect::push_planned;
+use super::pipeline::{
+    Diagnosis, PreFlight, Prepared, Reached, Target, Transported, reach_target, run_transport,
+};
 use super::reach::Reach;
 use super::request::Connect;
-use super::{Context, resolve_host};
 
 /// How long a direct TCP connection may take to open.
 const CONNECT_WITHIN: Duration = Duration::from_secs(15);
 
-/// Carries standard input and output to `port` on `connect`'s host, by
-/// the route `berth ssh` would take; the status of the bastion's ssh when
-/// it goes through one, else 0.
-pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Error> {
-    let (host, aws) = resolve_host(ctx, connect).await?;
-    let Reach {
-        choice,
-        bastion,
-        endpoint,
-    } = super::reach::reach(ctx, &aws, connect, &host).await?;
-    if let Some(bastion) = &bastion {
-        return through_bastion(ctx, &aws, connect, port, &host, bastion).await;
-    }
-    let endpoints: Vec<_> = endpoint.into_iter().collect();
-    let route = proxy::plan_proxy(&host, choice.via(), port, &endpoints).map_err(proxy_error)?;
-    // `--via ssm` refuses nothing: it is ssh's ProxyCommand, and the
-    // operator's ssh options are ssh's business.
-    if !matches!(route, ProxyPlan::Ssm { .. }) {
-        connect.refuse_ssh_options(&format!("berth proxy goes {route}"))?;
-    }
-    ctx.verbose(&format!("proxy: {} port {} {route}", host.label(), port));
+/// How the bytes go, once planned.
+enum Carry {
+    /// The bastion's own ssh with `-W ADDRESS:PORT`.
+    Bastion(Jump),
+    /// Straight, through an endpoint, or over Session Manager.
+    Plan(ProxyPlan),
+}
 
+/// Carries standard input and output to `port` on `connect`'s host, by
+/// the route `berth ssh` would take, through the one pipeline: resolve,
+/// reach, plan, pre-flight (the bastion's one-time key), the transport,
+/// the doctor's diagnosis when the connection fails, clean-up. The status
+/// of the bastion's ssh when it goes through one, else 0.
+pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Error> {
+    // ssh ends its ProxyCommand with SIGHUP: caught from now on, so that
+    // what was started is ended all the same.
+    let mut interrupts = Interrupts::install()?;
+    let Reached {
+        host,
+        aws,
+        reach: Reach {
+            choice,
+            bastion,
+            endpoint,
+        },
+    } = reach_target(ctx, connect, |_| true).await?;
+    let carry = if let Some(bastion) = &bastion {
+        Carry::Bastion(bastion_hop(ctx, &aws, connect, port, &host, bastion).await?)
+    } else {
+        let endpoints: Vec<_> = endpoint.into_iter().collect();
+        let route =
+            proxy::plan_proxy(&host, choice.via(), port, &endpoints).map_err(proxy_error)?;
+        // Over Session Manager this is ssh's ProxyCommand (`--via ssm` puts
+        // it there), and the operator's ssh options are ssh's business:
+        // refused on the other routes only.
+        if !matches!(route, ProxyPlan::Ssm { .. }) {
+            connect.refuse_ssh_options(&format!("berth proxy goes {route}"))?;
+        }
+        ctx.verbose(&format!("proxy: {} port {} {route}", host.label(), port));
+        Carry::Plan(route)
+    };
+    let target = Target {
+        host: &host,
+        aws: &aws,
+        connect,
+        via: choice.via(),
+    };
+    let pre = PreFlight {
+        bastion_push: match &carry {
+            Carry::Bastion(jump) => jump.push.as_ref(),
+            Carry::Plan(_) => None,
+        },
+        ..PreFlight::default()
+    };
+    let diagnosis = Diagnosis {
+        protocol: if port == Protocol::Rdp.default_port() {
+            Protocol::Rdp
+        } else {
+            Protocol::Ssh
+        },
+        port,
+        from: None,
+    };
+    let step = async |prepared: &Prepared, interrupts: &mut Interrupts| match &carry {
+        Carry::Bastion(jump) => {
+            let command_line = with_bastion_key(&jump.argv, prepared.bastion_key_path());
+            let outcome = transport::session::run(&command_line, interrupts).await;
+            // The bastion's ssh could not connect (to the bastion, or on
+            // to the port).
+            let failed = outcome.as_ref().is_ok_and(|o| {
+                o.code == i32::from(crate::error::CONNECTION_FAILED) && o.interrupted_by.is_none()
+            });
+            Transported {
+                result: outcome
+                    .map(transport::session::Outcome::exit_code)
+                    .map_err(Error::from),
+                failed,
+            }
+        }
+        Carry::Plan(route) => {
+            Transported::from_result(carry_planned(ctx, &aws, connect, route, interrupts).await)
+        }
+    };
+    run_transport(ctx, target, pre, diagnosis, &mut interrupts, step).await
+}
+
+/// Carries the standard streams by `route`; 0 once the connection ended.
+async fn carry_planned(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &Connect,
+    route: &ProxyPlan,
+    interrupts: &mut Interrupts,
+) -> Result<u8, Error> {
     let mut streams = StandardStreams::open().map_err(TransportError::Stdio)?;
-    let result = match &route {
+    let result = match route {
         ProxyPlan::Direct { address, port, .. } => relay::relay_to(
             address,
             *port,
@@ -62,46 +137,56 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
         .map(|()| 0)
         .map_err(Error::from),
         ProxyPlan::Tunnel { endpoint, target } => {
-            let dns_name = endpoint.tunnel_host(aws.use_fips)?;
-            let target = TunnelTarget {
-                max_duration: connect.max_tunnel_duration,
-                ..target.clone()
-            };
-            let opener = tunnel_opener(ctx, &aws, dns_name, target)?;
-            let tunnel = opener.open().await?;
-            // ssh's end of stdin is no end of the session: the far side's
-            // last words (and its close) still come through.
-            eice::carry(
-                tunnel,
-                &mut streams.input,
-                &mut streams.output,
-                InputEnd::KeepReceiving,
-            )
-            .await
-            .map(|carried| {
-                ctx.verbose(&format!(
-                    "proxy: {} bytes sent, {} received",
-                    carried.sent, carried.received
-                ));
-                0
-            })
-            .map_err(Error::from)
+            carry_through_endpoint(ctx, aws, connect, endpoint, target, &mut streams).await
         }
         ProxyPlan::Ssm { instance_id, port } => {
             super::ssm::carry_port(
                 ctx,
-                &aws,
+                aws,
                 instance_id,
                 *port,
                 connect.resume_for,
-                &mut streams.input,
-                &mut streams.output,
+                (&mut streams.input, &mut streams.output),
+                interrupts,
             )
             .await
         }
     };
     streams.finish().await;
     result
+}
+
+/// Through an EC2 Instance Connect Endpoint's tunnel to the private
+/// address.
+async fn carry_through_endpoint(
+    ctx: &Context,
+    aws: &Aws,
+    connect: &Connect,
+    endpoint: &InstanceConnectEndpoint,
+    target: &TunnelTarget,
+    streams: &mut StandardStreams,
+) -> Result<u8, Error> {
+    let dns_name = endpoint.tunnel_host(aws.use_fips)?;
+    let target = TunnelTarget {
+        max_duration: connect.max_tunnel_duration,
+        ..target.clone()
+    };
+    let opener = tunnel_opener(ctx, aws, dns_name, target)?;
+    let tunnel = opener.open().await?;
+    // ssh's end of stdin is no end of the session: the far side's last
+    // words (and its close) still come through.
+    let carried = eice::carry(
+        tunnel,
+        &mut streams.input,
+        &mut streams.output,
+        InputEnd::KeepReceiving,
+    )
+    .await?;
+    ctx.verbose(&format!(
+        "proxy: {} bytes sent, {} received",
+        carried.sent, carried.received
+    ));
+    Ok(0)
 }
 
 /// The planner's refusal as berth reports it: no endpoint or no address
@@ -128,15 +213,16 @@ fn proxy_error(e: ProxyError) -> Error {
 }
 
 /// Through a bastion: its own ssh with `-W ADDRESS:PORT` carries standard
-/// input and output (its one-time key pushed first if it needs one).
-async fn through_bastion(
+/// input and output (its one-time key, if it needs one, pushed in the
+/// pre-flight).
+async fn bastion_hop(
     ctx: &Context,
     aws: &Aws,
     connect: &Connect,
     port: u16,
     host: &Host,
     bastion: &Bastion,
-) -> Result<u8, Error> {
+) -> Result<Jump, Error> {
     let address = host.ec2.private_ip.clone().ok_or_else(|| {
         crate::plan::route::RouteError::NoPrivateAddress {
             instance_id: host.instance_id().to_owned(),
@@ -148,19 +234,11 @@ async fn through_bastion(
         connecting: true,
     };
     let jump = super::reach::bastion_plan(ctx, aws, &connect.options, bastion, hop).await?;
-    let key = match &jump.push {
-        Some(push) => Some(push_planned(ctx, aws, push).await?),
-        None => None,
-    };
-    let command_line = with_bastion_key(&jump.argv, key.as_ref().map(EphemeralKey::path));
     ctx.verbose(&format!(
         "proxy: {} port {} through bastion {}",
         host.label(),
         port,
         bastion.label
     ));
-    let mut interrupts = Interrupts::install()?;
-    let outcome = transport::session::run(&command_line, &mut interrupts).await;
-    drop(key);
-    Ok(outcome?.exit_code())
+    Ok(jump)
 }

@@ -15,9 +15,8 @@ use crate::model::host::Host;
 use crate::model::os::Login;
 use crate::model::route::{Bastion, Route};
 use crate::plan::rdp::{self, Forwarder, Platform, RdpError, RdpPlan, Tunnel};
-use crate::plan::route::{BastionSearch, RouteChoice};
+use crate::plan::route::RouteChoice;
 use crate::plan::{InstanceConnectPush, Via, shell_words, with_bastion_key};
-use crate::secrets::ephemeral::EphemeralKey;
 use crate::secrets::password::{self, PasswordError, RsaKey, WindowsPassword};
 use crate::transport;
 use crate::transport::eice::TunnelTarget;
@@ -25,12 +24,11 @@ use crate::transport::eice::forward::{ForwardProblem, LocalForward};
 use crate::transport::session::Interrupts;
 use crate::transport::tunnel::TunnelProcess;
 
-use super::diagnose::Probe;
-use super::instance_connect::push_planned;
+use super::pipeline::{self, Diagnosis, PreFlight, Reached, Target, Transported};
 use super::ports::HeldPorts;
 use super::reach::{self, Reach};
 use super::request::{Connect, Source};
-use super::{Context, connect_request, eice, operator_address, resolve_host_preferring, session};
+use super::{Context, connect_request, eice, operator_address};
 
 /// How often to ask EC2 again while the password is not there yet.
 const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -91,13 +89,15 @@ async fn resolve_and_plan(ctx: &Context, request: &RdpRequest) -> Result<Prepare
     let connect = &request.connect;
     // Among several matches only the Windows hosts can take RDP; a single
     // Linux match is refused by the planner, with the way to it.
-    let (host, aws) =
-        resolve_host_preferring(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
-    let Reach {
-        choice,
-        bastion,
-        endpoint,
-    } = reach::reach(ctx, &aws, connect, &host).await?;
+    let Reached {
+        host,
+        aws,
+        reach: Reach {
+            choice,
+            bastion,
+            endpoint,
+        },
+    } = pipeline::reach_target(ctx, connect, |h| matches!(h.os.login(), Login::Rdp(_))).await?;
     if bastion.is_none() {
         connect.options.refuse_ssh_options(&format!(
             "berth rdp goes by the {} route",
@@ -256,34 +256,29 @@ async fn bastion_tunnel(
 /// its connections (an EC2 Instance Connect Endpoint's only).
 struct Opened {
     tunnel: HeldTunnel,
-    key: Option<EphemeralKey>,
     problems: Option<UnboundedReceiver<ForwardProblem>>,
 }
 
-/// Starts what holds the plan's tunnel open: the bastion's ssh (its
-/// one-time key pushed first when it needs one, and kept until the tunnel
-/// closes), or berth's own listener for an EC2 Instance Connect Endpoint.
+/// Starts what holds the plan's tunnel open: the bastion's ssh (with the
+/// one-time key the pre-flight pushed for it, kept until the tunnel
+/// closes), berth's own listener for an EC2 Instance Connect Endpoint, or
+/// a Session Manager port session.
 async fn open_tunnel(
     ctx: &Context,
     aws: &Aws,
     tunnel: &Tunnel,
     plan: &RdpPlan,
-    push: Option<&InstanceConnectPush>,
+    bastion_key: Option<&Path>,
     max_tunnel_duration: Option<Duration>,
     resume_for: Option<Duration>,
 ) -> Result<Opened, Error> {
     match &tunnel.forwarder {
         Forwarder::Ssh { argv } => {
-            let key = match push {
-                Some(push) => Some(push_planned(ctx, aws, push).await?),
-                None => None,
-            };
-            let argv = with_bastion_key(argv, key.as_ref().map(EphemeralKey::path));
+            let argv = with_bastion_key(argv, bastion_key);
             ctx.verbose(&format!("tunnel: {}", shell_words(&argv)));
             let process = transport::tunnel::open(&argv, tunnel.local_port).await?;
             Ok(Opened {
                 tunnel: HeldTunnel::Ssh(process),
-                key,
                 problems: None,
             })
         }
@@ -307,7 +302,6 @@ async fn open_tunnel(
             let (forward, problems) = LocalForward::open(tunnel.local_port, opener).await?;
             Ok(Opened {
                 tunnel: HeldTunnel::Eice(forward),
-                key: None,
                 problems: Some(problems),
             })
         }
@@ -329,7 +323,6 @@ async fn open_tunnel(
             .await?;
             Ok(Opened {
                 tunnel: HeldTunnel::Ssm(Box::new(held)),
-                key: None,
                 problems: None,
             })
         }
@@ -477,6 +470,10 @@ pub async fn hand_over<'a>(
         .map(Handover::Exit)
 }
 
+/// The client through the one pipeline's tail: the pre-flight (the
+/// `--open` rule, the bastion's one-time key), the transport (the tunnel
+/// held while the client runs), the doctor's diagnosis when the client or
+/// its tunnel could not connect, clean-up.
 async fn run_client(
     ctx: &Context,
     request: &RdpRequest,
@@ -501,59 +498,62 @@ async fn run_client(
     let from = operator_address(ctx, &request.source).await?;
     let port = request.port.unwrap_or(Protocol::Rdp.default_port());
     let (host, aws) = (&prepared.host, &prepared.aws);
-    let opened = if request.open {
-        session::open(ctx, aws, host, from, port).await?
-    } else {
-        None
+    let target = Target {
+        host,
+        aws,
+        connect: &request.connect,
+        via: prepared.route.via(),
     };
-    let mut tunnel = match &plan.tunnel {
-        Some(tunnel) => {
-            let opening = open_tunnel(
-                ctx,
-                aws,
-                tunnel,
-                plan,
-                prepared.tunnel_push.as_ref(),
-                request.connect.max_tunnel_duration,
-                request.connect.resume_for,
-            );
-            match opening.await {
-                Ok(held) => Some(held),
-                Err(e) => {
-                    session::close(aws, opened).await;
-                    return Err(e);
+    let pre = PreFlight {
+        open: request.open.then_some((from, port)),
+        bastion_push: prepared.tunnel_push.as_ref(),
+        ..PreFlight::default()
+    };
+    let diagnosis = Diagnosis {
+        protocol: Protocol::Rdp,
+        port,
+        from,
+    };
+    let step = async |ready: &pipeline::Prepared, interrupts: &mut Interrupts| {
+        let mut tunnel = match &plan.tunnel {
+            Some(tunnel) => {
+                let opening = open_tunnel(
+                    ctx,
+                    aws,
+                    tunnel,
+                    plan,
+                    ready.bastion_key_path(),
+                    request.connect.max_tunnel_duration,
+                    request.connect.resume_for,
+                );
+                match opening.await {
+                    Ok(held) => Some(held),
+                    Err(e) => return Transported::from_result(Err(e)),
                 }
             }
-        }
-        None => None,
-    };
-    let problems = tunnel.as_mut().and_then(|t| t.problems.take());
-    let ports = tunnel.as_mut().and_then(|t| match &mut t.tunnel {
-        HeldTunnel::Ssm(held) => Some(&mut **held),
-        HeldTunnel::Ssh(_) | HeldTunnel::Eice(_) => None,
-    });
-    let outcome = tokio::select! {
-        outcome = transport::rdp::run(&plan.steps, password, &mut interrupts) => outcome,
-        () = say_problems(ctx, problems) => unreachable!("says problems until dropped"),
-        () = serve_ports(ctx, ports) => unreachable!("serves until dropped"),
-    };
-    if let Some(Opened { tunnel, key, .. }) = tunnel {
-        tunnel.close(ctx).await;
-        drop(key);
-    }
-    // Diagnosed while an --open rule still stands, so that it is counted.
-    if outcome.as_ref().is_ok_and(|o| o.failed_by_itself()) {
-        let probe = Probe {
-            protocol: Protocol::Rdp,
-            port,
-            from,
-            via: prepared.route.via(),
-            bastion: BastionSearch::NotNeeded,
+            None => None,
         };
-        session::explain_failure(ctx, aws, host, &request.connect, probe).await;
-    }
-    session::close(aws, opened).await;
-    Ok(outcome?.exit_code())
+        let problems = tunnel.as_mut().and_then(|t| t.problems.take());
+        let ports = tunnel.as_mut().and_then(|t| match &mut t.tunnel {
+            HeldTunnel::Ssm(held) => Some(&mut **held),
+            HeldTunnel::Ssh(_) | HeldTunnel::Eice(_) => None,
+        });
+        let outcome = tokio::select! {
+            outcome = transport::rdp::run(&plan.steps, password, interrupts) => outcome,
+            () = say_problems(ctx, problems) => unreachable!("says problems until dropped"),
+            () = serve_ports(ctx, ports) => unreachable!("serves until dropped"),
+        };
+        if let Some(Opened { tunnel, .. }) = tunnel {
+            tunnel.close(ctx).await;
+        }
+        Transported {
+            failed: outcome.as_ref().is_ok_and(|o| o.failed_by_itself()),
+            result: outcome
+                .map(transport::session::Outcome::exit_code)
+                .map_err(Error::from),
+        }
+    };
+    pipeline::run_transport(ctx, target, pre, diagnosis, &mut interrupts, step).await
 }
 
 /// A tunnel held open while the client runs.

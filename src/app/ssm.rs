@@ -145,16 +145,13 @@ pub async fn carry_port<I, O>(
     target: &str,
     port: u16,
     resume_for: Option<Duration>,
-    input: I,
-    output: O,
+    (input, output): (I, O),
+    interrupts: &mut Interrupts,
 ) -> Result<u8, Error>
 where
     I: AsyncRead + Unpin,
     O: AsyncWrite + Unpin,
 {
-    // ssh ends its ProxyCommand with SIGHUP: caught from now on, so that
-    // the session is terminated all the same.
-    let mut interrupts = Interrupts::install()?;
     let mut parameters = Parameters::new();
     parameters.insert("portNumber".to_owned(), vec![port.to_string()]);
     let grant = ctx
@@ -178,7 +175,7 @@ where
             input,
             output,
             port,
-            &mut interrupts,
+            interrupts,
             StreamOptions::default(),
         )
         .await

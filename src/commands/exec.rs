@@ -54,6 +54,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         },
         port: Protocol::Ssh.default_port(),
         from: None,
+        replace: false,
     };
     let outcome = session.run(ctx, launch, plain_words).await?;
     Ok(outcome.exit_code())

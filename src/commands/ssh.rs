@@ -86,6 +86,8 @@ pub async fn run(ctx: &Context, args: &SshArgs, out: &mut dyn Write) -> Result<u
         },
         port,
         from,
+        // A person's session may be handed to ssh (exec).
+        replace: true,
     };
     let outcome = session
         .run(ctx, launch, |argv| with_raw_command(&argv, &args.command))

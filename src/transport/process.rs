@@ -7,6 +7,18 @@ use std::process::Stdio;
 
 use super::TransportError;
 
+/// Set in the environment of every child berth spawns and waits for: a
+/// `berth proxy` that ssh starts as its ProxyCommand under it leaves the
+/// diagnosis of a failed connection to the berth above, which makes it
+/// once (and a fleet run makes none per host). Not set for a program that
+/// takes berth's place ([`replace`]): nobody is above it then.
+pub const CALLER_DIAGNOSES: &str = "BERTH_CALLER_DIAGNOSES";
+
+/// Whether a berth above this one diagnoses a failed connection.
+pub fn caller_diagnoses() -> bool {
+    std::env::var_os(CALLER_DIAGNOSES).is_some_and(|v| v == "1")
+}
+
 /// Where one standard stream of the child goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -85,6 +97,7 @@ pub fn spawn<S: AsRef<OsStr>>(
 ) -> Result<tokio::process::Child, TransportError> {
     let mut command = tokio::process::Command::from(command(argv, wiring)?);
     command
+        .env(CALLER_DIAGNOSES, "1")
         .kill_on_drop(kill_on_drop)
         .spawn()
         .map_err(spawn_error(argv))
@@ -97,6 +110,23 @@ pub fn spawn_blocking<S: AsRef<OsStr>>(
     wiring: Wiring,
 ) -> Result<std::process::Child, TransportError> {
     command(argv, wiring)?.spawn().map_err(spawn_error(argv))
+}
+
+/// Replaces berth's process with `argv` (exec): its pid, terminal and
+/// standard streams pass to the program, and berth is gone. Returns only
+/// when the program could not be started.
+#[cfg(unix)]
+pub fn replace<S: AsRef<OsStr>>(argv: &[S]) -> TransportError {
+    use std::os::unix::process::CommandExt as _;
+    let inherit = Wiring {
+        stdin: Stream::Inherit,
+        stdout: Stream::Inherit,
+        stderr: Stream::Inherit,
+    };
+    match command(argv, inherit) {
+        Ok(mut command) => spawn_error(argv)(command.env_remove(CALLER_DIAGNOSES).exec()),
+        Err(e) => e,
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use tokio::io::AsyncWriteExt;
 use super::TransportError;
 use super::process::{Stream, Wiring, program_of, spawn};
 
+pub use super::process::replace;
+
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
