@@ -205,7 +205,7 @@ fn ssh_that_is_refused(berth: &mut Berth) {
 }
 
 #[test]
-fn failed_exec_cp_and_tunnel_print_the_diagnosis() {
+fn failed_exec_cp_tunnel_and_proxy_print_the_diagnosis() {
     let sb = sandbox();
     let fleet = &sb.fleet;
     let unreachable = format!("{}/{}", fleet.cluster, fleet.unreachable);
@@ -227,6 +227,13 @@ fn failed_exec_cp_and_tunnel_print_the_diagnosis() {
             .stderr_has("the connection failed; checking the prerequisites")
             .stderr_has("full checklist: berth doctor");
     }
+    // berth proxy's own connection, refused the same way.
+    let run = berth.run(&["proxy", &unreachable, "22", "--via", "private"]);
+    run.expect_code(4)
+        .stderr_has("cannot connect to")
+        .stderr_has("the connection failed; checking the prerequisites")
+        .stderr_has("full checklist: berth doctor");
+    assert!(run.stdout.is_empty(), "{run:#?}");
     // exec needs a task on the host: its ssh is refused instead.
     let mut refused = Berth::new(sb);
     ssh_that_is_refused(&mut refused);

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::session::{StandIn, run_with_input};
-use crate::support::{Run, SandboxHost, sandbox};
+use crate::support::{Berth, Run, SandboxHost, sandbox};
 
 fn ssm_only() -> &'static SandboxHost {
     sandbox().host("ssm-only")
@@ -283,4 +283,196 @@ fn a_host_an_ssh_route_reaches_costs_no_ssm_call() {
     run.expect_code(0);
     assert!(!run.stdout.contains("route ssm"), "{run:#?}");
     assert_eq!(standin.calls("AmazonSSM.DescribeInstanceInformation"), 0);
+}
+
+// ---------------------------------------- tunnel, proxy and rdp by auto
+
+use crate::via_ssm::{Tunnel, echo, free_port, pattern, service, sha256, through_echo};
+
+#[test]
+fn tunnel_without_via_forwards_over_ssm_natively_when_only_the_agent_is_online() {
+    let host = ssm_only();
+    let echo_port = service(echo);
+    let standin = standin(
+        host,
+        &serde_json::json!({ "ports": { "7001": format!("127.0.0.1:{echo_port}") } }),
+    );
+    let local = free_port();
+    let tunnel = Tunnel::launch(
+        standin.berth(),
+        &[&host.instance_id, &format!("{local}:7001")],
+    );
+    assert_eq!(tunnel.listening[0]["local"], format!("127.0.0.1:{local}"));
+    assert_eq!(tunnel.listening[0]["destination"], "localhost:7001");
+    // Two connections at once over the one session.
+    let clients: Vec<_> = (0..2_u32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let data = pattern(200_000, 20 + i);
+                (sha256(&data), sha256(&through_echo(local, &data)))
+            })
+        })
+        .collect();
+    for client in clients {
+        let (sent, received) = client.join().expect("client");
+        assert_eq!(sent, received);
+    }
+    let (code, stderr) = tunnel.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("route ssm: taken: no SSH route"),
+        "auto took ssm: {stderr}"
+    );
+    // berth's own forwarder: one port session, no ssh over AWS-StartSSHSession.
+    let started = standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.StartSession");
+    assert_eq!(
+        started["request"]["DocumentName"],
+        "AWS-StartPortForwardingSession"
+    );
+    assert_eq!(
+        started["request"]["Parameters"]["portNumber"],
+        serde_json::json!(["7001"])
+    );
+    assert_eq!(standin.calls("AmazonSSM.StartSession"), 1);
+    let streams = standin
+        .entries()
+        .iter()
+        .filter(|e| e["event"] == "smux_syn")
+        .count();
+    assert_eq!(streams, 2);
+    let session = started["session"].as_str().expect("session").to_owned();
+    standin.wait_for(|e| {
+        e["event"] == "call"
+            && e["op"] == "AmazonSSM.TerminateSession"
+            && e["session"] == session.as_str()
+    });
+}
+
+/// OpenSSH's own ssh to `host` with `berth proxy %h %p` (no `--via`) as
+/// its ProxyCommand, running `command`; its exit status and output.
+fn ssh_through_berth_proxy(berth: &Berth, host: &SandboxHost, command: &str) -> Run {
+    let known_hosts = berth.home().join("known_hosts");
+    let output = std::process::Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-i",
+            &sandbox().key_path.display().to_string(),
+            "-o",
+            &format!("UserKnownHostsFile={}", known_hosts.display()),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            &format!("ProxyCommand={} proxy %h %p", env!("CARGO_BIN_EXE_berth")),
+            &format!("ec2-user@{}", host.instance_id),
+            command,
+        ])
+        .env_clear()
+        .envs(berth.envs())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ssh");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn berth_proxy_without_via_carries_ssh_over_ssm_when_only_the_agent_is_online() {
+    let host = ssm_only();
+    let standin = standin_to_sshd(host, serde_json::json!({}));
+    let berth = standin.berth();
+    let run = ssh_through_berth_proxy(&berth, host, "echo $SSH_CONNECTION; id -un");
+    run.expect_code(0);
+    let sshd = sandbox().host("prod-al2023");
+    assert_eq!(
+        crate::server_address(&run.stdout),
+        sshd.private_ip.as_deref().expect("ip"),
+        "{run:#?}"
+    );
+    assert_eq!(run.stdout.lines().nth(1), Some("ec2-user"), "{run:#?}");
+    let started = standin.wait_for(|e| e["event"] == "call" && e["op"] == "AmazonSSM.StartSession");
+    assert_eq!(started["request"]["DocumentName"], "AWS-StartSSHSession");
+    assert_eq!(started["request"]["Target"], host.instance_id.as_str());
+    assert_eq!(
+        started["request"]["Parameters"]["portNumber"],
+        serde_json::json!(["22"])
+    );
+    // auto asked Session Manager once, having no SSH route.
+    assert_eq!(standin.calls("AmazonSSM.DescribeInstanceInformation"), 1);
+    let session = started["session"].as_str().expect("session").to_owned();
+    standin.wait_for(|e| {
+        e["event"] == "call"
+            && e["op"] == "AmazonSSM.TerminateSession"
+            && e["session"] == session.as_str()
+    });
+}
+
+#[test]
+fn a_failed_proxy_prints_the_diagnosis_once() {
+    let host = ssm_only();
+    let standin = standin_to_sshd(host, serde_json::json!({}));
+    standin.faults(&serde_json::json!({ "refuse_start": "TargetNotConnected" }));
+    let berth = standin.berth();
+    // berth proxy on its own (as the operator's ProxyCommand): its own
+    // diagnosis, on stderr only.
+    let run = run_with_input(&berth, &["proxy", &host.instance_id, "22"], "");
+    run.expect_code(4)
+        .stderr_has("is not connected")
+        .stderr_has("the connection failed; checking the prerequisites")
+        .stderr_has("full checklist: berth doctor");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    // Inside berth's own ssh (a child: no terminal), berth ssh diagnoses
+    // it, and its proxy leaves that to it: one diagnosis.
+    let run = run_with_input(&berth, &["ssh", &host.instance_id, "--", "true"], "");
+    run.expect_code(255).stderr_has("is not connected");
+    assert_eq!(
+        run.stderr.matches("checking the prerequisites").count(),
+        1,
+        "{run:#?}"
+    );
+}
+
+/// An `ssh` that says which process started it.
+fn ssh_naming_its_parent(berth: &mut Berth) {
+    let script = berth.home().join("parent-ssh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"ssh's parent: $(cat /proc/$PPID/comm)\"\n",
+    )
+    .expect("write the ssh");
+    crate::support::set_mode(&script, 0o755);
+    berth.env("BERTH_SSH", Some(&script.display().to_string()));
+}
+
+#[test]
+fn ssh_on_a_terminal_takes_berths_place_only_when_nothing_is_left_to_do() {
+    let host = ssm_only();
+    let standin = standin_to_sshd(host, serde_json::json!({}));
+    let mut berth = standin.berth();
+    // The real ssh in berth's place lands (its ProxyCommand, berth proxy,
+    // carries it over Session Manager).
+    let run = berth.run_on_terminal(&["ssh", &host.instance_id, "--", "echo", "landed"], "", "");
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(run.stdout.contains("landed"), "{run:#?}");
+    ssh_naming_its_parent(&mut berth);
+    // On a terminal, over Session Manager (whose proxy diagnoses its own
+    // failures), with nothing to clean up: ssh replaces berth.
+    let run = berth.run_on_terminal(&["ssh", &host.instance_id], "", "");
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(run.stdout.contains("ssh's parent: "), "{run:#?}");
+    assert!(!run.stdout.contains("ssh's parent: berth"), "{run:#?}");
+    // With --stats to print after it, ssh is a child.
+    let run = berth.run_on_terminal(&["--stats", "ssh", &host.instance_id], "", "");
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(run.stdout.contains("ssh's parent: berth"), "{run:#?}");
+    // Without a terminal (a script), ssh is a child.
+    let run = run_with_input(&berth, &["ssh", &host.instance_id], "");
+    run.expect_code(0).stdout_has("ssh's parent: berth");
 }

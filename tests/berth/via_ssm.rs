@@ -180,7 +180,7 @@ use sha2::{Digest as _, Sha256};
 use crate::support::Berth;
 
 /// A loopback port nothing listens on now (bound, then let go).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -189,7 +189,7 @@ fn free_port() -> u16 {
 
 /// A service on 127.0.0.1 that answers each connection with `serve` on a
 /// thread of its own; its port.
-fn service(serve: fn(TcpStream)) -> u16 {
+pub(crate) fn service(serve: fn(TcpStream)) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
@@ -201,14 +201,14 @@ fn service(serve: fn(TcpStream)) -> u16 {
 }
 
 /// Echoes what it reads until EOF.
-fn echo(mut socket: TcpStream) {
+pub(crate) fn echo(mut socket: TcpStream) {
     let mut back = socket.try_clone().expect("clone");
     let _ = std::io::copy(&mut socket, &mut back);
     let _ = back.shutdown(Shutdown::Write);
 }
 
 /// `len` bytes that no simple framing bug keeps intact (seeded).
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
+pub(crate) fn pattern(len: usize, seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761) | 1;
     (0..len)
         .map(|_| {
@@ -229,25 +229,27 @@ fn source(mut socket: TcpStream) {
 }
 
 /// A running `berth tunnel`: its process, what it said on stderr.
-struct Tunnel {
+pub(crate) struct Tunnel {
     child: Child,
     /// Kept: its home holds the stderr file.
     _berth: Berth,
     errors: std::path::PathBuf,
     /// The forwards' `listening` entries (`--output json`).
-    listening: Vec<serde_json::Value>,
+    pub(crate) listening: Vec<serde_json::Value>,
 }
 
 impl Tunnel {
     /// `berth --output json tunnel TARGET --via ssm FORWARDS…`, once it
     /// listens.
     fn start(berth: Berth, target: &str, forwards: &[&str]) -> Tunnel {
+        let args = [&[target, "--via", "ssm"], forwards].concat();
+        Tunnel::launch(berth, &args)
+    }
+
+    /// `berth --output json -v tunnel ARGS…`, once it listens.
+    pub(crate) fn launch(berth: Berth, tunnel_args: &[&str]) -> Tunnel {
         let errors = berth.home().join("tunnel-stderr");
-        let args = [
-            &["--output", "json", "-v", "tunnel", target, "--via", "ssm"],
-            forwards,
-        ]
-        .concat();
+        let args = [&["--output", "json", "-v", "tunnel"], tunnel_args].concat();
         let mut child = berth
             .command(&args)
             .stdin(Stdio::null())
@@ -280,12 +282,12 @@ impl Tunnel {
         }
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.errors).unwrap_or_default()
     }
 
     /// Ctrl-C; berth's exit status and stderr.
-    fn stop(mut self) -> (i32, String) {
+    pub(crate) fn stop(mut self) -> (i32, String) {
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid")),
             nix::sys::signal::Signal::SIGINT,
@@ -307,7 +309,7 @@ impl Tunnel {
 
 /// Sends `data` through `port` and reads back as much (an echo), then
 /// closes; what came back.
-fn through_echo(port: u16, data: &[u8]) -> Vec<u8> {
+pub(crate) fn through_echo(port: u16, data: &[u8]) -> Vec<u8> {
     let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -321,7 +323,7 @@ fn through_echo(port: u16, data: &[u8]) -> Vec<u8> {
     back
 }
 
-fn sha256(data: &[u8]) -> String {
+pub(crate) fn sha256(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
 }
 
@@ -685,4 +687,34 @@ fn tunnel_via_ssm_with_an_old_agent_names_the_port_it_could_not_reach() {
     let (code, stderr) = tunnel.stop();
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("sudo ss -ltnp"), "{stderr}");
+}
+
+#[test]
+fn a_failed_rdp_over_ssm_prints_the_diagnosis() {
+    let sb = crate::support::sandbox();
+    let windows = sb.host("prod-windows");
+    let standin = StandIn::start(
+        &windows.instance_id,
+        &serde_json::json!({ "platform_type": "Windows" }),
+    );
+    standin.faults(&serde_json::json!({ "refuse_start": "TargetNotConnected" }));
+    let run = run_with_input(
+        &standin.berth(),
+        &[
+            "rdp",
+            "prod/prod-windows",
+            "--via",
+            "ssm",
+            "--client",
+            "true",
+        ],
+        "",
+    );
+    run.expect_code(4)
+        .stderr_has(&format!(
+            "the SSM agent on {} is not connected",
+            windows.instance_id
+        ))
+        .stderr_has("the connection failed; checking the prerequisites")
+        .stderr_has("full checklist: berth doctor");
 }

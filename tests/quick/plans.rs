@@ -50,7 +50,15 @@ fn replies(instances: &[FakeInstance]) -> Vec<(&'static str, Answer)> {
 fn berth_knowing(
     instances: &[FakeInstance],
 ) -> (crate::support::Berth, crate::support::fake_aws::FakeAws) {
-    let (berth, aws) = with_aws(replies(instances));
+    berth_knowing_with(instances, Vec::new())
+}
+
+/// [`berth_knowing`], with more replies (`extra`).
+fn berth_knowing_with(
+    instances: &[FakeInstance],
+    extra: Vec<(&'static str, Answer)>,
+) -> (crate::support::Berth, crate::support::fake_aws::FakeAws) {
+    let (berth, aws) = with_aws([replies(instances), extra].concat());
     let key = berth.home().join(".ssh/prod-key.pem");
     std::fs::copy(
         concat!(
@@ -411,4 +419,97 @@ fn resume_for_travels_into_the_ssm_proxy_command() {
         ])
         .expect_code(2)
         .stderr_has("is not a duration");
+}
+
+#[test]
+fn auto_plans_tunnel_and_rdp_over_session_manager_port_sessions_on_an_ssm_only_host() {
+    use crate::support::fake_aws::Reply;
+    // No public address, no VPC (so no bastion, no endpoint): only the
+    // SSM agent, Online, reaches these two.
+    let linux = FakeInstance {
+        public_ip: None,
+        public_dns: None,
+        ..instance("i-0123456789abcdef2", AL2023, "inner")
+    };
+    let windows = FakeInstance {
+        public_ip: None,
+        public_dns: None,
+        platform: Some("windows"),
+        ..instance("i-0123456789abcdef3", AL2023, "win-1")
+    };
+    let agents = serde_json::json!({ "InstanceInformationList": [
+        { "InstanceId": "i-0123456789abcdef2", "PingStatus": "Online",
+          "AgentVersion": "3.3.987.0", "PlatformType": "Linux" },
+        { "InstanceId": "i-0123456789abcdef3", "PingStatus": "Online",
+          "AgentVersion": "3.3.987.0", "PlatformType": "Windows" },
+    ]});
+    // Their VPC has no instance tagged as its bastion, and no endpoint.
+    let Answer::Made(all) = describe_instances(&[linux.clone(), windows.clone()]) else {
+        panic!("describe_instances answers from the request");
+    };
+    let untagged = Answer::Made(std::sync::Arc::new(move |body: &str| {
+        if body.contains("Filter.") {
+            all("Action=DescribeInstances&InstanceId.1=i-none")
+        } else {
+            all(body)
+        }
+    }));
+    let (berth, aws) = berth_knowing_with(
+        &[linux, windows],
+        vec![
+            ("DescribeInstances", untagged),
+            (
+                "DescribeInstanceConnectEndpoints",
+                Reply::ec2(
+                    "DescribeInstanceConnectEndpoints",
+                    "<instanceConnectEndpointSet/>",
+                )
+                .into(),
+            ),
+            ("DescribeInstanceInformation", Reply::json(&agents).into()),
+        ],
+    );
+    // A tunnel without --via: berth's own forwarder, no ssh at all.
+    let run = berth.run(&["tunnel", "i-0123456789abcdef2", "--dry-run", "8080:80"]);
+    run.expect_code(0).stdout_has(
+        "# listen on 127.0.0.1:8080; StartSession AWS-StartPortForwardingSession \
+         localPortNumber=8080 portNumber=80",
+    );
+    assert!(!run.stdout.contains("ProxyCommand"), "{run:#?}");
+    assert!(!run.stdout.contains(" -L "), "{run:#?}");
+    // ssh's options have nothing to apply to there.
+    berth
+        .run(&[
+            "tunnel",
+            "i-0123456789abcdef2",
+            "-o",
+            "ConnectTimeout=3",
+            "--dry-run",
+            "8080:80",
+        ])
+        .expect_code(2)
+        .stderr_has("the ssm route");
+    // rdp without --via: the client on a local port that one port session
+    // to 3389 carries.
+    let run = berth.run(&["rdp", "i-0123456789abcdef3", "--dry-run"]);
+    run.expect_code(0)
+        .stdout_has("# berth forwards 127.0.0.1:")
+        .stdout_has("to port 3389 of i-0123456789abcdef3 over one Session Manager port session");
+    let run = berth.run(&[
+        "--output",
+        "json",
+        "rdp",
+        "i-0123456789abcdef3",
+        "--dry-run",
+    ]);
+    let out = run.expect_code(0).json();
+    assert_eq!(out["route"]["route"], "ssm", "{out:#}");
+    assert_eq!(out["route"]["requested"], "auto", "{out:#}");
+    // Session Manager was asked, and nothing started.
+    let calls = aws.calls();
+    assert!(
+        calls.iter().any(|c| c == "DescribeInstanceInformation"),
+        "{calls:?}"
+    );
+    assert!(!calls.iter().any(|c| c == "StartSession"), "{calls:?}");
 }
