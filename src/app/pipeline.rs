@@ -776,6 +776,75 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_connection_is_told_from_other_failures() {
+        use crate::transport::TransportError;
+        use crate::transport::ssm::SessionError;
+        use crate::transport::ssm::channel::ChannelError;
+        let io = |kind| std::io::Error::from(kind);
+        let cases: Vec<(&str, Error, bool)> = vec![
+            (
+                "a refused TCP connection",
+                TransportError::Connect {
+                    address: "10.0.0.1:22".into(),
+                    source: io(std::io::ErrorKind::ConnectionRefused),
+                }
+                .into(),
+                true,
+            ),
+            (
+                "an agent not connected",
+                SessionError::NotConnected {
+                    target: "i-1".into(),
+                    message: "offline".into(),
+                }
+                .into(),
+                true,
+            ),
+            (
+                "a stream that broke",
+                SessionError::Channel(ChannelError::PeerGone {
+                    after: Duration::from_secs(30),
+                })
+                .into(),
+                true,
+            ),
+            (
+                "a port the agent could not reach",
+                SessionError::Port {
+                    target: "i-1".into(),
+                    port: 22,
+                    message: String::new(),
+                }
+                .into(),
+                true,
+            ),
+            // Not the connection: what to fix is said already.
+            (
+                "access denied",
+                SessionError::AccessDenied {
+                    target: "i-1".into(),
+                    message: "no".into(),
+                }
+                .into(),
+                false,
+            ),
+            (
+                "a local port in use",
+                TransportError::Listen {
+                    address: "127.0.0.1:80".into(),
+                    source: io(std::io::ErrorKind::AddrInUse),
+                }
+                .into(),
+                false,
+            ),
+            ("bad input", Error::usage("bad", "fix it"), false),
+        ];
+        for (name, error, failed) in cases {
+            assert_eq!(connection_failed(&error), failed, "{name}: {error}");
+        }
+    }
+
+    #[test]
     fn resume_for_travels_into_the_proxy_command_as_the_cli_reads_it() {
         assert!(ssm_proxy_options(None).is_empty());
         assert_eq!(

@@ -116,7 +116,8 @@ pub async fn carry(ctx: &Context, connect: &Connect, port: u16) -> Result<u8, Er
     run_transport(ctx, target, pre, diagnosis, &mut interrupts, step).await
 }
 
-/// Carries the standard streams by `route`; 0 once the connection ended.
+/// Carries the standard streams by `route`; 0 once the connection ended,
+/// 128 + N when signal N ended it (ssh ends its ProxyCommand with SIGHUP).
 async fn carry_planned(
     ctx: &Context,
     aws: &Aws,
@@ -125,31 +126,43 @@ async fn carry_planned(
     interrupts: &mut Interrupts,
 ) -> Result<u8, Error> {
     let mut streams = StandardStreams::open().map_err(TransportError::Stdio)?;
-    let result = match route {
-        ProxyPlan::Direct { address, port, .. } => relay::relay_to(
-            address,
+    let result = if let ProxyPlan::Ssm { instance_id, port } = route {
+        // The port session ends on a signal itself, and is terminated.
+        super::ssm::carry_port(
+            ctx,
+            aws,
+            instance_id,
             *port,
-            CONNECT_WITHIN,
-            &mut streams.input,
-            &mut streams.output,
+            connect.resume_for,
+            (&mut streams.input, &mut streams.output),
+            interrupts,
         )
         .await
-        .map(|()| 0)
-        .map_err(Error::from),
-        ProxyPlan::Tunnel { endpoint, target } => {
-            carry_through_endpoint(ctx, aws, connect, endpoint, target, &mut streams).await
-        }
-        ProxyPlan::Ssm { instance_id, port } => {
-            super::ssm::carry_port(
-                ctx,
-                aws,
-                instance_id,
-                *port,
-                connect.resume_for,
-                (&mut streams.input, &mut streams.output),
-                interrupts,
-            )
-            .await
+    } else {
+        let carried = async {
+            match route {
+                ProxyPlan::Direct { address, port, .. } => relay::relay_to(
+                    address,
+                    *port,
+                    CONNECT_WITHIN,
+                    &mut streams.input,
+                    &mut streams.output,
+                )
+                .await
+                .map(|()| 0)
+                .map_err(Error::from),
+                ProxyPlan::Tunnel { endpoint, target } => {
+                    carry_through_endpoint(ctx, aws, connect, endpoint, target, &mut streams).await
+                }
+                ProxyPlan::Ssm { .. } => unreachable!("carried above"),
+            }
+        };
+        tokio::select! {
+            result = carried => result,
+            signal = interrupts.next() => {
+                ctx.verbose(&format!("proxy: signal {signal}: ending"));
+                Ok(u8::try_from(128 + signal).unwrap_or(255))
+            }
         }
     };
     streams.finish().await;

@@ -250,22 +250,32 @@ PASSWORD:
 
 ROUTES:
   Through a bastion (ssh -N -L) or --via eice, berth holds a local port open for
-  the client. --via ssm does the same over one Session Manager port session to
-  the RDP port (AWS-StartPortForwardingSession; needs ssm:StartSession and the
+  the client. The ssm route (--via ssm, or auto when only the host's SSM agent
+  reaches it) does the same over one Session Manager port session to the RDP
+  port (AWS-StartPortForwardingSession; needs ssm:StartSession and the
   instance's SSM agent online), so no port needs to be open to you."))]
     Rdp(RdpArgs),
     /// Carry stdin and stdout to a port of a host (an OpenSSH ProxyCommand),
-    /// directly or through an EC2 Instance Connect Endpoint.
+    /// by the route `berth ssh` would take.
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 ROUTES (--via):
-  auto      the public address if the host has one, else a tunnel through an EC2
-            Instance Connect Endpoint in its VPC, else an error naming what is missing
+  auto      the route `berth ssh` takes: the public address if the host has one,
+            else the VPC's bastion, else a tunnel through an EC2 Instance Connect
+            Endpoint in its VPC, else Session Manager when its SSM agent is Online,
+            else an error naming what each route lacks
   public    a TCP connection to the public DNS name (else the public IPv4 address)
   private   a TCP connection to the private IPv4 address (from inside the VPC)
+  bastion   the bastion's own ssh, `ssh -W ADDRESS:PORT`
   eice      a tunnel through an EC2 Instance Connect Endpoint of the host's VPC (the
             one in its subnet if any) to its private IPv4 address (else its IPv6
             one), ports 22 and 3389 only; your credentials need
             ec2-instance-connect:OpenTunnel on the endpoint
+  ssm       a Session Manager port session to the port (AWS-StartSSHSession, as
+            the session-manager-plugin carries stdin and stdout); needs
+            ssm:StartSession and the instance's SSM agent Online
+
+  When the connection fails, berth checks the route's prerequisites and says on
+  stderr what fails (as `berth doctor` does).
 
   Nothing but the connection's bytes goes to stdout; messages go to stderr. When
   stdin ends, nothing more is sent, and what the far side still sends is delivered
@@ -397,7 +407,8 @@ FORWARDS:
   the host (e.g. a database in its VPC). Repeat for several. berth runs
   `ssh -N -L …` by the route `berth ssh` takes, until Ctrl-C.
 
-  --via ssm needs no ssh: berth listens itself and carries the connections over
+  On the ssm route (--via ssm, or auto when only the host's SSM agent reaches
+  it) no ssh runs: berth listens itself and carries the connections over
   one Session Manager port session per forward (AWS-StartPortForwardingSession;
   LOCAL:HOST:REMOTE through AWS-StartPortForwardingSessionToRemoteHost, the
   instance's agent dialling HOST), many at once, until Ctrl-C; the sessions are

@@ -264,6 +264,44 @@ fn proxy_writes_nothing_but_the_connections_bytes() {
 }
 
 #[test]
+fn proxy_ends_on_the_hangup_ssh_sends_it() {
+    let sb = sandbox();
+    let host = sb.host("prod-al2023");
+    for via in ["eice", "private"] {
+        let mut child = Berth::new(sb)
+            .command(&["proxy", &host.instance_id, "22", "--via", via])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start berth proxy");
+        let mut banner = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        stdout.read_line(&mut banner).expect("read the banner");
+        assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{via}: {banner:?}");
+        // Connected, its input still open: ssh hangs up on its
+        // ProxyCommand when it is done.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .expect("SIGHUP");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{via}: berth proxy outlived SIGHUP"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(128 + 1), "{via}: {status}");
+    }
+}
+
+#[test]
 fn a_vpc_without_an_endpoint_says_how_to_create_one() {
     let sb = sandbox();
     let host = sb.host("broken-public");
