@@ -9,7 +9,7 @@ use crate::app::Context;
 use crate::app::pipeline::{self, Connection, Launch, SshExtras, plain_words};
 use crate::app::request::Connect;
 use crate::app::tunnel::{self, TunnelPlan};
-use crate::cli::{CpArgs, TunnelArgs};
+use crate::cli::{CpArgs, OutputFormat, TunnelArgs};
 use crate::doctor::Protocol;
 use crate::error::Error;
 use crate::plan::copy::{self, CopyPath};
@@ -61,9 +61,20 @@ pub async fn tunnel(ctx: &Context, args: &TunnelArgs, out: &mut dyn Write) -> Re
     let plan = tunnel::plan(ctx, &connect, &specs, args.dry_run).await?;
     let format = ctx.settings.output;
     if args.dry_run {
-        match &plan {
-            TunnelPlan::Ssm { forwards, .. } => render::ssm_tunnel_plan(out, format, forwards)?,
-            TunnelPlan::Ssh { session, .. } => render::argv(out, format, &session.plan.argv)?,
+        let choice = match &plan {
+            TunnelPlan::Ssm {
+                forwards, choice, ..
+            } => {
+                render::ssm_tunnel_plan(out, format, forwards)?;
+                choice
+            }
+            TunnelPlan::Ssh { session, .. } => {
+                render::argv(out, format, &session.plan.argv)?;
+                &session.choice
+            }
+        };
+        if format == OutputFormat::Table {
+            render::auto_route_note(out, choice)?;
         }
         return Ok(0);
     }

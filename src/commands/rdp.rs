@@ -43,7 +43,10 @@ pub async fn run(ctx: &Context, args: &RdpArgs, out: &mut dyn Write) -> Result<u
                     &json!({ "argv": client, "plan": plan, "route": route }),
                 )?;
             }
-            OutputFormat::Table => render::rdp_steps(out, plan)?,
+            OutputFormat::Table => {
+                render::rdp_steps(out, plan)?;
+                render::auto_route_note(out, &prepared.route)?;
+            }
         }
         return Ok(0);
     }

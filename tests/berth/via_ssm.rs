@@ -690,7 +690,7 @@ fn tunnel_via_ssm_with_an_old_agent_names_the_port_it_could_not_reach() {
 }
 
 #[test]
-fn a_failed_rdp_over_ssm_prints_the_diagnosis() {
+fn a_failed_tunnel_or_rdp_over_ssm_prints_the_diagnosis() {
     let sb = crate::support::sandbox();
     let windows = sb.host("prod-windows");
     let standin = StandIn::start(
@@ -715,6 +715,25 @@ fn a_failed_rdp_over_ssm_prints_the_diagnosis() {
             "the SSM agent on {} is not connected",
             windows.instance_id
         ))
+        .stderr_has("the connection failed; checking the prerequisites")
+        .stderr_has("full checklist: berth doctor");
+    // berth's own forwarder, refused the same way.
+    let host = host();
+    let standin = StandIn::start(&host.instance_id, &serde_json::json!({}));
+    standin.faults(&serde_json::json!({ "refuse_start": "TargetNotConnected" }));
+    let run = run_with_input(
+        &standin.berth(),
+        &[
+            "tunnel",
+            &format!("prod/{}", host.instance_id),
+            "--via",
+            "ssm",
+            &format!("{}:80", free_port()),
+        ],
+        "",
+    );
+    run.expect_code(4)
+        .stderr_has("is not connected")
         .stderr_has("the connection failed; checking the prerequisites")
         .stderr_has("full checklist: berth doctor");
 }

@@ -477,6 +477,9 @@ fn auto_plans_tunnel_and_rdp_over_session_manager_port_sessions_on_an_ssm_only_h
     );
     assert!(!run.stdout.contains("ProxyCommand"), "{run:#?}");
     assert!(!run.stdout.contains(" -L "), "{run:#?}");
+    // And says why auto took Session Manager.
+    run.stdout_has("# route ssm (auto): no SSH route (")
+        .stdout_has("SSM agent Online, 3.3.987.0");
     // ssh's options have nothing to apply to there.
     berth
         .run(&[
@@ -494,7 +497,8 @@ fn auto_plans_tunnel_and_rdp_over_session_manager_port_sessions_on_an_ssm_only_h
     let run = berth.run(&["rdp", "i-0123456789abcdef3", "--dry-run"]);
     run.expect_code(0)
         .stdout_has("# berth forwards 127.0.0.1:")
-        .stdout_has("to port 3389 of i-0123456789abcdef3 over one Session Manager port session");
+        .stdout_has("to port 3389 of i-0123456789abcdef3 over one Session Manager port session")
+        .stdout_has("# route ssm (auto): no SSH route (");
     let run = berth.run(&[
         "--output",
         "json",
