@@ -339,7 +339,7 @@ impl Inventory {
                         ),
                     });
                 }
-                Ok(assemble(instances, &cis))
+                Ok(assemble(instances, cis))
             }
             Selector::Address(ip) => {
                 let ip = ip.to_string();
@@ -402,7 +402,7 @@ impl Inventory {
         if cis.is_empty() {
             self.check_cluster_exists(cluster).await?;
         }
-        let mut hosts = assemble((instances, images), &cis);
+        let mut hosts = assemble((instances, images), cis);
         hosts.retain(|h| h.container_instance.is_some());
         Ok(hosts)
     }
@@ -495,7 +495,7 @@ impl Inventory {
             .filter_map(|i| i.image_id.clone())
             .collect();
         let images = self.images(&ami_ids).await?;
-        let mut hosts = assemble((instances, images), &[]);
+        let mut hosts = assemble((instances, images), Vec::new());
         hosts.sort_by(|a, b| a.instance_id().cmp(b.instance_id()));
         Ok(hosts)
     }
@@ -503,7 +503,7 @@ impl Inventory {
     /// One instance by id, without any ECS lookup.
     async fn instances(&self, instance_id: &str) -> Result<Vec<Host>, InventoryError> {
         let instances = self.instance_facts(instance_id).await?;
-        Ok(assemble(instances, &[]))
+        Ok(assemble(instances, Vec::new()))
     }
 
     /// DescribeInstances, then DescribeImages for its AMI unless cached.
@@ -587,7 +587,7 @@ impl Inventory {
             let late: Vec<String> = late_amis.into_iter().collect();
             images.extend(self.images(&late).await?);
         }
-        Ok(assemble((instances, images), &cis))
+        Ok(assemble((instances, images), cis))
     }
 
     /// The cached AMIs among `ids`, and the ids not cached.
@@ -702,20 +702,18 @@ fn instance_filter(ids: &[String]) -> String {
 /// Joins EC2 instances with their AMIs and (when known) container instances.
 fn assemble(
     (instances, images): (Vec<Instance>, BTreeMap<String, Image>),
-    cis: &[ContainerInstance],
+    cis: Vec<ContainerInstance>,
 ) -> Vec<Host> {
-    let by_instance: HashMap<&str, &ContainerInstance> = cis
-        .iter()
-        .rev()
-        .map(|ci| (ci.ec2_instance_id.as_str(), ci))
-        .collect();
+    // The first container instance of an EC2 instance, as a list's order has it.
+    let mut by_instance: HashMap<String, ContainerInstance> = HashMap::with_capacity(cis.len());
+    for ci in cis {
+        by_instance.entry(ci.ec2_instance_id.clone()).or_insert(ci);
+    }
     instances
         .into_iter()
         .map(|ec2| {
             let image = ec2.image_id.as_ref().and_then(|id| images.get(id)).cloned();
-            let ci = by_instance
-                .get(ec2.instance_id.as_str())
-                .map(|ci| (*ci).clone());
+            let ci = by_instance.remove(&ec2.instance_id);
             Host::new(ec2, image, ci)
         })
         .collect()
@@ -885,7 +883,7 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// Ids per DescribeInstanceInformation (its filter takes at most 50).
+/// Ids per DescribeInstanceInformation (one page holds at most 50).
 const SSM_BATCH: usize = 50;
 const SSM_OPERATION: &str = "ssm:DescribeInstanceInformation";
 

@@ -37,7 +37,7 @@ limits and page sizes rather than moto's:
   filter (unknown ids left out); DescribeImages by ``ImageId.N`` or the
   ``image-id`` filter.
 * SSM DescribeInstanceInformation with the ``InstanceIds`` filter (at most
-  50 values; also the older InstanceInformationFilterList), ``MaxResults``
+  100 values; also the older InstanceInformationFilterList), ``MaxResults``
   5–50 (default 50), ``NextToken``.
 * SSM Run Command, simulated, since a recording cannot replay it (every
   SendCommand makes a new CommandId): SendCommand (AWS-RunShellScript or
@@ -96,7 +96,7 @@ ECS_PAGE = 100
 ECS_DESCRIBE = 100
 EC2_IDS = 1000
 SSM_INFO_PAGE = 50
-SSM_FILTER_VALUES = 50
+SSM_FILTER_VALUES = 100
 RUN_COMMAND_MAX = 50
 INVOCATIONS_PAGE = 50
 LIST_OUTPUT_LIMIT = 2500
@@ -274,10 +274,10 @@ def crawl(moto, sizes):
                     iid = inst.findtext("instanceId")
                     rec["instances"][iid] = {"reservation": rid, "xml": _xml(inst)}
                     image_ids.add(inst.findtext("imageId"))
-        for i in range(0, len(ids), SSM_FILTER_VALUES):
+        for i in range(0, len(ids), SSM_INFO_PAGE):
             page = moto.json(SSM_PREFIX, "ssm", "DescribeInstanceInformation",
                              {"Filters": [{"Key": "InstanceIds",
-                                           "Values": ids[i:i + SSM_FILTER_VALUES]}]})
+                                           "Values": ids[i:i + SSM_INFO_PAGE]}]})
             for info in page["InstanceInformationList"]:
                 rec["instance_information"][info["InstanceId"]] = info
     params = {f"ImageId.{k}": v for k, v in enumerate(sorted(image_ids), 1)}
@@ -471,7 +471,7 @@ class Fleet:
                 else:
                     raise Failure("InvalidFilterKey", f"filter {f.get('key')} is not recorded")
             if wanted is not None and len(wanted) > SSM_FILTER_VALUES:
-                raise Failure("InvalidFilterValue", "at most 50 instance ids a filter")
+                raise Failure("InvalidFilterValue", "at most 100 values a filter")
             limit = _limit(p.get("MaxResults"), 5, SSM_INFO_PAGE, SSM_INFO_PAGE, "MaxResults",
                            "ValidationException")
             ids = [i for i in (wanted if wanted is not None else self.info_order)
