@@ -113,8 +113,11 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
 # -------------------------------------------------------------- measuring
 class Case:
     def __init__(self, group, name, times, calls, round_trips=None, note="", ok=True,
-                 upstream=None, nbytes=None, cpu=None):
+                 upstream=None, nbytes=None, cpu=None, peak_mb=None, ops=None):
         self.group, self.name, self.times, self.calls = group, name, times, calls
+        # Median peak resident memory of the measured process, MB, and the
+        # stand-in's requests per operation in the last run.
+        self.peak_mb, self.ops = peak_mb, ops
         self.round_trips, self.note, self.ok = round_trips, note, ok
         # Median seconds the AWS stand-in itself was busy per run.
         self.upstream = upstream
@@ -196,6 +199,8 @@ def main():
     ap.add_argument("--only", metavar="SECTION[,SECTION]",
                     help=f"measure only these sections ({', '.join(SECTIONS)}); the others' rows "
                          "are kept from the saved bench-results.json")
+    ap.add_argument("--build", default="release", choices=("release", "debug"),
+                    help="which build of berth --berth is (the report says)")
     ap.add_argument("--minimal", help="the minimal Session Manager client (examples/ssm_minimal.rs)")
     ap.add_argument("--ssm-mb", type=float, default=100, help="megabytes per port-forward transfer")
     ap.add_argument("--ssm-runs", type=int, default=3,
@@ -223,8 +228,7 @@ def main():
         results += with_sandbox(args, ["--fleet-size", "202"],
                                 lambda *a: connect_and_fleet(args, *a))
     if "listing" in only:
-        results += with_sandbox(args, ["--bench-instances", args.sizes],
-                                lambda *a: listing(args, *a, sizes))
+        results += listing(args, sizes)
     if "ssm" in only:
         results += with_sandbox(args, [], lambda *a: session_manager(args, *a))
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
@@ -234,7 +238,7 @@ def main():
         "date": datetime.date.today().isoformat(), "commit": commit,
         "machine": (f"{os.cpu_count()} CPUs, {mem:.0f} GiB, {platform.system()} "
                     f"{platform.release()}, Python {platform.python_version()}"),
-        "latency_ms": args.latency_ms,
+        "latency_ms": args.latency_ms, "build": args.build,
     }
     run = dict(this, sizes=args.sizes, sections={s: this for s in only},
                results=[vars(r) for r in results])
@@ -264,7 +268,7 @@ SECTIONS = ("connect", "listing", "ssm")
 
 
 def section_of(group):
-    if group.startswith("ls-"):
+    if group.startswith(("ls-", "runssm-")):
         return "listing"
     if group.startswith("ssm-"):
         return "ssm"
@@ -395,13 +399,24 @@ ssh -i "$HOME/.ssh/$keyname.pem" -o IdentitiesOnly=yes "$user@$ip" true
         env.pop("XDG_RUNTIME_DIR", None)
         pssh = shutil.which("parallel-ssh") or shutil.which("pssh")
         if pssh:
-            results.append(measure(proxy, f"fleet-{n}", f"parallel-ssh, {n} hosts, -p 32", [
+            results.append(measure(proxy, f"fleet-{n}", f"parallel-ssh, {n} hosts, -p 32, cold", [
                 pssh, "-h", hosts_file, "-p", "32", "-l", "ec2-user", "-t", "60",
                 "-x", f"-i {key} -o IdentitiesOnly=yes -o BatchMode=yes",
                 "true"], env, 3))
+            # The ControlMaster options berth's fleet runs give ssh, in a
+            # private directory of pssh's own, kept between its runs.
+            pssh_dir = os.path.join(work, f"pssh-control-{n}")
+            os.makedirs(pssh_dir, mode=0o700, exist_ok=True)
+            results.append(measure(proxy, f"fleet-{n}",
+                                   f"parallel-ssh, {n} hosts, -p 32, ControlMaster (warm)", [
+                pssh, "-h", hosts_file, "-p", "32", "-l", "ec2-user", "-t", "60",
+                "-x", f"-i {key} -o IdentitiesOnly=yes -o BatchMode=yes -T "
+                      f"-o ControlMaster=auto -o ControlPath={pssh_dir}/%C -o ControlPersist=60",
+                "true"], env, 3, warmup=1))
         else:
-            results.append(Case(f"fleet-{n}", f"parallel-ssh, {n} hosts, -p 32", [], 0,
-                                note="not installed", ok=False))
+            for kind in ("cold", "ControlMaster (warm)"):
+                results.append(Case(f"fleet-{n}", f"parallel-ssh, {n} hosts, -p 32, {kind}", [],
+                                    0, note="not installed", ok=False))
         loop = (f"while read -r ip; do {ssh} -i {key} -o IdentitiesOnly=yes -o BatchMode=yes "
                 f"ec2-user@$ip true < /dev/null || exit 1; done < {hosts_file}")
         results.append(measure(proxy, f"fleet-{n}", f"sequential ssh loop, {n} hosts",
@@ -413,43 +428,187 @@ ssh -i "$HOME/.ssh/$keyname.pem" -o IdentitiesOnly=yes "$user@$ip" true
     return results
 
 
-def listing(args, sb, endpoint, proxy, work, env, sizes):
-    env.pop("BERTH_BENCH_KEY")
-    berth = args.berth
+class Recorded:
+    """The recorded stand-in (tests/support/recorded_aws.py) serving a
+    recording with a fixed latency per request; it counts the requests and
+    the time it was busy with them itself."""
+
+    def __init__(self, recording, latency_ms, work, invocation_seconds=3.0):
+        self.proc = subprocess.Popen(
+            [os.path.join(ROOT, ".venv/bin/python"),
+             os.path.join(ROOT, "tests/support/recorded_aws.py"), "serve",
+             "--recording", recording, "--latency-ms", str(latency_ms),
+             "--invocation-seconds", str(invocation_seconds)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(os.path.join(work, "recorded_aws.err"), "a"))
+        line = self.proc.stdout.readline()
+        if not line:
+            sys.exit(f"the recorded stand-in did not start: see {work}/recorded_aws.err")
+        self.endpoint = json.loads(line)["endpoint"]
+        address = self.endpoint.split("//", 1)[1].split(":")
+        self.address = (address[0], int(address[1]))
+
+    def _ask(self, method, path):
+        conn = http.client.HTTPConnection(*self.address, timeout=30)
+        conn.request(method, path, body=b"" if method == "POST" else None)
+        answer = json.loads(conn.getresponse().read() or b"{}")
+        conn.close()
+        return answer
+
+    def reset(self):
+        self._ask("POST", "/_reset")
+
+    def stats(self):
+        return self._ask("GET", "/_stats")
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # only the stand-in this bench started
+
+
+def run_measured(cmd, env, shell=False):
+    """run_once, with the process's peak resident memory (MB)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, shell=shell, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            executable="/bin/bash" if shell else None)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, proc.returncode, err, usage.ru_maxrss / 1024
+
+
+def measure_recorded(stand_in, group, name, cmd, env, runs, prepare=None, shell=False):
+    """Like measure(), against the recorded stand-in: its own request
+    count and busy time per run, and the tool's peak memory."""
+    times, calls, trips, failures, busy, peaks = [], [], [], [], [], []
+    ops = None
+    for _ in range(runs):
+        if prepare:
+            prepare()
+        stand_in.reset()
+        elapsed, code, err, peak = run_measured(cmd, env, shell)
+        stats = stand_in.stats()
+        calls.append(sum(stats["calls"].values()))
+        ops = stats["calls"]
+        busy.append(stats["busy_s"])
+        text = err.decode(errors="replace")
+        if code != 0:
+            failures.append(text.strip().splitlines()[-1:])
+            continue
+        times.append(elapsed)
+        peaks.append(peak)
+        for line in text.splitlines():
+            if line.startswith("stats: calls="):
+                trips.append(int(dict(kv.split("=") for kv in line.split()[1:])["round_trips"]))
+    note = f"{len(failures)} of {runs} runs failed: {failures[0]}" if failures else ""
+    case = Case(group, name, times, statistics.median(calls) if calls else 0,
+                statistics.median(trips) if trips else None, note, ok=bool(times),
+                upstream=statistics.median(busy) if busy else None,
+                peak_mb=statistics.median(peaks) if peaks else None, ops=ops)
+    print(f"  {name}: {case.median * 1000:.0f} ms (±{case.spread * 1000:.0f}), "
+          f"{case.calls:g} calls{' — ' + note if note else ''}", file=sys.stderr)
+    return case
+
+
+def scrubbed_env(args, endpoint, work):
+    home = os.path.join(work, "home")
+    os.makedirs(home, exist_ok=True)
+    return {
+        "PATH": f"{args.tools}:/usr/local/bin:/usr/bin:/bin", "HOME": home,
+        "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "XDG_CACHE_HOME": os.path.join(work, "cache"),
+        "XDG_STATE_HOME": os.path.join(work, "state"),
+        "XDG_CONFIG_HOME": os.path.join(work, "config"),
+    }
+
+
+# The AWS CLI doing berth's joins: every page of the cluster's container
+# instances, DescribeContainerInstances 100 at a time, DescribeInstances
+# 1000 at a time, DescribeImages of their AMIs, Session Manager's view 50
+# at a time (the CLI follows pages itself).
+CLI_LISTING = r"""
+set -e
+aws ecs list-container-instances --cluster {cluster} --query 'containerInstanceArns[]' --output text   | tr '	' '
+' > "$TMPDIR/arns"
+split -l 100 "$TMPDIR/arns" "$TMPDIR/batch."
+for b in "$TMPDIR"/batch.*; do
+  aws ecs describe-container-instances --cluster {cluster} --container-instances $(cat "$b")     --query 'containerInstances[].ec2InstanceId' --output text
+done | tr '	' '
+' > "$TMPDIR/ids"
+split -l 1000 "$TMPDIR/ids" "$TMPDIR/ids."
+for b in "$TMPDIR"/ids.*; do
+  aws ec2 describe-instances --instance-ids $(cat "$b")     --query 'Reservations[].Instances[].[InstanceId,PrivateIpAddress,ImageId]' --output text
+done > "$TMPDIR/instances"
+aws ec2 describe-images --image-ids $(cut -f3 "$TMPDIR/instances" | sort -u)   --query 'Images[].[ImageId,Name]' --output text > /dev/null
+split -l 50 "$TMPDIR/ids" "$TMPDIR/ssm."
+for b in "$TMPDIR"/ssm.*; do
+  aws ssm describe-instance-information --filters "Key=InstanceIds,Values=$(paste -sd, "$b")"     --query 'InstanceInformationList[].[InstanceId,PingStatus]' --output text
+done > /dev/null
+rm -f "$TMPDIR"/batch.* "$TMPDIR"/ids.* "$TMPDIR"/ssm.* "$TMPDIR/arns" "$TMPDIR/ids"   "$TMPDIR/instances"
+"""
+
+# Each simulated Run Command invocation ends this long after it was sent.
+INVOCATION_SECONDS = 2.5
+
+
+def listing(args, sizes):
+    """`berth ls` of clusters of each size, the AWS CLI doing the same
+    joins, and `berth run --engine ssm` over 1,000 hosts, all on the
+    recorded stand-in (moto's answers recorded once, served from memory)
+    at the run's latency."""
+    work = tempfile.mkdtemp(prefix="berth-bench-scale-")
+    recording = os.path.join(work, "recording.json")
+    hosts = sorted(set(sizes) | {1000})
+    print(f"recording moto's answers for {hosts} hosts (once; minutes for thousands)",
+          file=sys.stderr)
+    started = time.monotonic()
+    done = subprocess.run([os.path.join(ROOT, ".venv/bin/python"),
+                           os.path.join(ROOT, "tests/support/recorded_aws.py"), "record",
+                           "--hosts", ",".join(map(str, hosts)), "--out", recording],
+                          stderr=open(os.path.join(work, "record.err"), "w"))
+    if done.returncode != 0:
+        sys.exit(f"recording failed: see {work}/record.err")
+    print(f"  recorded in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    stand_in = Recorded(recording, args.latency_ms, work, INVOCATION_SECONDS)
+    env = scrubbed_env(args, stand_in.endpoint, work)
     results = []
 
     def fresh_cache():
         env["XDG_CACHE_HOME"] = tempfile.mkdtemp(dir=work, prefix="cache-")
 
-    print("listing", file=sys.stderr)
-    for n in sizes:
-        cluster = f"bench-{n}" if len(sizes) > 1 else "bench"
-        few = 3 if n <= 1000 else 2
-        # moto takes longer than berth's default 20 s per attempt to answer
-        # about thousands of instances (see docs/benchmarks.md).
-        results.append(measure(proxy, f"ls-{n}", f"berth ls {cluster}",
-                               [berth, "--stats", "--aws-timeout", "5m", "ls", cluster],
-                               env, few, prepare=fresh_cache))
-        pipeline = f"""
-set -e
-aws ecs list-container-instances --cluster {cluster} --query 'containerInstanceArns[]' --output text \
-  | tr '\\t' '\\n' > "$TMPDIR/arns"
-split -l 100 "$TMPDIR/arns" "$TMPDIR/batch."
-for b in "$TMPDIR"/batch.*; do
-  aws ecs describe-container-instances --cluster {cluster} --container-instances $(cat "$b") \
-    --query 'containerInstances[].ec2InstanceId' --output text
-done | tr '\\t' '\\n' > "$TMPDIR/ids"
-split -l 1000 "$TMPDIR/ids" "$TMPDIR/ids."
-for b in "$TMPDIR"/ids.*; do
-  aws ec2 describe-instances --instance-ids $(cat "$b") \
-    --query 'Reservations[].Instances[].[InstanceId,PrivateIpAddress,ImageId]' --output text
-done > /dev/null
-rm -f "$TMPDIR"/batch.* "$TMPDIR"/ids.* "$TMPDIR/arns"
-"""
-        cli_env = dict(env, TMPDIR=tempfile.mkdtemp(dir=work))
-        results.append(measure(proxy, f"ls-{n}", "AWS CLI: list, describe container instances, "
-                               "describe instances", pipeline, cli_env, few, shell=True))
-
+    try:
+        print("listing", file=sys.stderr)
+        for n in sizes:
+            cluster = f"scale-{n}"
+            few = max(3, args.runs) if n <= 1000 else 3
+            results.append(measure_recorded(stand_in, f"ls-{n}", f"berth ls {cluster}",
+                                            [args.berth, "--stats", "ls", cluster], env, few,
+                                            prepare=fresh_cache))
+            if shutil.which("aws", path=env["PATH"]):
+                cli_env = dict(env, TMPDIR=tempfile.mkdtemp(dir=work))
+                results.append(measure_recorded(
+                    stand_in, f"ls-{n}", "AWS CLI: the same calls and joins",
+                    CLI_LISTING.format(cluster=cluster), cli_env, 2 if n >= 5000 else 3,
+                    shell=True))
+            else:
+                results.append(Case(f"ls-{n}", "AWS CLI: the same calls and joins", [], 0,
+                                    note="not installed", ok=False))
+        print("run --engine ssm", file=sys.stderr)
+        results.append(measure_recorded(
+            stand_in, "runssm-1000", "berth run scale-1000 --engine ssm -- echo hello",
+            [args.berth, "--stats", "--output", "json", "run", "scale-1000", "--engine", "ssm",
+             "--", "echo hello"], env, 3, prepare=fresh_cache))
+    finally:
+        stand_in.close()
+        shutil.rmtree(work, ignore_errors=True)
     return results
 
 
@@ -897,9 +1056,13 @@ def verdict(ok):
 def report(args, results, run):
     lines = []
     out = lines.append
-    if any(r.group == "connect" for r in results) and any(r.group.startswith("ls-")
-                                                         for r in results):
-        targets = report_connect_listing_fleet(args, results, out)
+    if any(r.group == "connect" for r in results):
+        targets = report_connect_listing_fleet(args, results, out, run)
+    elif any(r.group.startswith("ls-") for r in results):
+        targets = report_listing(args, results, out, run)
+    else:
+        targets = []
+    if targets:
         out("### Targets\n")
         for text, ok, *why in targets:
             out(f"- {verdict(ok)}: {text}")
@@ -920,7 +1083,7 @@ def report(args, results, run):
     write_doc(args, text, ssm, run)
 
 
-def report_connect_listing_fleet(args, results, out):
+def report_connect_listing_fleet(args, results, out, run):
     """The tables of the first three sections; returns their targets."""
     by = {r.name: r for r in results}
     lat = args.latency_ms / 1000
@@ -940,33 +1103,20 @@ def report_connect_listing_fleet(args, results, out):
             f"{r.median / bare.median:.2f} | {r.median / berth_cold.median:.2f} |"
             + (f" {r.note}" if r.note else ""))
     out("")
-    out("### Listing container instances\n")
-    out("| cluster size | tool | median ms | spread ms | AWS calls | stand-in busy ms | × berth |")
-    out("| --- | --- | --- | --- | --- | --- | --- |")
-    sizes = sorted({int(r.group.split("-")[1]) for r in results if r.group.startswith("ls-")})
-    for n in sizes:
-        rows = [r for r in results if r.group == f"ls-{n}"]
-        base = rows[0]
-        for r in rows:
-            if not r.ok:
-                out(f"| {n} | {r.name} | – | – | {r.calls:g} | – | – | {r.note}")
-                continue
-            ratio = f"{r.median / base.median:.2f}" if base.ok else "–"
-            out(f"| {n} | {r.name} | {ms(r.median)} | {ms(r.spread)} | {r.calls:g} | "
-                f"{ms(r.upstream)} | {ratio} |" + (f" {r.note}" if r.note else ""))
-    out("")
+    listing_targets = report_listing(args, results, out, run)
     out("### Fleet: `true` on every host\n")
-    out("| hosts | tool | median ms | spread ms | hosts/s | × berth (warm) |")
+    out("| hosts | tool | median ms | spread ms | hosts/s | × parallel-ssh alike |")
     out("| --- | --- | --- | --- | --- | --- |")
     for n in (50, 200):
         rows = [r for r in results if r.group == f"fleet-{n}"]
-        warm = next(r for r in rows if "warm" in r.name)
         for r in rows:
             if not r.ok:
                 out(f"| {n} | {r.name} | – | – | – | – | {r.note}")
                 continue
+            alike = fleet_alike(rows, r)
+            x = f"{r.median / alike.median:.2f}" if alike and alike.ok else ""
             out(f"| {n} | {r.name} | {ms(r.median)} | {ms(r.spread)} | {n / r.median:.0f} | "
-                f"{r.median / warm.median:.2f} |" + (f" {r.note}" if r.note else ""))
+                f"{x} |" + (f" {r.note}" if r.note else ""))
     out("")
     out("### Start-up\n")
     out("| command | median ms | spread ms |")
@@ -977,6 +1127,7 @@ def report_connect_listing_fleet(args, results, out):
     out("")
 
     targets = []
+    when = (run.get("sections") or {}).get("connect") or run
     ids = berth_cold
     cluster = by["berth ssh prod/prod-al2023, cold cache"]
     warm = by["berth ssh i-…, warm cache"]
@@ -1012,36 +1163,126 @@ def report_connect_listing_fleet(args, results, out):
                         "AMI lookup that is berth's second round trip"))
     else:
         targets.append(("cold connect at most 0.3× mssh (mssh did not run)", False))
-    big = max(sizes)
-    rows = [r for r in results if r.group == f"ls-{big}"]
-    if rows[0].ok and rows[1].ok:
-        own = [max(r.median - (r.upstream or 0), 0) for r in rows[:2]]
-        targets.append((f"listing {big} instances at most 0.2× the AWS CLI pipeline "
-                        f"({rows[0].median / rows[1].median:.2f}×)",
-                        rows[0].median <= 0.2 * rows[1].median,
-                        f"the AWS stand-in itself was busy {rows[0].upstream:.1f} s of berth's "
-                        f"{rows[0].median:.1f} s (about {rows[0].upstream * 1000 / big:.0f} ms "
-                        f"per instance: moto answers in one Python process and renders every "
-                        f"instance of DescribeInstances, work a region spreads over many "
-                        f"machines) and {rows[1].upstream:.1f} s of the CLI's "
-                        f"{rows[1].median:.1f} s; outside the stand-in berth took {own[0]:.1f} s "
-                        f"and the CLI {own[1]:.1f} s ({own[0] / own[1]:.2f}×)"
-                        if rows[0].upstream and rows[1].upstream and own[1] else ""))
-    else:
-        failed = " and ".join(r.name for r in rows[:2] if not r.ok)
-        targets.append((f"listing {big} instances at most 0.2× the AWS CLI pipeline "
-                        f"({failed} did not finish)", False))
     for n in (50, 200):
         rows = [r for r in results if r.group == f"fleet-{n}"]
-        warm_run = next(r for r in rows if "warm" in r.name)
-        pssh = next((r for r in rows if r.name.startswith("parallel-ssh")), None)
-        if pssh and pssh.ok:
-            targets.append((f"fleet of {n}: throughput at least 1.5× parallel-ssh "
-                            f"({pssh.median / warm_run.median:.2f}×)",
-                            pssh.median >= 1.5 * warm_run.median))
+        for r in rows:
+            if not r.name.startswith("berth"):
+                continue
+            alike = fleet_alike(rows, r)
+            kind = "cold" if "cold" in r.name else "reusing connections"
+            if not (r.ok and alike and alike.ok):
+                targets.append((f"fleet of {n}, {kind}: at most 1.05× parallel-ssh alike "
+                                f"(a row did not run)", False))
+                continue
+            x = r.median / alike.median
+            targets.append((f"fleet of {n}, {kind}: at most 1.05× {alike.name} ({x:.2f}×)",
+                            x <= 1.05, fleet_why(r, alike, lat, when) if x > 1.05 else ""))
+    targets += listing_targets
     start = by["berth --version"]
     targets.append((f"start-up under 10 ms ({start.median * 1000:.1f} ms)", start.median < 0.010))
     return targets
+
+
+def fleet_alike(rows, r):
+    """The parallel-ssh row a berth row compares with: cold with cold,
+    reusing connections with ControlMaster."""
+    if not r.name.startswith("berth"):
+        return None
+    want = "ControlMaster" if "warm" in r.name else "cold"
+    return next((p for p in rows if p.name.startswith("parallel-ssh") and want in p.name), None)
+
+
+def fleet_why(r, alike, lat, when):
+    """Why a fleet row misses, when its own figures or the build say."""
+    trips = r.round_trips or 0
+    resolve = trips * lat
+    if r.median - resolve <= 1.05 * alike.median:
+        return (f"berth resolves the hosts first ({trips:g} round trips, {ms(resolve)} ms of "
+                f"injected latency) where parallel-ssh is given the addresses in a file; "
+                f"without them berth is {(r.median - resolve) / alike.median:.2f}×")
+    if when.get("build") == "debug":
+        return ("this run measured berth's debug build, on a machine shared with other "
+                "builds; the cause is not yet found, nor the row measured with a release build")
+    return ""
+
+
+def report_listing(args, results, out, run):
+    """The listing section on the recorded stand-in; returns its targets."""
+    lat = args.latency_ms / 1000
+    when = (run.get("sections") or {}).get("listing") or run
+    sizes = sorted({int(r.group.split("-")[1]) for r in results if r.group.startswith("ls-")})
+    out("### Listing container instances (recorded stand-in)\n")
+    out(f"Measured {when['date']}, commit `{when['commit']}`, {when.get('build', 'release')} "
+        f"build, {when['latency_ms']:g} ms per request.\n")
+    out("| hosts | tool | median ms | spread ms | AWS calls | round trips | peak MB "
+        "| stand-in busy ms | × limit | × AWS CLI |")
+    out("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    targets = []
+    for n in sizes:
+        rows = [r for r in results if r.group == f"ls-{n}"]
+        limit = (-(-n // 100) + 3) * lat
+        berth = next((r for r in rows if r.name.startswith("berth")), None)
+        cli = next((r for r in rows if r.name.startswith("AWS CLI")), None)
+        out(f"| {n} | the limit: (⌈N/100⌉ + 3) round trips × {args.latency_ms:g} ms | "
+            f"{ms(limit)} | | | {-(-n // 100) + 3} | | | 1.00 | |")
+        for r in rows:
+            if not r.ok:
+                out(f"| {n} | {r.name} | – | – | {r.calls:g} | – | – | – | – | – | {r.note}")
+                continue
+            trips = "" if r.round_trips is None else f"{r.round_trips:g}"
+            peak = "" if r.peak_mb is None else f"{r.peak_mb:.0f}"
+            busy = r.upstream or 0
+            valid = busy <= 0.05 * r.median
+            x_cli = f"{r.median / cli.median:.2f}" if cli and cli.ok else "–"
+            out(f"| {n} | {r.name} | {ms(r.median)} | {ms(r.spread)} | {r.calls:g} | {trips} | "
+                f"{peak} | {ms(busy)} | {r.median / limit:.2f} | {x_cli} |"
+                + ("" if valid else f" INVALID: the stand-in was busy {busy / r.median:.0%} "
+                   "of the time")
+                + (f" {r.note}" if r.note else ""))
+        if n == max(sizes):
+            if berth and berth.ok:
+                x = berth.median / limit
+                targets.append((f"ls of {n} hosts within 1.2× the limit ({x:.2f}×: "
+                                f"{ms(berth.median)} against {ms(limit)} ms)", x <= 1.2,
+                                slow_why(berth, limit, when)))
+                if cli and cli.ok:
+                    y = berth.median / cli.median
+                    targets.append((f"ls of {n} hosts at most 0.2× the AWS CLI ({y:.2f}×)",
+                                    y <= 0.2))
+                targets.append((f"ls of {n} hosts: peak memory at most 100 MB "
+                                f"({berth.peak_mb:.0f} MB)", berth.peak_mb <= 100))
+            else:
+                targets.append((f"ls of {n} hosts (berth's row failed)", False))
+    out("")
+    ssm = next((r for r in results if r.group == "runssm-1000"), None)
+    if ssm:
+        out("### `run --engine ssm` over 1,000 hosts (recorded stand-in)\n")
+        out(f"Each simulated invocation ends {INVOCATION_SECONDS:g} s after it was sent.\n")
+        out("| tool | time to the last result ms | spread ms | SendCommand | "
+            "ListCommandInvocations | GetCommandInvocation | all AWS calls |")
+        out("| --- | --- | --- | --- | --- | --- | --- |")
+        ops = ssm.ops or {}
+        if ssm.ok:
+            out(f"| {ssm.name} | {ms(ssm.median)} | {ms(ssm.spread)} | "
+                f"{ops.get('SendCommand', 0)} | {ops.get('ListCommandInvocations', 0)} | "
+                f"{ops.get('GetCommandInvocation', 0)} | {ssm.calls:g} |")
+        else:
+            out(f"| {ssm.name} | – | – | – | – | – | – | {ssm.note}")
+        out("")
+        sends = ops.get("SendCommand")
+        targets.append((f"run --engine ssm over 1,000 hosts: at most 20 SendCommand ({sends})",
+                        bool(ssm.ok and sends is not None and sends <= 20)))
+    return targets
+
+
+def slow_why(berth, limit, when):
+    """Why a listing misses the limit, when the build says."""
+    if when.get("build") == "debug":
+        return (f"this run measured the debug build (no release build could be made on this "
+                f"machine in time): the {ms(berth.median - limit)} ms above the limit are not "
+                f"latency but berth's own work, unoptimised in this build, the stand-in's (busy "
+                f"{ms(berth.upstream or 0)} ms) and the load of a machine shared with other builds")
+    return ""
 
 
 def report_ssm(args, results, out, run):
@@ -1180,10 +1421,10 @@ round trip would; the hosts are real sshd on loopback. Times are medians over
 several runs, with the interquartile range as the spread (the full range when
 there are fewer than four runs); read them as ratios within this run.
 
-Latest run: {first["date"]}, commit `{first["commit"]}`, on {first["machine"]}; every
-run's times are in `docs/bench-results.json`.
+Latest run: {first["date"]}, commit `{first["commit"]}`, {first.get("build", "release")} build,
+on {first["machine"]}; every run's times are in `docs/bench-results.json`.
 berth is the release build (`cargo build --release`), as `cargo install`
-builds it for users.
+builds it for users, unless a section says otherwise.
 
 ![Time to a remote command](bench-connect.svg)
 
@@ -1205,18 +1446,34 @@ builds it for users.
   (the sandbox serves it to sshd) and runs ssh. AWS calls are the proxy's count
   of requests; round trips are berth's own `--stats` (sequential calls on the
   critical path).
-- **Listing**: `berth ls CLUSTER` against the AWS CLI pipeline that lists the
-  container instances and describes them and their EC2 instances, at each
-  cluster size. *Stand-in busy* is the time during which the AWS stand-in
-  (moto) had at least one of the tool's requests in hand, measured by the
-  proxy: the part of the wall time that is the emulator's own work, which
-  both tools pay, and which a real region does on many machines at once.
-- **Fleet**: `true` on 50 and 200 healthy hosts: `berth run CLUSTER -j 32`, cold
-  (no shared connection yet) and warm (the ControlMaster connections of the run
-  before), Debian's `parallel-ssh -p 32`, and a sequential ssh loop. A cold
-  run and parallel-ssh both open a new ssh connection per host, so both are
-  bound by the key exchanges this machine's CPUs can do at once; the warm
-  run opens none.
+- **Listing**: `berth ls CLUSTER` of clusters of 100, 1,000 and 5,000
+  container instances on the *recorded stand-in*
+  (`tests/support/recorded_aws.py`): the bench builds the clusters in moto
+  with the sandbox's own builder, records what moto answers (every page of
+  ListContainerInstances at ECS's 100 a page, DescribeContainerInstances
+  100 ARNs a call, DescribeInstances 1,000 ids a call, DescribeImages,
+  DescribeInstanceInformation 50 ids a call) into its scratch directory,
+  then serves it from memory with the same latency per request, so that
+  the time is the tool's own work and its round trips, not moto's. Against
+  it: the AWS CLI making the same calls and joins (a shell pipeline of `aws`
+  commands), and *the limit*, the round trips the API forces ((⌈N/100⌉
+  + 3): every page in turn, then a describe, DescribeInstances and one
+  more) times the latency. *Stand-in busy* is the time the stand-in spent
+  on the tool's requests itself (without the injected latency); a row
+  where that exceeds 5% of the tool's time is marked INVALID. *Peak MB* is
+  the tool's maximum resident memory. AWS calls are the stand-in's count
+  of requests, round trips berth's own `--stats`.
+- **`run --engine ssm`** over the recorded 1,000-host cluster: the stand-in
+  simulates Run Command (each invocation ends a fixed time after it was
+  sent); time to the last result and the calls per operation.
+- **Fleet**: `true` on 50 and 200 healthy hosts at the same parallelism
+  (32): `berth run CLUSTER -j 32`, cold (no shared connection yet) against
+  Debian's `parallel-ssh -p 32`, also cold; and berth reusing connections
+  (the ControlMaster connections of the run before) against parallel-ssh
+  given the same ControlMaster options (`ControlMaster=auto`, a private
+  `ControlPath`, `ControlPersist=60`) after a run of its own. berth's time
+  includes resolving the hosts at the injected latency; parallel-ssh is
+  given the addresses in a file. A sequential ssh loop for scale.
 - **Start-up**: `berth --version` and `berth --help`.
 
 ## Reproduce
@@ -1229,12 +1486,14 @@ builds it for users.
 `scripts/bench` installs what it compares (Debian's `pssh`; `awscli` and
 `ec2instanceconnectcli` into `.venv-bench`), builds berth and the minimal
 Session Manager client, starts the sandbox
-with a 202-host fleet for the connect and fleet rows, then another with clusters
-of {run.get("sizes", args.sizes)} container instances for the listing rows (moto answers a
-filtered DescribeInstances by scanning every instance of the region, so the
-listing clusters would slow the other rows down for moto's reasons), runs
-everything above, then a third for the Session Manager rows (below), prints
-the tables and rewrites this file and `docs/bench-connect.svg`. A tool that cannot be installed is reported as such
+with a 202-host fleet for the connect and fleet rows, records clusters of
+{run.get("sizes", args.sizes)} container instances (and 1,000 for `run --engine ssm`)
+for the listing rows (several minutes for 5,000: moto builds and describes
+them slowly; that is the recording's cost, not the rows'), then starts a
+sandbox for the Session Manager rows (below), prints the tables and
+rewrites this file and `docs/bench-connect.svg`.
+`BERTH_BENCH_BUILD=debug scripts/bench …` measures the debug build instead
+of the release build (for working on the bench; the report says which). A tool that cannot be installed is reported as such
 in its row; nothing is skipped silently.
 """
     if ssm:

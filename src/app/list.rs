@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::aws::AwsError;
 use crate::error::Error;
-use crate::inventory::HostFilter;
+use crate::inventory::{ClusterScan, HostFilter};
 use crate::model::host::{Cluster, Host, InstanceStatus};
 use crate::model::lookup::Lookup;
 use crate::model::network::SsmAgent;
@@ -31,15 +32,20 @@ pub struct Listing {
 
 /// The container instances of `cluster` (a name or an ARN) that pass
 /// `filters`, with their Session Manager agents; none is not an error.
+/// Without `--tag` or `--az` every host is shown, so the agents are asked
+/// for beside the scan; otherwise only the hosts that pass, afterwards.
 pub async fn listing(ctx: &Context, cluster: &str, filters: &Filters) -> Result<Listing, Error> {
     let query = target::parse(cluster)?;
     let aws = ctx.aws(query.region.as_deref()).await?;
-    let hosts = hosts(ctx, cluster, filters).await?;
-    let ids: Vec<String> = hosts.iter().map(|h| h.instance_id().to_owned()).collect();
-    let ssm = if ids.is_empty() {
-        Lookup::Known(BTreeMap::new())
-    } else {
-        Lookup::from_result(ctx.phase("ssm", aws.ssm_agents(&ids)).await)
+    let beside = filters.tags.is_empty() && filters.az.is_none();
+    let (hosts, agents) = scan(ctx, cluster, filters, beside).await?;
+    let ssm = match agents {
+        Some(agents) => Lookup::from_result(agents),
+        None if hosts.is_empty() => Lookup::Known(BTreeMap::new()),
+        None => {
+            let ids: Vec<String> = hosts.iter().map(|h| h.instance_id().to_owned()).collect();
+            Lookup::from_result(ctx.phase("ssm", aws.ssm_agents(&ids)).await)
+        }
     };
     if let Lookup::Unavailable(why) = &ssm {
         ctx.verbose(&format!("Session Manager's view of the hosts: {why}"));
@@ -50,6 +56,23 @@ pub async fn listing(ctx: &Context, cluster: &str, filters: &Filters) -> Result<
 /// The container instances of `cluster` (a name or an ARN) that pass
 /// `filters`; none is not an error.
 pub async fn hosts(ctx: &Context, cluster: &str, filters: &Filters) -> Result<Vec<Host>, Error> {
+    Ok(scan(ctx, cluster, filters, false).await?.0)
+}
+
+/// The hosts of `cluster` that pass `filters`, sorted by Name tag then
+/// instance id, and (with `agents`) every host's Session Manager agents.
+async fn scan(
+    ctx: &Context,
+    cluster: &str,
+    filters: &Filters,
+    agents: bool,
+) -> Result<
+    (
+        Vec<Host>,
+        Option<Result<BTreeMap<String, SsmAgent>, AwsError>>,
+    ),
+    Error,
+> {
     // A cluster name or ARN; the rest of the grammar is for ssh and show.
     let query = target::parse(cluster)?;
     let Some(cluster) = query.whole_cluster() else {
@@ -57,11 +80,22 @@ pub async fn hosts(ctx: &Context, cluster: &str, filters: &Filters) -> Result<Ve
     };
     let inventory = ctx.inventory(query.region.as_deref()).await?;
     let status = filters.status.map(InstanceStatus::as_str);
-    let hosts = match ctx
-        .phase("resolve", inventory.cluster_hosts(cluster, status))
+    let scanned = if agents {
+        ctx.phase(
+            "resolve",
+            inventory.cluster_hosts_with_agents(cluster, status),
+        )
         .await
-    {
-        Ok(hosts) => hosts,
+    } else {
+        ctx.phase("resolve", inventory.cluster_hosts(cluster, status))
+            .await
+            .map(|hosts| ClusterScan {
+                hosts,
+                agents: None,
+            })
+    };
+    let ClusterScan { hosts, agents } = match scanned {
+        Ok(scan) => scan,
         Err(e) => return Err(inventory.explain(e).await.into()),
     };
     inventory.remember_listing(cluster, status, &hosts);
@@ -73,5 +107,5 @@ pub async fn hosts(ctx: &Context, cluster: &str, filters: &Filters) -> Result<Ve
         ctx.reporter
             .say(&format!("no container instances in `{cluster}` match"));
     }
-    Ok(hosts)
+    Ok((hosts, agents))
 }

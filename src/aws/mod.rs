@@ -71,8 +71,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to wait for a connection to the endpoint (at most).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Attempts per call: the SDK's standard retry mode (exponential backoff
-/// with jitter, a retry quota against throttling) with its default count.
+/// Attempts per call: the SDK's adaptive retry mode (the standard mode's
+/// exponential backoff with jitter and retry quota, plus a client-side
+/// rate limit that slows every request down once AWS throttles, for
+/// thousands of hosts' worth of calls) with its default count.
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The clients of one berth run.
@@ -305,7 +307,7 @@ impl Aws {
         log: Arc<CallLog>,
     ) -> Result<Self, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(settings.timeout.min(CONNECT_TIMEOUT))

@@ -11,7 +11,8 @@ use super::stats::try_join_branches;
 use super::{Aws, AwsError};
 use crate::model::network::{PREFERENCES_DOCUMENT, SessionGrant, SsmAgent, SsmState};
 
-/// DescribeInstanceInformation's filter takes at most 50 ids.
+/// Ids per DescribeInstanceInformation: a page holds at most 50 instances
+/// (MaxResults 5–50), so 50 ids are answered in one page.
 const INFORMATION_BATCH: usize = 50;
 
 const OPERATION: &str = "ssm:DescribeInstanceInformation";

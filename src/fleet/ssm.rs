@@ -62,9 +62,25 @@ pub fn judge(
     }
 }
 
-/// The wait before poll `n` (0-based): 1 s, doubling, at most 8 s.
+/// The wait before poll `n` (0-based): 1 s, doubling, at most 5 s.
 pub fn poll_delay(n: u32) -> Duration {
-    Duration::from_secs(1u64 << n.min(3))
+    Duration::from_secs((1u64 << n.min(3)).min(5))
+}
+
+/// ListCommandInvocations' plugin output holds at most this many
+/// characters (SSM API Reference, CommandPlugin Output);
+/// GetCommandInvocation has more (24,000 of standard output, 8,000 of
+/// standard error, apart).
+pub const LISTED_OUTPUT_LIMIT: usize = 2500;
+
+/// Whether what ListCommandInvocations (with details) said of a final
+/// invocation is its whole result: a success whose output is shorter than
+/// the list's limit (the list puts any standard error after standard
+/// output, so only a success's short output reads as standard output).
+/// Anything else is asked for with GetCommandInvocation, which keeps the
+/// two apart and is not cut at 2,500 characters.
+pub fn listed_is_whole(status: &str, output: &str) -> bool {
+    status == "Success" && output.chars().count() < LISTED_OUTPUT_LIMIT
 }
 
 /// The reason a host cannot take Run Command, from its SSM ping status
@@ -134,9 +150,26 @@ mod tests {
     }
 
     #[test]
-    fn polls_back_off_to_eight_seconds() {
+    fn polls_back_off_to_five_seconds() {
         let waits: Vec<u64> = (0..6).map(|n| poll_delay(n).as_secs()).collect();
-        assert_eq!(waits, vec![1, 2, 4, 8, 8, 8]);
+        assert_eq!(waits, vec![1, 2, 4, 5, 5, 5]);
+    }
+
+    #[test]
+    fn only_a_short_successful_output_is_taken_from_the_list() {
+        assert!(listed_is_whole("Success", "up 3 days\n"));
+        assert!(listed_is_whole("Success", ""));
+        assert!(!listed_is_whole("Failed", "broken\n"));
+        assert!(!listed_is_whole("TimedOut", ""));
+        // Cut at the list's limit: the rest is only in GetCommandInvocation.
+        assert!(!listed_is_whole(
+            "Success",
+            &"x".repeat(LISTED_OUTPUT_LIMIT)
+        ));
+        assert!(listed_is_whole(
+            "Success",
+            &"é".repeat(LISTED_OUTPUT_LIMIT - 1)
+        ));
     }
 
     #[test]

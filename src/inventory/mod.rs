@@ -19,12 +19,16 @@
 pub mod cache;
 pub mod host_cache;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
 
 use crate::aws::stats::{branch, spawn_branch, try_join_branches};
 use crate::aws::{Aws, AwsError};
 use crate::model::host::{Cluster, ContainerInstance, Host, Image, Instance};
+use crate::model::network::SsmAgent;
 use crate::model::target::{Selector, Target};
 use cache::AmiCache;
 use host_cache::HostCache;
@@ -145,22 +149,91 @@ impl Inventory {
         Ok(hosts)
     }
 
-    /// Every container instance of a cluster. Pages of ListContainerInstances
-    /// are followed while earlier pages are already being described; then
-    /// DescribeInstances (batches of 1000) runs beside DescribeImages.
+    /// Every container instance of a cluster (see [`Inventory::cluster_scan`]).
     pub async fn cluster_hosts(
         &self,
         cluster: &str,
         status: Option<&str>,
     ) -> Result<Vec<Host>, InventoryError> {
-        let cis = self
-            .list_and_describe(cluster, status, None, |_| true)
-            .await
+        Ok(self.cluster_scan(cluster, status, false).await?.hosts)
+    }
+
+    /// Every container instance of a cluster, with what Session Manager
+    /// says of each (its agents asked for 50 hosts at a time as the hosts
+    /// are described, beside everything else).
+    pub async fn cluster_hosts_with_agents(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+    ) -> Result<ClusterScan, InventoryError> {
+        self.cluster_scan(cluster, status, true).await
+    }
+
+    /// A whole cluster, every call as early as it can start: each page of
+    /// ListContainerInstances is described while the next page is listed;
+    /// DescribeInstances goes out for each 1000 EC2 ids as soon as they are
+    /// described (so the last batch is the only one left after the last
+    /// page), DescribeImages for the AMIs the agents name as they appear,
+    /// DescribeInstanceInformation (with `agents`) for each 50 ids. At
+    /// most [`IN_FLIGHT`] requests at once. The critical path is the pages,
+    /// then one describe, then one DescribeInstances: ⌈N/100⌉ + 2 round
+    /// trips.
+    async fn cluster_scan(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+        agents: bool,
+    ) -> Result<ClusterScan, InventoryError> {
+        let started = Instant::now();
+        let limit = Arc::new(Semaphore::new(IN_FLIGHT));
+        let (pages, mut described) = tokio::sync::mpsc::unbounded_channel();
+        let list = {
+            let limit = Arc::clone(&limit);
+            async move {
+                let mut token = None;
+                loop {
+                    let (arns, next) = self
+                        .aws
+                        .list_container_instances_page(cluster, status, None, token)
+                        .await?;
+                    if !arns.is_empty() {
+                        let (aws, cluster) = (self.aws.clone(), cluster.to_owned());
+                        let limit = Arc::clone(&limit);
+                        let _ = pages.send(spawn_branch(async move {
+                            let _permit = limit.acquire_owned().await;
+                            aws.describe_container_instances(&cluster, &arns).await
+                        }));
+                    }
+                    token = next;
+                    if token.is_none() {
+                        break;
+                    }
+                }
+                self.aws.log.phase("list pages", started.elapsed());
+                Ok::<_, AwsError>(())
+            }
+        };
+        let join = async {
+            let mut scan = Scan::new(self, Arc::clone(&limit), agents);
+            while let Some(page) = described.recv().await {
+                let page = page
+                    .await
+                    .map_err(|e| joined("ecs:DescribeContainerInstances", &e))??;
+                scan.add(page);
+            }
+            self.aws.log.phase("describe", started.elapsed());
+            Ok::<_, AwsError>(scan)
+        };
+        let ((), scan) = tokio::try_join!(branch(list), branch(join))
             .map_err(|e| self.cluster_error(cluster, e))?;
-        if cis.is_empty() {
+        if scan.cis.is_empty() {
             self.check_cluster_exists(cluster).await?;
         }
-        self.join(cis).await
+        let scan = scan.finish().await?;
+        self.aws
+            .log
+            .phase("instances and images", started.elapsed());
+        Ok(scan)
     }
 
     /// ListContainerInstances (with a cluster-query `filter`), describing
@@ -266,7 +339,7 @@ impl Inventory {
                         ),
                     });
                 }
-                Ok(assemble(instances, &cis))
+                Ok(assemble(instances, cis))
             }
             Selector::Address(ip) => {
                 let ip = ip.to_string();
@@ -329,7 +402,7 @@ impl Inventory {
         if cis.is_empty() {
             self.check_cluster_exists(cluster).await?;
         }
-        let mut hosts = assemble((instances, images), &cis);
+        let mut hosts = assemble((instances, images), cis);
         hosts.retain(|h| h.container_instance.is_some());
         Ok(hosts)
     }
@@ -422,7 +495,7 @@ impl Inventory {
             .filter_map(|i| i.image_id.clone())
             .collect();
         let images = self.images(&ami_ids).await?;
-        let mut hosts = assemble((instances, images), &[]);
+        let mut hosts = assemble((instances, images), Vec::new());
         hosts.sort_by(|a, b| a.instance_id().cmp(b.instance_id()));
         Ok(hosts)
     }
@@ -430,7 +503,7 @@ impl Inventory {
     /// One instance by id, without any ECS lookup.
     async fn instances(&self, instance_id: &str) -> Result<Vec<Host>, InventoryError> {
         let instances = self.instance_facts(instance_id).await?;
-        Ok(assemble(instances, &[]))
+        Ok(assemble(instances, Vec::new()))
     }
 
     /// DescribeInstances, then DescribeImages for its AMI unless cached.
@@ -472,7 +545,7 @@ impl Inventory {
             .filter(|id| crate::model::target::is_instance_id(id))
             .collect();
         let early_amis: Vec<String> = cis.iter().filter_map(|c| c.ami_id.clone()).collect();
-        let (mut instances, mut images) = tokio::try_join!(
+        let (instances, images) = tokio::try_join!(
             branch(async {
                 self.aws
                     .describe_instances(&ids)
@@ -481,12 +554,23 @@ impl Inventory {
             }),
             branch(self.images(&early_amis)),
         )?;
+        self.complete(cis, instances, images, &early_amis).await
+    }
+
+    /// Adds what EC2 did not answer for (gone, or not EC2 at all) and the
+    /// AMIs the agents did not name, then joins. An AMI asked for already
+    /// and not found (deregistered) is not asked for twice.
+    async fn complete(
+        &self,
+        cis: Vec<ContainerInstance>,
+        mut instances: Vec<Instance>,
+        mut images: BTreeMap<String, Image>,
+        asked: &[String],
+    ) -> Result<Vec<Host>, InventoryError> {
+        let found: HashSet<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
         for ci in &cis {
-            if !instances
-                .iter()
-                .any(|i| i.instance_id == ci.ec2_instance_id)
-            {
-                let state = if ids.contains(&ci.ec2_instance_id) {
+            if !found.contains(&ci.ec2_instance_id) {
+                let state = if crate::model::target::is_instance_id(&ci.ec2_instance_id) {
                     Instance::NOT_FOUND
                 } else {
                     Instance::EXTERNAL
@@ -494,50 +578,61 @@ impl Inventory {
                 instances.push(Instance::bare(&ci.ec2_instance_id, state));
             }
         }
-        // AMIs the agent did not name; one asked for already and not found
-        // (deregistered) is not asked for twice.
-        let late_amis: Vec<String> = instances
+        let late_amis: BTreeSet<String> = instances
             .iter()
             .filter_map(|i| i.image_id.clone())
-            .filter(|id| !images.contains_key(id) && !early_amis.contains(id))
+            .filter(|id| !images.contains_key(id) && !asked.contains(id))
             .collect();
         if !late_amis.is_empty() {
-            images.extend(self.images(&late_amis).await?);
+            let late: Vec<String> = late_amis.into_iter().collect();
+            images.extend(self.images(&late).await?);
         }
-        Ok(assemble((instances, images), &cis))
+        Ok(assemble((instances, images), cis))
     }
 
-    /// AMI facts by id: from the cache, else one DescribeImages call.
-    async fn images(&self, ids: &[String]) -> Result<BTreeMap<String, Image>, InventoryError> {
+    /// The cached AMIs among `ids`, and the ids not cached.
+    fn cached_images(&self, ids: &[String]) -> (BTreeMap<String, Image>, Vec<String>) {
         let wanted: BTreeSet<&String> = ids.iter().collect();
+        let cache = self
+            .amis
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut found = BTreeMap::new();
         let mut missing = Vec::new();
-        {
-            let cache = self
-                .amis
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for id in wanted {
-                match cache.get(id) {
-                    Some(image) => {
-                        found.insert(id.clone(), image.clone());
-                    }
-                    None => missing.push(id.clone()),
+        for id in wanted {
+            match cache.get(id) {
+                Some(image) => {
+                    found.insert(id.clone(), image.clone());
                 }
+                None => missing.push(id.clone()),
             }
         }
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        let fetched = self.aws.describe_images(&missing).await?;
+        (found, missing)
+    }
+
+    /// Keeps fetched AMIs in the cache; the same, by id.
+    fn keep_images(&self, fetched: Vec<Image>) -> BTreeMap<String, Image> {
         let mut cache = self
             .amis
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for image in fetched {
-            cache.insert(image.clone());
-            found.insert(image.id.clone(), image);
+        fetched
+            .into_iter()
+            .map(|image| {
+                cache.insert(image.clone());
+                (image.id.clone(), image)
+            })
+            .collect()
+    }
+
+    /// AMI facts by id: from the cache, else one DescribeImages call.
+    async fn images(&self, ids: &[String]) -> Result<BTreeMap<String, Image>, InventoryError> {
+        let (mut found, missing) = self.cached_images(ids);
+        if missing.is_empty() {
+            return Ok(found);
         }
+        let fetched = self.aws.describe_images(&missing).await?;
+        found.extend(self.keep_images(fetched));
         Ok(found)
     }
 
@@ -607,20 +702,190 @@ fn instance_filter(ids: &[String]) -> String {
 /// Joins EC2 instances with their AMIs and (when known) container instances.
 fn assemble(
     (instances, images): (Vec<Instance>, BTreeMap<String, Image>),
-    cis: &[ContainerInstance],
+    cis: Vec<ContainerInstance>,
 ) -> Vec<Host> {
+    // The first container instance of an EC2 instance, as a list's order has it.
+    let mut by_instance: HashMap<String, ContainerInstance> = HashMap::with_capacity(cis.len());
+    for ci in cis {
+        by_instance.entry(ci.ec2_instance_id.clone()).or_insert(ci);
+    }
     instances
         .into_iter()
         .map(|ec2| {
             let image = ec2.image_id.as_ref().and_then(|id| images.get(id)).cloned();
-            let ci = cis
-                .iter()
-                .find(|ci| ci.ec2_instance_id == ec2.instance_id)
-                .cloned();
+            let ci = by_instance.remove(&ec2.instance_id);
             Host::new(ec2, image, ci)
         })
         .collect()
 }
+
+/// Requests a cluster scan has in flight at most.
+pub const IN_FLIGHT: usize = 16;
+
+/// EC2 ids per DescribeInstances of a cluster scan: as many as a call takes.
+const SCAN_BATCH: usize = 1000;
+
+/// A task's failure to finish, as the call's error.
+fn joined(operation: &'static str, err: &tokio::task::JoinError) -> AwsError {
+    AwsError::Other {
+        operation,
+        detail: err.to_string(),
+    }
+}
+
+/// A spawned request (holding one of the scan's permits while it runs).
+type Pending<T> = std::pin::Pin<
+    Box<dyn Future<Output = Result<Result<T, AwsError>, tokio::task::JoinError>> + Send>,
+>;
+
+/// What a cluster scan found: the hosts, and (when asked for) each
+/// managed host's Session Manager agent, or why that could not be known.
+pub struct ClusterScan {
+    pub hosts: Vec<Host>,
+    pub agents: Option<Result<BTreeMap<String, SsmAgent>, AwsError>>,
+}
+
+/// The joining side of a cluster scan: described container instances in,
+/// EC2, image and SSM requests out as soon as each batch is full.
+struct Scan<'a> {
+    inventory: &'a Inventory,
+    limit: Arc<Semaphore>,
+    cis: Vec<ContainerInstance>,
+    /// EC2 ids described but not yet sent to DescribeInstances.
+    ec2_ids: Vec<String>,
+    ec2: Vec<Pending<Vec<Instance>>>,
+    /// AMIs the agents named, fetched or being fetched.
+    amis: BTreeSet<String>,
+    cached: BTreeMap<String, Image>,
+    images: Vec<Pending<Vec<Image>>>,
+    /// Ids not yet sent to DescribeInstanceInformation (None: not asked).
+    ssm_ids: Option<Vec<String>>,
+    ssm: Vec<Pending<BTreeMap<String, SsmAgent>>>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(inventory: &'a Inventory, limit: Arc<Semaphore>, agents: bool) -> Self {
+        Self {
+            inventory,
+            limit,
+            cis: Vec::new(),
+            ec2_ids: Vec::new(),
+            ec2: Vec::new(),
+            amis: BTreeSet::new(),
+            cached: BTreeMap::new(),
+            images: Vec::new(),
+            ssm_ids: agents.then(Vec::new),
+            ssm: Vec::new(),
+        }
+    }
+
+    fn spawn<T, F>(&self, work: impl FnOnce(crate::aws::Aws) -> F) -> Pending<T>
+    where
+        F: Future<Output = Result<T, AwsError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let limit = Arc::clone(&self.limit);
+        let request = work(self.inventory.aws.clone());
+        Box::pin(spawn_branch(async move {
+            let _permit = limit.acquire_owned().await;
+            request.await
+        }))
+    }
+
+    /// One page of described container instances.
+    fn add(&mut self, page: Vec<ContainerInstance>) {
+        let mut new_amis = Vec::new();
+        for ci in &page {
+            if crate::model::target::is_instance_id(&ci.ec2_instance_id) {
+                self.ec2_ids.push(ci.ec2_instance_id.clone());
+            }
+            if let Some(ids) = &mut self.ssm_ids {
+                ids.push(ci.ec2_instance_id.clone());
+            }
+            if let Some(ami) = &ci.ami_id
+                && self.amis.insert(ami.clone())
+            {
+                new_amis.push(ami.clone());
+            }
+        }
+        self.cis.extend(page);
+        if !new_amis.is_empty() {
+            let (cached, missing) = self.inventory.cached_images(&new_amis);
+            self.cached.extend(cached);
+            if !missing.is_empty() {
+                let pending = self.spawn(|aws| async move { aws.describe_images(&missing).await });
+                self.images.push(pending);
+            }
+        }
+        self.send(SCAN_BATCH, SSM_BATCH);
+    }
+
+    /// Sends the EC2 and SSM batches that are full (at least `ec2` and
+    /// `ssm` ids).
+    fn send(&mut self, ec2: usize, ssm: usize) {
+        while !self.ec2_ids.is_empty() && self.ec2_ids.len() >= ec2 {
+            let n = self.ec2_ids.len().min(SCAN_BATCH);
+            let batch: Vec<String> = self.ec2_ids.drain(..n).collect();
+            let pending = self.spawn(|aws| async move { aws.describe_instances(&batch).await });
+            self.ec2.push(pending);
+        }
+        let mut batches = Vec::new();
+        if let Some(ids) = &mut self.ssm_ids {
+            while !ids.is_empty() && ids.len() >= ssm {
+                let n = ids.len().min(SSM_BATCH);
+                batches.push(ids.drain(..n).collect::<Vec<String>>());
+            }
+        }
+        for batch in batches {
+            let pending = self.spawn(|aws| async move { aws.ssm_agents(&batch).await });
+            self.ssm.push(pending);
+        }
+    }
+
+    /// Sends what is left, waits for every answer and joins.
+    async fn finish(mut self) -> Result<ClusterScan, InventoryError> {
+        self.send(1, 1);
+        let mut instances = Vec::new();
+        for pending in std::mem::take(&mut self.ec2) {
+            instances.extend(
+                pending
+                    .await
+                    .map_err(|e| joined("ec2:DescribeInstances", &e))??,
+            );
+        }
+        let mut images = std::mem::take(&mut self.cached);
+        for pending in std::mem::take(&mut self.images) {
+            let fetched = pending
+                .await
+                .map_err(|e| joined("ec2:DescribeImages", &e))??;
+            images.extend(self.inventory.keep_images(fetched));
+        }
+        let agents = if self.ssm_ids.is_some() {
+            let mut agents = BTreeMap::new();
+            let mut failed = None;
+            for pending in std::mem::take(&mut self.ssm) {
+                match pending.await {
+                    Ok(Ok(found)) => agents.extend(found),
+                    Ok(Err(e)) => failed = failed.or(Some(e)),
+                    Err(e) => failed = failed.or(Some(joined(SSM_OPERATION, &e))),
+                }
+            }
+            Some(failed.map_or(Ok(agents), Err))
+        } else {
+            None
+        };
+        let asked: Vec<String> = self.amis.iter().cloned().collect();
+        let hosts = self
+            .inventory
+            .complete(self.cis, instances, images, &asked)
+            .await?;
+        Ok(ClusterScan { hosts, agents })
+    }
+}
+
+/// Ids per DescribeInstanceInformation (one page holds at most 50).
+const SSM_BATCH: usize = 50;
+const SSM_OPERATION: &str = "ssm:DescribeInstanceInformation";
 
 /// `--tag`, `--az` and `--status`, applied to resolved hosts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

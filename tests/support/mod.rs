@@ -24,6 +24,9 @@ pub mod desktop;
 pub mod fake_aws;
 pub mod faults;
 pub mod helper;
+// The sandbox tier's recorded fleet at scale.
+#[allow(dead_code)]
+pub mod recorded;
 
 #[derive(Debug, Deserialize)]
 pub struct SandboxHost {

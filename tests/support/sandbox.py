@@ -644,17 +644,9 @@ class Sandbox:
         os.environ["MOTO_AMIS_PATH"] = amis_path
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines
-        from moto.ec2.models.instances import Instance
         from moto.server import ThreadedMotoServer
 
-        # moto never reports PlatformDetails / UsageOperation; derive them from
-        # the platform it copies from the AMI (the Windows AMI -> "windows").
-        if not hasattr(Instance, "platform_details"):
-            Instance.platform_details = property(
-                lambda self: "Windows" if self.platform == "windows" else "Linux/UNIX")
-        if not hasattr(Instance, "usage_operation"):
-            Instance.usage_operation = property(
-                lambda self: "RunInstances:0002" if self.platform == "windows" else "RunInstances")
+        emulate_platform_details()
 
         emulate_ecs_container_instance_queries()
         from moto.ec2.models import ec2_backends
@@ -1224,34 +1216,10 @@ class Sandbox:
                                      default_subnet, tag)
 
     def build_bench_cluster(self, cluster, n, default_subnet, tag):
-        t0 = time.monotonic()
-        self.ecs.create_cluster(clusterName=cluster)
         self.clusters.append(cluster)
-        _, ec2_be, _ = self._backends()
-        insts = []
-        chunk = 250
-        # Spread over the default VPC's subnets (one /20 per zone): one
-        # subnet cannot hold thousands of instances.
-        subnets = [s["SubnetId"] for s in self.ec2.describe_subnets(Filters=[
-            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]] or [default_subnet]
-        while len(insts) < n:
-            k = min(chunk, n - len(insts))
-            subnet = subnets[(len(insts) // chunk) % len(subnets)]
-            insts += self.ec2.run_instances(
-                ImageId=AMI_AL2023, MinCount=k, MaxCount=k, InstanceType="t3.medium",
-                KeyName=KEY_NAME, SubnetId=subnet, SecurityGroupIds=[self.default_sg],
-                TagSpecifications=tag("instance", role="bench"))["Instances"]
-        t1 = time.monotonic()
-        # distinct Name tags, set in-process (one HTTP call per instance is slow)
-        for i, inst in enumerate(insts, 1):
-            ec2_be.create_tags([inst["InstanceId"]], {"Name": f"{cluster}-{i:04d}"})
-        # Registering over HTTP costs ~6 ms each (mostly request handling, GIL-bound);
-        # the backend call is what the RegisterContainerInstance handler does anyway.
-        _, _, ecs_be = self._backends()
-        for inst in insts:
-            ecs_be.register_container_instance(cluster, inst["InstanceId"])
-        log(f"{cluster}: {n} instances in {time.monotonic() - t0:.1f}s "
-            f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
+        _, ec2_be, ecs_be = self._backends()
+        build_container_instances(self.ec2, self.ecs, ec2_be, ecs_be, cluster, n,
+                                  default_subnet, self.default_sg, tag)
 
     def start_huge_cluster(self):
         """Cluster ``huge`` in region HUGE_REGION: --huge-instances container
@@ -1870,6 +1838,54 @@ CONTAINER_NAME=$name CONTAINER_ID=$id exec "$@"
             except OSError:
                 pass
             os.close(self.lock_fd)
+
+
+def emulate_platform_details():
+    """moto never reports PlatformDetails / UsageOperation; derive them from
+    the platform it copies from the AMI (the Windows AMI -> "windows")."""
+    from moto.ec2.models.instances import Instance
+    if not hasattr(Instance, "platform_details"):
+        Instance.platform_details = property(
+            lambda self: "Windows" if self.platform == "windows" else "Linux/UNIX")
+    if not hasattr(Instance, "usage_operation"):
+        Instance.usage_operation = property(
+            lambda self: "RunInstances:0002" if self.platform == "windows" else "RunInstances")
+
+
+def build_container_instances(ec2, ecs, ec2_be, ecs_be, cluster, n, default_subnet, sg, tag,
+                              extra_tags=None):
+    """Cluster `cluster` with `n` container instances of AMI_AL2023 (key pair
+    KEY_NAME, Name tags `CLUSTER-0001`…, and `extra_tags` on each), spread
+    over the default VPC's subnets; the instance ids in launch order. The
+    sandbox's bench clusters and the recorded stand-in's fleets
+    (recorded_aws.py) are built by it."""
+    t0 = time.monotonic()
+    ecs.create_cluster(clusterName=cluster)
+    insts = []
+    chunk = 250
+    # Spread over the default VPC's subnets (one /20 per zone): one
+    # subnet cannot hold thousands of instances.
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[
+        {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]] or [default_subnet]
+    while len(insts) < n:
+        k = min(chunk, n - len(insts))
+        subnet = subnets[(len(insts) // chunk) % len(subnets)]
+        insts += ec2.run_instances(
+            ImageId=AMI_AL2023, MinCount=k, MaxCount=k, InstanceType="t3.medium",
+            KeyName=KEY_NAME, SubnetId=subnet, SecurityGroupIds=[sg],
+            TagSpecifications=tag("instance", role="bench"))["Instances"]
+    t1 = time.monotonic()
+    # distinct Name tags, set in-process (one HTTP call per instance is slow)
+    for i, inst in enumerate(insts, 1):
+        ec2_be.create_tags([inst["InstanceId"]], {"Name": f"{cluster}-{i:04d}",
+                                                  **(extra_tags or {})})
+    # Registering over HTTP costs ~6 ms each (mostly request handling, GIL-bound);
+    # the backend call is what the RegisterContainerInstance handler does anyway.
+    for inst in insts:
+        ecs_be.register_container_instance(cluster, inst["InstanceId"])
+    log(f"{cluster}: {n} instances in {time.monotonic() - t0:.1f}s "
+        f"(run_instances {t1 - t0:.1f}s, register {time.monotonic() - t1:.1f}s)")
+    return [inst["InstanceId"] for inst in insts]
 
 
 def emulate_ecs_container_instance_queries():

@@ -4,13 +4,16 @@
 
 use std::path::PathBuf;
 
-use futures::StreamExt;
+use std::collections::BTreeMap;
+
+use futures::{StreamExt, TryStreamExt};
 
 use crate::app::Context;
 use crate::app::context::Progress;
 use crate::app::pipeline::{Connection, Ready, SshExtras, plan_with_route, ready};
 use crate::app::request::Connect;
 use crate::aws::Aws;
+use crate::aws::stats::branch;
 use crate::error::{Cause, Error};
 use crate::fleet::{Finished, HostReport, ssm};
 use crate::model::host::Host;
@@ -133,10 +136,18 @@ pub async fn run_collecting<'h>(
     Ok(done)
 }
 
+/// Requests `run --engine ssm` has in flight at most.
+const SSM_IN_FLIGHT: usize = 16;
+
 /// Runs `spec` through SSM Run Command: hosts whose agent is not Online
-/// are reported unreachable; the rest get SendCommand in batches of 50 (one
-/// document per platform), then berth polls with backoff and collects each
-/// host's result as it ends.
+/// are reported unreachable; the rest get SendCommand with their instance
+/// ids (never tag targets, which could reach hosts outside the resolved
+/// set), 50 a call (one document per platform), the calls side by side.
+/// Then berth polls, 1 s after sending and backing off to 5 s, with one
+/// ListCommandInvocations page (with details) per command that still has
+/// hosts running, and reports each host as its invocation ends; only a
+/// host whose listed output cannot be its whole result (a failure, or
+/// output cut at 2,500 characters) is asked for with GetCommandInvocation.
 async fn run_ssm(
     ctx: &Context,
     aws: &Aws,
@@ -162,70 +173,171 @@ async fn run_ssm(
     let script = vec![spec.command.join(" ")];
     let timeout = spec.timeout.map(|t| t.as_secs().max(1));
     let started = std::time::Instant::now();
-    let mut pending: Vec<(String, &Host)> = Vec::new();
-    for (document, batch) in ssm::batches(&reachable, |h| h.os == OsFamily::Windows) {
-        let batch_ids: Vec<String> = batch.iter().map(|h| h.instance_id().to_owned()).collect();
-        let command_id = aws
-            .send_command(document, &batch_ids, &script, timeout)
-            .await?;
-        ctx.verbose(&format!(
-            "SendCommand {command_id}: {} host(s), {document}",
-            batch.len()
-        ));
-        pending.extend(batch.into_iter().map(|h| (command_id.clone(), *h)));
-    }
-    let progress = ctx.reporter.progress(Some(pending.len() as u64));
+    let mut commands = ctx
+        .phase(
+            "send",
+            send_commands(ctx, aws, &reachable, &script, timeout),
+        )
+        .await?;
+    let total: usize = commands.iter().map(|(_, running)| running.len()).sum();
+    let progress = ctx.reporter.progress(Some(total as u64));
     let width = hosts.iter().map(|h| label(h).len()).max().unwrap_or(0);
     let mut poll = 0;
-    while !pending.is_empty() {
+    while commands.iter().any(|(_, running)| !running.is_empty()) {
         tokio::time::sleep(ssm::poll_delay(poll)).await;
         poll += 1;
-        let mut commands: Vec<&String> = pending.iter().map(|(c, _)| c).collect();
-        commands.dedup();
-        let mut finals = std::collections::BTreeSet::new();
-        for command_id in commands {
-            for (instance, status) in aws.command_statuses(command_id).await? {
-                if ssm::is_final(&status) {
-                    finals.insert((command_id.clone(), instance));
-                }
-            }
-        }
-        let (done, still): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|(c, h)| finals.contains(&(c.clone(), h.instance_id().to_owned())));
-        pending = still;
-        for (command_id, host) in done {
-            let invocation = aws
-                .command_invocation(&command_id, host.instance_id())
-                .await?;
+        for (host, ended) in poll_round(aws, &mut commands).await? {
             let name = label(host);
             if live == Live::Prefixed {
                 let prefix = format!("{name:<width$} | ");
-                let stdout = crate::fleet::prefixed(&prefix, invocation.stdout.as_bytes());
-                progress.echo(&stdout, false);
-                let stderr = crate::fleet::prefixed(&prefix, invocation.stderr.as_bytes());
-                progress.echo(&stderr, true);
+                let out = crate::fleet::prefixed(&prefix, ended.stdout.as_bytes());
+                progress.echo(&out, false);
+                let err = crate::fleet::prefixed(&prefix, ended.stderr.as_bytes());
+                progress.echo(&err, true);
             }
             progress.inc();
+            let status = ssm::judge(
+                &ended.status,
+                &ended.details,
+                ended.response_code,
+                spec.timeout,
+            );
             reports.push(HostReport::reported(
                 host.instance_id(),
                 &name,
-                ssm::judge(
-                    &invocation.status,
-                    &invocation.details,
-                    invocation.response_code,
-                    spec.timeout,
-                ),
-                invocation.stdout,
-                invocation.stderr,
+                status,
+                ended.stdout,
+                ended.stderr,
                 started.elapsed(),
             ));
         }
     }
     progress.finish();
     // In the hosts' order, as with ssh.
-    reports.sort_by_key(|r| hosts.iter().position(|h| h.instance_id() == r.instance_id));
+    let order: std::collections::HashMap<&str, usize> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.instance_id(), i))
+        .collect();
+    reports.sort_by_key(|r| order.get(r.instance_id.as_str()).copied());
     Ok(reports)
+}
+
+/// The commands sent, each with its hosts still running, by instance id.
+type Sent<'h> = Vec<(String, BTreeMap<String, &'h Host>)>;
+
+/// How a host's invocation ended.
+struct Ended {
+    status: String,
+    details: String,
+    response_code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// SendCommand to `hosts` by instance id, 50 a call (one document per
+/// platform), the calls side by side.
+async fn send_commands<'h>(
+    ctx: &Context,
+    aws: &Aws,
+    hosts: &[&'h Host],
+    script: &[String],
+    timeout: Option<u64>,
+) -> Result<Sent<'h>, Error> {
+    let sends = ssm::batches(hosts, |h| h.os == OsFamily::Windows)
+        .into_iter()
+        .map(|(document, batch)| {
+            branch(async move {
+                let ids: Vec<String> = batch.iter().map(|h| h.instance_id().to_owned()).collect();
+                let command_id = aws.send_command(document, &ids, script, timeout).await?;
+                ctx.verbose(&format!(
+                    "SendCommand {command_id}: {} host(s), {document}",
+                    batch.len()
+                ));
+                let running: BTreeMap<String, &Host> = batch
+                    .into_iter()
+                    .map(|h| (h.instance_id().to_owned(), *h))
+                    .collect();
+                Ok::<_, Error>((command_id, running))
+            })
+        });
+    futures::stream::iter(sends)
+        .buffered(SSM_IN_FLIGHT)
+        .try_collect()
+        .await
+}
+
+/// One poll: a ListCommandInvocations page (with details) per command
+/// that still has hosts running, side by side; the hosts whose
+/// invocations ended, taken out of `commands`. A host whose listed output
+/// cannot be its whole result is asked for with GetCommandInvocation.
+async fn poll_round<'h>(
+    aws: &Aws,
+    commands: &mut Sent<'h>,
+) -> Result<Vec<(&'h Host, Ended)>, Error> {
+    let polls = commands
+        .iter()
+        .filter(|(_, running)| !running.is_empty())
+        .map(|(command_id, _)| {
+            branch(async move {
+                let listed = aws.command_invocations(command_id).await?;
+                Ok::<_, Error>((command_id.clone(), listed))
+            })
+        });
+    let answers: Vec<_> = futures::stream::iter(polls)
+        .buffer_unordered(SSM_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let mut ended = Vec::new();
+    let mut ask = Vec::new();
+    for (command_id, listed) in answers {
+        let Some((_, running)) = commands.iter_mut().find(|(c, _)| *c == command_id) else {
+            continue;
+        };
+        for invocation in listed {
+            if !ssm::is_final(&invocation.status) {
+                continue;
+            }
+            let Some(host) = running.remove(&invocation.instance_id) else {
+                continue;
+            };
+            if ssm::listed_is_whole(&invocation.status, &invocation.output) {
+                ended.push((
+                    host,
+                    Ended {
+                        status: invocation.status,
+                        details: invocation.details,
+                        response_code: invocation.response_code,
+                        stdout: invocation.output,
+                        stderr: String::new(),
+                    },
+                ));
+            } else {
+                ask.push((command_id.clone(), host));
+            }
+        }
+    }
+    let asks = ask.into_iter().map(|(command_id, host)| {
+        branch(async move {
+            let i = aws
+                .command_invocation(&command_id, host.instance_id())
+                .await?;
+            let ended = Ended {
+                status: i.status,
+                details: i.details,
+                response_code: i.response_code,
+                stdout: i.stdout,
+                stderr: i.stderr,
+            };
+            Ok::<_, Error>((host, ended))
+        })
+    });
+    let whole: Vec<_> = futures::stream::iter(asks)
+        .buffer_unordered(SSM_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    ended.extend(whole);
+    Ok(ended)
 }
 
 /// One host: its host keys pinned on first contact, and its one-time keys
