@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::firewall::{self, Opened};
 use crate::model::host::Host;
 use crate::model::named::Named as _;
+use crate::model::network::SessionKey;
 use crate::model::os::OsFamily;
 use crate::plan::Via;
 use crate::plan::route::{BastionSearch, choose_endpoint};
@@ -184,7 +185,7 @@ async fn ssm_facts(
 ) -> (
     Lookup<doctor::SsmState>,
     Lookup<Vec<crate::model::network::VpcEndpoint>>,
-    Lookup<Option<String>>,
+    Lookup<Option<SessionKey>>,
 ) {
     if !wanted {
         return (not_checked(), not_checked(), not_checked());
@@ -195,13 +196,26 @@ async fn ssm_facts(
             None => missing("VPC"),
         }
     };
-    let (agent, endpoints, kms) =
-        futures::join!(aws.ssm_state(id), endpoints, aws.session_kms_key());
-    (
-        Lookup::from_result(agent),
-        endpoints,
-        Lookup::from_result(kms),
-    )
+    let (agent, endpoints, kms) = futures::join!(aws.ssm_state(id), endpoints, session_key(aws));
+    (Lookup::from_result(agent), endpoints, kms)
+}
+
+/// The preferences' KMS key, and what KMS tells the caller about it: that
+/// it exists and may be used (DescribeKey), and that GenerateDataKey on it
+/// would be allowed (a dry run, which makes no key), side by side.
+async fn session_key(aws: &Aws) -> Lookup<Option<SessionKey>> {
+    let id = match aws.session_kms_key().await {
+        Ok(Some(id)) => id,
+        Ok(None) => return Lookup::Known(None),
+        Err(e) => return Lookup::Unavailable(e.to_string()),
+    };
+    let (described, generate) =
+        futures::join!(aws.describe_key(&id), aws.may_generate_data_key(&id));
+    Lookup::Known(Some(SessionKey {
+        id,
+        described: Lookup::from_result(described),
+        generate: Lookup::from_result(generate),
+    }))
 }
 
 /// The endpoints of `vpc` doctor evaluates, with the CIDRs of their

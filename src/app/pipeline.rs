@@ -758,7 +758,7 @@ pub fn check_key_file(ctx: &Context, path: &std::path::Path) -> Result<(), Error
 
 /// The options `berth proxy --via ssm` gets in ssh's ProxyCommand: what
 /// the command was given that the session needs (`--resume-for`).
-fn ssm_proxy_options(resume_for: Option<Duration>) -> Vec<String> {
+pub(super) fn ssm_proxy_options(resume_for: Option<Duration>) -> Vec<String> {
     resume_for
         .map(|d| {
             let value = if d.subsec_nanos() == 0 {

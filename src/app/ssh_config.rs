@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::aws::Aws;
 use crate::error::Error;
@@ -36,6 +37,8 @@ pub struct SshConfigRequest {
     pub via: Option<Via>,
     /// The ssh config file (`--file`), else `~/.ssh/config`.
     pub file: Option<PathBuf>,
+    /// `--resume-for`, passed on to `berth proxy` in the ProxyCommands.
+    pub resume_for: Option<Duration>,
 }
 
 /// The configuration: a snapshot per cluster, and the catch-all block.
@@ -46,11 +49,10 @@ pub struct Generated {
 
 /// Makes the configuration (looking the clusters' hosts up).
 pub async fn generate(ctx: &Context, request: &SshConfigRequest) -> Result<Generated, Error> {
-    let catch_all =
-        ssh_config::catch_all(&command_line(&proxy_words(None, request.via, HOST_TOKEN)));
+    let catch_all = ssh_config::catch_all(&command_line(&proxy_words(None, request, HOST_TOKEN)));
     let mut snapshots = Vec::new();
     for cluster in &request.hosts {
-        snapshots.push((cluster.clone(), snapshot(ctx, cluster, request.via).await?));
+        snapshots.push((cluster.clone(), snapshot(ctx, cluster, request).await?));
     }
     Ok(Generated {
         snapshots,
@@ -118,7 +120,11 @@ pub fn uninstall(ctx: &Context, request: &SshConfigRequest) -> Result<(), Error>
 }
 
 /// The per-host blocks of one cluster.
-async fn snapshot(ctx: &Context, cluster: &str, via: Option<Via>) -> Result<String, Error> {
+async fn snapshot(
+    ctx: &Context,
+    cluster: &str,
+    request: &SshConfigRequest,
+) -> Result<String, Error> {
     let query = target::parse(cluster)?;
     let Some(cluster) = query.whole_cluster() else {
         return Err(Error::usage(
@@ -136,7 +142,7 @@ async fn snapshot(ctx: &Context, cluster: &str, via: Option<Via>) -> Result<Stri
     let mut skipped = Vec::new();
     for host in &hosts {
         match host.os.login() {
-            Login::Ssh(_) => entries.push(host_entry(ctx, aws, cluster, &hosts, host, via)?),
+            Login::Ssh(_) => entries.push(host_entry(ctx, aws, cluster, &hosts, host, request)?),
             Login::Rdp(_) => skipped.push(SkippedHost {
                 label: host.label(),
                 reason: "Windows, no ssh: use `berth rdp`".to_owned(),
@@ -166,7 +172,7 @@ fn host_entry(
     cluster: &str,
     hosts: &[Host],
     host: &Host,
-    via: Option<Via>,
+    request: &SshConfigRequest,
 ) -> Result<HostEntry, Error> {
     let id = host.instance_id();
     // A Name shared by several hosts would pick one silently: left out.
@@ -203,15 +209,15 @@ fn host_entry(
         user,
         identity_file: key.found.map(|k| k.path.display().to_string()),
         identity_note,
-        proxy_command: command_line(&proxy_words(Some(aws), via, &target)),
+        proxy_command: command_line(&proxy_words(Some(aws), request, &target)),
         host_key_alias: id.to_owned(),
     })
 }
 
-/// `berth [--region R --profile P --endpoint-url E] proxy [--via V] TARGET %p`:
-/// a host's snapshot pins where it was found (`pinned`); the catch-all
-/// follows the settings in force when ssh runs.
-fn proxy_words(pinned: Option<&Aws>, via: Option<Via>, target: &str) -> Vec<String> {
+/// `berth [--region R --profile P --endpoint-url E] proxy [--via V]
+/// [--resume-for D] TARGET %p`: a host's snapshot pins where it was found
+/// (`pinned`); the catch-all follows the settings in force when ssh runs.
+fn proxy_words(pinned: Option<&Aws>, request: &SshConfigRequest, target: &str) -> Vec<String> {
     let exe =
         std::env::current_exe().map_or_else(|_| "berth".to_owned(), |p| p.display().to_string());
     let mut words = vec![exe];
@@ -225,9 +231,10 @@ fn proxy_words(pinned: Option<&Aws>, via: Option<Via>, target: &str) -> Vec<Stri
         }
     }
     words.push("proxy".to_owned());
-    if let Some(via) = via {
+    if let Some(via) = request.via {
         words.extend(["--via".to_owned(), via.name().to_owned()]);
     }
+    words.extend(super::pipeline::ssm_proxy_options(request.resume_for));
     words.extend([target.to_owned(), plan::PORT_TOKEN.to_owned()]);
     words
 }

@@ -13,6 +13,7 @@ mod kms;
 mod network;
 mod pages;
 mod run_command;
+mod services_section;
 mod ssm;
 pub mod stats;
 
@@ -202,35 +203,26 @@ struct ProfileSettings {
 /// read or parsed counts as none: aws-config itself carries on then.
 async fn read_profile(profile: Option<&str>) -> ProfileSettings {
     let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
+    // The file system, the environment and the files: aws-config's own
+    // (the real ones, `~/.aws/config` and `~/.aws/credentials` unless
+    // `AWS_CONFIG_FILE`/`AWS_SHARED_CREDENTIALS_FILE` say otherwise).
+    // Their types are aws-types' and aws-runtime's, which berth does not
+    // name: `Default::default()` is the only spelling without them.
+    #[allow(clippy::default_trait_access)]
     let Ok(set) = aws_config::profile::load(
-        &aws_types::os_shim_internal::Fs::real(),
-        &aws_types::os_shim_internal::Env::real(),
-        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        &Default::default(),
+        &Default::default(),
+        &Default::default(),
         selected,
     )
     .await
     else {
         return ProfileSettings::default();
     };
-    let services = set
-        .get("services")
-        .map(|section| {
-            Service::ALL
-                .iter()
-                .filter_map(|service| {
-                    let key = aws_runtime::env_config::property::PropertiesKey::builder()
-                        .section_key("services")
-                        .section_name(section)
-                        .property_name(service.profile_key())
-                        .sub_property_name("endpoint_url")
-                        .build()
-                        .ok()?;
-                    let url = set.other_sections().get(&key)?;
-                    Some((service.profile_key(), url.clone()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let services = match set.get("services") {
+        Some(section) => services_of(section),
+        None => std::collections::BTreeMap::new(),
+    };
     ProfileSettings {
         endpoints: ProfileEndpoints {
             name: set.selected_profile().to_owned(),
@@ -245,6 +237,27 @@ async fn read_profile(profile: Option<&str>) -> ProfileSettings {
             .filter(|p| !p.trim().is_empty())
             .map(str::to_owned),
     }
+}
+
+/// The endpoint URLs of the `[services NAME]` section the profile names,
+/// for the services berth has clients of (see [`services_section`] for
+/// why berth reads it itself).
+fn services_of(section: &str) -> std::collections::BTreeMap<String, String> {
+    let Some(path) = services_section::config_file_path(|name| std::env::var(name).ok()) else {
+        return std::collections::BTreeMap::new();
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return std::collections::BTreeMap::new();
+    };
+    let mut found = services_section::services_section(&text, section);
+    Service::ALL
+        .iter()
+        .filter_map(|service| {
+            let key = service.profile_key();
+            let url = found.get_mut(&key)?.remove("endpoint_url")?;
+            Some((key, url))
+        })
+        .collect()
 }
 
 /// `AWS_CA_BUNDLE`, else the profile's `ca_bundle`, read and checked.

@@ -511,6 +511,11 @@ pub struct SshConfigArgs {
     /// The ssh config file to change [default: ~/.ssh/config].
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Written into the ProxyCommands: how long a broken Session Manager
+    /// connection may take to come back before `berth proxy` gives up
+    /// (e.g. 30s, 2m) [default: 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_resume_for)]
+    pub resume_for: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub async fn run(ctx: &Context, args: &SshConfigArgs, out: &mut dyn Write) -> Re
         hosts: args.hosts.clone(),
         via: args.via,
         file: args.file.clone(),
+        resume_for: args.resume_for,
     };
     if args.uninstall {
         ssh_config::uninstall(ctx, &request)?;

@@ -23,6 +23,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::model::host::Host;
+use crate::model::network::SessionKey;
 use crate::model::os::Login;
 use crate::plan::Via;
 use network::{AclVerdict, GroupVerdict, NetworkAcl, RouteTable, SecurityGroup, Source};
@@ -239,9 +240,10 @@ pub struct Facts<'a> {
     /// The VPC endpoints of the host's VPC (the `ssm` route, when its
     /// subnet has no route to the internet).
     pub ssm_endpoints: Lookup<Vec<crate::model::network::VpcEndpoint>>,
-    /// The KMS key the Session Manager preferences encrypt sessions with
-    /// (`None`: no preferences ask for one).
-    pub session_kms: Lookup<Option<String>>,
+    /// The KMS key the Session Manager preferences encrypt sessions with,
+    /// and what KMS told the caller about it (`None`: no preferences ask
+    /// for one).
+    pub session_kms: Lookup<Option<SessionKey>>,
     /// Instance Connect Endpoints in the VPC, the one a tunnel would take
     /// first.
     pub endpoints: Lookup<Vec<Endpoint>>,

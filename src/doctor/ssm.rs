@@ -5,7 +5,9 @@
 //! doctor: the facts come in [`Facts`].
 
 use super::{Facts, Finding, Lookup, Protocol, Route, Scope, SsmState, Status, Via, finding};
-use crate::model::network::{AgentVersion, RouteTable, SsmAgent, VpcEndpoint};
+use crate::model::network::{
+    AgentVersion, KmsAnswer, KmsKey, RouteTable, SessionKey, SsmAgent, VpcEndpoint,
+};
 
 /// The agent versions Session Manager's features need.
 ///
@@ -390,42 +392,168 @@ fn permission_check(facts: &Facts) -> Finding {
     )
 }
 
-/// The preferences' KMS key: sessions that use it need kms:GenerateDataKey
-/// on it. Whether the operator has it is not checked (that needs a KMS
-/// client berth does not have yet).
+/// The preferences' KMS key: shell and command sessions (`berth
+/// session`) are encrypted with it, and the caller needs
+/// kms:GenerateDataKey on it. KMS is asked (DescribeKey, and
+/// GenerateDataKey as a dry run, which makes no key), never a policy
+/// read. Port sessions (ssh, rdp, tunnels) are never encrypted
+/// (`../shared/ssm-protocol.md` §6): a problem here warns and does not
+/// block the route.
 fn kms_check(facts: &Facts) -> Finding {
-    match &facts.session_kms {
-        Lookup::Unavailable(why) => finding(
-            "ssm-kms",
-            scope(),
-            Status::Unknown,
-            format!("could not read the Session Manager preferences: {why}"),
-            vec![format!(
-                "let your role read them: ssm:GetDocument on {}",
-                crate::model::network::PREFERENCES_DOCUMENT
-            )],
-        ),
-        Lookup::Known(None) => finding(
-            "ssm-kms",
-            scope(),
-            Status::Pass,
-            "the Session Manager preferences do not ask for KMS encryption",
-            vec![],
-        ),
-        Lookup::Known(Some(key)) => finding(
-            "ssm-kms",
-            scope(),
+    let key = match &facts.session_kms {
+        Lookup::Unavailable(why) => {
+            return finding(
+                "ssm-kms",
+                scope(),
+                Status::Unknown,
+                format!("could not read the Session Manager preferences: {why}"),
+                vec![format!(
+                    "let your role read them: ssm:GetDocument on {}",
+                    crate::model::network::PREFERENCES_DOCUMENT
+                )],
+            );
+        }
+        Lookup::Known(None) => {
+            return finding(
+                "ssm-kms",
+                scope(),
+                Status::Pass,
+                "the Session Manager preferences do not ask for KMS encryption",
+                vec![],
+            );
+        }
+        Lookup::Known(Some(key)) => key,
+    };
+    let (status, evidence, fix) = kms_verdict(key);
+    finding("ssm-kms", scope(), status, evidence, fix)
+}
+
+/// What shell sessions meet when the key does not serve.
+const SHELLS_REFUSED: &str = "`berth session` and its commands would be refused (exit 5); ssh, rdp and tunnels are not \
+     encrypted and do not need it";
+
+/// The verdict on the preferences' key from what KMS answered.
+fn kms_verdict(key: &SessionKey) -> (Status, String, Vec<String>) {
+    let id = &key.id;
+    let preferences = format!(
+        "or name another key in the Session Manager preferences (Systems Manager console → \
+         Session Manager → Preferences; the document {})",
+        crate::model::network::PREFERENCES_DOCUMENT
+    );
+    let described = match &key.described {
+        Lookup::Known(KmsAnswer::Found(k)) => Some(k),
+        _ => None,
+    };
+    let arn = described.map_or(id.as_str(), |k| k.arn.as_str());
+    if let Some(verdict) = described.and_then(|k| unusable(id, k, &preferences)) {
+        return verdict;
+    }
+    let missing = |message: &str| {
+        (
             Status::Warn,
             format!(
-                "the Session Manager preferences encrypt sessions with KMS key {key}: you need \
-                 kms:GenerateDataKey on it (unverified: berth does not ask KMS yet)"
+                "the Session Manager preferences encrypt sessions with KMS key {id}, which KMS \
+                 does not know in this region ({message}): {SHELLS_REFUSED}"
             ),
             vec![format!(
-                "check that your role may use it: aws kms describe-key --key-id {key}; its \
-                 policy (or yours) must allow kms:GenerateDataKey"
+                "check the key's id and region: aws kms list-aliases; {preferences}"
+            )],
+        )
+    };
+    if let Lookup::Known(KmsAnswer::NotFound(message)) = &key.described {
+        return missing(message);
+    }
+    match &key.generate {
+        Lookup::Known(KmsAnswer::Found(())) => (
+            Status::Pass,
+            format!(
+                "the Session Manager preferences encrypt sessions with KMS key {id}{}: you may \
+                 use it (kms:GenerateDataKey allowed, asked as a dry run that makes no key)",
+                described.map_or_else(String::new, |k| format!(" ({})", k.arn))
+            ),
+            vec![],
+        ),
+        Lookup::Known(KmsAnswer::Denied(message)) => (
+            Status::Warn,
+            format!(
+                "the Session Manager preferences encrypt sessions with KMS key {id}, and KMS \
+                 denies you kms:GenerateDataKey on it ({message}): {SHELLS_REFUSED}"
+            ),
+            vec![format!(
+                "ask for kms:GenerateDataKey on {arn}: in your role's policy (Action \
+                 kms:GenerateDataKey, Resource {arn}) and, unless the key's policy delegates to \
+                 IAM, in the key's policy"
             )],
         ),
+        Lookup::Known(KmsAnswer::NotFound(message)) => missing(message),
+        Lookup::Unavailable(why) => unverified(key, why),
     }
+}
+
+/// A key that KMS describes but that cannot encrypt a session: not
+/// enabled, or not a symmetric encryption key.
+fn unusable(id: &str, k: &KmsKey, preferences: &str) -> Option<(Status, String, Vec<String>)> {
+    let arn = &k.arn;
+    if k.state != "Enabled" {
+        let mut fix = Vec::new();
+        if k.state == "PendingDeletion" {
+            fix.push(format!("aws kms cancel-key-deletion --key-id {arn}"));
+        }
+        if matches!(k.state.as_str(), "Disabled" | "PendingDeletion") {
+            fix.push(format!("aws kms enable-key --key-id {arn}"));
+        }
+        fix.push(preferences.to_owned());
+        return Some((
+            Status::Warn,
+            format!(
+                "the Session Manager preferences encrypt sessions with KMS key {id} ({arn}), \
+                 which is {}: {SHELLS_REFUSED}",
+                k.state
+            ),
+            fix,
+        ));
+    }
+    (k.usage != "ENCRYPT_DECRYPT" || k.spec != "SYMMETRIC_DEFAULT").then(|| {
+        (
+            Status::Warn,
+            format!(
+                "the Session Manager preferences encrypt sessions with KMS key {id} ({arn}), a \
+                 {} key for {}: a session needs a symmetric encryption key (SYMMETRIC_DEFAULT, \
+                 ENCRYPT_DECRYPT); {SHELLS_REFUSED}",
+                k.spec, k.usage
+            ),
+            vec![format!(
+                "create one (aws kms create-key --key-spec SYMMETRIC_DEFAULT --key-usage \
+                 ENCRYPT_DECRYPT) and name it in the preferences: {preferences}"
+            )],
+        )
+    })
+}
+
+/// The dry run failed for another reason than a refusal: whether the key
+/// serves is not known.
+fn unverified(key: &SessionKey, why: &str) -> (Status, String, Vec<String>) {
+    let id = &key.id;
+    let described = match &key.described {
+        Lookup::Known(KmsAnswer::Found(k)) => format!("it exists ({}, {})", k.arn, k.state),
+        Lookup::Known(KmsAnswer::Denied(_)) => {
+            "you may not describe it (kms:DescribeKey denied)".to_owned()
+        }
+        Lookup::Known(KmsAnswer::NotFound(_)) => "KMS does not know it".to_owned(),
+        Lookup::Unavailable(why) => format!("DescribeKey failed: {why}"),
+    };
+    (
+        Status::Warn,
+        format!(
+            "the Session Manager preferences encrypt sessions with KMS key {id}; whether you may \
+             use it is unverified: {described}, and the dry run of kms:GenerateDataKey failed: \
+             {why}"
+        ),
+        vec![format!(
+            "check that your role may use it: aws kms describe-key --key-id {id}; it needs \
+             kms:GenerateDataKey on the key"
+        )],
+    )
 }
 
 #[cfg(test)]

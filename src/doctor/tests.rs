@@ -4,6 +4,7 @@ use super::network::{AclEntry, NetworkAcl, Permission, RouteTable, SecurityGroup
 use super::*;
 use crate::model::host::{Host, example_host};
 use crate::model::network::Route as TableRoute;
+use crate::model::network::{KmsAnswer, KmsKey};
 use crate::model::os::OsFamily;
 use crate::model::route::{Bastion, BastionMachine, BastionSource};
 
@@ -610,7 +611,7 @@ fn the_agent_version_is_checked_against_the_session_type() {
     let host = example_host();
     let with = |version: Option<&str>, kms: Option<&str>| {
         diagnose(&Facts {
-            session_kms: Lookup::Known(kms.map(Into::into)),
+            session_kms: Lookup::Known(kms.map(usable_key)),
             ..ssm_facts(&host, agent("Online", version))
         })
     };
@@ -630,11 +631,18 @@ fn the_agent_version_is_checked_against_the_session_type() {
     // KMS preferences name the key and the permission.
     let report = with(Some("3.3.987.0"), Some("alias/sessions"));
     let kms = find(&report, "ssm-kms");
-    assert_eq!(kms.status, Status::Warn);
+    assert_eq!(kms.status, Status::Pass);
     assert!(
         kms.evidence.contains("KMS key alias/sessions")
-            && kms.evidence.contains("kms:GenerateDataKey"),
+            && kms.evidence.contains("kms:GenerateDataKey allowed"),
         "{kms:?}"
+    );
+    // KMS encryption needs its own agent version.
+    let f = with(Some("2.3.500.0"), Some("alias/sessions"));
+    let f = find(&f, "ssm-agent-version");
+    assert!(
+        f.evidence.contains("KMS encryption needs 2.3.539.0"),
+        "{f:?}"
     );
     // No version reported: said, not failed.
     let f = with(None, None);
@@ -1094,4 +1102,143 @@ fn a_more_specific_route_for_the_operator_decides() {
         f.evidence
     );
     assert_eq!(report.exit_code(), 4);
+}
+
+/// (case, DescribeKey, GenerateDataKey dry run, status, evidence has, fix has)
+type KmsCase = (
+    &'static str,
+    Lookup<KmsAnswer<KmsKey>>,
+    Lookup<KmsAnswer<()>>,
+    Status,
+    &'static str,
+    &'static str,
+);
+
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn described(state: &str, spec: &str, usage: &str) -> Lookup<KmsAnswer<KmsKey>> {
+    Lookup::Known(KmsAnswer::Found(KmsKey {
+        arn: KEY_ARN.to_owned(),
+        state: state.to_owned(),
+        usage: usage.to_owned(),
+        spec: spec.to_owned(),
+    }))
+}
+
+/// A key that exists, is enabled, and may be used.
+fn usable_key(id: &str) -> SessionKey {
+    SessionKey {
+        id: id.to_owned(),
+        described: described("Enabled", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        generate: Lookup::Known(KmsAnswer::Found(())),
+    }
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // a table of cases reads best in one piece
+fn the_preferences_kms_key_is_checked_with_kms() {
+    let host = example_host();
+    let enabled = || described("Enabled", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT");
+    let allowed = || Lookup::Known(KmsAnswer::Found(()));
+    let denied = |what: &str| format!("AccessDeniedException: not authorized to perform {what}");
+    // (case, DescribeKey, GenerateDataKey dry run, status, evidence has, fix has)
+    let cases: Vec<KmsCase> = vec![
+        (
+            "usable",
+            enabled(),
+            allowed(),
+            Status::Pass,
+            "you may use it (kms:GenerateDataKey allowed, asked as a dry run",
+            "",
+        ),
+        (
+            "usable, though DescribeKey is denied",
+            Lookup::Known(KmsAnswer::Denied(denied("kms:DescribeKey"))),
+            allowed(),
+            Status::Pass,
+            "you may use it",
+            "",
+        ),
+        (
+            "GenerateDataKey denied",
+            enabled(),
+            Lookup::Known(KmsAnswer::Denied(denied("kms:GenerateDataKey"))),
+            Status::Warn,
+            "KMS denies you kms:GenerateDataKey on it (AccessDeniedException",
+            "ask for kms:GenerateDataKey on arn:aws:kms:",
+        ),
+        (
+            "no such key",
+            Lookup::Known(KmsAnswer::NotFound(
+                "NotFoundException: Alias is not found.".into(),
+            )),
+            Lookup::Known(KmsAnswer::NotFound(
+                "NotFoundException: Alias is not found.".into(),
+            )),
+            Status::Warn,
+            "which KMS does not know in this region (NotFoundException",
+            "aws kms list-aliases",
+        ),
+        (
+            "disabled",
+            described("Disabled", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+            Lookup::Unavailable("kms:GenerateDataKey: DisabledException: disabled".into()),
+            Status::Warn,
+            "which is Disabled: `berth session` and its commands would be refused (exit 5)",
+            "aws kms enable-key --key-id arn:aws:kms:",
+        ),
+        (
+            "pending deletion",
+            described("PendingDeletion", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+            Lookup::Unavailable("kms:GenerateDataKey: KMSInvalidStateException: x".into()),
+            Status::Warn,
+            "which is PendingDeletion",
+            "aws kms cancel-key-deletion --key-id arn:aws:kms:",
+        ),
+        (
+            "asymmetric",
+            described("Enabled", "RSA_2048", "ENCRYPT_DECRYPT"),
+            Lookup::Unavailable("kms:GenerateDataKey: InvalidKeyUsageException: x".into()),
+            Status::Warn,
+            "a RSA_2048 key for ENCRYPT_DECRYPT: a session needs a symmetric encryption key",
+            "aws kms create-key --key-spec SYMMETRIC_DEFAULT",
+        ),
+        (
+            "KMS unreachable",
+            Lookup::Unavailable("kms:DescribeKey: cannot reach the AWS endpoint".into()),
+            Lookup::Unavailable("kms:GenerateDataKey: cannot reach the AWS endpoint".into()),
+            Status::Warn,
+            "whether you may use it is unverified: DescribeKey failed: kms:DescribeKey: cannot \
+             reach",
+            "aws kms describe-key --key-id alias/sessions",
+        ),
+        (
+            "both denied",
+            Lookup::Known(KmsAnswer::Denied(denied("kms:DescribeKey"))),
+            Lookup::Known(KmsAnswer::Denied(denied("kms:GenerateDataKey"))),
+            Status::Warn,
+            "KMS denies you kms:GenerateDataKey",
+            "ask for kms:GenerateDataKey on alias/sessions",
+        ),
+    ];
+    for (case, described, generate, status, evidence, fix) in cases {
+        let report = diagnose(&Facts {
+            session_kms: Lookup::Known(Some(SessionKey {
+                id: "alias/sessions".to_owned(),
+                described,
+                generate,
+            })),
+            ..ssm_facts(&host, agent("Online", Some("3.3.987.0")))
+        });
+        let f = find(&report, "ssm-kms");
+        assert_eq!(f.status, status, "{case}: {f:?}");
+        assert!(f.evidence.contains(evidence), "{case}: {f:?}");
+        if fix.is_empty() {
+            assert!(f.fix.is_empty(), "{case}: {f:?}");
+        } else {
+            assert!(f.fix.iter().any(|x| x.contains(fix)), "{case}: {f:?}");
+        }
+        // Port sessions are never encrypted: the ssh route still works.
+        assert!(report.routes[0].works, "{case}: {report:?}");
+    }
 }

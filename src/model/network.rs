@@ -3,6 +3,7 @@
 //! each answers about itself; what they mean for a connection is
 //! [`doctor`](crate::doctor)'s to decide.
 
+use super::lookup::Lookup;
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -328,4 +329,40 @@ impl std::fmt::Debug for DataKey {
             )
             .finish()
     }
+}
+
+/// A KMS key as DescribeKey tells the caller of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKey {
+    /// Its ARN (an alias resolves to its key).
+    pub arn: String,
+    /// `KeyState`: `Enabled`, `Disabled`, `PendingDeletion`, …
+    pub state: String,
+    /// `KeyUsage`: a session key must be `ENCRYPT_DECRYPT`.
+    pub usage: String,
+    /// `KeySpec`: a data key needs `SYMMETRIC_DEFAULT`.
+    pub spec: String,
+}
+
+/// What KMS answered the caller about a key: the answer, that there is no
+/// such key (NotFoundException), or that the caller may not ask
+/// (AccessDeniedException, with KMS's message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KmsAnswer<T> {
+    Found(T),
+    NotFound(String),
+    Denied(String),
+}
+
+/// The KMS key the Session Manager preferences encrypt sessions with, and
+/// what the caller may do with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    /// As the preferences name it (an id, ARN or alias).
+    pub id: String,
+    /// DescribeKey.
+    pub described: Lookup<KmsAnswer<KmsKey>>,
+    /// GenerateDataKey with `DryRun`: `Found(())` when KMS says the call
+    /// would succeed (DryRunOperationException); no key is made.
+    pub generate: Lookup<KmsAnswer<()>>,
 }

@@ -326,6 +326,60 @@ fn a_kms_encrypted_shell_runs_a_command_with_a_key_bound_to_the_session() {
 }
 
 #[test]
+fn a_kms_encrypted_shell_resumes_after_a_drop_with_its_keys_and_nothing_lost() {
+    let id = instance();
+    let standin = StandIn::start(&id, &kms_config());
+    let berth = standin.berth();
+    // Dropped after 20 messages: the handshake's three (request, challenge,
+    // complete), then the encrypted output, mid-stream. As the protocol
+    // has it (`../shared/ssm-protocol.md` §9) a resumed connection carries
+    // on the session, keys included: no new handshake, no new data key.
+    standin.faults(&serde_json::json!({ "drop_after_sent": 20, "drop_mode": "abort" }));
+    let run = run_with_input(
+        &berth,
+        &["session", &id, "-v"],
+        "for i in $(seq 1 3000); do echo line-$i; done; sleep 1; echo after-$((6*7)); exit\n",
+    );
+    run.expect_code(0)
+        .stderr_has("This session is encrypted using AWS KMS.")
+        .stderr_has("resumed 1 time")
+        .stdout_has("after-42");
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("line-"))
+        .collect();
+    let expected: Vec<String> = (1..=3000).map(|i| format!("line-{i}")).collect();
+    assert_eq!(lines, expected, "stderr {}", run.stderr);
+    standin.wait_for(|e| e["event"] == "session_end" && e["reason"] == "shell exited 0");
+    let entries = standin.entries();
+    let count = |event: &str| entries.iter().filter(|e| e["event"] == event).count();
+    // The drop happened after the handshake, and the second connection
+    // was a resumption of the same session.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["event"] == "fault" && e["fault"] == "drop"),
+        "{entries:#?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["event"] == "ws_open" && e["resumed"] == true),
+        "{entries:#?}"
+    );
+    assert_eq!(standin.calls("AmazonSSM.ResumeSession"), 1);
+    assert_eq!(standin.calls("TrentService.GenerateDataKey"), 1);
+    assert_eq!(count("challenge_passed"), 1, "{entries:#?}");
+    assert_eq!(
+        count("decrypt_failed") + count("kms_failed"),
+        0,
+        "{entries:#?}"
+    );
+}
+
+#[test]
 fn a_command_through_kms_brings_back_its_output_and_exit_status() {
     let id = instance();
     let standin = StandIn::start(&id, &kms_config());

@@ -183,28 +183,72 @@ fn doctor_via_ssm_names_the_missing_endpoints_of_a_private_subnet() {
     assert_eq!(finding(&run, "ssm-endpoints")["status"], "warn");
 }
 
-#[test]
-fn doctor_names_the_kms_key_the_preferences_ask_for() {
-    let (host, target) = broken("broken-public");
-    let standin = StandIn::start_config(
+/// A stand-in whose preferences encrypt sessions with `alias/session-key`,
+/// with these KMS keys existing.
+fn kms_standin(host: &SandboxHost, keys: &[&str]) -> StandIn {
+    StandIn::start_config(
         &serde_json::json!({
             "instances": { host.instance_id.as_str(): {} },
             "preferences": { "kmsKeyId": "alias/session-key", "s3BucketName": "" },
+            "kms_keys": keys,
         }),
         &[],
+    )
+}
+
+fn evidence(f: &Value) -> &str {
+    f["evidence"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn doctor_asks_kms_about_the_key_the_preferences_name() {
+    let (host, target) = broken("broken-public");
+    let args = ["doctor", &target, "--via", "ssm", "--output", "json"];
+    // The key exists and may be used.
+    let present = kms_standin(host, &["alias/session-key"]);
+    let run = present.berth().run(&args);
+    run.expect_code(0);
+    let kms = finding(&run, "ssm-kms");
+    assert_eq!(kms["status"], "pass", "{kms:#}");
+    assert!(
+        evidence(&kms).contains("KMS key alias/session-key (arn:aws:kms:")
+            && evidence(&kms).contains("kms:GenerateDataKey allowed, asked as a dry run"),
+        "{kms:#}"
     );
-    let run = standin
-        .berth()
-        .run(&["doctor", &target, "--via", "ssm", "--output", "json"]);
+    assert_eq!(present.calls("TrentService.DescribeKey"), 1);
+    // The dry run made no key: KMS answered DryRunOperationException.
+    let dry =
+        present.wait_for(|e| e["event"] == "call" && e["op"] == "TrentService.GenerateDataKey");
+    assert_eq!(dry["request"]["DryRun"], true, "{dry:#}");
+    assert_eq!(dry["error"], "DryRunOperationException", "{dry:#}");
+    // Denied kms:GenerateDataKey: said, with the fix; ssh (a port session,
+    // never encrypted) still works.
+    present.faults(&serde_json::json!({ "refuse_kms": true }));
+    let run = present.berth().run(&args);
     run.expect_code(0);
     let kms = finding(&run, "ssm-kms");
     assert_eq!(kms["status"], "warn", "{kms:#}");
     assert!(
-        kms["evidence"].as_str().is_some_and(
-            |e| e.contains("KMS key alias/session-key") && e.contains("kms:GenerateDataKey")
-        ),
+        evidence(&kms).contains("KMS denies you kms:GenerateDataKey on it (AccessDeniedException")
+            && evidence(&kms).contains("`berth session`"),
         "{kms:#}"
     );
+    assert!(
+        fixes(&kms).contains("ask for kms:GenerateDataKey on arn:aws:kms:"),
+        "{kms:#}"
+    );
+    // No such key.
+    let absent = kms_standin(host, &[]);
+    let run = absent.berth().run(&args);
+    run.expect_code(0);
+    let kms = finding(&run, "ssm-kms");
+    assert_eq!(kms["status"], "warn", "{kms:#}");
+    assert!(
+        evidence(&kms).contains("which KMS does not know in this region (NotFoundException: Alias"),
+        "{kms:#}"
+    );
+    assert!(fixes(&kms).contains("aws kms list-aliases"), "{kms:#}");
+    assert_eq!(run.json()["routes"][0]["works"], true);
 }
 
 #[test]

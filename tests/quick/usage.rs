@@ -181,3 +181,44 @@ fn the_man_page_comes_from_the_same_definitions() {
         assert!(text.starts_with(".ie"), "{page}: {text}");
     }
 }
+
+#[test]
+fn ssh_config_carries_resume_for_into_its_proxy_commands() {
+    let berth = no_aws();
+    // Printed (what --install would write): the catch-all's ProxyCommand
+    // gives `berth proxy` the same --resume-for, as the CLI reads it.
+    let run = berth.run(&["ssh-config", "--via", "ssm", "--resume-for", "90s"]);
+    run.expect_code(0)
+        .stdout_has("proxy --via ssm --resume-for 90s '%h' '%p'");
+    let run = berth.run(&["ssh-config", "--via", "ssm", "--resume-for", "1500ms"]);
+    run.expect_code(0)
+        .stdout_has("proxy --via ssm --resume-for 1500ms '%h' '%p'");
+    // Without it, none is written (berth proxy's default applies).
+    let run = berth.run(&["ssh-config", "--via", "ssm"]);
+    run.expect_code(0).stdout_has("proxy --via ssm '%h' '%p'");
+    assert!(!run.stdout.contains("--resume-for"), "{run:#?}");
+    // Installed: the block in the file has it too.
+    let file = berth.home().join("ssh_config");
+    let file = file.display().to_string();
+    berth
+        .run(&[
+            "ssh-config",
+            "--via",
+            "ssm",
+            "--resume-for",
+            "2m",
+            "--install",
+            "--file",
+            &file,
+        ])
+        .expect_code(0);
+    let text = std::fs::read_to_string(&file).expect("installed");
+    assert!(
+        text.contains("proxy --via ssm --resume-for 120s '%h' '%p'"),
+        "{text}"
+    );
+    berth
+        .run(&["ssh-config", "--resume-for", "soon"])
+        .expect_code(2)
+        .stderr_has("`soon` is not a duration");
+}

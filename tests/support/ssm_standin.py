@@ -340,12 +340,48 @@ class Faults:
 
 class FakeKms:
     """GenerateDataKey/Decrypt: the CiphertextBlob is a random handle mapped
-    back to the plaintext and the encryption context it was made under."""
+    back to the plaintext and the encryption context it was made under.
+    DescribeKey of the keys that exist. ``known``: the key ids (ids, ARNs
+    or aliases) that exist; ``None``: every key exists."""
 
-    def __init__(self, region, account):
+    def __init__(self, region, account, known=None):
         self.keys = {}
         self.lock = threading.Lock()
         self.region, self.account = region, account
+        self.known = None if known is None else set(known)
+
+    def exists(self, key_id):
+        return self.known is None or key_id in self.known
+
+    def key_uuid(self, key_id):
+        # Stable per name: an alias names one key for the stand-in's life.
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"berth-standin-kms:{key_id}"))
+
+    def key_metadata_arn(self, key_id):
+        if key_id.startswith("arn:") and ":key/" in key_id:
+            return key_id
+        return f"arn:aws:kms:{self.region}:{self.account}:key/{self.key_uuid(key_id)}"
+
+    def not_found(self, key_id):
+        # KMS's own words: an alias is "not found", a key "does not exist".
+        if key_id.startswith("alias/") or ":alias/" in key_id:
+            return ApiError(400, "NotFoundException", f"Alias {self.key_arn(key_id)} is not found.")
+        return ApiError(400, "NotFoundException", f"Key '{self.key_arn(key_id)}' does not exist")
+
+    def describe_key(self, req):
+        key_id = req.get("KeyId")
+        if not key_id:
+            raise ApiError(400, "ValidationException", "KeyId is required")
+        if not self.exists(key_id):
+            raise self.not_found(key_id)
+        arn = self.key_metadata_arn(key_id)
+        return {"KeyMetadata": {
+            "AWSAccountId": self.account, "KeyId": arn.rsplit("/", 1)[1], "Arn": arn,
+            "CreationDate": 1.7e9, "Enabled": True, "Description": "",
+            "KeyUsage": "ENCRYPT_DECRYPT", "KeyState": "Enabled", "Origin": "AWS_KMS",
+            "KeyManager": "CUSTOMER", "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
+            "KeySpec": "SYMMETRIC_DEFAULT", "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+            "MultiRegion": False}}
 
     def key_arn(self, key_id):
         if key_id.startswith("arn:"):
@@ -356,6 +392,8 @@ class FakeKms:
         key_id = req.get("KeyId")
         if not key_id:
             raise ApiError(400, "ValidationException", "KeyId is required")
+        if not self.exists(key_id):
+            raise self.not_found(key_id)
         if refuse:
             raise ApiError(400, "AccessDeniedException",
                            f"User: arn:aws:iam::{self.account}:user/{caller} is not authorized to perform: "
@@ -366,6 +404,10 @@ class FakeKms:
             n = {"AES_256": 32, "AES_128": 16}.get(req.get("KeySpec"), None)
         if not isinstance(n, int) or not 1 <= n <= 1024:
             raise ApiError(400, "ValidationException", "NumberOfBytes must be 1..1024 (or a KeySpec)")
+        if req.get("DryRun") is True:
+            # As KMS answers a dry run that would have succeeded (HTTP 412).
+            raise ApiError(412, "DryRunOperationException",
+                           "The request would have succeeded, but the DryRun option is set.")
         plaintext = os.urandom(n)
         blob = b"fake-kms:" + os.urandom(32)
         with self.lock:
@@ -418,7 +460,7 @@ class Service:
         self.instances = config.get("instances", {})
         self.sessions = {}
         self.tokens = {}
-        self.kms = FakeKms(self.region, self.account)
+        self.kms = FakeKms(self.region, self.account, config.get("kms_keys"))
         self.loop = None
         self.ws_port_holder = ws_port_holder
         self.ws_scheme = "ws"
@@ -1709,7 +1751,7 @@ class Handler(BaseHTTPRequestHandler):
         prefix, _, op = target.partition(".")
         if prefix == "AmazonSSM" and op in SSM_OPS:
             method = getattr(service, SSM_OPS[op])
-        elif prefix == "TrentService" and op in ("GenerateDataKey", "Decrypt"):
+        elif prefix == "TrentService" and op in ("GenerateDataKey", "Decrypt", "DescribeKey"):
             method = None
         elif self.server.upstream:
             self.forward(raw)
@@ -1730,6 +1772,8 @@ class Handler(BaseHTTPRequestHandler):
                 if op == "GenerateDataKey":
                     result = service.kms.generate_data_key(req, refuse=service.faults["refuse_kms"],
                                                            caller=service.caller)
+                elif op == "DescribeKey":
+                    result = service.kms.describe_key(req)
                 else:
                     result = service.kms.decrypt(req)
             else:

@@ -407,13 +407,16 @@ impl ChannelWriter {
     }
 }
 
-/// A fresh random (version 4) UUID, from the TLS provider's random source
-/// (the uuid crate is built without its own).
+/// A fresh random (version 4) UUID, from the operating system's random
+/// source (`getrandom`, through the `rand_core` ssh-key brings; the uuid
+/// crate is built without one). Not the TLS provider's: aws-lc seeds its
+/// generator on first use from CPU jitter, tens of milliseconds of work
+/// that stood between StartSession's answer and the websocket (the time
+/// to a shell prompt) for ids that need to be unique, not secret.
 fn random_uuid() -> Uuid {
-    static SOURCE: OnceLock<&'static dyn rustls::crypto::SecureRandom> = OnceLock::new();
-    let source = SOURCE.get_or_init(|| rustls::crypto::aws_lc_rs::default_provider().secure_random);
+    use ssh_key::rand_core::{OsRng, RngCore as _};
     let mut bytes = [0_u8; 16];
-    if source.fill(&mut bytes).is_err() {
+    if OsRng.try_fill_bytes(&mut bytes).is_err() {
         // Not expected; ids need to be unique, not secret.
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
