@@ -307,7 +307,13 @@ impl Cause {
             // that was stopped then (Plan's NotRunning).
             Self::Plan(_)
             | Self::Route(_)
-            | Self::Exec(ExecError::NotRunning { .. })
+            | Self::Exec(
+                ExecError::NotRunning { .. }
+                | ExecError::NotEnabled { .. }
+                | ExecError::AgentNotRunning(_)
+                | ExecError::NoHost { .. }
+                | ExecError::Refused { .. },
+            )
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
@@ -359,12 +365,18 @@ impl Cause {
                 InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. },
             )
             | Self::Ambiguous { .. }
-            | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
+            | Self::Exec(
+                ExecError::NoContainer { .. }
+                | ExecError::Several { .. }
+                | ExecError::SeveralTasks { .. }
+                | ExecError::NoTask { .. },
+            )
             | Self::NoMatch { .. } => Kind::NoMatch,
             // The session ran and its connection ended, as ssh's own 255.
             // A session's channel broke for good, or its agent never
             // completed the handshake: as ssh's own 255.
             Self::Eice(EiceError::BrokeMidSession { .. } | EiceError::TimeLimit { .. })
+            | Self::Exec(ExecError::StatusUnknown)
             | Self::Ssm(
                 SessionError::Channel(_)
                 | SessionError::Shell(_)

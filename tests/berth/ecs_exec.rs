@@ -1,0 +1,221 @@
+//! `berth exec` through ECS Exec: ExecuteCommand at the Session Manager
+//! stand-in (`tests/support/ecs_exec_standin.py`), which owns a few tasks
+//! of cluster `prod` (on EC2 and on Fargate) and runs each container's
+//! command as a real process with its own `/etc/hostname`; moto answers
+//! everything else.
+
+use crate::session::StandIn;
+use crate::support::{Berth, sandbox};
+
+const EC2_TASK: &str = "0123456789abcdef0123456789abcd01";
+const FARGATE_TASK: &str = "0123456789abcdef0123456789abcd02";
+const DISABLED_TASK: &str = "0123456789abcdef0123456789abcd03";
+const STOPPED_AGENT_TASK: &str = "0123456789abcdef0123456789abcd04";
+const NO_SHELL_TASK: &str = "0123456789abcdef0123456789abcd05";
+const PENDING_AGENT_TASK: &str = "0123456789abcdef0123456789abcd06";
+const SERVICE_TASK_A: &str = "0123456789abcdef0123456789abcd07";
+const SERVICE_TASK_B: &str = "0123456789abcdef0123456789abcd08";
+
+/// A stand-in owning the ECS Exec tasks, with moto upstream, and berth
+/// sending SSM, KMS and ECS to it.
+fn standin() -> (StandIn, Berth) {
+    let sb = sandbox();
+    let ci = sb
+        .host("prod-al2023")
+        .container_instance_arn
+        .clone()
+        .expect("prod-al2023 is a container instance");
+    let container = |hostname: &str, agent: Option<&str>| serde_json::json!({ "hostname": hostname, "agent": agent });
+    let fargate = |enabled: bool, agent: Option<&str>, group: Option<&str>| {
+        serde_json::json!({
+            "cluster": "prod", "launch_type": "FARGATE", "platform_version": "1.4.0",
+            "enable_execute_command": enabled, "group": group, "task_definition": "api:3",
+            "containers": { "app": container("fargate-app-marker", agent),
+                            "sidecar": container("fargate-sidecar-marker", agent) },
+        })
+    };
+    let config = serde_json::json!({
+        "region": sb.region,
+        "ecs": { "tasks": {
+            EC2_TASK: {
+                "cluster": "prod", "launch_type": "EC2", "container_instance_arn": ci,
+                "enable_execute_command": true, "task_definition": "worker:7",
+                "containers": { "app": container("ec2-app-marker", Some("RUNNING")) },
+            },
+            FARGATE_TASK: fargate(true, Some("RUNNING"), None),
+            DISABLED_TASK: fargate(false, None, Some("service:api")),
+            STOPPED_AGENT_TASK: fargate(true, Some("STOPPED"), Some("service:api")),
+            PENDING_AGENT_TASK: fargate(true, Some("PENDING"), None),
+            NO_SHELL_TASK: {
+                "cluster": "prod", "launch_type": "FARGATE", "enable_execute_command": true,
+                "containers": { "app": { "hostname": "distroless", "agent": "RUNNING",
+                                         "env": { "PATH": "/nonexistent" } } },
+            },
+            SERVICE_TASK_A: fargate(true, Some("RUNNING"), Some("service:queue")),
+            SERVICE_TASK_B: fargate(true, Some("RUNNING"), Some("service:queue")),
+        }},
+    });
+    let standin = StandIn::start_config(&config, &["--upstream", &sb.endpoint]);
+    let mut berth = standin.berth();
+    berth.env("AWS_ENDPOINT_URL_ECS", Some(standin.endpoint()));
+    (standin, berth)
+}
+
+#[test]
+fn exec_runs_in_the_containers_of_ec2_and_fargate_tasks() {
+    let (standin, berth) = standin();
+    // An EC2 task: the container's /etc/hostname, not the host's.
+    let run = berth.run(&[
+        "exec",
+        &format!("prod/task/{EC2_TASK}"),
+        "-c",
+        "app",
+        "--",
+        "cat",
+        "/etc/hostname",
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "ec2-app-marker\n", "{run:#?}");
+    assert!(
+        run.stderr.contains("ECS Exec: task") && run.stderr.contains("is RUNNING"),
+        "auto says why: {run:#?}"
+    );
+    // A Fargate task, by its ARN, into the other container.
+    let arn = format!(
+        "arn:aws:ecs:{}:123456789012:task/prod/{FARGATE_TASK}",
+        sandbox().region
+    );
+    let run = berth.run(&["exec", &arn, "-c", "sidecar", "--", "cat", "/etc/hostname"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "fargate-sidecar-marker\n", "{run:#?}");
+    // The command's status comes back; words keep their quoting.
+    berth
+        .run(&[
+            "exec",
+            &format!("prod/task/{FARGATE_TASK}"),
+            "-c",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "echo \"it's $((3 + 4))\"; exit 7",
+        ])
+        .expect_code(7)
+        .stdout_has("it's 7");
+    // The session was ECS Exec's, into the named container.
+    let call = standin.wait_for(|e| {
+        e["event"] == "call"
+            && e["op"] == "AmazonEC2ContainerServiceV20141113.ExecuteCommand"
+            && e["request"]["task"] == arn.as_str()
+    });
+    assert_eq!(call["request"]["container"], "sidecar");
+    assert_eq!(call["request"]["interactive"], true);
+    assert!(
+        call["session"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("ecs-execute-command-")),
+        "{call}"
+    );
+    // Two containers and no terminal: exit 3, naming them.
+    berth
+        .run(&["exec", &format!("prod/task/{FARGATE_TASK}"), "--", "true"])
+        .expect_code(3)
+        .stderr_has("--container NAME");
+}
+
+#[test]
+fn exec_says_why_ecs_exec_is_not_possible() {
+    let (_standin, berth) = standin();
+    // Not enabled, a service's task: the update-service command, exit 4.
+    berth
+        .run(&[
+            "exec",
+            &format!("prod/task/{DISABLED_TASK}"),
+            "-c",
+            "app",
+            "--",
+            "true",
+        ])
+        .expect_code(4)
+        .stderr_has("runs without ECS Exec")
+        .stderr_has(
+            "aws ecs update-service --cluster prod --service api --enable-execute-command \
+             --force-new-deployment",
+        );
+    // The agent STOPPED: what it needs, and how to replace the task.
+    berth
+        .run(&[
+            "exec",
+            &format!("prod/task/{STOPPED_AGENT_TASK}"),
+            "-c",
+            "app",
+            "--engine",
+            "ecs-exec",
+        ])
+        .expect_code(4)
+        .stderr_has("ExecuteCommandAgent) of container `app`")
+        .stderr_has("is STOPPED")
+        .stderr_has("ssmmessages:CreateControlChannel")
+        .stderr_has("--service api --force-new-deployment");
+    berth
+        .run(&[
+            "exec",
+            &format!("prod/task/{PENDING_AGENT_TASK}"),
+            "-c",
+            "app",
+            "--",
+            "true",
+        ])
+        .expect_code(4)
+        .stderr_has("is PENDING")
+        .stderr_has("try again in a few seconds");
+    // docker needs a host: a Fargate task has none.
+    berth
+        .run(&[
+            "exec",
+            &format!("prod/task/{FARGATE_TASK}"),
+            "-c",
+            "app",
+            "--engine",
+            "docker",
+        ])
+        .expect_code(4)
+        .stderr_has("runs on Fargate")
+        .stderr_has("--engine ecs-exec");
+}
+
+#[test]
+fn exec_without_sh_in_the_container_says_the_status_is_unknown() {
+    let (_standin, berth) = standin();
+    let run = berth.run(&["exec", &format!("prod/task/{NO_SHELL_TASK}"), "--", "true"]);
+    run.expect_code(255)
+        .stderr_has("exit status is unknown")
+        .stderr_has("no `sh`");
+    assert!(
+        run.stdout.contains("executable file not found"),
+        "the agent's message passes through: {run:#?}"
+    );
+}
+
+#[test]
+fn exec_on_a_service_picks_a_task_or_lists_them() {
+    let (_standin, berth) = standin();
+    let run = berth.run(&["exec", "prod/service/queue", "-c", "app", "--", "true"]);
+    run.expect_code(3)
+        .stderr_has("runs 2 tasks")
+        .stderr_has(&format!("prod/task/{SERVICE_TASK_A}"))
+        .stderr_has(&format!("prod/task/{SERVICE_TASK_B}"));
+    berth
+        .run(&[
+            "exec",
+            "prod/service/queue",
+            "--first",
+            "-c",
+            "app",
+            "--",
+            "cat",
+            "/etc/hostname",
+        ])
+        .expect_code(0)
+        .stdout_has("fargate-app-marker");
+}
