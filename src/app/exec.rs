@@ -8,9 +8,11 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::aws::{Aws, AwsError};
-use crate::error::Error;
+use crate::aws::{Aws, AwsError, iam};
+use crate::doctor::ecs_exec::{self, ExecFacts, ExecNetwork, ExecReport};
+use crate::error::{Cause, Error};
 use crate::model::host::{Host, Located, TaskContainer, TaskPlacement};
+use crate::model::lookup::{Lookup, Permission};
 use crate::model::network::SessionGrant;
 use crate::model::target::Target;
 use crate::plan::exec::{
@@ -277,8 +279,17 @@ pub async fn ecs_exec(
                 &remote,
             ),
         )
-        .await
-        .map_err(|e| refusal(target, e))?;
+        .await;
+    let grant = match grant {
+        Ok(grant) => grant,
+        Err(e) => {
+            let e = refusal(target, e);
+            if matches!(e.cause(), Cause::Exec(ExecError::Refused { .. })) {
+                explain_refusal(ctx, target).await;
+            }
+            return Err(e);
+        }
+    };
     ctx.verbose(&format!(
         "ECS Exec session {} into {}",
         grant.session_id,
@@ -348,7 +359,7 @@ fn refusal(target: &EcsExecTarget, e: AwsError) -> Error {
         {
             ExecError::Refused {
                 task: target.task.id().to_owned(),
-                message: message.clone(),
+                message: format!("{code}: {message}"),
             }
             .into()
         }
@@ -374,4 +385,160 @@ fn nonce() -> String {
         let _ = write!(hex, "{b:02x}");
         hex
     })
+}
+
+/// `berth doctor` on a task or service target: ECS Exec's checks (none
+/// for other targets, whose hosts doctor checks as ever).
+pub async fn doctor(
+    ctx: &Context,
+    connect: &Connect,
+    container: Option<&str>,
+) -> Result<Option<(TaskPlacement, ExecReport)>, Error> {
+    let query = super::target_query(ctx, &connect.target)?;
+    if !matches!(query.target, Target::Task { .. } | Target::Service { .. }) {
+        return Ok(None);
+    }
+    let (Located::Task(task), aws) = locate(ctx, connect).await? else {
+        return Ok(None);
+    };
+    let cluster = task.cluster().unwrap_or_default().to_owned();
+    let facts = exec_facts(ctx, &aws, &cluster, &task, container).await;
+    let report = ecs_exec::check(&connect.target, &facts);
+    Ok(Some((*task, report)))
+}
+
+/// What ECS Exec's checks look at, each fact asked of AWS (a refusal is
+/// that fact unknown, not an error).
+async fn exec_facts(
+    ctx: &Context,
+    aws: &Aws,
+    cluster: &str,
+    task: &TaskPlacement,
+    container: Option<&str>,
+) -> ExecFacts {
+    let configuration = Lookup::from_result(
+        ctx.phase("exec-configuration", aws.exec_configuration(cluster))
+            .await,
+    );
+    let task_role = match &task.task_definition {
+        Some(definition) => {
+            Lookup::from_result(ctx.phase("task-role", aws.task_role(definition)).await)
+        }
+        None => Lookup::Unavailable("ECS names no task definition".to_owned()),
+    };
+    let caller = Lookup::from_result(ctx.phase("caller", aws.caller_arn()).await);
+    let principal = match &caller {
+        Lookup::Known(arn) => Ok(iam::principal_of(arn)),
+        Lookup::Unavailable(why) => Err(why.clone()),
+    };
+    let simulate = |who: Result<String, String>, actions: Vec<&'static str>, resource: String| async move {
+        match who {
+            Ok(who) => aws.simulate(&who, &actions, &resource).await,
+            Err(why) => Permission::Unverified(why),
+        }
+    };
+    let caller_may = simulate(
+        principal.clone(),
+        vec![ecs_exec::USER_ACTION],
+        task.arn.clone(),
+    )
+    .await;
+    let task_role_may = match &task_role {
+        Lookup::Known(Some(role)) => {
+            simulate(
+                Ok(role.clone()),
+                ecs_exec::TASK_ROLE_ACTIONS.to_vec(),
+                "*".to_owned(),
+            )
+            .await
+        }
+        Lookup::Known(None) => Permission::Unverified("no task role".to_owned()),
+        Lookup::Unavailable(why) => Permission::Unverified(why.clone()),
+    };
+    let key = match &configuration {
+        Lookup::Known(Some(config)) => config.kms_key_id.clone(),
+        _ => None,
+    };
+    let caller_kms = match key {
+        Some(key) => {
+            let resource = if key.starts_with("arn:") {
+                key
+            } else {
+                "*".to_owned()
+            };
+            Some(simulate(principal, vec![ecs_exec::USER_KMS_ACTION], resource).await)
+        }
+        None => None,
+    };
+    let network = Lookup::from_result(task_network(ctx, aws, cluster, task).await);
+    ExecFacts {
+        region: aws.region.clone(),
+        cluster: cluster.to_owned(),
+        task: task.clone(),
+        container: container.map(str::to_owned),
+        configuration,
+        task_role,
+        task_role_may,
+        caller,
+        caller_may,
+        caller_kms,
+        network,
+    }
+}
+
+/// The task's subnet (its own interface's, else its host's), its route
+/// table and the VPC's endpoints.
+async fn task_network(
+    ctx: &Context,
+    aws: &Aws,
+    cluster: &str,
+    task: &TaskPlacement,
+) -> Result<Option<ExecNetwork>, Error> {
+    let (subnet, vpc) = if let Some(subnet) = &task.subnet_id {
+        let vpc = aws.subnet_vpc(subnet).await?;
+        (subnet.clone(), vpc)
+    } else if task.container_instance_arn.is_some() {
+        let by_task = Connect {
+            target: format!("{cluster}/task/{}", task.id()),
+            ..Connect::default()
+        };
+        let (host, _) = super::resolve_host(ctx, &by_task).await?;
+        match host.ec2.subnet_id {
+            Some(subnet) => (subnet, host.ec2.vpc_id),
+            None => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    let Some(vpc) = vpc else {
+        return Ok(None);
+    };
+    let route_table = aws.route_table_for(&subnet, &vpc).await?;
+    let endpoints = aws.vpc_endpoints(&vpc).await?;
+    Ok(Some(ExecNetwork {
+        subnet_id: subnet,
+        vpc_id: vpc,
+        route_table,
+        endpoints,
+    }))
+}
+
+/// After ECS refused a session: the checks' problems, as warnings with
+/// their fixes.
+async fn explain_refusal(ctx: &Context, target: &EcsExecTarget) {
+    let facts = exec_facts(
+        ctx,
+        &target.aws,
+        &target.cluster,
+        &target.task,
+        Some(&target.container.name),
+    )
+    .await;
+    let report = ecs_exec::check(&target.cluster, &facts);
+    for problem in report.problems() {
+        ctx.reporter.warn_with_hints(
+            &format!("ECS Exec check {}: {}", problem.check, problem.evidence),
+            &problem.fix,
+        );
+    }
 }

@@ -5,7 +5,10 @@ use aws_sdk_ecs::types::ContainerInstanceStatus;
 
 use super::stats::try_join_branches;
 use super::{Aws, AwsError};
-use crate::model::host::{Cluster, ContainerInstance, ManagedAgent, TaskContainer, TaskPlacement};
+use crate::model::host::{
+    Cluster, ContainerInstance, ExecuteCommandConfiguration, ManagedAgent, TaskContainer,
+    TaskPlacement,
+};
 use crate::model::network::SessionGrant;
 
 /// DescribeClusters, DescribeContainerInstances and DescribeTasks take at
@@ -177,6 +180,13 @@ impl Aws {
                         enable_execute_command: t.enable_execute_command(),
                         group: t.group().filter(|g| !g.is_empty()).map(str::to_owned),
                         last_status: t.last_status().map(str::to_owned),
+                        subnet_id: t
+                            .attachments()
+                            .iter()
+                            .flat_map(aws_sdk_ecs::types::Attachment::details)
+                            .find(|d| d.name() == Some("subnetId"))
+                            .and_then(|d| d.value())
+                            .map(str::to_owned),
                     })
                     .collect::<Vec<_>>(),
             )
@@ -240,6 +250,59 @@ impl Aws {
             token: field(session.and_then(|s| s.token_value())),
             stream_url: field(session.and_then(|s| s.stream_url())),
         })
+    }
+
+    /// The cluster's `executeCommandConfiguration` (DescribeClusters with
+    /// `CONFIGURATIONS`); none when the cluster has none.
+    pub async fn exec_configuration(
+        &self,
+        cluster: &str,
+    ) -> Result<Option<ExecuteCommandConfiguration>, AwsError> {
+        let out = self
+            .call(
+                "ecs:DescribeClusters",
+                self.ecs
+                    .describe_clusters()
+                    .clusters(cluster)
+                    .include(aws_sdk_ecs::types::ClusterField::Configurations)
+                    .send(),
+            )
+            .await?;
+        Ok(out
+            .clusters()
+            .first()
+            .and_then(|c| c.configuration())
+            .and_then(|c| c.execute_command_configuration())
+            .map(|c| ExecuteCommandConfiguration {
+                logging: c.logging().map(|l| l.as_str().to_owned()),
+                kms_key_id: c.kms_key_id().map(str::to_owned),
+                log_group: c
+                    .log_configuration()
+                    .and_then(|l| l.cloud_watch_log_group_name())
+                    .map(str::to_owned),
+                s3_bucket: c
+                    .log_configuration()
+                    .and_then(|l| l.s3_bucket_name())
+                    .map(str::to_owned),
+            }))
+    }
+
+    /// The `taskRoleArn` of a task definition (`family:revision` or ARN).
+    pub async fn task_role(&self, task_definition: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .call(
+                "ecs:DescribeTaskDefinition",
+                self.ecs
+                    .describe_task_definition()
+                    .task_definition(task_definition)
+                    .send(),
+            )
+            .await?;
+        Ok(out
+            .task_definition()
+            .and_then(|d| d.task_role_arn())
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned))
     }
 
     /// ListTasks of one container instance, every page.

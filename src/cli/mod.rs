@@ -949,6 +949,10 @@ pub struct DoctorArgs {
     pub options: ConnectOptions,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// On a task or service target: check only this container's ECS Exec
+    /// agent (default: every container's).
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
     /// What the connection is for (default: rdp for Windows, else ssh).
     #[arg(long, value_enum)]
     pub protocol: Option<ProtocolArg>,

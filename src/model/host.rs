@@ -22,6 +22,19 @@ pub struct Cluster {
     pub active_services: i32,
 }
 
+/// A cluster's `executeCommandConfiguration` (DescribeClusters with
+/// `CONFIGURATIONS`): how ECS Exec sessions are logged and encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ExecuteCommandConfiguration {
+    /// `NONE`, `DEFAULT` (the task's awslogs) or `OVERRIDE`.
+    pub logging: Option<String>,
+    /// The KMS key that encrypts the sessions' data channel.
+    pub kms_key_id: Option<String>,
+    /// With `OVERRIDE`: the CloudWatch log group and/or S3 bucket.
+    pub log_group: Option<String>,
+    pub s3_bucket: Option<String>,
+}
+
 /// The ECS side of a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerInstance {
@@ -76,6 +89,9 @@ pub struct TaskPlacement {
     /// `RUNNING`, `PENDING`, `STOPPED`, …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status: Option<String>,
+    /// The subnet of its network interface (awsvpc: Fargate's always).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
 }
 
 impl TaskPlacement {

@@ -16,9 +16,19 @@ const PENDING_AGENT_TASK: &str = "0123456789abcdef0123456789abcd06";
 const SERVICE_TASK_A: &str = "0123456789abcdef0123456789abcd07";
 const SERVICE_TASK_B: &str = "0123456789abcdef0123456789abcd08";
 
+const DOCTOR_TASK: &str = "0123456789abcdef0123456789abcd09";
+const REFUSED_TASK: &str = "0123456789abcdef0123456789abcd10";
+/// moto's answer to sts:GetCallerIdentity for the tests' keys.
+const CALLER: &str = "arn:aws:sts::123456789012:user/moto";
+
 /// A stand-in owning the ECS Exec tasks, with moto upstream, and berth
 /// sending SSM, KMS and ECS to it.
 fn standin() -> (StandIn, Berth) {
+    standin_with(|_| {})
+}
+
+/// [`standin`] with its config changed first.
+fn standin_with(change: impl FnOnce(&mut serde_json::Value)) -> (StandIn, Berth) {
     let sb = sandbox();
     let ci = sb
         .host("prod-al2023")
@@ -53,12 +63,141 @@ fn standin() -> (StandIn, Berth) {
             },
             SERVICE_TASK_A: fargate(true, Some("RUNNING"), Some("service:queue")),
             SERVICE_TASK_B: fargate(true, Some("RUNNING"), Some("service:queue")),
+            // Everything the checker checks, wrong: in cluster `edge`, whose
+            // sessions a KMS key encrypts.
+            DOCTOR_TASK: {
+                "cluster": "edge", "launch_type": "FARGATE", "platform_version": "1.3.0",
+                "enable_execute_command": true, "group": "service:api",
+                "task_definition": "edge-api:2",
+                "task_role_arn": "arn:aws:iam::123456789012:role/api-task",
+                "subnet_id": sb.subnet_id,
+                "containers": { "app": container("edge-marker", Some("STOPPED")) },
+            },
+            REFUSED_TASK: {
+                "cluster": "prod", "launch_type": "FARGATE", "platform_version": "1.4.0",
+                "enable_execute_command": true, "task_definition": "api:3",
+                "execute_command_error": "TargetNotConnectedException",
+                "containers": { "app": container("refused", Some("RUNNING")) },
+            },
+        },
+        "clusters": { "edge": { "executeCommandConfiguration": {
+            "kmsKeyId": format!("arn:aws:kms:{}:123456789012:key/exec-key", sb.region),
+            "logging": "OVERRIDE",
+            "logConfiguration": { "cloudWatchLogGroupName": "/ecs/exec" },
+        }}}},
+        "iam": { "allow": {
+            CALLER: ["ecs:ExecuteCommand"],
+            "arn:aws:iam::123456789012:role/api-task": [
+                "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+            ],
         }},
     });
+    let mut config = config;
+    change(&mut config);
     let standin = StandIn::start_config(&config, &["--upstream", &sb.endpoint]);
     let mut berth = standin.berth();
     berth.env("AWS_ENDPOINT_URL_ECS", Some(standin.endpoint()));
+    berth.env("AWS_ENDPOINT_URL_IAM", Some(standin.endpoint()));
     (standin, berth)
+}
+
+/// The line of `check` in doctor's checklist.
+fn line<'a>(stdout: &'a str, check: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(check))
+        .unwrap_or_else(|| panic!("no {check} line in {stdout}"))
+}
+
+#[test]
+fn doctor_on_a_task_checks_what_ecs_exec_needs() {
+    let (standin, berth) = standin();
+    let target = format!("edge/task/{DOCTOR_TASK}");
+    let run = berth.run(&["doctor", &target]);
+    run.expect_code(4);
+    let out = &run.stdout;
+    assert!(
+        line(out, "execute-command-enabled").contains("pass"),
+        "{out}"
+    );
+    assert!(line(out, "exec-agent").contains("FAIL"), "{out}");
+    assert!(line(out, "exec-agent").contains("STOPPED"), "{out}");
+    assert!(line(out, "platform-version").contains("FAIL"), "{out}");
+    assert!(line(out, "task-role").contains("FAIL"), "{out}");
+    assert!(
+        line(out, "task-role").contains("may not ssmmessages:OpenDataChannel"),
+        "{out}"
+    );
+    assert!(
+        line(out, "execute-command-permission").contains("pass"),
+        "{out}"
+    );
+    assert!(
+        line(out, "exec-logging").contains("log group /ecs/exec"),
+        "{out}"
+    );
+    assert!(line(out, "exec-kms-key").contains("FAIL"), "{out}");
+    assert!(line(out, "ssmmessages-endpoint").contains("FAIL"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "aws ec2 create-vpc-endpoint --vpc-id {}",
+            sandbox()
+                .host("prod-al2023")
+                .vpc_id
+                .clone()
+                .unwrap_or_default()
+        )) || out.contains("aws ec2 create-vpc-endpoint --vpc-id vpc-"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--service api --force-new-deployment"),
+        "{out}"
+    );
+    assert!(out.contains("ecs-exec: blocked by exec-agent"), "{out}");
+    // The simulator was asked, for the caller and for the task role.
+    let simulated: Vec<String> = standin
+        .entries()
+        .iter()
+        .filter(|e| e["op"] == "iam.SimulatePrincipalPolicy")
+        .map(|e| {
+            e["request"]["PolicySourceArn"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(simulated.iter().any(|p| p == CALLER), "{simulated:?}");
+    assert!(
+        simulated.iter().any(|p| p.ends_with(":role/api-task")),
+        "{simulated:?}"
+    );
+    // JSON carries the same findings.
+    let json = berth.run(&["--output", "json", "doctor", &target]).json();
+    assert_eq!(json["ecs_exec"]["works"], false);
+
+    // A simulator that refuses: the permissions are unverified, not guessed.
+    let (_standin, berth) =
+        standin_with(|config| config["iam"]["deny_simulate"] = serde_json::json!(true));
+    let run = berth.run(&["doctor", &target]);
+    let out = &run.stdout;
+    assert!(line(out, "task-role").contains("????"), "{out}");
+    assert!(line(out, "task-role").contains("unverified"), "{out}");
+    assert!(
+        line(out, "execute-command-permission").contains("unverified"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_refused_exec_says_what_the_checks_found() {
+    let (_standin, berth) = standin();
+    berth
+        .run(&["exec", &format!("prod/task/{REFUSED_TASK}"), "--", "true"])
+        .expect_code(4)
+        .stderr_has("ECS refused to exec into task")
+        .stderr_has("TargetNotConnectedException")
+        .stderr_has("ECS Exec check");
 }
 
 #[test]

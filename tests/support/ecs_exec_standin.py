@@ -46,6 +46,7 @@ Config (under the stand-in's ``ecs`` key)::
 """
 import json
 import os
+from xml.sax.saxutils import escape
 import secrets
 import shlex
 import shutil
@@ -68,12 +69,15 @@ class EcsApiError(Exception):
 class EcsExec:
     """The owned tasks and the ECS operations on them."""
 
-    OPS = ("DescribeTasks", "ListTasks", "ExecuteCommand")
+    OPS = ("DescribeTasks", "ListTasks", "ExecuteCommand", "DescribeClusters",
+           "DescribeTaskDefinition")
 
     def __init__(self, config, region, account, caller):
         self.region, self.account, self.caller = region, account, caller
         self.deny = bool(config.get("deny_execute_command"))
         self.tasks = config.get("tasks") or {}
+        self.clusters = config.get("clusters") or {}
+        self.kms_key_id = config.get("kms_key_id")
         self.roots = tempfile.mkdtemp(prefix="ecs-exec-standin-")
         self.started = time.time()
         for task_id, task in self.tasks.items():
@@ -105,6 +109,12 @@ class EcsExec:
         if task is None or (cluster is not None and task["cluster"] != self.cluster_name(cluster)):
             return None
         return task_id
+
+    def kms_key(self, task_id):
+        """The key the task's sessions are encrypted with: its cluster's
+        executeCommandConfiguration.kmsKeyId, else the config's `kms_key_id`."""
+        cluster = self.clusters.get(self.tasks[task_id]["cluster"], {})
+        return (cluster.get("executeCommandConfiguration") or {}).get("kmsKeyId") or self.kms_key_id
 
     # -- shapes
 
@@ -140,6 +150,13 @@ class EcsExec:
             task["group"] = t["group"]
             if t["group"].startswith("service:"):
                 task["startedBy"] = "ecs-svc/0123456789012345678"
+        if t.get("subnet_id"):
+            task["attachments"] = [{
+                "id": f"{task_id[:8]}-0000-4000-8000-{task_id[-12:]}", "type": "ElasticNetworkInterface",
+                "status": "ATTACHED",
+                "details": [{"name": "subnetId", "value": t["subnet_id"]},
+                            {"name": "networkInterfaceId", "value": f"eni-{task_id[:17]}"},
+                            {"name": "privateIPv4Address", "value": "127.0.0.1"}]}]
         if launch == "EC2":
             task["containerInstanceArn"] = t.get("container_instance_arn", "")
         else:
@@ -193,6 +210,48 @@ class EcsExec:
             out["nextToken"] = next_token
         return out
 
+    def describe_clusters(self, req, upstream):
+        """The upstream's answer, with the configured clusters'
+        `configuration.executeCommandConfiguration` when CONFIGURATIONS is
+        included."""
+        answer = upstream("DescribeClusters", req)
+        if answer is None or answer[0] != 200:
+            raise EcsApiError("ClientException", "no upstream for DescribeClusters", 400)
+        out = answer[1]
+        if "CONFIGURATIONS" in (req.get("include") or []):
+            for cluster in out.get("clusters", []):
+                config = self.clusters.get(cluster.get("clusterName"), {})
+                if config.get("executeCommandConfiguration"):
+                    cluster["configuration"] = {
+                        "executeCommandConfiguration": config["executeCommandConfiguration"]}
+        return out
+
+    def describe_task_definition(self, req, upstream):
+        """An owned task's definition (`family:revision`, its taskRoleArn);
+        others from the upstream."""
+        ref = (req.get("taskDefinition") or "").rsplit("/", 1)[-1]
+        for t in self.tasks.values():
+            if t.get("task_definition", "app:1") == ref:
+                family, _, revision = ref.partition(":")
+                definition = {
+                    "taskDefinitionArn": f"arn:aws:ecs:{self.region}:{self.account}:task-definition/{ref}",
+                    "family": family, "revision": int(revision or 1), "status": "ACTIVE",
+                    "networkMode": "awsvpc" if t.get("launch_type", "FARGATE") == "FARGATE" else "bridge",
+                    "requiresCompatibilities": [t.get("launch_type", "FARGATE")],
+                    "containerDefinitions": [{"name": n, "image": c.get("image", "busybox"), "essential": True}
+                                             for n, c in (t.get("containers") or {}).items()],
+                }
+                if t.get("task_role_arn"):
+                    definition["taskRoleArn"] = t["task_role_arn"]
+                return {"taskDefinition": definition}
+        answer = upstream("DescribeTaskDefinition", req)
+        if answer is None:
+            raise EcsApiError("ClientException", "Unable to describe task definition.")
+        if answer[0] != 200:
+            raise EcsApiError(answer[1].get("__type", "ClientException"), answer[1].get("message", ""),
+                              answer[0])
+        return answer[1]
+
     def execute_command(self, req):
         """Checks the request as ECS does; returns (task id, container name,
         container config, command) for the session to start."""
@@ -230,6 +289,10 @@ class EcsExec:
         c = containers[name]
         if not t.get("enable_execute_command") or c.get("agent") != "RUNNING":
             raise EcsApiError("InvalidParameterException", NOT_ENABLED)
+        if t.get("execute_command_error"):
+            # What ECS answers when the agent cannot be reached after all.
+            raise EcsApiError(t["execute_command_error"],
+                              "The execute command failed due to an internal error. Try again later.")
         return task_id, name, c, req["command"]
 
     def answer(self, task_id, name, session):
@@ -270,3 +333,57 @@ def container_argv(container, command):
 
 def dumps(obj):
     return json.dumps(obj)
+
+
+class IamSimulator:
+    """iam:SimulatePrincipalPolicy (query protocol, XML) for the fixtures'
+    principals: `{"allow": {PRINCIPAL_ARN: [ACTION or "service:*"]},
+    "deny_simulate": false}`. An unknown principal is NoSuchEntity; with
+    `deny_simulate` the caller may not simulate (AccessDenied)."""
+
+    XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
+
+    def __init__(self, config, account, caller):
+        self.allow = config.get("allow") or {}
+        self.deny = bool(config.get("deny_simulate"))
+        self.account, self.caller = account, caller
+
+    @staticmethod
+    def members(form, name):
+        out, i = [], 1
+        while f"{name}.member.{i}" in form:
+            out.append(form[f"{name}.member.{i}"])
+            i += 1
+        return out
+
+    def simulate(self, form):
+        """(status, XML body)."""
+        request_id = secrets.token_hex(16)
+        if self.deny:
+            return 403, self.error("Sender", "AccessDenied",
+                                   f"User: arn:aws:iam::{self.account}:user/{self.caller} is not authorized to "
+                                   "perform: iam:SimulatePrincipalPolicy", request_id)
+        principal = form.get("PolicySourceArn", "")
+        if principal not in self.allow:
+            return 404, self.error("Sender", "NoSuchEntity",
+                                   f"The principal {principal} cannot be found.", request_id)
+        allowed = self.allow[principal]
+        resources = self.members(form, "ResourceArns") or ["*"]
+        results = []
+        for action in self.members(form, "ActionNames"):
+            ok = action in allowed or f"{action.split(':')[0]}:*" in allowed or "*" in allowed
+            decision = "allowed" if ok else "implicitDeny"
+            results.append(
+                f"<member><EvalActionName>{escape(action)}</EvalActionName>"
+                f"<EvalResourceName>{escape(resources[0])}</EvalResourceName>"
+                f"<EvalDecision>{decision}</EvalDecision><MatchedStatements/>"
+                f"<MissingContextValues/></member>")
+        body = (f'<SimulatePrincipalPolicyResponse xmlns="{self.XMLNS}"><SimulatePrincipalPolicyResult>'
+                f"<IsTruncated>false</IsTruncated><EvaluationResults>{''.join(results)}</EvaluationResults>"
+                f"</SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>{request_id}</RequestId>"
+                f"</ResponseMetadata></SimulatePrincipalPolicyResponse>")
+        return 200, body
+
+    def error(self, kind, code, message, request_id):
+        return (f'<ErrorResponse xmlns="{self.XMLNS}"><Error><Type>{kind}</Type><Code>{code}</Code>'
+                f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")

@@ -55,7 +55,7 @@ import websockets
 from websockets.asyncio.server import serve as ws_serve
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ecs_exec_standin import EXEC_DOCUMENT, EcsApiError, EcsExec, container_argv
+from ecs_exec_standin import EXEC_DOCUMENT, EcsApiError, EcsExec, IamSimulator, container_argv
 
 # ----------------------------------------------------------------- protocol
 
@@ -422,6 +422,7 @@ class Service:
         self.tokens = {}
         self.kms = FakeKms(self.region, self.account)
         self.ecs = EcsExec(config.get("ecs") or {}, self.region, self.account, self.caller)
+        self.iam = IamSimulator(config.get("iam") or {}, self.account, self.caller)
         self.loop = None
         self.ws_port_holder = ws_port_holder
         self.ws_scheme = "ws"
@@ -471,7 +472,7 @@ class Service:
             raise ApiError(e.status, e.code, e.message) from None
         env = dict(container.get("env") or {})
         inst = {"env": env, "cwd": container["root"], "ecs_container": container,
-                "kms_key_id": (self.config.get("ecs") or {}).get("kms_key_id")}
+                "kms_key_id": self.ecs.kms_key(task_id)}
         sid = f"ecs-execute-command-{secrets.token_hex(9)[:17]}"
         session = Session(self, sid, self.ecs.target(task_id, name), inst, EXEC_DOCUMENT,
                           {"command": [command]})
@@ -1741,6 +1742,19 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(400, {"message": str(e)})
             return
         target = self.headers.get("X-Amz-Target") or ""
+        if not target and b"Action=SimulatePrincipalPolicy" in raw:
+            form = dict(urllib.parse.parse_qsl(raw.decode()))
+            status, body = service.iam.simulate(form)
+            service.record("call", op="iam.SimulatePrincipalPolicy", request=form, status=status)
+            service.record.flush()
+            payload = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         prefix, _, op = target.partition(".")
         if prefix == "AmazonSSM" and op in SSM_OPS:
             method = getattr(service, SSM_OPS[op])
@@ -1768,7 +1782,10 @@ class Handler(BaseHTTPRequestHandler):
             if method in EcsExec.OPS:
                 try:
                     result = getattr(service.ecs, {"DescribeTasks": "describe_tasks",
-                                                   "ListTasks": "list_tasks"}[op])(req, self.upstream_json)
+                                                   "ListTasks": "list_tasks",
+                                                   "DescribeClusters": "describe_clusters",
+                                                   "DescribeTaskDefinition": "describe_task_definition",
+                                                   }[op])(req, self.upstream_json)
                 except EcsApiError as e:
                     raise ApiError(e.status, e.code, e.message) from None
             elif method is None:
