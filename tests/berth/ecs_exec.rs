@@ -18,6 +18,7 @@ const SERVICE_TASK_B: &str = "0123456789abcdef0123456789abcd08";
 
 const DOCTOR_TASK: &str = "0123456789abcdef0123456789abcd09";
 const REFUSED_TASK: &str = "0123456789abcdef0123456789abcd10";
+const ENCRYPTED_TASK: &str = "0123456789abcdef0123456789abcd11";
 /// moto's answer to sts:GetCallerIdentity for the tests' keys.
 const CALLER: &str = "arn:aws:sts::123456789012:user/moto";
 
@@ -72,6 +73,12 @@ fn standin_with(change: impl FnOnce(&mut serde_json::Value)) -> (StandIn, Berth)
                 "task_role_arn": "arn:aws:iam::123456789012:role/api-task",
                 "subnet_id": sb.subnet_id,
                 "containers": { "app": container("edge-marker", Some("STOPPED")) },
+            },
+            // In `edge`, whose KMS key encrypts the session.
+            ENCRYPTED_TASK: {
+                "cluster": "edge", "launch_type": "FARGATE", "platform_version": "1.4.0",
+                "enable_execute_command": true, "task_definition": "edge-api:2",
+                "containers": { "app": container("encrypted-marker", Some("RUNNING")) },
             },
             REFUSED_TASK: {
                 "cluster": "prod", "launch_type": "FARGATE", "platform_version": "1.4.0",
@@ -357,4 +364,53 @@ fn exec_on_a_service_picks_a_task_or_lists_them() {
         ])
         .expect_code(0)
         .stdout_has("fargate-app-marker");
+}
+
+#[test]
+fn an_ecs_exec_session_resumes_after_a_drop_and_encrypts_with_the_clusters_key() {
+    // The socket closed after 5 messages: resumed, nothing lost, the
+    // status still comes back.
+    let (dropping, berth) = standin_with(|config| {
+        config["faults"] =
+            serde_json::json!({ "drop_after_sent": 5, "drop_mode": "close", "resend": "all" });
+    });
+    let run = berth.run(&[
+        "exec",
+        &format!("prod/task/{FARGATE_TASK}"),
+        "-c",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "seq 1 3000; exit 3",
+    ]);
+    run.expect_code(3);
+    let expected: String = (1..=3000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(run.stdout, expected, "stderr: {}", run.stderr);
+    dropping.wait_for(|e| e["event"] == "ws_open" && e["resumed"] == true);
+    assert!(dropping.calls("AmazonSSM.ResumeSession") >= 1);
+
+    // Cluster `edge` encrypts its sessions with its KMS key: the data key
+    // is bound to the container's Session Manager target.
+    let (standin, berth) = standin();
+    let run = berth.run(&[
+        "exec",
+        &format!("edge/task/{ENCRYPTED_TASK}"),
+        "--",
+        "cat",
+        "/etc/hostname",
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "encrypted-marker\n", "{run:#?}");
+    standin.wait_for(|e| e["event"] == "challenge_passed");
+    let call =
+        standin.wait_for(|e| e["event"] == "call" && e["op"] == "TrentService.GenerateDataKey");
+    let target = call["request"]["EncryptionContext"]["aws:ssm:TargetId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        target.starts_with(&format!("ecs:edge_{ENCRYPTED_TASK}_")),
+        "{call}"
+    );
 }
