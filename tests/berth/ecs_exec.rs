@@ -385,7 +385,11 @@ fn an_ecs_exec_session_resumes_after_a_drop_and_encrypts_with_the_clusters_key()
         "seq 1 3000; exit 3",
     ]);
     run.expect_code(3);
-    let expected: String = (1..=3000).map(|n| format!("{n}\n")).collect();
+    let expected: String = (1..=3000).fold(String::new(), |mut text, n| {
+        text.push_str(&n.to_string());
+        text.push('\n');
+        text
+    });
     assert_eq!(run.stdout, expected, "stderr: {}", run.stderr);
     dropping.wait_for(|e| e["event"] == "ws_open" && e["resumed"] == true);
     assert!(dropping.calls("AmazonSSM.ResumeSession") >= 1);
