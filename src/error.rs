@@ -8,11 +8,11 @@
 //! | 1    | berth's own state or output failed (a damaged journal, an unwritable stdout) |
 //! | 2    | usage: bad flags, a bad target, a bad config file |
 //! | 3    | nothing matched, or several did without a terminal to pick |
-//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, an SSM agent not connected, a session needing KMS where berth cannot get a key, …) |
+//! | 4    | a prerequisite failed (no key pair, Windows host, key too open, no Windows password, an instance that stopped before a key could be pushed, an SSM agent not connected, a session needing KMS where berth cannot get a key, ECS Exec not possible on a task, …) |
 //! | 5    | an AWS error (EC2 Instance Connect's refusals and KMS's for a session's data key included) |
 //! | 6    | no usable AWS credentials |
 //! | 130  | the picker was cancelled (Esc, Ctrl-C) |
-//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit; a Session Manager channel broke for good (agent gone, resume given up), its handshake never completed, or its KMS encryption failed (a payload or the challenge did not decrypt, the agent refused the key) |
+//! | 255  | ssh could not connect (ssh's own status, passed through); an endpoint tunnel broke mid-session or reached its time limit; a Session Manager channel broke for good (agent gone, resume given up), its handshake never completed, or its KMS encryption failed (a payload or the challenge did not decrypt, the agent refused the key); an ECS Exec command's status never came back |
 //!
 //! A session's own status (the remote command's, or 128 + N for a client
 //! killed by signal N) is not an error: it passes through as it is.
@@ -307,7 +307,13 @@ impl Cause {
             // that was stopped then (Plan's NotRunning).
             Self::Plan(_)
             | Self::Route(_)
-            | Self::Exec(ExecError::NotRunning { .. })
+            | Self::Exec(
+                ExecError::NotRunning { .. }
+                | ExecError::NotEnabled { .. }
+                | ExecError::AgentNotRunning(_)
+                | ExecError::NoHost { .. }
+                | ExecError::Refused { .. },
+            )
             | Self::Rdp(_)
             | Self::Transport(_)
             | Self::Echo(_)
@@ -359,12 +365,18 @@ impl Cause {
                 InventoryError::UnknownCluster { .. } | InventoryError::NotFound { .. },
             )
             | Self::Ambiguous { .. }
-            | Self::Exec(ExecError::NoContainer { .. } | ExecError::Several { .. })
+            | Self::Exec(
+                ExecError::NoContainer { .. }
+                | ExecError::Several { .. }
+                | ExecError::SeveralTasks { .. }
+                | ExecError::NoTask { .. },
+            )
             | Self::NoMatch { .. } => Kind::NoMatch,
             // The session ran and its connection ended, as ssh's own 255.
             // A session's channel broke for good, or its agent never
             // completed the handshake: as ssh's own 255.
             Self::Eice(EiceError::BrokeMidSession { .. } | EiceError::TimeLimit { .. })
+            | Self::Exec(ExecError::StatusUnknown)
             | Self::Ssm(
                 SessionError::Channel(_)
                 | SessionError::Shell(_)

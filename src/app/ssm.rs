@@ -21,7 +21,7 @@ use crate::transport::ssm::SessionError;
 use crate::transport::ssm::channel::{Channel, ChannelOptions, Resume, ResumeError, Resumed};
 use crate::transport::ssm::kms::{self, DataKeyError, DataKeys};
 use crate::transport::ssm::message::TerminalSize;
-use crate::transport::ssm::shell::{self, ShellEnd, ShellOptions};
+use crate::transport::ssm::shell::{self, ShellEnd, ShellOptions, ShellOutcome};
 use crate::transport::ssm::stream::{self, StreamEnd, StreamOptions};
 
 use super::Context;
@@ -128,7 +128,8 @@ pub async fn session(
         (&target, request.connect.resume_for),
         console,
     )
-    .await;
+    .await
+    .map(|outcome| outcome.exit_code());
     // Whatever happened, the session ends on the service's side too.
     terminate(ctx, &aws, &grant.session_id).await;
     result
@@ -242,13 +243,16 @@ pub(super) async fn open_channel(
     )
 }
 
-async fn run(
+/// The shell pump over the session's channel, on the operator's console
+/// (raw while it runs when it is a terminal); `target` is StartSession's
+/// (the KMS encryption context's).
+pub(super) async fn run(
     ctx: &Context,
     aws: &Aws,
     grant: &SessionGrant,
     (target, resume_for): (&str, Option<Duration>),
     console: Console,
-) -> Result<u8, Error> {
+) -> Result<ShellOutcome, Error> {
     let channel = open_channel(ctx, aws, grant, resume_for).await?;
     let data_keys = Arc::new(SessionKeys {
         aws: aws.clone(),
@@ -297,7 +301,7 @@ async fn run(
         ShellEnd::Escaped => ctx.verbose("~. typed: ending the session"),
         _ => {}
     }
-    Ok(outcome.exit_code())
+    Ok(outcome)
 }
 
 /// StartSession's refusals, as berth names them.

@@ -5,7 +5,11 @@ use aws_sdk_ecs::types::ContainerInstanceStatus;
 
 use super::stats::try_join_branches;
 use super::{Aws, AwsError};
-use crate::model::host::{Cluster, ContainerInstance, TaskContainer, TaskPlacement};
+use crate::model::host::{
+    Cluster, ContainerInstance, ExecuteCommandConfiguration, ManagedAgent, TaskContainer,
+    TaskPlacement,
+};
+use crate::model::network::SessionGrant;
 
 /// DescribeClusters, DescribeContainerInstances and DescribeTasks take at
 /// most 100 names a call.
@@ -156,28 +160,149 @@ impl Aws {
                     .iter()
                     .map(|t| TaskPlacement {
                         arn: t.task_arn().unwrap_or_default().to_owned(),
-                        container_instance_arn: t.container_instance_arn().map(str::to_owned),
+                        container_instance_arn: t
+                            .container_instance_arn()
+                            .filter(|arn| !arn.is_empty())
+                            .map(str::to_owned),
                         task_definition: t
                             .task_definition_arn()
                             .and_then(|arn| arn.rsplit('/').next())
                             .map(str::to_owned),
-                        containers: t
-                            .containers()
+                        containers: t.containers().iter().map(task_container).collect(),
+                        launch_type: t
+                            .launch_type()
+                            .map(|l| l.as_str().to_owned())
+                            .filter(|l| !l.is_empty()),
+                        platform_version: t
+                            .platform_version()
+                            .filter(|v| !v.is_empty())
+                            .map(str::to_owned),
+                        enable_execute_command: t.enable_execute_command(),
+                        group: t.group().filter(|g| !g.is_empty()).map(str::to_owned),
+                        last_status: t.last_status().map(str::to_owned),
+                        subnet_id: t
+                            .attachments()
                             .iter()
-                            .map(|c| TaskContainer {
-                                name: c.name().unwrap_or_default().to_owned(),
-                                runtime_id: c
-                                    .runtime_id()
-                                    .filter(|id| !id.is_empty())
-                                    .map(str::to_owned),
-                                last_status: c.last_status().map(str::to_owned),
-                            })
-                            .collect(),
+                            .flat_map(aws_sdk_ecs::types::Attachment::details)
+                            .find(|d| d.name() == Some("subnetId"))
+                            .and_then(|d| d.value())
+                            .map(str::to_owned),
                     })
                     .collect::<Vec<_>>(),
             )
         });
         Ok(try_join_branches(batches).await?.concat())
+    }
+
+    /// ListTasks of a service's tasks (those desired running), every page.
+    pub async fn list_service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<String>, AwsError> {
+        all_pages(|token| async move {
+            let out = self
+                .call(
+                    "ecs:ListTasks",
+                    self.ecs
+                        .list_tasks()
+                        .cluster(cluster)
+                        .service_name(service)
+                        .set_next_token(token)
+                        .send(),
+                )
+                .await?;
+            Ok((
+                out.task_arns().to_vec(),
+                out.next_token().map(str::to_owned),
+            ))
+        })
+        .await
+    }
+
+    /// ExecuteCommand (ECS Exec): a Session Manager session into
+    /// `container` of `task` running `command` (the API accepts only
+    /// interactive sessions).
+    pub async fn execute_command(
+        &self,
+        cluster: &str,
+        task: &str,
+        container: &str,
+        command: &str,
+    ) -> Result<SessionGrant, AwsError> {
+        let out = self
+            .call(
+                "ecs:ExecuteCommand",
+                self.ecs
+                    .execute_command()
+                    .cluster(cluster)
+                    .task(task)
+                    .container(container)
+                    .command(command)
+                    .interactive(true)
+                    .send(),
+            )
+            .await?;
+        let session = out.session();
+        let field = |v: Option<&str>| v.unwrap_or_default().to_owned();
+        Ok(SessionGrant {
+            session_id: field(session.and_then(|s| s.session_id())),
+            token: field(session.and_then(|s| s.token_value())),
+            stream_url: field(session.and_then(|s| s.stream_url())),
+        })
+    }
+
+    /// The cluster's `executeCommandConfiguration` (DescribeClusters with
+    /// `CONFIGURATIONS`); none when the cluster has none.
+    pub async fn exec_configuration(
+        &self,
+        cluster: &str,
+    ) -> Result<Option<ExecuteCommandConfiguration>, AwsError> {
+        let out = self
+            .call(
+                "ecs:DescribeClusters",
+                self.ecs
+                    .describe_clusters()
+                    .clusters(cluster)
+                    .include(aws_sdk_ecs::types::ClusterField::Configurations)
+                    .send(),
+            )
+            .await?;
+        Ok(out
+            .clusters()
+            .first()
+            .and_then(|c| c.configuration())
+            .and_then(|c| c.execute_command_configuration())
+            .map(|c| ExecuteCommandConfiguration {
+                logging: c.logging().map(|l| l.as_str().to_owned()),
+                kms_key_id: c.kms_key_id().map(str::to_owned),
+                log_group: c
+                    .log_configuration()
+                    .and_then(|l| l.cloud_watch_log_group_name())
+                    .map(str::to_owned),
+                s3_bucket: c
+                    .log_configuration()
+                    .and_then(|l| l.s3_bucket_name())
+                    .map(str::to_owned),
+            }))
+    }
+
+    /// The `taskRoleArn` of a task definition (`family:revision` or ARN).
+    pub async fn task_role(&self, task_definition: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .call(
+                "ecs:DescribeTaskDefinition",
+                self.ecs
+                    .describe_task_definition()
+                    .task_definition(task_definition)
+                    .send(),
+            )
+            .await?;
+        Ok(out
+            .task_definition()
+            .and_then(|d| d.task_role_arn())
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned))
     }
 
     /// ListTasks of one container instance, every page.
@@ -236,5 +361,26 @@ impl Aws {
             }));
         }
         Ok(failures)
+    }
+}
+
+/// One container of DescribeTasks' answer.
+fn task_container(c: &aws_sdk_ecs::types::Container) -> TaskContainer {
+    TaskContainer {
+        name: c.name().unwrap_or_default().to_owned(),
+        runtime_id: c
+            .runtime_id()
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned),
+        last_status: c.last_status().map(str::to_owned),
+        managed_agents: c
+            .managed_agents()
+            .iter()
+            .map(|a| ManagedAgent {
+                name: a.name().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                last_status: a.last_status().map(str::to_owned),
+                reason: a.reason().map(str::to_owned),
+            })
+            .collect(),
     }
 }

@@ -42,15 +42,21 @@ pub enum Service {
     Ssm,
     Ec2InstanceConnect,
     Kms,
+    /// For ECS Exec's checks: iam:SimulatePrincipalPolicy.
+    Iam,
+    /// For ECS Exec's checks: sts:GetCallerIdentity.
+    Sts,
 }
 
 impl Service {
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 7] = [
         Service::Ecs,
         Service::Ec2,
         Service::Ssm,
         Service::Ec2InstanceConnect,
         Service::Kms,
+        Service::Iam,
+        Service::Sts,
     ];
 
     /// The service id as the SDK's model has it.
@@ -61,6 +67,8 @@ impl Service {
             Service::Ssm => "SSM",
             Service::Ec2InstanceConnect => "EC2 Instance Connect",
             Service::Kms => "KMS",
+            Service::Iam => "IAM",
+            Service::Sts => "STS",
         }
     }
 
@@ -228,6 +236,8 @@ mod tests {
                 "ec2-instance-connect",
             ),
             ("AWS_ENDPOINT_URL_KMS", "kms"),
+            ("AWS_ENDPOINT_URL_IAM", "iam"),
+            ("AWS_ENDPOINT_URL_STS", "sts"),
         ];
         assert_eq!(
             spelt,

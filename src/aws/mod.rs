@@ -8,6 +8,7 @@ mod ec2;
 mod ecs;
 mod eice;
 pub mod endpoint;
+pub mod iam;
 pub mod instance_connect;
 mod kms;
 mod network;
@@ -85,6 +86,9 @@ pub struct Aws {
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
     kms: aws_sdk_kms::Client,
+    /// ECS Exec's checks: the policy simulator and the caller's identity.
+    iam: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
     instance_connect: aws_sdk_ec2instanceconnect::Client,
     /// What signs every call; EC2 Instance Connect Endpoint tunnels too.
     credentials: Option<SharedCredentialsProvider>,
@@ -373,6 +377,12 @@ impl Aws {
         let mut kms = aws_sdk_kms::config::Builder::from(&sdk);
         kms.set_endpoint_url(url(Service::Kms));
         let kms = aws_sdk_kms::Client::from_conf(kms.interceptor(counter.clone()).build());
+        let mut iam = aws_sdk_iam::config::Builder::from(&sdk);
+        iam.set_endpoint_url(url(Service::Iam));
+        let iam = aws_sdk_iam::Client::from_conf(iam.interceptor(counter.clone()).build());
+        let mut sts = aws_sdk_sts::config::Builder::from(&sdk);
+        sts.set_endpoint_url(url(Service::Sts));
+        let sts = aws_sdk_sts::Client::from_conf(sts.interceptor(counter.clone()).build());
         let mut instance_connect = aws_sdk_ec2instanceconnect::config::Builder::from(&sdk);
         instance_connect.set_endpoint_url(url(Service::Ec2InstanceConnect));
         let instance_connect = aws_sdk_ec2instanceconnect::Client::from_conf(
@@ -383,6 +393,8 @@ impl Aws {
             ec2,
             ssm,
             kms,
+            iam,
+            sts,
             instance_connect,
             credentials: sdk.credentials_provider(),
             ssm_endpoint,

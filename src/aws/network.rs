@@ -219,6 +219,21 @@ impl Aws {
 
     /// DescribeSubnets of `subnets`: each one's IPv4 CIDR, as (subnet id,
     /// CIDR); a subnet EC2 does not list is left out.
+    /// The VPC of a subnet (none when the subnet does not exist).
+    pub async fn subnet_vpc(&self, subnet: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .call(
+                "ec2:DescribeSubnets",
+                self.ec2.describe_subnets().subnet_ids(subnet).send(),
+            )
+            .await?;
+        Ok(out
+            .subnets()
+            .first()
+            .and_then(|s| s.vpc_id())
+            .map(str::to_owned))
+    }
+
     pub async fn subnet_cidrs(&self, subnets: &[String]) -> Result<Vec<(String, IpNet)>, AwsError> {
         if subnets.is_empty() {
             return Ok(Vec::new());

@@ -17,6 +17,7 @@ use crate::model::host::InstanceStatus;
 use crate::model::named::Named;
 pub use crate::model::output::{ColorChoice, OutputFormat};
 use crate::model::route::Via;
+use crate::plan::exec::ExecEngine;
 use crate::secrets::ephemeral::KeyType;
 use crate::transport::eice::MAX_TUNNEL_SECONDS;
 
@@ -339,18 +340,36 @@ EXIT STATUS:
   0 when every host ran the command with status 0, 1 when any did not; 2, 3, 5, 6
   as for every command (bad usage, nothing matched, AWS, credentials)."))]
     Run(RunArgs),
-    /// Open a shell (or run a command) in a task's container on its host.
+    /// Open a shell (or run a command) in a task's container: ECS Exec, or
+    /// docker exec over ssh on its host.
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
 HOW:
-  For a task target berth finds the task's host (DescribeTasks, then its container
-  instance and EC2 instance); for a host target, the containers of the tasks it
-  runs. Then it runs `docker exec -it <runtime id> COMMAND` (default `sh`) over
-  ssh on that host (`-i` without a terminal), planned as for `berth ssh`. The
-  command's exit status becomes berth's.
+  A task target (CLUSTER/task/ID, the task ARN) is looked up with DescribeTasks; a
+  service target (CLUSTER/service/NAME) lists the service's tasks and picks one (a
+  picker on a terminal, --first, else exit 3 listing them); a host target offers
+  the containers of the tasks it runs.
+
+  --engine ecs-exec calls ECS ExecuteCommand and joins its Session Manager
+  session with berth's own client (no plugin, no ssh, Fargate tasks too). The
+  agent runs commands without a shell and reports no exit status, so berth runs
+  COMMAND through `sh -c` itself and reads the status back: the command's exit
+  status becomes berth's. A container without `sh` runs nothing, and berth says
+  the status is unknown (exit 255). A broken connection is resumed
+  (ResumeSession) for up to --resume-for.
+  --engine docker runs `docker exec -it <runtime id> COMMAND` (default `sh`) over
+  ssh on the task's host (`-i` without a terminal), planned as for `berth ssh`.
+  --engine auto (the default) takes ECS Exec when the task has enableExecuteCommand
+  and its ExecuteCommandAgent is RUNNING, else docker on an EC2 host; it says which.
+
+EXIT STATUS:
+  the command's own; 3 no task or container matched (or several without a terminal);
+  4 ECS Exec is not possible (not enabled on the task, its agent not RUNNING: the
+  fix is named); 255 the connection failed, or the status is unknown.
 
 EXAMPLES:
-  berth exec prod/task/0f1e2d… -- cat /etc/os-release
-  berth exec prod/web-1 --container nginx"))]
+  berth exec prod/task/0f1e2d… -c app -- cat /etc/os-release
+  berth exec prod/service/api --first -- sh -c 'ps aux'
+  berth exec prod/web-1 --container nginx --engine docker"))]
     Exec(ExecArgs),
     /// Collect the ECS diagnostic logs of every host a target matches.
     #[command(after_help = concat!(targets_help!(), "\n\n", "\
@@ -781,7 +800,15 @@ pub struct ExecArgs {
     /// tasks there run several and there is no terminal to pick on.
     #[arg(short = 'c', long, value_name = "NAME")]
     pub container: Option<String>,
-    /// Print the ssh command line instead of running it.
+    /// How to get in: `ecs-exec` (ECS Exec through Session Manager: no
+    /// ssh, works on Fargate), `docker` (docker exec over ssh on the
+    /// task's host; --via picks the route), `auto` (ECS Exec when the task
+    /// has it enabled and its agent is RUNNING, else docker; berth says
+    /// which and why).
+    #[arg(long, value_parser = named::<ExecEngine>(), default_value = "auto")]
+    pub engine: ExecEngine,
+    /// Print the command line (ssh, or the equivalent `aws ecs
+    /// execute-command`) instead of running it.
     #[arg(long)]
     pub dry_run: bool,
     /// The command to run in the container (default: sh), after `--`.
@@ -938,6 +965,10 @@ pub struct DoctorArgs {
     pub options: ConnectOptions,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// On a task or service target: check only this container's ECS Exec
+    /// agent (default: every container's).
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
     /// What the connection is for (default: rdp for Windows, else ssh).
     #[arg(long, value_enum)]
     pub protocol: Option<ProtocolArg>,

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use crate::app::Context;
 use crate::app::diagnose::{self, DoctorRequest};
+use crate::app::exec;
 use crate::app::request::Connect;
 use crate::cli::{DoctorArgs, OutputFormat, ProtocolArg};
 use crate::doctor::Protocol;
@@ -29,6 +30,40 @@ pub async fn run(ctx: &Context, args: &DoctorArgs, out: &mut dyn Write) -> Resul
         port: args.port,
         fix: args.fix.then_some(args.fix_for),
     };
+    // A task or service target: ECS Exec's checks, then (a task on EC2)
+    // its host's routes.
+    if let Some((task, exec_report)) =
+        exec::doctor(ctx, &request.connect, args.container.as_deref()).await?
+    {
+        let host = if task.container_instance_arn.is_some() {
+            Some(diagnose::check(ctx, &request).await?)
+        } else {
+            None
+        };
+        match ctx.settings.output {
+            OutputFormat::Json => render::json(
+                out,
+                &serde_json::json!({
+                    "ecs_exec": exec_report,
+                    "host": host.as_ref().map(|(_, report)| report),
+                }),
+            )?,
+            OutputFormat::Table => {
+                let palette = render::stdout_palette(&ctx.settings);
+                render::doctor_exec_text(out, &exec_report, palette)?;
+                if let Some((host, report)) = &host {
+                    writeln!(out)?;
+                    render::doctor_text(out, host, report, palette)?;
+                }
+            }
+        }
+        let host_works = host.is_some_and(|(_, report)| report.exit_code() == 0);
+        return Ok(if host_works {
+            0
+        } else {
+            exec_report.exit_code()
+        });
+    }
     let (host, report) = diagnose::check(ctx, &request).await?;
     match ctx.settings.output {
         OutputFormat::Json => render::json(out, &report)?,

@@ -1,23 +1,73 @@
-//! `berth exec TARGET [--container NAME] [-- COMMAND]`: into a task's
-//! container on its host, with `docker exec` over ssh, through the one
-//! pipeline (`app::pipeline`).
+//! `berth exec TARGET [--container NAME] [--engine E] [-- COMMAND]`: into a
+//! task's container, through ECS Exec (`app::exec`) or with `docker exec`
+//! over ssh through the one pipeline (`app::pipeline`).
 
-use std::io::{IsTerminal, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
 
+use crate::app::Context;
+use crate::app::exec::{self, Entry, ExecRequest};
 use crate::app::pipeline::{self, Connection, Launch, SshExtras, plain_words};
 use crate::app::request::Connect;
-use crate::app::{Context, exec, resolve_host};
+use crate::app::ssm::Console;
 use crate::cli::{ExecArgs, OutputFormat};
 use crate::doctor::Protocol;
 use crate::error::Error;
-use crate::plan::exec::docker_exec;
-use crate::ui::render;
+use crate::plan::exec::{StatusMarker, docker_exec};
+use crate::transport::ssm::shell::stdin_chunks;
+use crate::ui::{render, term};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let connect = Connect::from(&args.connect);
-    let (host, aws) = resolve_host(ctx, &connect).await?;
-    let container = exec::container(ctx, &aws, &host, &connect, args.container.as_deref()).await?;
-    let terminal = std::io::stdin().is_terminal();
+    let request = ExecRequest {
+        connect: connect.clone(),
+        container: args.container.clone(),
+        command: args.command.clone(),
+        engine: args.engine,
+    };
+    let terminal = io::stdin().is_terminal();
+    let (host, aws, container) = match exec::entry(ctx, &request).await? {
+        Entry::EcsExec(target) => {
+            connect.refuse_ssh_options("ECS Exec goes through Session Manager")?;
+            if args.dry_run {
+                let command = StatusMarker::new("0").command(&args.command, terminal);
+                let words: Vec<String> = [
+                    "aws",
+                    "ecs",
+                    "execute-command",
+                    "--cluster",
+                    &target.cluster,
+                    "--task",
+                    &target.task.arn,
+                    "--container",
+                    &target.container.name,
+                    "--interactive",
+                    "--command",
+                    &command,
+                ]
+                .iter()
+                .map(|w| (*w).to_owned())
+                .collect();
+                render::argv(out, ctx.settings.output, &words)?;
+                return Ok(0);
+            }
+            let console = Console {
+                interactive: terminal,
+                size: term::size,
+                raw: || term::Raw::enter().map(|raw| Box::new(raw) as Box<dyn Send>),
+                input: stdin_chunks,
+                out: Box::new(tokio::fs::File::from_std(File::from(
+                    io::stdout().as_fd().try_clone_to_owned()?,
+                ))),
+                err: Box::new(tokio::fs::File::from_std(File::from(
+                    io::stderr().as_fd().try_clone_to_owned()?,
+                ))),
+            };
+            return exec::ecs_exec(ctx, &target, &args.command, connect.resume_for, console).await;
+        }
+        Entry::Docker(target) => (target.host, target.aws, target.container),
+    };
     let mut passthrough = connect.ssh_option_words();
     if terminal {
         passthrough.push("-t".to_owned());

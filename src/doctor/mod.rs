@@ -6,6 +6,7 @@
 //! route; a route works when its own checks and every check it depends on
 //! (instance state, key, password) pass or only warn.
 
+pub mod ecs_exec;
 pub mod network;
 pub mod ssm;
 #[cfg(test)]

@@ -425,9 +425,11 @@ impl Inventory {
         let Some(ci_arn) = &task.container_instance_arn else {
             return Err(InventoryError::NotFound {
                 what: format!("container instance for task `{task_id}`"),
-                hint: "the task has no container instance: it runs on Fargate, where there \
-                       is no host to log in to; use `aws ecs execute-command` instead"
-                    .to_owned(),
+                hint: format!(
+                    "the task has no container instance: it runs on Fargate, where there \
+                     is no host to log in to; get into its container with ECS Exec: \
+                     `berth exec {cluster}/task/{task_id}` (what `aws ecs execute-command` does)"
+                ),
             });
         };
         let cis = self

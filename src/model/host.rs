@@ -22,6 +22,19 @@ pub struct Cluster {
     pub active_services: i32,
 }
 
+/// A cluster's `executeCommandConfiguration` (DescribeClusters with
+/// `CONFIGURATIONS`): how ECS Exec sessions are logged and encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ExecuteCommandConfiguration {
+    /// `NONE`, `DEFAULT` (the task's awslogs) or `OVERRIDE`.
+    pub logging: Option<String>,
+    /// The KMS key that encrypts the sessions' data channel.
+    pub kms_key_id: Option<String>,
+    /// With `OVERRIDE`: the CloudWatch log group and/or S3 bucket.
+    pub log_group: Option<String>,
+    pub s3_bucket: Option<String>,
+}
+
 /// The ECS side of a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerInstance {
@@ -54,23 +67,132 @@ pub struct Image {
 
 /// Where a task runs: what `CLUSTER/task/ID` and services resolve through,
 /// and its containers (for `berth exec`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct TaskPlacement {
     pub arn: String,
+    /// None on Fargate: such a task has no host.
     pub container_instance_arn: Option<String>,
     /// `family:revision` of its task definition.
     pub task_definition: Option<String>,
     pub containers: Vec<TaskContainer>,
+    /// `EC2`, `FARGATE` or `EXTERNAL` (ECS Anywhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// Fargate's platform version (`1.4.0`, `LATEST`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The task was started with ECS Exec enabled (`enableExecuteCommand`).
+    pub enable_execute_command: bool,
+    /// `service:NAME` for a service's task, else what started it chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `RUNNING`, `PENDING`, `STOPPED`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    /// The subnet of its network interface (awsvpc: Fargate's always).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+}
+
+impl TaskPlacement {
+    /// The last part of the ARN.
+    pub fn id(&self) -> &str {
+        self.arn.rsplit('/').next().unwrap_or(&self.arn)
+    }
+
+    /// The cluster, from a new-format ARN (`…:task/CLUSTER/ID`).
+    pub fn cluster(&self) -> Option<&str> {
+        let mut parts = self.arn.rsplit('/');
+        parts.next();
+        parts.next().filter(|c| !c.contains(':'))
+    }
+
+    /// The service whose task this is (`group` is `service:NAME`).
+    pub fn service(&self) -> Option<&str> {
+        self.group.as_deref()?.strip_prefix("service:")
+    }
+
+    /// On Fargate (no container instance, so no host to log in to).
+    pub fn on_fargate(&self) -> bool {
+        self.launch_type.as_deref() == Some("FARGATE")
+            || (self.launch_type.is_none() && self.container_instance_arn.is_none())
+    }
+
+    /// `ID (family:rev, launch type, status, containers)`, for pickers.
+    pub fn label(&self) -> String {
+        let facts = self.facts();
+        if facts.is_empty() {
+            self.id().to_owned()
+        } else {
+            format!("{} ({facts})", self.id())
+        }
+    }
+
+    /// `family:rev, launch type, status, containers`: what tells tasks
+    /// apart besides their ids.
+    pub fn facts(&self) -> String {
+        let mut facts = Vec::new();
+        if let Some(def) = &self.task_definition {
+            facts.push(def.clone());
+        }
+        if let Some(launch) = &self.launch_type {
+            facts.push(launch.clone());
+        }
+        if let Some(status) = &self.last_status {
+            facts.push(status.clone());
+        }
+        let names: Vec<&str> = self.containers.iter().map(|c| c.name.as_str()).collect();
+        if !names.is_empty() {
+            facts.push(names.join(","));
+        }
+        facts.join(", ")
+    }
 }
 
 /// One container of a task, as DescribeTasks reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct TaskContainer {
     pub name: String,
     /// The container engine's id (`docker exec` takes it); absent until it
     /// runs.
     pub runtime_id: Option<String>,
     pub last_status: Option<String>,
+    /// The agents ECS runs beside it (`ExecuteCommandAgent` for ECS Exec).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub managed_agents: Vec<ManagedAgent>,
+}
+
+impl TaskContainer {
+    /// The ECS Exec agent's status (`RUNNING`, `PENDING`, `STOPPED`), when
+    /// ECS reports one.
+    pub fn exec_agent(&self) -> Option<&ManagedAgent> {
+        self.managed_agents
+            .iter()
+            .find(|a| a.name == ManagedAgent::EXECUTE_COMMAND)
+    }
+}
+
+/// A managed agent of a container, as DescribeTasks reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManagedAgent {
+    pub name: String,
+    pub last_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ManagedAgent {
+    /// The agent ECS Exec sessions go through.
+    pub const EXECUTE_COMMAND: &'static str = "ExecuteCommandAgent";
+}
+
+/// What a target was found to be: a host, or a task (a task on Fargate has
+/// no host, and ECS Exec reaches any task without one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Located {
+    Host(Box<Host>),
+    Task(Box<TaskPlacement>),
 }
 
 /// The EC2 side of a host, as DescribeInstances reports it.

@@ -48,3 +48,15 @@ impl<T> VpcSearch<T> {
         }
     }
 }
+
+/// What IAM's policy simulator (iam:SimulatePrincipalPolicy) said of a
+/// principal and some actions: all allowed, some not (named), or no answer
+/// (the simulation itself was refused): never guessed from policy text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permission {
+    Allowed,
+    /// The actions the simulator did not allow.
+    Denied(Vec<String>),
+    /// Why there is no answer.
+    Unverified(String),
+}

@@ -8,6 +8,7 @@ mod bad_input;
 mod bastion;
 mod concurrency;
 mod doctor;
+mod ecs_exec;
 mod eice;
 mod everyday;
 mod faults;

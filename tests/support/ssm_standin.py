@@ -55,6 +55,8 @@ import websockets
 from websockets.asyncio.server import serve as ws_serve
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ecs_exec_standin import EXEC_DOCUMENT, EcsApiError, EcsExec, IamSimulator, container_argv
+
 # ----------------------------------------------------------------- protocol
 
 HEADER_LENGTH = 116
@@ -461,6 +463,8 @@ class Service:
         self.sessions = {}
         self.tokens = {}
         self.kms = FakeKms(self.region, self.account, config.get("kms_keys"))
+        self.ecs = EcsExec(config.get("ecs") or {}, self.region, self.account, self.caller)
+        self.iam = IamSimulator(config.get("iam") or {}, self.account, self.caller)
         self.loop = None
         self.ws_port_holder = ws_port_holder
         self.ws_scheme = "ws"
@@ -501,6 +505,25 @@ class Service:
         self.sessions[sid] = session
         token = self.new_token(session)
         return {"SessionId": sid, "TokenValue": token, "StreamUrl": self.stream_url(sid)}
+
+    async def execute_command(self, req):
+        """ECS ExecuteCommand: a session into a task's container (ecs_exec_standin.py)."""
+        try:
+            task_id, name, container, command = self.ecs.execute_command(req)
+        except EcsApiError as e:
+            raise ApiError(e.status, e.code, e.message) from None
+        env = dict(container.get("env") or {})
+        inst = {"env": env, "cwd": container["root"], "ecs_container": container,
+                "kms_key_id": self.ecs.kms_key(task_id)}
+        sid = f"ecs-execute-command-{secrets.token_hex(9)[:17]}"
+        session = Session(self, sid, self.ecs.target(task_id, name), inst, EXEC_DOCUMENT,
+                          {"command": [command]})
+        self.sessions[sid] = session
+        token = self.new_token(session)
+        answer = self.ecs.answer(task_id, name, {"SessionId": sid, "TokenValue": token,
+                                                 "StreamUrl": self.stream_url(sid)})
+        answer["SessionId"] = sid  # for the recorder; stripped before it is sent
+        return answer
 
     async def resume_session(self, req):
         sid = req.get("SessionId")
@@ -1273,6 +1296,17 @@ class ShellHandler:
     async def start(self):
         s = self.session
         loop = asyncio.get_running_loop()
+        if s.document == EXEC_DOCUMENT:
+            # ECS Exec: the agent in the container runs the command itself,
+            # split shell-style, without a shell.
+            argv, error = container_argv(s.inst["ecs_container"], (s.params.get("command") or [""])[0])
+            if argv is None:
+                s.record("process_not_started", session=s.id, error=error.strip())
+                await s.send_stream(PT_OUTPUT, error.encode())
+                s.spawn(s.finish("", reason="command not found"))
+                return
+        else:
+            argv = self.argv()
         master, slave = pty.openpty()
         self.master = master
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", self.rows, self.cols, 0, 0))
@@ -1286,10 +1320,10 @@ class ShellHandler:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv(), stdin=slave, stdout=slave, stderr=slave, env=env,
+            *argv, stdin=slave, stdout=slave, stderr=slave, env=env,
             cwd=s.inst.get("cwd") or os.environ.get("HOME", "/"), preexec_fn=child_setup)
         os.close(slave)
-        s.record("process_started", session=s.id, argv=self.argv(), pid=self.proc.pid)
+        s.record("process_started", session=s.id, argv=argv, pid=self.proc.pid)
         reader = asyncio.StreamReader(limit=1 << 20, loop=loop)
         await loop.connect_read_pipe(lambda: PtyReaderProtocol(reader, loop=loop),
                                      os.fdopen(os.dup(master), "rb", 0))
@@ -1680,6 +1714,8 @@ class MuxPortHandler:
 
 # ------------------------------------------------------------- HTTP server
 
+ECS_PREFIX = "AmazonEC2ContainerServiceV20141113"
+
 SSM_OPS = {
     "StartSession": "start_session",
     "ResumeSession": "resume_session",
@@ -1748,9 +1784,26 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(400, {"message": str(e)})
             return
         target = self.headers.get("X-Amz-Target") or ""
+        if not target and b"Action=SimulatePrincipalPolicy" in raw:
+            form = dict(urllib.parse.parse_qsl(raw.decode()))
+            status, body = service.iam.simulate(form)
+            service.record("call", op="iam.SimulatePrincipalPolicy", request=form, status=status)
+            service.record.flush()
+            payload = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         prefix, _, op = target.partition(".")
         if prefix == "AmazonSSM" and op in SSM_OPS:
             method = getattr(service, SSM_OPS[op])
+        elif prefix == ECS_PREFIX and op == "ExecuteCommand":
+            method = service.execute_command
+        elif prefix == ECS_PREFIX and op in EcsExec.OPS:
+            method = op
         elif prefix == "TrentService" and op in ("GenerateDataKey", "Decrypt", "DescribeKey"):
             method = None
         elif self.server.upstream:
@@ -1768,7 +1821,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(400, {"__type": "SerializationException", "message": "body is not JSON"})
             return
         try:
-            if method is None:
+            if method in EcsExec.OPS:
+                try:
+                    result = getattr(service.ecs, {"DescribeTasks": "describe_tasks",
+                                                   "ListTasks": "list_tasks",
+                                                   "DescribeClusters": "describe_clusters",
+                                                   "DescribeTaskDefinition": "describe_task_definition",
+                                                   }[op])(req, self.upstream_json)
+                except EcsApiError as e:
+                    raise ApiError(e.status, e.code, e.message) from None
+            elif method is None:
                 if op == "GenerateDataKey":
                     result = service.kms.generate_data_key(req, refuse=service.faults["refuse_kms"],
                                                            caller=service.caller)
@@ -1780,11 +1842,31 @@ class Handler(BaseHTTPRequestHandler):
                 result = self.run(method(req))
             service.record("call", op=f"{prefix}.{op}", request=req, status=200,
                            session=result.get("SessionId"))
+            if prefix == ECS_PREFIX:
+                result.pop("SessionId", None)
             self.send_json(200, result)
         except ApiError as e:
             service.record("call", op=f"{prefix}.{op}", request=req, status=e.status, error=e.code)
             self.send_json(e.status, {"__type": e.code, "message": e.message}, e.code)
         service.record.flush()
+
+    def upstream_json(self, op, req):
+        """`op` of ECS at the upstream: (status, body), or None without one."""
+        up = self.server.upstream
+        if up is None:
+            return None
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("connection", "keep-alive", "content-length", "x-amz-target")}
+        headers["X-Amz-Target"] = f"{ECS_PREFIX}.{op}"
+        conn.request("POST", self.path, body=json.dumps(req).encode(), headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        conn.close()
+        try:
+            return resp.status, json.loads(payload or b"{}")
+        except ValueError:
+            return resp.status, {}
 
     def forward(self, raw):
         up = self.server.upstream

@@ -528,6 +528,34 @@ pub fn doctor_text(
     Ok(())
 }
 
+/// `berth doctor` on a task: ECS Exec's checklist, and whether it works.
+pub fn doctor_exec_text(
+    out: &mut dyn Write,
+    report: &crate::doctor::ecs_exec::ExecReport,
+    palette: Palette,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: ECS Exec into task {}",
+        report.target, report.task_arn
+    )?;
+    for f in &report.findings {
+        let label = palette.tone(doctor_tone(f.status), &format!("{:<4}", f.status.label()));
+        writeln!(out, "  {label}  {:<26} {}", f.check, f.evidence)?;
+        for (i, fix) in f.fix.iter().enumerate() {
+            let lead = if i == 0 { "fix:" } else { "    " };
+            writeln!(out, "        {lead} {fix}")?;
+        }
+    }
+    let first = |status: Status| report.findings.iter().find(|f| f.status == status);
+    let summary = match (report.works, first(Status::Fail), first(Status::Unknown)) {
+        (false, Some(f), _) => format!("ecs-exec: blocked by {}", f.check),
+        (_, _, Some(f)) => format!("ecs-exec: works, unverified by {}", f.check),
+        _ => "ecs-exec: works".to_owned(),
+    };
+    writeln!(out, "{summary}")
+}
+
 /// The checklist lines without the header; also printed after a failed
 /// connection (problems only).
 pub fn doctor_lines(report: &Report, palette: Palette) -> Vec<String> {
