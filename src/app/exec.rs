@@ -255,6 +255,33 @@ fn container(
     .into())
 }
 
+/// What `--dry-run` shows for an ECS Exec entry: the AWS CLI command that
+/// opens the same session, with the command as berth wraps it (its status
+/// marker shown as `0`: the real one is random per session).
+pub fn ecs_exec_words(
+    target: &EcsExecTarget,
+    command: &[String],
+    interactive: bool,
+) -> Vec<String> {
+    let remote = StatusMarker::new("0").command(command, interactive);
+    [
+        "aws",
+        "ecs",
+        "execute-command",
+        "--cluster",
+        &target.cluster,
+        "--task",
+        &target.task.arn,
+        "--container",
+        &target.container.name,
+        "--interactive",
+        "--command",
+        &remote,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// Runs `command` (a shell without one) in the container through ECS
 /// Exec and returns its exit status: the one its wrapper printed, 255
 /// after `~.`, 128 + N after signal N; a stream that ended without the

@@ -2,20 +2,16 @@
 //! task's container, through ECS Exec (`app::exec`) or with `docker exec`
 //! over ssh through the one pipeline (`app::pipeline`).
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::os::fd::AsFd;
 
 use crate::app::Context;
 use crate::app::exec::{self, Entry, ExecRequest};
 use crate::app::pipeline::{self, Connection, Launch, SshExtras, plain_words};
 use crate::app::request::Connect;
-use crate::app::ssm::Console;
 use crate::cli::{ExecArgs, OutputFormat};
 use crate::doctor::Protocol;
 use crate::error::Error;
-use crate::plan::exec::{StatusMarker, docker_exec};
-use crate::transport::ssm::shell::stdin_chunks;
+use crate::plan::exec::docker_exec;
 use crate::ui::{render, term};
 
 pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -31,39 +27,11 @@ pub async fn run(ctx: &Context, args: &ExecArgs, out: &mut dyn Write) -> Result<
         Entry::EcsExec(target) => {
             connect.refuse_ssh_options("ECS Exec goes through Session Manager")?;
             if args.dry_run {
-                let command = StatusMarker::new("0").command(&args.command, terminal);
-                let words: Vec<String> = [
-                    "aws",
-                    "ecs",
-                    "execute-command",
-                    "--cluster",
-                    &target.cluster,
-                    "--task",
-                    &target.task.arn,
-                    "--container",
-                    &target.container.name,
-                    "--interactive",
-                    "--command",
-                    &command,
-                ]
-                .iter()
-                .map(|w| (*w).to_owned())
-                .collect();
+                let words = exec::ecs_exec_words(&target, &args.command, terminal);
                 render::argv(out, ctx.settings.output, &words)?;
                 return Ok(0);
             }
-            let console = Console {
-                interactive: terminal,
-                size: term::size,
-                raw: || term::Raw::enter().map(|raw| Box::new(raw) as Box<dyn Send>),
-                input: stdin_chunks,
-                out: Box::new(tokio::fs::File::from_std(File::from(
-                    io::stdout().as_fd().try_clone_to_owned()?,
-                ))),
-                err: Box::new(tokio::fs::File::from_std(File::from(
-                    io::stderr().as_fd().try_clone_to_owned()?,
-                ))),
-            };
+            let console = term::console()?;
             return exec::ecs_exec(ctx, &target, &args.command, connect.resume_for, console).await;
         }
         Entry::Docker(target) => (target.host, target.aws, target.container),

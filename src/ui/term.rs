@@ -6,10 +6,32 @@
 //! dropped (every return and error path), and a panic hook gives it back
 //! before the panic message is printed.
 
+use std::fs::File;
 use std::io::{self, IsTerminal};
+use std::os::fd::AsFd;
 use std::sync::Once;
 
 use crossterm::terminal;
+
+use crate::app::ssm::Console;
+use crate::transport::ssm::shell::stdin_chunks;
+
+/// The operator's side of a session berth carries itself (`berth session`,
+/// ECS Exec): this terminal's size and raw mode, standard input read in
+/// chunks, and standard output and error written through descriptors of
+/// their own (the process's stdout lock is held by the caller).
+pub fn console() -> io::Result<Console> {
+    let out = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+    let err = File::from(io::stderr().as_fd().try_clone_to_owned()?);
+    Ok(Console {
+        interactive: io::stdin().is_terminal(),
+        size,
+        raw: || Raw::enter().map(|raw| Box::new(raw) as Box<dyn Send>),
+        input: stdin_chunks,
+        out: Box::new(tokio::fs::File::from_std(out)),
+        err: Box::new(tokio::fs::File::from_std(err)),
+    })
+}
 
 /// Raw mode on standard input's terminal while it lives; nothing when
 /// standard input is not a terminal.

@@ -213,7 +213,9 @@ where
     let mut interrupts = Interrupts::install().ok();
     let start_deadline = tokio::time::sleep(options.start_within);
     tokio::pin!(start_deadline);
-    let handshake_deadline = tokio::time::sleep(Duration::from_secs(86_400 * 365));
+    // Armed (reset) when the agent asks for the handshake; its branch
+    // waits for that.
+    let handshake_deadline = tokio::time::sleep(options.handshake_within);
     tokio::pin!(handshake_deadline);
     let state = match options.data_keys.clone() {
         Some(data_keys) => SessionState::with_data_keys(data_keys),
