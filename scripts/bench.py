@@ -371,6 +371,10 @@ ssh -i "$HOME/.ssh/$keyname.pem" -o IdentitiesOnly=yes "$user@$ip" true
 
     print("fleet", file=sys.stderr)
     fleet = sb["fleet"]
+    setsid_ssh = os.path.join(work, "ssh-in-own-session")
+    with open(setsid_ssh, "w") as f:
+        f.write(f'#!/bin/sh\nexec setsid {ssh} "$@"\n')
+    os.chmod(setsid_ssh, 0o755)
     broken = {fleet["unreachable"], fleet["failing"]}
     healthy = [h for h in fleet["hosts"] if h not in broken]
     for n in (50, 200):
@@ -396,6 +400,18 @@ ssh -i "$HOME/.ssh/$keyname.pem" -o IdentitiesOnly=yes "$user@$ip" true
                                cmd, env, 3, prepare=cold_runtime))
         results.append(measure(proxy, f"fleet-{n}", f"berth run, {n} hosts, -j 32, warm (multiplexed)",
                                cmd, env, 3, prepare=warm_runtime, warmup=1))
+        # The same runs with each ssh in a session of its own, as
+        # parallel-ssh starts them (setsid): where the kernel schedules by
+        # session (autogroup), that alone gives pssh's 32 ssh processes 32
+        # shares of a busy CPU against berth's one. Not a target row.
+        if shutil.which("setsid"):
+            env["BERTH_SSH"] = setsid_ssh
+            results.append(measure(proxy, f"fleet-{n}", f"{SETSID_ROW}, {n} hosts, -j 32, cold",
+                                   cmd, env, 3, prepare=cold_runtime))
+            results.append(measure(proxy, f"fleet-{n}",
+                                   f"{SETSID_ROW}, {n} hosts, -j 32, warm (multiplexed)",
+                                   cmd, env, 3, prepare=warm_runtime, warmup=1))
+            env["BERTH_SSH"] = ssh
         env.pop("XDG_RUNTIME_DIR", None)
         pssh = shutil.which("parallel-ssh") or shutil.which("pssh")
         if pssh:
@@ -1165,6 +1181,7 @@ def report_connect_listing_fleet(args, results, out, run):
         targets.append(("cold connect at most 0.3× mssh (mssh did not run)", False))
     for n in (50, 200):
         rows = [r for r in results if r.group == f"fleet-{n}"]
+        rows_by_group[f"fleet-{n}"] = rows
         for r in rows:
             if not r.name.startswith("berth"):
                 continue
@@ -1183,13 +1200,19 @@ def report_connect_listing_fleet(args, results, out, run):
     return targets
 
 
+SETSID_ROW = "(diagnosis) berth run with each ssh under setsid, as parallel-ssh"
+
+
 def fleet_alike(rows, r):
     """The parallel-ssh row a berth row compares with: cold with cold,
     reusing connections with ControlMaster."""
-    if not r.name.startswith("berth"):
+    if not r.name.startswith(("berth", SETSID_ROW)):
         return None
     want = "ControlMaster" if "warm" in r.name else "cold"
     return next((p for p in rows if p.name.startswith("parallel-ssh") and want in p.name), None)
+
+
+rows_by_group = {}
 
 
 def fleet_why(r, alike, lat, when):
@@ -1200,6 +1223,17 @@ def fleet_why(r, alike, lat, when):
         return (f"berth resolves the hosts first ({trips:g} round trips, {ms(resolve)} ms of "
                 f"injected latency) where parallel-ssh is given the addresses in a file; "
                 f"without them berth is {(r.median - resolve) / alike.median:.2f}×")
+    kind = r.name.split(", -j 32, ", 1)[1]
+    n = r.group.split("-")[1]
+    own = next((p for p in rows_by_group.get(r.group, [])
+                if p.name == f"{SETSID_ROW}, {n} hosts, -j 32, {kind}" and p.ok), None)
+    if own and own.median <= 1.05 * alike.median:
+        return (f"parallel-ssh starts each ssh in a session of its own (setsid); with the "
+                f"kernel's autogroup scheduling on a machine shared with other work its "
+                f"32 ssh processes get 32 shares of the CPU against berth's one: the same berth "
+                f"run with each ssh under setsid is {own.median / alike.median:.2f}× "
+                f"(the diagnosis row). berth cannot start a session for its children without "
+                f"unsafe code (the crate forbids it) or an extra program")
     if when.get("build") == "debug":
         return ("this run measured berth's debug build, on a machine shared with other "
                 "builds; the cause is not yet found, nor the row measured with a release build")

@@ -73,14 +73,30 @@ pub fn poll_delay(n: u32) -> Duration {
 /// standard error, apart).
 pub const LISTED_OUTPUT_LIMIT: usize = 2500;
 
+/// What the SSM agent puts between standard output and standard error in
+/// a plugin's `Output` when the command wrote to standard error
+/// (amazon-ssm-agent, `contracts.TruncateOutput`).
+pub const AGENT_ERROR_TITLE: &str = "\n----------ERROR-------\n";
+
+/// What the agent appends to standard output and to standard error when
+/// it cut them to fit the plugin's `Output`.
+pub const AGENT_TRUNCATED: [&str; 2] = ["\n---Output truncated---", "\n---Error truncated----"];
+
 /// Whether what ListCommandInvocations (with details) said of a final
-/// invocation is its whole result: a success whose output is shorter than
-/// the list's limit (the list puts any standard error after standard
-/// output, so only a success's short output reads as standard output).
-/// Anything else is asked for with GetCommandInvocation, which keeps the
-/// two apart and is not cut at 2,500 characters.
+/// invocation is its whole result, standard output alone: a success whose
+/// output is shorter than the list's limit and holds neither the agent's
+/// standard-error title nor its truncation marks. The agent writes the
+/// plugin's `Output` as standard output, then (when there is any) the
+/// title and standard error, cut to fit; once the title is in it, where
+/// standard output ends cannot be told for sure (a program may print the
+/// title itself), so berth asks GetCommandInvocation, which keeps the two
+/// apart and is not cut at 2,500 characters. So is anything that is not
+/// a success.
 pub fn listed_is_whole(status: &str, output: &str) -> bool {
-    status == "Success" && output.chars().count() < LISTED_OUTPUT_LIMIT
+    status == "Success"
+        && output.chars().count() < LISTED_OUTPUT_LIMIT
+        && !output.contains(AGENT_ERROR_TITLE)
+        && !AGENT_TRUNCATED.iter().any(|mark| output.contains(mark))
 }
 
 /// The reason a host cannot take Run Command, from its SSM ping status
@@ -170,6 +186,27 @@ mod tests {
             "Success",
             &"é".repeat(LISTED_OUTPUT_LIMIT - 1)
         ));
+        // A success that wrote to standard error: the agent put it after
+        // its title; the list cannot say where standard output ends.
+        assert!(!listed_is_whole(
+            "Success",
+            "up 3 days\n\n----------ERROR-------\nwarning: low disk\n"
+        ));
+        assert!(!listed_is_whole(
+            "Success",
+            "\n----------ERROR-------\nonly standard error\n"
+        ));
+        // Cut by the agent (its own limit is under the list's).
+        assert!(!listed_is_whole(
+            "Success",
+            &format!("{}\n---Output truncated---", "x".repeat(100))
+        ));
+        assert!(!listed_is_whole(
+            "Success",
+            "out\n----------ERROR-------\nerr\n---Error truncated----"
+        ));
+        // The title's words alone, not on lines of their own, are output.
+        assert!(listed_is_whole("Success", "----------ERROR-------\n"));
     }
 
     #[test]

@@ -180,3 +180,31 @@ fn run_through_ssm_on_a_thousand_hosts_sends_50_a_call_and_lists_results_in_page
         "backing off: {rounds:?}"
     );
 }
+
+#[test]
+fn run_through_ssm_keeps_a_successful_hosts_standard_error_out_of_its_output() {
+    // The agent lists a success's output as standard output, its title and
+    // standard error; berth takes the two apart from GetCommandInvocation
+    // for the hosts whose listed output has standard error, and only those.
+    let recorded = Recorded::start(&[], 1.0);
+    let run = berth(&recorded).run(&[
+        "--output",
+        "json",
+        "run",
+        SCALE_CLUSTER,
+        "--engine",
+        "ssm",
+        "--",
+        "echo hello; echo warning: low disk >&2",
+    ]);
+    let out: Value = serde_json::from_str(&run.expect_code(0).stdout).expect("json");
+    let hosts = out["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), SCALE_HOSTS);
+    for host in hosts {
+        assert_eq!(host["status"], "ok", "{host:#}");
+        assert_eq!(host["stdout"], "hello\n", "{host:#}");
+        assert_eq!(host["stderr"], "warning: low disk\n", "{host:#}");
+    }
+    let calls = recorded.calls();
+    assert_eq!(calls.get("GetCommandInvocation"), Some(&SCALE_HOSTS));
+}

@@ -100,6 +100,49 @@ SSM_FILTER_VALUES = 100
 RUN_COMMAND_MAX = 50
 INVOCATIONS_PAGE = 50
 LIST_OUTPUT_LIMIT = 2500
+# GetCommandInvocation's StandardOutputContent and StandardErrorContent
+# (SSM API Reference: the first 24,000 and 8,000 characters).
+GET_STDOUT_LIMIT = 24000
+GET_STDERR_LIMIT = 8000
+# The agent's own limit on a plugin's Output, its title before standard
+# error and its truncation marks (amazon-ssm-agent, contracts/plugin.go).
+AGENT_OUTPUT_LIMIT = 2400
+AGENT_ERROR_TITLE = "\n----------ERROR-------\n"
+AGENT_CUT_OUT = "\n---Output truncated---"
+AGENT_CUT_ERR = "\n---Error truncated----"
+
+
+def _simulated_run(script):
+    """(stdout, stderr) of a script of `echo WORDS` statements separated by
+    `;` or newlines, `>&2` sending one to standard error; anything else
+    prints nothing."""
+    out, err = [], []
+    for statement in script.replace("\n", ";").split(";"):
+        words = statement.strip()
+        to_err = words.endswith(">&2")
+        if to_err:
+            words = words[:-3].rstrip().removesuffix("1")
+        if words == "echo" or words.startswith("echo "):
+            (err if to_err else out).append(words[5:].strip() + "\n")
+    return "".join(out), "".join(err)
+
+
+def _agent_output(stdout, stderr, capacity=AGENT_OUTPUT_LIMIT):
+    """A plugin's Output as the SSM agent writes it: standard output, then
+    the title and standard error when there is any, each cut (and marked)
+    when the two do not fit its limit."""
+    title = AGENT_ERROR_TITLE if stderr else ""
+    room = capacity - len(title)
+    if len(stdout) + len(stderr) < room:
+        return stdout + title + stderr
+    if len(stdout) > room / 2 and len(stderr) > room / 2:
+        cut = (room - len(AGENT_CUT_ERR) - len(AGENT_CUT_OUT)) // 2
+        return stdout[:cut] + AGENT_CUT_OUT + title + stderr[:cut] + AGENT_CUT_ERR
+    if len(stdout) < room / 2:
+        cut = room - len(AGENT_CUT_ERR) - len(stdout)
+        return stdout + title + stderr[:cut] + AGENT_CUT_ERR
+    cut = room - len(AGENT_CUT_OUT) - len(stderr)
+    return stdout[:cut] + AGENT_CUT_OUT + title + stderr
 
 
 # --------------------------------------------------------------- recording
@@ -506,8 +549,7 @@ class Fleet:
                 raise Failure("InvalidInstanceId",
                               "Instances not in a valid state for account " + ACCOUNT)
         commands = (p.get("Parameters") or {}).get("commands") or []
-        script = "\n".join(commands).strip()
-        output = script[5:].strip() + "\n" if script.startswith("echo ") else ""
+        output = _simulated_run("\n".join(commands))
         command_id = str(uuid.uuid4())
         sent = time.time()
         with self.lock:
@@ -519,7 +561,7 @@ class Fleet:
                             "ErrorCount": 0, "RequestedDateTime": sent}}
 
     def _invocation(self, command_id, instance_id, details):
-        sent, document, _, output = self.commands[command_id]
+        sent, document, _, (stdout, stderr) = self.commands[command_id]
         age = time.time() - sent
         status = ("Success" if age >= self.invocation_seconds
                   else "InProgress" if age >= min(1.0, self.invocation_seconds / 2) else "Pending")
@@ -532,8 +574,10 @@ class Fleet:
                 "Name": "aws:runShellScript" if document == "AWS-RunShellScript"
                 else "aws:runPowerShellScript",
                 "Status": status, "StatusDetails": status, "ResponseCode": code,
-                "Output": (output if status == "Success" else "")[:LIST_OUTPUT_LIMIT]}]
-        return entry, output if status == "Success" else "", code
+                "Output": (_agent_output(stdout, stderr)
+                           if status == "Success" else "")[:LIST_OUTPUT_LIMIT]}]
+        done = status == "Success"
+        return entry, (stdout if done else "", stderr if done else ""), code
 
     def list_invocations(self, p):
         command_id, instance_id = p.get("CommandId"), p.get("InstanceId")
@@ -561,11 +605,12 @@ class Fleet:
         if not known:
             raise Failure("InvocationDoesNotExist",
                           "An invocation cannot be retrieved for that command and instance")
-        entry, output, code = self._invocation(command_id, instance_id, False)
+        entry, (stdout, stderr), code = self._invocation(command_id, instance_id, False)
         return {"CommandId": command_id, "InstanceId": instance_id,
                 "DocumentName": entry["DocumentName"], "Status": entry["Status"],
                 "StatusDetails": entry["StatusDetails"], "ResponseCode": code,
-                "StandardOutputContent": output, "StandardErrorContent": ""}
+                "StandardOutputContent": stdout[:GET_STDOUT_LIMIT],
+                "StandardErrorContent": stderr[:GET_STDERR_LIMIT]}
 
 
 def _ci_filter(expr):

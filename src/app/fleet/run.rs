@@ -146,8 +146,9 @@ const SSM_IN_FLIGHT: usize = 16;
 /// Then berth polls, 1 s after sending and backing off to 5 s, with one
 /// ListCommandInvocations page (with details) per command that still has
 /// hosts running, and reports each host as its invocation ends; only a
-/// host whose listed output cannot be its whole result (a failure, or
-/// output cut at 2,500 characters) is asked for with GetCommandInvocation.
+/// host whose listed output cannot be its whole result (a failure, output
+/// cut at 2,500 characters, or standard error, which the agent appends to
+/// the listed output) is asked for with GetCommandInvocation.
 async fn run_ssm(
     ctx: &Context,
     aws: &Aws,
