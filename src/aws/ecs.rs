@@ -200,24 +200,7 @@ impl Aws {
         cluster: &str,
         service: &str,
     ) -> Result<Vec<String>, AwsError> {
-        all_pages(|token| async move {
-            let out = self
-                .call(
-                    "ecs:ListTasks",
-                    self.ecs
-                        .list_tasks()
-                        .cluster(cluster)
-                        .service_name(service)
-                        .set_next_token(token)
-                        .send(),
-                )
-                .await?;
-            Ok((
-                out.task_arns().to_vec(),
-                out.next_token().map(str::to_owned),
-            ))
-        })
-        .await
+        self.list_tasks(cluster, TasksOf::Service(service)).await
     }
 
     /// ExecuteCommand (ECS Exec): a Session Manager session into
@@ -311,18 +294,19 @@ impl Aws {
         cluster: &str,
         container_instance_arn: &str,
     ) -> Result<Vec<String>, AwsError> {
+        self.list_tasks(cluster, TasksOf::ContainerInstance(container_instance_arn))
+            .await
+    }
+
+    /// ListTasks of `cluster` narrowed to `of`, every page.
+    async fn list_tasks(&self, cluster: &str, of: TasksOf<'_>) -> Result<Vec<String>, AwsError> {
         all_pages(|token| async move {
-            let out = self
-                .call(
-                    "ecs:ListTasks",
-                    self.ecs
-                        .list_tasks()
-                        .cluster(cluster)
-                        .container_instance(container_instance_arn)
-                        .set_next_token(token)
-                        .send(),
-                )
-                .await?;
+            let request = self.ecs.list_tasks().cluster(cluster).set_next_token(token);
+            let request = match of {
+                TasksOf::Service(name) => request.service_name(name),
+                TasksOf::ContainerInstance(arn) => request.container_instance(arn),
+            };
+            let out = self.call("ecs:ListTasks", request.send()).await?;
             Ok((
                 out.task_arns().to_vec(),
                 out.next_token().map(str::to_owned),
@@ -383,4 +367,11 @@ fn task_container(c: &aws_sdk_ecs::types::Container) -> TaskContainer {
             })
             .collect(),
     }
+}
+
+/// Which tasks of a cluster ListTasks is asked for.
+#[derive(Debug, Clone, Copy)]
+enum TasksOf<'a> {
+    Service(&'a str),
+    ContainerInstance(&'a str),
 }
