@@ -105,6 +105,18 @@ impl StandIn {
         }
     }
 
+    /// Waits for TerminateSession of the session `started` (a StartSession
+    /// call entry) opened.
+    #[track_caller]
+    pub(crate) fn wait_terminated(&self, started: &serde_json::Value) -> serde_json::Value {
+        let session = started["session"].as_str().expect("session id");
+        self.wait_for(|e| {
+            e["event"] == "call"
+                && e["op"] == "AmazonSSM.TerminateSession"
+                && e["session"] == session
+        })
+    }
+
     /// berth against the sandbox, with Session Manager (and KMS) at this
     /// stand-in.
     pub(crate) fn berth(&self) -> Berth {

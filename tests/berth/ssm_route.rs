@@ -384,12 +384,7 @@ fn tunnel_without_via_forwards_over_ssm_natively_when_only_the_agent_is_online()
         .filter(|e| e["event"] == "smux_syn")
         .count();
     assert_eq!(streams, 2);
-    let session = started["session"].as_str().expect("session").to_owned();
-    standin.wait_for(|e| {
-        e["event"] == "call"
-            && e["op"] == "AmazonSSM.TerminateSession"
-            && e["session"] == session.as_str()
-    });
+    standin.wait_terminated(&started);
 }
 
 /// OpenSSH's own ssh to `host` with `berth proxy %h %p` (no `--via`) as
@@ -450,12 +445,7 @@ fn berth_proxy_without_via_carries_ssh_over_ssm_when_only_the_agent_is_online() 
     );
     // auto asked Session Manager once, having no SSH route.
     assert_eq!(standin.calls("AmazonSSM.DescribeInstanceInformation"), 1);
-    let session = started["session"].as_str().expect("session").to_owned();
-    standin.wait_for(|e| {
-        e["event"] == "call"
-            && e["op"] == "AmazonSSM.TerminateSession"
-            && e["session"] == session.as_str()
-    });
+    standin.wait_terminated(&started);
 }
 
 #[test]

@@ -392,12 +392,7 @@ fn tunnel_via_ssm_carries_concurrent_connections_over_one_session() {
     let mut sorted = streams.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, [3, 5, 7, 9, 11, 13], "{streams:?}");
-    let session = started["session"].as_str().expect("session").to_owned();
-    standin.wait_for(|e| {
-        e["event"] == "call"
-            && e["op"] == "AmazonSSM.TerminateSession"
-            && e["session"] == session.as_str()
-    });
+    standin.wait_terminated(&started);
 }
 
 #[test]
